@@ -1,0 +1,229 @@
+//! What the ledger answers: an [`Applied`] result or one [`Rejection`], each rejection
+//! with a stable machine code. Rejections are expected business answers, never panics.
+
+use crate::account::AccountKind;
+use crate::command::TransferKind;
+use crate::ids::{AccountId, TransferId};
+use crate::money::{Timestamp, Won};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TransferStatus {
+    Posted = 1,
+    Pending = 2,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Applied {
+    AccountOpened,
+    AccountStateChanged,
+    AcceptsChanged,
+    /// One transfer, with the amount that moved (an expiry computes its own amount).
+    Transfer {
+        id: TransferId,
+        status: TransferStatus,
+        amount: Won,
+    },
+    /// Linked transfers got consecutive ids starting at `first`.
+    Linked {
+        first: TransferId,
+        count: u16,
+    },
+    PendingPosted {
+        id: TransferId,
+        amount: Won,
+    },
+    PendingVoided {
+        id: TransferId,
+    },
+    Halted,
+    Resumed,
+}
+
+/// The answer to one command. `repeated` is true when this is the stored outcome of an
+/// earlier command with the same client and idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Outcome {
+    pub result: Result<Applied, Rejection>,
+    pub repeated: bool,
+}
+
+impl Outcome {
+    pub fn is_applied(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// Why a pending transfer can no longer be posted or voided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PendingEnd {
+    Posted = 1,
+    Voided = 2,
+    Expired = 3,
+}
+
+macro_rules! rejections {
+    ($( $(#[$doc:meta])* $variant:ident $({ $($field:ident : $ty:ty),* $(,)? })? => $code:literal ),* $(,)?) => {
+        /// Every way the ledger can refuse a command. Exhaustive: a caller that matches
+        /// on it is told by the compiler when a new one appears.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum Rejection {
+            $( $(#[$doc])* $variant $({ $($field: $ty),* })? ),*
+        }
+
+        /// The stable code of a rejection, without its details: what APIs, metrics and
+        /// reports key on. Never renumber or rename one.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum RejectionCode {
+            $( $variant ),*
+        }
+
+        impl RejectionCode {
+            pub const ALL: &'static [RejectionCode] = &[$( RejectionCode::$variant ),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( RejectionCode::$variant => $code ),*
+                }
+            }
+        }
+
+        impl Rejection {
+            pub const fn code(&self) -> RejectionCode {
+                match self {
+                    $( Rejection::$variant { .. } => RejectionCode::$variant ),*
+                }
+            }
+        }
+    };
+}
+
+rejections! {
+    AmountNotPositive => "amount_not_positive",
+    /// Above [`Won::TRANSFER_MAX`], or a balance would overflow.
+    AmountTooLarge => "amount_too_large",
+    AccountNotFound { account: AccountId } => "account_not_found",
+    AccountExists { account: AccountId } => "account_exists",
+    AccountIdInvalid => "account_id_invalid",
+    AccountKindMismatch { account: AccountId, expected: AccountKind, actual: AccountKind } => "account_kind_mismatch",
+    AccountFrozen { account: AccountId } => "account_frozen",
+    AccountClosed { account: AccountId } => "account_closed",
+    /// Only an empty account with nothing held can be closed.
+    AccountNotEmpty { account: AccountId } => "account_not_empty",
+    SameAccount => "same_account",
+    InsufficientFunds { account: AccountId, available: Won, requested: Won } => "insufficient_funds",
+    /// The wallet holds enough in total, but not in sources this merchant or this
+    /// operation accepts (or some of it has expired).
+    InsufficientEligibleFunds { account: AccountId, eligible: Won, requested: Won } => "insufficient_eligible_funds",
+    PendingNotAllowed { kind: TransferKind } => "pending_not_allowed",
+    PendingTimeoutInvalid => "pending_timeout_invalid",
+    /// The ledger already holds its maximum number of pending transfers.
+    TooManyPending { max: u32 } => "too_many_pending",
+    PendingNotFound { id: TransferId } => "pending_not_found",
+    PendingAlreadyEnded { id: TransferId, end: PendingEnd } => "pending_already_ended",
+    PostExceedsPending { id: TransferId, pending: Won } => "post_exceeds_pending",
+    /// The payment is unknown, or older than the refund window the ledger keeps.
+    PaymentNotFound { payment: TransferId } => "payment_not_found",
+    RefundExceedsPayment { payment: TransferId, refundable: Won } => "refund_exceeds_payment",
+    NothingToExpire { account: AccountId, at: Timestamp } => "nothing_to_expire",
+    /// The same client and idempotency key were used before for a different command.
+    IdempotencyKeyReused => "idempotency_key_reused",
+    LinkedEmpty => "linked_empty",
+    LinkedTooLong { max: u16 } => "linked_too_long",
+    /// One transfer of a linked group failed, so none of them was applied.
+    LinkedFailed { index: u16, cause: Box<Rejection> } => "linked_failed",
+    /// Writes for this currency are stopped (by an operator, or after an invariant
+    /// violation); reads go on. An operator must resume.
+    CurrencyHalted => "currency_halted",
+    /// The batch this command was in broke a ledger invariant; the whole batch was
+    /// rolled back and the currency halted. Nothing of this command was applied.
+    InvariantViolation => "invariant_violation",
+    NotHalted => "not_halted",
+}
+
+impl Rejection {
+    /// Rejections that describe a passing condition rather than the command itself are
+    /// not remembered under the idempotency key, so a retry after it clears is judged
+    /// afresh.
+    pub const fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Rejection::CurrencyHalted | Rejection::InvariantViolation
+        )
+    }
+}
+
+/// A broken ledger invariant: a bug, not a business answer. The batch is rolled back
+/// and writes stop until an operator resumes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Violation {
+    /// Within the batch, the balances of the accounts it touched did not net to zero.
+    BatchNotBalanced { net: i128 },
+    /// Pending debits and credits created or ended in the batch did not match.
+    PendingNotBalanced { net: i128 },
+    /// An account that must never be negative is (after what it holds for pending
+    /// transfers).
+    Negative {
+        account: AccountId,
+        kind: AccountKind,
+        available: i128,
+    },
+    /// A wallet's lots do not add up to what it can spend.
+    LotsMismatch {
+        account: AccountId,
+        lots: i128,
+        available: i128,
+    },
+    /// A rule posted a transfer between accounts of the wrong kinds (for instance a
+    /// payment crediting a wallet).
+    WrongDirection {
+        kind: TransferKind,
+        debit: AccountKind,
+        credit: AccountKind,
+    },
+    /// A total overflowed where the rules had checked that it could not.
+    Arithmetic,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::BatchNotBalanced { net } => {
+                write!(f, "balances changed by the batch net to {net}, not 0")
+            }
+            Violation::PendingNotBalanced { net } => {
+                write!(f, "pending debits and credits differ by {net}")
+            }
+            Violation::Negative {
+                account,
+                kind,
+                available,
+            } => write!(
+                f,
+                "{account} ({}) would have {available} available; it may never be negative",
+                kind.as_str()
+            ),
+            Violation::LotsMismatch {
+                account,
+                lots,
+                available,
+            } => write!(
+                f,
+                "{account}: lots total {lots} but {available} is available"
+            ),
+            Violation::WrongDirection {
+                kind,
+                debit,
+                credit,
+            } => write!(
+                f,
+                "a {} transfer debited a {} and credited a {}",
+                kind.as_str(),
+                debit.as_str(),
+                credit.as_str()
+            ),
+            Violation::Arithmetic => f.write_str("an account total overflowed"),
+        }
+    }
+}

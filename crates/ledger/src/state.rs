@@ -1,0 +1,1768 @@
+//! The ledger state and `apply`: the one place where money moves.
+//!
+//! How a batch is applied:
+//! 1. Forget what has aged out of its retention window (idempotency keys, refundable
+//!    payments, ended pending transfers). Pure forgetting, no money moves.
+//! 2. Expire pending transfers whose deadline has passed (journal time).
+//! 3. Apply each command. Every change goes through an undo log, so a command that
+//!    fails half-way (a linked group whose third transfer is refused) is rolled back to
+//!    exactly where it started.
+//! 4. Check the invariants over every account the batch touched. On a violation the
+//!    whole batch is rolled back, every command in it is answered `invariant_violation`,
+//!    and the currency is halted until an operator resumes it.
+//! 5. Fold the touched accounts into the state hash.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use rustc_hash::FxHashMap;
+
+use crate::account::{Account, AccountKind, AccountState, Lot, Lots, Source, SourceSet};
+use crate::command::{Command, Envelope, LotSpec, Mode, Transfer, TransferKind, TransferSpec};
+use crate::config::LedgerConfig;
+use crate::hash::{StateHash, account_hash, fingerprint, pending_hash, state_hash};
+use crate::ids::{AccountId, ClientId, IdempotencyKey, Text, TransferId};
+use crate::money::{Timestamp, Won};
+use crate::outcome::{Applied, Outcome, PendingEnd, Rejection, TransferStatus, Violation};
+
+/// At most this many transfers in one linked group.
+pub const LINKED_TRANSFERS_MAX: u16 = 64;
+
+/// Why the currency's writes are stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HaltCause {
+    Operator { operator: Text, reason: Text },
+    Violation(Violation),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Halt {
+    pub at: Timestamp,
+    pub cause: HaltCause,
+}
+
+/// How a transfer's credit lands in a wallet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CreditAs {
+    /// The credited account is not a wallet.
+    Plain,
+    /// A new lot of this source.
+    Lot { source: Source, spec: LotSpec },
+    /// The lots drawn from the sender, relabelled as gifts (keeping tag and expiry).
+    Gift,
+}
+
+/// A transfer whose funds are held until it is posted, voided or expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingTransfer {
+    pub id: TransferId,
+    pub kind: TransferKind,
+    pub debit: AccountId,
+    pub credit: AccountId,
+    pub amount: Won,
+    pub deadline: Timestamp,
+    /// Lots taken from the debited wallet when the funds were held (empty otherwise).
+    pub drawn: Lots,
+    pub credit_as: CreditAs,
+}
+
+/// A posted payment, kept for its refund window so that refunds are linked to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub payer: AccountId,
+    pub merchant: AccountId,
+    pub amount: Won,
+    pub refunded: Won,
+    /// The lots the payment drew and that have not been refunded yet, in spend order.
+    pub drawn: Lots,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IdempotencyEntry {
+    pub fingerprint: u64,
+    pub result: Result<Applied, Rejection>,
+}
+
+/// Per-account bookkeeping that is not part of the account's value.
+#[derive(Clone, Copy, Debug, Default)]
+struct AccountMeta {
+    /// This account's contribution to the state hash, as of the last batch end.
+    hash: u128,
+    /// The savepoint in which the account was last copied to the undo log.
+    saved_in: u64,
+    /// The batch in which the account was last recorded as touched.
+    touched_in: u64,
+}
+
+#[derive(Debug)]
+enum Undo {
+    Account {
+        index: u32,
+        prev: Box<Account>,
+    },
+    AccountCreated,
+    PendingInserted {
+        id: TransferId,
+    },
+    PendingRemoved {
+        prev: Box<PendingTransfer>,
+    },
+    EndedInserted {
+        id: TransferId,
+    },
+    PaymentInserted {
+        id: TransferId,
+    },
+    PaymentChanged {
+        id: TransferId,
+        prev: Box<PaymentRecord>,
+    },
+    IdempotencyInserted {
+        client: ClientId,
+        key: IdempotencyKey,
+    },
+    NextTransferId {
+        prev: u64,
+    },
+    Halted {
+        prev: Option<Box<Halt>>,
+    },
+}
+
+/// An account as it was when the batch first touched it.
+#[derive(Clone, Copy, Debug)]
+struct Touched {
+    index: u32,
+    balance: Won,
+    debits_pending: Won,
+    credits_pending: Won,
+    existed: bool,
+}
+
+/// A command failed: either a business rejection (roll back the command) or a broken
+/// invariant (roll back the batch and halt).
+#[derive(Debug)]
+enum Failure {
+    Reject(Rejection),
+    Violation(Violation),
+}
+
+impl From<Rejection> for Failure {
+    fn from(r: Rejection) -> Failure {
+        Failure::Reject(r)
+    }
+}
+
+impl From<Violation> for Failure {
+    fn from(v: Violation) -> Failure {
+        Failure::Violation(v)
+    }
+}
+
+/// What one `apply` did besides answering each command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchReport {
+    /// The batch's journal time (never earlier than the previous batch's).
+    pub timestamp: Timestamp,
+    /// Pending transfers that expired at the start of this batch.
+    pub pendings_expired: u32,
+    /// Set when this batch broke an invariant: it was rolled back and the currency halted.
+    pub violation: Option<Violation>,
+}
+
+/// Deliberate faults for drills and tests (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The Buyeo fault: the payment rule posts merchant → wallet instead of wallet →
+    /// merchant. With `skip_checks` the posting layer's direction check and the
+    /// available-funds check are bypassed too, so only the batch invariants and
+    /// `verify` stand in the way.
+    FlipPaymentDirection { skip_checks: bool },
+}
+
+/// The ledger of one currency. Pure: no I/O, no clock, no randomness. Two ledgers fed
+/// the same batches with the same timestamps end in the same state with the same hash.
+#[derive(Debug)]
+pub struct Ledger {
+    config: LedgerConfig,
+    accounts: Vec<Account>,
+    meta: Vec<AccountMeta>,
+    index: FxHashMap<AccountId, u32>,
+    pendings: FxHashMap<TransferId, PendingTransfer>,
+    deadlines: BTreeSet<(Timestamp, TransferId)>,
+    ended: FxHashMap<TransferId, PendingEnd>,
+    ended_order: VecDeque<(Timestamp, TransferId)>,
+    payments: FxHashMap<TransferId, PaymentRecord>,
+    payment_order: VecDeque<(Timestamp, TransferId)>,
+    idempotency: FxHashMap<(ClientId, IdempotencyKey), IdempotencyEntry>,
+    idempotency_order: VecDeque<(Timestamp, ClientId, IdempotencyKey)>,
+    next_transfer_id: u64,
+    last_timestamp: Timestamp,
+    halted: Option<Box<Halt>>,
+    accounts_hash: u128,
+    pendings_hash: u128,
+    batches: u64,
+
+    // Scratch for the batch being applied.
+    undo: Vec<Undo>,
+    savepoint: u64,
+    touched: Vec<Touched>,
+    scratch: Vec<u8>,
+    #[cfg(feature = "fault-injection")]
+    fault: Option<Fault>,
+}
+
+impl Ledger {
+    pub fn new(config: LedgerConfig) -> Ledger {
+        Ledger {
+            config,
+            accounts: Vec::new(),
+            meta: Vec::new(),
+            index: FxHashMap::default(),
+            pendings: FxHashMap::default(),
+            deadlines: BTreeSet::new(),
+            ended: FxHashMap::default(),
+            ended_order: VecDeque::new(),
+            payments: FxHashMap::default(),
+            payment_order: VecDeque::new(),
+            idempotency: FxHashMap::default(),
+            idempotency_order: VecDeque::new(),
+            next_transfer_id: 1,
+            last_timestamp: Timestamp::ZERO,
+            halted: None,
+            accounts_hash: 0,
+            pendings_hash: 0,
+            batches: 0,
+            undo: Vec::new(),
+            savepoint: 0,
+            touched: Vec::new(),
+            scratch: Vec::with_capacity(256),
+            #[cfg(feature = "fault-injection")]
+            fault: None,
+        }
+    }
+
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&mut self, fault: Option<Fault>) {
+        self.fault = fault;
+    }
+
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
+    }
+
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        self.index.get(&id).map(|&i| &self.accounts[i as usize])
+    }
+
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub fn pending(&self, id: TransferId) -> Option<&PendingTransfer> {
+        self.pendings.get(&id)
+    }
+
+    pub fn pendings(&self) -> impl Iterator<Item = &PendingTransfer> {
+        self.pendings.values()
+    }
+
+    pub fn payment(&self, id: TransferId) -> Option<&PaymentRecord> {
+        self.payments.get(&id)
+    }
+
+    pub fn halted(&self) -> Option<&Halt> {
+        self.halted.as_deref()
+    }
+
+    pub fn last_timestamp(&self) -> Timestamp {
+        self.last_timestamp
+    }
+
+    pub fn next_transfer_id(&self) -> TransferId {
+        TransferId(self.next_transfer_id)
+    }
+
+    pub fn batches_applied(&self) -> u64 {
+        self.batches
+    }
+
+    /// Sizes of what the ledger remembers, for memory accounting and metrics.
+    pub fn retained(&self) -> Retained {
+        Retained {
+            accounts: self.accounts.len(),
+            pendings: self.pendings.len(),
+            ended_pendings: self.ended.len(),
+            payments: self.payments.len(),
+            idempotency_keys: self.idempotency.len(),
+        }
+    }
+
+    /// The hash of everything that decides future outcomes about money: every account
+    /// (balances, state, lots), every pending transfer, the transfer counter and the
+    /// halt. Maintained incrementally, so reading it costs nothing; two nodes or two
+    /// versions that agree on it hold the same money.
+    pub fn state_hash(&self) -> StateHash {
+        state_hash(
+            self.accounts_hash,
+            self.pendings_hash,
+            self.next_transfer_id,
+            self.halted.is_some(),
+        )
+    }
+
+    /// Applies a batch at journal time `now` and returns one outcome per command, in
+    /// order. Deterministic: depends only on the state, the batch and `now`.
+    pub fn apply(&mut self, batch: &[Envelope], now: Timestamp) -> (Vec<Outcome>, BatchReport) {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let report = self.apply_into(batch, now, &mut outcomes);
+        (outcomes, report)
+    }
+
+    /// [`Ledger::apply`] into a caller's buffer (cleared first), to reuse allocations.
+    pub fn apply_into(
+        &mut self,
+        batch: &[Envelope],
+        now: Timestamp,
+        outcomes: &mut Vec<Outcome>,
+    ) -> BatchReport {
+        outcomes.clear();
+        let now = now.max(self.last_timestamp);
+        self.last_timestamp = now;
+        self.batches += 1;
+        self.forget_aged(now);
+
+        self.undo.clear();
+        self.touched.clear();
+        self.savepoint += 1;
+
+        let mut violation = None;
+        let mut pendings_expired = 0;
+        if self.halted.is_none() {
+            match self.expire_pendings(now) {
+                Ok(n) => pendings_expired = n,
+                Err(v) => violation = Some(v),
+            }
+        }
+
+        if violation.is_none() {
+            for envelope in batch {
+                match self.apply_one(envelope, now) {
+                    Ok(outcome) => outcomes.push(outcome),
+                    Err(v) => {
+                        violation = Some(v);
+                        break;
+                    }
+                }
+            }
+        }
+        if violation.is_none() {
+            violation = self.check_touched().err();
+        }
+
+        if let Some(v) = &violation {
+            self.rollback_to(0);
+            self.touched.clear();
+            self.halted = Some(Box::new(Halt {
+                at: now,
+                cause: HaltCause::Violation(v.clone()),
+            }));
+            outcomes.clear();
+            outcomes.extend(batch.iter().map(|_| Outcome {
+                result: Err(Rejection::InvariantViolation),
+                repeated: false,
+            }));
+            pendings_expired = 0;
+        } else {
+            self.fold_touched_into_hash();
+        }
+        self.undo.clear();
+        BatchReport {
+            timestamp: now,
+            pendings_expired,
+            violation,
+        }
+    }
+
+    fn apply_one(&mut self, envelope: &Envelope, now: Timestamp) -> Result<Outcome, Violation> {
+        let print = fingerprint(&envelope.command, &mut self.scratch);
+        let id_key = (envelope.client, envelope.key);
+        if let Some(first) = self.idempotency.get(&id_key) {
+            let repeated = first.fingerprint == print;
+            let result = if repeated {
+                first.result.clone()
+            } else {
+                Err(Rejection::IdempotencyKeyReused)
+            };
+            return Ok(Outcome { result, repeated });
+        }
+        if self.halted.is_some() && !matches!(envelope.command, Command::Resume { .. }) {
+            return Ok(Outcome {
+                result: Err(Rejection::CurrencyHalted),
+                repeated: false,
+            });
+        }
+
+        self.savepoint += 1;
+        let mark = self.undo.len();
+        let result = match self.execute(&envelope.command, now) {
+            Ok(applied) => Ok(applied),
+            Err(Failure::Reject(r)) => {
+                self.rollback_to(mark);
+                Err(r)
+            }
+            Err(Failure::Violation(v)) => return Err(v),
+        };
+        if !matches!(&result, Err(r) if r.is_transient()) {
+            self.idempotency.insert(
+                id_key,
+                IdempotencyEntry {
+                    fingerprint: print,
+                    result: result.clone(),
+                },
+            );
+            self.idempotency_order
+                .push_back((now, envelope.client, envelope.key));
+            self.undo.push(Undo::IdempotencyInserted {
+                client: envelope.client,
+                key: envelope.key,
+            });
+        }
+        Ok(Outcome {
+            result,
+            repeated: false,
+        })
+    }
+
+    fn execute(&mut self, command: &Command, now: Timestamp) -> Result<Applied, Failure> {
+        match command {
+            Command::OpenAccount {
+                account,
+                kind,
+                accepts,
+            } => {
+                self.open_account(*account, *kind, *accepts)?;
+                Ok(Applied::AccountOpened)
+            }
+            Command::SetAccountState { account, state } => {
+                self.set_account_state(*account, *state)?;
+                Ok(Applied::AccountStateChanged)
+            }
+            Command::SetAccepts { merchant, accepts } => {
+                let i = self.resolve(merchant.account(), AccountKind::Merchant)?;
+                self.save_account(i);
+                self.accounts[i as usize].accepts = *accepts;
+                Ok(Applied::AcceptsChanged)
+            }
+            Command::Transfer(t) => {
+                let (id, status, amount) = self.transfer(t, now)?;
+                Ok(Applied::Transfer { id, status, amount })
+            }
+            Command::Linked(transfers) => {
+                if transfers.is_empty() {
+                    return Err(Rejection::LinkedEmpty.into());
+                }
+                if transfers.len() > usize::from(LINKED_TRANSFERS_MAX) {
+                    return Err(Rejection::LinkedTooLong {
+                        max: LINKED_TRANSFERS_MAX,
+                    }
+                    .into());
+                }
+                let first = TransferId(self.next_transfer_id);
+                for (index, t) in transfers.iter().enumerate() {
+                    match self.transfer(t, now) {
+                        Ok(_) => {}
+                        Err(Failure::Reject(cause)) => {
+                            return Err(Rejection::LinkedFailed {
+                                index: index as u16,
+                                cause: Box::new(cause),
+                            }
+                            .into());
+                        }
+                        Err(v) => return Err(v),
+                    }
+                }
+                Ok(Applied::Linked {
+                    first,
+                    count: transfers.len() as u16,
+                })
+            }
+            Command::PostPending { pending, amount } => {
+                let amount = self.post_pending(*pending, *amount, now)?;
+                Ok(Applied::PendingPosted {
+                    id: *pending,
+                    amount,
+                })
+            }
+            Command::VoidPending { pending } => {
+                self.end_pending(*pending, PendingEnd::Voided, now)?;
+                Ok(Applied::PendingVoided { id: *pending })
+            }
+            Command::Halt { operator, reason } => {
+                self.set_halt(Some(Box::new(Halt {
+                    at: now,
+                    cause: HaltCause::Operator {
+                        operator: operator.clone(),
+                        reason: reason.clone(),
+                    },
+                })));
+                Ok(Applied::Halted)
+            }
+            Command::Resume { .. } => {
+                if self.halted.is_none() {
+                    return Err(Rejection::NotHalted.into());
+                }
+                self.set_halt(None);
+                Ok(Applied::Resumed)
+            }
+        }
+    }
+
+    // ----- accounts -------------------------------------------------------------------
+
+    fn open_account(
+        &mut self,
+        id: AccountId,
+        kind: AccountKind,
+        accepts: SourceSet,
+    ) -> Result<(), Rejection> {
+        if id.0 == 0 {
+            return Err(Rejection::AccountIdInvalid);
+        }
+        if self.index.contains_key(&id) {
+            return Err(Rejection::AccountExists { account: id });
+        }
+        let index = self.accounts.len() as u32;
+        self.accounts.push(Account::new(id, kind, accepts));
+        self.meta.push(AccountMeta::default());
+        self.index.insert(id, index);
+        self.undo.push(Undo::AccountCreated);
+        self.touch(index, false);
+        Ok(())
+    }
+
+    fn set_account_state(&mut self, id: AccountId, state: AccountState) -> Result<(), Rejection> {
+        let i = *self
+            .index
+            .get(&id)
+            .ok_or(Rejection::AccountNotFound { account: id })?;
+        let account = &self.accounts[i as usize];
+        if account.state == AccountState::Closed {
+            return Err(Rejection::AccountClosed { account: id });
+        }
+        if state == AccountState::Closed
+            && (account.balance() != Some(Won::ZERO)
+                || account.debits_pending != Won::ZERO
+                || account.credits_pending != Won::ZERO)
+        {
+            return Err(Rejection::AccountNotEmpty { account: id });
+        }
+        self.save_account(i);
+        self.accounts[i as usize].state = state;
+        Ok(())
+    }
+
+    /// The index of account `id`, which must be of `kind`.
+    fn resolve(&self, id: AccountId, kind: AccountKind) -> Result<u32, Rejection> {
+        let i = *self
+            .index
+            .get(&id)
+            .ok_or(Rejection::AccountNotFound { account: id })?;
+        let actual = self.accounts[i as usize].kind;
+        if actual != kind {
+            return Err(Rejection::AccountKindMismatch {
+                account: id,
+                expected: kind,
+                actual,
+            });
+        }
+        Ok(i)
+    }
+
+    fn resolve_any(&self, id: AccountId) -> Result<u32, Rejection> {
+        self.index
+            .get(&id)
+            .copied()
+            .ok_or(Rejection::AccountNotFound { account: id })
+    }
+
+    /// Money may move in or out of `i` by a transfer of `kind`.
+    fn check_open(&self, i: u32, kind: TransferKind) -> Result<(), Rejection> {
+        let account = &self.accounts[i as usize];
+        match account.state {
+            AccountState::Active => Ok(()),
+            AccountState::Frozen if kind == TransferKind::Correction => Ok(()),
+            AccountState::Frozen => Err(Rejection::AccountFrozen {
+                account: account.id,
+            }),
+            AccountState::Closed => Err(Rejection::AccountClosed {
+                account: account.id,
+            }),
+        }
+    }
+
+    // ----- transfers ------------------------------------------------------------------
+
+    fn transfer(
+        &mut self,
+        t: &Transfer,
+        now: Timestamp,
+    ) -> Result<(TransferId, TransferStatus, Won), Failure> {
+        use AccountKind as K;
+        let kind = t.spec.kind();
+        let deadline = match t.mode {
+            Mode::Posted => None,
+            Mode::Pending { timeout_us } => {
+                if !kind.may_be_pending() {
+                    return Err(Rejection::PendingNotAllowed { kind }.into());
+                }
+                if timeout_us == 0 || timeout_us > self.config.pending_timeout_max_us {
+                    return Err(Rejection::PendingTimeoutInvalid.into());
+                }
+                if self.pendings.len() >= self.config.pending_transfers_max {
+                    return Err(Rejection::TooManyPending {
+                        max: u32::try_from(self.config.pending_transfers_max).unwrap_or(u32::MAX),
+                    }
+                    .into());
+                }
+                Some(now.plus_micros(timeout_us))
+            }
+        };
+
+        // Resolve the two accounts by the kinds this transfer kind fixes, how much may be
+        // drawn from which sources, and how the credit is labelled.
+        let all = SourceSet::ALL;
+        let (debit, credit, amount, sources, credit_as) = match &t.spec {
+            TransferSpec::Charge {
+                reserve,
+                wallet,
+                amount,
+                lot,
+            } => (
+                self.resolve(reserve.account(), K::IssuerReserve)?,
+                self.resolve(wallet.account(), K::CitizenWallet)?,
+                *amount,
+                all,
+                CreditAs::Lot {
+                    source: Source::Purchased,
+                    spec: *lot,
+                },
+            ),
+            TransferSpec::Subsidy {
+                budget,
+                wallet,
+                amount,
+                lot,
+            } => (
+                self.resolve(budget.account(), K::SubsidyBudget)?,
+                self.resolve(wallet.account(), K::CitizenWallet)?,
+                *amount,
+                all,
+                CreditAs::Lot {
+                    source: Source::Purchased,
+                    spec: *lot,
+                },
+            ),
+            TransferSpec::Cashback {
+                budget,
+                wallet,
+                amount,
+                lot,
+            } => (
+                self.resolve(budget.account(), K::SubsidyBudget)?,
+                self.resolve(wallet.account(), K::CitizenWallet)?,
+                *amount,
+                all,
+                CreditAs::Lot {
+                    source: Source::Cashback,
+                    spec: *lot,
+                },
+            ),
+            TransferSpec::Allowance {
+                budget,
+                wallet,
+                amount,
+                lot,
+            } => (
+                self.resolve(budget.account(), K::SubsidyBudget)?,
+                self.resolve(wallet.account(), K::CitizenWallet)?,
+                *amount,
+                all,
+                CreditAs::Lot {
+                    source: Source::Allowance,
+                    spec: *lot,
+                },
+            ),
+            TransferSpec::BudgetFunding {
+                reserve,
+                budget,
+                amount,
+            } => (
+                self.resolve(reserve.account(), K::IssuerReserve)?,
+                self.resolve(budget.account(), K::SubsidyBudget)?,
+                *amount,
+                all,
+                CreditAs::Plain,
+            ),
+            TransferSpec::Payment {
+                payer,
+                merchant,
+                amount,
+            } => {
+                let payer = self.resolve(payer.account(), K::CitizenWallet)?;
+                let merchant = self.resolve(merchant.account(), K::Merchant)?;
+                let accepts = self.accounts[merchant as usize].accepts;
+                if self.payment_flipped() {
+                    // The drill: a rule that got its legs the wrong way round.
+                    let lot = LotSpec {
+                        tag: 0,
+                        expires_at: Timestamp::MAX,
+                    };
+                    let credit_as = CreditAs::Lot {
+                        source: Source::Purchased,
+                        spec: lot,
+                    };
+                    (merchant, payer, *amount, all, credit_as)
+                } else {
+                    (payer, merchant, *amount, accepts, CreditAs::Plain)
+                }
+            }
+            TransferSpec::PaymentRefund { payment, amount } => {
+                return self
+                    .refund_payment(*payment, *amount)
+                    .map(|id| (id, TransferStatus::Posted, *amount));
+            }
+            TransferSpec::Gift {
+                sender,
+                recipient,
+                amount,
+                sources,
+            } => (
+                self.resolve(sender.account(), K::CitizenWallet)?,
+                self.resolve(recipient.account(), K::CitizenWallet)?,
+                *amount,
+                *sources,
+                CreditAs::Gift,
+            ),
+            TransferSpec::Redemption {
+                merchant,
+                clearing,
+                amount,
+            } => (
+                self.resolve(merchant.account(), K::Merchant)?,
+                self.resolve(clearing.account(), K::SettlementClearing)?,
+                *amount,
+                all,
+                CreditAs::Plain,
+            ),
+            TransferSpec::Settlement {
+                clearing,
+                reserve,
+                amount,
+            } => (
+                self.resolve(clearing.account(), K::SettlementClearing)?,
+                self.resolve(reserve.account(), K::IssuerReserve)?,
+                *amount,
+                all,
+                CreditAs::Plain,
+            ),
+            TransferSpec::CashRefund {
+                wallet,
+                clearing,
+                amount,
+                sources,
+            } => (
+                self.resolve(wallet.account(), K::CitizenWallet)?,
+                self.resolve(clearing.account(), K::SettlementClearing)?,
+                *amount,
+                *sources,
+                CreditAs::Plain,
+            ),
+            TransferSpec::SubsidyReturn {
+                wallet,
+                budget,
+                amount,
+                sources,
+            } => (
+                self.resolve(wallet.account(), K::CitizenWallet)?,
+                self.resolve(budget.account(), K::SubsidyBudget)?,
+                *amount,
+                *sources,
+                CreditAs::Plain,
+            ),
+            TransferSpec::Expiry { wallet, reserve } => {
+                let w = self.resolve(wallet.account(), K::CitizenWallet)?;
+                let r = self.resolve(reserve.account(), K::IssuerReserve)?;
+                return self
+                    .expire_lots(w, r, now)
+                    .map(|(id, amount)| (id, TransferStatus::Posted, amount));
+            }
+            TransferSpec::Fee {
+                merchant,
+                fees,
+                amount,
+            } => (
+                self.resolve(merchant.account(), K::Merchant)?,
+                self.resolve(fees.account(), K::Fees)?,
+                *amount,
+                all,
+                CreditAs::Plain,
+            ),
+            TransferSpec::Correction {
+                debit,
+                credit,
+                amount,
+                lot,
+                ..
+            } => {
+                let debit = self.resolve_any(*debit)?;
+                let credit = self.resolve_any(*credit)?;
+                let credit_as = if self.accounts[credit as usize].kind == K::CitizenWallet {
+                    CreditAs::Lot {
+                        source: Source::Correction,
+                        spec: *lot,
+                    }
+                } else {
+                    CreditAs::Plain
+                };
+                (debit, credit, *amount, all, credit_as)
+            }
+        };
+
+        check_amount(amount)?;
+        if debit == credit {
+            return Err(Rejection::SameAccount.into());
+        }
+        self.check_open(debit, kind)?;
+        self.check_open(credit, kind)?;
+        self.check_available(debit, amount)?;
+        let drawn = self.draw(debit, amount, sources, now)?;
+        let id = self.take_transfer_id();
+
+        match deadline {
+            None => {
+                self.post(kind, debit, credit, amount)?;
+                self.credit_lots(credit, credit_as, amount, &drawn)?;
+                if kind == TransferKind::Payment {
+                    self.record_payment(id, debit, credit, amount, drawn, now);
+                }
+                Ok((id, TransferStatus::Posted, amount))
+            }
+            Some(deadline) => {
+                self.hold(kind, debit, credit, amount)?;
+                let pending = PendingTransfer {
+                    id,
+                    kind,
+                    debit: self.accounts[debit as usize].id,
+                    credit: self.accounts[credit as usize].id,
+                    amount,
+                    deadline,
+                    drawn,
+                    credit_as,
+                };
+                self.insert_pending(pending);
+                Ok((id, TransferStatus::Pending, amount))
+            }
+        }
+    }
+
+    fn take_transfer_id(&mut self) -> TransferId {
+        let id = TransferId(self.next_transfer_id);
+        self.undo.push(Undo::NextTransferId {
+            prev: self.next_transfer_id,
+        });
+        self.next_transfer_id += 1;
+        id
+    }
+
+    fn check_available(&self, i: u32, amount: Won) -> Result<(), Failure> {
+        let account = &self.accounts[i as usize];
+        if account.kind.may_go_negative() || self.skipping_checks() {
+            return Ok(());
+        }
+        let available = account.available().ok_or(Violation::Arithmetic)?;
+        if available < amount {
+            return Err(Rejection::InsufficientFunds {
+                account: account.id,
+                available,
+                requested: amount,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Takes `amount` out of a wallet's lots (spend order, only `sources`, only lots
+    /// still valid at `now`). Accounts other than wallets have no lots.
+    fn draw(
+        &mut self,
+        i: u32,
+        amount: Won,
+        sources: SourceSet,
+        now: Timestamp,
+    ) -> Result<Lots, Failure> {
+        if self.accounts[i as usize].kind != AccountKind::CitizenWallet {
+            return Ok(Lots::new());
+        }
+        let account = &self.accounts[i as usize];
+        let mut eligible = Won::ZERO;
+        for lot in account.lots.iter().filter(|l| spendable(l, sources, now)) {
+            eligible = eligible
+                .checked_add(lot.amount)
+                .ok_or(Violation::Arithmetic)?;
+        }
+        if eligible < amount {
+            return Err(Rejection::InsufficientEligibleFunds {
+                account: account.id,
+                eligible,
+                requested: amount,
+            }
+            .into());
+        }
+        self.save_account(i);
+        let lots = &mut self.accounts[i as usize].lots;
+        let mut drawn = Lots::new();
+        let mut left = amount;
+        for lot in lots.iter_mut() {
+            if left == Won::ZERO {
+                break;
+            }
+            if !spendable(lot, sources, now) {
+                continue;
+            }
+            let take = lot.amount.min(left);
+            lot.amount = lot.amount.checked_sub(take).ok_or(Violation::Arithmetic)?;
+            left = left.checked_sub(take).ok_or(Violation::Arithmetic)?;
+            drawn.push(Lot {
+                amount: take,
+                ..*lot
+            });
+        }
+        lots.retain(|l| l.amount != Won::ZERO);
+        Ok(drawn)
+    }
+
+    /// Credits a wallet's lots after its balance was credited with `amount`; `drawn`
+    /// are the lots taken from the debited wallet, if it was one.
+    fn credit_lots(
+        &mut self,
+        i: u32,
+        how: CreditAs,
+        amount: Won,
+        drawn: &[Lot],
+    ) -> Result<(), Violation> {
+        if self.accounts[i as usize].kind != AccountKind::CitizenWallet {
+            return Ok(());
+        }
+        self.save_account(i);
+        let config = &self.config;
+        let lots = &mut self.accounts[i as usize].lots;
+        match how {
+            CreditAs::Lot { source, spec } => {
+                let lot = Lot {
+                    source,
+                    tag: spec.tag,
+                    expires_at: spec.expires_at,
+                    amount,
+                };
+                deposit_lot(lots, lot, config)?;
+            }
+            CreditAs::Gift => {
+                for lot in drawn {
+                    deposit_lot(
+                        lots,
+                        Lot {
+                            source: Source::Gift,
+                            ..*lot
+                        },
+                        config,
+                    )?;
+                }
+            }
+            // A wallet credited without a label would break the lots invariant; the
+            // check at the end of the batch reports it.
+            CreditAs::Plain => {}
+        }
+        Ok(())
+    }
+
+    /// Moves posted money. The only function that changes posted totals, and it checks
+    /// the direction against the kind table every time.
+    fn post(
+        &mut self,
+        kind: TransferKind,
+        debit: u32,
+        credit: u32,
+        amount: Won,
+    ) -> Result<(), Failure> {
+        self.check_direction(kind, debit, credit)?;
+        self.save_account(debit);
+        self.save_account(credit);
+        let d = &mut self.accounts[debit as usize];
+        d.debits_posted = d
+            .debits_posted
+            .checked_add(amount)
+            .ok_or(Rejection::AmountTooLarge)?;
+        let c = &mut self.accounts[credit as usize];
+        c.credits_posted = c
+            .credits_posted
+            .checked_add(amount)
+            .ok_or(Rejection::AmountTooLarge)?;
+        Ok(())
+    }
+
+    /// Holds money for a pending transfer.
+    fn hold(
+        &mut self,
+        kind: TransferKind,
+        debit: u32,
+        credit: u32,
+        amount: Won,
+    ) -> Result<(), Failure> {
+        self.check_direction(kind, debit, credit)?;
+        self.save_account(debit);
+        self.save_account(credit);
+        let d = &mut self.accounts[debit as usize];
+        d.debits_pending = d
+            .debits_pending
+            .checked_add(amount)
+            .ok_or(Rejection::AmountTooLarge)?;
+        let c = &mut self.accounts[credit as usize];
+        c.credits_pending = c
+            .credits_pending
+            .checked_add(amount)
+            .ok_or(Rejection::AmountTooLarge)?;
+        Ok(())
+    }
+
+    /// Releases a hold (the pending transfer ends).
+    fn release(&mut self, debit: u32, credit: u32, amount: Won) -> Result<(), Violation> {
+        self.save_account(debit);
+        self.save_account(credit);
+        let d = &mut self.accounts[debit as usize];
+        d.debits_pending = d
+            .debits_pending
+            .checked_sub(amount)
+            .ok_or(Violation::Arithmetic)?;
+        let c = &mut self.accounts[credit as usize];
+        c.credits_pending = c
+            .credits_pending
+            .checked_sub(amount)
+            .ok_or(Violation::Arithmetic)?;
+        Ok(())
+    }
+
+    /// True only in the Buyeo drill (feature `fault-injection`).
+    fn payment_flipped(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if let Some(Fault::FlipPaymentDirection { .. }) = self.fault {
+            return true;
+        }
+        false
+    }
+
+    /// True only in a fault drill that also disables the rule-level checks, so that the
+    /// batch invariants and `verify` are what must catch the fault.
+    fn skipping_checks(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if let Some(Fault::FlipPaymentDirection { skip_checks: true }) = self.fault {
+            return true;
+        }
+        false
+    }
+
+    fn check_direction(
+        &self,
+        kind: TransferKind,
+        debit: u32,
+        credit: u32,
+    ) -> Result<(), Violation> {
+        if self.skipping_checks() {
+            return Ok(());
+        }
+        let (want_debit, want_credit) = kind.legs();
+        let debit = self.accounts[debit as usize].kind;
+        let credit = self.accounts[credit as usize].kind;
+        if want_debit.is_some_and(|k| k != debit) || want_credit.is_some_and(|k| k != credit) {
+            return Err(Violation::WrongDirection {
+                kind,
+                debit,
+                credit,
+            });
+        }
+        Ok(())
+    }
+
+    fn record_payment(
+        &mut self,
+        id: TransferId,
+        payer: u32,
+        merchant: u32,
+        amount: Won,
+        drawn: Lots,
+        now: Timestamp,
+    ) {
+        let record = PaymentRecord {
+            payer: self.accounts[payer as usize].id,
+            merchant: self.accounts[merchant as usize].id,
+            amount,
+            refunded: Won::ZERO,
+            drawn,
+            at: now,
+        };
+        self.payments.insert(id, record);
+        self.payment_order.push_back((now, id));
+        self.undo.push(Undo::PaymentInserted { id });
+    }
+
+    /// Refunds (part of) a payment from the merchant back to the payer, restoring the
+    /// lots the payment drew (the last drawn first), never more than was paid.
+    fn refund_payment(&mut self, payment: TransferId, amount: Won) -> Result<TransferId, Failure> {
+        check_amount(amount)?;
+        let record = self
+            .payments
+            .get(&payment)
+            .ok_or(Rejection::PaymentNotFound { payment })?;
+        let refundable = record
+            .amount
+            .checked_sub(record.refunded)
+            .ok_or(Violation::Arithmetic)?;
+        if amount > refundable {
+            return Err(Rejection::RefundExceedsPayment {
+                payment,
+                refundable,
+            }
+            .into());
+        }
+        let (payer_id, merchant_id) = (record.payer, record.merchant);
+        let merchant = self.resolve(merchant_id, AccountKind::Merchant)?;
+        let payer = self.resolve(payer_id, AccountKind::CitizenWallet)?;
+        self.check_open(merchant, TransferKind::PaymentRefund)?;
+        self.check_open(payer, TransferKind::PaymentRefund)?;
+        self.check_available(merchant, amount)?;
+
+        let mut record = record.clone();
+        let prev = Box::new(record.clone());
+        let mut restored = Lots::new();
+        let mut left = amount;
+        for lot in record.drawn.iter_mut().rev() {
+            if left == Won::ZERO {
+                break;
+            }
+            let give = lot.amount.min(left);
+            lot.amount = lot.amount.checked_sub(give).ok_or(Violation::Arithmetic)?;
+            left = left.checked_sub(give).ok_or(Violation::Arithmetic)?;
+            restored.push(Lot {
+                amount: give,
+                ..*lot
+            });
+        }
+        if left != Won::ZERO {
+            return Err(Violation::Arithmetic.into());
+        }
+        record.drawn.retain(|l| l.amount != Won::ZERO);
+        record.refunded = record
+            .refunded
+            .checked_add(amount)
+            .ok_or(Violation::Arithmetic)?;
+        self.payments.insert(payment, record);
+        self.undo.push(Undo::PaymentChanged { id: payment, prev });
+
+        let id = self.take_transfer_id();
+        self.post(TransferKind::PaymentRefund, merchant, payer, amount)?;
+        self.save_account(payer);
+        self.return_lots(payer, &restored)?;
+        Ok(id)
+    }
+
+    /// Expires every lot of the wallet whose validity ended at or before `now`.
+    fn expire_lots(
+        &mut self,
+        wallet: u32,
+        reserve: u32,
+        now: Timestamp,
+    ) -> Result<(TransferId, Won), Failure> {
+        let kind = TransferKind::Expiry;
+        self.check_open(wallet, kind)?;
+        self.check_open(reserve, kind)?;
+        let account = &self.accounts[wallet as usize];
+        let mut amount = Won::ZERO;
+        for lot in account.lots.iter().filter(|l| l.expires_at <= now) {
+            amount = amount
+                .checked_add(lot.amount)
+                .ok_or(Violation::Arithmetic)?;
+        }
+        if amount == Won::ZERO {
+            return Err(Rejection::NothingToExpire {
+                account: account.id,
+                at: now,
+            }
+            .into());
+        }
+        self.save_account(wallet);
+        self.accounts[wallet as usize]
+            .lots
+            .retain(|l| l.expires_at > now);
+        let id = self.take_transfer_id();
+        self.post(kind, wallet, reserve, amount)?;
+        Ok((id, amount))
+    }
+
+    // ----- pending transfers ----------------------------------------------------------
+
+    fn insert_pending(&mut self, pending: PendingTransfer) {
+        let id = pending.id;
+        self.pendings_hash = self
+            .pendings_hash
+            .wrapping_add(pending_hash(&pending, &mut self.scratch));
+        self.deadlines.insert((pending.deadline, id));
+        self.pendings.insert(id, pending);
+        self.undo.push(Undo::PendingInserted { id });
+    }
+
+    fn remove_pending(
+        &mut self,
+        id: TransferId,
+        end: PendingEnd,
+        now: Timestamp,
+    ) -> Option<PendingTransfer> {
+        let pending = self.pendings.remove(&id)?;
+        self.pendings_hash = self
+            .pendings_hash
+            .wrapping_sub(pending_hash(&pending, &mut self.scratch));
+        self.deadlines.remove(&(pending.deadline, id));
+        self.undo.push(Undo::PendingRemoved {
+            prev: Box::new(pending.clone()),
+        });
+        self.ended.insert(id, end);
+        self.ended_order.push_back((now, id));
+        self.undo.push(Undo::EndedInserted { id });
+        Some(pending)
+    }
+
+    fn pending_lookup_failure(&self, id: TransferId) -> Rejection {
+        match self.ended.get(&id) {
+            Some(end) => Rejection::PendingAlreadyEnded { id, end: *end },
+            None => Rejection::PendingNotFound { id },
+        }
+    }
+
+    fn post_pending(
+        &mut self,
+        id: TransferId,
+        amount: Option<Won>,
+        now: Timestamp,
+    ) -> Result<Won, Failure> {
+        let pending = self
+            .pendings
+            .get(&id)
+            .ok_or_else(|| self.pending_lookup_failure(id))?;
+        let amount = match amount {
+            None => pending.amount,
+            Some(a) => {
+                check_amount(a)?;
+                if a > pending.amount {
+                    return Err(Rejection::PostExceedsPending {
+                        id,
+                        pending: pending.amount,
+                    }
+                    .into());
+                }
+                a
+            }
+        };
+        let pending = self
+            .remove_pending(id, PendingEnd::Posted, now)
+            .ok_or(Violation::Arithmetic)?;
+        let debit = self.resolve_any(pending.debit)?;
+        let credit = self.resolve_any(pending.credit)?;
+        self.release(debit, credit, pending.amount)?;
+        self.post(pending.kind, debit, credit, amount)?;
+
+        // Of the lots held, the first `amount` (spend order) are spent; the rest go back.
+        let mut spent = Lots::new();
+        let mut back = Lots::new();
+        let mut left = amount;
+        for lot in &pending.drawn {
+            let take = lot.amount.min(left);
+            left = left.checked_sub(take).ok_or(Violation::Arithmetic)?;
+            if take != Won::ZERO {
+                spent.push(Lot {
+                    amount: take,
+                    ..*lot
+                });
+            }
+            let rest = lot.amount.checked_sub(take).ok_or(Violation::Arithmetic)?;
+            if rest != Won::ZERO {
+                back.push(Lot {
+                    amount: rest,
+                    ..*lot
+                });
+            }
+        }
+        self.return_lots(debit, &back)?;
+        self.credit_lots(credit, pending.credit_as, amount, &spent)?;
+        if pending.kind == TransferKind::Payment {
+            self.record_payment(id, debit, credit, amount, spent, now);
+        }
+        Ok(amount)
+    }
+
+    fn end_pending(
+        &mut self,
+        id: TransferId,
+        end: PendingEnd,
+        now: Timestamp,
+    ) -> Result<(), Failure> {
+        if !self.pendings.contains_key(&id) {
+            return Err(self.pending_lookup_failure(id).into());
+        }
+        let pending = self
+            .remove_pending(id, end, now)
+            .ok_or(Violation::Arithmetic)?;
+        let debit = self.resolve_any(pending.debit)?;
+        let credit = self.resolve_any(pending.credit)?;
+        self.release(debit, credit, pending.amount)?;
+        self.return_lots(debit, &pending.drawn)?;
+        Ok(())
+    }
+
+    /// Puts lots (unspent holds, refunds) back into a wallet with their own labels.
+    fn return_lots(&mut self, i: u32, lots: &[Lot]) -> Result<(), Violation> {
+        if lots.is_empty() {
+            return Ok(());
+        }
+        self.save_account(i);
+        let config = &self.config;
+        let wallet = &mut self.accounts[i as usize].lots;
+        for lot in lots {
+            deposit_lot(wallet, *lot, config)?;
+        }
+        Ok(())
+    }
+
+    fn expire_pendings(&mut self, now: Timestamp) -> Result<u32, Violation> {
+        let mut expired = 0;
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            match self.end_pending(id, PendingEnd::Expired, now) {
+                Ok(()) => expired += 1,
+                Err(Failure::Violation(v)) => return Err(v),
+                // A pending transfer whose accounts vanished cannot exist: accounts are
+                // never deleted. Treat it as the bug it would be.
+                Err(Failure::Reject(_)) => return Err(Violation::Arithmetic),
+            }
+        }
+        Ok(expired)
+    }
+
+    fn set_halt(&mut self, halt: Option<Box<Halt>>) {
+        let prev = std::mem::replace(&mut self.halted, halt);
+        self.undo.push(Undo::Halted { prev });
+    }
+
+    // ----- undo, invariants, hash -----------------------------------------------------
+
+    /// Copies account `i` to the undo log the first time it changes in this savepoint,
+    /// and records it as touched by this batch.
+    fn save_account(&mut self, i: u32) {
+        let meta = &mut self.meta[i as usize];
+        if meta.saved_in != self.savepoint {
+            meta.saved_in = self.savepoint;
+            self.undo.push(Undo::Account {
+                index: i,
+                prev: Box::new(self.accounts[i as usize].clone()),
+            });
+        }
+        self.touch(i, true);
+    }
+
+    fn touch(&mut self, i: u32, existed: bool) {
+        let meta = &mut self.meta[i as usize];
+        if meta.touched_in != self.batches {
+            meta.touched_in = self.batches;
+            let a = &self.accounts[i as usize];
+            self.touched.push(Touched {
+                index: i,
+                balance: if existed {
+                    a.balance().unwrap_or(Won::ZERO)
+                } else {
+                    Won::ZERO
+                },
+                debits_pending: a.debits_pending,
+                credits_pending: a.credits_pending,
+                existed,
+            });
+        }
+    }
+
+    fn rollback_to(&mut self, mark: usize) {
+        while self.undo.len() > mark {
+            let Some(entry) = self.undo.pop() else { break };
+            match entry {
+                Undo::Account { index, prev } => self.accounts[index as usize] = *prev,
+                Undo::AccountCreated => {
+                    if let Some(a) = self.accounts.pop() {
+                        self.index.remove(&a.id);
+                        self.meta.pop();
+                    }
+                }
+                Undo::PendingInserted { id } => {
+                    if let Some(p) = self.pendings.remove(&id) {
+                        self.pendings_hash = self
+                            .pendings_hash
+                            .wrapping_sub(pending_hash(&p, &mut self.scratch));
+                        self.deadlines.remove(&(p.deadline, id));
+                    }
+                }
+                Undo::PendingRemoved { prev } => {
+                    self.pendings_hash = self
+                        .pendings_hash
+                        .wrapping_add(pending_hash(&prev, &mut self.scratch));
+                    self.deadlines.insert((prev.deadline, prev.id));
+                    self.pendings.insert(prev.id, *prev);
+                }
+                Undo::EndedInserted { id } => {
+                    self.ended.remove(&id);
+                    self.ended_order.pop_back();
+                }
+                Undo::PaymentInserted { id } => {
+                    self.payments.remove(&id);
+                    self.payment_order.pop_back();
+                }
+                Undo::PaymentChanged { id, prev } => {
+                    self.payments.insert(id, *prev);
+                }
+                Undo::IdempotencyInserted { client, key } => {
+                    self.idempotency.remove(&(client, key));
+                    self.idempotency_order.pop_back();
+                }
+                Undo::NextTransferId { prev } => self.next_transfer_id = prev,
+                Undo::Halted { prev } => self.halted = prev,
+            }
+        }
+        // The rolled-back savepoint is over: the next change starts a new one, so
+        // accounts are copied again before they change.
+        self.savepoint += 1;
+    }
+
+    /// The invariants, over every account this batch touched: balances changed by the
+    /// batch net to zero (double entry), pending holds and pending credits match, no
+    /// account but the reserve is below zero after its holds, and a wallet's lots add up
+    /// to what it can spend.
+    fn check_touched(&self) -> Result<(), Violation> {
+        let mut net: i128 = 0;
+        let mut pending_net: i128 = 0;
+        for t in &self.touched {
+            let Some(a) = self.accounts.get(t.index as usize) else {
+                continue;
+            };
+            let balance = a.balance().ok_or(Violation::Arithmetic)?;
+            net += i128::from(balance.get()) - i128::from(t.balance.get());
+            pending_net +=
+                i128::from(a.credits_pending.get()) - i128::from(t.credits_pending.get());
+            pending_net -= i128::from(a.debits_pending.get()) - i128::from(t.debits_pending.get());
+            check_account(a)?;
+        }
+        if net != 0 {
+            return Err(Violation::BatchNotBalanced { net });
+        }
+        if pending_net != 0 {
+            return Err(Violation::PendingNotBalanced { net: pending_net });
+        }
+        Ok(())
+    }
+
+    fn fold_touched_into_hash(&mut self) {
+        for t in std::mem::take(&mut self.touched) {
+            let i = t.index as usize;
+            let Some(account) = self.accounts.get(i) else {
+                continue;
+            };
+            let new = account_hash(account, &mut self.scratch);
+            let meta = &mut self.meta[i];
+            let old = if t.existed { meta.hash } else { 0 };
+            self.accounts_hash = self.accounts_hash.wrapping_sub(old).wrapping_add(new);
+            meta.hash = new;
+        }
+    }
+
+    /// Every invariant over the whole state, from scratch (slow: tests, verification,
+    /// after loading a snapshot). Also checks the incremental hash against a full
+    /// recomputation.
+    pub fn check_all(&self) -> Result<(), String> {
+        let mut total: i128 = 0;
+        let mut held_debits: FxHashMap<AccountId, i128> = FxHashMap::default();
+        let mut held_credits: FxHashMap<AccountId, i128> = FxHashMap::default();
+        for p in self.pendings.values() {
+            *held_debits.entry(p.debit).or_default() += i128::from(p.amount.get());
+            *held_credits.entry(p.credit).or_default() += i128::from(p.amount.get());
+            if lots_sum(&p.drawn).map_err(|_| "overflow")? != p.amount
+                && self
+                    .account(p.debit)
+                    .is_some_and(|a| a.kind == AccountKind::CitizenWallet)
+            {
+                return Err(format!(
+                    "pending {} holds lots that do not add up to its amount",
+                    p.id
+                ));
+            }
+        }
+        let mut accounts_hash: u128 = 0;
+        let mut scratch = Vec::new();
+        for a in &self.accounts {
+            let balance = a.balance().ok_or("balance overflow")?;
+            total += i128::from(balance.get());
+            check_account(a).map_err(|v| v.to_string())?;
+            let debits = held_debits.get(&a.id).copied().unwrap_or(0);
+            let credits = held_credits.get(&a.id).copied().unwrap_or(0);
+            if debits != i128::from(a.debits_pending.get())
+                || credits != i128::from(a.credits_pending.get())
+            {
+                return Err(format!(
+                    "{}: pending totals {}/{} but pending transfers hold {debits}/{credits}",
+                    a.id, a.debits_pending, a.credits_pending
+                ));
+            }
+            accounts_hash = accounts_hash.wrapping_add(account_hash(a, &mut scratch));
+        }
+        if total != 0 {
+            return Err(format!("the sum of all balances is {total}, not 0"));
+        }
+        for (id, p) in &self.payments {
+            if p.refunded > p.amount || lots_sum(&p.drawn).ok() > Some(p.amount) {
+                return Err(format!(
+                    "payment {id} refunded {} of {}",
+                    p.refunded, p.amount
+                ));
+            }
+        }
+        if accounts_hash != self.accounts_hash {
+            return Err("the incremental state hash differs from a full recomputation".into());
+        }
+        let mut pendings_hash: u128 = 0;
+        for p in self.pendings.values() {
+            pendings_hash = pendings_hash.wrapping_add(pending_hash(p, &mut scratch));
+        }
+        if pendings_hash != self.pendings_hash {
+            return Err("the pending-transfer hash differs from a full recomputation".into());
+        }
+        Ok(())
+    }
+
+    /// Forgets idempotency keys, payments and ended pendings past their windows or
+    /// beyond their caps, oldest first.
+    fn forget_aged(&mut self, now: Timestamp) {
+        let c = &self.config;
+        let horizon = now.minus_micros(c.idempotency_retention_us);
+        while let Some(&(at, client, key)) = self.idempotency_order.front() {
+            if at > horizon && self.idempotency_order.len() <= c.idempotency_entries_max {
+                break;
+            }
+            self.idempotency.remove(&(client, key));
+            self.idempotency_order.pop_front();
+        }
+        let horizon = now.minus_micros(c.payment_refund_window_us);
+        while let Some(&(at, id)) = self.payment_order.front() {
+            if at > horizon && self.payment_order.len() <= c.payment_records_max {
+                break;
+            }
+            self.payments.remove(&id);
+            self.payment_order.pop_front();
+        }
+        let horizon = now.minus_micros(c.ended_pending_retention_us);
+        while let Some(&(at, id)) = self.ended_order.front() {
+            if at > horizon {
+                break;
+            }
+            self.ended.remove(&id);
+            self.ended_order.pop_front();
+        }
+    }
+
+    // ----- snapshot support (see `codec`) ---------------------------------------------
+
+    pub(crate) fn parts(&self) -> SnapshotParts<'_> {
+        SnapshotParts {
+            config: &self.config,
+            accounts: &self.accounts,
+            pendings: &self.pendings,
+            ended: &self.ended,
+            ended_order: &self.ended_order,
+            payments: &self.payments,
+            payment_order: &self.payment_order,
+            idempotency: &self.idempotency,
+            idempotency_order: &self.idempotency_order,
+            next_transfer_id: self.next_transfer_id,
+            last_timestamp: self.last_timestamp,
+            halted: self.halted.as_deref(),
+            batches: self.batches,
+        }
+    }
+
+    /// Rebuilds a ledger from decoded snapshot parts, recomputing indexes and hashes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        config: LedgerConfig,
+        accounts: Vec<Account>,
+        pendings: Vec<PendingTransfer>,
+        ended_order: Vec<(Timestamp, TransferId, PendingEnd)>,
+        payment_order: Vec<(Timestamp, TransferId, PaymentRecord)>,
+        idempotency_order: Vec<(Timestamp, ClientId, IdempotencyKey, IdempotencyEntry)>,
+        next_transfer_id: u64,
+        last_timestamp: Timestamp,
+        halted: Option<Halt>,
+        batches: u64,
+    ) -> Result<Ledger, String> {
+        let mut ledger = Ledger::new(config);
+        let mut scratch = Vec::new();
+        for a in accounts {
+            let index = ledger.accounts.len() as u32;
+            if ledger.index.insert(a.id, index).is_some() {
+                return Err(format!("{} appears twice", a.id));
+            }
+            let hash = account_hash(&a, &mut scratch);
+            ledger.accounts_hash = ledger.accounts_hash.wrapping_add(hash);
+            ledger.meta.push(AccountMeta {
+                hash,
+                ..AccountMeta::default()
+            });
+            ledger.accounts.push(a);
+        }
+        for p in pendings {
+            ledger.pendings_hash = ledger
+                .pendings_hash
+                .wrapping_add(pending_hash(&p, &mut scratch));
+            ledger.deadlines.insert((p.deadline, p.id));
+            ledger.pendings.insert(p.id, p);
+        }
+        for (at, id, end) in ended_order {
+            ledger.ended.insert(id, end);
+            ledger.ended_order.push_back((at, id));
+        }
+        for (at, id, record) in payment_order {
+            ledger.payments.insert(id, record);
+            ledger.payment_order.push_back((at, id));
+        }
+        for (at, client, key, entry) in idempotency_order {
+            ledger.idempotency.insert((client, key), entry);
+            ledger.idempotency_order.push_back((at, client, key));
+        }
+        ledger.next_transfer_id = next_transfer_id;
+        ledger.last_timestamp = last_timestamp;
+        ledger.halted = halted.map(Box::new);
+        ledger.batches = batches;
+        ledger.check_all()?;
+        Ok(ledger)
+    }
+}
+
+/// Borrowed view of everything a snapshot must hold.
+#[derive(Debug)]
+pub(crate) struct SnapshotParts<'a> {
+    pub config: &'a LedgerConfig,
+    pub accounts: &'a [Account],
+    pub pendings: &'a FxHashMap<TransferId, PendingTransfer>,
+    pub ended: &'a FxHashMap<TransferId, PendingEnd>,
+    pub ended_order: &'a VecDeque<(Timestamp, TransferId)>,
+    pub payments: &'a FxHashMap<TransferId, PaymentRecord>,
+    pub payment_order: &'a VecDeque<(Timestamp, TransferId)>,
+    pub idempotency: &'a FxHashMap<(ClientId, IdempotencyKey), IdempotencyEntry>,
+    pub idempotency_order: &'a VecDeque<(Timestamp, ClientId, IdempotencyKey)>,
+    pub next_transfer_id: u64,
+    pub last_timestamp: Timestamp,
+    pub halted: Option<&'a Halt>,
+    pub batches: u64,
+}
+
+/// Counts of what the ledger keeps in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retained {
+    pub accounts: usize,
+    pub pendings: usize,
+    pub ended_pendings: usize,
+    pub payments: usize,
+    pub idempotency_keys: usize,
+}
+
+fn check_amount(amount: Won) -> Result<(), Rejection> {
+    if !amount.is_positive() {
+        return Err(Rejection::AmountNotPositive);
+    }
+    if amount > Won::TRANSFER_MAX {
+        return Err(Rejection::AmountTooLarge);
+    }
+    Ok(())
+}
+
+fn spendable(lot: &Lot, sources: SourceSet, now: Timestamp) -> bool {
+    sources.contains(lot.source) && lot.expires_at > now
+}
+
+fn lots_sum(lots: &[Lot]) -> Result<Won, Violation> {
+    lots.iter()
+        .try_fold(Won::ZERO, |acc, l| acc.checked_add(l.amount))
+        .ok_or(Violation::Arithmetic)
+}
+
+/// Adds a lot to a wallet, merging with an identical lot, keeping spend order
+/// (source rank, then earliest expiry, then tag).
+fn deposit_lot(lots: &mut Lots, lot: Lot, config: &LedgerConfig) -> Result<(), Violation> {
+    if lot.amount == Won::ZERO {
+        return Ok(());
+    }
+    let key = |l: &Lot| (config.spend_rank(l.source), l.expires_at, l.tag);
+    let new_key = key(&lot);
+    let mut at = lots.len();
+    for (i, l) in lots.iter_mut().enumerate() {
+        let k = key(l);
+        if k == new_key && l.source == lot.source {
+            l.amount = l
+                .amount
+                .checked_add(lot.amount)
+                .ok_or(Violation::Arithmetic)?;
+            return Ok(());
+        }
+        if k > new_key {
+            at = i;
+            break;
+        }
+    }
+    lots.insert(at, lot);
+    Ok(())
+}
+
+/// The per-account invariants.
+fn check_account(a: &Account) -> Result<(), Violation> {
+    let available = a.available().ok_or(Violation::Arithmetic)?;
+    if !a.kind.may_go_negative() && available.is_negative() {
+        return Err(Violation::Negative {
+            account: a.id,
+            kind: a.kind,
+            available: i128::from(available.get()),
+        });
+    }
+    if a.debits_pending.is_negative() || a.credits_pending.is_negative() {
+        return Err(Violation::Arithmetic);
+    }
+    if a.kind == AccountKind::CitizenWallet {
+        let lots = lots_sum(&a.lots)?;
+        if lots != available || a.lots.iter().any(|l| !l.amount.is_positive()) {
+            return Err(Violation::LotsMismatch {
+                account: a.id,
+                lots: i128::from(lots.get()),
+                available: i128::from(available.get()),
+            });
+        }
+    } else if !a.lots.is_empty() {
+        return Err(Violation::LotsMismatch {
+            account: a.id,
+            lots: 0,
+            available: 0,
+        });
+    }
+    Ok(())
+}
