@@ -1,1 +1,25 @@
-//! Placeholder while the engine is written.
+//! # engine — a currency's sequencer, journal wiring, recovery and verification
+//!
+//! One [`Engine`] per currency owns that currency's [`ledger::Ledger`]. It takes
+//! commands from a bounded queue, applies them in batches, writes each batch to the
+//! journal with group commit (one fdatasync for everything that arrived while the
+//! previous write was in flight), and answers a command only when its batch is durable.
+//!
+//! Start-up and `maeul verify` share one replay ([`replay`]): every journaled command is
+//! re-executed with the current code and must give the recorded outcome and state hash.
+//! A version that would decide differently refuses to serve.
+
+mod currency;
+mod error;
+pub mod record;
+mod recovery;
+pub mod replay;
+mod sequencer;
+mod storage;
+
+pub use currency::CurrencyCode;
+pub use error::{CommitError, EngineError, SubmitError};
+pub use recovery::StartReport;
+pub use replay::{Divergence, DivergenceKind, Replayer, VerifyReport, verify};
+pub use sequencer::{Clock, Counters, Engine, EngineOptions, Health, Ticket, system_clock};
+pub use storage::{FileStorage, OpenedWriter, ReadEnd, Storage};

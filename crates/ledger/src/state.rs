@@ -164,7 +164,8 @@ impl From<Violation> for Failure {
 pub struct BatchReport {
     /// The batch's journal time (never earlier than the previous batch's).
     pub timestamp: Timestamp,
-    /// Pending transfers that expired at the start of this batch.
+    /// Pending transfers that expired in this batch: at its start, or when a resume
+    /// in it let those that came due while the currency was halted expire.
     pub pendings_expired: u32,
     /// Set when this batch broke an invariant: it was rolled back and the currency halted.
     pub violation: Option<Violation>,
@@ -208,6 +209,7 @@ pub struct Ledger {
     undo: Vec<Undo>,
     savepoint: u64,
     touched: Vec<Touched>,
+    expired_in_batch: u32,
     scratch: Vec<u8>,
     #[cfg(feature = "fault-injection")]
     fault: Option<Fault>,
@@ -237,6 +239,7 @@ impl Ledger {
             undo: Vec::new(),
             savepoint: 0,
             touched: Vec::new(),
+            expired_in_batch: 0,
             scratch: Vec::with_capacity(256),
             #[cfg(feature = "fault-injection")]
             fault: None,
@@ -282,6 +285,11 @@ impl Ledger {
 
     pub fn next_transfer_id(&self) -> TransferId {
         TransferId(self.next_transfer_id)
+    }
+
+    /// When the next pending transfer expires, if any is pending.
+    pub fn next_pending_deadline(&self) -> Option<Timestamp> {
+        self.deadlines.first().map(|(deadline, _)| *deadline)
     }
 
     pub fn batches_applied(&self) -> u64 {
@@ -338,10 +346,10 @@ impl Ledger {
         self.savepoint += 1;
 
         let mut violation = None;
-        let mut pendings_expired = 0;
+        self.expired_in_batch = 0;
         if self.halted.is_none() {
             match self.expire_pendings(now) {
-                Ok(n) => pendings_expired = n,
+                Ok(n) => self.expired_in_batch = n,
                 Err(v) => violation = Some(v),
             }
         }
@@ -360,6 +368,7 @@ impl Ledger {
         if violation.is_none() {
             violation = self.check_touched().err();
         }
+        let mut pendings_expired = self.expired_in_batch;
 
         if let Some(v) = &violation {
             self.rollback_to(0);
@@ -514,6 +523,11 @@ impl Ledger {
                     return Err(Rejection::NotHalted.into());
                 }
                 self.set_halt(None);
+                // Pending transfers that came due while writes were stopped expire
+                // now, before a later command of this batch could post one after its
+                // deadline (they were not expired at the start of this halted batch).
+                let expired = self.expire_pendings(now)?;
+                self.expired_in_batch += expired;
                 Ok(Applied::Resumed)
             }
         }

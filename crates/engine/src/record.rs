@@ -1,0 +1,109 @@
+//! What a journal record's payload holds: the genesis of a currency, or one applied
+//! batch (its commands, their outcomes, and the state hash after it).
+//!
+//! Layout (little-endian, see `ledger::codec` for the pieces):
+//! - genesis: `b'G'`, format version u16, currency code (u8 length + ASCII), ledger config
+//! - batch: `b'B'`, ledger timestamp u64, state hash u128, command count u32,
+//!   commands, outcomes (as many as commands)
+
+use ledger::codec::{self, DecodeError, Put, Reader};
+use ledger::{Envelope, LedgerConfig, Outcome, StateHash, Timestamp};
+
+use crate::currency::CurrencyCode;
+
+pub const RECORD_FORMAT_VERSION: u16 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordBody {
+    Genesis {
+        currency: CurrencyCode,
+        config: LedgerConfig,
+    },
+    Batch(BatchRecord),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchRecord {
+    /// The timestamp the ledger applied the batch at.
+    pub timestamp: Timestamp,
+    pub state_hash: StateHash,
+    pub commands: Vec<Envelope>,
+    pub outcomes: Vec<Outcome>,
+}
+
+pub fn encode_genesis(out: &mut Vec<u8>, currency: &CurrencyCode, config: &LedgerConfig) {
+    out.put_u8(b'G');
+    out.put_u16(RECORD_FORMAT_VERSION);
+    let code = currency.as_str().as_bytes();
+    out.put_u8(code.len() as u8);
+    out.put_bytes(code);
+    codec::put_config(out, config);
+}
+
+/// Encodes a batch record without building a `BatchRecord` (the sequencer's hot path).
+pub fn encode_batch(
+    out: &mut Vec<u8>,
+    timestamp: Timestamp,
+    state_hash: StateHash,
+    commands: &[Envelope],
+    outcomes: &[Outcome],
+) {
+    out.put_u8(b'B');
+    out.put_u64(timestamp.as_micros());
+    out.put_u128(state_hash.0);
+    out.put_u32(commands.len() as u32);
+    for c in commands {
+        codec::put_envelope(out, c);
+    }
+    for o in outcomes {
+        codec::put_outcome(out, o);
+    }
+}
+
+pub fn decode(payload: &[u8]) -> Result<RecordBody, DecodeError> {
+    let mut r = Reader::new(payload);
+    let body = match r.u8("record tag")? {
+        b'G' => {
+            if r.u16("record format version")? != RECORD_FORMAT_VERSION {
+                return Err(r.error("record format version"));
+            }
+            let n = usize::from(r.u8("currency length")?);
+            let at = r.position();
+            let raw = r.bytes(n, "currency code")?;
+            let currency = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|s| CurrencyCode::new(s).ok())
+                .ok_or(DecodeError {
+                    offset: at,
+                    what: "currency code",
+                })?;
+            RecordBody::Genesis {
+                currency,
+                config: codec::get_config(&mut r)?,
+            }
+        }
+        b'B' => {
+            let timestamp = Timestamp::from_micros(r.u64("batch timestamp")?);
+            let state_hash = StateHash(r.u128("state hash")?);
+            // A command is at least 25 bytes (client, key, tag), an outcome at least 2.
+            let n = r.count(27, "command count")?;
+            let commands = (0..n)
+                .map(|_| codec::get_envelope(&mut r))
+                .collect::<Result<_, _>>()?;
+            let outcomes = (0..n)
+                .map(|_| codec::get_outcome(&mut r))
+                .collect::<Result<_, _>>()?;
+            RecordBody::Batch(BatchRecord {
+                timestamp,
+                state_hash,
+                commands,
+                outcomes,
+            })
+        }
+        _ => return Err(r.error("record tag")),
+    };
+    if !r.is_empty() {
+        return Err(r.error("end of record (trailing bytes)"));
+    }
+    Ok(body)
+}

@@ -1,0 +1,774 @@
+//! The sequencer: one per currency. It owns the ledger, takes submissions from a
+//! bounded queue, applies them in batches, journals each batch with group commit, and
+//! answers only once the batch is durable.
+//!
+//! Two threads per currency, a pipeline of two stages:
+//! - the **sequencer thread** takes whatever has arrived (up to `batch_commands_max`,
+//!   never waiting for a batch to fill), applies it to the ledger, encodes the record
+//!   and hands it to the writer;
+//! - the **writer thread** appends every record it has been handed with one durable
+//!   write (one fdatasync), then answers the submitters.
+//!
+//! While the writer waits for the disk, the sequencer applies the next batch, so batches
+//! grow by themselves under load and shrink to one command when idle. The hand-over
+//! channel is bounded (`writer_queue_batches`), which is what pushes back on the
+//! sequencer when the disk is slower than the ledger; the submission queue is bounded
+//! too, and a full queue is answered `Busy` at once.
+//!
+//! A failed write or fsync poisons the journal: the in-memory state may now be ahead of
+//! the disk, so the sequencer answers everything in flight "not durable", stops taking
+//! writes, throws its state away and rebuilds it from what is on disk (snapshot +
+//! verified replay), then resumes. It never retries the failed fsync.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use journal::{JournalStore, NewRecord, RecordHash};
+use ledger::{Envelope, Ledger, LedgerConfig, Outcome, StateHash, Timestamp};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+
+use crate::currency::CurrencyCode;
+use crate::error::{CommitError, EngineError, SubmitError};
+use crate::record;
+use crate::recovery::{self, Recovered, StartReport};
+use crate::storage::Storage;
+
+/// Where batch timestamps come from. The ledger never reads a clock; the sequencer
+/// does, here, so that tests can drive time.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        Timestamp::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
+    })
+}
+
+#[derive(Clone)]
+pub struct EngineOptions {
+    /// Submissions waiting for the sequencer; one more is answered `Busy`.
+    pub queue_submissions_max: usize,
+    /// Commands in one submission.
+    pub submission_commands_max: usize,
+    /// Commands in one batch (one journal record).
+    pub batch_commands_max: usize,
+    /// Batches applied and waiting for the disk. Two keep the disk busy while the next
+    /// batch forms; more only add latency.
+    pub writer_queue_batches: usize,
+    /// Records the writer may join into one durable write.
+    pub write_records_max: usize,
+    /// Take a snapshot after this many commands since the last one.
+    pub snapshot_every_commands: u64,
+    pub snapshots_kept: usize,
+    /// At start, replay (and so re-check) at least this many records at the end of
+    /// the journal, even when a newer snapshot exists.
+    pub verify_tail_records: u64,
+    /// Told to a submitter whose submission found the queue full.
+    pub busy_retry_after: Duration,
+    /// With nothing to do, look this often for pending transfers that are due and
+    /// expire them with an empty batch.
+    pub idle_tick: Duration,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("queue_submissions_max", &self.queue_submissions_max)
+            .field("submission_commands_max", &self.submission_commands_max)
+            .field("batch_commands_max", &self.batch_commands_max)
+            .field("writer_queue_batches", &self.writer_queue_batches)
+            .field("snapshot_every_commands", &self.snapshot_every_commands)
+            .field("verify_tail_records", &self.verify_tail_records)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            queue_submissions_max: 16_384,
+            submission_commands_max: 8_192,
+            batch_commands_max: 16_384,
+            writer_queue_batches: 2,
+            write_records_max: 64,
+            snapshot_every_commands: 5_000_000,
+            snapshots_kept: 3,
+            verify_tail_records: 10_000,
+            busy_retry_after: Duration::from_millis(50),
+            idle_tick: Duration::from_millis(500),
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Whether the currency takes writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    Running,
+    /// The journal failed; the sequencer is rebuilding from disk. Writes are refused.
+    Recovering {
+        cause: String,
+    },
+    /// Rebuilding failed; writes stay refused until it succeeds (retried).
+    Failed {
+        cause: String,
+    },
+    Stopped,
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub batches: AtomicU64,
+    pub commands: AtomicU64,
+    pub records_durable: AtomicU64,
+    pub durable_writes: AtomicU64,
+    pub busy_rejections: AtomicU64,
+    pub write_failures: AtomicU64,
+    pub recoveries: AtomicU64,
+    pub snapshots: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    currency: CurrencyCode,
+    ledger: RwLock<Ledger>,
+    health: Mutex<Health>,
+    durable_seq: AtomicU64,
+    last_durable_hash: Mutex<RecordHash>,
+    counters: Counters,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Outcome>, CommitError>>;
+
+struct Submission {
+    commands: Vec<Envelope>,
+    reply: Reply,
+}
+
+/// A batch applied and encoded, on its way to the disk.
+struct WriteJob {
+    seq: u64,
+    timestamp: Timestamp,
+    payload: Vec<u8>,
+    replies: Vec<(Reply, Vec<Outcome>)>,
+}
+
+/// The answer to a submission, once its batch is durable.
+#[derive(Debug)]
+pub struct Ticket(oneshot::Receiver<Result<Vec<Outcome>, CommitError>>);
+
+impl Ticket {
+    /// Waits on this thread (not from inside an async runtime).
+    pub fn wait(self) -> Result<Vec<Outcome>, CommitError> {
+        self.0.blocking_recv().unwrap_or(Err(CommitError::Stopped))
+    }
+
+    pub async fn outcome(self) -> Result<Vec<Outcome>, CommitError> {
+        self.0.await.unwrap_or(Err(CommitError::Stopped))
+    }
+}
+
+/// A running currency.
+#[derive(Debug)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    submissions: Option<Sender<Submission>>,
+    thread: Option<JoinHandle<()>>,
+    options_summary: (usize, Duration),
+}
+
+impl Engine {
+    /// Creates a new currency: writes its genesis record, then starts.
+    pub fn create(
+        storage: Arc<dyn Storage>,
+        currency: CurrencyCode,
+        config: LedgerConfig,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        if !config.is_valid() {
+            return Err(EngineError::InvalidConfig(
+                "the spend order must name every source once".into(),
+            ));
+        }
+        let mut opened = storage.open_writer()?;
+        if opened.last_seq != 0 {
+            return Err(EngineError::AlreadyExists(storage.describe()));
+        }
+        let mut payload = Vec::new();
+        record::encode_genesis(&mut payload, &currency, &config);
+        let timestamp = (options.clock)();
+        let receipt = opened.store.append_durable(&[NewRecord {
+            seq: 1,
+            timestamp_us: timestamp.as_micros(),
+            payload: &payload,
+        }])?;
+        let recovered = Recovered {
+            currency,
+            ledger: Ledger::new(config),
+            store: opened.store,
+            last_seq: receipt.last_seq,
+            last_hash: receipt.last_hash,
+            report: StartReport::default(),
+        };
+        Ok(Engine::start(storage, recovered, options))
+    }
+
+    /// Opens an existing currency: cuts a torn tail, loads a snapshot, replays and
+    /// re-checks the journal after it (at least `verify_tail_records` records), and
+    /// refuses to start if this version decides any of them differently.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        options: EngineOptions,
+    ) -> Result<(Engine, StartReport), EngineError> {
+        let recovered = recovery::recover(storage.as_ref(), options.verify_tail_records)?;
+        let report = recovered.report.clone();
+        Ok((Engine::start(storage, recovered, options), report))
+    }
+
+    fn start(storage: Arc<dyn Storage>, recovered: Recovered, options: EngineOptions) -> Engine {
+        let Recovered {
+            currency,
+            ledger,
+            store,
+            last_seq,
+            last_hash,
+            ..
+        } = recovered;
+        let shared = Arc::new(Shared {
+            currency: currency.clone(),
+            ledger: RwLock::new(ledger),
+            health: Mutex::new(Health::Running),
+            durable_seq: AtomicU64::new(last_seq),
+            last_durable_hash: Mutex::new(last_hash),
+            counters: Counters::default(),
+        });
+        let (tx, rx) = bounded(options.queue_submissions_max.max(1));
+        let options_summary = (options.submission_commands_max, options.busy_retry_after);
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("seq-{currency}"))
+            .spawn(move || {
+                let mut sequencer = Sequencer::new(thread_shared, storage, options, rx);
+                sequencer.run(store, last_seq);
+            });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                *shared.health.lock() = Health::Failed {
+                    cause: format!("cannot start the sequencer thread: {e}"),
+                };
+                None
+            }
+        };
+        Engine {
+            shared,
+            submissions: Some(tx),
+            thread,
+            options_summary,
+        }
+    }
+
+    pub fn currency(&self) -> &CurrencyCode {
+        &self.shared.currency
+    }
+
+    /// Queues commands; they are applied in order, in one batch. Never blocks: a full
+    /// queue is `Busy` with a hint of when to retry.
+    pub fn submit(&self, commands: Vec<Envelope>) -> Result<Ticket, SubmitError> {
+        let (max, retry_after) = self.options_summary;
+        if commands.len() > max {
+            return Err(SubmitError::TooLarge { max });
+        }
+        match &*self.shared.health.lock() {
+            Health::Running => {}
+            Health::Recovering { cause } | Health::Failed { cause } => {
+                return Err(SubmitError::Unavailable {
+                    cause: cause.clone(),
+                });
+            }
+            Health::Stopped => return Err(SubmitError::Stopped),
+        }
+        let Some(tx) = &self.submissions else {
+            return Err(SubmitError::Stopped);
+        };
+        let (reply, rx) = oneshot::channel();
+        match tx.try_send(Submission { commands, reply }) {
+            Ok(()) => Ok(Ticket(rx)),
+            Err(TrySendError::Full(_)) => {
+                self.shared
+                    .counters
+                    .busy_rejections
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(SubmitError::Busy { retry_after })
+            }
+            Err(TrySendError::Disconnected(_)) => Err(SubmitError::Stopped),
+        }
+    }
+
+    /// Submits and waits on this thread.
+    pub fn execute(&self, commands: Vec<Envelope>) -> Result<Vec<Outcome>, EngineError> {
+        Ok(self.submit(commands)?.wait()?)
+    }
+
+    /// Reads the ledger. Reads go on while writes are halted or the journal recovers.
+    /// They see every applied batch, which may include one whose durable write is still
+    /// in flight (its submitters have not been answered yet).
+    pub fn read<R>(&self, f: impl FnOnce(&Ledger) -> R) -> R {
+        f(&self.shared.ledger.read())
+    }
+
+    pub fn state_hash(&self) -> StateHash {
+        self.shared.ledger.read().state_hash()
+    }
+
+    pub fn health(&self) -> Health {
+        self.shared.health.lock().clone()
+    }
+
+    /// The last journal record known durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable_seq.load(Ordering::Acquire)
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// Submissions waiting for the sequencer.
+    pub fn queue_depth(&self) -> usize {
+        self.submissions.as_ref().map_or(0, Sender::len)
+    }
+
+    /// Stops taking submissions, finishes every batch already queued (each answered
+    /// once durable), writes a snapshot, and stops.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.submissions = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        *self.shared.health.lock() = Health::Stopped;
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Sequencer {
+    shared: Arc<Shared>,
+    storage: Arc<dyn Storage>,
+    options: EngineOptions,
+    submissions: Receiver<Submission>,
+    /// A submission that did not fit in the last batch.
+    carry: Option<Submission>,
+    next_seq: u64,
+    commands_since_snapshot: u64,
+    envelopes: Vec<Envelope>,
+    outcomes: Vec<Outcome>,
+}
+
+struct Writer {
+    jobs: Option<Sender<WriteJob>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(shared: Arc<Shared>, store: Box<dyn JournalStore>, options: &EngineOptions) -> Writer {
+        let (tx, rx) = bounded::<WriteJob>(options.writer_queue_batches.max(1));
+        let max = options.write_records_max.max(1);
+        let thread = std::thread::Builder::new()
+            .name(format!("wal-{}", shared.currency))
+            .spawn(move || write_loop(&shared, store, &rx, max));
+        match thread {
+            Ok(t) => Writer {
+                jobs: Some(tx),
+                thread: Some(t),
+            },
+            // Without a writer every job is answered "not durable" when the channel
+            // closes; the sequencer sees the failed health and recovers.
+            Err(_) => Writer {
+                jobs: None,
+                thread: None,
+            },
+        }
+    }
+
+    /// Waits until everything handed over is durable (or failed), and stops the thread.
+    fn finish(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Sequencer {
+    fn new(
+        shared: Arc<Shared>,
+        storage: Arc<dyn Storage>,
+        options: EngineOptions,
+        submissions: Receiver<Submission>,
+    ) -> Sequencer {
+        Sequencer {
+            shared,
+            storage,
+            options,
+            submissions,
+            carry: None,
+            next_seq: 0,
+            commands_since_snapshot: 0,
+            envelopes: Vec::new(),
+            outcomes: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, store: Box<dyn JournalStore>, last_seq: u64) {
+        self.next_seq = last_seq + 1;
+        let mut writer = Writer::start(Arc::clone(&self.shared), store, &self.options);
+        loop {
+            let healthy = matches!(*self.shared.health.lock(), Health::Running);
+            if !healthy {
+                writer.finish();
+                match self.rebuild() {
+                    Some(w) => writer = w,
+                    None => {
+                        // Answer what waits, then try again shortly.
+                        self.refuse_waiting();
+                        std::thread::sleep(Duration::from_millis(200));
+                        continue;
+                    }
+                }
+            }
+            let batch = match self.collect() {
+                Collected::Batch(b) => b,
+                Collected::Idle => {
+                    if self.pendings_due() {
+                        Vec::new()
+                    } else {
+                        continue;
+                    }
+                }
+                Collected::Closed => break,
+            };
+            self.apply_and_hand_over(batch, &writer);
+            if self.commands_since_snapshot >= self.options.snapshot_every_commands
+                && self.wait_drained()
+            {
+                self.snapshot();
+            }
+        }
+        writer.finish();
+        if matches!(*self.shared.health.lock(), Health::Running) && self.commands_since_snapshot > 0
+        {
+            self.snapshot();
+        }
+    }
+
+    /// Takes over a recovered state: the ledger, the journal's end, a writer.
+    fn install(&mut self, recovered: Recovered) -> Writer {
+        *self.shared.ledger.write() = recovered.ledger;
+        self.shared
+            .durable_seq
+            .store(recovered.last_seq, Ordering::Release);
+        *self.shared.last_durable_hash.lock() = recovered.last_hash;
+        self.next_seq = recovered.last_seq + 1;
+        Writer::start(Arc::clone(&self.shared), recovered.store, &self.options)
+    }
+
+    fn fail(&self, cause: String) {
+        tracing::error!(currency = %self.shared.currency, "{cause}");
+        *self.shared.health.lock() = Health::Recovering { cause };
+    }
+
+    /// After a failed write: rebuild everything from the disk.
+    fn rebuild(&mut self) -> Option<Writer> {
+        self.refuse_waiting();
+        self.shared
+            .counters
+            .recoveries
+            .fetch_add(1, Ordering::Relaxed);
+        match recovery::recover(self.storage.as_ref(), self.options.verify_tail_records) {
+            Ok(recovered) => {
+                tracing::warn!(
+                    currency = %self.shared.currency,
+                    last_seq = recovered.last_seq,
+                    "rebuilt the ledger from disk after a journal failure"
+                );
+                let writer = self.install(recovered);
+                self.commands_since_snapshot = 0;
+                *self.shared.health.lock() = Health::Running;
+                Some(writer)
+            }
+            Err(e) => {
+                let cause = format!("recovery from disk failed: {e}");
+                tracing::error!(currency = %self.shared.currency, "{cause}");
+                *self.shared.health.lock() = Health::Failed { cause };
+                None
+            }
+        }
+    }
+
+    /// Answers every queued submission: writes are not being taken.
+    fn refuse_waiting(&mut self) {
+        let cause = match &*self.shared.health.lock() {
+            Health::Recovering { cause } | Health::Failed { cause } => cause.clone(),
+            _ => "the currency is recovering".into(),
+        };
+        let refuse = |s: Submission| {
+            let _ = s.reply.send(Err(CommitError::NotApplied {
+                cause: cause.clone(),
+            }));
+        };
+        if let Some(s) = self.carry.take() {
+            refuse(s);
+        }
+        while let Ok(s) = self.submissions.try_recv() {
+            refuse(s);
+        }
+    }
+
+    fn collect(&mut self) -> Collected {
+        let first = match self.carry.take() {
+            Some(s) => s,
+            None => match self.submissions.recv_timeout(self.options.idle_tick) {
+                Ok(s) => s,
+                Err(RecvTimeoutError::Timeout) => return Collected::Idle,
+                Err(RecvTimeoutError::Disconnected) => return Collected::Closed,
+            },
+        };
+        let max = self.options.batch_commands_max;
+        let mut commands = first.commands.len();
+        let mut batch = vec![first];
+        // Whatever has arrived, without waiting for more.
+        while commands < max {
+            let Ok(next) = self.submissions.try_recv() else {
+                break;
+            };
+            if commands + next.commands.len() > max {
+                self.carry = Some(next);
+                break;
+            }
+            commands += next.commands.len();
+            batch.push(next);
+        }
+        Collected::Batch(batch)
+    }
+
+    fn pendings_due(&self) -> bool {
+        let now = (self.options.clock)();
+        self.shared
+            .ledger
+            .read()
+            .next_pending_deadline()
+            .is_some_and(|d| d <= now)
+    }
+
+    fn apply_and_hand_over(&mut self, batch: Vec<Submission>, writer: &Writer) {
+        self.envelopes.clear();
+        let mut replies = Vec::with_capacity(batch.len());
+        for s in batch {
+            replies.push((s.reply, s.commands.len()));
+            self.envelopes.extend(s.commands);
+        }
+        let now = (self.options.clock)();
+        let (timestamp, state_hash) = {
+            let mut ledger = self.shared.ledger.write();
+            let report = ledger.apply_into(&self.envelopes, now, &mut self.outcomes);
+            if let Some(v) = &report.violation {
+                tracing::error!(
+                    currency = %self.shared.currency,
+                    "ledger invariant violated; batch rolled back and writes halted: {v}"
+                );
+            }
+            (report.timestamp, ledger.state_hash())
+        };
+        let mut payload = Vec::with_capacity(64 + self.envelopes.len() * 96);
+        record::encode_batch(
+            &mut payload,
+            timestamp,
+            state_hash,
+            &self.envelopes,
+            &self.outcomes,
+        );
+        let mut outcomes = std::mem::take(&mut self.outcomes).into_iter();
+        let replies = replies
+            .into_iter()
+            .map(|(reply, n)| (reply, outcomes.by_ref().take(n).collect()))
+            .collect();
+        let job = WriteJob {
+            seq: self.next_seq,
+            timestamp,
+            payload,
+            replies,
+        };
+        self.next_seq += 1;
+        self.commands_since_snapshot += self.envelopes.len() as u64;
+        self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .commands
+            .fetch_add(self.envelopes.len() as u64, Ordering::Relaxed);
+        let failed = match &writer.jobs {
+            Some(jobs) => jobs.send(job).err().map(|e| e.into_inner()),
+            None => Some(job),
+        };
+        if let Some(job) = failed {
+            answer_not_durable(job, "the journal writer has stopped");
+            if matches!(*self.shared.health.lock(), Health::Running) {
+                self.fail("the journal writer has stopped".into());
+            }
+        }
+    }
+
+    /// Waits until every batch handed to the writer is durable. Only the sequencer hands
+    /// batches over, so while it waits the writer drains. False if a write failed.
+    fn wait_drained(&self) -> bool {
+        loop {
+            if !matches!(*self.shared.health.lock(), Health::Running) {
+                return false;
+            }
+            if self.shared.durable_seq.load(Ordering::Acquire) + 1 == self.next_seq {
+                return true;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// Writes a snapshot of the state after the last durable record. Called only when
+    /// the writer has drained, so the ledger is exactly the state at `durable_seq`.
+    fn snapshot(&mut self) {
+        let seq = self.shared.durable_seq.load(Ordering::Acquire);
+        if seq + 1 != self.next_seq {
+            return; // a write failed; recovery will rebuild, not snapshot
+        }
+        let chain_hash = *self.shared.last_durable_hash.lock();
+        let mut payload = Vec::new();
+        crate::replay::encode_snapshot(
+            &mut payload,
+            &self.shared.currency,
+            &self.shared.ledger.read(),
+        );
+        let started = Instant::now();
+        match self.storage.save_snapshot(seq, chain_hash, &payload) {
+            Ok(()) => {
+                self.commands_since_snapshot = 0;
+                self.shared
+                    .counters
+                    .snapshots
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    currency = %self.shared.currency,
+                    seq,
+                    bytes = payload.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "snapshot written"
+                );
+                if let Err(e) = self
+                    .storage
+                    .prune_snapshots(self.options.snapshots_kept.max(1))
+                {
+                    tracing::warn!(currency = %self.shared.currency, "could not prune old snapshots: {e}");
+                }
+            }
+            // A missing snapshot only makes the next start slower.
+            Err(e) => tracing::warn!(currency = %self.shared.currency, "snapshot failed: {e}"),
+        }
+    }
+}
+
+enum Collected {
+    Batch(Vec<Submission>),
+    Idle,
+    Closed,
+}
+
+fn answer_not_durable(job: WriteJob, cause: &str) {
+    for (reply, _) in job.replies {
+        let _ = reply.send(Err(CommitError::NotDurable {
+            cause: cause.to_owned(),
+        }));
+    }
+}
+
+/// The writer thread: appends whatever has been handed over with one durable write,
+/// then answers. After a failure it answers everything "not durable" and stops.
+fn write_loop(
+    shared: &Shared,
+    mut store: Box<dyn JournalStore>,
+    jobs: &Receiver<WriteJob>,
+    max: usize,
+) {
+    let mut group: Vec<WriteJob> = Vec::with_capacity(max);
+    while let Ok(first) = jobs.recv() {
+        group.push(first);
+        while group.len() < max {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let records: Vec<NewRecord<'_>> = group
+            .iter()
+            .map(|j| NewRecord {
+                seq: j.seq,
+                timestamp_us: j.timestamp.as_micros(),
+                payload: &j.payload,
+            })
+            .collect();
+        match store.append_durable(&records) {
+            Ok(receipt) => {
+                drop(records);
+                *shared.last_durable_hash.lock() = receipt.last_hash;
+                shared
+                    .durable_seq
+                    .store(receipt.last_seq, Ordering::Release);
+                shared
+                    .counters
+                    .durable_writes
+                    .fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .records_durable
+                    .fetch_add(group.len() as u64, Ordering::Relaxed);
+                for job in group.drain(..) {
+                    for (reply, outcomes) in job.replies {
+                        let _ = reply.send(Ok(outcomes));
+                    }
+                }
+            }
+            Err(e) => {
+                drop(records);
+                let cause = format!("journal write failed: {e}");
+                tracing::error!(currency = %shared.currency, "{cause}; stopping writes and recovering from disk");
+                shared
+                    .counters
+                    .write_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                *shared.health.lock() = Health::Recovering {
+                    cause: cause.clone(),
+                };
+                for job in group.drain(..) {
+                    answer_not_durable(job, &cause);
+                }
+                while let Ok(job) = jobs.recv() {
+                    answer_not_durable(job, &cause);
+                }
+                return;
+            }
+        }
+    }
+}

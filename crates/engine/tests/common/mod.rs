@@ -1,0 +1,107 @@
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use engine::{CurrencyCode, Engine, EngineOptions, FileStorage, Storage};
+use journal::FileJournalConfig;
+use ledger::*;
+
+pub const RESERVE: ReserveId = ReserveId::new(1);
+pub const BUDGET: BudgetId = BudgetId::new(2);
+pub const NEVER: LotSpec = LotSpec {
+    tag: 0,
+    expires_at: Timestamp::MAX,
+};
+
+pub fn wallet(i: u64) -> WalletId {
+    WalletId::new(1_000 + i)
+}
+
+pub fn merchant(i: u64) -> MerchantId {
+    MerchantId::new(1_000_000 + i)
+}
+
+pub fn storage(dir: &std::path::Path) -> Arc<dyn Storage> {
+    Arc::new(FileStorage::new(
+        dir,
+        FileJournalConfig::default().with_chunk_size(1 << 20),
+    ))
+}
+
+/// A clock the test moves by hand (microseconds).
+pub fn manual_clock(start: u64) -> (Arc<AtomicU64>, engine::Clock) {
+    let now = Arc::new(AtomicU64::new(start));
+    let n = Arc::clone(&now);
+    (
+        now,
+        Arc::new(move || Timestamp::from_micros(n.load(Ordering::SeqCst))),
+    )
+}
+
+pub fn currency() -> CurrencyCode {
+    CurrencyCode::new("test-town").unwrap()
+}
+
+static KEYS: AtomicU64 = AtomicU64::new(1);
+
+pub fn env(command: Command) -> Envelope {
+    Envelope {
+        client: ClientId(1),
+        key: IdempotencyKey(u128::from(KEYS.fetch_add(1, Ordering::Relaxed))),
+        command,
+    }
+}
+
+pub fn open(id: AccountId, kind: AccountKind) -> Envelope {
+    env(Command::OpenAccount {
+        account: id,
+        kind,
+        accepts: SourceSet::ALL,
+    })
+}
+
+/// A reserve, a funded budget, `wallets` wallets with 1,000,000 won each and
+/// `merchants` merchants.
+pub fn populate(engine: &Engine, wallets: u64, merchants: u64) {
+    let mut setup = vec![
+        open(RESERVE.account(), AccountKind::IssuerReserve),
+        open(BUDGET.account(), AccountKind::SubsidyBudget),
+    ];
+    setup.extend((0..wallets).map(|i| open(wallet(i).account(), AccountKind::CitizenWallet)));
+    setup.extend((0..merchants).map(|i| open(merchant(i).account(), AccountKind::Merchant)));
+    setup.extend((0..wallets).map(|i| {
+        env(Command::Transfer(Transfer::posted(TransferSpec::Charge {
+            reserve: RESERVE,
+            wallet: wallet(i),
+            amount: Won::new(1_000_000),
+            lot: NEVER,
+        })))
+    }));
+    setup.push(env(Command::Transfer(Transfer::posted(
+        TransferSpec::BudgetFunding {
+            reserve: RESERVE,
+            budget: BUDGET,
+            amount: Won::new(10_000_000),
+        },
+    ))));
+    for chunk in setup.chunks(4_000) {
+        let outs = engine.execute(chunk.to_vec()).unwrap();
+        assert!(outs.iter().all(Outcome::is_applied), "{outs:?}");
+    }
+}
+
+pub fn payment(payer: u64, to: u64, amount: i64) -> Envelope {
+    env(Command::Transfer(Transfer::posted(TransferSpec::Payment {
+        payer: wallet(payer),
+        merchant: merchant(to),
+        amount: Won::new(amount),
+    })))
+}
+
+pub fn options() -> EngineOptions {
+    EngineOptions {
+        verify_tail_records: 1_000_000,
+        ..EngineOptions::default()
+    }
+}
