@@ -100,7 +100,7 @@ impl Default for EngineOptions {
             write_records_max: 64,
             snapshot_every_commands: 5_000_000,
             snapshots_kept: 3,
-            verify_tail_records: 10_000,
+            verify_tail_records: 1_000,
             busy_retry_after: Duration::from_millis(50),
             idle_tick: Duration::from_millis(500),
             clock: system_clock(),

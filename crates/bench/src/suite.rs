@@ -1,0 +1,273 @@
+//! `maeul bench`: runs the benchmarks of the ledger issue and prints their figures as
+//! Markdown, with the naive SQL baselines measured in the same run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use engine::EngineOptions;
+
+use crate::baseline::{self, BaselineResult, BaselineSpec, PgAvailability};
+use crate::durable::{DurableResult, closed_loop, fixed_rate, prepared_engine};
+use crate::workload::Workload;
+use crate::{apply, restart};
+
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// Where the benchmark journals go (removed afterwards).
+    pub dir: PathBuf,
+    /// Seconds per timed run.
+    pub seconds: u64,
+    /// Transfers journaled for the restart benchmark.
+    pub restart_transfers: u64,
+    pub pg_conn: String,
+    pub which: Vec<String>,
+}
+
+fn wants(o: &SuiteOptions, name: &str) -> bool {
+    o.which.is_empty() || o.which.iter().any(|w| w == name || w == "all")
+}
+
+fn k(n: f64) -> String {
+    if n >= 1_000_000.0 {
+        format!("{:.2} M", n / 1_000_000.0)
+    } else if n >= 1_000.0 {
+        format!("{:.1} k", n / 1_000.0)
+    } else {
+        format!("{n:.0}")
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1_000.0)
+}
+
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn durable_row(r: &DurableResult) -> String {
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+        r.label,
+        r.offered_per_second.map_or("max".into(), k),
+        k(r.per_second()),
+        ms(r.latency_us_p50),
+        ms(r.latency_us_p99),
+        ms(r.latency_us_p999),
+        r.commands_per_batch(),
+        r.busy,
+    )
+}
+
+fn baseline_row(r: &BaselineResult) -> String {
+    format!(
+        "| {} | {} | {} | {} |",
+        r.name,
+        k(r.per_second),
+        ms(r.latency_us_p50),
+        ms(r.latency_us_p99)
+    )
+}
+
+pub fn run(o: &SuiteOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&o.dir)?;
+    let secs = Duration::from_secs(o.seconds.max(1));
+    let uniform = Workload::default();
+    let hot = Workload {
+        hot_merchant_percent: 90,
+        ..Workload::default()
+    };
+    println!("# maeul benchmarks\n");
+    println!(
+        "workload: {} citizens, {} merchants, payments of 1,000–50,000 won; \"hot\" sends 90% of payments to one merchant.\n",
+        uniform.citizens, uniform.merchants
+    );
+
+    if wants(o, "apply") {
+        println!("## (a) in-memory apply, one core\n");
+        let before = rss_bytes();
+        let transfers = 2_000_000;
+        let a = apply::apply_rate(&uniform, transfers, 8_192, 5);
+        let h = apply::apply_rate(&hot, transfers, 8_192, 5);
+        println!(
+            "| workload | transfers/s (median of 5 runs of {}) | runs | rejected |",
+            k(transfers as f64)
+        );
+        println!("|---|---|---|---|");
+        let runs =
+            |r: &apply::ApplyResult| r.runs.iter().map(|x| k(*x)).collect::<Vec<_>>().join(", ");
+        println!(
+            "| uniform | **{}** | {} | {} |",
+            k(a.median()),
+            runs(&a),
+            a.rejected
+        );
+        println!(
+            "| hot merchant | **{}** | {} | {} |",
+            k(h.median()),
+            runs(&h),
+            h.rejected
+        );
+        if let (Some(b), Some(after)) = (before, rss_bytes()) {
+            println!(
+                "\nmemory: the process grew by {} MiB while holding one ledger of {} retained payments (idempotency keys + refundable payment records), ≈ {} bytes per retained transfer.",
+                (after.saturating_sub(b)) >> 20,
+                k(transfers as f64),
+                after.saturating_sub(b) / transfers
+            );
+        }
+        println!();
+    }
+
+    let mut maeul_uniform = None;
+    let mut maeul_hot = None;
+    if wants(o, "durable") {
+        println!(
+            "## (b) durable throughput, group commit (fdatasync per write), payments over the engine\n"
+        );
+        println!(
+            "| run | offered/s | achieved/s | p50 ms | p99 ms | p999 ms | commands/batch | busy |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for (w, name) in [(&uniform, "uniform"), (&hot, "hot")] {
+            let dir = tempdir_in(&o.dir, name)?;
+            let engine = prepared_engine(&dir, w, EngineOptions::default())?;
+            let r = closed_loop(
+                &engine,
+                w,
+                &format!("closed loop, {name}"),
+                2,
+                2_048,
+                4,
+                secs,
+            )?;
+            println!("{}", durable_row(&r));
+            if name == "uniform" {
+                maeul_uniform = Some(r);
+                for rate in [100_000, 500_000, 1_000_000] {
+                    let r = fixed_rate(&engine, w, rate, secs)?;
+                    println!("{}", durable_row(&r));
+                }
+            } else {
+                maeul_hot = Some(r);
+            }
+            engine.shutdown();
+            std::fs::remove_dir_all(&dir)?;
+        }
+        println!(
+            "\nLatency is from the moment a submission was due to its durable acknowledgement; closed-loop clients submit 2,048 payments at a time, fixed-rate runs one submission per millisecond.\n"
+        );
+    }
+
+    if wants(o, "restart") {
+        println!(
+            "## (c) restart with {} journaled transfers\n",
+            k(o.restart_transfers as f64)
+        );
+        let dir = tempdir_in(&o.dir, "restart")?;
+        let engine = prepared_engine(&dir, &uniform, EngineOptions::default())?;
+        let mut left = o.restart_transfers;
+        let mut payments = uniform.payments(77);
+        let mut tickets = std::collections::VecDeque::new();
+        while left > 0 || !tickets.is_empty() {
+            while left > 0 && tickets.len() < 8 {
+                let n = left.min(4_096);
+                left -= n;
+                let batch: Vec<_> = payments.by_ref().take(n as usize).collect();
+                tickets.push_back(engine.submit(batch)?);
+            }
+            if let Some(t) = tickets.pop_front() {
+                t.wait()?;
+            }
+        }
+        engine.shutdown();
+        let r = restart::restart(&dir, EngineOptions::default())?;
+        println!(
+            "| journal | open (snapshot + verified tail) | snapshot at record | records replayed | full verify from genesis | verify |"
+        );
+        println!("|---|---|---|---|---|---|");
+        println!(
+            "| {} MiB | **{:.2} s** | {} | {} | {:.2} s ({} transfers) | {} |\n",
+            r.journal_bytes >> 20,
+            r.open_time.as_secs_f64(),
+            r.report
+                .snapshot_seq
+                .map_or("none (genesis)".into(), |s| s.to_string()),
+            r.report.records_replayed,
+            r.verify_time.as_secs_f64(),
+            k(r.transfers_verified as f64),
+            if r.verify_ok { "OK" } else { "FAILED" }
+        );
+        std::fs::remove_dir_all(&dir)?;
+    }
+
+    if wants(o, "baseline") {
+        println!("## (d) baseline: one SQL transaction per transfer, same workload\n");
+        println!("| baseline | transfers/s | p50 ms | p99 ms |");
+        println!("|---|---|---|---|");
+        let mut rows = Vec::new();
+        for (w, clients) in [(&uniform, 1usize), (&hot, 1)] {
+            let spec = spec(w, clients, secs);
+            let r = baseline::sqlite_one_tx_per_transfer(&o.dir, &spec)?;
+            println!("{}", baseline_row(&r));
+            rows.push(("sqlite", w.hot_merchant_percent, r));
+        }
+        for (w, clients) in [(&uniform, 8usize), (&hot, 8)] {
+            match baseline::postgres_one_tx_per_transfer(&o.pg_conn, &spec(w, clients, secs)) {
+                PgAvailability::Ran(r) => {
+                    println!("{}", baseline_row(&r));
+                    rows.push(("postgres", w.hot_merchant_percent, r));
+                }
+                PgAvailability::Skipped { reason } => {
+                    println!("| postgres ({clients} clients): skipped — {reason} | | | |")
+                }
+                PgAvailability::Failed(e) => {
+                    println!("| postgres ({clients} clients): FAILED — {e:#} | | | |")
+                }
+            }
+        }
+        if let (Some(u), Some(h)) = (&maeul_uniform, &maeul_hot) {
+            println!("\n| ratio maeul / baseline (durable closed loop) | uniform | hot merchant |");
+            println!("|---|---|---|");
+            for db in ["sqlite", "postgres"] {
+                let get = |hot: u8| {
+                    rows.iter()
+                        .find(|(d, p, _)| *d == db && *p == hot)
+                        .map(|(_, _, r)| r.per_second)
+                };
+                if let (Some(bu), Some(bh)) = (get(0), get(90)) {
+                    println!(
+                        "| vs {db} | **{:.0}×** | **{:.0}×** |",
+                        u.per_second() / bu,
+                        h.per_second() / bh
+                    );
+                }
+            }
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn spec(w: &Workload, clients: usize, duration: Duration) -> BaselineSpec {
+    BaselineSpec {
+        citizens: w.citizens,
+        merchants: w.merchants,
+        hot_merchant_percent: w.hot_merchant_percent,
+        clients,
+        duration_max: duration,
+        ..BaselineSpec::default()
+    }
+}
+
+fn tempdir_in(base: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

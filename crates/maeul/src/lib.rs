@@ -1,0 +1,6 @@
+//! The `maeul` binary's library: the data directory layout, the demo currency and the
+//! fault drills. `main.rs` is only the command line over these and the library crates.
+
+pub mod data_dir;
+pub mod demo;
+pub mod drill;
