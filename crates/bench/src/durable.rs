@@ -77,6 +77,14 @@ fn submit(engine: &Engine, commands: Vec<Envelope>, busy: &mut u64) -> anyhow::R
     }
 }
 
+/// What one closed-loop client saw.
+struct ClientTally {
+    done: u64,
+    rejected: u64,
+    busy: u64,
+    hist: Histogram<u64>,
+}
+
 /// As fast as it goes: `clients` threads each keep `in_flight` submissions of `chunk`
 /// payments outstanding for `duration`.
 pub fn closed_loop(
@@ -97,7 +105,7 @@ pub fn closed_loop(
         .durable_writes
         .load(std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
-    let results: Vec<anyhow::Result<(u64, u64, u64, Histogram<u64>)>> = std::thread::scope(|s| {
+    let results: Vec<anyhow::Result<ClientTally>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
             .map(|c| {
                 s.spawn(move || {
@@ -120,7 +128,12 @@ pub fn closed_loop(
                         done += outs.len() as u64;
                         rejected += outs.iter().filter(|o| !o.is_applied()).count() as u64;
                     }
-                    Ok((done, rejected, busy, hist))
+                    Ok(ClientTally {
+                        done,
+                        rejected,
+                        busy,
+                        hist,
+                    })
                 })
             })
             .collect();
@@ -153,7 +166,12 @@ pub fn closed_loop(
     };
     let mut hist = histogram();
     for r in results {
-        let (done, rejected, busy, h) = r?;
+        let ClientTally {
+            done,
+            rejected,
+            busy,
+            hist: h,
+        } = r?;
         total.transfers += done;
         total.rejected += rejected;
         total.busy += busy;

@@ -184,7 +184,7 @@ impl Replayer {
                     }));
                 }
                 let replayed = ledger.state_hash();
-                if false && replayed != batch.state_hash {
+                if replayed != batch.state_hash {
                     // A violation during replay rolls the batch back and halts, which
                     // changes the hash: say which invariant, it is the useful part.
                     if let Some(v) = report.violation {
