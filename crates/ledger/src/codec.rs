@@ -17,9 +17,8 @@ use crate::money::{Timestamp, Won};
 use crate::outcome::{
     Applied, Outcome, PendingEnd, Rejection, RejectionCode, TransferStatus, Violation,
 };
-use crate::state::{
-    CreditAs, Halt, HaltCause, IdempotencyEntry, Ledger, PaymentRecord, PendingTransfer,
-};
+use crate::retention::{IdempotencyEntry, PaymentSlot};
+use crate::state::{CreditAs, Halt, HaltCause, Ledger, PaymentRecord, PendingTransfer};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot decode {what} at byte {offset}")]
@@ -1158,29 +1157,33 @@ pub fn put_ledger(out: &mut Vec<u8>, ledger: &Ledger) {
         out.put_u64(id.0);
         out.put_u8(p.ended.get(id).map_or(0, |e| *e as u8));
     }
-    out.put_u32(p.payment_order.len() as u32);
-    for (at, id) in p.payment_order {
-        out.put_u64(at.as_micros());
+    out.put_u32(p.payments.slots() as u32);
+    for (id, slot) in p.payments.iter() {
         out.put_u64(id.0);
-        // Every queued id has a record: both are inserted and removed together.
-        if let Some(rec) = p.payments.get(id) {
-            out.put_u64(rec.payer.0);
-            out.put_u64(rec.merchant.0);
-            out.put_i64(rec.amount.get());
-            out.put_i64(rec.refunded.get());
-            put_lots(out, &rec.drawn);
-            out.put_u64(rec.at.as_micros());
+        match slot {
+            PaymentSlot::Empty => out.put_u8(0),
+            PaymentSlot::Reserved { at } => {
+                out.put_u8(1);
+                out.put_u64(at.as_micros());
+            }
+            PaymentSlot::Payment(rec) => {
+                out.put_u8(2);
+                out.put_u64(rec.payer.0);
+                out.put_u64(rec.merchant.0);
+                out.put_i64(rec.amount.get());
+                out.put_i64(rec.refunded.get());
+                put_lots(out, &rec.drawn);
+                out.put_u64(rec.at.as_micros());
+            }
         }
     }
-    out.put_u32(p.idempotency_order.len() as u32);
-    for (at, client, key) in p.idempotency_order {
-        out.put_u64(at.as_micros());
-        out.put_u64(client.0);
-        out.put_u128(key.0);
-        if let Some(entry) = p.idempotency.get(&(*client, *key)) {
-            out.put_u64(entry.fingerprint);
-            put_result(out, &entry.result);
-        }
+    out.put_u32(p.idempotency.len() as u32);
+    for e in p.idempotency.iter() {
+        out.put_u64(e.at.as_micros());
+        out.put_u64(e.client.0);
+        out.put_u128(e.key.0);
+        out.put_u64(e.fingerprint);
+        put_result(out, &e.result);
     }
 }
 
@@ -1205,33 +1208,38 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
     let ended = (0..n)
         .map(|_| Ok((r.time("ended at")?, r.transfer_id()?, r.pending_end()?)))
         .collect::<Result<Vec<_>, DecodeError>>()?;
-    let n = r.count(52, "payment count")?;
+    let n = r.count(9, "payment slot count")?;
     let payments = (0..n)
         .map(|_| {
-            let at = r.time("payment queued at")?;
             let id = r.transfer_id()?;
-            let rec = PaymentRecord {
-                payer: r.account_id()?,
-                merchant: r.account_id()?,
-                amount: r.won("payment amount")?,
-                refunded: r.won("refunded")?,
-                drawn: r.lots()?,
-                at: r.time("payment at")?,
+            let slot = match r.u8("payment slot")? {
+                0 => PaymentSlot::Empty,
+                1 => PaymentSlot::Reserved {
+                    at: r.time("reserved at")?,
+                },
+                2 => PaymentSlot::Payment(PaymentRecord {
+                    payer: r.account_id()?,
+                    merchant: r.account_id()?,
+                    amount: r.won("payment amount")?,
+                    refunded: r.won("refunded")?,
+                    drawn: r.lots()?,
+                    at: r.time("payment at")?,
+                }),
+                _ => return Err(r.error("payment slot")),
             };
-            Ok((at, id, rec))
+            Ok((id, slot))
         })
         .collect::<Result<Vec<_>, DecodeError>>()?;
     let n = r.count(42, "idempotency count")?;
     let keys = (0..n)
         .map(|_| {
-            let at = r.time("key at")?;
-            let client = ClientId(r.u64("client")?);
-            let key = IdempotencyKey(r.u128("key")?);
-            let entry = IdempotencyEntry {
+            Ok(IdempotencyEntry {
+                at: r.time("key at")?,
+                client: ClientId(r.u64("client")?),
+                key: IdempotencyKey(r.u128("key")?),
                 fingerprint: r.u64("fingerprint")?,
                 result: get_result(r)?,
-            };
-            Ok((at, client, key, entry))
+            })
         })
         .collect::<Result<Vec<_>, DecodeError>>()?;
     let at = r.position();

@@ -240,6 +240,42 @@ pub enum TransferSpec {
 }
 
 impl TransferSpec {
+    /// The accounts the transfer names directly (a refund names only its payment).
+    pub fn named_accounts(&self) -> [Option<AccountId>; 2] {
+        let two = |a: AccountId, b: AccountId| [Some(a), Some(b)];
+        match self {
+            TransferSpec::Charge {
+                reserve, wallet, ..
+            } => two(reserve.0, wallet.0),
+            TransferSpec::Subsidy { budget, wallet, .. }
+            | TransferSpec::Cashback { budget, wallet, .. }
+            | TransferSpec::Allowance { budget, wallet, .. } => two(budget.0, wallet.0),
+            TransferSpec::BudgetFunding {
+                reserve, budget, ..
+            } => two(reserve.0, budget.0),
+            TransferSpec::Payment {
+                payer, merchant, ..
+            } => two(payer.0, merchant.0),
+            TransferSpec::PaymentRefund { .. } => [None, None],
+            TransferSpec::Gift {
+                sender, recipient, ..
+            } => two(sender.0, recipient.0),
+            TransferSpec::Redemption {
+                merchant, clearing, ..
+            } => two(merchant.0, clearing.0),
+            TransferSpec::Settlement {
+                clearing, reserve, ..
+            } => two(clearing.0, reserve.0),
+            TransferSpec::CashRefund {
+                wallet, clearing, ..
+            } => two(wallet.0, clearing.0),
+            TransferSpec::SubsidyReturn { wallet, budget, .. } => two(wallet.0, budget.0),
+            TransferSpec::Expiry { wallet, reserve } => two(wallet.0, reserve.0),
+            TransferSpec::Fee { merchant, fees, .. } => two(merchant.0, fees.0),
+            TransferSpec::Correction { debit, credit, .. } => two(*debit, *credit),
+        }
+    }
+
     pub const fn kind(&self) -> TransferKind {
         match self {
             TransferSpec::Charge { .. } => TransferKind::Charge,

@@ -11,11 +11,12 @@ pub struct LedgerConfig {
     pub spend_order: [Source; 5],
     /// How long (journal time) a client's idempotency key is remembered...
     pub idempotency_retention_us: u64,
-    /// ...and how many keys at most (oldest forgotten first). About 100 bytes each.
+    /// ...and how many keys at most (oldest forgotten first). About 90 bytes each.
     pub idempotency_entries_max: usize,
     /// How long a payment stays refundable by a linked refund...
     pub payment_refund_window_us: u64,
-    /// ...and how many payments are kept for that at most. About 120 bytes each.
+    /// ...and how many transfer ids the refund log spans at most (it keeps one slot per
+    /// transfer id in the window, payment or not; about 100 bytes a slot).
     pub payment_records_max: usize,
     /// The longest a transfer may stay pending.
     pub pending_timeout_max_us: u64,

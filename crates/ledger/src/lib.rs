@@ -23,6 +23,7 @@ mod hash;
 mod ids;
 mod money;
 mod outcome;
+mod retention;
 mod state;
 
 pub use account::{Account, AccountKind, AccountState, Lot, Lots, Source, SourceSet};

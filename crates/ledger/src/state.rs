@@ -20,9 +20,13 @@ use crate::account::{Account, AccountKind, AccountState, Lot, Lots, Source, Sour
 use crate::command::{Command, Envelope, LotSpec, Mode, Transfer, TransferKind, TransferSpec};
 use crate::config::LedgerConfig;
 use crate::hash::{StateHash, account_hash, fingerprint, pending_hash, state_hash};
-use crate::ids::{AccountId, ClientId, IdempotencyKey, Text, TransferId};
+use crate::ids::{AccountId, Text, TransferId};
 use crate::money::{Timestamp, Won};
 use crate::outcome::{Applied, Outcome, PendingEnd, Rejection, TransferStatus, Violation};
+use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
+
+/// Commands whose accounts are looked up together before they are applied.
+const WARM_GROUP: usize = 32;
 
 /// At most this many transfers in one linked group.
 pub const LINKED_TRANSFERS_MAX: u16 = 64;
@@ -77,12 +81,6 @@ pub struct PaymentRecord {
     pub at: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct IdempotencyEntry {
-    pub fingerprint: u64,
-    pub result: Result<Applied, Rejection>,
-}
-
 /// Per-account bookkeeping that is not part of the account's value.
 #[derive(Clone, Copy, Debug, Default)]
 struct AccountMeta {
@@ -96,9 +94,9 @@ struct AccountMeta {
 
 #[derive(Debug)]
 enum Undo {
+    /// The account's previous value is on top of `undo_accounts`.
     Account {
         index: u32,
-        prev: Box<Account>,
     },
     AccountCreated,
     PendingInserted {
@@ -110,17 +108,12 @@ enum Undo {
     EndedInserted {
         id: TransferId,
     },
-    PaymentInserted {
+    /// A payment-log slot changed; `None`: the log did not reach it before.
+    PaymentSlot {
         id: TransferId,
+        prev: Option<Box<PaymentSlot>>,
     },
-    PaymentChanged {
-        id: TransferId,
-        prev: Box<PaymentRecord>,
-    },
-    IdempotencyInserted {
-        client: ClientId,
-        key: IdempotencyKey,
-    },
+    IdempotencyPushed,
     NextTransferId {
         prev: u64,
     },
@@ -194,10 +187,8 @@ pub struct Ledger {
     deadlines: BTreeSet<(Timestamp, TransferId)>,
     ended: FxHashMap<TransferId, PendingEnd>,
     ended_order: VecDeque<(Timestamp, TransferId)>,
-    payments: FxHashMap<TransferId, PaymentRecord>,
-    payment_order: VecDeque<(Timestamp, TransferId)>,
-    idempotency: FxHashMap<(ClientId, IdempotencyKey), IdempotencyEntry>,
-    idempotency_order: VecDeque<(Timestamp, ClientId, IdempotencyKey)>,
+    payments: PaymentLog,
+    idempotency: IdempotencyRing,
     next_transfer_id: u64,
     last_timestamp: Timestamp,
     halted: Option<Box<Halt>>,
@@ -207,6 +198,9 @@ pub struct Ledger {
 
     // Scratch for the batch being applied.
     undo: Vec<Undo>,
+    /// Previous values of changed accounts, a stack parallel to the `Undo::Account`
+    /// entries (kept apart so that saving an account allocates nothing).
+    undo_accounts: Vec<Account>,
     savepoint: u64,
     touched: Vec<Touched>,
     expired_in_batch: u32,
@@ -226,10 +220,8 @@ impl Ledger {
             deadlines: BTreeSet::new(),
             ended: FxHashMap::default(),
             ended_order: VecDeque::new(),
-            payments: FxHashMap::default(),
-            payment_order: VecDeque::new(),
-            idempotency: FxHashMap::default(),
-            idempotency_order: VecDeque::new(),
+            payments: PaymentLog::default(),
+            idempotency: IdempotencyRing::default(),
             next_transfer_id: 1,
             last_timestamp: Timestamp::ZERO,
             halted: None,
@@ -237,6 +229,7 @@ impl Ledger {
             pendings_hash: 0,
             batches: 0,
             undo: Vec::new(),
+            undo_accounts: Vec::new(),
             savepoint: 0,
             touched: Vec::new(),
             expired_in_batch: 0,
@@ -272,7 +265,7 @@ impl Ledger {
     }
 
     pub fn payment(&self, id: TransferId) -> Option<&PaymentRecord> {
-        self.payments.get(&id)
+        self.payments.get(id)
     }
 
     pub fn halted(&self) -> Option<&Halt> {
@@ -302,7 +295,7 @@ impl Ledger {
             accounts: self.accounts.len(),
             pendings: self.pendings.len(),
             ended_pendings: self.ended.len(),
-            payments: self.payments.len(),
+            payments: self.payments.payments(),
             idempotency_keys: self.idempotency.len(),
         }
     }
@@ -342,6 +335,7 @@ impl Ledger {
         self.forget_aged(now);
 
         self.undo.clear();
+        self.undo_accounts.clear();
         self.touched.clear();
         self.savepoint += 1;
 
@@ -355,12 +349,22 @@ impl Ledger {
         }
 
         if violation.is_none() {
-            for envelope in batch {
-                match self.apply_one(envelope, now) {
-                    Ok(outcome) => outcomes.push(outcome),
-                    Err(v) => {
-                        violation = Some(v);
-                        break;
+            'batch: for group in batch.chunks(WARM_GROUP) {
+                // Look up what the next few commands will touch before applying them:
+                // the lookups are independent, so the CPU overlaps their cache misses
+                // instead of waiting for each in turn. Only a hint; nothing is kept.
+                let mut sink = 0u64;
+                for envelope in group {
+                    sink ^= self.warm(envelope);
+                }
+                std::hint::black_box(sink);
+                for envelope in group {
+                    match self.apply_one(envelope, now) {
+                        Ok(outcome) => outcomes.push(outcome),
+                        Err(v) => {
+                            violation = Some(v);
+                            break 'batch;
+                        }
                     }
                 }
             }
@@ -387,6 +391,7 @@ impl Ledger {
             self.fold_touched_into_hash();
         }
         self.undo.clear();
+        self.undo_accounts.clear();
         BatchReport {
             timestamp: now,
             pendings_expired,
@@ -394,10 +399,26 @@ impl Ledger {
         }
     }
 
+    /// Touches the idempotency entry and the accounts a command will use.
+    fn warm(&self, envelope: &Envelope) -> u64 {
+        let mut sink = 0u64;
+        if let Some(entry) = self.idempotency.get(envelope.client, envelope.key) {
+            sink ^= entry.fingerprint;
+        }
+        if let Command::Transfer(t) = &envelope.command {
+            for id in t.spec.named_accounts().into_iter().flatten() {
+                if let Some(&i) = self.index.get(&id) {
+                    sink ^= self.accounts[i as usize].credits_posted.get() as u64;
+                    sink ^= self.meta[i as usize].saved_in;
+                }
+            }
+        }
+        sink
+    }
+
     fn apply_one(&mut self, envelope: &Envelope, now: Timestamp) -> Result<Outcome, Violation> {
         let print = fingerprint(&envelope.command, &mut self.scratch);
-        let id_key = (envelope.client, envelope.key);
-        if let Some(first) = self.idempotency.get(&id_key) {
+        if let Some(first) = self.idempotency.get(envelope.client, envelope.key) {
             let repeated = first.fingerprint == print;
             let result = if repeated {
                 first.result.clone()
@@ -424,19 +445,14 @@ impl Ledger {
             Err(Failure::Violation(v)) => return Err(v),
         };
         if !matches!(&result, Err(r) if r.is_transient()) {
-            self.idempotency.insert(
-                id_key,
-                IdempotencyEntry {
-                    fingerprint: print,
-                    result: result.clone(),
-                },
-            );
-            self.idempotency_order
-                .push_back((now, envelope.client, envelope.key));
-            self.undo.push(Undo::IdempotencyInserted {
+            self.idempotency.push(IdempotencyEntry {
+                at: now,
                 client: envelope.client,
                 key: envelope.key,
+                fingerprint: print,
+                result: result.clone(),
             });
+            self.undo.push(Undo::IdempotencyPushed);
         }
         Ok(Outcome {
             result,
@@ -876,6 +892,10 @@ impl Ledger {
                     credit_as,
                 };
                 self.insert_pending(pending);
+                if kind == TransferKind::Payment {
+                    // Keeps the payment's place in the refund log until it posts.
+                    self.set_payment_slot(id, PaymentSlot::Reserved { at: now });
+                }
                 Ok((id, TransferStatus::Pending, amount))
             }
         }
@@ -1125,9 +1145,18 @@ impl Ledger {
             drawn,
             at: now,
         };
-        self.payments.insert(id, record);
-        self.payment_order.push_back((now, id));
-        self.undo.push(Undo::PaymentInserted { id });
+        self.set_payment_slot(id, PaymentSlot::Payment(record));
+    }
+
+    /// Changes a payment-log slot, with undo. A slot the log has already forgotten
+    /// (only possible past `payment_records_max`) stays forgotten.
+    fn set_payment_slot(&mut self, id: TransferId, slot: PaymentSlot) {
+        let prev = self.payments.take(id).map(Box::new);
+        if self.payments.set(id, slot) {
+            self.undo.push(Undo::PaymentSlot { id, prev });
+        } else if let Some(prev) = prev {
+            self.payments.set(id, *prev);
+        }
     }
 
     /// Refunds (part of) a payment from the merchant back to the payer, restoring the
@@ -1136,7 +1165,7 @@ impl Ledger {
         check_amount(amount)?;
         let record = self
             .payments
-            .get(&payment)
+            .get(payment)
             .ok_or(Rejection::PaymentNotFound { payment })?;
         let refundable = record
             .amount
@@ -1157,7 +1186,6 @@ impl Ledger {
         self.check_available(merchant, amount)?;
 
         let mut record = record.clone();
-        let prev = Box::new(record.clone());
         let mut restored = Lots::new();
         let mut left = amount;
         for lot in record.drawn.iter_mut().rev() {
@@ -1180,8 +1208,7 @@ impl Ledger {
             .refunded
             .checked_add(amount)
             .ok_or(Violation::Arithmetic)?;
-        self.payments.insert(payment, record);
-        self.undo.push(Undo::PaymentChanged { id: payment, prev });
+        self.set_payment_slot(payment, PaymentSlot::Payment(record));
 
         let id = self.take_transfer_id();
         self.post(TransferKind::PaymentRefund, merchant, payer, amount)?;
@@ -1392,10 +1419,8 @@ impl Ledger {
         let meta = &mut self.meta[i as usize];
         if meta.saved_in != self.savepoint {
             meta.saved_in = self.savepoint;
-            self.undo.push(Undo::Account {
-                index: i,
-                prev: Box::new(self.accounts[i as usize].clone()),
-            });
+            self.undo_accounts.push(self.accounts[i as usize].clone());
+            self.undo.push(Undo::Account { index: i });
         }
         self.touch(i, true);
     }
@@ -1423,7 +1448,11 @@ impl Ledger {
         while self.undo.len() > mark {
             let Some(entry) = self.undo.pop() else { break };
             match entry {
-                Undo::Account { index, prev } => self.accounts[index as usize] = *prev,
+                Undo::Account { index } => {
+                    if let Some(prev) = self.undo_accounts.pop() {
+                        self.accounts[index as usize] = prev;
+                    }
+                }
                 Undo::AccountCreated => {
                     if let Some(a) = self.accounts.pop() {
                         self.index.remove(&a.id);
@@ -1449,17 +1478,13 @@ impl Ledger {
                     self.ended.remove(&id);
                     self.ended_order.pop_back();
                 }
-                Undo::PaymentInserted { id } => {
-                    self.payments.remove(&id);
-                    self.payment_order.pop_back();
+                Undo::PaymentSlot { id, prev } => {
+                    self.payments.take(id);
+                    if let Some(prev) = prev {
+                        self.payments.set(id, *prev);
+                    }
                 }
-                Undo::PaymentChanged { id, prev } => {
-                    self.payments.insert(id, *prev);
-                }
-                Undo::IdempotencyInserted { client, key } => {
-                    self.idempotency.remove(&(client, key));
-                    self.idempotency_order.pop_back();
-                }
+                Undo::IdempotencyPushed => self.idempotency.pop_back(),
                 Undo::NextTransferId { prev } => self.next_transfer_id = prev,
                 Undo::Halted { prev } => self.halted = prev,
             }
@@ -1552,7 +1577,10 @@ impl Ledger {
         if total != 0 {
             return Err(format!("the sum of all balances is {total}, not 0"));
         }
-        for (id, p) in &self.payments {
+        for (id, p) in self.payments.iter().filter_map(|(id, s)| match s {
+            PaymentSlot::Payment(p) => Some((id, p)),
+            _ => None,
+        }) {
             if p.refunded > p.amount || lots_sum(&p.drawn).ok() > Some(p.amount) {
                 return Err(format!(
                     "payment {id} refunded {} of {}",
@@ -1578,21 +1606,14 @@ impl Ledger {
     fn forget_aged(&mut self, now: Timestamp) {
         let c = &self.config;
         let horizon = now.minus_micros(c.idempotency_retention_us);
-        while let Some(&(at, client, key)) = self.idempotency_order.front() {
-            if at > horizon && self.idempotency_order.len() <= c.idempotency_entries_max {
+        while let Some(entry) = self.idempotency.front() {
+            if entry.at > horizon && self.idempotency.len() <= c.idempotency_entries_max {
                 break;
             }
-            self.idempotency.remove(&(client, key));
-            self.idempotency_order.pop_front();
+            self.idempotency.pop_front();
         }
         let horizon = now.minus_micros(c.payment_refund_window_us);
-        while let Some(&(at, id)) = self.payment_order.front() {
-            if at > horizon && self.payment_order.len() <= c.payment_records_max {
-                break;
-            }
-            self.payments.remove(&id);
-            self.payment_order.pop_front();
-        }
+        self.payments.forget(horizon, c.payment_records_max);
         let horizon = now.minus_micros(c.ended_pending_retention_us);
         while let Some(&(at, id)) = self.ended_order.front() {
             if at > horizon {
@@ -1613,9 +1634,7 @@ impl Ledger {
             ended: &self.ended,
             ended_order: &self.ended_order,
             payments: &self.payments,
-            payment_order: &self.payment_order,
             idempotency: &self.idempotency,
-            idempotency_order: &self.idempotency_order,
             next_transfer_id: self.next_transfer_id,
             last_timestamp: self.last_timestamp,
             halted: self.halted.as_deref(),
@@ -1630,8 +1649,8 @@ impl Ledger {
         accounts: Vec<Account>,
         pendings: Vec<PendingTransfer>,
         ended_order: Vec<(Timestamp, TransferId, PendingEnd)>,
-        payment_order: Vec<(Timestamp, TransferId, PaymentRecord)>,
-        idempotency_order: Vec<(Timestamp, ClientId, IdempotencyKey, IdempotencyEntry)>,
+        payment_slots: Vec<(TransferId, PaymentSlot)>,
+        idempotency: Vec<IdempotencyEntry>,
         next_transfer_id: u64,
         last_timestamp: Timestamp,
         halted: Option<Halt>,
@@ -1663,13 +1682,16 @@ impl Ledger {
             ledger.ended.insert(id, end);
             ledger.ended_order.push_back((at, id));
         }
-        for (at, id, record) in payment_order {
-            ledger.payments.insert(id, record);
-            ledger.payment_order.push_back((at, id));
+        for (id, slot) in payment_slots {
+            if !ledger.payments.set(id, slot) {
+                return Err(format!("payment slot {id} is out of order"));
+            }
         }
-        for (at, client, key, entry) in idempotency_order {
-            ledger.idempotency.insert((client, key), entry);
-            ledger.idempotency_order.push_back((at, client, key));
+        for entry in idempotency {
+            if ledger.idempotency.get(entry.client, entry.key).is_some() {
+                return Err("an idempotency key appears twice".into());
+            }
+            ledger.idempotency.push(entry);
         }
         ledger.next_transfer_id = next_transfer_id;
         ledger.last_timestamp = last_timestamp;
@@ -1688,10 +1710,8 @@ pub(crate) struct SnapshotParts<'a> {
     pub pendings: &'a FxHashMap<TransferId, PendingTransfer>,
     pub ended: &'a FxHashMap<TransferId, PendingEnd>,
     pub ended_order: &'a VecDeque<(Timestamp, TransferId)>,
-    pub payments: &'a FxHashMap<TransferId, PaymentRecord>,
-    pub payment_order: &'a VecDeque<(Timestamp, TransferId)>,
-    pub idempotency: &'a FxHashMap<(ClientId, IdempotencyKey), IdempotencyEntry>,
-    pub idempotency_order: &'a VecDeque<(Timestamp, ClientId, IdempotencyKey)>,
+    pub payments: &'a PaymentLog,
+    pub idempotency: &'a IdempotencyRing,
     pub next_transfer_id: u64,
     pub last_timestamp: Timestamp,
     pub halted: Option<&'a Halt>,

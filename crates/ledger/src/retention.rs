@@ -1,0 +1,318 @@
+//! What the ledger remembers for a while and then forgets, oldest first: idempotency
+//! keys and refundable payments.
+//!
+//! Both are first-in first-out, so both live in rings that grow at the back and are
+//! trimmed at the front. That keeps the hot path sequential in memory: a payment's
+//! refund record is found by its transfer id (ids are consecutive) without hashing, and
+//! the idempotency table is a ring of entries plus a small hash index of ring positions
+//! (8 bytes a slot, so the index stays in cache far longer than a map of whole entries).
+
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+
+use crate::ids::{ClientId, IdempotencyKey, TransferId};
+use crate::money::Timestamp;
+use crate::outcome::{Applied, Rejection};
+use crate::state::PaymentRecord;
+
+/// The first outcome given to a client's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IdempotencyEntry {
+    pub at: Timestamp,
+    pub client: ClientId,
+    pub key: IdempotencyKey,
+    pub fingerprint: u64,
+    pub result: Result<Applied, Rejection>,
+}
+
+/// Idempotency keys in arrival order, with a hash index from (client, key) to position.
+#[derive(Debug, Default)]
+pub(crate) struct IdempotencyRing {
+    entries: VecDeque<IdempotencyEntry>,
+    /// Position (since the ledger began) of `entries[0]`.
+    first: u64,
+    /// Positions of the entries, hashed by (client, key).
+    index: HashTable<u64>,
+}
+
+fn key_hash(client: ClientId, key: IdempotencyKey) -> u64 {
+    FxBuildHasher.hash_one((client.0, key.0))
+}
+
+impl IdempotencyRing {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &IdempotencyEntry> {
+        self.entries.iter()
+    }
+
+    pub fn front(&self) -> Option<&IdempotencyEntry> {
+        self.entries.front()
+    }
+
+    pub fn get(&self, client: ClientId, key: IdempotencyKey) -> Option<&IdempotencyEntry> {
+        let (entries, first) = (&self.entries, self.first);
+        let pos = self.index.find(key_hash(client, key), |&p| {
+            entries
+                .get((p - first) as usize)
+                .is_some_and(|e| e.client == client && e.key == key)
+        })?;
+        self.entries.get((pos - first) as usize)
+    }
+
+    /// Appends a key that is not present (the caller looked it up first).
+    pub fn push(&mut self, entry: IdempotencyEntry) {
+        let pos = self.first + self.entries.len() as u64;
+        let hash = key_hash(entry.client, entry.key);
+        self.entries.push_back(entry);
+        let (entries, first) = (&self.entries, self.first);
+        self.index.insert_unique(hash, pos, |&p| {
+            entries
+                .get((p - first) as usize)
+                .map_or(0, |e| key_hash(e.client, e.key))
+        });
+    }
+
+    /// Removes the newest entry (undo of `push`).
+    pub fn pop_back(&mut self) {
+        let pos = self.first + self.entries.len() as u64;
+        if let Some(e) = self.entries.pop_back() {
+            self.unindex(key_hash(e.client, e.key), pos - 1);
+        }
+    }
+
+    /// Forgets the oldest entry.
+    pub fn pop_front(&mut self) {
+        if let Some(e) = self.entries.pop_front() {
+            self.unindex(key_hash(e.client, e.key), self.first);
+            self.first += 1;
+        }
+    }
+
+    fn unindex(&mut self, hash: u64, pos: u64) {
+        if let Ok(slot) = self.index.find_entry(hash, |&p| p == pos) {
+            slot.remove();
+        }
+    }
+}
+
+/// A transfer id's slot in the payment log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PaymentSlot {
+    /// Not a payment (or a pending payment that ended without being posted).
+    Empty,
+    /// A pending payment: if it is posted, its record goes here.
+    Reserved {
+        at: Timestamp,
+    },
+    Payment(PaymentRecord),
+}
+
+/// Refundable payments by transfer id, in id order.
+#[derive(Debug, Default)]
+pub(crate) struct PaymentLog {
+    /// Transfer id of `slots[0]`.
+    first: u64,
+    slots: VecDeque<PaymentSlot>,
+    payments: usize,
+}
+
+impl PaymentLog {
+    pub fn payments(&self) -> usize {
+        self.payments
+    }
+
+    /// Slots held, including empty ones (the retention cap counts these).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (TransferId, &PaymentSlot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (TransferId(self.first + i as u64), s))
+    }
+
+    fn slot(&self, id: TransferId) -> Option<&PaymentSlot> {
+        self.slots
+            .get(usize::try_from(id.0.checked_sub(self.first)?).ok()?)
+    }
+
+    fn slot_mut(&mut self, id: TransferId) -> Option<&mut PaymentSlot> {
+        self.slots
+            .get_mut(usize::try_from(id.0.checked_sub(self.first)?).ok()?)
+    }
+
+    pub fn get(&self, id: TransferId) -> Option<&PaymentRecord> {
+        match self.slot(id)? {
+            PaymentSlot::Payment(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Puts `slot` at `id`, growing the log with empty slots up to it. An id already
+    /// forgotten (before the front) cannot be stored; returns false then.
+    pub fn set(&mut self, id: TransferId, slot: PaymentSlot) -> bool {
+        if self.slots.is_empty() {
+            self.first = id.0;
+        }
+        let Some(offset) = id.0.checked_sub(self.first) else {
+            return false;
+        };
+        let Ok(offset) = usize::try_from(offset) else {
+            return false;
+        };
+        while self.slots.len() <= offset {
+            self.slots.push_back(PaymentSlot::Empty);
+        }
+        let old = std::mem::replace(&mut self.slots[offset], slot);
+        self.payments = self.payments
+            + usize::from(matches!(self.slots[offset], PaymentSlot::Payment(_)))
+            - usize::from(matches!(old, PaymentSlot::Payment(_)));
+        self.trim_back();
+        true
+    }
+
+    /// What is at `id` now (for undo).
+    pub fn take(&mut self, id: TransferId) -> Option<PaymentSlot> {
+        self.slot(id)?;
+        let old = self
+            .slot_mut(id)
+            .map(|s| std::mem::replace(s, PaymentSlot::Empty));
+        if matches!(old, Some(PaymentSlot::Payment(_))) {
+            self.payments -= 1;
+        }
+        self.trim_back();
+        old
+    }
+
+    /// Empty slots at the back carry nothing; dropping them keeps undo exact.
+    fn trim_back(&mut self) {
+        while matches!(self.slots.back(), Some(PaymentSlot::Empty)) {
+            self.slots.pop_back();
+        }
+    }
+
+    /// Forgets slots at the front that are empty, older than `horizon`, or beyond
+    /// `slots_max`. A reserved slot is kept while its pending payment may still post.
+    pub fn forget(&mut self, horizon: Timestamp, slots_max: usize) {
+        while let Some(front) = self.slots.front() {
+            let old = match front {
+                PaymentSlot::Empty => true,
+                PaymentSlot::Reserved { at } => *at <= horizon,
+                PaymentSlot::Payment(p) => p.at <= horizon,
+            };
+            if !old && self.slots.len() <= slots_max {
+                break;
+            }
+            if matches!(front, PaymentSlot::Payment(_)) {
+                self.payments -= 1;
+            }
+            self.slots.pop_front();
+            self.first += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::AccountId;
+    use crate::money::Won;
+
+    fn payment_record(
+        payer: AccountId,
+        merchant: AccountId,
+        amount: Won,
+        at: Timestamp,
+    ) -> PaymentRecord {
+        PaymentRecord {
+            payer,
+            merchant,
+            amount,
+            refunded: Won::ZERO,
+            drawn: crate::account::Lots::new(),
+            at,
+        }
+    }
+
+    fn entry(client: u64, key: u128) -> IdempotencyEntry {
+        IdempotencyEntry {
+            at: Timestamp::from_micros(key as u64),
+            client: ClientId(client),
+            key: IdempotencyKey(key),
+            fingerprint: key as u64 * 7,
+            result: Ok(Applied::AccountOpened),
+        }
+    }
+
+    #[test]
+    fn ring_finds_pushes_pops_and_forgets() {
+        let mut r = IdempotencyRing::default();
+        for k in 0..1_000 {
+            r.push(entry(k % 3, u128::from(k)));
+        }
+        for k in 0..1_000u64 {
+            assert_eq!(
+                r.get(ClientId(k % 3), IdempotencyKey(u128::from(k)))
+                    .map(|e| e.fingerprint),
+                Some(k * 7)
+            );
+        }
+        assert!(
+            r.get(ClientId(1), IdempotencyKey(0)).is_none(),
+            "keys are scoped by client"
+        );
+        for _ in 0..400 {
+            r.pop_front();
+        }
+        r.pop_back();
+        assert_eq!(r.len(), 599);
+        assert!(r.get(ClientId(0), IdempotencyKey(0)).is_none());
+        assert!(r.get(ClientId(999 % 3), IdempotencyKey(999)).is_none());
+        assert!(r.get(ClientId(998 % 3), IdempotencyKey(998)).is_some());
+        r.push(entry(5, 5));
+        assert!(r.get(ClientId(5), IdempotencyKey(5)).is_some());
+    }
+
+    #[test]
+    fn payment_log_keeps_ids_in_order_and_reserved_slots() {
+        let rec = |at| {
+            payment_record(
+                AccountId(1),
+                AccountId(2),
+                Won::new(10),
+                Timestamp::from_micros(at),
+            )
+        };
+        let mut log = PaymentLog::default();
+        assert!(log.set(
+            TransferId(5),
+            PaymentSlot::Reserved {
+                at: Timestamp::from_micros(1)
+            }
+        ));
+        assert!(log.set(TransferId(8), PaymentSlot::Payment(rec(2))));
+        assert_eq!((log.slots(), log.payments()), (4, 1));
+        // The reserved pending payment posts later into its own slot.
+        assert!(log.set(TransferId(5), PaymentSlot::Payment(rec(3))));
+        assert_eq!(log.payments(), 2);
+        log.forget(Timestamp::from_micros(2), usize::MAX);
+        assert!(
+            log.get(TransferId(5)).is_some(),
+            "the front is newer than the horizon"
+        );
+        log.forget(Timestamp::from_micros(3), usize::MAX);
+        assert_eq!((log.slots(), log.payments()), (0, 0));
+        assert!(
+            log.set(TransferId(9), PaymentSlot::Payment(rec(4))),
+            "an empty log starts anywhere"
+        );
+    }
+}
