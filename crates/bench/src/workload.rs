@@ -2,7 +2,7 @@
 //! funded with plenty of won, merchants, and payments of 1,000–50,000 won, a chosen
 //! share of them to one very busy merchant (the market on market day).
 
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use ledger::{
@@ -87,7 +87,7 @@ impl Workload {
     pub fn payments(&self, client: u64) -> Payments {
         Payments {
             workload: *self,
-            rng: StdRng::seed_from_u64(self.seed ^ client.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            rng: SmallRng::seed_from_u64(self.seed ^ client.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             client: ClientId(client + 1),
             next_key: 1,
         }
@@ -97,7 +97,7 @@ impl Workload {
 #[derive(Debug)]
 pub struct Payments {
     workload: Workload,
-    rng: StdRng,
+    rng: SmallRng,
     client: ClientId,
     next_key: u128,
 }

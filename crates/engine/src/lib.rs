@@ -15,6 +15,7 @@ pub mod record;
 mod recovery;
 pub mod replay;
 mod sequencer;
+mod snapshotter;
 mod storage;
 
 pub use currency::CurrencyCode;

@@ -35,6 +35,7 @@ use crate::currency::CurrencyCode;
 use crate::error::{CommitError, EngineError, SubmitError};
 use crate::record;
 use crate::recovery::{self, Recovered, StartReport};
+use crate::snapshotter::{AuditSink, Snapshotter};
 use crate::storage::Storage;
 
 /// Where batch timestamps come from. The ledger never reads a clock; the sequencer
@@ -63,7 +64,8 @@ pub struct EngineOptions {
     pub writer_queue_batches: usize,
     /// Records the writer may join into one durable write.
     pub write_records_max: usize,
-    /// Take a snapshot after this many commands since the last one.
+    /// Ask the background snapshotter for a snapshot after this many commands since
+    /// the last request.
     pub snapshot_every_commands: u64,
     pub snapshots_kept: usize,
     /// At start, replay (and so re-check) at least this many records at the end of
@@ -97,8 +99,8 @@ impl Default for EngineOptions {
             submission_commands_max: 8_192,
             batch_commands_max: 16_384,
             writer_queue_batches: 2,
-            write_records_max: 64,
-            snapshot_every_commands: 5_000_000,
+            write_records_max: 16,
+            snapshot_every_commands: 2_000_000,
             snapshots_kept: 3,
             verify_tail_records: 1_000,
             busy_retry_after: Duration::from_millis(50),
@@ -143,7 +145,9 @@ struct Shared {
     health: Mutex<Health>,
     durable_seq: AtomicU64,
     last_durable_hash: Mutex<RecordHash>,
-    counters: Counters,
+    counters: Arc<Counters>,
+    /// Set when the background audit (see `snapshotter`) finds a divergence.
+    audit: AuditSink,
 }
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, CommitError>>;
@@ -154,11 +158,18 @@ struct Submission {
 }
 
 /// A batch applied and encoded, on its way to the disk.
+///
+/// The writer encodes it: encoding is much of the per-command work outside the ledger,
+/// and the writer thread is otherwise idle while the disk syncs, so the sequencer's
+/// core is left to `apply`.
 struct WriteJob {
     seq: u64,
     timestamp: Timestamp,
-    payload: Vec<u8>,
-    replies: Vec<(Reply, Vec<Outcome>)>,
+    state_hash: StateHash,
+    commands: Vec<Envelope>,
+    outcomes: Vec<Outcome>,
+    /// Each submitter and how many of the outcomes, in order, are theirs.
+    replies: Vec<(Reply, usize)>,
 }
 
 /// The answer to a submission, once its batch is durable.
@@ -248,7 +259,8 @@ impl Engine {
             health: Mutex::new(Health::Running),
             durable_seq: AtomicU64::new(last_seq),
             last_durable_hash: Mutex::new(last_hash),
-            counters: Counters::default(),
+            counters: Arc::new(Counters::default()),
+            audit: AuditSink::default(),
         });
         let (tx, rx) = bounded(options.queue_submissions_max.max(1));
         let options_summary = (options.submission_commands_max, options.busy_retry_after);
@@ -342,6 +354,12 @@ impl Engine {
         &self.shared.counters
     }
 
+    /// What the background audit found wrong, if anything: a journal record this
+    /// version decides differently, or one damaged after it was written.
+    pub fn audit_failure(&self) -> Option<String> {
+        self.shared.audit.lock().clone()
+    }
+
     /// Submissions waiting for the sequencer.
     pub fn queue_depth(&self) -> usize {
         self.submissions.as_ref().map_or(0, Sender::len)
@@ -377,8 +395,8 @@ struct Sequencer {
     carry: Option<Submission>,
     next_seq: u64,
     commands_since_snapshot: u64,
-    envelopes: Vec<Envelope>,
-    outcomes: Vec<Outcome>,
+    /// Whether this run applied anything (else a stop need not snapshot).
+    applied_any: bool,
 }
 
 struct Writer {
@@ -431,12 +449,18 @@ impl Sequencer {
             carry: None,
             next_seq: 0,
             commands_since_snapshot: 0,
-            envelopes: Vec::new(),
-            outcomes: Vec::new(),
+            applied_any: false,
         }
     }
 
     fn run(&mut self, store: Box<dyn JournalStore>, last_seq: u64) {
+        let mut snapshotter = Snapshotter::start(
+            Arc::clone(&self.storage),
+            self.shared.currency.to_string(),
+            self.options.snapshots_kept,
+            Arc::clone(&self.shared.counters),
+            Arc::clone(&self.shared.audit),
+        );
         self.next_seq = last_seq + 1;
         let mut writer = Writer::start(Arc::clone(&self.shared), store, &self.options);
         loop {
@@ -465,14 +489,19 @@ impl Sequencer {
                 Collected::Closed => break,
             };
             self.apply_and_hand_over(batch, &writer);
-            if self.commands_since_snapshot >= self.options.snapshot_every_commands
-                && self.wait_drained()
-            {
-                self.snapshot();
+            if self.commands_since_snapshot >= self.options.snapshot_every_commands {
+                // Covers what is durable now; the batches in flight go in the next one.
+                snapshotter.request(self.shared.durable_seq.load(Ordering::Acquire));
+                self.commands_since_snapshot = 0;
             }
         }
         writer.finish();
-        if matches!(*self.shared.health.lock(), Health::Running) && self.commands_since_snapshot > 0
+        snapshotter.stop();
+        // At a clean stop the ledger is exactly the durable state: snapshot it here, so
+        // that the next start has little to replay.
+        if self.applied_any
+            && matches!(*self.shared.health.lock(), Health::Running)
+            && self.wait_drained()
         {
             self.snapshot();
         }
@@ -578,16 +607,17 @@ impl Sequencer {
     }
 
     fn apply_and_hand_over(&mut self, batch: Vec<Submission>, writer: &Writer) {
-        self.envelopes.clear();
+        let mut commands = Vec::with_capacity(batch.iter().map(|s| s.commands.len()).sum());
         let mut replies = Vec::with_capacity(batch.len());
         for s in batch {
             replies.push((s.reply, s.commands.len()));
-            self.envelopes.extend(s.commands);
+            commands.extend(s.commands);
         }
+        let mut outcomes = Vec::with_capacity(commands.len());
         let now = (self.options.clock)();
         let (timestamp, state_hash) = {
             let mut ledger = self.shared.ledger.write();
-            let report = ledger.apply_into(&self.envelopes, now, &mut self.outcomes);
+            let report = ledger.apply_into(&commands, now, &mut outcomes);
             if let Some(v) = &report.violation {
                 tracing::error!(
                     currency = %self.shared.currency,
@@ -596,32 +626,23 @@ impl Sequencer {
             }
             (report.timestamp, ledger.state_hash())
         };
-        let mut payload = Vec::with_capacity(64 + self.envelopes.len() * 96);
-        record::encode_batch(
-            &mut payload,
-            timestamp,
-            state_hash,
-            &self.envelopes,
-            &self.outcomes,
-        );
-        let mut outcomes = std::mem::take(&mut self.outcomes).into_iter();
-        let replies = replies
-            .into_iter()
-            .map(|(reply, n)| (reply, outcomes.by_ref().take(n).collect()))
-            .collect();
+        let count = commands.len() as u64;
         let job = WriteJob {
             seq: self.next_seq,
             timestamp,
-            payload,
+            state_hash,
+            commands,
+            outcomes,
             replies,
         };
         self.next_seq += 1;
-        self.commands_since_snapshot += self.envelopes.len() as u64;
+        self.commands_since_snapshot += count;
+        self.applied_any = true;
         self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
         self.shared
             .counters
             .commands
-            .fetch_add(self.envelopes.len() as u64, Ordering::Relaxed);
+            .fetch_add(count, Ordering::Relaxed);
         let failed = match &writer.jobs {
             Some(jobs) => jobs.send(job).err().map(|e| e.into_inner()),
             None => Some(job),
@@ -713,6 +734,7 @@ fn write_loop(
     max: usize,
 ) {
     let mut group: Vec<WriteJob> = Vec::with_capacity(max);
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
     while let Ok(first) = jobs.recv() {
         group.push(first);
         while group.len() < max {
@@ -721,12 +743,26 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        if payloads.len() < group.len() {
+            payloads.resize_with(group.len(), Vec::new);
+        }
+        for (job, payload) in group.iter().zip(payloads.iter_mut()) {
+            payload.clear();
+            record::encode_batch(
+                payload,
+                job.timestamp,
+                job.state_hash,
+                &job.commands,
+                &job.outcomes,
+            );
+        }
         let records: Vec<NewRecord<'_>> = group
             .iter()
-            .map(|j| NewRecord {
+            .zip(&payloads)
+            .map(|(j, payload)| NewRecord {
                 seq: j.seq,
                 timestamp_us: j.timestamp.as_micros(),
-                payload: &j.payload,
+                payload,
             })
             .collect();
         match store.append_durable(&records) {
@@ -745,8 +781,9 @@ fn write_loop(
                     .records_durable
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
                 for job in group.drain(..) {
-                    for (reply, outcomes) in job.replies {
-                        let _ = reply.send(Ok(outcomes));
+                    let mut outcomes = job.outcomes.into_iter();
+                    for (reply, n) in job.replies {
+                        let _ = reply.send(Ok(outcomes.by_ref().take(n).collect()));
                     }
                 }
             }

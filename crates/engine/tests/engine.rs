@@ -114,7 +114,16 @@ fn restart_from_a_snapshot_still_verifies_the_tail() {
         assert!(outs[0].is_applied());
     }
     let hash = engine.state_hash();
-    assert!(engine.counters().snapshots.load(Ordering::Relaxed) >= 2);
+    // Snapshots are taken in the background, by a copy that re-checks every record.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while engine.counters().snapshots.load(Ordering::Relaxed) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background snapshot was written"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(engine.audit_failure(), None);
     engine.shutdown();
     let (engine, report) = Engine::open(storage(dir.path()), opts).unwrap();
     assert_eq!(engine.state_hash(), hash);
@@ -364,4 +373,67 @@ fn submissions_over_the_limit_are_refused_whole() {
         .submit((0..4).map(|i| payment(i, 0, 1)).collect())
         .unwrap_err();
     assert_eq!(err, SubmitError::TooLarge { max: 3 });
+}
+
+#[test]
+fn the_background_audit_reports_a_record_damaged_after_it_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EngineOptions {
+        snapshot_every_commands: 200,
+        ..options()
+    };
+    let engine = Engine::create(
+        storage(dir.path()),
+        currency(),
+        LedgerConfig::default(),
+        opts,
+    )
+    .unwrap();
+    populate(&engine, 10, 2); // one batch, below the snapshot threshold
+    for i in 0..5 {
+        engine.execute(vec![payment(i, 0, 100)]).unwrap();
+    }
+    // Someone (a disk, a person) changes a journaled record under the running node.
+    let reader = journal::JournalReader::open(dir.path()).unwrap();
+    let rec = reader
+        .records(journal::ReadOptions::from_seq(3))
+        .next()
+        .unwrap()
+        .unwrap();
+    let path = dir.path().join(journal::JOURNAL_FILE_NAME);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = rec.offset as usize + journal::HEADER_LEN + 3;
+    bytes[at] ^= 0x40;
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(&bytes[at..=at]).unwrap();
+    }
+    // Enough traffic to ask for a snapshot: the background copy re-reads the journal.
+    for chunk in (0..300u64).collect::<Vec<_>>().chunks(50) {
+        engine
+            .execute(chunk.iter().map(|&i| payment(i % 10, 1, 1)).collect())
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let failure = loop {
+        if let Some(f) = engine.audit_failure() {
+            break f;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the damage was not reported"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(
+        failure.contains("seq 3") || failure.contains("record 3"),
+        "{failure}"
+    );
+    assert_eq!(
+        engine.counters().snapshots.load(Ordering::Relaxed),
+        0,
+        "no snapshot from a copy in doubt"
+    );
 }

@@ -39,24 +39,31 @@ pub trait Put {
 }
 
 impl Put for Vec<u8> {
+    #[inline]
     fn put_u8(&mut self, v: u8) {
         self.push(v);
     }
+    #[inline]
     fn put_u16(&mut self, v: u16) {
         self.extend_from_slice(&v.to_le_bytes());
     }
+    #[inline]
     fn put_u32(&mut self, v: u32) {
         self.extend_from_slice(&v.to_le_bytes());
     }
+    #[inline]
     fn put_u64(&mut self, v: u64) {
         self.extend_from_slice(&v.to_le_bytes());
     }
+    #[inline]
     fn put_u128(&mut self, v: u128) {
         self.extend_from_slice(&v.to_le_bytes());
     }
+    #[inline]
     fn put_i64(&mut self, v: i64) {
         self.extend_from_slice(&v.to_le_bytes());
     }
+    #[inline]
     fn put_bytes(&mut self, v: &[u8]) {
         self.extend_from_slice(v);
     }
@@ -1217,14 +1224,14 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
                 1 => PaymentSlot::Reserved {
                     at: r.time("reserved at")?,
                 },
-                2 => PaymentSlot::Payment(PaymentRecord {
+                2 => PaymentSlot::Payment(Box::new(PaymentRecord {
                     payer: r.account_id()?,
                     merchant: r.account_id()?,
                     amount: r.won("payment amount")?,
                     refunded: r.won("refunded")?,
                     drawn: r.lots()?,
                     at: r.time("payment at")?,
-                }),
+                })),
                 _ => return Err(r.error("payment slot")),
             };
             Ok((id, slot))

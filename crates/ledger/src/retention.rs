@@ -28,18 +28,135 @@ pub(crate) struct IdempotencyEntry {
     pub result: Result<Applied, Rejection>,
 }
 
+/// A double-ended queue made of fixed-size chunks, so that growing it never copies
+/// (and never pauses the sequencer for) the whole queue, as one `VecDeque` doubling
+/// would. Pushed at the back, popped at either end, indexed from the front.
+#[derive(Debug)]
+pub(crate) struct ChunkedDeque<T> {
+    /// Every chunk but the first and the last is full.
+    chunks: VecDeque<VecDeque<T>>,
+    len: usize,
+}
+
+const CHUNK: usize = 4_096;
+
+impl<T> Default for ChunkedDeque<T> {
+    fn default() -> Self {
+        ChunkedDeque {
+            chunks: VecDeque::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> ChunkedDeque<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn locate(&self, i: usize) -> Option<(usize, usize)> {
+        if i >= self.len {
+            return None;
+        }
+        let first = self.chunks.front()?.len();
+        if i < first {
+            return Some((0, i));
+        }
+        let j = i - first;
+        Some((1 + j / CHUNK, j % CHUNK))
+    }
+
+    pub fn get(&self, i: usize) -> Option<&T> {
+        let (c, o) = self.locate(i)?;
+        self.chunks.get(c)?.get(o)
+    }
+
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        let (c, o) = self.locate(i)?;
+        self.chunks.get_mut(c)?.get_mut(o)
+    }
+
+    pub fn front(&self) -> Option<&T> {
+        self.chunks.front()?.front()
+    }
+
+    pub fn back(&self) -> Option<&T> {
+        self.chunks.back()?.back()
+    }
+
+    pub fn push_back(&mut self, value: T) {
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < CHUNK => last.push_back(value),
+            // The first chunk may be partly popped; a new chunk starts after it.
+            _ => {
+                let mut chunk = VecDeque::with_capacity(CHUNK);
+                chunk.push_back(value);
+                self.chunks.push_back(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub fn pop_front(&mut self) -> Option<T> {
+        let first = self.chunks.front_mut()?;
+        let value = first.pop_front()?;
+        if first.is_empty() {
+            self.chunks.pop_front();
+        }
+        self.len -= 1;
+        Some(value)
+    }
+
+    pub fn pop_back(&mut self) -> Option<T> {
+        let last = self.chunks.back_mut()?;
+        let value = last.pop_back()?;
+        if last.is_empty() {
+            self.chunks.pop_back();
+        }
+        self.len -= 1;
+        Some(value)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+}
+
+/// The index is split in shards that grow one at a time (see `IdempotencyRing::push`).
+const SHARDS: usize = 64;
+
 /// Idempotency keys in arrival order, with a hash index from (client, key) to position.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct IdempotencyRing {
-    entries: VecDeque<IdempotencyEntry>,
+    entries: ChunkedDeque<IdempotencyEntry>,
     /// Position (since the ledger began) of `entries[0]`.
     first: u64,
-    /// Positions of the entries, hashed by (client, key).
-    index: HashTable<u64>,
+    /// Positions of the entries, hashed by (client, key), in shards by hash.
+    index: Vec<HashTable<u64>>,
+}
+
+impl Default for IdempotencyRing {
+    fn default() -> Self {
+        IdempotencyRing {
+            entries: ChunkedDeque::default(),
+            first: 0,
+            index: (0..SHARDS).map(|_| HashTable::new()).collect(),
+        }
+    }
 }
 
 fn key_hash(client: ClientId, key: IdempotencyKey) -> u64 {
     FxBuildHasher.hash_one((client.0, key.0))
+}
+
+/// Bits the shard is chosen by: neither the low bits hashbrown picks buckets with nor
+/// the top bits it keeps as tags.
+fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
 }
 
 impl IdempotencyRing {
@@ -57,7 +174,8 @@ impl IdempotencyRing {
 
     pub fn get(&self, client: ClientId, key: IdempotencyKey) -> Option<&IdempotencyEntry> {
         let (entries, first) = (&self.entries, self.first);
-        let pos = self.index.find(key_hash(client, key), |&p| {
+        let hash = key_hash(client, key);
+        let pos = self.index[shard_of(hash)].find(hash, |&p| {
             entries
                 .get((p - first) as usize)
                 .is_some_and(|e| e.client == client && e.key == key)
@@ -71,11 +189,21 @@ impl IdempotencyRing {
         let hash = key_hash(entry.client, entry.key);
         self.entries.push_back(entry);
         let (entries, first) = (&self.entries, self.first);
-        self.index.insert_unique(hash, pos, |&p| {
+        let rehash = |&p: &u64| {
             entries
                 .get((p - first) as usize)
                 .map_or(0, |e| key_hash(e.client, e.key))
-        });
+        };
+        let shard = shard_of(hash);
+        let table = &mut self.index[shard];
+        // Grow before hashbrown must (at 87.5% full), each shard at its own fill level
+        // between 50% and 80%: the shards fill together, so staggering their thresholds
+        // spreads the rehashes out instead of paying for the whole index at once.
+        let percent = 50 + shard * 30 / SHARDS;
+        if table.len() * 100 >= table.capacity() * percent {
+            table.reserve(table.len().max(16), rehash);
+        }
+        table.insert_unique(hash, pos, rehash);
     }
 
     /// Removes the newest entry (undo of `push`).
@@ -95,7 +223,7 @@ impl IdempotencyRing {
     }
 
     fn unindex(&mut self, hash: u64, pos: u64) {
-        if let Ok(slot) = self.index.find_entry(hash, |&p| p == pos) {
+        if let Ok(slot) = self.index[shard_of(hash)].find_entry(hash, |&p| p == pos) {
             slot.remove();
         }
     }
@@ -107,10 +235,9 @@ pub(crate) enum PaymentSlot {
     /// Not a payment (or a pending payment that ended without being posted).
     Empty,
     /// A pending payment: if it is posted, its record goes here.
-    Reserved {
-        at: Timestamp,
-    },
-    Payment(PaymentRecord),
+    Reserved { at: Timestamp },
+    /// Boxed, so that an empty slot costs 16 bytes.
+    Payment(Box<PaymentRecord>),
 }
 
 /// Refundable payments by transfer id, in id order.
@@ -118,7 +245,7 @@ pub(crate) enum PaymentSlot {
 pub(crate) struct PaymentLog {
     /// Transfer id of `slots[0]`.
     first: u64,
-    slots: VecDeque<PaymentSlot>,
+    slots: ChunkedDeque<PaymentSlot>,
     payments: usize,
 }
 
@@ -171,10 +298,12 @@ impl PaymentLog {
         while self.slots.len() <= offset {
             self.slots.push_back(PaymentSlot::Empty);
         }
-        let old = std::mem::replace(&mut self.slots[offset], slot);
-        self.payments = self.payments
-            + usize::from(matches!(self.slots[offset], PaymentSlot::Payment(_)))
-            - usize::from(matches!(old, PaymentSlot::Payment(_)));
+        let Some(place) = self.slots.get_mut(offset) else {
+            return false;
+        };
+        let added = usize::from(matches!(slot, PaymentSlot::Payment(_)));
+        let old = std::mem::replace(place, slot);
+        self.payments = self.payments + added - usize::from(matches!(old, PaymentSlot::Payment(_)));
         self.trim_back();
         true
     }
@@ -298,10 +427,10 @@ mod tests {
                 at: Timestamp::from_micros(1)
             }
         ));
-        assert!(log.set(TransferId(8), PaymentSlot::Payment(rec(2))));
+        assert!(log.set(TransferId(8), PaymentSlot::Payment(Box::new(rec(2)))));
         assert_eq!((log.slots(), log.payments()), (4, 1));
         // The reserved pending payment posts later into its own slot.
-        assert!(log.set(TransferId(5), PaymentSlot::Payment(rec(3))));
+        assert!(log.set(TransferId(5), PaymentSlot::Payment(Box::new(rec(3)))));
         assert_eq!(log.payments(), 2);
         log.forget(Timestamp::from_micros(2), usize::MAX);
         assert!(
@@ -311,7 +440,7 @@ mod tests {
         log.forget(Timestamp::from_micros(3), usize::MAX);
         assert_eq!((log.slots(), log.payments()), (0, 0));
         assert!(
-            log.set(TransferId(9), PaymentSlot::Payment(rec(4))),
+            log.set(TransferId(9), PaymentSlot::Payment(Box::new(rec(4)))),
             "an empty log starts anywhere"
         );
     }

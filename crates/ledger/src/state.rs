@@ -1145,7 +1145,7 @@ impl Ledger {
             drawn,
             at: now,
         };
-        self.set_payment_slot(id, PaymentSlot::Payment(record));
+        self.set_payment_slot(id, PaymentSlot::Payment(Box::new(record)));
     }
 
     /// Changes a payment-log slot, with undo. A slot the log has already forgotten
@@ -1208,7 +1208,7 @@ impl Ledger {
             .refunded
             .checked_add(amount)
             .ok_or(Violation::Arithmetic)?;
-        self.set_payment_slot(payment, PaymentSlot::Payment(record));
+        self.set_payment_slot(payment, PaymentSlot::Payment(Box::new(record)));
 
         let id = self.take_transfer_id();
         self.post(TransferKind::PaymentRefund, merchant, payer, amount)?;
