@@ -71,11 +71,9 @@ pub fn apply_rate(
             now += 100;
             ledger.apply_into(chunk, Timestamp::from_micros(now), &mut outcomes);
         }
-        if run == 0 {
-            if let (Some(before), Some(after)) = (rss_before, rss_bytes()) {
-                result.bytes_per_retained_transfer =
-                    Some(after.saturating_sub(before) / retained.max(1) as u64);
-            }
+        if let (0, Some(before), Some(after)) = (run, rss_before, rss_bytes()) {
+            result.bytes_per_retained_transfer =
+                Some(after.saturating_sub(before) / retained.max(1) as u64);
         }
         let started = Instant::now();
         for chunk in payments.chunks(batch) {

@@ -141,13 +141,18 @@ pub fn run(o: &SuiteOptions) -> anyhow::Result<()> {
             println!("{}", durable_row(&r));
             if name == "uniform" {
                 maeul_uniform = Some(r);
-                for rate in [100_000, 500_000, 1_000_000] {
-                    let r = fixed_rate(&engine, w, rate, secs)?;
-                    println!("{}", durable_row(&r));
-                }
             } else {
                 maeul_hot = Some(r);
             }
+            engine.shutdown();
+            std::fs::remove_dir_all(&dir)?;
+        }
+        // Each offered rate on a fresh currency, so that no run inherits another's state.
+        for rate in [100_000, 500_000, 1_000_000] {
+            let dir = tempdir_in(&o.dir, "rate")?;
+            let engine = prepared_engine(&dir, &uniform, EngineOptions::default())?;
+            let r = fixed_rate(&engine, &uniform, rate, secs)?;
+            println!("{}", durable_row(&r));
             engine.shutdown();
             std::fs::remove_dir_all(&dir)?;
         }
