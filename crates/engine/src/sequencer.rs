@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use journal::{JournalStore, NewRecord, RecordHash};
@@ -100,9 +100,9 @@ impl Default for EngineOptions {
             batch_commands_max: 16_384,
             writer_queue_batches: 2,
             write_records_max: 16,
-            snapshot_every_commands: 2_000_000,
+            snapshot_every_commands: 5_000_000,
             snapshots_kept: 3,
-            verify_tail_records: 1_000,
+            verify_tail_records: 64,
             busy_retry_after: Duration::from_millis(50),
             idle_tick: Duration::from_millis(500),
             clock: system_clock(),
@@ -496,15 +496,13 @@ impl Sequencer {
             }
         }
         writer.finish();
-        snapshotter.stop();
-        // At a clean stop the ledger is exactly the durable state: snapshot it here, so
-        // that the next start has little to replay.
-        if self.applied_any
-            && matches!(*self.shared.health.lock(), Health::Running)
-            && self.wait_drained()
-        {
-            self.snapshot();
+        // A clean stop leaves a snapshot `verify_tail_records` behind the end, so that
+        // the next start loads it and re-checks just that tail.
+        if self.applied_any && matches!(*self.shared.health.lock(), Health::Running) {
+            let durable = self.shared.durable_seq.load(Ordering::Acquire);
+            snapshotter.request_and_wait(durable.saturating_sub(self.options.verify_tail_records));
         }
+        snapshotter.stop();
     }
 
     /// Takes over a recovered state: the ledger, the journal's end, a writer.
@@ -652,61 +650,6 @@ impl Sequencer {
             if matches!(*self.shared.health.lock(), Health::Running) {
                 self.fail("the journal writer has stopped".into());
             }
-        }
-    }
-
-    /// Waits until every batch handed to the writer is durable. Only the sequencer hands
-    /// batches over, so while it waits the writer drains. False if a write failed.
-    fn wait_drained(&self) -> bool {
-        loop {
-            if !matches!(*self.shared.health.lock(), Health::Running) {
-                return false;
-            }
-            if self.shared.durable_seq.load(Ordering::Acquire) + 1 == self.next_seq {
-                return true;
-            }
-            std::thread::sleep(Duration::from_micros(100));
-        }
-    }
-
-    /// Writes a snapshot of the state after the last durable record. Called only when
-    /// the writer has drained, so the ledger is exactly the state at `durable_seq`.
-    fn snapshot(&mut self) {
-        let seq = self.shared.durable_seq.load(Ordering::Acquire);
-        if seq + 1 != self.next_seq {
-            return; // a write failed; recovery will rebuild, not snapshot
-        }
-        let chain_hash = *self.shared.last_durable_hash.lock();
-        let mut payload = Vec::new();
-        crate::replay::encode_snapshot(
-            &mut payload,
-            &self.shared.currency,
-            &self.shared.ledger.read(),
-        );
-        let started = Instant::now();
-        match self.storage.save_snapshot(seq, chain_hash, &payload) {
-            Ok(()) => {
-                self.commands_since_snapshot = 0;
-                self.shared
-                    .counters
-                    .snapshots
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    currency = %self.shared.currency,
-                    seq,
-                    bytes = payload.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "snapshot written"
-                );
-                if let Err(e) = self
-                    .storage
-                    .prune_snapshots(self.options.snapshots_kept.max(1))
-                {
-                    tracing::warn!(currency = %self.shared.currency, "could not prune old snapshots: {e}");
-                }
-            }
-            // A missing snapshot only makes the next start slower.
-            Err(e) => tracing::warn!(currency = %self.shared.currency, "snapshot failed: {e}"),
         }
     }
 }

@@ -64,6 +64,14 @@ impl Snapshotter {
         }
     }
 
+    /// Asks for a snapshot at `seq` and waits until it is written (at a clean stop).
+    pub fn request_and_wait(&mut self, seq: u64) {
+        if let Some(tx) = &self.requests {
+            let _ = tx.send(seq);
+        }
+        self.stop();
+    }
+
     pub fn stop(&mut self) {
         self.requests = None;
         if let Some(t) = self.thread.take() {

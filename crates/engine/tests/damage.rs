@@ -259,19 +259,19 @@ fn a_damaged_snapshot_is_skipped_for_an_older_one_then_for_genesis() {
     assert!(engine::verify(storage(dir.path()).as_ref()).ok());
 }
 
-/// BUG (crates/engine/src/recovery.rs, lines 56-60 with 111 and 130-134): a snapshot
-/// whose seq equals the journal's last seq but whose chain hash belongs to another
-/// record of that seq is not skipped. With nothing after it to read, the chain check at
-/// line 111 never runs, and the start fails with "the journal is inconsistent: replay
-/// ended at record N but the journal ends at N" instead of falling back to an older
-/// snapshot or genesis. Reachable only with `verify_tail_records: 0`, after the last
-/// (acknowledged) record was damaged and cut as a torn tail, a new record written at
-/// its seq, and a crash before the next snapshot replaced the stale one. Fails safe
-/// (refuses to start), but needlessly and with a misleading message.
+/// Regression: a snapshot whose seq equals the journal's last seq but whose chain hash
+/// belongs to another record of that seq (the last record was cut as a torn tail and a
+/// new one written at its seq, then a crash left the old snapshot) must be skipped, not
+/// make the start fail with "replay ended at record N but the journal ends at N".
+/// Reachable only with `verify_tail_records: 0`.
 #[test]
 fn a_stale_snapshot_at_the_last_seq_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    run_currency(dir.path(), options(), 4);
+    let no_tail = EngineOptions {
+        verify_tail_records: 0,
+        ..options()
+    };
+    run_currency(dir.path(), no_tail.clone(), 4);
     let last = records(dir.path()).pop().unwrap();
     let snapshots = SnapshotStore::open(dir.path()).unwrap();
     assert_eq!(snapshots.list().unwrap().last(), Some(&last.seq));
@@ -284,7 +284,7 @@ fn a_stale_snapshot_at_the_last_seq_is_skipped() {
         .unwrap();
     file.set_len(last.offset + 50).unwrap();
     drop(file);
-    let (engine, _) = Engine::open(storage(dir.path()), options()).unwrap();
+    let (engine, _) = Engine::open(storage(dir.path()), no_tail.clone()).unwrap();
     assert!(engine.execute(vec![payment(3, 1, 77)]).unwrap()[0].is_applied());
     assert_eq!(engine.durable_seq(), last.seq);
     let hash = engine.state_hash();
