@@ -490,8 +490,10 @@ impl Sequencer {
             };
             self.apply_and_hand_over(batch, &writer);
             if self.commands_since_snapshot >= self.options.snapshot_every_commands {
-                // Covers what is durable now; the batches in flight go in the next one.
-                snapshotter.request(self.shared.durable_seq.load(Ordering::Acquire));
+                // Always `verify_tail_records` behind the durable end: the copy never
+                // runs ahead of where the next start must begin re-checking.
+                let durable = self.shared.durable_seq.load(Ordering::Acquire);
+                snapshotter.request(durable.saturating_sub(self.options.verify_tail_records));
                 self.commands_since_snapshot = 0;
             }
         }
