@@ -185,6 +185,13 @@ pub fn run(o: &SuiteOptions) -> anyhow::Result<()> {
         engine.shutdown();
         let r = restart::restart(&dir, EngineOptions::default())?;
         println!(
+            "open phases: journal scan {:.2} s, snapshot load {:.2} s, tail replay {:.2} s, invariant check {:.2} s\n",
+            r.report.journal_open.as_secs_f64(),
+            r.report.snapshot_load.as_secs_f64(),
+            r.report.replay.as_secs_f64(),
+            r.report.check.as_secs_f64()
+        );
+        println!(
             "| journal | open (snapshot + verified tail) | snapshot at record | records replayed | full verify from genesis | verify |"
         );
         println!("|---|---|---|---|---|---|");
@@ -200,7 +207,11 @@ pub fn run(o: &SuiteOptions) -> anyhow::Result<()> {
             k(r.transfers_verified as f64),
             if r.verify_ok { "OK" } else { "FAILED" }
         );
-        std::fs::remove_dir_all(&dir)?;
+        if std::env::var_os("MAEUL_BENCH_KEEP").is_some() {
+            println!("(kept {} for inspection)", dir.display());
+        } else {
+            std::fs::remove_dir_all(&dir)?;
+        }
     }
 
     if wants(o, "baseline") {

@@ -23,6 +23,12 @@ pub struct StartReport {
     pub commands_replayed: u64,
     pub last_seq: u64,
     pub elapsed: Duration,
+    /// Where the time went: opening (and scanning) the journal, loading the snapshot,
+    /// replaying the tail, and the final full invariant check.
+    pub journal_open: Duration,
+    pub snapshot_load: Duration,
+    pub replay: Duration,
+    pub check: Duration,
 }
 
 #[derive(Debug)]
@@ -44,6 +50,7 @@ pub(crate) fn recover(
 ) -> Result<Recovered, EngineError> {
     let started = Instant::now();
     let opened = storage.open_writer()?;
+    let journal_open = started.elapsed();
     if opened.last_seq == 0 {
         return Err(EngineError::NotInitialized(storage.describe()));
     }
@@ -71,6 +78,7 @@ pub(crate) fn recover(
                 "no way to rebuild the state".into(),
             ));
         };
+        let loading = Instant::now();
         let mut replayer = match start {
             None => Replayer::from_genesis(),
             Some(seq) => match storage
@@ -97,6 +105,8 @@ pub(crate) fn recover(
                 }
             },
         };
+        report.snapshot_load = loading.elapsed();
+        let replaying = Instant::now();
         let from = replayer.last_seq() + 1;
         let expected_prev = (from > 1).then(|| replayer.last_hash());
         let mut divergence: Option<Divergence> = None;
@@ -130,6 +140,7 @@ pub(crate) fn recover(
             return Err(EngineError::Divergence(d));
         }
         report.snapshot_seq = start;
+        report.replay = replaying.elapsed();
         report.records_replayed = records;
         report.commands_replayed = commands;
         break replayer;
@@ -145,7 +156,10 @@ pub(crate) fn recover(
     let (currency, ledger) = replayer
         .into_parts()
         .ok_or_else(|| EngineError::Inconsistent("the journal has no genesis record".into()))?;
+    let checking = Instant::now();
     ledger.check_all().map_err(EngineError::Invariant)?;
+    report.check = checking.elapsed();
+    report.journal_open = journal_open;
     report.elapsed = started.elapsed();
     tracing::info!(
         currency = %currency,

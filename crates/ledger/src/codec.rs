@@ -17,7 +17,7 @@ use crate::money::{Timestamp, Won};
 use crate::outcome::{
     Applied, Outcome, PendingEnd, Rejection, RejectionCode, TransferStatus, Violation,
 };
-use crate::retention::{IdempotencyEntry, PaymentSlot};
+use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
 use crate::state::{CreditAs, Halt, HaltCause, Ledger, PaymentRecord, PendingTransfer};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -1215,40 +1215,42 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
     let ended = (0..n)
         .map(|_| Ok((r.time("ended at")?, r.transfer_id()?, r.pending_end()?)))
         .collect::<Result<Vec<_>, DecodeError>>()?;
+    // Decoded straight into the retention structures: a snapshot can hold tens of
+    // millions of these, and start-up time is what it saves.
     let n = r.count(9, "payment slot count")?;
-    let payments = (0..n)
-        .map(|_| {
-            let id = r.transfer_id()?;
-            let slot = match r.u8("payment slot")? {
-                0 => PaymentSlot::Empty,
-                1 => PaymentSlot::Reserved {
-                    at: r.time("reserved at")?,
-                },
-                2 => PaymentSlot::Payment(Box::new(PaymentRecord {
-                    payer: r.account_id()?,
-                    merchant: r.account_id()?,
-                    amount: r.won("payment amount")?,
-                    refunded: r.won("refunded")?,
-                    drawn: r.lots()?,
-                    at: r.time("payment at")?,
-                })),
-                _ => return Err(r.error("payment slot")),
-            };
-            Ok((id, slot))
-        })
-        .collect::<Result<Vec<_>, DecodeError>>()?;
+    let mut payments = PaymentLog::default();
+    for _ in 0..n {
+        let id = r.transfer_id()?;
+        let slot = match r.u8("payment slot")? {
+            0 => PaymentSlot::Empty,
+            1 => PaymentSlot::Reserved {
+                at: r.time("reserved at")?,
+            },
+            2 => PaymentSlot::Payment(Box::new(PaymentRecord {
+                payer: r.account_id()?,
+                merchant: r.account_id()?,
+                amount: r.won("payment amount")?,
+                refunded: r.won("refunded")?,
+                drawn: r.lots()?,
+                at: r.time("payment at")?,
+            })),
+            _ => return Err(r.error("payment slot")),
+        };
+        if !payments.set(id, slot) {
+            return Err(r.error("payment slot order"));
+        }
+    }
     let n = r.count(42, "idempotency count")?;
-    let keys = (0..n)
-        .map(|_| {
-            Ok(IdempotencyEntry {
-                at: r.time("key at")?,
-                client: ClientId(r.u64("client")?),
-                key: IdempotencyKey(r.u128("key")?),
-                fingerprint: r.u64("fingerprint")?,
-                result: get_result(r)?,
-            })
-        })
-        .collect::<Result<Vec<_>, DecodeError>>()?;
+    let mut keys = IdempotencyRing::with_capacity(n);
+    for _ in 0..n {
+        keys.push(IdempotencyEntry {
+            at: r.time("key at")?,
+            client: ClientId(r.u64("client")?),
+            key: IdempotencyKey(r.u128("key")?),
+            fingerprint: r.u64("fingerprint")?,
+            result: get_result(r)?,
+        });
+    }
     let at = r.position();
     Ledger::from_parts(
         config,

@@ -160,6 +160,18 @@ fn shard_of(hash: u64) -> usize {
 }
 
 impl IdempotencyRing {
+    /// Room for `n` keys in the index from the start (loading a snapshot).
+    pub fn with_capacity(n: usize) -> IdempotencyRing {
+        let per_shard = 2 * n.div_ceil(SHARDS);
+        IdempotencyRing {
+            entries: ChunkedDeque::default(),
+            first: 0,
+            index: (0..SHARDS)
+                .map(|_| HashTable::with_capacity(per_shard))
+                .collect(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

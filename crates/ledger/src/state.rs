@@ -1649,8 +1649,8 @@ impl Ledger {
         accounts: Vec<Account>,
         pendings: Vec<PendingTransfer>,
         ended_order: Vec<(Timestamp, TransferId, PendingEnd)>,
-        payment_slots: Vec<(TransferId, PaymentSlot)>,
-        idempotency: Vec<IdempotencyEntry>,
+        payments: PaymentLog,
+        idempotency: IdempotencyRing,
         next_transfer_id: u64,
         last_timestamp: Timestamp,
         halted: Option<Halt>,
@@ -1682,17 +1682,8 @@ impl Ledger {
             ledger.ended.insert(id, end);
             ledger.ended_order.push_back((at, id));
         }
-        for (id, slot) in payment_slots {
-            if !ledger.payments.set(id, slot) {
-                return Err(format!("payment slot {id} is out of order"));
-            }
-        }
-        for entry in idempotency {
-            if ledger.idempotency.get(entry.client, entry.key).is_some() {
-                return Err("an idempotency key appears twice".into());
-            }
-            ledger.idempotency.push(entry);
-        }
+        ledger.payments = payments;
+        ledger.idempotency = idempotency;
         ledger.next_transfer_id = next_transfer_id;
         ledger.last_timestamp = last_timestamp;
         ledger.halted = halted.map(Box::new);

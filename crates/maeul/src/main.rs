@@ -106,7 +106,9 @@ fn main() -> ExitCode {
                 which,
             };
             let r = bench::suite::run(&options);
-            let _ = std::fs::remove_dir_all(&dir);
+            if std::env::var_os("MAEUL_BENCH_KEEP").is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
             r
         }
         Cmd::Drill {
