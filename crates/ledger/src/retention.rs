@@ -184,15 +184,22 @@ impl IdempotencyRing {
         self.entries.front()
     }
 
+    /// The entry at position `p`, unless it has been forgotten.
+    fn at(
+        entries: &ChunkedDeque<IdempotencyEntry>,
+        first: u64,
+        p: u64,
+    ) -> Option<&IdempotencyEntry> {
+        entries.get(usize::try_from(p.checked_sub(first)?).ok()?)
+    }
+
     pub fn get(&self, client: ClientId, key: IdempotencyKey) -> Option<&IdempotencyEntry> {
         let (entries, first) = (&self.entries, self.first);
         let hash = key_hash(client, key);
         let pos = self.index[shard_of(hash)].find(hash, |&p| {
-            entries
-                .get((p - first) as usize)
-                .is_some_and(|e| e.client == client && e.key == key)
+            Self::at(entries, first, p).is_some_and(|e| e.client == client && e.key == key)
         })?;
-        self.entries.get((pos - first) as usize)
+        Self::at(entries, first, *pos)
     }
 
     /// Appends a key that is not present (the caller looked it up first).
@@ -201,13 +208,15 @@ impl IdempotencyRing {
         let hash = key_hash(entry.client, entry.key);
         self.entries.push_back(entry);
         let (entries, first) = (&self.entries, self.first);
-        let rehash = |&p: &u64| {
-            entries
-                .get((p - first) as usize)
-                .map_or(0, |e| key_hash(e.client, e.key))
-        };
+        let rehash =
+            |&p: &u64| Self::at(entries, first, p).map_or(0, |e| key_hash(e.client, e.key));
         let shard = shard_of(hash);
         let table = &mut self.index[shard];
+        // Forgetting a key leaves its index slot behind (see `pop_front`); sweep this
+        // shard once those outnumber its live keys, a 64th of the index at a time.
+        if table.len() > 2 * entries.len() / SHARDS + 1_024 {
+            table.retain(|p| *p >= first);
+        }
         // Grow before hashbrown must (at 87.5% full), each shard at its own fill level
         // between 50% and 80%: the shards fill together, so staggering their thresholds
         // spreads the rehashes out instead of paying for the whole index at once.
@@ -226,10 +235,11 @@ impl IdempotencyRing {
         }
     }
 
-    /// Forgets the oldest entry.
+    /// Forgets the oldest entry. Its index slot is left to be swept later (`push`): it
+    /// points before `first`, so lookups ignore it, and not touching it here saves a
+    /// cache miss on every command once the ring is at its cap.
     pub fn pop_front(&mut self) {
-        if let Some(e) = self.entries.pop_front() {
-            self.unindex(key_hash(e.client, e.key), self.first);
+        if self.entries.pop_front().is_some() {
             self.first += 1;
         }
     }
@@ -420,6 +430,38 @@ mod tests {
         assert!(r.get(ClientId(998 % 3), IdempotencyKey(998)).is_some());
         r.push(entry(5, 5));
         assert!(r.get(ClientId(5), IdempotencyKey(5)).is_some());
+    }
+
+    #[test]
+    fn forgotten_keys_stay_forgotten_through_sweeps_and_can_be_used_again() {
+        let mut r = IdempotencyRing::default();
+        let cap = 5_000u64;
+        for k in 0..200_000u64 {
+            r.push(entry(k % 7, u128::from(k)));
+            if r.len() as u64 > cap {
+                r.pop_front();
+            }
+        }
+        let first_live = 200_000 - cap;
+        for k in (0..200_000u64).step_by(97) {
+            let found = r
+                .get(ClientId(k % 7), IdempotencyKey(u128::from(k)))
+                .is_some();
+            assert_eq!(found, k >= first_live, "key {k}");
+        }
+        let indexed: usize = r.index.iter().map(HashTable::len).sum();
+        assert!(
+            indexed < 3 * cap as usize + SHARDS * 1_100,
+            "sweeps keep the index bounded: {indexed}"
+        );
+        // A forgotten key used again is a new entry, found as such.
+        let mut again = entry(0, 7);
+        again.fingerprint = 12_345;
+        r.push(again);
+        assert_eq!(
+            r.get(ClientId(0), IdempotencyKey(7)).map(|e| e.fingerprint),
+            Some(12_345)
+        );
     }
 
     #[test]
