@@ -39,6 +39,8 @@ pub enum SubmitError {
     Busy { retry_after: Duration },
     #[error("too many commands in one submission (at most {max})")]
     TooLarge { max: usize },
+    #[error("a linked group has more than {max} transfers")]
+    LinkedTooLong { max: usize },
     #[error("writes are unavailable: {cause}")]
     Unavailable { cause: String },
     #[error("the currency is stopped")]

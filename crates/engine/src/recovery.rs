@@ -47,9 +47,10 @@ pub(crate) struct Recovered {
 pub(crate) fn recover(
     storage: &dyn Storage,
     verify_tail_records: u64,
+    trusted_through: Option<u64>,
 ) -> Result<Recovered, EngineError> {
     let started = Instant::now();
-    let opened = storage.open_writer()?;
+    let opened = storage.open_writer(trusted_through)?;
     let journal_open = started.elapsed();
     if opened.last_seq == 0 {
         return Err(EngineError::NotInitialized(storage.describe()));

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use journal::{JournalStore, NewRecord, RecordHash};
-use ledger::{Envelope, Ledger, LedgerConfig, Outcome, StateHash, Timestamp};
+use ledger::{Command, Envelope, Ledger, LedgerConfig, Outcome, StateHash, Timestamp};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 
@@ -177,6 +177,11 @@ struct WriteJob {
 pub struct Ticket(oneshot::Receiver<Result<Vec<Outcome>, CommitError>>);
 
 impl Ticket {
+    /// The answer if it has come, without waiting.
+    pub fn try_take(&mut self) -> Option<Result<Vec<Outcome>, CommitError>> {
+        self.0.try_recv().ok()
+    }
+
     /// Waits on this thread (not from inside an async runtime).
     pub fn wait(self) -> Result<Vec<Outcome>, CommitError> {
         self.0.blocking_recv().unwrap_or(Err(CommitError::Stopped))
@@ -209,7 +214,7 @@ impl Engine {
                 "the spend order must name every source once".into(),
             ));
         }
-        let mut opened = storage.open_writer()?;
+        let mut opened = storage.open_writer(None)?;
         if opened.last_seq != 0 {
             return Err(EngineError::AlreadyExists(storage.describe()));
         }
@@ -239,7 +244,7 @@ impl Engine {
         storage: Arc<dyn Storage>,
         options: EngineOptions,
     ) -> Result<(Engine, StartReport), EngineError> {
-        let recovered = recovery::recover(storage.as_ref(), options.verify_tail_records)?;
+        let recovered = recovery::recover(storage.as_ref(), options.verify_tail_records, None)?;
         let report = recovered.report.clone();
         Ok((Engine::start(storage, recovered, options), report))
     }
@@ -298,6 +303,15 @@ impl Engine {
         let (max, retry_after) = self.options_summary;
         if commands.len() > max {
             return Err(SubmitError::TooLarge { max });
+        }
+        // The ledger refuses a longer group anyway; refusing it here also keeps one
+        // submission from growing a journal record without bound.
+        let linked_max = usize::from(ledger::LINKED_TRANSFERS_MAX);
+        if commands
+            .iter()
+            .any(|e| matches!(&e.command, Command::Linked(ts) if ts.len() > linked_max))
+        {
+            return Err(SubmitError::LinkedTooLong { max: linked_max });
         }
         match &*self.shared.health.lock() {
             Health::Running => {}
@@ -470,8 +484,11 @@ impl Sequencer {
                 match self.rebuild() {
                     Some(w) => writer = w,
                     None => {
-                        // Answer what waits, then try again shortly.
-                        self.refuse_waiting();
+                        // Answer what waits, then try again shortly, unless the engine
+                        // is being stopped: then there is nothing left to serve.
+                        if self.refuse_waiting() {
+                            break;
+                        }
                         std::thread::sleep(Duration::from_millis(200));
                         continue;
                     }
@@ -525,12 +542,20 @@ impl Sequencer {
 
     /// After a failed write: rebuild everything from the disk.
     fn rebuild(&mut self) -> Option<Writer> {
-        self.refuse_waiting();
+        let _ = self.refuse_waiting();
         self.shared
             .counters
             .recoveries
             .fetch_add(1, Ordering::Relaxed);
-        match recovery::recover(self.storage.as_ref(), self.options.verify_tail_records) {
+        // Only what was acknowledged is trusted: records of the failed write group may
+        // be in the page cache without being on disk, so they are cut, and their
+        // commands (answered "not durable") are applied afresh when retried.
+        let acknowledged = self.shared.durable_seq.load(Ordering::Acquire);
+        match recovery::recover(
+            self.storage.as_ref(),
+            self.options.verify_tail_records,
+            Some(acknowledged),
+        ) {
             Ok(recovered) => {
                 tracing::warn!(
                     currency = %self.shared.currency,
@@ -552,7 +577,8 @@ impl Sequencer {
     }
 
     /// Answers every queued submission: writes are not being taken.
-    fn refuse_waiting(&mut self) {
+    /// Returns true once the engine has been dropped (no more submissions can come).
+    fn refuse_waiting(&mut self) -> bool {
         let cause = match &*self.shared.health.lock() {
             Health::Recovering { cause } | Health::Failed { cause } => cause.clone(),
             _ => "the currency is recovering".into(),
@@ -565,8 +591,12 @@ impl Sequencer {
         if let Some(s) = self.carry.take() {
             refuse(s);
         }
-        while let Ok(s) = self.submissions.try_recv() {
-            refuse(s);
+        loop {
+            match self.submissions.try_recv() {
+                Ok(s) => refuse(s),
+                Err(crossbeam_channel::TryRecvError::Empty) => return false,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return true,
+            }
         }
     }
 
@@ -597,13 +627,12 @@ impl Sequencer {
         Collected::Batch(batch)
     }
 
+    /// Pending transfers are due and the currency takes writes (a halted ledger expires
+    /// nothing, so an empty batch would only write an empty record every tick).
     fn pendings_due(&self) -> bool {
         let now = (self.options.clock)();
-        self.shared
-            .ledger
-            .read()
-            .next_pending_deadline()
-            .is_some_and(|d| d <= now)
+        let ledger = self.shared.ledger.read();
+        ledger.halted().is_none() && ledger.next_pending_deadline().is_some_and(|d| d <= now)
     }
 
     fn apply_and_hand_over(&mut self, batch: Vec<Submission>, writer: &Writer) {

@@ -95,15 +95,16 @@ fn run(
     requests: &Receiver<u64>,
 ) {
     let mut copy: Option<Replayer> = None;
+    // After a failure, snapshots from this seq on are not used again (a snapshot that
+    // does not chain onto the journal would otherwise be reloaded for ever).
+    let mut distrust_from = u64::MAX;
     while let Ok(target) = requests.recv() {
         let started = Instant::now();
         let mut replayer = match copy.take() {
             Some(r) => r,
-            None => match newest_snapshot(storage) {
-                Some(r) => r,
-                None => Replayer::from_genesis(),
-            },
+            None => newest_snapshot(storage, distrust_from).unwrap_or_else(Replayer::from_genesis),
         };
+        let started_at = replayer.last_seq();
         let from = replayer.last_seq() + 1;
         let expected_prev = (from > 1).then(|| replayer.last_hash());
         let mut failure = None;
@@ -125,7 +126,9 @@ fn run(
         if let Some(why) = failure {
             tracing::error!(currency, "{why}");
             *audit.lock() = Some(why);
-            // Start again from disk next time rather than from a copy in doubt.
+            // Start again from disk next time rather than from a copy in doubt, and from
+            // an older snapshot than this one.
+            distrust_from = distrust_from.min(started_at.max(1));
             continue;
         }
         let (Some(ledger), Some(code)) = (replayer.ledger(), replayer.currency()) else {
@@ -155,10 +158,13 @@ fn run(
     }
 }
 
-fn newest_snapshot(storage: &dyn Storage) -> Option<Replayer> {
+fn newest_snapshot(storage: &dyn Storage, below: u64) -> Option<Replayer> {
     let seqs = storage.list_snapshots().ok()?;
-    seqs.iter().rev().find_map(|&seq| {
-        let s = storage.load_snapshot(seq).ok()?;
-        Replayer::from_snapshot(s.seq, s.chain_hash, &s.payload).ok()
-    })
+    seqs.iter()
+        .rev()
+        .filter(|&&seq| seq < below)
+        .find_map(|&seq| {
+            let s = storage.load_snapshot(seq).ok()?;
+            Replayer::from_snapshot(s.seq, s.chain_hash, &s.payload).ok()
+        })
 }

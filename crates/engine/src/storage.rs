@@ -31,8 +31,9 @@ pub struct ReadEnd {
 
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Opens the journal for appending; cuts (and reports) a torn tail, refuses damage
-    /// to acknowledged records.
-    fn open_writer(&self) -> Result<OpenedWriter, JournalError>;
+    /// to acknowledged records. With `trusted_through`, records after that seq are cut
+    /// too: after a failed write they may sit in the page cache without being on disk.
+    fn open_writer(&self, trusted_through: Option<u64>) -> Result<OpenedWriter, JournalError>;
 
     /// Reads records from `from_seq` on, checking the hash chain (starting from
     /// `expected_prev_hash` when given), and hands each to `visit` until it breaks.
@@ -78,8 +79,10 @@ impl FileStorage {
 }
 
 impl Storage for FileStorage {
-    fn open_writer(&self) -> Result<OpenedWriter, JournalError> {
-        let (store, report) = FileJournal::open(&self.dir, self.config.clone())?;
+    fn open_writer(&self, trusted_through: Option<u64>) -> Result<OpenedWriter, JournalError> {
+        let mut config = self.config.clone();
+        config.trusted_through_seq = trusted_through;
+        let (store, report) = FileJournal::open(&self.dir, config)?;
         let torn_tail = report.torn_tail.map(|t| {
             format!(
                 "cut an unacknowledged torn tail at record {} (offset {}, {} bytes, {}); the bytes are kept in {}",

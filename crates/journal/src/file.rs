@@ -22,6 +22,11 @@ pub struct FileJournalConfig {
     /// The file is preallocated (fallocate) in chunks of this many bytes, so
     /// that appends write into already-allocated space. Default 64 MiB.
     pub chunk_size: u64,
+    /// Records after this seq are not trusted and are cut off (quarantined like a
+    /// torn tail): set it to the last acknowledged seq when reopening after a failed
+    /// write or fsync, because pages whose write-back failed may be in the page cache
+    /// (so the scan would see them) without ever reaching the disk.
+    pub trusted_through_seq: Option<u64>,
     /// Test hook: make an append fail (only with the `fault-injection` feature).
     #[cfg(any(test, feature = "fault-injection"))]
     pub fault: FaultInjection,
@@ -31,6 +36,7 @@ impl Default for FileJournalConfig {
     fn default() -> Self {
         FileJournalConfig {
             chunk_size: DEFAULT_CHUNK_SIZE,
+            trusted_through_seq: None,
             #[cfg(any(test, feature = "fault-injection"))]
             fault: FaultInjection::default(),
         }
@@ -41,6 +47,12 @@ impl FileJournalConfig {
     /// Sets the preallocation chunk size (at least 4 KiB is used).
     pub fn with_chunk_size(mut self, chunk_size: u64) -> Self {
         self.chunk_size = chunk_size;
+        self
+    }
+
+    /// Cuts every record after `seq` on open (see [`FileJournalConfig::trusted_through_seq`]).
+    pub fn trusting_through(mut self, seq: u64) -> Self {
+        self.trusted_through_seq = Some(seq);
         self
     }
 
@@ -191,12 +203,20 @@ impl FileJournal {
         let mut records = 0u64;
         let mut last_hash = GENESIS_HASH;
         let mut torn_tail = None;
+        // The first record after `trusted_through_seq`: (seq, offset).
+        let mut untrusted: Option<(u64, u64)> = None;
         loop {
+            let start = scanner.offset;
             let step = scanner
                 .step(Some(&mut buf), true)
                 .map_err(|e| JournalError::io(&path, "read", e))?;
             match step {
                 Step::Record { hash, .. } => {
+                    let seq = scanner.next_seq - 1;
+                    if config.trusted_through_seq.is_some_and(|t| seq > t) {
+                        untrusted.get_or_insert((seq, start));
+                        continue;
+                    }
                     records += 1;
                     last_hash = hash.unwrap_or(last_hash);
                 }
@@ -239,8 +259,27 @@ impl FileJournal {
                 }
             }
         }
-        let end = scanner.offset;
-        let last_seq = scanner.next_seq - 1;
+        let mut end = scanner.offset;
+        let mut last_seq = scanner.next_seq - 1;
+        if let Some((seq, offset)) = untrusted {
+            // Written but never acknowledged (its group's write or fsync failed): keep
+            // the bytes aside, exactly like a torn tail, and continue before them.
+            let valid_end = end;
+            let cut = cut_torn_tail(
+                &dir,
+                &path,
+                &file,
+                seq,
+                offset,
+                valid_end,
+                "written after the last acknowledged record; its write group failed to sync".into(),
+            )?;
+            end = offset;
+            last_seq = seq - 1;
+            if let Some(t) = torn_tail.replace(cut) {
+                tracing::warn!(journal = %path.display(), quarantine = %t.quarantine_path.display(), "also cut a torn tail after them");
+            }
+        }
         // Records found on open may still be only in the page cache (the
         // previous process died between write and fdatasync). Make them
         // durable now, so that the next write's `synced_through_seq` is true.

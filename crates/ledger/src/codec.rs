@@ -1219,8 +1219,18 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
     // millions of these, and start-up time is what it saves.
     let n = r.count(9, "payment slot count")?;
     let mut payments = PaymentLog::default();
+    let mut expected: Option<u64> = None;
     for _ in 0..n {
+        let at = r.position();
         let id = r.transfer_id()?;
+        // Slots are consecutive; a gap would make the log allocate for it.
+        if expected.is_some_and(|e| e != id.0) {
+            return Err(DecodeError {
+                offset: at,
+                what: "consecutive payment slots",
+            });
+        }
+        expected = id.0.checked_add(1);
         let slot = match r.u8("payment slot")? {
             0 => PaymentSlot::Empty,
             1 => PaymentSlot::Reserved {
@@ -1236,7 +1246,7 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
             })),
             _ => return Err(r.error("payment slot")),
         };
-        if !payments.set(id, slot) {
+        if !payments.push_decoded(id, slot) {
             return Err(r.error("payment slot order"));
         }
     }

@@ -57,10 +57,15 @@ impl LedgerConfig {
             .map_or(u8::MAX, |p| p as u8)
     }
 
-    /// A spend order must name every source exactly once.
+    /// A spend order must name every source exactly once, and every cap must fit the
+    /// snapshot format's 32-bit counts.
     pub fn is_valid(&self) -> bool {
+        let cap = u32::MAX as usize;
         Source::ALL
             .iter()
             .all(|s| self.spend_order.iter().filter(|o| *o == s).count() == 1)
+            && self.idempotency_entries_max <= cap
+            && self.payment_records_max <= cap
+            && self.pending_transfers_max <= cap
     }
 }

@@ -149,7 +149,9 @@ impl Rejection {
     pub const fn is_transient(&self) -> bool {
         matches!(
             self,
-            Rejection::CurrencyHalted | Rejection::InvariantViolation
+            Rejection::CurrencyHalted
+                | Rejection::InvariantViolation
+                | Rejection::TooManyPending { .. }
         )
     }
 }

@@ -330,6 +330,21 @@ impl PaymentLog {
         true
     }
 
+    /// Appends the next slot as read from a snapshot, exactly as it was (empty slots
+    /// included, so that the state re-encodes byte for byte). False if `id` does not
+    /// follow the last slot.
+    pub fn push_decoded(&mut self, id: TransferId, slot: PaymentSlot) -> bool {
+        if self.slots.is_empty() {
+            self.first = id.0;
+        }
+        if id.0 != self.first + self.slots.len() as u64 {
+            return false;
+        }
+        self.payments += usize::from(matches!(slot, PaymentSlot::Payment(_)));
+        self.slots.push_back(slot);
+        true
+    }
+
     /// What is at `id` now (for undo).
     pub fn take(&mut self, id: TransferId) -> Option<PaymentSlot> {
         self.slot(id)?;

@@ -381,11 +381,19 @@ impl Ledger {
                 at: now,
                 cause: HaltCause::Violation(v.clone()),
             }));
-            outcomes.clear();
-            outcomes.extend(batch.iter().map(|_| Outcome {
+            // Nothing of the batch was applied. A repeat of a command applied by an
+            // earlier batch keeps its answer (its key survived the rollback); anything
+            // else, including a repeat of a command earlier in this batch, did not happen.
+            let violated = Outcome {
                 result: Err(Rejection::InvariantViolation),
                 repeated: false,
-            }));
+            };
+            outcomes.resize(batch.len(), violated.clone());
+            for (o, e) in outcomes.iter_mut().zip(batch) {
+                if !(o.repeated && self.idempotency.get(e.client, e.key).is_some()) {
+                    *o = violated.clone();
+                }
+            }
             pendings_expired = 0;
         } else {
             self.fold_touched_into_hash();
@@ -1372,6 +1380,10 @@ impl Ledger {
         let credit = self.resolve_any(pending.credit)?;
         self.release(debit, credit, pending.amount)?;
         self.return_lots(debit, &pending.drawn)?;
+        if pending.kind == TransferKind::Payment {
+            // It will never post: free its place in the refund log.
+            self.set_payment_slot(id, PaymentSlot::Empty);
+        }
         Ok(())
     }
 
