@@ -77,6 +77,30 @@ fn submit(engine: &Engine, commands: Vec<Envelope>, busy: &mut u64) -> anyhow::R
     }
 }
 
+/// The engine's batch and write counters at the start of a run.
+struct CounterMark {
+    batches: u64,
+    writes: u64,
+}
+
+impl CounterMark {
+    fn now(engine: &Engine) -> CounterMark {
+        let c = engine.counters();
+        CounterMark {
+            batches: c.batches.load(std::sync::atomic::Ordering::Relaxed),
+            writes: c.durable_writes.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    fn batches_since(&self, engine: &Engine) -> u64 {
+        CounterMark::now(engine).batches - self.batches
+    }
+
+    fn writes_since(&self, engine: &Engine) -> u64 {
+        CounterMark::now(engine).writes - self.writes
+    }
+}
+
 /// What one closed-loop client saw.
 struct ClientTally {
     done: u64,
@@ -96,14 +120,7 @@ pub fn closed_loop(
     in_flight: usize,
     duration: Duration,
 ) -> anyhow::Result<DurableResult> {
-    let batches_before = engine
-        .counters()
-        .batches
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let writes_before = engine
-        .counters()
-        .durable_writes
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let before = CounterMark::now(engine);
     let started = Instant::now();
     let results: Vec<anyhow::Result<ClientTally>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -150,16 +167,8 @@ pub fn closed_loop(
         rejected: 0,
         busy: 0,
         elapsed,
-        batches: engine
-            .counters()
-            .batches
-            .load(std::sync::atomic::Ordering::Relaxed)
-            - batches_before,
-        durable_writes: engine
-            .counters()
-            .durable_writes
-            .load(std::sync::atomic::Ordering::Relaxed)
-            - writes_before,
+        batches: before.batches_since(engine),
+        durable_writes: before.writes_since(engine),
         latency_us_p50: 0,
         latency_us_p99: 0,
         latency_us_p999: 0,
@@ -194,14 +203,7 @@ pub fn fixed_rate(
 ) -> anyhow::Result<DurableResult> {
     let tick = Duration::from_millis(1);
     let per_tick = (rate / 1_000).max(1) as usize;
-    let batches_before = engine
-        .counters()
-        .batches
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let writes_before = engine
-        .counters()
-        .durable_writes
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let before = CounterMark::now(engine);
     let (tx, rx) = crossbeam_channel::bounded::<(Ticket, Instant)>(100_000);
     let started = Instant::now();
     let receiver = std::thread::spawn(move || -> anyhow::Result<(u64, u64, Histogram<u64>)> {
@@ -244,16 +246,8 @@ pub fn fixed_rate(
         rejected,
         busy,
         elapsed: started.elapsed(),
-        batches: engine
-            .counters()
-            .batches
-            .load(std::sync::atomic::Ordering::Relaxed)
-            - batches_before,
-        durable_writes: engine
-            .counters()
-            .durable_writes
-            .load(std::sync::atomic::Ordering::Relaxed)
-            - writes_before,
+        batches: before.batches_since(engine),
+        durable_writes: before.writes_since(engine),
         latency_us_p50: hist.value_at_quantile(0.50),
         latency_us_p99: hist.value_at_quantile(0.99),
         latency_us_p999: hist.value_at_quantile(0.999),

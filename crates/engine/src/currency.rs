@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use ledger::codec::{DecodeError, Put, Reader};
+
 /// A currency's short code, e.g. `busan-dongbaek`: 1 to 32 of `a-z`, `0-9`, `-`,
 /// starting with a letter or digit. Safe as a directory name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,6 +29,28 @@ impl CurrencyCode {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl CurrencyCode {
+    /// As stored in genesis records and snapshots: a length byte, then the ASCII code.
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        // At most LEN_MAX (32) bytes, so the length fits in a byte.
+        out.put_u8(self.0.len() as u8);
+        out.put_bytes(self.0.as_bytes());
+    }
+
+    pub(crate) fn get(r: &mut Reader<'_>) -> Result<CurrencyCode, DecodeError> {
+        let n = usize::from(r.u8("currency length")?);
+        let offset = r.position();
+        let raw = r.bytes(n, "currency code")?;
+        std::str::from_utf8(raw)
+            .ok()
+            .and_then(|s| CurrencyCode::new(s).ok())
+            .ok_or(DecodeError {
+                offset,
+                what: "currency code",
+            })
     }
 }
 

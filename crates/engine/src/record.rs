@@ -34,9 +34,7 @@ pub struct BatchRecord {
 pub fn encode_genesis(out: &mut Vec<u8>, currency: &CurrencyCode, config: &LedgerConfig) {
     out.put_u8(b'G');
     out.put_u16(RECORD_FORMAT_VERSION);
-    let code = currency.as_str().as_bytes();
-    out.put_u8(code.len() as u8);
-    out.put_bytes(code);
+    currency.put(out);
     codec::put_config(out, config);
 }
 
@@ -67,16 +65,7 @@ pub fn decode(payload: &[u8]) -> Result<RecordBody, DecodeError> {
             if r.u16("record format version")? != RECORD_FORMAT_VERSION {
                 return Err(r.error("record format version"));
             }
-            let n = usize::from(r.u8("currency length")?);
-            let at = r.position();
-            let raw = r.bytes(n, "currency code")?;
-            let currency = std::str::from_utf8(raw)
-                .ok()
-                .and_then(|s| CurrencyCode::new(s).ok())
-                .ok_or(DecodeError {
-                    offset: at,
-                    what: "currency code",
-                })?;
+            let currency = CurrencyCode::get(&mut r)?;
             RecordBody::Genesis {
                 currency,
                 config: codec::get_config(&mut r)?,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
 
-use journal::{GENESIS_HASH, JournalError, Record, RecordHash};
+use journal::{GENESIS_HASH, Record, RecordHash};
 use ledger::codec::{self, DecodeError, Put, Reader};
 use ledger::{
     AccountKind, Applied, Command, Ledger, Outcome, StateHash, TransferKind, TransferSpec,
@@ -209,8 +209,7 @@ pub const SNAPSHOT_FORMAT: u8 = 1;
 /// A snapshot's payload: the currency code and the whole ledger.
 pub fn encode_snapshot(out: &mut Vec<u8>, currency: &CurrencyCode, ledger: &Ledger) {
     out.put_u8(SNAPSHOT_FORMAT);
-    out.put_u8(currency.as_str().len() as u8);
-    out.put_bytes(currency.as_str().as_bytes());
+    currency.put(out);
     codec::put_ledger(out, ledger);
 }
 
@@ -219,15 +218,7 @@ pub fn decode_snapshot(payload: &[u8]) -> Result<(CurrencyCode, Ledger), DecodeE
     if r.u8("snapshot format")? != SNAPSHOT_FORMAT {
         return Err(r.error("snapshot format"));
     }
-    let n = usize::from(r.u8("currency length")?);
-    let at = r.position();
-    let currency = std::str::from_utf8(r.bytes(n, "currency code")?)
-        .ok()
-        .and_then(|s| CurrencyCode::new(s).ok())
-        .ok_or(DecodeError {
-            offset: at,
-            what: "currency code",
-        })?;
+    let currency = CurrencyCode::get(&mut r)?;
     let ledger = codec::get_ledger(&mut r)?;
     if !r.is_empty() {
         return Err(r.error("end of snapshot (trailing bytes)"));
@@ -395,7 +386,7 @@ pub fn verify(storage: &dyn Storage) -> VerifyReport {
     });
     match read {
         Ok(end) => report.torn_tail = end.torn_tail,
-        Err(e) => report.journal_error = Some(journal_error_message(&e)),
+        Err(e) => report.journal_error = Some(e.to_string()),
     }
     report.divergence = divergence;
     report.last_seq = replayer.last_seq();
@@ -405,10 +396,6 @@ pub fn verify(storage: &dyn Storage) -> VerifyReport {
         report.journal_error = Some("the journal is empty: no genesis record".into());
     }
     report
-}
-
-pub(crate) fn journal_error_message(e: &JournalError) -> String {
-    e.to_string()
 }
 
 fn tally_line(f: &mut fmt::Formatter<'_>, name: &str, t: &Tally) -> fmt::Result {

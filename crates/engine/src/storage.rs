@@ -24,7 +24,6 @@ pub struct OpenedWriter {
 /// How a read of the journal ended.
 #[derive(Debug, Clone, Default)]
 pub struct ReadEnd {
-    pub last_seq: u64,
     /// A torn tail seen after the last valid record (read-only: not cut).
     pub torn_tail: Option<String>,
 }
@@ -117,15 +116,9 @@ impl Storage for FileStorage {
             expected_prev_hash,
         };
         let mut records = reader.records(options);
-        let mut last_seq = from_seq.saturating_sub(1);
         for record in records.by_ref() {
-            let record = record?;
-            last_seq = record.seq;
-            if visit(record).is_break() {
-                return Ok(ReadEnd {
-                    last_seq,
-                    torn_tail: None,
-                });
+            if visit(record?).is_break() {
+                return Ok(ReadEnd { torn_tail: None });
             }
         }
         let torn_tail = records
@@ -137,10 +130,7 @@ impl Storage for FileStorage {
                     t.seq, t.offset, t.bytes, t.reason
                 )
             });
-        Ok(ReadEnd {
-            last_seq,
-            torn_tail,
-        })
+        Ok(ReadEnd { torn_tail })
     }
 
     fn save_snapshot(

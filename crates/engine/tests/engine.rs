@@ -115,14 +115,9 @@ fn restart_from_a_snapshot_still_verifies_the_tail() {
     }
     let hash = engine.state_hash();
     // Snapshots are taken in the background, by a copy that re-checks every record.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while engine.counters().snapshots.load(Ordering::Relaxed) < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no background snapshot was written"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("a background snapshot is written", || {
+        engine.counters().snapshots.load(Ordering::Relaxed) >= 2
+    });
     assert_eq!(engine.audit_failure(), None);
     engine.shutdown();
     let (engine, report) = Engine::open(storage(dir.path()), opts).unwrap();
@@ -165,14 +160,9 @@ fn pendings_expire_on_an_idle_currency() {
         panic!()
     };
     now.fetch_add(1_000, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while engine.read(|l| l.pending(id).is_some()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the idle sequencer never expired the hold"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("the idle sequencer expires the hold", || {
+        engine.read(|l| l.pending(id).is_none())
+    });
     assert_eq!(
         engine.read(|l| l.account(wallet(0).account()).unwrap().available()),
         Some(Won::new(1_000_000))
@@ -335,15 +325,9 @@ fn a_failed_fsync_is_never_retried_and_the_state_is_rebuilt_from_disk() {
         "{err:?}"
     );
     // The sequencer rebuilds from disk and takes writes again.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while engine.health() != Health::Running {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            engine.health()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("the engine runs again", || {
+        engine.health() == Health::Running
+    });
     assert_eq!(engine.counters().recoveries.load(Ordering::Relaxed), 1);
     // The write reached the page cache before its fsync failed, but nothing says it
     // reached the disk: the rebuild cuts it (keeping the bytes aside), and the retry with
@@ -432,17 +416,10 @@ fn the_background_audit_reports_a_record_damaged_after_it_was_written() {
             .execute(chunk.iter().map(|&i| payment(i % 10, 1, 1)).collect())
             .unwrap();
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let failure = loop {
-        if let Some(f) = engine.audit_failure() {
-            break f;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the damage was not reported"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    wait_until("the damage is reported", || {
+        engine.audit_failure().is_some()
+    });
+    let failure = engine.audit_failure().unwrap_or_default();
     assert!(
         failure.contains("seq 3") || failure.contains("record 3"),
         "{failure}"

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::format::{Header, MAX_PAYLOAD_LEN, pad8, record_len};
-use crate::scan::{Scanner, Step, Verdict, classify_failure};
+use crate::scan::{Scanner, Step, classify_failure};
 use crate::{
     AppendReceipt, GENESIS_HASH, JOURNAL_FILE_NAME, JournalError, JournalStore, NewRecord,
     RecordHash, record_hash,
@@ -225,37 +225,17 @@ impl FileJournal {
                     let (x, s) = (scanner.offset, scanner.next_seq);
                     let verdict = classify_failure(&file, file_len, x, s)
                         .map_err(|e| JournalError::io(&path, "read", e))?;
-                    match verdict {
-                        Verdict::Acknowledged {
-                            witness_seq,
-                            witness_offset,
-                            witness_synced_through,
-                        } => {
-                            return Err(JournalError::Corrupt {
-                                path,
-                                seq: s,
-                                offset: x,
-                                reason: Verdict::corrupt_reason(
-                                    &reason,
-                                    witness_seq,
-                                    witness_offset,
-                                    witness_synced_through,
-                                ),
-                            });
-                        }
-                        Verdict::Torn { nonzero_end } => {
-                            torn_tail = Some(cut_torn_tail(
-                                &dir,
-                                &path,
-                                &file,
-                                s,
-                                x,
-                                nonzero_end,
-                                reason,
-                            )?);
-                            break;
-                        }
-                    }
+                    let nonzero_end = verdict.torn_end(&path, s, x, &reason)?;
+                    torn_tail = Some(cut_torn_tail(
+                        &dir,
+                        &path,
+                        &file,
+                        s,
+                        x,
+                        nonzero_end,
+                        reason,
+                    )?);
+                    break;
                 }
             }
         }

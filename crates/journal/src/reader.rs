@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::scan::{Scanner, Step, Verdict, classify_failure};
+use crate::scan::{Scanner, Step, classify_failure};
 use crate::{JOURNAL_FILE_NAME, JournalError, RecordHash};
 
 /// One record read back from the journal.
@@ -257,25 +257,9 @@ impl Iterator for RecordIter<'_> {
                             Ok(v) => v,
                             Err(e) => return self.fail(JournalError::io(self.path, "read", e)),
                         };
-                    match verdict {
-                        Verdict::Acknowledged {
-                            witness_seq,
-                            witness_offset,
-                            witness_synced_through,
-                        } => {
-                            return self.fail(JournalError::Corrupt {
-                                path: self.path.to_path_buf(),
-                                seq: s,
-                                offset: x,
-                                reason: Verdict::corrupt_reason(
-                                    &reason,
-                                    witness_seq,
-                                    witness_offset,
-                                    witness_synced_through,
-                                ),
-                            });
-                        }
-                        Verdict::Torn { nonzero_end } => {
+                    match verdict.torn_end(self.path, s, x, &reason) {
+                        Err(corrupt) => return self.fail(corrupt),
+                        Ok(nonzero_end) => {
                             self.finish(Some(TornTailInfo {
                                 seq: s,
                                 offset: x,

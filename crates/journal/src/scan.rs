@@ -5,9 +5,10 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use crate::format::{HEADER_LEN, Header, MAGIC, pad8, record_len};
-use crate::{GENESIS_HASH, RecordHash, record_hash};
+use crate::{GENESIS_HASH, JournalError, RecordHash, record_hash};
 
 /// Chunk size for zero checks and the forward header search.
 const SCAN_CHUNK: usize = 1 << 20;
@@ -199,17 +200,33 @@ pub(crate) enum Verdict {
 }
 
 impl Verdict {
-    pub(crate) fn corrupt_reason(
+    /// For a torn tail, where its non-zero bytes end; for damage to acknowledged data,
+    /// the error naming the failed record `seq` at `offset` and the witness that proves
+    /// it had been acknowledged.
+    pub(crate) fn torn_end(
+        self,
+        path: &Path,
+        seq: u64,
+        offset: u64,
         reason: &str,
-        witness_seq: u64,
-        witness_offset: u64,
-        synced: u64,
-    ) -> String {
-        format!(
-            "{reason}; the valid record seq {witness_seq} at offset {witness_offset} was written \
-             after seq {synced} had been acknowledged as durable, so this is damage to \
-             acknowledged data, not a torn write"
-        )
+    ) -> Result<u64, JournalError> {
+        match self {
+            Verdict::Torn { nonzero_end } => Ok(nonzero_end),
+            Verdict::Acknowledged {
+                witness_seq,
+                witness_offset,
+                witness_synced_through,
+            } => Err(JournalError::Corrupt {
+                path: path.to_path_buf(),
+                seq,
+                offset,
+                reason: format!(
+                    "{reason}; the valid record seq {witness_seq} at offset {witness_offset} \
+                         was written after seq {witness_synced_through} had been acknowledged as \
+                         durable, so this is damage to acknowledged data, not a torn write"
+                ),
+            }),
+        }
     }
 }
 

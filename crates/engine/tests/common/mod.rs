@@ -99,6 +99,15 @@ pub fn payment(payer: u64, to: u64, amount: i64) -> Envelope {
     })))
 }
 
+/// Polls until `done` holds, failing with `what` after 20 seconds.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 pub fn options() -> EngineOptions {
     EngineOptions {
         verify_tail_records: 1_000_000,
