@@ -7,7 +7,9 @@ use crate::money::{Timestamp, Won};
 
 /// What an account is for. Each transfer kind fixes which kind is debited and which is
 /// credited (see [`crate::TransferKind::legs`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[repr(u8)]
 pub enum AccountKind {
     CitizenWallet = 1,
@@ -50,7 +52,9 @@ impl AccountKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[repr(u8)]
 pub enum AccountState {
     Active = 1,
@@ -75,7 +79,10 @@ impl AccountState {
 /// Where a won in a wallet came from. Each source has its own expiry and its own merchant
 /// eligibility; the scheme decides which merchants accept which sources and in which
 /// order sources are spent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Source {
     /// Bought by the citizen (including the discount subsidy that came with it).
@@ -134,6 +141,14 @@ impl SourceSet {
 
     pub const fn contains(self, s: Source) -> bool {
         self.0 & (1 << s as u8) != 0
+    }
+
+    pub const fn intersect(self, other: SourceSet) -> SourceSet {
+        SourceSet(self.0 & other.0)
+    }
+
+    pub const fn without(self, s: Source) -> SourceSet {
+        SourceSet(self.0 & !(1 << s as u8))
     }
 
     pub const fn bits(self) -> u8 {

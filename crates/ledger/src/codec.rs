@@ -15,9 +15,11 @@ use crate::ids::{
 };
 use crate::money::{Timestamp, Won};
 use crate::outcome::{
-    Applied, Outcome, PendingEnd, Rejection, RejectionCode, TransferStatus, Violation,
+    Applied, FIRST_SCHEME_CODE, Outcome, PendingEnd, Rejection, RejectionCode, TransferStatus,
+    Violation,
 };
 use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
+use crate::scheme::{SchemeSnapshot, SchemeState};
 use crate::state::{CreditAs, Halt, HaltCause, Ledger, PaymentRecord, PendingTransfer};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +68,32 @@ impl Put for Vec<u8> {
     #[inline]
     fn put_bytes(&mut self, v: &[u8]) {
         self.extend_from_slice(v);
+    }
+}
+
+/// Appends `value` as a length-prefixed postcard blob. Used for the scheme layer's
+/// structures (rules, profiles, its answers): their field order is their format.
+fn put_postcard<T: serde::Serialize>(out: &mut Vec<u8>, value: &T) {
+    let at = out.len();
+    out.put_u32(0);
+    // Serializing plain data into a Vec cannot fail; an empty blob would fail to decode.
+    if let Ok(bytes) = postcard::to_extend(value, std::mem::take(out)) {
+        *out = bytes;
+    }
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+fn get_postcard<T: serde::de::DeserializeOwned>(
+    r: &mut Reader<'_>,
+    what: &'static str,
+) -> Result<T, DecodeError> {
+    let n = r.u32(what)? as usize;
+    let at = r.position();
+    let bytes = r.bytes(n, what)?;
+    match postcard::from_bytes::<T>(bytes) {
+        Ok(v) => Ok(v),
+        Err(_) => Err(DecodeError { offset: at, what }),
     }
 }
 
@@ -568,6 +596,10 @@ pub fn put_command(out: &mut Vec<u8>, c: &Command) {
             out.put_u8(9);
             put_text(out, operator);
         }
+        Command::Scheme(c) => {
+            out.put_u8(10);
+            put_postcard(out, c.as_ref());
+        }
     }
 }
 
@@ -615,6 +647,7 @@ pub fn get_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
         9 => Command::Resume {
             operator: r.text()?,
         },
+        10 => Command::Scheme(Box::new(get_postcard(r, "scheme command")?)),
         _ => return Err(r.error("command tag")),
     })
 }
@@ -662,6 +695,10 @@ fn put_applied(out: &mut Vec<u8>, a: &Applied) {
         }
         Applied::Halted => out.put_u8(8),
         Applied::Resumed => out.put_u8(9),
+        Applied::Scheme(a) => {
+            out.put_u8(10);
+            put_postcard(out, a.as_ref());
+        }
     }
 }
 
@@ -692,6 +729,7 @@ fn get_applied(r: &mut Reader<'_>) -> Result<Applied, DecodeError> {
         },
         8 => Applied::Halted,
         9 => Applied::Resumed,
+        10 => Applied::Scheme(Box::new(get_postcard(r, "scheme answer")?)),
         _ => return Err(r.error("applied tag")),
     })
 }
@@ -707,6 +745,10 @@ fn code_number(code: RejectionCode) -> u8 {
 
 fn put_rejection(out: &mut Vec<u8>, rej: &Rejection) {
     out.put_u8(code_number(rej.code()));
+    if rej.code() >= FIRST_SCHEME_CODE {
+        put_postcard(out, rej);
+        return;
+    }
     match rej {
         Rejection::AccountNotFound { account }
         | Rejection::AccountExists { account }
@@ -778,6 +820,8 @@ fn put_rejection(out: &mut Vec<u8>, rej: &Rejection) {
         | Rejection::CurrencyHalted
         | Rejection::InvariantViolation
         | Rejection::NotHalted => {}
+        // Scheme rejections were written above.
+        _ => {}
     }
 }
 
@@ -789,6 +833,16 @@ fn get_rejection(r: &mut Reader<'_>) -> Result<Rejection, DecodeError> {
         what: "rejection code",
     })?;
     use RejectionCode as C;
+    if code >= FIRST_SCHEME_CODE {
+        let rej: Rejection = get_postcard(r, "scheme rejection")?;
+        if rej.code() != code {
+            return Err(DecodeError {
+                offset: at,
+                what: "scheme rejection code",
+            });
+        }
+        return Ok(rej);
+    }
     Ok(match code {
         C::AmountNotPositive => Rejection::AmountNotPositive,
         C::AmountTooLarge => Rejection::AmountTooLarge,
@@ -868,6 +922,7 @@ fn get_rejection(r: &mut Reader<'_>) -> Result<Rejection, DecodeError> {
         C::CurrencyHalted => Rejection::CurrencyHalted,
         C::InvariantViolation => Rejection::InvariantViolation,
         C::NotHalted => Rejection::NotHalted,
+        _ => return Err(r.error("rejection code")),
     })
 }
 
@@ -1136,7 +1191,7 @@ fn get_halt(r: &mut Reader<'_>) -> Result<Option<Halt>, DecodeError> {
     Ok(Some(Halt { at, cause }))
 }
 
-const SNAPSHOT_VERSION: u32 = 1;
+const SNAPSHOT_VERSION: u32 = 2;
 
 /// The whole ledger state, for a snapshot. Deterministic: accounts in creation order,
 /// retention queues in age order, pending transfers by id.
@@ -1192,6 +1247,7 @@ pub fn put_ledger(out: &mut Vec<u8>, ledger: &Ledger) {
         out.put_u64(e.fingerprint);
         put_result(out, &e.result);
     }
+    put_postcard(out, &p.scheme.to_snapshot());
 }
 
 pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
@@ -1261,7 +1317,12 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
             result: get_result(r)?,
         });
     }
+    let scheme: SchemeSnapshot = get_postcard(r, "scheme state")?;
     let at = r.position();
+    let scheme = SchemeState::from_snapshot(scheme).map_err(|_| DecodeError {
+        offset: at,
+        what: "consistent scheme state",
+    })?;
     Ledger::from_parts(
         config,
         accounts,
@@ -1273,6 +1334,7 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
         last_timestamp,
         halted,
         batches,
+        scheme,
     )
     .map_err(|_| DecodeError {
         offset: at,

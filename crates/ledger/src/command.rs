@@ -7,10 +7,13 @@ use crate::ids::{
     TransferId, WalletId,
 };
 use crate::money::{Timestamp, Won};
+use crate::scheme::SchemeCommand;
 
 /// The kinds of transfer. Each fixes the kind of account it debits and the kind it
 /// credits; this table is the one place that says so, and `ARCHITECTURE.md` prints it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[repr(u8)]
 pub enum TransferKind {
     Charge = 1,
@@ -365,6 +368,9 @@ pub enum Command {
     Resume {
         operator: Text,
     },
+    /// A scheme-rule command (purchase with discount, pay with cash-back, gift,
+    /// refunds, configuration). Boxed: most commands are plain transfers.
+    Scheme(Box<SchemeCommand>),
 }
 
 /// A command with who sent it and its idempotency key.

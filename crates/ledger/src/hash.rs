@@ -57,12 +57,18 @@ pub(crate) fn fingerprint(c: &Command, scratch: &mut Vec<u8>) -> u64 {
 pub(crate) fn state_hash(
     accounts: u128,
     pendings: u128,
+    scheme: u128,
     next_transfer_id: u64,
     halted: bool,
 ) -> StateHash {
-    let mut buf = Vec::with_capacity(48);
+    let mut buf = Vec::with_capacity(64);
     buf.put_u128(accounts);
     buf.put_u128(pendings);
+    // Absent until a currency uses scheme rules, so journals written before the scheme
+    // layer keep their recorded hashes.
+    if scheme != 0 {
+        buf.put_u128(scheme);
+    }
     buf.put_u64(next_transfer_id);
     buf.put_u8(u8::from(halted));
     StateHash(xxh3_128(&buf))

@@ -5,7 +5,9 @@
 use std::fmt;
 
 /// The number of an account within one currency. Chosen by the caller, never zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct AccountId(pub u64);
 
 impl fmt::Display for AccountId {
@@ -19,7 +21,7 @@ macro_rules! typed_account_id {
         $(#[$doc])*
         ///
         /// The ledger checks at apply time that the account really is of this kind.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         pub struct $name(pub AccountId);
 
         impl $name {
@@ -60,7 +62,9 @@ typed_account_id!(
 );
 
 /// The id of a transfer, assigned by the ledger in order (1, 2, 3, ...).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TransferId(pub u64);
 
 impl fmt::Display for TransferId {
@@ -71,17 +75,24 @@ impl fmt::Display for TransferId {
 
 /// Who sent a command (an app session, a merchant terminal, the operator console, the
 /// engine's own scheduler). Idempotency keys are scoped by client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ClientId(pub u64);
 
 /// A client's idempotency key (a UUID fits). A retry with the same key returns the
 /// first outcome; the same key with a different command is rejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct IdempotencyKey(pub u128);
 
 /// A short human text kept in the journal: an auditor's or operator's name, a reason.
 /// Bounded so that no command can grow a batch without limit.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct Text(String);
 
 impl Text {
@@ -100,6 +111,19 @@ impl Text {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for Text {
+    type Error = TextError;
+    fn try_from(s: String) -> Result<Text, TextError> {
+        Text::new(s)
+    }
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> String {
+        t.0
     }
 }
 

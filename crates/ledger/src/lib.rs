@@ -24,6 +24,7 @@ mod ids;
 mod money;
 mod outcome;
 mod retention;
+pub mod scheme;
 mod state;
 
 pub use account::{Account, AccountKind, AccountState, Lot, Lots, Source, SourceSet};

@@ -6,7 +6,20 @@ use std::fmt;
 /// issuer's reserve can hold the negative side of every won issued.
 ///
 /// All arithmetic is checked; an overflow is a rejection, never a wrap.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Won(i64);
 
 impl Won {
@@ -65,7 +78,20 @@ impl fmt::Display for Won {
 /// Journal time: microseconds since the Unix epoch, as stamped on a batch by the
 /// sequencer. The ledger never reads a clock; every rule that depends on time (pending
 /// timeouts, lot expiry, retention) uses the batch's timestamp.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(u64);
 
 impl Timestamp {

@@ -3,10 +3,11 @@
 
 use crate::account::AccountKind;
 use crate::command::TransferKind;
-use crate::ids::{AccountId, TransferId};
+use crate::ids::{AccountId, Text, TransferId};
 use crate::money::{Timestamp, Won};
+use crate::scheme::{BirthYearParity, SchemeApplied, SuspendReason};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum TransferStatus {
     Posted = 1,
@@ -38,6 +39,7 @@ pub enum Applied {
     },
     Halted,
     Resumed,
+    Scheme(Box<SchemeApplied>),
 }
 
 /// The answer to one command. `repeated` is true when this is the stored outcome of an
@@ -55,7 +57,7 @@ impl Outcome {
 }
 
 /// Why a pending transfer can no longer be posted or voided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum PendingEnd {
     Posted = 1,
@@ -67,7 +69,7 @@ macro_rules! rejections {
     ($( $(#[$doc:meta])* $variant:ident $({ $($field:ident : $ty:ty),* $(,)? })? => $code:literal ),* $(,)?) => {
         /// Every way the ledger can refuse a command. Exhaustive: a caller that matches
         /// on it is told by the compiler when a new one appears.
-        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum Rejection {
             $( $(#[$doc])* $variant $({ $($field: $ty),* })? ),*
         }
@@ -140,7 +142,53 @@ rejections! {
     /// rolled back and the currency halted. Nothing of this command was applied.
     InvariantViolation => "invariant_violation",
     NotHalted => "not_halted",
+    // ----- scheme rules (codes from here on are encoded with their details as postcard)
+    /// No scheme version is in force yet for this currency.
+    SchemeNotConfigured => "scheme_not_configured",
+    SchemeInvalid { problem: Text } => "scheme_invalid",
+    /// A new version may not apply before the batch time or before the latest version.
+    SchemeEffectiveTooEarly { earliest: Timestamp } => "scheme_effective_too_early",
+    SchemeVersionsFull { max: u32 } => "scheme_versions_full",
+    CitizenNotRegistered { wallet: AccountId } => "citizen_not_registered",
+    MerchantNotRegistered { merchant: AccountId } => "merchant_not_registered",
+    /// The merchant cannot receive payments now; the reason says why.
+    MerchantSuspended { merchant: AccountId, reason: SuspendReason } => "merchant_suspended",
+    PurchasesClosed => "purchases_closed",
+    /// Face value not a multiple of `unit`, or outside `min..=max`.
+    PurchaseAmountInvalid { unit: Won, min: Won, max: Won } => "purchase_amount_invalid",
+    ChannelUnknown { channel: u16 } => "channel_unknown",
+    /// Today only citizens born in `allowed` years may buy.
+    PurchaseWindowClosed { allowed: BirthYearParity } => "purchase_window_closed",
+    MonthlyPurchaseLimit { limit: Won, used: Won } => "monthly_purchase_limit",
+    ChannelMonthlyLimit { channel: u16, limit: Won, used: Won } => "channel_monthly_limit",
+    YearlyPurchaseLimit { limit: Won, used: Won } => "yearly_purchase_limit",
+    HoldingCap { cap: Won, holding: Won } => "holding_cap",
+    /// The discount budget cannot pay the discount (spent, or at its ceiling); buying
+    /// at full price is possible if the citizen accepts it.
+    SubsidyBudgetExhausted { budget: AccountId, available: Won } => "subsidy_budget_exhausted",
+    GiftsDisabled => "gifts_disabled",
+    GiftsPausedToday => "gifts_paused_today",
+    GiftSentMonthlyLimit { limit: Won, used: Won } => "gift_sent_monthly_limit",
+    GiftReceivedMonthlyLimit { limit: Won, used: Won } => "gift_received_monthly_limit",
+    PurchaseNotFound { purchase: TransferId } => "purchase_not_found",
+    /// Confirm or fail a purchase that is no longer waiting for its bank.
+    PurchaseNotPending { purchase: TransferId } => "purchase_not_pending",
+    CancelWindowPassed { purchase: TransferId, until: Timestamp } => "cancel_window_passed",
+    /// Part of the purchase was spent: only the balance refund applies now.
+    PurchasePartlyUsed { purchase: TransferId, unused: Won } => "purchase_partly_used",
+    RefundThresholdNotReached { used_bp: u16, required_bp: u16 } => "refund_threshold_not_reached",
+    NothingToRefund { wallet: AccountId } => "nothing_to_refund",
+    AutoChargeDisabled => "auto_charge_disabled",
+    AutoChargeInvalid => "auto_charge_invalid",
+    /// Only a posted purchase can be cancelled (a pending one is failed by its bank).
+    PurchaseNotPosted { purchase: TransferId } => "purchase_not_posted",
+    /// A charge for this wallet is still waiting for its bank; refund after it settles.
+    ChargeInProgress { wallet: AccountId } => "charge_in_progress",
 }
+
+/// The first rejection code of the scheme layer, whose details the codec stores as
+/// postcard rather than field by field.
+pub(crate) const FIRST_SCHEME_CODE: RejectionCode = RejectionCode::SchemeNotConfigured;
 
 impl Rejection {
     /// Rejections that describe a passing condition rather than the command itself are

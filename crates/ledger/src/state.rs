@@ -24,6 +24,11 @@ use crate::ids::{AccountId, Text, TransferId};
 use crate::money::{Timestamp, Won};
 use crate::outcome::{Applied, Outcome, PendingEnd, Rejection, TransferStatus, Violation};
 use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
+use crate::scheme::{BudgetUsage, CitizenProfile, MerchantProfile, PurchaseRecord, SchemeState};
+
+#[path = "scheme_exec.rs"]
+mod scheme_exec;
+pub(crate) use scheme_exec::DrawFilter;
 
 /// Commands whose accounts are looked up together before they are applied.
 const WARM_GROUP: usize = 32;
@@ -120,6 +125,23 @@ enum Undo {
     Halted {
         prev: Option<Box<Halt>>,
     },
+    SchemeVersionPushed,
+    Citizen {
+        id: AccountId,
+        prev: Option<Box<CitizenProfile>>,
+    },
+    Merchant {
+        id: AccountId,
+        prev: Option<Box<MerchantProfile>>,
+    },
+    Budget {
+        id: AccountId,
+        prev: Option<Box<BudgetUsage>>,
+    },
+    Purchase {
+        id: TransferId,
+        prev: Option<Box<PurchaseRecord>>,
+    },
 }
 
 /// An account as it was when the batch first touched it.
@@ -195,6 +217,7 @@ pub struct Ledger {
     accounts_hash: u128,
     pendings_hash: u128,
     batches: u64,
+    scheme: SchemeState,
 
     // Scratch for the batch being applied.
     undo: Vec<Undo>,
@@ -205,6 +228,8 @@ pub struct Ledger {
     touched: Vec<Touched>,
     expired_in_batch: u32,
     scratch: Vec<u8>,
+    /// The lots the last transfer drew (scratch: the scheme's cash-back reads it).
+    last_drawn: Lots,
     #[cfg(feature = "fault-injection")]
     fault: Option<Fault>,
 }
@@ -228,12 +253,14 @@ impl Ledger {
             accounts_hash: 0,
             pendings_hash: 0,
             batches: 0,
+            scheme: SchemeState::default(),
             undo: Vec::new(),
             undo_accounts: Vec::new(),
             savepoint: 0,
             touched: Vec::new(),
             expired_in_batch: 0,
             scratch: Vec::with_capacity(256),
+            last_drawn: Lots::new(),
             #[cfg(feature = "fault-injection")]
             fault: None,
         }
@@ -308,6 +335,7 @@ impl Ledger {
         state_hash(
             self.accounts_hash,
             self.pendings_hash,
+            self.scheme.hash,
             self.next_transfer_id,
             self.halted.is_some(),
         )
@@ -542,6 +570,10 @@ impl Ledger {
                 })));
                 Ok(Applied::Halted)
             }
+            Command::Scheme(c) => {
+                let applied = self.execute_scheme(c, now)?;
+                Ok(Applied::Scheme(Box::new(applied)))
+            }
             Command::Resume { .. } => {
                 if self.halted.is_none() {
                     return Err(Rejection::NotHalted.into());
@@ -646,6 +678,17 @@ impl Ledger {
         &mut self,
         t: &Transfer,
         now: Timestamp,
+    ) -> Result<(TransferId, TransferStatus, Won), Failure> {
+        self.transfer_filtered(t, now, DrawFilter::ANY)
+    }
+
+    /// A transfer whose draw from a wallet is further limited by `filter` (the scheme's
+    /// giftable channels, or one purchase's own lot).
+    fn transfer_filtered(
+        &mut self,
+        t: &Transfer,
+        now: Timestamp,
+        filter: DrawFilter,
     ) -> Result<(TransferId, TransferStatus, Won), Failure> {
         use AccountKind as K;
         let kind = t.spec.kind();
@@ -875,7 +918,8 @@ impl Ledger {
         self.check_open(debit, kind)?;
         self.check_open(credit, kind)?;
         self.check_available(debit, amount)?;
-        let drawn = self.draw(debit, amount, sources, now)?;
+        let drawn = self.draw(debit, amount, sources, filter, now)?;
+        self.last_drawn.clone_from(&drawn);
         let id = self.take_transfer_id();
 
         match deadline {
@@ -942,6 +986,7 @@ impl Ledger {
         i: u32,
         amount: Won,
         sources: SourceSet,
+        filter: DrawFilter,
         now: Timestamp,
     ) -> Result<Lots, Failure> {
         if self.accounts[i as usize].kind != AccountKind::CitizenWallet {
@@ -949,7 +994,11 @@ impl Ledger {
         }
         let account = &self.accounts[i as usize];
         let mut eligible = Won::ZERO;
-        for lot in account.lots.iter().filter(|l| spendable(l, sources, now)) {
+        for lot in account
+            .lots
+            .iter()
+            .filter(|l| spendable(l, sources, now) && filter.admits(l))
+        {
             eligible = eligible
                 .checked_add(lot.amount)
                 .ok_or(Violation::Arithmetic)?;
@@ -970,7 +1019,7 @@ impl Ledger {
             if left == Won::ZERO {
                 break;
             }
-            if !spendable(lot, sources, now) {
+            if !spendable(lot, sources, now) || !filter.admits(lot) {
                 continue;
             }
             let take = lot.amount.min(left);
@@ -1499,6 +1548,19 @@ impl Ledger {
                 Undo::IdempotencyPushed => self.idempotency.pop_back(),
                 Undo::NextTransferId { prev } => self.next_transfer_id = prev,
                 Undo::Halted { prev } => self.halted = prev,
+                Undo::SchemeVersionPushed => self.scheme.pop_version(),
+                Undo::Citizen { id, prev } => {
+                    self.scheme.set_citizen(id, prev.map(|p| *p));
+                }
+                Undo::Merchant { id, prev } => {
+                    self.scheme.set_merchant(id, prev.map(|p| *p));
+                }
+                Undo::Budget { id, prev } => {
+                    self.scheme.set_budget(id, prev.map(|p| *p));
+                }
+                Undo::Purchase { id, prev } => {
+                    self.scheme.set_purchase(id, prev.map(|p| *p));
+                }
             }
         }
         // The rolled-back savepoint is over: the next change starts a new one, so
@@ -1634,6 +1696,7 @@ impl Ledger {
             self.ended.remove(&id);
             self.ended_order.pop_front();
         }
+        self.forget_purchases(now);
     }
 
     // ----- snapshot support (see `codec`) ---------------------------------------------
@@ -1651,6 +1714,7 @@ impl Ledger {
             last_timestamp: self.last_timestamp,
             halted: self.halted.as_deref(),
             batches: self.batches,
+            scheme: &self.scheme,
         }
     }
 
@@ -1667,6 +1731,7 @@ impl Ledger {
         last_timestamp: Timestamp,
         halted: Option<Halt>,
         batches: u64,
+        scheme: SchemeState,
     ) -> Result<Ledger, String> {
         let mut ledger = Ledger::new(config);
         let mut scratch = Vec::new();
@@ -1700,6 +1765,7 @@ impl Ledger {
         ledger.last_timestamp = last_timestamp;
         ledger.halted = halted.map(Box::new);
         ledger.batches = batches;
+        ledger.scheme = scheme;
         ledger.check_all()?;
         Ok(ledger)
     }
@@ -1719,6 +1785,7 @@ pub(crate) struct SnapshotParts<'a> {
     pub last_timestamp: Timestamp,
     pub halted: Option<&'a Halt>,
     pub batches: u64,
+    pub scheme: &'a SchemeState,
 }
 
 /// Counts of what the ledger keeps in memory.

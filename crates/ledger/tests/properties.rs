@@ -832,6 +832,9 @@ impl Model {
                     assert_eq!(result, &Err(Rejection::NotHalted));
                 }
             }
+            // This model covers the plain ledger; scheme rules have their own
+            // properties (`tests/scheme_properties.rs`).
+            Command::Scheme(_) => unreachable!("the plain model generates no scheme commands"),
         }
     }
 

@@ -1,0 +1,533 @@
+//! Voucher-scheme rules, decided inside the deterministic core so that replay and
+//! verification cover them: discounts and cash-back from budgets, per-person limits,
+//! purchase windows, money by source, merchant eligibility, gifts, refunds, auto-charge.
+//!
+//! The rules are data ([`SchemeConfig`], versioned with an effective time); the state
+//! they need (per-citizen counters, merchant profiles, budget usage, purchase records)
+//! lives in [`SchemeState`], changed only through the ledger's undo log and folded into
+//! the state hash. The commands are [`SchemeCommand`]s; `state/scheme_exec.rs` applies
+//! them by composing the ledger's typed transfers, so every won still moves through
+//! the same direction-checked postings.
+
+pub mod calendar;
+mod config;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_128;
+
+pub use config::{
+    AutoChargeRules, BP_ONE, BasisPoints, BirthYearParity, BudgetCeiling, CashbackRules, Channel,
+    GiftRules, MerchantRules, PurchaseRules, PurchaseWindow, RefundRules, RevenueBand,
+    SCHEME_LIST_MAX, SchemeConfig, SchemeConfigError, SourceRule,
+};
+
+use crate::account::SourceSet;
+use crate::ids::{AccountId, MerchantId, Text, TransferId, WalletId};
+use crate::money::{Timestamp, Won};
+use crate::outcome::TransferStatus;
+use calendar::KstDate;
+
+/// At most this many scheme versions per currency (a change a day for 27 years).
+pub const SCHEME_VERSIONS_MAX: usize = 10_000;
+/// At most this many purchase records are kept for cancellation and confirmation.
+pub const PURCHASE_RECORDS_MAX: usize = 5_000_000;
+
+/// One version of a currency's scheme. Versions are never removed: what applied when
+/// stays readable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SchemeVersion {
+    /// 1, 2, 3, ...
+    pub number: u32,
+    pub effective_at: Timestamp,
+    pub set_at: Timestamp,
+    pub operator: Text,
+    pub config: SchemeConfig,
+}
+
+/// What the scheme knows about a citizen: the birth year (for purchase windows; the
+/// only personal datum the ledger holds) and this month's and year's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CitizenProfile {
+    pub birth_year: u16,
+    /// The KST month ([`KstDate::month_index`]) the monthly counters are for.
+    pub month: u32,
+    /// The KST year the yearly counter is for.
+    pub year: i32,
+    pub purchased_month: Won,
+    /// Face value bought this month per channel, sorted by channel.
+    pub purchased_by_channel: Vec<(u16, Won)>,
+    pub purchased_year: Won,
+    pub gift_sent_month: Won,
+    pub gift_received_month: Won,
+    /// Spend this month that earned cash-back, and the cash-back it earned.
+    pub cashback_spend_month: Won,
+    pub cashback_month: Won,
+    /// Bought value (face) and its subsidy since the last balance refund: the base of
+    /// the "refund once 60% is used" rule and of the subsidy share returned then.
+    pub face_loaded: Won,
+    pub subsidy_loaded: Won,
+    /// The budget the subsidy came from, to return it there.
+    pub subsidy_budget: Option<AccountId>,
+    pub auto_charge: Option<AutoChargeSetting>,
+    pub auto_charge_status: Option<AutoChargeStatus>,
+}
+
+impl CitizenProfile {
+    /// Resets the counters of a month or year that has ended.
+    pub(crate) fn roll(&mut self, today: KstDate) {
+        let month = today.month_index();
+        if self.month != month {
+            self.month = month;
+            self.purchased_month = Won::ZERO;
+            self.purchased_by_channel.clear();
+            self.gift_sent_month = Won::ZERO;
+            self.gift_received_month = Won::ZERO;
+            self.cashback_spend_month = Won::ZERO;
+            self.cashback_month = Won::ZERO;
+        }
+        if self.year != today.year {
+            self.year = today.year;
+            self.purchased_year = Won::ZERO;
+        }
+    }
+
+    pub fn purchased_on_channel(&self, channel: u16) -> Won {
+        self.purchased_by_channel
+            .iter()
+            .find(|(c, _)| *c == channel)
+            .map_or(Won::ZERO, |(_, w)| *w)
+    }
+}
+
+/// A citizen's standing order to charge monthly, and to top up a shortfall at payment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AutoChargeSetting {
+    /// Day of the KST month, 1..=28.
+    pub day: u8,
+    /// Face value bought each month (0: no monthly charge, top-up only).
+    pub monthly_face: Won,
+    pub channel: u16,
+    /// Buy the shortfall when a payment finds the wallet short.
+    pub topup: bool,
+}
+
+/// The last monthly auto-charge: what the citizen is shown and what decides a retry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AutoChargeStatus {
+    pub month: u32,
+    pub attempts: u8,
+    pub at: Timestamp,
+    pub result: AutoChargeResult,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AutoChargeResult {
+    Charged {
+        purchase: TransferId,
+    },
+    /// The stable code of the failure (e.g. `insufficient_funds` from the bank, or a
+    /// scheme limit) and when it will be tried again, if it will.
+    Failed {
+        code: Text,
+        next_attempt_at: Option<Timestamp>,
+    },
+}
+
+/// Why a merchant cannot receive payments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SuspendReason {
+    /// An operator suspended it (the reason is in the merchant's profile).
+    Operator,
+    /// Its annual revenue is over the scheme's cap.
+    RevenueOverCap,
+    /// Its category is excluded from the scheme.
+    CategoryExcluded,
+}
+
+impl SuspendReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SuspendReason::Operator => "operator",
+            SuspendReason::RevenueOverCap => "revenue_over_cap",
+            SuspendReason::CategoryExcluded => "category_excluded",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MerchantProfile {
+    /// MCC or the scheme's own category number.
+    pub category: u16,
+    /// As judged from card-fee tier data; re-checked periodically by the operator.
+    pub annual_revenue: Won,
+    pub operator_suspension: Option<Text>,
+}
+
+/// What a budget has paid out under the scheme (net of subsidy returned).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BudgetUsage {
+    pub month: u32,
+    pub spent_month: Won,
+    pub spent_total: Won,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PurchaseState {
+    /// The bank is being asked; the value is held pending.
+    Pending,
+    Posted,
+    Failed,
+    Cancelled,
+}
+
+/// A purchase, kept for its cancel window (and while the bank is asked).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PurchaseRecord {
+    /// The charge transfer's id is the purchase's id.
+    pub charge: TransferId,
+    pub subsidy: Option<TransferId>,
+    pub wallet: AccountId,
+    pub channel: u16,
+    pub face: Won,
+    pub paid: Won,
+    pub discount: Won,
+    pub budget: Option<AccountId>,
+    pub at: Timestamp,
+    /// The lot the purchase created: tag = channel, this expiry.
+    pub expires_at: Timestamp,
+    pub state: PurchaseState,
+}
+
+/// Commands of the scheme layer. They compose the ledger's typed transfers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SchemeCommand {
+    /// A new version of the rules, applying from `effective_at` (not before the batch
+    /// time, not before the latest version's).
+    SetScheme {
+        config: Box<SchemeConfig>,
+        effective_at: Timestamp,
+        operator: Text,
+    },
+    RegisterCitizen {
+        wallet: WalletId,
+        birth_year: u16,
+    },
+    /// Category and annual revenue; eligibility follows from the scheme's rules.
+    SetMerchantProfile {
+        merchant: MerchantId,
+        category: u16,
+        annual_revenue: Won,
+    },
+    SuspendMerchant {
+        merchant: MerchantId,
+        reason: Text,
+    },
+    ReinstateMerchant {
+        merchant: MerchantId,
+    },
+    /// Buy `face` won of vouchers through `channel`. With `pending_timeout_us` the value
+    /// is held pending while the bank is asked (then `ConfirmPurchase`/`FailPurchase`);
+    /// without, the bank has already paid. If the discount budget cannot pay the
+    /// discount, the purchase is refused unless `full_price_ok`.
+    Purchase {
+        wallet: WalletId,
+        face: Won,
+        channel: u16,
+        full_price_ok: bool,
+        pending_timeout_us: Option<u64>,
+    },
+    ConfirmPurchase {
+        purchase: TransferId,
+    },
+    FailPurchase {
+        purchase: TransferId,
+    },
+    /// Cancel an unused purchase within its window: what was paid goes back in cash,
+    /// the discount to its budget.
+    CancelPurchase {
+        purchase: TransferId,
+    },
+    /// Pay a merchant under the scheme's eligibility rules, earning cash-back.
+    Pay {
+        payer: WalletId,
+        merchant: MerchantId,
+        amount: Won,
+    },
+    Gift {
+        sender: WalletId,
+        recipient: WalletId,
+        amount: Won,
+    },
+    /// Refund the remaining bought value once enough of it was used; the subsidy share
+    /// goes back to its budget.
+    RefundBalance {
+        wallet: WalletId,
+    },
+    SetAutoCharge {
+        wallet: WalletId,
+        setting: Option<AutoChargeSetting>,
+    },
+    /// The result of a monthly auto-charge attempt, so that the citizen is told and the
+    /// retry policy has a durable record.
+    RecordAutoCharge {
+        wallet: WalletId,
+        month: u32,
+        result: AutoChargeResult,
+    },
+}
+
+/// Why cash-back was less than the rate alone would give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CashbackNote {
+    /// The merchant's revenue band earns no cash-back.
+    NoRateForMerchant,
+    MonthlySpendCapReached,
+    MonthlyCashbackCapReached,
+    /// The budget (or its ceiling) ran out: first come, first served.
+    BudgetExhausted,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SchemeApplied {
+    SchemeSet {
+        version: u32,
+    },
+    CitizenRegistered,
+    MerchantProfileSet {
+        suspended: Option<SuspendReason>,
+    },
+    MerchantSuspended,
+    MerchantReinstated {
+        suspended: Option<SuspendReason>,
+    },
+    Purchased {
+        charge: TransferId,
+        subsidy: Option<TransferId>,
+        face: Won,
+        paid: Won,
+        discount: Won,
+        status: TransferStatus,
+        /// The discount budget could not pay, and the citizen accepted full price.
+        discount_withheld: bool,
+    },
+    PurchaseConfirmed {
+        purchase: TransferId,
+    },
+    PurchaseFailed {
+        purchase: TransferId,
+    },
+    PurchaseCancelled {
+        purchase: TransferId,
+        cash_transfer: TransferId,
+        cash: Won,
+        subsidy_transfer: Option<TransferId>,
+        subsidy: Won,
+    },
+    Paid {
+        payment: TransferId,
+        amount: Won,
+        cashback: Won,
+        cashback_transfer: Option<TransferId>,
+        cashback_note: Option<CashbackNote>,
+    },
+    Gifted {
+        gift: TransferId,
+        amount: Won,
+    },
+    BalanceRefunded {
+        cash_transfer: Option<TransferId>,
+        cash: Won,
+        subsidy_transfer: Option<TransferId>,
+        subsidy: Won,
+    },
+    AutoChargeSet,
+    AutoChargeRecorded,
+}
+
+/// The scheme's state inside the ledger. Changed only by `state/scheme_exec.rs`, through
+/// the undo log; `hash` is the sum of one XXH3-128 hash per item, kept current.
+#[derive(Debug, Default)]
+pub(crate) struct SchemeState {
+    pub(crate) versions: Vec<Arc<SchemeVersion>>,
+    pub(crate) citizens: FxHashMap<AccountId, CitizenProfile>,
+    pub(crate) merchants: FxHashMap<AccountId, MerchantProfile>,
+    pub(crate) budgets: FxHashMap<AccountId, BudgetUsage>,
+    pub(crate) purchases: BTreeMap<TransferId, PurchaseRecord>,
+    pub(crate) hash: u128,
+}
+
+fn item_hash<T: Serialize>(tag: u8, id: u64, item: &T) -> u128 {
+    let mut buf = vec![tag];
+    buf.extend_from_slice(&id.to_le_bytes());
+    // Serializing plain data into a Vec cannot fail.
+    if let Ok(bytes) = postcard::to_extend(item, buf) {
+        xxh3_128(&bytes)
+    } else {
+        0
+    }
+}
+
+macro_rules! keyed_setter {
+    ($name:ident, $field:ident, $key:ty, $val:ty, $tag:literal, $id:expr) => {
+        /// Sets (or removes) one item, keeping the hash current; returns the old one.
+        pub(crate) fn $name(&mut self, key: $key, new: Option<$val>) -> Option<$val> {
+            let id: fn(&$key) -> u64 = $id;
+            let k = id(&key);
+            if let Some(n) = &new {
+                self.hash = self.hash.wrapping_add(item_hash($tag, k, n));
+            }
+            let old = match new {
+                Some(n) => self.$field.insert(key, n),
+                None => self.$field.remove(&key),
+            };
+            if let Some(o) = &old {
+                self.hash = self.hash.wrapping_sub(item_hash($tag, k, o));
+            }
+            old
+        }
+    };
+}
+
+impl SchemeState {
+    keyed_setter!(
+        set_citizen,
+        citizens,
+        AccountId,
+        CitizenProfile,
+        b'C',
+        |k| k.0
+    );
+    keyed_setter!(
+        set_merchant,
+        merchants,
+        AccountId,
+        MerchantProfile,
+        b'M',
+        |k| k.0
+    );
+    keyed_setter!(set_budget, budgets, AccountId, BudgetUsage, b'B', |k| k.0);
+    keyed_setter!(
+        set_purchase,
+        purchases,
+        TransferId,
+        PurchaseRecord,
+        b'R',
+        |k| k.0
+    );
+
+    pub(crate) fn push_version(&mut self, v: Arc<SchemeVersion>) {
+        self.hash = self
+            .hash
+            .wrapping_add(item_hash(b'V', u64::from(v.number), &v));
+        self.versions.push(v);
+    }
+
+    pub(crate) fn pop_version(&mut self) {
+        if let Some(v) = self.versions.pop() {
+            self.hash = self
+                .hash
+                .wrapping_sub(item_hash(b'V', u64::from(v.number), &v));
+        }
+    }
+
+    /// The version in force at `now`.
+    pub(crate) fn active(&self, now: Timestamp) -> Option<&Arc<SchemeVersion>> {
+        self.versions.iter().rev().find(|v| v.effective_at <= now)
+    }
+}
+
+/// The scheme state in canonical order, as a snapshot stores it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct SchemeSnapshot {
+    pub(crate) versions: Vec<SchemeVersion>,
+    pub(crate) citizens: Vec<(AccountId, CitizenProfile)>,
+    pub(crate) merchants: Vec<(AccountId, MerchantProfile)>,
+    pub(crate) budgets: Vec<(AccountId, BudgetUsage)>,
+    pub(crate) purchases: Vec<PurchaseRecord>,
+}
+
+impl SchemeState {
+    pub(crate) fn to_snapshot(&self) -> SchemeSnapshot {
+        fn sorted<V: Clone>(m: &FxHashMap<AccountId, V>) -> Vec<(AccountId, V)> {
+            let mut v: Vec<_> = m.iter().map(|(k, v)| (*k, v.clone())).collect();
+            v.sort_by_key(|(k, _)| *k);
+            v
+        }
+        SchemeSnapshot {
+            versions: self.versions.iter().map(|v| v.as_ref().clone()).collect(),
+            citizens: sorted(&self.citizens),
+            merchants: sorted(&self.merchants),
+            budgets: sorted(&self.budgets),
+            purchases: self.purchases.values().cloned().collect(),
+        }
+    }
+
+    pub(crate) fn from_snapshot(s: SchemeSnapshot) -> Result<SchemeState, String> {
+        let mut state = SchemeState::default();
+        for (i, v) in s.versions.into_iter().enumerate() {
+            if v.number as usize != i + 1 || v.config.validate().is_err() {
+                return Err(format!(
+                    "scheme version {} out of order or invalid",
+                    v.number
+                ));
+            }
+            state.push_version(Arc::new(v));
+        }
+        for (k, v) in s.citizens {
+            if state.set_citizen(k, Some(v)).is_some() {
+                return Err(format!("citizen {k} twice"));
+            }
+        }
+        for (k, v) in s.merchants {
+            if state.set_merchant(k, Some(v)).is_some() {
+                return Err(format!("merchant {k} twice"));
+            }
+        }
+        for (k, v) in s.budgets {
+            if state.set_budget(k, Some(v)).is_some() {
+                return Err(format!("budget {k} twice"));
+            }
+        }
+        for p in s.purchases {
+            if state.set_purchase(p.charge, Some(p)).is_some() {
+                return Err("purchase twice".into());
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// Why the scheme would refuse a payment to this merchant now, if it would.
+pub fn merchant_suspension(cfg: &SchemeConfig, m: &MerchantProfile) -> Option<SuspendReason> {
+    if m.operator_suspension.is_some() {
+        Some(SuspendReason::Operator)
+    } else if cfg
+        .merchants
+        .revenue_cap
+        .is_some_and(|cap| m.annual_revenue > cap)
+    {
+        Some(SuspendReason::RevenueOverCap)
+    } else if cfg.merchants.excluded_categories.contains(&m.category) {
+        Some(SuspendReason::CategoryExcluded)
+    } else {
+        None
+    }
+}
+
+/// The sources the scheme lets this merchant accept (before its own `accepts`).
+pub fn scheme_sources(cfg: &SchemeConfig, m: &MerchantProfile) -> SourceSet {
+    cfg.sources.iter().fold(SourceSet::ALL, |set, rule| {
+        let over = rule
+            .merchant_revenue_cap
+            .is_some_and(|cap| m.annual_revenue > cap);
+        if over || rule.excluded_categories.contains(&m.category) {
+            set.without(rule.source)
+        } else {
+            set
+        }
+    })
+}
