@@ -146,7 +146,7 @@ rejections! {
     /// No scheme version is in force yet for this currency.
     SchemeNotConfigured => "scheme_not_configured",
     SchemeInvalid { problem: Text } => "scheme_invalid",
-    /// A new version may not apply before the batch time or before the latest version.
+    /// A new version may not apply before the latest version.
     SchemeEffectiveTooEarly { earliest: Timestamp } => "scheme_effective_too_early",
     SchemeVersionsFull { max: u32 } => "scheme_versions_full",
     CitizenNotRegistered { wallet: AccountId } => "citizen_not_registered",

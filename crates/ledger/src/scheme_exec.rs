@@ -117,6 +117,14 @@ impl Ledger {
         self.scheme.purchases.get(&charge)
     }
 
+    /// Purchases still waiting for their bank (for the resolution sweep).
+    pub fn pending_purchases(&self) -> impl Iterator<Item = &PurchaseRecord> {
+        self.scheme
+            .purchases
+            .values()
+            .filter(|p| p.state == PurchaseState::Pending)
+    }
+
     /// Citizens with a standing auto-charge order (for the auto-charge job).
     pub fn auto_charge_orders(&self) -> impl Iterator<Item = (AccountId, &CitizenProfile)> {
         self.scheme
@@ -490,13 +498,15 @@ impl Ledger {
         for (id, kind) in accounts {
             self.resolve(id, kind)?;
         }
-        let earliest = self
-            .scheme
-            .versions
-            .last()
-            .map_or(now, |v| v.effective_at.max(now));
-        if effective_at < earliest {
-            return Err(Rejection::SchemeEffectiveTooEarly { earliest }.into());
+        // A time already past means "from now": the batch's time is when it applies.
+        let effective_at = effective_at.max(now);
+        if let Some(latest) = self.scheme.versions.last()
+            && effective_at < latest.effective_at
+        {
+            return Err(Rejection::SchemeEffectiveTooEarly {
+                earliest: latest.effective_at,
+            }
+            .into());
         }
         if self.scheme.versions.len() >= SCHEME_VERSIONS_MAX {
             return Err(Rejection::SchemeVersionsFull {
@@ -513,7 +523,10 @@ impl Ledger {
             config: config.clone(),
         }));
         self.undo.push(Undo::SchemeVersionPushed);
-        Ok(SchemeApplied::SchemeSet { version: number })
+        Ok(SchemeApplied::SchemeSet {
+            version: number,
+            effective_at,
+        })
     }
 
     fn buy(

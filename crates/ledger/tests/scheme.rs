@@ -711,9 +711,13 @@ fn scheme_versions_apply_from_their_effective_time_and_stay_readable() {
     };
     assert_eq!(
         w.one(set(v2.clone(), effective)).unwrap(),
-        SchemeApplied::SchemeSet { version: 2 }
+        SchemeApplied::SchemeSet {
+            version: 2,
+            effective_at: effective
+        }
     );
-    // Not before the latest version, nor in the past.
+    // Not before the latest version (a time already past would mean "now", which is
+    // before version 2).
     assert_eq!(
         code(w.one(set(v2.clone(), Timestamp::from_micros(w.now)))),
         "scheme_effective_too_early"

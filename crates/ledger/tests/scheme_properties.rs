@@ -530,7 +530,7 @@ proptest! {
                 run.observe(c, o, &cfg, alone);
                 // A new version (effective at once) governs the rest of the batch.
                 if let Ok(Applied::Scheme(a)) = &o.result
-                    && let SchemeApplied::SchemeSet { version } = a.as_ref()
+                    && let SchemeApplied::SchemeSet { version, .. } = a.as_ref()
                 {
                     let v = run.ledger.scheme_versions().nth(*version as usize - 1);
                     cfg = v.unwrap().config.clone();

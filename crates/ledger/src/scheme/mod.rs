@@ -205,8 +205,8 @@ pub struct PurchaseRecord {
 /// Commands of the scheme layer. They compose the ledger's typed transfers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SchemeCommand {
-    /// A new version of the rules, applying from `effective_at` (not before the batch
-    /// time, not before the latest version's).
+    /// A new version of the rules, applying from `effective_at` (a time already past
+    /// means from the batch's time; never before the latest version's).
     SetScheme {
         config: Box<SchemeConfig>,
         effective_at: Timestamp,
@@ -295,6 +295,8 @@ pub enum CashbackNote {
 pub enum SchemeApplied {
     SchemeSet {
         version: u32,
+        /// When it applies (the batch's time if the one asked for had passed).
+        effective_at: Timestamp,
     },
     CitizenRegistered,
     MerchantProfileSet {
