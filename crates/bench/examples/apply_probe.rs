@@ -12,6 +12,7 @@ fn main() {
             merchants,
             hot_merchant_percent: 0,
             seed: 1,
+            scheme: None,
         };
         let r = bench::apply::apply_rate(&w, 1_000_000, 1_000_000, 8_192, 3);
         println!(

@@ -85,6 +85,11 @@ pub fn run(o: &SuiteOptions) -> anyhow::Result<()> {
         let retained = 1_000_000;
         let a = apply::apply_rate(&uniform, retained, transfers, 8_192, 5);
         let h = apply::apply_rate(&hot, retained, transfers, 8_192, 5);
+        let scheme = Workload {
+            scheme: Some(crate::workload::BUSAN_LIKE),
+            ..uniform
+        };
+        let s = apply::apply_rate(&scheme, retained, transfers, 8_192, 5);
         println!(
             "| workload | transfers/s (median of 5 runs of {}) | runs | rejected |",
             k(transfers as f64)
@@ -103,6 +108,13 @@ pub fn run(o: &SuiteOptions) -> anyhow::Result<()> {
             k(h.median()),
             runs(&h),
             h.rejected
+        );
+        println!(
+            "| uniform, scheme rules (Busan-like: eligibility, sources, cash-back; {:.2}× plain) | **{}** | {} | {} |",
+            s.median() / a.median(),
+            k(s.median()),
+            runs(&s),
+            s.rejected
         );
         println!(
             "\nSteady state: the ledger retains {} idempotency keys and refundable payments (its caps) and is warmed up to them before timing.",

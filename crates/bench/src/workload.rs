@@ -5,9 +5,11 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use ledger::scheme::{SchemeCommand, SchemeConfig};
 use ledger::{
-    AccountId, AccountKind, ClientId, Command, Envelope, IdempotencyKey, LotSpec, MerchantId,
-    ReserveId, SourceSet, Timestamp, Transfer, TransferSpec, WalletId, Won,
+    AccountId, AccountKind, BudgetId, ClearingId, ClientId, Command, Envelope, IdempotencyKey,
+    LotSpec, MerchantId, ReserveId, SourceSet, Text, Timestamp, Transfer, TransferSpec, WalletId,
+    Won,
 };
 
 use crate::baseline::{AMOUNT_MAX_WON, AMOUNT_MIN_WON, CITIZEN_FUNDING_WON};
@@ -23,7 +25,17 @@ pub struct Workload {
     /// Share of payments to merchant #0.
     pub hot_merchant_percent: u8,
     pub seed: u64,
+    /// A scheme file (TOML): payments go through its rules (`SchemeCommand::Pay`:
+    /// merchant eligibility, sources, cash-back from a budget) instead of plain
+    /// transfers.
+    pub scheme: Option<&'static str>,
 }
+
+/// The Busan-like scheme of the repository: cash-back by revenue band.
+pub const BUSAN_LIKE: &str = include_str!("../../../schemes/busan-like.toml");
+/// The budget that pays the scheme's cash-back (account 4, as the scheme file says).
+pub const CASHBACK_BUDGET: BudgetId = BudgetId::new(4);
+pub const CLEARING: ClearingId = ClearingId::new(3);
 
 impl Default for Workload {
     fn default() -> Workload {
@@ -32,6 +44,7 @@ impl Default for Workload {
             merchants: 10_000,
             hot_merchant_percent: 0,
             seed: 7,
+            scheme: None,
         }
     }
 }
@@ -80,6 +93,44 @@ impl Workload {
         for i in 0..self.merchants {
             out.push(env(open(merchant(i).account(), AccountKind::Merchant)));
         }
+        if let Some(text) = self.scheme {
+            // Parsed once per set-up; an invalid built-in scheme is a bug in the bench.
+            let config = match SchemeConfig::from_toml(text) {
+                Ok(c) => c,
+                Err(e) => panic!("benchmark scheme: {e}"),
+            };
+            let scheme = |c| Command::Scheme(Box::new(c));
+            out.push(env(open(CLEARING.account(), AccountKind::SettlementClearing)));
+            out.push(env(open(
+                CASHBACK_BUDGET.account(),
+                AccountKind::SubsidyBudget,
+            )));
+            out.push(env(Command::Transfer(Transfer::posted(
+                TransferSpec::BudgetFunding {
+                    reserve: RESERVE,
+                    budget: CASHBACK_BUDGET,
+                    amount: Won::new(900_000_000_000),
+                },
+            ))));
+            out.push(env(scheme(SchemeCommand::SetScheme {
+                config: Box::new(config),
+                effective_at: Timestamp::ZERO,
+                operator: Text::new("bench").unwrap_or_else(|_| unreachable!()),
+            })));
+            for i in 0..self.citizens {
+                out.push(env(scheme(SchemeCommand::RegisterCitizen {
+                    wallet: wallet(i),
+                    birth_year: 1950 + (i % 60) as u16,
+                })));
+            }
+            for i in 0..self.merchants {
+                out.push(env(scheme(SchemeCommand::SetMerchantProfile {
+                    merchant: merchant(i),
+                    category: 5_812,
+                    annual_revenue: Won::new(100_000_000 * (1 + (i % 40) as i64)),
+                })));
+            }
+        }
         out
     }
 
@@ -119,11 +170,19 @@ impl Iterator for Payments {
         Some(Envelope {
             client: self.client,
             key,
-            command: Command::Transfer(Transfer::posted(TransferSpec::Payment {
-                payer,
-                merchant: merchant(to),
-                amount,
-            })),
+            command: if w.scheme.is_some() {
+                Command::Scheme(Box::new(SchemeCommand::Pay {
+                    payer,
+                    merchant: merchant(to),
+                    amount,
+                }))
+            } else {
+                Command::Transfer(Transfer::posted(TransferSpec::Payment {
+                    payer,
+                    merchant: merchant(to),
+                    amount,
+                }))
+            },
         })
     }
 }

@@ -13,8 +13,9 @@ use std::ops::ControlFlow;
 
 use journal::{GENESIS_HASH, Record, RecordHash};
 use ledger::codec::{self, DecodeError, Put, Reader};
+use ledger::scheme::SchemeApplied;
 use ledger::{
-    AccountKind, Applied, Command, Ledger, Outcome, StateHash, TransferKind, TransferSpec,
+    AccountKind, Applied, Command, Ledger, Outcome, StateHash, TransferKind, TransferSpec, Won,
 };
 
 use crate::currency::CurrencyCode;
@@ -316,8 +317,41 @@ impl VerifyReport {
                 (Command::VoidPending { .. }, Applied::PendingVoided { .. }) => {
                     self.pendings_voided += 1
                 }
+                (Command::Scheme(_), Applied::Scheme(a)) => self.count_scheme(a),
                 _ => {}
             }
+        }
+    }
+
+    /// The transfers a scheme command created (a purchase is a charge and a subsidy, a
+    /// payment may earn cash-back...).
+    fn count_scheme(&mut self, applied: &SchemeApplied) {
+        let mut add = |kind: TransferKind, won: Won| {
+            if won.is_positive() {
+                self.transfers_by_kind
+                    .entry(kind.as_str())
+                    .or_default()
+                    .add(won.get());
+            }
+        };
+        match applied {
+            SchemeApplied::Purchased { paid, discount, .. } => {
+                add(TransferKind::Charge, *paid);
+                add(TransferKind::Subsidy, *discount);
+            }
+            SchemeApplied::Paid {
+                amount, cashback, ..
+            } => {
+                add(TransferKind::Payment, *amount);
+                add(TransferKind::Cashback, *cashback);
+            }
+            SchemeApplied::Gifted { amount, .. } => add(TransferKind::Gift, *amount),
+            SchemeApplied::PurchaseCancelled { cash, subsidy, .. }
+            | SchemeApplied::BalanceRefunded { cash, subsidy, .. } => {
+                add(TransferKind::CashRefund, *cash);
+                add(TransferKind::SubsidyReturn, *subsidy);
+            }
+            _ => {}
         }
     }
 

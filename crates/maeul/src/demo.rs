@@ -1,18 +1,26 @@
-//! The demo currency: a small town with a reserve, a subsidy budget, a clearing account,
-//! citizens who charged at a 10% discount and merchants, plus steady synthetic payments.
+//! The demo currency: a small town under a real-looking scheme (by default the
+//! Busan-like one in `schemes/`: cash-back by the merchant's revenue band), with a
+//! reserve, subsidy budgets, a clearing account, citizens who bought vouchers, merchants
+//! of every revenue band, and steady synthetic payments.
 
 use engine::Engine;
+use ledger::scheme::{SchemeCommand, SchemeConfig};
 use ledger::{
-    AccountId, AccountKind, BudgetId, ClearingId, ClientId, Command, DAY_US, Envelope,
-    IdempotencyKey, LotSpec, MerchantId, Outcome, ReserveId, SourceSet, Timestamp, Transfer,
-    TransferSpec, WalletId, Won,
+    AccountId, AccountKind, BudgetId, ClearingId, ClientId, Command, Envelope, IdempotencyKey,
+    MerchantId, Outcome, ReserveId, SourceSet, Text, Timestamp, Transfer, TransferSpec, WalletId,
+    Won,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub const RESERVE: ReserveId = ReserveId::new(1);
+/// Pays discounts at purchase (Seoul-like schemes).
 pub const BUDGET: BudgetId = BudgetId::new(2);
 pub const CLEARING: ClearingId = ClearingId::new(3);
+/// Pays cash-back on payments (Busan-like schemes).
+pub const CASHBACK_BUDGET: BudgetId = BudgetId::new(4);
+/// The scheme the demo runs unless `maeul serve --scheme FILE` names another.
+pub const DEFAULT_SCHEME: &str = include_str!("../../../schemes/busan-like.toml");
 pub const CITIZENS: u64 = 1_000;
 pub const MERCHANTS: u64 = 100;
 const SETUP_CLIENT: ClientId = ClientId(1);
@@ -34,17 +42,20 @@ fn env(key: &mut u128, command: Command) -> Envelope {
     }
 }
 
-/// Opens the demo's accounts, funds the budget, and charges every citizen 45,000 won
-/// paid + 5,000 won subsidy (a linked pair), valid for five years. Idempotent: running
-/// it again on the same currency repeats the same keys and changes nothing.
-pub fn populate(engine: &Engine, now: Timestamp) -> anyhow::Result<()> {
+/// Opens the demo's accounts, funds the budgets, sets the scheme, registers citizens
+/// and merchants (with revenues across the cash-back bands), and has every citizen buy
+/// 50,000 won of vouchers under the scheme's rules (without a bank: the demo's
+/// purchases are already paid). Idempotent: running it again on the same currency
+/// repeats the same keys and changes nothing.
+pub fn populate(engine: &Engine, now: Timestamp, scheme: &SchemeConfig) -> anyhow::Result<()> {
     let mut key = 0u128;
     let open = |id: AccountId, kind| Command::OpenAccount {
         account: id,
         kind,
         accepts: SourceSet::ALL,
     };
-    let mut commands = vec![
+    let scheme_cmd = |c| Command::Scheme(Box::new(c));
+    let mut setup = vec![
         env(
             &mut key,
             open(RESERVE.account(), AccountKind::IssuerReserve),
@@ -56,52 +67,86 @@ pub fn populate(engine: &Engine, now: Timestamp) -> anyhow::Result<()> {
         ),
         env(
             &mut key,
-            Command::Transfer(Transfer::posted(TransferSpec::BudgetFunding {
-                reserve: RESERVE,
-                budget: BUDGET,
-                amount: Won::new(100_000_000),
-            })),
+            open(CASHBACK_BUDGET.account(), AccountKind::SubsidyBudget),
         ),
     ];
-    let lot = LotSpec {
-        tag: 0,
-        expires_at: now.plus_micros(5 * 365 * DAY_US),
-    };
+    for budget in [BUDGET, CASHBACK_BUDGET] {
+        setup.push(env(
+            &mut key,
+            Command::Transfer(Transfer::posted(TransferSpec::BudgetFunding {
+                reserve: RESERVE,
+                budget,
+                amount: Won::new(100_000_000),
+            })),
+        ));
+    }
+    setup.push(env(
+        &mut key,
+        scheme_cmd(SchemeCommand::SetScheme {
+            config: Box::new(scheme.clone()),
+            effective_at: now,
+            operator: Text::new("demo").map_err(anyhow::Error::msg)?,
+        }),
+    ));
     for i in 0..CITIZENS {
-        commands.push(env(
+        setup.push(env(
             &mut key,
             open(wallet(i).account(), AccountKind::CitizenWallet),
         ));
-        commands.push(env(
+        setup.push(env(
             &mut key,
-            Command::Linked(vec![
-                Transfer::posted(TransferSpec::Charge {
-                    reserve: RESERVE,
-                    wallet: wallet(i),
-                    amount: Won::new(45_000),
-                    lot,
-                }),
-                Transfer::posted(TransferSpec::Subsidy {
-                    budget: BUDGET,
-                    wallet: wallet(i),
-                    amount: Won::new(5_000),
-                    lot,
-                }),
-            ]),
+            scheme_cmd(SchemeCommand::RegisterCitizen {
+                wallet: wallet(i),
+                birth_year: 1940 + (i % 70) as u16,
+            }),
         ));
     }
     for i in 0..MERCHANTS {
-        commands.push(env(
+        setup.push(env(
             &mut key,
             open(merchant(i).account(), AccountKind::Merchant),
         ));
+        // Revenue from 0.2 to 4 billion won: every cash-back band has merchants.
+        setup.push(env(
+            &mut key,
+            scheme_cmd(SchemeCommand::SetMerchantProfile {
+                merchant: merchant(i),
+                category: 5_812,
+                annual_revenue: Won::new(200_000_000 + (i as i64 % 20) * 200_000_000),
+            }),
+        ));
     }
-    for chunk in commands.chunks(2_048) {
+    for chunk in setup.chunks(2_048) {
         let outs = engine.execute(chunk.to_vec())?;
         anyhow::ensure!(
             outs.iter().all(Outcome::is_applied),
             "demo set-up was refused: {outs:?}"
         );
+    }
+    let mut purchases = Vec::new();
+    for i in 0..CITIZENS {
+        purchases.push(env(
+            &mut key,
+            scheme_cmd(SchemeCommand::Purchase {
+                wallet: wallet(i),
+                face: Won::new(50_000),
+                channel: 0,
+                full_price_ok: true,
+                pending_timeout_us: None,
+            }),
+        ));
+    }
+    let mut refused = std::collections::BTreeMap::<&str, u64>::new();
+    for chunk in purchases.chunks(2_048) {
+        for out in engine.execute(chunk.to_vec())? {
+            if let Err(r) = out.result {
+                *refused.entry(r.code().as_str()).or_default() += 1;
+            }
+        }
+    }
+    if !refused.is_empty() {
+        // A purchase window (by birth year) may be closed today: the scheme says no.
+        tracing::info!(?refused, "some demo purchases were refused by the scheme's rules");
     }
     Ok(())
 }
@@ -132,7 +177,7 @@ impl Traffic {
                 amount: Won::new(self.rng.random_range(1..=10) * 1_000),
             }))
         } else {
-            Command::Transfer(Transfer::posted(TransferSpec::Payment {
+            Command::Scheme(Box::new(SchemeCommand::Pay {
                 payer: wallet(self.rng.random_range(0..CITIZENS)),
                 merchant: merchant(self.rng.random_range(0..MERCHANTS)),
                 amount: Won::new(self.rng.random_range(1..=30) * 100),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use engine::{CurrencyCode, Engine, EngineError, EngineOptions, SubmitError};
+use ledger::scheme::SchemeConfig;
 use maeul::{data_dir, demo, drill};
 
 #[derive(Parser, Debug)]
@@ -34,6 +35,10 @@ enum Cmd {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         seconds: Option<u64>,
+        /// The scheme file (TOML) a new demo currency runs under (default: the
+        /// Busan-like scheme, `schemes/busan-like.toml`).
+        #[arg(long)]
+        scheme: Option<PathBuf>,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -42,6 +47,23 @@ enum Cmd {
         /// Only this currency.
         #[arg(long)]
         currency: Option<String>,
+    },
+    /// The operator report of a currency, from its journal: issuance, sales, subsidy
+    /// spent and left, payments, redemptions, refunds and expiries by month, and what is
+    /// outstanding now by source.
+    Report {
+        data_dir: PathBuf,
+        /// Only this currency.
+        #[arg(long)]
+        currency: Option<String>,
+        /// Also print every day.
+        #[arg(long)]
+        daily: bool,
+    },
+    /// Scheme files: check one and print what it says.
+    Scheme {
+        #[command(subcommand)]
+        scheme: SchemeCmd,
     },
     /// Runs the benchmarks and prints their figures (Markdown).
     Bench {
@@ -62,6 +84,12 @@ enum Cmd {
         #[command(subcommand)]
         drill: Drill,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum SchemeCmd {
+    /// Reads and validates a scheme file; exits non-zero with the field at fault.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -89,8 +117,22 @@ fn main() -> ExitCode {
             data_dir,
             demo_rate,
             seconds,
-        } => serve(&data_dir, demo_rate, seconds.map(Duration::from_secs)),
+            scheme,
+        } => serve(
+            &data_dir,
+            demo_rate,
+            seconds.map(Duration::from_secs),
+            scheme.as_deref(),
+        ),
         Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),
+        Cmd::Report {
+            data_dir,
+            currency,
+            daily,
+        } => report(&data_dir, currency.as_deref(), daily),
+        Cmd::Scheme {
+            scheme: SchemeCmd::Check { file },
+        } => scheme_check(&file),
         Cmd::Bench {
             which,
             seconds,
@@ -162,10 +204,116 @@ fn verify(data_dir: &std::path::Path, only: Option<&str>) -> ExitCode {
     }
 }
 
+fn read_scheme(file: &std::path::Path) -> anyhow::Result<SchemeConfig> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the scheme file {}", file.display()))?;
+    SchemeConfig::from_toml(&text).with_context(|| format!("scheme file {}", file.display()))
+}
+
+fn scheme_check(file: &std::path::Path) -> anyhow::Result<()> {
+    let s = read_scheme(file)?;
+    let p = &s.purchase;
+    let won = |w: Option<ledger::Won>| w.map_or("none".to_owned(), |w| format!("{w}"));
+    println!("{}: valid", file.display());
+    println!("  name                  {}", s.name);
+    println!(
+        "  discount at purchase  {} bp (budget {})",
+        p.discount_bp,
+        p.discount_budget.map_or("-".into(), |b| b.to_string())
+    );
+    println!(
+        "  purchase              {}..={} in units of {}; monthly {}, yearly {}, holding cap {}",
+        p.min,
+        p.max_per_purchase,
+        p.unit,
+        won(p.monthly_limit),
+        won(p.yearly_limit),
+        won(p.holding_cap)
+    );
+    for c in &p.channels {
+        println!(
+            "  channel {:<3}           {} (monthly {}, giftable {})",
+            c.id,
+            c.name,
+            won(c.monthly_limit),
+            c.giftable
+        );
+    }
+    if let Some(cb) = &s.cashback {
+        for b in &cb.bands {
+            println!(
+                "  cash-back             {} bp for revenue up to {}",
+                b.rate_bp,
+                won(b.up_to)
+            );
+        }
+        println!(
+            "  cash-back caps        spend {} / cash-back {} a month",
+            won(cb.monthly_spend_cap),
+            won(cb.monthly_cashback_cap)
+        );
+    }
+    println!(
+        "  gifts                 {} (sent {}, received {} a month)",
+        if s.gifts.enabled { "on" } else { "off" },
+        won(s.gifts.sent_monthly_limit),
+        won(s.gifts.received_monthly_limit)
+    );
+    println!(
+        "  refunds               cancel within {} days; balance once {} bp used ({} bp up to {})",
+        s.refunds.cancel_window_days,
+        s.refunds.used_share_bp,
+        s.refunds.small_used_share_bp,
+        s.refunds.small_value_max
+    );
+    Ok(())
+}
+
+fn report(data_dir: &std::path::Path, only: Option<&str>, daily: bool) -> anyhow::Result<()> {
+    let currencies: Vec<_> = data_dir::currencies(data_dir)?
+        .into_iter()
+        .filter(|c| only.is_none_or(|o| c.as_str() == o))
+        .collect();
+    anyhow::ensure!(
+        !currencies.is_empty(),
+        "no currency found under {}",
+        data_dir.join("currencies").display()
+    );
+    for code in currencies {
+        let storage = data_dir::storage(data_dir, &code);
+        // The holdings come from a replay of the journal: the report needs no running
+        // server and checks the journal as it goes.
+        let mut replayer = engine::Replayer::from_genesis();
+        let mut failure = None;
+        storage.read_records(1, None, &mut |rec| match replayer.apply(&rec) {
+            Ok(_) => std::ops::ControlFlow::Continue(()),
+            Err(d) => {
+                failure = Some(d.to_string());
+                std::ops::ControlFlow::Break(())
+            }
+        })?;
+        if let Some(f) = failure {
+            anyhow::bail!("currency {code}: the journal does not replay: {f}");
+        }
+        let ledger = replayer
+            .ledger()
+            .with_context(|| format!("currency {code}: no genesis record"))?;
+        let report = treasury::OperatorReport::from_ledger(storage.as_ref(), ledger)?;
+        println!("{report}");
+        if daily {
+            for d in &report.days {
+                println!("  {d:?}");
+            }
+        }
+    }
+    Ok(())
+}
+
 fn serve(
     data_dir: &std::path::Path,
     demo_rate: u64,
     limit: Option<Duration>,
+    scheme: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let mut codes = data_dir::currencies(data_dir)?;
     let demo_code = CurrencyCode::new("demo").map_err(anyhow::Error::msg)?;
@@ -177,7 +325,11 @@ fn serve(
             ledger::LedgerConfig::default(),
             EngineOptions::default(),
         )?;
-        demo::populate(&engine, (EngineOptions::default().clock)())?;
+        let scheme = match scheme {
+            Some(file) => read_scheme(file)?,
+            None => SchemeConfig::from_toml(demo::DEFAULT_SCHEME)?,
+        };
+        demo::populate(&engine, (EngineOptions::default().clock)(), &scheme)?;
         engine.shutdown();
         codes.push(demo_code.clone());
     }

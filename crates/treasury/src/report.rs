@@ -8,7 +8,7 @@ use std::fmt;
 
 use engine::{Engine, Storage};
 use ledger::scheme::calendar::KstDate;
-use ledger::{AccountKind, Source, TransferKind};
+use ledger::{AccountKind, Ledger, Source, TransferKind};
 
 use crate::TreasuryError;
 use crate::events::{Event, EventFold};
@@ -116,8 +116,25 @@ pub struct OperatorReport {
 }
 
 impl OperatorReport {
-    /// Flows from the journal in `storage`, holdings from `engine`'s ledger.
+    /// Flows from the journal in `storage`, holdings from `engine`'s ledger (read
+    /// after the scan, so the sequencer is never held up by it).
     pub fn build(storage: &dyn Storage, engine: &Engine) -> Result<OperatorReport, TreasuryError> {
+        let mut report = OperatorReport::flows(storage)?;
+        engine.read(|l| report.add_holdings(l));
+        Ok(report)
+    }
+
+    /// The same from a ledger at hand (e.g. one replayed from the journal offline).
+    pub fn from_ledger(
+        storage: &dyn Storage,
+        ledger: &Ledger,
+    ) -> Result<OperatorReport, TreasuryError> {
+        let mut report = OperatorReport::flows(storage)?;
+        report.add_holdings(ledger);
+        Ok(report)
+    }
+
+    fn flows(storage: &dyn Storage) -> Result<OperatorReport, TreasuryError> {
         let mut days: BTreeMap<String, Period> = BTreeMap::new();
         let mut months: BTreeMap<String, Period> = BTreeMap::new();
         let mut total = Period::labelled("total".into());
@@ -136,48 +153,48 @@ impl OperatorReport {
                 total.add(*kind, amount.get());
             }
         })?;
-        let mut report = OperatorReport {
+        Ok(OperatorReport {
             currency: fold.currency().unwrap_or_default().to_owned(),
             days: days.into_values().collect(),
             months: months.into_values().collect(),
             total,
             ..OperatorReport::default()
-        };
-        engine.read(|l| {
-            let now = KstDate::of(l.last_timestamp()).month_index();
-            let mut by_source = [0i64; 5];
-            for a in l.accounts() {
-                let balance = a.balance().map_or(0, |b| b.get());
-                match a.kind {
-                    AccountKind::CitizenWallet => {
-                        for lot in &a.lots {
-                            by_source[lot.source as usize] += lot.amount.get();
-                        }
+        })
+    }
+
+    fn add_holdings(&mut self, l: &Ledger) {
+        let now = KstDate::of(l.last_timestamp()).month_index();
+        let mut by_source = [0i64; 5];
+        for a in l.accounts() {
+            let balance = a.balance().map_or(0, |b| b.get());
+            match a.kind {
+                AccountKind::CitizenWallet => {
+                    for lot in &a.lots {
+                        by_source[lot.source as usize] += lot.amount.get();
                     }
-                    AccountKind::Merchant => report.merchants_outstanding += balance,
-                    AccountKind::SettlementClearing => report.clearing += balance,
-                    AccountKind::SubsidyBudget => {
-                        let usage = l.budget_usage(a.id).cloned().unwrap_or_default();
-                        report.budgets.push(BudgetLine {
-                            budget: a.id,
-                            left: balance,
-                            spent_total: usage.spent_total.get(),
-                            spent_this_month: if usage.month == now {
-                                usage.spent_month.get()
-                            } else {
-                                0
-                            },
-                        });
-                    }
-                    AccountKind::IssuerReserve | AccountKind::Fees => {}
                 }
+                AccountKind::Merchant => self.merchants_outstanding += balance,
+                AccountKind::SettlementClearing => self.clearing += balance,
+                AccountKind::SubsidyBudget => {
+                    let usage = l.budget_usage(a.id).cloned().unwrap_or_default();
+                    self.budgets.push(BudgetLine {
+                        budget: a.id,
+                        left: balance,
+                        spent_total: usage.spent_total.get(),
+                        spent_this_month: if usage.month == now {
+                            usage.spent_month.get()
+                        } else {
+                            0
+                        },
+                    });
+                }
+                AccountKind::IssuerReserve | AccountKind::Fees => {}
             }
-            report.outstanding_by_source = Source::ALL
-                .iter()
-                .map(|s| (*s, by_source[*s as usize]))
-                .collect();
-        });
-        Ok(report)
+        }
+        self.outstanding_by_source = Source::ALL
+            .iter()
+            .map(|s| (*s, by_source[*s as usize]))
+            .collect();
     }
 }
 

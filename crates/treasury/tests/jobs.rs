@@ -22,7 +22,12 @@ async fn a_failed_auto_charge_is_reported_and_retried_by_policy() {
             }),
         }))
     };
-    assert!(w.run(vec![set(0), set(1)]).await.iter().all(Outcome::is_applied));
+    assert!(
+        w.run(vec![set(0), set(1)])
+            .await
+            .iter()
+            .all(Outcome::is_applied)
+    );
     // Citizen 1's bank account is nearly empty.
     w.bank
         .open_account(NewAccount {
@@ -47,7 +52,12 @@ async fn a_failed_auto_charge_is_reported_and_retried_by_policy() {
     // The citizen sees it in their profile.
     let status = w
         .engine
-        .read(|l| l.citizen(wallet(1).account()).unwrap().auto_charge_status.clone())
+        .read(|l| {
+            l.citizen(wallet(1).account())
+                .unwrap()
+                .auto_charge_status
+                .clone()
+        })
         .unwrap();
     assert_eq!(status.attempts, 1);
     assert!(matches!(status.result, AutoChargeResult::Failed { .. }));
@@ -81,15 +91,17 @@ async fn a_failed_auto_charge_is_reported_and_retried_by_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_charge_gives_up_after_the_last_attempt_and_says_so() {
     let w = World::new(SEOUL, 1, 1, 22).await;
-    w.run(vec![Command::Scheme(Box::new(SchemeCommand::SetAutoCharge {
-        wallet: wallet(0),
-        setting: Some(AutoChargeSetting {
-            day: 1,
-            monthly_face: Won::new(100_000),
-            channel: 0,
-            topup: false,
-        }),
-    }))])
+    w.run(vec![Command::Scheme(Box::new(
+        SchemeCommand::SetAutoCharge {
+            wallet: wallet(0),
+            setting: Some(AutoChargeSetting {
+                day: 1,
+                monthly_face: Won::new(100_000),
+                channel: 0,
+                topup: false,
+            }),
+        },
+    ))])
     .await;
     w.bank
         .open_account(NewAccount {
@@ -121,20 +133,28 @@ async fn auto_charge_gives_up_after_the_last_attempt_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn top_up_buys_the_shortfall_at_payment_time() {
     let w = World::new(SEOUL, 1, 1, 23).await;
-    w.run(vec![Command::Scheme(Box::new(SchemeCommand::SetAutoCharge {
-        wallet: wallet(0),
-        setting: Some(AutoChargeSetting {
-            day: 1,
-            monthly_face: Won::ZERO,
-            channel: 0,
-            topup: true,
-        }),
-    }))])
+    w.run(vec![Command::Scheme(Box::new(
+        SchemeCommand::SetAutoCharge {
+            wallet: wallet(0),
+            setting: Some(AutoChargeSetting {
+                day: 1,
+                monthly_face: Won::ZERO,
+                channel: 0,
+                topup: true,
+            }),
+        },
+    ))])
     .await;
     // Paying 25,000 from an empty wallet buys 30,000 (the 10,000 unit), then pays.
     let (applied, charged) = w
         .treasury
-        .pay_with_topup(ClientId(9), IdempotencyKey(77), wallet(0), merchant(0), Won::new(25_000))
+        .pay_with_topup(
+            ClientId(9),
+            IdempotencyKey(77),
+            wallet(0),
+            merchant(0),
+            Won::new(25_000),
+        )
         .await
         .unwrap();
     assert!(matches!(applied, Applied::Scheme(_)), "{applied:?}");
@@ -146,7 +166,13 @@ async fn top_up_buys_the_shortfall_at_payment_time() {
     assert_eq!(w.balance(wallet(0).account()), 5_000);
     // The same request again changes nothing.
     w.treasury
-        .pay_with_topup(ClientId(9), IdempotencyKey(77), wallet(0), merchant(0), Won::new(25_000))
+        .pay_with_topup(
+            ClientId(9),
+            IdempotencyKey(77),
+            wallet(0),
+            merchant(0),
+            Won::new(25_000),
+        )
         .await
         .unwrap();
     assert_eq!(w.balance(wallet(0).account()), 5_000);
@@ -160,20 +186,29 @@ async fn expiry_job_and_the_operator_report() {
     // Policy money valid for half a second, and bought value.
     let soon = Timestamp::from_micros(treasury_now_us() + 500_000);
     let outs = w
-        .run(vec![Command::Transfer(Transfer::posted(TransferSpec::Allowance {
-            budget: DISCOUNT,
-            wallet: wallet(2),
-            amount: Won::new(20_000),
-            lot: LotSpec {
-                tag: 5,
-                expires_at: soon,
+        .run(vec![Command::Transfer(Transfer::posted(
+            TransferSpec::Allowance {
+                budget: DISCOUNT,
+                wallet: wallet(2),
+                amount: Won::new(20_000),
+                lot: LotSpec {
+                    tag: 5,
+                    expires_at: soon,
+                },
             },
-        }))])
+        ))])
         .await;
     assert!(outs[0].is_applied());
     for i in 0..2 {
         w.treasury
-            .charge(ClientId(5), w.next_key(), wallet(i), Won::new(200_000), 0, false)
+            .charge(
+                ClientId(5),
+                w.next_key(),
+                wallet(i),
+                Won::new(200_000),
+                0,
+                false,
+            )
             .await
             .unwrap();
     }
@@ -222,6 +257,9 @@ async fn expiry_job_and_the_operator_report() {
     assert_eq!(report.days.len(), 1);
     assert_eq!(report.months.len(), 1);
     let text = report.to_string();
-    assert!(text.contains("운영 보고서") && text.contains("purchased"), "{text}");
+    assert!(
+        text.contains("운영 보고서") && text.contains("purchased"),
+        "{text}"
+    );
     w.check_money();
 }
