@@ -100,7 +100,10 @@ impl Workload {
                 Err(e) => panic!("benchmark scheme: {e}"),
             };
             let scheme = |c| Command::Scheme(Box::new(c));
-            out.push(env(open(CLEARING.account(), AccountKind::SettlementClearing)));
+            out.push(env(open(
+                CLEARING.account(),
+                AccountKind::SettlementClearing,
+            )));
             out.push(env(open(
                 CASHBACK_BUDGET.account(),
                 AccountKind::SubsidyBudget,

@@ -146,7 +146,10 @@ pub fn populate(engine: &Engine, now: Timestamp, scheme: &SchemeConfig) -> anyho
     }
     if !refused.is_empty() {
         // A purchase window (by birth year) may be closed today: the scheme says no.
-        tracing::info!(?refused, "some demo purchases were refused by the scheme's rules");
+        tracing::info!(
+            ?refused,
+            "some demo purchases were refused by the scheme's rules"
+        );
     }
     Ok(())
 }
