@@ -346,6 +346,14 @@ impl VerifyReport {
                 add(TransferKind::Cashback, *cashback);
             }
             SchemeApplied::Gifted { amount, .. } => add(TransferKind::Gift, *amount),
+            SchemeApplied::PaymentRefunded {
+                amount,
+                cashback_returned,
+                ..
+            } => {
+                add(TransferKind::PaymentRefund, *amount);
+                add(TransferKind::SubsidyReturn, *cashback_returned);
+            }
             SchemeApplied::PurchaseCancelled { cash, subsidy, .. }
             | SchemeApplied::BalanceRefunded { cash, subsidy, .. } => {
                 add(TransferKind::CashRefund, *cash);

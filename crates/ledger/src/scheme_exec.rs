@@ -18,8 +18,9 @@ use crate::outcome::{PendingEnd, Rejection, TransferStatus, Violation};
 use crate::scheme::calendar::KstDate;
 use crate::scheme::{
     AutoChargeSetting, AutoChargeStatus, BP_ONE, BirthYearParity, BudgetUsage, CashbackNote,
-    CitizenProfile, MerchantProfile, PurchaseRecord, PurchaseState, SCHEME_VERSIONS_MAX,
-    SchemeApplied, SchemeCommand, SchemeConfig, SchemeVersion, merchant_suspension, scheme_sources,
+    CashbackRecord, CitizenProfile, MerchantProfile, PurchaseRecord, PurchaseState,
+    SCHEME_VERSIONS_MAX, SchemeApplied, SchemeCommand, SchemeConfig, SchemeVersion,
+    merchant_suspension, scheme_sources,
 };
 
 /// Purchase records outlive their cancel window by this many days.
@@ -68,12 +69,27 @@ fn share(amount: Won, bp: u64) -> Won {
     Won::new(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
+/// `total × part / whole`, rounded down.
+fn prorate_of(total: Won, part: Won, whole: Won) -> Won {
+    let v = i128::from(total.get()) * i128::from(part.get()) / i128::from(whole.get().max(1));
+    Won::new(i64::try_from(v).unwrap_or(0))
+}
+
 fn parity(birth_year: u16) -> BirthYearParity {
     if birth_year.is_multiple_of(2) {
         BirthYearParity::Even
     } else {
         BirthYearParity::Odd
     }
+}
+
+/// Value issued at `now` with a validity of `n` days is valid through the end of that
+/// day (KST): it expires at the following midnight. Whole days are what citizens are
+/// told, and value issued on the same day shares one lot instead of one per payment.
+fn valid_until(now: Timestamp, n: u32) -> Timestamp {
+    KstDate::of(now.plus_micros(days(n)))
+        .start()
+        .plus_micros(DAY_US)
 }
 
 fn days(n: u32) -> u64 {
@@ -177,10 +193,19 @@ impl Ledger {
         });
     }
 
+    fn put_cashback(&mut self, c: CashbackRecord) {
+        let id = c.payment;
+        let prev = self.scheme.set_cashback(id, Some(c));
+        self.undo.push(Undo::Cashback {
+            id,
+            prev: prev.map(Box::new),
+        });
+    }
+
     /// Forgets purchases past their cancel window (and past any pending time), or over
     /// the cap, oldest first. Pure forgetting, like the other retention windows.
     pub(super) fn forget_purchases(&mut self, now: Timestamp) {
-        if self.scheme.purchases.is_empty() {
+        if self.scheme.purchases.is_empty() && self.scheme.cashbacks.is_empty() {
             return;
         }
         // Kept 30 days past the cancel window, so that a late cancel is told
@@ -192,6 +217,16 @@ impl Ledger {
             .max(self.config.pending_timeout_max_us)
             .saturating_add(days(PURCHASE_GRACE_DAYS));
         let horizon = now.minus_micros(window);
+        // Cash-back records live as long as the payment stays refundable.
+        let horizon_payments = now.minus_micros(self.config.payment_refund_window_us);
+        while let Some((&id, rec)) = self.scheme.cashbacks.first_key_value() {
+            if rec.at >= horizon_payments
+                && self.scheme.cashbacks.len() <= crate::scheme::PURCHASE_RECORDS_MAX
+            {
+                break;
+            }
+            self.scheme.set_cashback(id, None);
+        }
         while let Some((&id, rec)) = self.scheme.purchases.first_key_value() {
             // Kept through the last instant of its window (a cancel at exactly the end
             // is still in time).
@@ -405,6 +440,9 @@ impl Ledger {
                 merchant,
                 amount,
             } => self.pay(*payer, *merchant, *amount, now),
+            SchemeCommand::RefundPayment { payment, amount } => {
+                self.refund_scheme_payment(*payment, *amount, now)
+            }
             SchemeCommand::Gift {
                 sender,
                 recipient,
@@ -628,7 +666,7 @@ impl Ledger {
         let paid = arith(face.checked_sub(discount))?;
         let lot = LotSpec {
             tag: channel,
-            expires_at: now.plus_micros(days(rules.validity_days)),
+            expires_at: valid_until(now, rules.validity_days),
         };
         let mode = match pending_timeout_us {
             None => Mode::Posted,
@@ -918,7 +956,7 @@ impl Ledger {
         let cashback_transfer = if cashback.is_positive() {
             let lot = LotSpec {
                 tag: 0,
-                expires_at: now.plus_micros(days(rules.validity_days)),
+                expires_at: valid_until(now, rules.validity_days),
             };
             let (id, _, _) = self.transfer(
                 &Transfer::posted(TransferSpec::Cashback {
@@ -938,12 +976,90 @@ impl Ledger {
         profile.cashback_month = arith(profile.cashback_month.checked_add(cashback))?;
         let profile = profile.clone();
         self.put_citizen(payer_id, profile);
+        if cashback.is_positive() || counted.is_positive() {
+            self.put_cashback(CashbackRecord {
+                payment,
+                payer: payer_id,
+                amount,
+                refunded: Won::ZERO,
+                cashback,
+                clawed: Won::ZERO,
+                counted,
+                budget: rules.budget,
+                at: now,
+            });
+        }
         Ok(SchemeApplied::Paid {
             payment,
             amount,
             cashback,
             cashback_transfer,
             cashback_note: note,
+        })
+    }
+
+    fn refund_scheme_payment(
+        &mut self,
+        payment: TransferId,
+        amount: Won,
+        now: Timestamp,
+    ) -> Result<SchemeApplied, Failure> {
+        let refund = self.refund_payment(payment, amount)?;
+        let Some(mut rec) = self.scheme.cashbacks.get(&payment).cloned() else {
+            return Ok(SchemeApplied::PaymentRefunded {
+                refund,
+                amount,
+                cashback_returned: Won::ZERO,
+                cashback_unrecovered: Won::ZERO,
+            });
+        };
+        rec.refunded = arith(rec.refunded.checked_add(amount))?;
+        // What is due back in total after this refund, in proportion, rounded down;
+        // less what was already taken back.
+        let due = sub_floor(
+            prorate_of(rec.cashback, rec.refunded, rec.amount),
+            rec.clawed,
+        );
+        let w = self.resolve(rec.payer, AccountKind::CitizenWallet)?;
+        let held = self.accounts[w as usize]
+            .lots
+            .iter()
+            .filter(|l| l.source == Source::Cashback && l.expires_at > now)
+            .try_fold(Won::ZERO, |acc, l| acc.checked_add(l.amount));
+        let take = due.min(arith(held)?);
+        if take.is_positive() {
+            self.transfer(
+                &Transfer::posted(TransferSpec::SubsidyReturn {
+                    wallet: WalletId(rec.payer),
+                    budget: BudgetId(rec.budget),
+                    amount: take,
+                    sources: SourceSet::of(&[Source::Cashback]),
+                }),
+                now,
+            )?;
+            self.return_budget(rec.budget, take, Some(KstDate::of(rec.at).month_index()));
+        }
+        // The refunded spend no longer counts towards the month's cap (if it is still
+        // the month it was counted in), nor the cash-back taken back.
+        if let Some(mut p) = self.scheme.citizens.get(&rec.payer).cloned()
+            && p.month == KstDate::of(rec.at).month_index()
+        {
+            let before = sub_floor(rec.refunded, amount);
+            let uncount = sub_floor(
+                prorate_of(rec.counted, rec.refunded, rec.amount),
+                prorate_of(rec.counted, before, rec.amount),
+            );
+            p.cashback_spend_month = sub_floor(p.cashback_spend_month, uncount);
+            p.cashback_month = sub_floor(p.cashback_month, take);
+            self.put_citizen(rec.payer, p);
+        }
+        rec.clawed = arith(rec.clawed.checked_add(take))?;
+        self.put_cashback(rec);
+        Ok(SchemeApplied::PaymentRefunded {
+            refund,
+            amount,
+            cashback_returned: take,
+            cashback_unrecovered: sub_floor(due, take),
         })
     }
 

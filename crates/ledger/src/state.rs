@@ -24,7 +24,9 @@ use crate::ids::{AccountId, Text, TransferId};
 use crate::money::{Timestamp, Won};
 use crate::outcome::{Applied, Outcome, PendingEnd, Rejection, TransferStatus, Violation};
 use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
-use crate::scheme::{BudgetUsage, CitizenProfile, MerchantProfile, PurchaseRecord, SchemeState};
+use crate::scheme::{
+    BudgetUsage, CashbackRecord, CitizenProfile, MerchantProfile, PurchaseRecord, SchemeState,
+};
 
 #[path = "scheme_exec.rs"]
 mod scheme_exec;
@@ -141,6 +143,10 @@ enum Undo {
     Purchase {
         id: TransferId,
         prev: Option<Box<PurchaseRecord>>,
+    },
+    Cashback {
+        id: TransferId,
+        prev: Option<Box<CashbackRecord>>,
     },
 }
 
@@ -1560,6 +1566,9 @@ impl Ledger {
                 }
                 Undo::Purchase { id, prev } => {
                     self.scheme.set_purchase(id, prev.map(|p| *p));
+                }
+                Undo::Cashback { id, prev } => {
+                    self.scheme.set_cashback(id, prev.map(|p| *p));
                 }
             }
         }

@@ -671,7 +671,14 @@ fn pending_purchase_confirmed_or_failed_by_the_bank() {
 fn bought_value_expires_at_the_exact_instant() {
     let mut w = World::new(BUSAN, 1_000_000_000);
     w.buy(ALICE, 10_000, 0).unwrap();
-    let expires = w.now + 1_826 * DAY_US;
+    // Valid for 1,826 days, through the end of that day (KST): 10:00 on March 10 plus
+    // 1,826 days, then the following midnight.
+    let last_day = KstDate::of(Timestamp::from_micros(w.now + 1_826 * DAY_US));
+    let expires = last_day.start().as_micros() + DAY_US;
+    assert_eq!(
+        w.ledger.account(ALICE.account()).unwrap().lots[0].expires_at,
+        Timestamp::from_micros(expires)
+    );
     w.now = expires - 1;
     w.pay(ALICE, SHOP, 1).unwrap();
     let expire = || {
@@ -820,4 +827,72 @@ fn replay_and_snapshot_reproduce_the_scheme_state() {
     let before = w.ledger.state_hash();
     assert_eq!(code(w.buy(ALICE, 300_000, 0)), "monthly_purchase_limit");
     assert_eq!(w.ledger.state_hash(), before);
+}
+
+#[test]
+fn a_refund_takes_its_cash_back_back_so_pay_and_refund_farms_nothing() {
+    let mut w = World::new(BUSAN, 1_000_000_000);
+    w.buy(ALICE, 500_000, 0).unwrap();
+    let budget = w.balance(CASHBACK_BUDGET.account());
+    let payment = match w.pay(ALICE, SHOP, 200_000).unwrap() {
+        SchemeApplied::Paid {
+            payment, cashback, ..
+        } => {
+            assert_eq!(cashback, won(20_000));
+            payment
+        }
+        other => panic!("{other:?}"),
+    };
+    let refund = |w: &mut World, amount| {
+        w.one(SchemeCommand::RefundPayment {
+            payment,
+            amount: won(amount),
+        })
+    };
+    // Half refunded: half the cash-back goes back to the budget.
+    assert_eq!(
+        refund(&mut w, 100_000).unwrap(),
+        SchemeApplied::PaymentRefunded {
+            refund: TransferId(payment.0 + 2),
+            amount: won(100_000),
+            cashback_returned: won(10_000),
+            cashback_unrecovered: won(0),
+        }
+    );
+    // The citizen spends the rest of the cash-back (spent first)...
+    w.pay(ALICE, MID, 10_000).unwrap();
+    // ...so the second half can only recover what is left of it.
+    match refund(&mut w, 100_000).unwrap() {
+        SchemeApplied::PaymentRefunded {
+            cashback_returned,
+            cashback_unrecovered,
+            ..
+        } => {
+            assert_eq!(
+                cashback_returned.checked_add(cashback_unrecovered),
+                Some(won(10_000))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(code(refund(&mut w, 1)), "refund_exceeds_payment");
+    // The monthly spend counter forgot the refunded spend: 500,000 of room is back
+    // except what MID's payment counted.
+    let p = w.ledger.citizen(ALICE.account()).unwrap().clone();
+    assert!(p.cashback_spend_month <= won(10_000), "{p:?}");
+    assert!(w.balance(CASHBACK_BUDGET.account()) <= budget);
+    // Pay-and-refund in a loop earns nothing.
+    let before = w.balance(CASHBACK_BUDGET.account());
+    for _ in 0..5 {
+        let payment = match w.pay(ALICE, SHOP, 100_000).unwrap() {
+            SchemeApplied::Paid { payment, .. } => payment,
+            other => panic!("{other:?}"),
+        };
+        w.one(SchemeCommand::RefundPayment {
+            payment,
+            amount: won(100_000),
+        })
+        .unwrap();
+    }
+    assert_eq!(w.balance(CASHBACK_BUDGET.account()), before);
 }

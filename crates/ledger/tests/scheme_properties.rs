@@ -57,6 +57,8 @@ enum Op {
         amount: i64,
     },
     Refund(u8),
+    /// Refund part of a recorded scheme payment (percent of it).
+    RefundPay(usize, u8),
     Expire(u8),
     Allowance {
         w: u8,
@@ -159,6 +161,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (any::<u8>(), any::<u8>(), 1i64..=60_000).prop_map(|(w, m, amount)| Op::Pay { w, m, amount }),
         2 => (any::<u8>(), any::<u8>(), 1i64..=40_000).prop_map(|(from, to, amount)| Op::Gift { from, to, amount }),
         1 => any::<u8>().prop_map(Op::Refund),
+        2 => (any::<usize>(), 1u8..=100).prop_map(|(i, pct)| Op::RefundPay(i, pct)),
         1 => any::<u8>().prop_map(Op::Expire),
         1 => (any::<u8>(), 1i64..=30_000, 1u16..=60).prop_map(|(w, amount, days)| Op::Allowance { w, amount, days }),
         2 => prop_oneof![60u64..=3_600, 3_600u64..=86_400 * 3, 86_400u64..=86_400 * 20]
@@ -180,6 +183,8 @@ struct Model {
     budget_out: HashMap<AccountId, i64>,
     funded: HashMap<AccountId, i64>,
     purchases: Vec<TransferId>,
+    /// Scheme payments: id, amount, payer, KST month.
+    payments: Vec<(TransferId, i64, AccountId, u32)>,
 }
 
 struct Run {
@@ -340,6 +345,17 @@ impl Run {
                 amount: Won::new(*amount),
             }),
             Op::Refund(w) => scheme(SchemeCommand::RefundBalance { wallet: wallet(*w) }),
+            Op::RefundPay(i, pct) => {
+                let list = &self.model.payments;
+                if list.is_empty() {
+                    return None;
+                }
+                let (payment, amount, _, _) = list[i % list.len()];
+                scheme(SchemeCommand::RefundPayment {
+                    payment,
+                    amount: Won::new((amount * i64::from(*pct) / 100).max(1)),
+                })
+            }
             Op::Expire(w) => Command::Transfer(Transfer::posted(TransferSpec::Expiry {
                 wallet: wallet(*w),
                 reserve: RESERVE,
@@ -433,7 +449,34 @@ impl Run {
                         *m.budget_out.entry(b).or_default() -= rec.discount.get();
                     }
                 }
-                (SchemeCommand::Pay { payer, .. }, SchemeApplied::Paid { cashback, .. }) => {
+                (
+                    SchemeCommand::RefundPayment { payment, .. },
+                    SchemeApplied::PaymentRefunded {
+                        cashback_returned, ..
+                    },
+                ) => {
+                    // Cash-back taken back frees room under the month's cap.
+                    if let Some((_, _, payer, paid_in)) =
+                        m.payments.iter().find(|(id, ..)| id == payment)
+                    {
+                        *m.cashback.entry((*payer, *paid_in)).or_default() -=
+                            cashback_returned.get();
+                    }
+                    // Back to the budget that paid it: every variant pays cash-back from
+                    // the same budget.
+                    *m.budget_out.entry(CASHBACK.account()).or_default() -= cashback_returned.get();
+                }
+                (
+                    SchemeCommand::Pay { payer, .. },
+                    SchemeApplied::Paid {
+                        cashback,
+                        payment,
+                        amount,
+                        ..
+                    },
+                ) => {
+                    m.payments
+                        .push((*payment, amount.get(), payer.account(), month));
                     let total = m.cashback.entry((payer.account(), month)).or_default();
                     *total += cashback.get();
                     let cb = cfg.cashback.as_ref();

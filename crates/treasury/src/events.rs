@@ -391,6 +391,17 @@ impl EventFold {
                 post(TransferKind::Cashback, *cashback);
             }
             (_, SchemeApplied::Gifted { amount, .. }) => post(TransferKind::Gift, *amount),
+            (
+                _,
+                SchemeApplied::PaymentRefunded {
+                    amount,
+                    cashback_returned,
+                    ..
+                },
+            ) => {
+                post(TransferKind::PaymentRefund, *amount);
+                post(TransferKind::SubsidyReturn, *cashback_returned);
+            }
             _ => {}
         }
     }

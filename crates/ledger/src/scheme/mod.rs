@@ -202,6 +202,24 @@ pub struct PurchaseRecord {
     pub state: PurchaseState,
 }
 
+/// A payment that earned cash-back (or counted towards the monthly cap), kept for the
+/// ledger's refund window so that a refund takes the cash-back back with it (a
+/// pay-and-refund loop must not farm cash-back).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CashbackRecord {
+    pub payment: TransferId,
+    pub payer: AccountId,
+    pub amount: Won,
+    pub refunded: Won,
+    pub cashback: Won,
+    /// Cash-back taken back so far.
+    pub clawed: Won,
+    /// Spend counted towards the monthly cap.
+    pub counted: Won,
+    pub budget: AccountId,
+    pub at: Timestamp,
+}
+
 /// Commands of the scheme layer. They compose the ledger's typed transfers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SchemeCommand {
@@ -255,6 +273,13 @@ pub enum SchemeCommand {
     Pay {
         payer: WalletId,
         merchant: MerchantId,
+        amount: Won,
+    },
+    /// A merchant cancels or refunds (part of) a scheme payment: the value goes back to
+    /// the payer's lots, and the cash-back it earned goes back to its budget in
+    /// proportion (as far as the payer still holds cash-back).
+    RefundPayment {
+        payment: TransferId,
         amount: Won,
     },
     Gift {
@@ -336,6 +361,13 @@ pub enum SchemeApplied {
         cashback_transfer: Option<TransferId>,
         cashback_note: Option<CashbackNote>,
     },
+    PaymentRefunded {
+        refund: TransferId,
+        amount: Won,
+        cashback_returned: Won,
+        /// Cash-back due back that the payer had already spent.
+        cashback_unrecovered: Won,
+    },
     Gifted {
         gift: TransferId,
         amount: Won,
@@ -359,18 +391,24 @@ pub(crate) struct SchemeState {
     pub(crate) merchants: FxHashMap<AccountId, MerchantProfile>,
     pub(crate) budgets: FxHashMap<AccountId, BudgetUsage>,
     pub(crate) purchases: BTreeMap<TransferId, PurchaseRecord>,
+    pub(crate) cashbacks: BTreeMap<TransferId, CashbackRecord>,
     pub(crate) hash: u128,
+    /// Reused for hashing items (no allocation per change).
+    scratch: Vec<u8>,
 }
 
-fn item_hash<T: Serialize>(tag: u8, id: u64, item: &T) -> u128 {
-    let mut buf = vec![tag];
+fn item_hash<T: Serialize>(scratch: &mut Vec<u8>, tag: u8, id: u64, item: &T) -> u128 {
+    let mut buf = std::mem::take(scratch);
+    buf.clear();
+    buf.push(tag);
     buf.extend_from_slice(&id.to_le_bytes());
     // Serializing plain data into a Vec cannot fail.
-    if let Ok(bytes) = postcard::to_extend(item, buf) {
-        xxh3_128(&bytes)
-    } else {
-        0
-    }
+    let (hash, buf) = match postcard::to_extend(item, buf) {
+        Ok(bytes) => (xxh3_128(&bytes), bytes),
+        Err(_) => (0, Vec::new()),
+    };
+    *scratch = buf;
+    hash
 }
 
 macro_rules! keyed_setter {
@@ -380,14 +418,18 @@ macro_rules! keyed_setter {
             let id: fn(&$key) -> u64 = $id;
             let k = id(&key);
             if let Some(n) = &new {
-                self.hash = self.hash.wrapping_add(item_hash($tag, k, n));
+                self.hash = self
+                    .hash
+                    .wrapping_add(item_hash(&mut self.scratch, $tag, k, n));
             }
             let old = match new {
                 Some(n) => self.$field.insert(key, n),
                 None => self.$field.remove(&key),
             };
             if let Some(o) = &old {
-                self.hash = self.hash.wrapping_sub(item_hash($tag, k, o));
+                self.hash = self
+                    .hash
+                    .wrapping_sub(item_hash(&mut self.scratch, $tag, k, o));
             }
             old
         }
@@ -420,19 +462,27 @@ impl SchemeState {
         b'R',
         |k| k.0
     );
+    keyed_setter!(
+        set_cashback,
+        cashbacks,
+        TransferId,
+        CashbackRecord,
+        b'K',
+        |k| k.0
+    );
 
     pub(crate) fn push_version(&mut self, v: Arc<SchemeVersion>) {
-        self.hash = self
-            .hash
-            .wrapping_add(item_hash(b'V', u64::from(v.number), &v));
+        self.hash =
+            self.hash
+                .wrapping_add(item_hash(&mut self.scratch, b'V', u64::from(v.number), &v));
         self.versions.push(v);
     }
 
     pub(crate) fn pop_version(&mut self) {
         if let Some(v) = self.versions.pop() {
-            self.hash = self
-                .hash
-                .wrapping_sub(item_hash(b'V', u64::from(v.number), &v));
+            self.hash =
+                self.hash
+                    .wrapping_sub(item_hash(&mut self.scratch, b'V', u64::from(v.number), &v));
         }
     }
 
@@ -450,6 +500,7 @@ pub(crate) struct SchemeSnapshot {
     pub(crate) merchants: Vec<(AccountId, MerchantProfile)>,
     pub(crate) budgets: Vec<(AccountId, BudgetUsage)>,
     pub(crate) purchases: Vec<PurchaseRecord>,
+    pub(crate) cashbacks: Vec<CashbackRecord>,
 }
 
 impl SchemeState {
@@ -465,6 +516,7 @@ impl SchemeState {
             merchants: sorted(&self.merchants),
             budgets: sorted(&self.budgets),
             purchases: self.purchases.values().cloned().collect(),
+            cashbacks: self.cashbacks.values().cloned().collect(),
         }
     }
 
@@ -497,6 +549,11 @@ impl SchemeState {
         for p in s.purchases {
             if state.set_purchase(p.charge, Some(p)).is_some() {
                 return Err("purchase twice".into());
+            }
+        }
+        for c in s.cashbacks {
+            if state.set_cashback(c.payment, Some(c)).is_some() {
+                return Err("cash-back record twice".into());
             }
         }
         Ok(state)
