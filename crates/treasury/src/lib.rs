@@ -26,6 +26,7 @@ mod payouts;
 pub mod reconcile;
 pub mod report;
 mod resolve;
+pub mod schedule;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -45,6 +46,8 @@ pub use jobs::{AutoChargeNotice, JobReport};
 pub use payouts::{PayoutResult, SettlementBatch, SettlementItem};
 pub use reconcile::{Difference, ReconciliationReport};
 pub use report::{OperatorReport, Period};
+pub use resolve::SweepReport;
+pub use schedule::Schedule;
 
 /// A ledger pending transfer for a bank order lives this long at most: far longer than
 /// any order may take, so that an order the bank completed is always confirmed (by the

@@ -263,3 +263,47 @@ async fn expiry_job_and_the_operator_report() {
     );
     w.check_money();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_settles_orders_left_in_doubt_and_stops_when_told() {
+    let w = World::new(SEOUL, 2, 1, 25).await;
+    w.faults(bank::FaultPlan {
+        lost_answer_permille: 1000,
+        status_fail_permille: 1000,
+        ..bank::FaultPlan::none()
+    });
+    let r = w
+        .treasury
+        .charge(
+            ClientId(5),
+            w.next_key(),
+            wallet(0),
+            Won::new(50_000),
+            0,
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(r, treasury::ChargeResult::InDoubt { .. }), "{r:?}");
+    w.faults(bank::FaultPlan::none());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let schedule = treasury::Schedule {
+        sweep_every: std::time::Duration::from_millis(50),
+        ..treasury::Schedule::default()
+    };
+    let job = tokio::spawn(std::sync::Arc::clone(&w.treasury).run_schedule(schedule, stopped));
+    let mut settled = false;
+    for _ in 0..100 {
+        if w.balance(wallet(0).account()) == 50_000 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(settled, "the scheduled sweep did not confirm the charge");
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), job)
+        .await
+        .expect("the schedule stops when told")
+        .unwrap();
+}
