@@ -346,6 +346,10 @@ impl VerifyReport {
                 add(TransferKind::Cashback, *cashback);
             }
             SchemeApplied::Gifted { amount, .. } => add(TransferKind::Gift, *amount),
+            SchemeApplied::RedemptionConfirmed { amount, .. } => {
+                add(TransferKind::Settlement, *amount);
+                self.pendings_posted.add(amount.get());
+            }
             SchemeApplied::PaymentRefunded {
                 amount,
                 cashback_returned,

@@ -91,9 +91,10 @@ fn get_postcard<T: serde::de::DeserializeOwned>(
     let n = r.u32(what)? as usize;
     let at = r.position();
     let bytes = r.bytes(n, what)?;
-    match postcard::from_bytes::<T>(bytes) {
-        Ok(v) => Ok(v),
-        Err(_) => Err(DecodeError { offset: at, what }),
+    // The whole blob and nothing else: one value has one encoding.
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((v, [])) => Ok(v),
+        _ => Err(DecodeError { offset: at, what }),
     }
 }
 

@@ -184,6 +184,10 @@ rejections! {
     PurchaseNotPosted { purchase: TransferId } => "purchase_not_posted",
     /// A charge for this wallet is still waiting for its bank; refund after it settles.
     ChargeInProgress { wallet: AccountId } => "charge_in_progress",
+    /// This payment earned cash-back: refund it with the scheme's `RefundPayment`.
+    SchemeRefundRequired { payment: TransferId } => "scheme_refund_required",
+    /// `ConfirmRedemption` of a transfer that is not a pending redemption.
+    NotARedemption { id: TransferId } => "not_a_redemption",
 }
 
 /// The first rejection code of the scheme layer, whose details the codec stores as
@@ -200,6 +204,11 @@ impl Rejection {
             Rejection::CurrencyHalted
                 | Rejection::InvariantViolation
                 | Rejection::TooManyPending { .. }
+                | Rejection::SchemeNotConfigured
+                | Rejection::PurchasesClosed
+                | Rejection::PurchaseWindowClosed { .. }
+                | Rejection::GiftsPausedToday
+                | Rejection::ChargeInProgress { .. }
         )
     }
 }

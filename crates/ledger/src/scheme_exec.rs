@@ -18,13 +18,15 @@ use crate::outcome::{PendingEnd, Rejection, TransferStatus, Violation};
 use crate::scheme::calendar::KstDate;
 use crate::scheme::{
     AutoChargeSetting, AutoChargeStatus, BP_ONE, BirthYearParity, BudgetUsage, CashbackNote,
-    CashbackRecord, CitizenProfile, MerchantProfile, PurchaseRecord, PurchaseState,
+    CashbackRecord, CitizenProfile, MerchantProfile, PayoutRecord, PurchaseRecord, PurchaseState,
     SCHEME_VERSIONS_MAX, SchemeApplied, SchemeCommand, SchemeConfig, SchemeVersion,
     merchant_suspension, scheme_sources,
 };
 
 /// Purchase records outlive their cancel window by this many days.
 const PURCHASE_GRACE_DAYS: u32 = 30;
+/// At most this many aged purchase records are forgotten per batch (the rest next time).
+const PURCHASE_FORGET_PER_BATCH: usize = 4_096;
 
 /// Which lots a draw may take, beyond the sources a transfer names.
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +69,21 @@ fn sub_floor(a: Won, b: Won) -> Won {
 fn share(amount: Won, bp: u64) -> Won {
     let v = i128::from(amount.get()) * i128::from(bp) / i128::from(BP_ONE);
     Won::new(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn add_subsidy(
+    loaded: &mut Vec<(AccountId, Won)>,
+    budget: AccountId,
+    amount: Won,
+) -> Result<(), Violation> {
+    match loaded.iter_mut().find(|(b, _)| *b == budget) {
+        Some((_, w)) => *w = arith(w.checked_add(amount))?,
+        None => {
+            loaded.push((budget, amount));
+            loaded.sort_by_key(|(b, _)| *b);
+        }
+    }
+    Ok(())
 }
 
 /// `total × part / whole`, rounded down.
@@ -133,6 +150,11 @@ impl Ledger {
         self.scheme.purchases.get(&charge)
     }
 
+    /// Whose cash refund a pending payout settlement is.
+    pub fn payout(&self, payout: TransferId) -> Option<&PayoutRecord> {
+        self.scheme.payouts.get(&payout)
+    }
+
     /// Purchases still waiting for their bank (for the resolution sweep).
     pub fn pending_purchases(&self) -> impl Iterator<Item = &PurchaseRecord> {
         self.scheme
@@ -193,6 +215,76 @@ impl Ledger {
         });
     }
 
+    fn put_payout(&mut self, p: PayoutRecord) {
+        let id = p.payout;
+        let prev = self.scheme.set_payout(id, Some(p));
+        self.undo.push(Undo::Payout {
+            id,
+            prev: prev.map(Box::new),
+        });
+    }
+
+    /// Opens the pending settlement that pays a cash refund out of clearing to the
+    /// citizen's bank, and records whose it is.
+    fn open_payout(
+        &mut self,
+        cfg: &SchemeConfig,
+        wallet: AccountId,
+        cash: Won,
+        timeout_us: Option<u64>,
+        now: Timestamp,
+    ) -> Result<Option<TransferId>, Failure> {
+        let Some(timeout_us) = timeout_us else {
+            return Ok(None);
+        };
+        if !cash.is_positive() {
+            return Ok(None);
+        }
+        let (payout, _, _) = self.transfer(
+            &Transfer::pending(
+                TransferSpec::Settlement {
+                    clearing: ClearingId(cfg.refunds.clearing),
+                    reserve: ReserveId(cfg.purchase.reserve),
+                    amount: cash,
+                },
+                timeout_us,
+            ),
+            now,
+        )?;
+        self.put_payout(PayoutRecord {
+            payout,
+            wallet,
+            amount: cash,
+            at: now,
+        });
+        Ok(Some(payout))
+    }
+
+    fn confirm_redemption(
+        &mut self,
+        redemption: TransferId,
+        now: Timestamp,
+    ) -> Result<SchemeApplied, Failure> {
+        let version = self.active_version(now)?;
+        let Some(pending) = self.pendings.get(&redemption) else {
+            return Err(self.pending_lookup_failure(redemption).into());
+        };
+        if pending.kind != TransferKind::Redemption {
+            return Err(Rejection::NotARedemption { id: redemption }.into());
+        }
+        let clearing = ClearingId(pending.credit);
+        let amount = self.post_pending(redemption, None, now)?;
+        self.transfer(
+            &Transfer::posted(TransferSpec::Settlement {
+                clearing,
+                reserve: ReserveId(version.config.purchase.reserve),
+                amount,
+            }),
+            now,
+        )?;
+        Ok(SchemeApplied::RedemptionConfirmed { redemption, amount })
+    }
+
     fn put_cashback(&mut self, c: CashbackRecord) {
         let id = c.payment;
         let prev = self.scheme.set_cashback(id, Some(c));
@@ -205,7 +297,10 @@ impl Ledger {
     /// Forgets purchases past their cancel window (and past any pending time), or over
     /// the cap, oldest first. Pure forgetting, like the other retention windows.
     pub(super) fn forget_purchases(&mut self, now: Timestamp) {
-        if self.scheme.purchases.is_empty() && self.scheme.cashbacks.is_empty() {
+        if self.scheme.purchases.is_empty()
+            && self.scheme.cashbacks.is_empty()
+            && self.scheme.payouts.is_empty()
+        {
             return;
         }
         // Kept 30 days past the cancel window, so that a late cancel is told
@@ -227,15 +322,37 @@ impl Ledger {
             }
             self.scheme.set_cashback(id, None);
         }
-        while let Some((&id, rec)) = self.scheme.purchases.first_key_value() {
-            // Kept through the last instant of its window (a cancel at exactly the end
-            // is still in time).
-            if rec.at >= horizon
-                && self.scheme.purchases.len() <= crate::scheme::PURCHASE_RECORDS_MAX
+        // Pending purchases are never forgotten: the bank's answer settles them.
+        let over = self
+            .scheme
+            .purchases
+            .len()
+            .saturating_sub(crate::scheme::PURCHASE_RECORDS_MAX);
+        let forget: Vec<TransferId> = self
+            .scheme
+            .purchases
+            .iter()
+            .take_while(|(_, rec)| rec.at < horizon || over > 0)
+            .filter(|(_, rec)| rec.state != PurchaseState::Pending)
+            .map(|(id, _)| *id)
+            .take(over.max(PURCHASE_FORGET_PER_BATCH))
+            .collect();
+        for id in forget {
+            self.scheme.set_purchase(id, None);
+        }
+        // Payout records live while their settlement may be pending, and a grace after.
+        let horizon_payouts = now.minus_micros(
+            self.config
+                .pending_timeout_max_us
+                .saturating_add(days(PURCHASE_GRACE_DAYS)),
+        );
+        while let Some((&id, rec)) = self.scheme.payouts.first_key_value() {
+            if rec.at >= horizon_payouts
+                && self.scheme.payouts.len() <= crate::scheme::PURCHASE_RECORDS_MAX
             {
                 break;
             }
-            self.scheme.set_purchase(id, None);
+            self.scheme.set_payout(id, None);
         }
     }
 
@@ -434,7 +551,13 @@ impl Ledger {
                     purchase: *purchase,
                 })
             }
-            SchemeCommand::CancelPurchase { purchase } => self.cancel_purchase(*purchase, now),
+            SchemeCommand::CancelPurchase {
+                purchase,
+                payout_timeout_us,
+            } => self.cancel_purchase(*purchase, *payout_timeout_us, now),
+            SchemeCommand::ConfirmRedemption { redemption } => {
+                self.confirm_redemption(*redemption, now)
+            }
             SchemeCommand::Pay {
                 payer,
                 merchant,
@@ -448,7 +571,10 @@ impl Ledger {
                 recipient,
                 amount,
             } => self.gift(*sender, *recipient, *amount, now),
-            SchemeCommand::RefundBalance { wallet } => self.refund_balance(*wallet, now),
+            SchemeCommand::RefundBalance {
+                wallet,
+                payout_timeout_us,
+            } => self.refund_balance(*wallet, *payout_timeout_us, now),
             SchemeCommand::SetAutoCharge { wallet, setting } => {
                 let id = wallet.account();
                 let mut p = self.citizen_profile(id)?;
@@ -699,7 +825,7 @@ impl Ledger {
                     now,
                 )?;
                 self.use_budget(b, discount, today)?;
-                profile.subsidy_budget = Some(b);
+                add_subsidy(&mut profile.subsidy_loaded, b, discount)?;
                 Some(sid)
             }
             _ => None,
@@ -720,7 +846,6 @@ impl Ledger {
         }
         profile.purchased_year = after(profile.purchased_year)?;
         profile.face_loaded = after(profile.face_loaded)?;
-        profile.subsidy_loaded = arith(profile.subsidy_loaded.checked_add(discount))?;
         self.put_citizen(id, profile);
         self.put_purchase(PurchaseRecord {
             charge,
@@ -781,7 +906,12 @@ impl Ledger {
             p.purchased_year = sub_floor(p.purchased_year, rec.face);
         }
         p.face_loaded = sub_floor(p.face_loaded, rec.face);
-        p.subsidy_loaded = sub_floor(p.subsidy_loaded, rec.discount);
+        if let Some(b) = rec.budget
+            && let Some((_, s)) = p.subsidy_loaded.iter_mut().find(|(id, _)| *id == b)
+        {
+            *s = sub_floor(*s, rec.discount);
+        }
+        p.subsidy_loaded.retain(|(_, s)| s.is_positive());
         self.put_citizen(rec.wallet, p);
         if let Some(b) = rec.budget {
             self.return_budget(b, rec.discount, Some(bought.month_index()));
@@ -792,6 +922,7 @@ impl Ledger {
     fn cancel_purchase(
         &mut self,
         purchase: TransferId,
+        payout_timeout_us: Option<u64>,
         now: Timestamp,
     ) -> Result<SchemeApplied, Failure> {
         let version = self.active_version(now)?;
@@ -858,14 +989,16 @@ impl Ledger {
         };
         self.release_purchase(&rec)?;
         rec.state = PurchaseState::Cancelled;
-        let (cash, subsidy) = (rec.paid, rec.discount);
+        let (cash, subsidy, wallet) = (rec.paid, rec.discount, rec.wallet);
         self.put_purchase(rec);
+        let payout = self.open_payout(cfg, wallet, cash, payout_timeout_us, now)?;
         Ok(SchemeApplied::PurchaseCancelled {
             purchase,
             cash_transfer,
             cash,
             subsidy_transfer,
             subsidy,
+            payout,
         })
     }
 
@@ -1131,6 +1264,7 @@ impl Ledger {
     fn refund_balance(
         &mut self,
         wallet: WalletId,
+        payout_timeout_us: Option<u64>,
         now: Timestamp,
     ) -> Result<SchemeApplied, Failure> {
         let version = self.active_version(now)?;
@@ -1167,16 +1301,21 @@ impl Ledger {
             }
             .into());
         }
-        // The subsidy share of what is left goes back to its budget, not to the citizen.
-        let subsidy = i128::from(remaining.get()) * i128::from(p.subsidy_loaded.get())
-            / i128::from(loaded.get());
-        let subsidy = Won::new(i64::try_from(subsidy).unwrap_or(0))
-            .min(remaining)
-            .min(p.subsidy_loaded);
-        let (subsidy, budget) = match p.subsidy_budget {
-            Some(b) if subsidy.is_positive() => (subsidy, Some(b)),
-            _ => (Won::ZERO, None),
-        };
+        // The subsidy share of what is left goes back to the budgets that paid it, each
+        // its own share, not to the citizen.
+        let mut shares = Vec::new();
+        for (b, s) in &p.subsidy_loaded {
+            let share =
+                i128::from(remaining.get()) * i128::from(s.get()) / i128::from(loaded.get());
+            let share = Won::new(i64::try_from(share).unwrap_or(0)).min(*s);
+            if share.is_positive() {
+                shares.push((*b, share));
+            }
+        }
+        let subsidy = shares
+            .iter()
+            .try_fold(Won::ZERO, |acc, (_, s)| acc.checked_add(*s));
+        let subsidy = arith(subsidy)?.min(remaining);
         let cash = arith(remaining.checked_sub(subsidy))?;
         let purchased = SourceSet::of(&[Source::Purchased]);
         let cash_transfer = if cash.is_positive() {
@@ -1195,30 +1334,30 @@ impl Ledger {
         } else {
             None
         };
-        let subsidy_transfer = match budget {
-            Some(b) => {
-                let (sid, _, _) = self.transfer(
-                    &Transfer::posted(TransferSpec::SubsidyReturn {
-                        wallet,
-                        budget: BudgetId(b),
-                        amount: subsidy,
-                        sources: purchased,
-                    }),
-                    now,
-                )?;
-                self.return_budget(b, subsidy, None);
-                Some(sid)
-            }
-            None => None,
-        };
+        let mut subsidy_transfer = None;
+        for (b, share) in shares {
+            let (sid, _, _) = self.transfer(
+                &Transfer::posted(TransferSpec::SubsidyReturn {
+                    wallet,
+                    budget: BudgetId(b),
+                    amount: share,
+                    sources: purchased,
+                }),
+                now,
+            )?;
+            self.return_budget(b, share, None);
+            subsidy_transfer.get_or_insert(sid);
+        }
         p.face_loaded = Won::ZERO;
-        p.subsidy_loaded = Won::ZERO;
+        p.subsidy_loaded.clear();
         self.put_citizen(id, p);
+        let payout = self.open_payout(cfg, id, cash, payout_timeout_us, now)?;
         Ok(SchemeApplied::BalanceRefunded {
             cash_transfer,
             cash,
             subsidy_transfer,
             subsidy,
+            payout,
         })
     }
 }

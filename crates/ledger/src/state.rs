@@ -25,7 +25,8 @@ use crate::money::{Timestamp, Won};
 use crate::outcome::{Applied, Outcome, PendingEnd, Rejection, TransferStatus, Violation};
 use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
 use crate::scheme::{
-    BudgetUsage, CashbackRecord, CitizenProfile, MerchantProfile, PurchaseRecord, SchemeState,
+    BudgetUsage, CashbackRecord, CitizenProfile, MerchantProfile, PayoutRecord, PurchaseRecord,
+    SchemeState,
 };
 
 #[path = "scheme_exec.rs"]
@@ -147,6 +148,10 @@ enum Undo {
     Cashback {
         id: TransferId,
         prev: Option<Box<CashbackRecord>>,
+    },
+    Payout {
+        id: TransferId,
+        prev: Option<Box<PayoutRecord>>,
     },
 }
 
@@ -816,6 +821,11 @@ impl Ledger {
                 }
             }
             TransferSpec::PaymentRefund { payment, amount } => {
+                // A payment that earned cash-back is refunded by the scheme's
+                // `RefundPayment`, which takes the cash-back back with it.
+                if self.scheme.cashbacks.contains_key(payment) {
+                    return Err(Rejection::SchemeRefundRequired { payment: *payment }.into());
+                }
                 return self
                     .refund_payment(*payment, *amount)
                     .map(|id| (id, TransferStatus::Posted, *amount));
@@ -1569,6 +1579,9 @@ impl Ledger {
                 }
                 Undo::Cashback { id, prev } => {
                     self.scheme.set_cashback(id, prev.map(|p| *p));
+                }
+                Undo::Payout { id, prev } => {
+                    self.scheme.set_payout(id, prev.map(|p| *p));
                 }
             }
         }

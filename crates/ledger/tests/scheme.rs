@@ -539,7 +539,10 @@ fn balance_refund_exactly_at_sixty_percent() {
     let mut w = World::new(SEOUL, 1_000_000_000);
     w.buy(ALICE, 100_000, 0).unwrap(); // paid 93,000 + 7,000 discount
     w.pay(ALICE, SHOP, 59_999).unwrap();
-    let refund = SchemeCommand::RefundBalance { wallet: ALICE };
+    let refund = SchemeCommand::RefundBalance {
+        wallet: ALICE,
+        payout_timeout_us: None,
+    };
     assert_eq!(
         w.one(refund.clone()),
         Err(Rejection::RefundThresholdNotReached {
@@ -567,7 +570,10 @@ fn small_value_refund_needs_eighty_percent() {
     let mut w = World::new(BUSAN, 1_000_000_000);
     w.buy(ALICE, 10_000, 0).unwrap();
     w.pay(ALICE, SHOP, 7_999).unwrap();
-    let refund = SchemeCommand::RefundBalance { wallet: ALICE };
+    let refund = SchemeCommand::RefundBalance {
+        wallet: ALICE,
+        payout_timeout_us: None,
+    };
     assert_eq!(
         w.one(refund.clone()),
         Err(Rejection::RefundThresholdNotReached {
@@ -595,7 +601,10 @@ fn unused_purchase_cancelled_within_its_window() {
     // Spending draws the lot expiring first: the first purchase is now partly used.
     w.pay(ALICE, SHOP, 1).unwrap();
     assert_eq!(
-        w.one(SchemeCommand::CancelPurchase { purchase: first }),
+        w.one(SchemeCommand::CancelPurchase {
+            purchase: first,
+            payout_timeout_us: None,
+        }),
         Err(Rejection::PurchasePartlyUsed {
             purchase: first,
             unused: won(99_999)
@@ -605,7 +614,10 @@ fn unused_purchase_cancelled_within_its_window() {
     // Exactly at the end of the 7-day window it still cancels.
     w.now += 7 * DAY_US;
     match w
-        .one(SchemeCommand::CancelPurchase { purchase: second })
+        .one(SchemeCommand::CancelPurchase {
+            purchase: second,
+            payout_timeout_us: None,
+        })
         .unwrap()
     {
         SchemeApplied::PurchaseCancelled { cash, subsidy, .. } => {
@@ -616,14 +628,20 @@ fn unused_purchase_cancelled_within_its_window() {
     assert_eq!(w.balance(DISCOUNT_BUDGET.account()), budget_before + 3_500);
     assert_eq!(w.balance(ALICE.account()), 99_999);
     assert_eq!(
-        code(w.one(SchemeCommand::CancelPurchase { purchase: second })),
+        code(w.one(SchemeCommand::CancelPurchase {
+            purchase: second,
+            payout_timeout_us: None,
+        })),
         "purchase_not_posted"
     );
     // A fresh one, one microsecond past its window.
     let third = charge(w.buy(BOB, 10_000, 0).unwrap());
     w.now += 7 * DAY_US + 1;
     assert_eq!(
-        code(w.one(SchemeCommand::CancelPurchase { purchase: third })),
+        code(w.one(SchemeCommand::CancelPurchase {
+            purchase: third,
+            payout_timeout_us: None,
+        })),
         "cancel_window_passed"
     );
 }
@@ -895,4 +913,109 @@ fn a_refund_takes_its_cash_back_back_so_pay_and_refund_farms_nothing() {
         .unwrap();
     }
     assert_eq!(w.balance(CASHBACK_BUDGET.account()), before);
+}
+
+#[test]
+fn a_balance_refund_returns_each_budget_its_own_share() {
+    let mut w = World::new(SEOUL, 1_000_000_000);
+    w.buy(ALICE, 100_000, 0).unwrap(); // 7,000 from budget 2
+    let mut v2 = SchemeConfig::from_toml(SEOUL).unwrap();
+    v2.purchase.discount_budget = Some(CASHBACK_BUDGET.account());
+    v2.budgets.clear();
+    w.set_scheme(v2);
+    w.buy(ALICE, 10_000, 0).unwrap(); // 700 from budget 4
+    let (b2, b4) = (
+        w.balance(DISCOUNT_BUDGET.account()),
+        w.balance(CASHBACK_BUDGET.account()),
+    );
+    w.pay(ALICE, SHOP, 66_000).unwrap(); // 60% of 110,000
+    match w
+        .one(SchemeCommand::RefundBalance {
+            wallet: ALICE,
+            payout_timeout_us: None,
+        })
+        .unwrap()
+    {
+        SchemeApplied::BalanceRefunded { cash, subsidy, .. } => {
+            assert_eq!((cash, subsidy), (won(40_920), won(3_080)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.balance(DISCOUNT_BUDGET.account()), b2 + 2_800);
+    assert_eq!(w.balance(CASHBACK_BUDGET.account()), b4 + 280);
+}
+
+#[test]
+fn a_refund_can_open_its_bank_payout_in_the_same_command() {
+    let mut w = World::new(SEOUL, 1_000_000_000);
+    w.buy(ALICE, 100_000, 0).unwrap();
+    w.pay(ALICE, SHOP, 60_000).unwrap();
+    let payout = match w
+        .one(SchemeCommand::RefundBalance {
+            wallet: ALICE,
+            payout_timeout_us: Some(3_600_000_000),
+        })
+        .unwrap()
+    {
+        SchemeApplied::BalanceRefunded { payout, cash, .. } => {
+            assert_eq!(cash, won(37_200));
+            payout.expect("a payout")
+        }
+        other => panic!("{other:?}"),
+    };
+    let pending = w.ledger.pending(payout).unwrap();
+    assert_eq!(pending.kind, TransferKind::Settlement);
+    assert_eq!(pending.amount, won(37_200));
+    assert_eq!(w.ledger.payout(payout).unwrap().wallet, ALICE.account());
+    // Merchant redemption confirmed by the bank: posted and out of circulation at once.
+    let outs = w.ok(vec![Command::Transfer(Transfer::pending(
+        TransferSpec::Redemption {
+            merchant: SHOP,
+            clearing: CLEARING,
+            amount: won(60_000),
+        },
+        3_600_000_000,
+    ))]);
+    let Applied::Transfer { id, .. } = outs[0] else {
+        panic!("{outs:?}")
+    };
+    let clearing = w.balance(CLEARING.account());
+    assert_eq!(
+        w.one(SchemeCommand::ConfirmRedemption { redemption: id })
+            .unwrap(),
+        SchemeApplied::RedemptionConfirmed {
+            redemption: id,
+            amount: won(60_000)
+        }
+    );
+    assert_eq!(w.balance(CLEARING.account()), clearing);
+    assert_eq!(w.balance(SHOP.account()), 0);
+    assert_eq!(
+        code(w.one(SchemeCommand::ConfirmRedemption { redemption: id })),
+        "pending_already_ended"
+    );
+    assert_eq!(
+        code(w.one(SchemeCommand::ConfirmRedemption { redemption: payout })),
+        "not_a_redemption"
+    );
+}
+
+#[test]
+fn a_cash_back_payment_is_refunded_only_through_the_scheme() {
+    let mut w = World::new(BUSAN, 1_000_000_000);
+    w.buy(ALICE, 100_000, 0).unwrap();
+    let payment = match w.pay(ALICE, SHOP, 50_000).unwrap() {
+        SchemeApplied::Paid { payment, .. } => payment,
+        other => panic!("{other:?}"),
+    };
+    let outs = w.batch(vec![Command::Transfer(Transfer::posted(
+        TransferSpec::PaymentRefund {
+            payment,
+            amount: won(50_000),
+        },
+    ))]);
+    assert_eq!(
+        outs[0].result,
+        Err(Rejection::SchemeRefundRequired { payment })
+    );
 }

@@ -333,6 +333,7 @@ impl Run {
             }),
             Op::Cancel(i) => scheme(SchemeCommand::CancelPurchase {
                 purchase: pick(&self.model.purchases, *i)?,
+                payout_timeout_us: (*i % 2 == 0).then_some(3_600_000_000),
             }),
             Op::Pay { w, m, amount } => scheme(SchemeCommand::Pay {
                 payer: wallet(*w),
@@ -344,7 +345,10 @@ impl Run {
                 recipient: wallet(*to),
                 amount: Won::new(*amount),
             }),
-            Op::Refund(w) => scheme(SchemeCommand::RefundBalance { wallet: wallet(*w) }),
+            Op::Refund(w) => scheme(SchemeCommand::RefundBalance {
+                wallet: wallet(*w),
+                payout_timeout_us: None,
+            }),
             Op::RefundPay(i, pct) => {
                 let list = &self.model.payments;
                 if list.is_empty() {
@@ -436,7 +440,7 @@ impl Run {
                     }
                 }
                 (SchemeCommand::FailPurchase { purchase }, _)
-                | (SchemeCommand::CancelPurchase { purchase }, _) => {
+                | (SchemeCommand::CancelPurchase { purchase, .. }, _) => {
                     let rec = self.ledger.purchase(*purchase).unwrap();
                     let bought = KstDate::of(rec.at).month_index();
                     *m.bought.entry((rec.wallet, bought)).or_default() -= rec.face.get();

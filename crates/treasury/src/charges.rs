@@ -157,8 +157,9 @@ impl<B: Bank> Treasury<B> {
         merchant: MerchantId,
         amount: Won,
     ) -> Result<(Applied, Option<ChargeResult>), TreasuryError> {
+        let own = self.config.client;
         let pay = |k| Envelope {
-            client,
+            client: own,
             key: k,
             command: Command::Scheme(Box::new(SchemeCommand::Pay {
                 payer,
@@ -167,7 +168,7 @@ impl<B: Bank> Treasury<B> {
             })),
         };
         let first = self
-            .submit(vec![pay(derived(key, Purpose::TopUpFirstPay))])
+            .submit(vec![pay(derived(client, key, Purpose::TopUpFirstPay))])
             .await?
             .pop()
             .ok_or_else(|| TreasuryError::Engine("no answer".into()))?;
@@ -212,8 +213,8 @@ impl<B: Bank> Treasury<B> {
         let face = Won::new(units.saturating_mul(unit.get()));
         let charged = self
             .charge(
-                client,
-                derived(key, Purpose::TopUp),
+                own,
+                derived(client, key, Purpose::TopUp),
                 payer,
                 face,
                 setting.channel,
@@ -230,7 +231,7 @@ impl<B: Bank> Treasury<B> {
             )));
         }
         let second = self
-            .submit(vec![pay(derived(key, Purpose::TopUpPay))])
+            .submit(vec![pay(derived(client, key, Purpose::TopUpPay))])
             .await?
             .pop()
             .ok_or_else(|| TreasuryError::Engine("no answer".into()))?;

@@ -376,10 +376,55 @@ impl EventFold {
                 self.end(at, *purchase, amount, sink);
             }
             (SchemeCommand::FailPurchase { purchase }, _) => self.end(at, *purchase, None, sink),
-            (_, SchemeApplied::PurchaseCancelled { cash, subsidy, .. })
-            | (_, SchemeApplied::BalanceRefunded { cash, subsidy, .. }) => {
+            (
+                SchemeCommand::CancelPurchase {
+                    payout_timeout_us, ..
+                }
+                | SchemeCommand::RefundBalance {
+                    payout_timeout_us, ..
+                },
+                SchemeApplied::PurchaseCancelled {
+                    cash,
+                    subsidy,
+                    payout,
+                    ..
+                }
+                | SchemeApplied::BalanceRefunded {
+                    cash,
+                    subsidy,
+                    payout,
+                    ..
+                },
+            ) => {
                 post(TransferKind::CashRefund, *cash);
                 post(TransferKind::SubsidyReturn, *subsidy);
+                if let (Some(id), Some(timeout)) = (payout, payout_timeout_us) {
+                    self.open.insert(
+                        *id,
+                        Open {
+                            kind: TransferKind::Settlement,
+                            amount: *cash,
+                            deadline: at.plus_micros(*timeout),
+                            order: Some(OrderKind::Payout),
+                            subsidy: None,
+                        },
+                    );
+                    sink(&Event::OrderOpened {
+                        at,
+                        order: OrderKind::Payout,
+                        id: *id,
+                        amount: *cash,
+                        party: None,
+                    });
+                }
+            }
+            (_, SchemeApplied::RedemptionConfirmed { redemption, amount }) => {
+                self.end(at, *redemption, Some(*amount), sink);
+                sink(&Event::Posted {
+                    at,
+                    kind: TransferKind::Settlement,
+                    amount: *amount,
+                });
             }
             (
                 _,

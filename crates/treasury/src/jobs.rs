@@ -4,7 +4,7 @@
 
 use bank::Bank;
 use ledger::scheme::calendar::KstDate;
-use ledger::scheme::{AutoChargeResult, SchemeCommand};
+use ledger::scheme::{AutoChargeResult, PurchaseState, SchemeCommand};
 use ledger::{
     AccountId, Command, Rejection, Text, Timestamp, Transfer, TransferSpec, WalletId, Won,
 };
@@ -79,6 +79,9 @@ impl<B: Bank> Treasury<B> {
     pub async fn run_auto_charge(&self, now: Timestamp) -> Result<JobReport, TreasuryError> {
         let today = KstDate::of(now);
         let month = today.month_index();
+        // Who is due, and how many attempts they have had this month. A charge still
+        // waiting for its bank is never retried: first see how it ended.
+        let mut settled_in_doubt = Vec::new();
         let due: Vec<(AccountId, ledger::scheme::AutoChargeSetting, u8)> = self.engine.read(|l| {
             let Some(v) = l.scheme_at(now) else {
                 return Vec::new();
@@ -97,6 +100,21 @@ impl<B: Bank> Treasury<B> {
                     let attempts = match &p.auto_charge_status {
                         Some(st) if st.month == month => match &st.result {
                             AutoChargeResult::Charged { .. } => return None,
+                            AutoChargeResult::Pending { purchase } => {
+                                let rec = l.purchase(*purchase);
+                                let state = rec.map(|r| r.state);
+                                if state != Some(PurchaseState::Pending) {
+                                    let face = rec.map(|r| r.face);
+                                    settled_in_doubt.push((
+                                        id,
+                                        *purchase,
+                                        state,
+                                        face,
+                                        st.attempts,
+                                    ));
+                                }
+                                return None;
+                            }
                             AutoChargeResult::Failed {
                                 next_attempt_at, ..
                             } => match next_attempt_at {
@@ -110,6 +128,7 @@ impl<B: Bank> Treasury<B> {
                 })
                 .collect();
             due.sort_by_key(|(id, _, _)| *id);
+            settled_in_doubt.sort_by_key(|(id, ..)| *id);
             due
         });
         let rules = self
@@ -119,6 +138,40 @@ impl<B: Bank> Treasury<B> {
             return Ok(JobReport::default());
         };
         let mut report = JobReport::default();
+        // Charges that were in doubt at the last run and have ended since: record how.
+        for (wallet, purchase, state, face, attempts) in settled_in_doubt {
+            let charged = state == Some(PurchaseState::Posted);
+            let next_attempt_at = (!charged && attempts < rules.max_attempts)
+                .then(|| now.plus_micros(u64::from(rules.retry_interval_hours) * 3_600_000_000));
+            let result = if charged {
+                AutoChargeResult::Charged { purchase }
+            } else {
+                AutoChargeResult::Failed {
+                    code: Text::new("bank_refused").unwrap_or_else(|_| fallback_code()),
+                    next_attempt_at,
+                }
+            };
+            self.own(
+                key(Purpose::AutoChargeRecord, purchase.0, wallet.0),
+                Command::Scheme(Box::new(SchemeCommand::RecordAutoCharge {
+                    wallet: WalletId(wallet),
+                    month,
+                    result,
+                })),
+            )
+            .await?;
+            if charged {
+                report.done += 1;
+            } else {
+                report.failed += 1;
+            }
+            report.notices.push(AutoChargeNotice {
+                wallet,
+                charged: face.filter(|_| charged),
+                failure: (!charged).then(|| "bank_refused".to_owned()),
+                next_attempt_at,
+            });
+        }
         for (wallet, setting, attempts) in due {
             let attempt = attempts + 1;
             let k = key(
@@ -137,10 +190,8 @@ impl<B: Bank> Treasury<B> {
                 )
                 .await;
             let failure = match &outcome {
-                Ok(ChargeResult::Charged { .. }) => None,
+                Ok(ChargeResult::Charged { .. }) | Ok(ChargeResult::InDoubt { .. }) => None,
                 Ok(ChargeResult::Refused { code, .. }) => Some(code.as_str().to_owned()),
-                // Settled later by the sweep; recorded as not yet charged.
-                Ok(ChargeResult::InDoubt { .. }) => Some("bank_answer_pending".to_owned()),
                 Err(TreasuryError::Refused(r)) => Some(r.code().as_str().to_owned()),
                 Err(TreasuryError::NoLinkedAccount(_)) => Some("no_linked_account".to_owned()),
                 Err(e) => return Err(e.clone()),
@@ -148,6 +199,9 @@ impl<B: Bank> Treasury<B> {
             let next_attempt_at = (failure.is_some() && attempt < rules.max_attempts)
                 .then(|| now.plus_micros(u64::from(rules.retry_interval_hours) * 3_600_000_000));
             let result = match (&outcome, &failure) {
+                (Ok(ChargeResult::InDoubt { purchase }), _) => AutoChargeResult::Pending {
+                    purchase: *purchase,
+                },
                 (Ok(c), None) => AutoChargeResult::Charged {
                     purchase: c.purchase(),
                 },

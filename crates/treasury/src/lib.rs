@@ -47,6 +47,7 @@ pub use payouts::{PayoutResult, SettlementBatch, SettlementItem};
 pub use reconcile::{Difference, ReconciliationReport};
 pub use report::{OperatorReport, Period};
 pub use resolve::SweepReport;
+
 pub use schedule::Schedule;
 
 /// A ledger pending transfer for a bank order lives this long at most: far longer than
@@ -82,7 +83,9 @@ impl TreasuryConfig {
             reserve,
             clearing,
             order_validity: Duration::from_secs(30),
-            clock_margin: Duration::from_secs(2),
+            // Well above the bank client's timeout (2 s): "unknown" is only final once
+            // the bank's clock, however far ahead, is past `not_after`.
+            clock_margin: Duration::from_secs(5),
             poll_interval: Duration::from_millis(200),
             parallel_orders: 16,
         }
@@ -135,10 +138,10 @@ pub enum Settled {
 pub(crate) enum Purpose {
     Confirm = 1,
     Fail = 2,
-    RedemptionPost = 3,
-    RedemptionSettle = 4,
+    RedemptionConfirm = 3,
+    // 4 and 6 were used by earlier versions (a separate settlement, a separate payout
+    // opening); numbers are never reused.
     RedemptionVoid = 5,
-    PayoutOpen = 6,
     PayoutPost = 7,
     PayoutVoid = 8,
     DailyRedemption = 9,
@@ -154,9 +157,22 @@ pub(crate) fn key(purpose: Purpose, a: u64, b: u64) -> IdempotencyKey {
     IdempotencyKey((u128::from(purpose as u8) << 120) | (u128::from(a) << 64) | u128::from(b))
 }
 
-/// A key derived from a caller's key for a step of a composite operation.
-pub(crate) fn derived(k: IdempotencyKey, purpose: Purpose) -> IdempotencyKey {
-    IdempotencyKey(k.0.rotate_left(8) ^ (u128::from(purpose as u8) << 1 | 1))
+/// A key for a step of a composite operation a caller started with `(client, k)`:
+/// journaled under the treasury's own client, so it can never collide with a key the
+/// caller uses, and with the purpose in the top byte, so never with the treasury's
+/// other keys.
+pub(crate) fn derived(client: ClientId, k: IdempotencyKey, purpose: Purpose) -> IdempotencyKey {
+    // SplitMix64 of both halves: a fixed, well-spread mix (not a security boundary).
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let hi = mix(client.0 ^ mix(k.0 as u64));
+    let lo = mix((k.0 >> 64) as u64 ^ mix(client.0.rotate_left(17)));
+    let v = (u128::from(hi) << 64 | u128::from(lo)) & (u128::MAX >> 8);
+    IdempotencyKey(v | (u128::from(purpose as u8) << 120))
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -176,6 +192,8 @@ pub struct Treasury<B> {
     pub(crate) currency: String,
     /// How far the bank's answer feed has been read.
     pub(crate) answers_cursor: AtomicU64,
+    /// Distinguishes attempts made in the same millisecond.
+    pub(crate) attempts: AtomicU64,
 }
 
 impl<B: Bank> Treasury<B> {
@@ -195,6 +213,7 @@ impl<B: Bank> Treasury<B> {
             config,
             currency,
             answers_cursor: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
         }
     }
 

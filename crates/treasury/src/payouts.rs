@@ -133,44 +133,26 @@ impl<B: Bank> Treasury<B> {
         self.pay_order(OrderKind::Redemption, id, amount, to).await
     }
 
-    /// Pays a cash refund (already moved to the clearing account by the ledger) to the
-    /// citizen's bank. `cash_transfer` is the refund's transfer id: paying it twice is
-    /// impossible, its key repeats.
-    pub async fn pay_out_refund(
-        &self,
-        wallet: WalletId,
-        cash_transfer: TransferId,
-        amount: Won,
-    ) -> Result<PayoutResult, TreasuryError> {
+    /// Pays a refund's payout (a pending settlement the ledger opened with the refund)
+    /// to the citizen's bank.
+    pub async fn pay_out(&self, payout: TransferId) -> Result<PayoutResult, TreasuryError> {
+        let Some(record) = self.engine.read(|l| l.payout(payout).cloned()) else {
+            return Err(TreasuryError::Refused(Rejection::PendingNotFound {
+                id: payout,
+            }));
+        };
         let to = self
             .accounts
-            .get(wallet.account())
-            .ok_or(TreasuryError::NoLinkedAccount(wallet.account()))?;
-        let out = self
-            .own(
-                key(Purpose::PayoutOpen, cash_transfer.0, 0),
-                Command::Transfer(Transfer {
-                    spec: TransferSpec::Settlement {
-                        clearing: self.config.clearing,
-                        reserve: self.config.reserve,
-                        amount,
-                    },
-                    mode: Mode::Pending {
-                        timeout_us: ORDER_PENDING_US,
-                    },
-                }),
-            )
-            .await?;
-        let Applied::Transfer { id, .. } = expect_applied(out)? else {
-            return Err(TreasuryError::Engine(
-                "unexpected answer to a payout".into(),
-            ));
-        };
-        self.pay_order(OrderKind::Payout, id, amount, to).await
+            .get(record.wallet)
+            .ok_or(TreasuryError::NoLinkedAccount(record.wallet))?;
+        self.pay_order(OrderKind::Payout, payout, record.amount, to)
+            .await
     }
 
     /// The remaining balance refunded in cash once the scheme's used share is reached
-    /// (the subsidy share goes back to its budget), paid to the citizen's bank.
+    /// (the subsidy share goes back to its budget), paid to the citizen's bank. The
+    /// payout is opened in the same ledger command as the refund, so a crash between
+    /// the two cannot leave a refund unpaid: the sweep finds the payout pending.
     pub async fn refund_balance(
         &self,
         client: ClientId,
@@ -178,14 +160,19 @@ impl<B: Bank> Treasury<B> {
         wallet: WalletId,
     ) -> Result<Option<PayoutResult>, TreasuryError> {
         let applied = self
-            .scheme_command(client, key, SchemeCommand::RefundBalance { wallet })
+            .scheme_command(
+                client,
+                key,
+                SchemeCommand::RefundBalance {
+                    wallet,
+                    payout_timeout_us: Some(ORDER_PENDING_US),
+                },
+            )
             .await?;
         match applied {
             SchemeApplied::BalanceRefunded {
-                cash_transfer: Some(t),
-                cash,
-                ..
-            } => Ok(Some(self.pay_out_refund(wallet, t, cash).await?)),
+                payout: Some(p), ..
+            } => Ok(Some(self.pay_out(p).await?)),
             _ => Ok(None),
         }
     }
@@ -197,28 +184,23 @@ impl<B: Bank> Treasury<B> {
         client: ClientId,
         key: IdempotencyKey,
         purchase: TransferId,
-    ) -> Result<PayoutResult, TreasuryError> {
-        let wallet = self
-            .engine
-            .read(|l| l.purchase(purchase).map(|p| p.wallet))
-            .ok_or(TreasuryError::Refused(Rejection::PurchaseNotFound {
-                purchase,
-            }))?;
+    ) -> Result<Option<PayoutResult>, TreasuryError> {
         let applied = self
-            .scheme_command(client, key, SchemeCommand::CancelPurchase { purchase })
+            .scheme_command(
+                client,
+                key,
+                SchemeCommand::CancelPurchase {
+                    purchase,
+                    payout_timeout_us: Some(ORDER_PENDING_US),
+                },
+            )
             .await?;
-        let SchemeApplied::PurchaseCancelled {
-            cash_transfer,
-            cash,
-            ..
-        } = applied
-        else {
-            return Err(TreasuryError::Engine(
-                "unexpected answer to a cancel".into(),
-            ));
-        };
-        self.pay_out_refund(ledger::WalletId(wallet), cash_transfer, cash)
-            .await
+        match applied {
+            SchemeApplied::PurchaseCancelled {
+                payout: Some(p), ..
+            } => Ok(Some(self.pay_out(p).await?)),
+            _ => Ok(None),
+        }
     }
 
     async fn scheme_command(

@@ -4,7 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use bank::{Bank, Order, OrderStatus, Reference, RejectCode};
-use ledger::{Applied, Command, Rejection, Transfer, TransferId, TransferKind, TransferSpec};
+use ledger::scheme::{PurchaseState, SchemeCommand};
+use ledger::{Applied, Command, PendingEnd, Rejection, TransferId, TransferKind};
 use tracing::{error, warn};
 
 use crate::{ORDER_PENDING_US, OrderKind, Purpose, Settled, Treasury, TreasuryError, key, now_ms};
@@ -16,21 +17,27 @@ pub(crate) enum Concluded {
     Posted,
     /// Voided in the ledger (the bank moved nothing).
     Voided,
-    /// Not settled yet.
+    /// Not settled yet, or ended so long ago that the ledger no longer remembers how
+    /// (the reconciliation report, built from the journal, is the authority then).
     Open,
     /// The bank and the ledger disagree (money moved but the ledger had already ended
     /// the order, or the reverse). Reconciliation reports it; an operator must act.
     Conflict(String),
 }
 
-/// Counts from one resolution sweep.
+/// What one resolution sweep did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
     pub answers_read: usize,
     pub posted: usize,
     pub voided: usize,
     pub still_open: usize,
+    /// Orders sent again because the bank had not seen them and still could execute them.
+    pub resent: usize,
     pub conflicts: Vec<String>,
+    /// Orders the sweep could not settle this time (the ledger refused, or was
+    /// unavailable); the next sweep tries again. One never stops the others.
+    pub errors: Vec<String>,
 }
 
 fn settled_from(status: &OrderStatus) -> Option<Settled> {
@@ -44,7 +51,21 @@ fn settled_from(status: &OrderStatus) -> Option<Settled> {
     }
 }
 
+fn never_executed() -> Settled {
+    Settled::Refused {
+        code: RejectCode::Expired,
+        message: "the bank never executed the order before its deadline".into(),
+    }
+}
+
 impl<B: Bank> Treasury<B> {
+    async fn send(&self, kind: OrderKind, order: &Order) -> Result<OrderStatus, bank::BankError> {
+        match kind {
+            OrderKind::Charge => self.bank.pull(order).await,
+            OrderKind::Redemption | OrderKind::Payout => self.bank.pay(order).await,
+        }
+    }
+
     /// Sends an order and follows it until the bank's answer is final, or until it is
     /// clear that it cannot be had now (then `InDoubt`: the sweep finishes it).
     pub(crate) async fn run_order(
@@ -53,11 +74,7 @@ impl<B: Bank> Treasury<B> {
         order: &Order,
         created_us: u64,
     ) -> Settled {
-        let sent = match kind {
-            OrderKind::Charge => self.bank.pull(order).await,
-            OrderKind::Redemption | OrderKind::Payout => self.bank.pay(order).await,
-        };
-        match sent {
+        match self.send(kind, order).await {
             Ok(status) => {
                 if let Some(s) = settled_from(&status) {
                     return s;
@@ -88,27 +105,22 @@ impl<B: Bank> Treasury<B> {
             + 2 * self.config.clock_margin.as_millis() as u64
             + 10 * self.config.poll_interval.as_millis() as u64;
         loop {
+            // Judged before asking: an "unknown" answered after `not_after` had passed
+            // here (plus the margin) cannot be overtaken by an execution at the bank.
+            let past = self.past_not_after(created_us);
             match self.bank.status(reference).await {
                 Ok(status) => {
                     if let Some(s) = settled_from(&status) {
                         return s;
                     }
-                    if self.past_not_after(created_us) {
-                        return Settled::Refused {
-                            code: RejectCode::Expired,
-                            message: "the bank never executed the order before its deadline".into(),
-                        };
+                    if past {
+                        return never_executed();
                     }
-                    if let Some(order) = resend {
-                        let again = match kind {
-                            OrderKind::Charge => self.bank.pull(order).await,
-                            _ => self.bank.pay(order).await,
-                        };
-                        if let Ok(status) = again
-                            && let Some(s) = settled_from(&status)
-                        {
-                            return s;
-                        }
+                    if let Some(order) = resend
+                        && let Ok(status) = self.send(kind, order).await
+                        && let Some(s) = settled_from(&status)
+                    {
+                        return s;
                     }
                 }
                 Err(e) => {
@@ -124,7 +136,7 @@ impl<B: Bank> Treasury<B> {
 
     /// Applies the bank's final answer to the ledger. Idempotent: the treasury's keys
     /// repeat, so a duplicate answer (from the feed, a retry, a second worker) changes
-    /// nothing.
+    /// nothing, and an order the ledger already ended is compared, not re-applied.
     pub(crate) async fn conclude(
         &self,
         kind: OrderKind,
@@ -136,127 +148,101 @@ impl<B: Bank> Treasury<B> {
             Settled::Completed => true,
             Settled::Refused { .. } => false,
         };
-        let command = |c| Command::Scheme(Box::new(c));
-        let outcome = match (kind, completed) {
-            (OrderKind::Charge, true) => {
-                self.own(
-                    key(Purpose::Confirm, id.0, 0),
-                    command(ledger::scheme::SchemeCommand::ConfirmPurchase { purchase: id }),
-                )
-                .await?
+        if kind == OrderKind::Charge {
+            match self.engine.read(|l| l.purchase(id).map(|p| p.state)) {
+                None => return Ok(Concluded::Open),
+                Some(PurchaseState::Pending) => {}
+                Some(state) => {
+                    return Ok(self.compare(kind, id, completed, state == PurchaseState::Posted));
+                }
             }
-            (OrderKind::Charge, false) => {
-                self.own(
-                    key(Purpose::Fail, id.0, 0),
-                    command(ledger::scheme::SchemeCommand::FailPurchase { purchase: id }),
-                )
-                .await?
-            }
-            (OrderKind::Redemption, true) => {
-                let amount = self.engine.read(|l| l.pending(id).map(|p| p.amount));
-                let Some(amount) = amount else {
-                    return self.already_ended(kind, id, true);
-                };
-                // Posted and moved out of circulation in one batch: both or neither.
-                let outs = self
-                    .submit(vec![
-                        self.envelope(
-                            key(Purpose::RedemptionPost, id.0, 0),
-                            Command::PostPending {
-                                pending: id,
-                                amount: None,
-                            },
-                        ),
-                        self.envelope(
-                            key(Purpose::RedemptionSettle, id.0, 0),
-                            Command::Transfer(Transfer::posted(TransferSpec::Settlement {
-                                clearing: self.config.clearing,
-                                reserve: self.config.reserve,
-                                amount,
-                            })),
-                        ),
-                    ])
-                    .await?;
-                outs.into_iter()
-                    .next()
-                    .ok_or_else(|| TreasuryError::Engine("no answer".into()))?
-            }
-            (OrderKind::Payout, true) => {
-                self.own(
-                    key(Purpose::PayoutPost, id.0, 0),
-                    Command::PostPending {
-                        pending: id,
-                        amount: None,
-                    },
-                )
-                .await?
-            }
-            (OrderKind::Redemption, false) => {
-                self.own(
-                    key(Purpose::RedemptionVoid, id.0, 0),
-                    Command::VoidPending { pending: id },
-                )
-                .await?
-            }
+        }
+        let (purpose, command) = match (kind, completed) {
+            (OrderKind::Charge, true) => (
+                Purpose::Confirm,
+                Command::Scheme(Box::new(SchemeCommand::ConfirmPurchase { purchase: id })),
+            ),
+            (OrderKind::Charge, false) => (
+                Purpose::Fail,
+                Command::Scheme(Box::new(SchemeCommand::FailPurchase { purchase: id })),
+            ),
+            // Posted and taken out of circulation in one command: both or neither.
+            (OrderKind::Redemption, true) => (
+                Purpose::RedemptionConfirm,
+                Command::Scheme(Box::new(SchemeCommand::ConfirmRedemption {
+                    redemption: id,
+                })),
+            ),
+            (OrderKind::Payout, true) => (
+                Purpose::PayoutPost,
+                Command::PostPending {
+                    pending: id,
+                    amount: None,
+                },
+            ),
+            (OrderKind::Redemption, false) => (
+                Purpose::RedemptionVoid,
+                Command::VoidPending { pending: id },
+            ),
             (OrderKind::Payout, false) => {
-                self.own(
-                    key(Purpose::PayoutVoid, id.0, 0),
-                    Command::VoidPending { pending: id },
-                )
-                .await?
+                (Purpose::PayoutVoid, Command::VoidPending { pending: id })
             }
         };
+        // A fresh key per attempt: the ledger's own state (a purchase no longer
+        // pending, a pending already ended) is what makes a repeat harmless, and a
+        // refusal that later clears (a frozen wallet) must not be replayed as the
+        // stored answer of a fixed key.
+        let attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
+        let outcome = self
+            .own(
+                key(purpose, id.0, now_ms() << 16 | (attempt & 0xFFFF)),
+                command,
+            )
+            .await?;
         match outcome.result {
             Ok(_) => Ok(if completed {
                 Concluded::Posted
             } else {
                 Concluded::Voided
             }),
-            Err(Rejection::PurchaseNotPending { .. })
-            | Err(Rejection::PendingAlreadyEnded { .. })
-            | Err(Rejection::PendingNotFound { .. }) => self.already_ended(kind, id, completed),
+            Err(Rejection::PendingAlreadyEnded { end, .. }) => {
+                Ok(self.compare(kind, id, completed, end == PendingEnd::Posted))
+            }
+            Err(Rejection::PurchaseNotPending { .. }) => {
+                let posted = self
+                    .engine
+                    .read(|l| l.purchase(id).map(|p| p.state == PurchaseState::Posted));
+                Ok(posted.map_or(Concluded::Open, |p| self.compare(kind, id, completed, p)))
+            }
+            Err(Rejection::PendingNotFound { .. }) | Err(Rejection::PurchaseNotFound { .. }) => {
+                Ok(Concluded::Open)
+            }
             Err(r) => Err(TreasuryError::Refused(r)),
         }
     }
 
-    /// The order was already ended in the ledger: fine if it ended the way the bank
-    /// says, a conflict otherwise.
-    fn already_ended(
-        &self,
-        kind: OrderKind,
-        id: TransferId,
-        completed: bool,
-    ) -> Result<Concluded, TreasuryError> {
-        let posted = match kind {
-            OrderKind::Charge => self.engine.read(|l| {
-                l.purchase(id)
-                    .map(|p| p.state == ledger::scheme::PurchaseState::Posted)
-            }),
-            _ => self.engine.read(|l| match l.pending(id) {
-                Some(_) => None,
-                None => Some(true),
-            }),
-        };
-        // For payouts the ledger forgets how a pending ended after a day; the
-        // reconciliation report, built from the journal, is the authority then.
-        let Some(posted) = posted else {
-            return Ok(Concluded::Open);
-        };
-        if kind == OrderKind::Charge && posted != completed {
-            let msg = format!(
-                "{}: the bank says {} but the ledger {} it",
-                OrderKind::Charge.reference(&self.currency, id),
-                if completed { "completed" } else { "refused" },
-                if posted { "posted" } else { "voided" }
-            );
-            error!("{msg}");
-            return Ok(Concluded::Conflict(msg));
+    /// The ledger had already ended the order: fine if the way it ended matches the
+    /// bank, a conflict otherwise.
+    fn compare(&self, kind: OrderKind, id: TransferId, completed: bool, posted: bool) -> Concluded {
+        if posted == completed {
+            return if posted {
+                Concluded::Posted
+            } else {
+                Concluded::Voided
+            };
         }
-        Ok(if completed {
-            Concluded::Posted
-        } else {
-            Concluded::Voided
-        })
+        let msg = format!(
+            "{}: the bank says {} but the ledger {} it",
+            kind.reference(&self.currency, id),
+            if completed { "completed" } else { "refused" },
+            if posted {
+                "posted"
+            } else {
+                "voided or expired"
+            }
+        );
+        error!("{msg}");
+        Concluded::Conflict(msg)
     }
 
     pub(crate) fn envelope(
@@ -271,11 +257,38 @@ impl<B: Bank> Treasury<B> {
         }
     }
 
+    /// The identical order for a pending one, rebuilt from the ledger alone (and the
+    /// linked bank accounts), to send it again.
+    fn rebuild(&self, kind: OrderKind, id: TransferId, created_us: u64) -> Option<Order> {
+        let (party, amount) = self.engine.read(|l| match kind {
+            OrderKind::Charge => l.purchase(id).map(|p| (p.wallet, p.paid)),
+            OrderKind::Redemption => l.pending(id).map(|p| (p.debit, p.amount)),
+            OrderKind::Payout => l.payout(id).map(|p| (p.wallet, p.amount)),
+        })?;
+        let party_account = self.accounts.get(party)?;
+        let issuer = self.config.issuer_account.clone();
+        let (debit, credit, memo) = match kind {
+            OrderKind::Charge => (party_account, issuer, "maeul charge"),
+            OrderKind::Redemption => (issuer, party_account, "maeul redemption"),
+            OrderKind::Payout => (issuer, party_account, "maeul refund"),
+        };
+        Some(Order {
+            reference: self.reference(kind, id).ok()?,
+            debit,
+            credit,
+            amount: amount.get(),
+            memo: memo.into(),
+            not_after_ms: self.not_after_ms(created_us),
+        })
+    }
+
     /// Settles every order still in flight: reads the bank's answer feed, then looks up
-    /// each pending order the ledger holds. Run at start-up (recovery) and periodically.
+    /// each pending order the ledger holds, sending again those the bank has not seen
+    /// while they can still execute. Run at start-up (recovery) and periodically.
     pub async fn sweep(&self) -> Result<SweepReport, TreasuryError> {
         let mut report = SweepReport::default();
-        // 1. The answer feed (duplicates are harmless: conclude is idempotent).
+        // 1. The answer feed (duplicates are harmless: conclude is idempotent). The
+        //    cursor lives in memory: a new process reads the feed from the start.
         loop {
             let after = self.answers_cursor.load(Ordering::Relaxed);
             let page = match self.bank.answers(after, 500).await {
@@ -295,7 +308,8 @@ impl<B: Bank> Treasury<B> {
                     continue;
                 };
                 if let Some(s) = settled_from(&answer.status) {
-                    self.count(&mut report, self.conclude(kind, id, &s).await?);
+                    let r = self.conclude(kind, id, &s).await;
+                    self.count(&mut report, kind, id, r);
                 }
             }
             self.answers_cursor.store(last, Ordering::Relaxed);
@@ -320,28 +334,47 @@ impl<B: Bank> Treasury<B> {
         });
         for (kind, id, created) in open {
             let reference = self.reference(kind, id)?;
+            let past = self.past_not_after(created);
             let settled = match self.bank.status(&reference).await {
                 Ok(status) => match settled_from(&status) {
                     Some(s) => s,
-                    None if self.past_not_after(created) => Settled::Refused {
-                        code: RejectCode::Expired,
-                        message: "the bank never executed the order before its deadline".into(),
+                    None if past => never_executed(),
+                    None => match self.rebuild(kind, id, created) {
+                        // Not seen by the bank yet (e.g. a crash before sending):
+                        // send it now, while it can still execute.
+                        Some(order) => {
+                            report.resent += 1;
+                            match self.send(kind, &order).await {
+                                Ok(status) => settled_from(&status).unwrap_or(Settled::InDoubt),
+                                Err(_) => Settled::InDoubt,
+                            }
+                        }
+                        None => Settled::InDoubt,
                     },
-                    None => Settled::InDoubt,
                 },
                 Err(_) => Settled::InDoubt,
             };
-            self.count(&mut report, self.conclude(kind, id, &settled).await?);
+            let r = self.conclude(kind, id, &settled).await;
+            self.count(&mut report, kind, id, r);
         }
         Ok(report)
     }
 
-    fn count(&self, report: &mut SweepReport, c: Concluded) {
-        match c {
-            Concluded::Posted => report.posted += 1,
-            Concluded::Voided => report.voided += 1,
-            Concluded::Open => report.still_open += 1,
-            Concluded::Conflict(m) => report.conflicts.push(m),
+    fn count(
+        &self,
+        report: &mut SweepReport,
+        kind: OrderKind,
+        id: TransferId,
+        r: Result<Concluded, TreasuryError>,
+    ) {
+        match r {
+            Ok(Concluded::Posted) => report.posted += 1,
+            Ok(Concluded::Voided) => report.voided += 1,
+            Ok(Concluded::Open) => report.still_open += 1,
+            Ok(Concluded::Conflict(m)) => report.conflicts.push(m),
+            Err(e) => report
+                .errors
+                .push(format!("{}: {e}", kind.reference(&self.currency, id))),
         }
     }
 }

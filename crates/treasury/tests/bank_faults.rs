@@ -415,3 +415,139 @@ async fn a_refused_charge_frees_the_limit_and_says_why() {
     );
     let _ = SchemeApplied::CitizenRegistered;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_order_the_ledger_refuses_does_not_stop_the_sweep() {
+    let w = World::new(SEOUL, 2, 1, 31).await;
+    w.faults(FaultPlan {
+        lost_answer_permille: 1000,
+        status_fail_permille: 1000,
+        ..FaultPlan::none()
+    });
+    for i in 0..2 {
+        let r = w
+            .treasury
+            .charge(
+                ClientId(5),
+                w.next_key(),
+                wallet(i),
+                Won::new(20_000),
+                0,
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(r, ChargeResult::InDoubt { .. }), "{r:?}");
+    }
+    // Citizen 0's wallet is frozen: confirming their charge is refused for now.
+    let outs = w
+        .run(vec![Command::SetAccountState {
+            account: wallet(0).account(),
+            state: AccountState::Frozen,
+        }])
+        .await;
+    assert!(outs[0].is_applied());
+    w.faults(FaultPlan::none());
+    let report = w.treasury.sweep().await.unwrap();
+    // (Once from the answer feed, once from the pending look-up.)
+    assert!(
+        !report.errors.is_empty() && report.errors.iter().all(|e| e.contains("account_frozen")),
+        "{report:?}"
+    );
+    assert_eq!(w.balance(wallet(1).account()), 20_000, "{report:?}");
+    // Unfrozen, the next sweep settles it.
+    w.run(vec![Command::SetAccountState {
+        account: wallet(0).account(),
+        state: AccountState::Active,
+    }])
+    .await;
+    let report = w.treasury.sweep().await.unwrap();
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(w.balance(wallet(0).account()), 20_000);
+    w.check_money();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_whose_payout_was_never_sent_is_paid_by_the_sweep() {
+    let w = World::new(SEOUL, 1, 1, 32).await;
+    w.treasury
+        .charge(
+            ClientId(5),
+            w.next_key(),
+            wallet(0),
+            Won::new(100_000),
+            0,
+            false,
+        )
+        .await
+        .unwrap();
+    w.run(vec![Command::Scheme(Box::new(
+        ledger::scheme::SchemeCommand::Pay {
+            payer: wallet(0),
+            merchant: merchant(0),
+            amount: Won::new(60_000),
+        },
+    ))])
+    .await;
+    // The refund is journaled with its payout pending, then the process "crashes"
+    // before sending the order to the bank.
+    let outs = w
+        .run(vec![Command::Scheme(Box::new(
+            ledger::scheme::SchemeCommand::RefundBalance {
+                wallet: wallet(0),
+                payout_timeout_us: Some(treasury::ORDER_PENDING_US),
+            },
+        ))])
+        .await;
+    assert!(outs[0].is_applied(), "{outs:?}");
+    let bank_before = w.bank.balance(&citizen_account(0)).unwrap();
+    let report = w.treasury.sweep().await.unwrap();
+    assert_eq!(report.resent, 1, "{report:?}");
+    assert_eq!(
+        w.bank.balance(&citizen_account(0)).unwrap(),
+        bank_before + 37_200
+    );
+    assert_eq!(w.balance(CLEARING.account()), 0);
+    w.check_money();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_charge_in_doubt_is_not_charged_twice() {
+    let w = World::new(SEOUL, 1, 1, 33).await;
+    w.run(vec![Command::Scheme(Box::new(
+        ledger::scheme::SchemeCommand::SetAutoCharge {
+            wallet: wallet(0),
+            setting: Some(ledger::scheme::AutoChargeSetting {
+                day: 1,
+                monthly_face: Won::new(100_000),
+                channel: 0,
+                topup: false,
+            }),
+        },
+    ))])
+    .await;
+    w.faults(FaultPlan {
+        lost_answer_permille: 1000,
+        status_fail_permille: 1000,
+        ..FaultPlan::none()
+    });
+    let now = Timestamp::from_micros(treasury_now_us());
+    let first = w.treasury.run_auto_charge(now).await.unwrap();
+    assert_eq!(first.notices[0].next_attempt_at, None, "{first:?}");
+    w.faults(FaultPlan::none());
+    w.settle_everything().await;
+    // Hours later: the charge is recorded as done, not tried again.
+    let later = now.plus_micros(7 * 3_600 * 1_000_000);
+    let second = w.treasury.run_auto_charge(later).await.unwrap();
+    assert_eq!(second.done, 1, "{second:?}");
+    assert!(
+        w.treasury
+            .run_auto_charge(later)
+            .await
+            .unwrap()
+            .notices
+            .is_empty()
+    );
+    assert_eq!(w.balance(wallet(0).account()), 100_000);
+    w.check_money();
+}

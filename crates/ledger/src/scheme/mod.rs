@@ -66,12 +66,12 @@ pub struct CitizenProfile {
     /// Spend this month that earned cash-back, and the cash-back it earned.
     pub cashback_spend_month: Won,
     pub cashback_month: Won,
-    /// Bought value (face) and its subsidy since the last balance refund: the base of
-    /// the "refund once 60% is used" rule and of the subsidy share returned then.
+    /// Bought value (face) since the last balance refund: the base of the "refund once
+    /// 60% is used" rule...
     pub face_loaded: Won,
-    pub subsidy_loaded: Won,
-    /// The budget the subsidy came from, to return it there.
-    pub subsidy_budget: Option<AccountId>,
+    /// ...and the subsidy that came with it, by the budget that paid it (sorted), so
+    /// that a refund returns each budget its own share.
+    pub subsidy_loaded: Vec<(AccountId, Won)>,
     pub auto_charge: Option<AutoChargeSetting>,
     pub auto_charge_status: Option<AutoChargeStatus>,
 }
@@ -127,6 +127,11 @@ pub struct AutoChargeStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AutoChargeResult {
     Charged {
+        purchase: TransferId,
+    },
+    /// Sent; the bank's answer is not known yet. Never retried while so: the sweep
+    /// settles the purchase, and the next run records how it ended.
+    Pending {
         purchase: TransferId,
     },
     /// The stable code of the failure (e.g. `insufficient_funds` from the bank, or a
@@ -220,6 +225,17 @@ pub struct CashbackRecord {
     pub at: Timestamp,
 }
 
+/// A cash refund on its way to a citizen's bank: the pending settlement out of clearing
+/// that the bank edge pays, opened in the same command as the refund so that no crash
+/// can leave a refund without its payout.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PayoutRecord {
+    pub payout: TransferId,
+    pub wallet: AccountId,
+    pub amount: Won,
+    pub at: Timestamp,
+}
+
 /// Commands of the scheme layer. They compose the ledger's typed transfers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SchemeCommand {
@@ -265,9 +281,11 @@ pub enum SchemeCommand {
         purchase: TransferId,
     },
     /// Cancel an unused purchase within its window: what was paid goes back in cash,
-    /// the discount to its budget.
+    /// the discount to its budget. With `payout_timeout_us`, the payout to the citizen's
+    /// bank is opened pending in the same command.
     CancelPurchase {
         purchase: TransferId,
+        payout_timeout_us: Option<u64>,
     },
     /// Pay a merchant under the scheme's eligibility rules, earning cash-back.
     Pay {
@@ -288,9 +306,15 @@ pub enum SchemeCommand {
         amount: Won,
     },
     /// Refund the remaining bought value once enough of it was used; the subsidy share
-    /// goes back to its budget.
+    /// goes back to its budget. `payout_timeout_us` as for `CancelPurchase`.
     RefundBalance {
         wallet: WalletId,
+        payout_timeout_us: Option<u64>,
+    },
+    /// The bank paid a merchant's pending redemption: post it and take the value out of
+    /// circulation (clearing → reserve), both or neither.
+    ConfirmRedemption {
+        redemption: TransferId,
     },
     SetAutoCharge {
         wallet: WalletId,
@@ -353,6 +377,7 @@ pub enum SchemeApplied {
         cash: Won,
         subsidy_transfer: Option<TransferId>,
         subsidy: Won,
+        payout: Option<TransferId>,
     },
     Paid {
         payment: TransferId,
@@ -375,8 +400,14 @@ pub enum SchemeApplied {
     BalanceRefunded {
         cash_transfer: Option<TransferId>,
         cash: Won,
+        /// The first subsidy return (one per budget that paid subsidy).
         subsidy_transfer: Option<TransferId>,
         subsidy: Won,
+        payout: Option<TransferId>,
+    },
+    RedemptionConfirmed {
+        redemption: TransferId,
+        amount: Won,
     },
     AutoChargeSet,
     AutoChargeRecorded,
@@ -392,6 +423,7 @@ pub(crate) struct SchemeState {
     pub(crate) budgets: FxHashMap<AccountId, BudgetUsage>,
     pub(crate) purchases: BTreeMap<TransferId, PurchaseRecord>,
     pub(crate) cashbacks: BTreeMap<TransferId, CashbackRecord>,
+    pub(crate) payouts: BTreeMap<TransferId, PayoutRecord>,
     pub(crate) hash: u128,
     /// Reused for hashing items (no allocation per change).
     scratch: Vec<u8>,
@@ -470,6 +502,7 @@ impl SchemeState {
         b'K',
         |k| k.0
     );
+    keyed_setter!(set_payout, payouts, TransferId, PayoutRecord, b'P', |k| k.0);
 
     pub(crate) fn push_version(&mut self, v: Arc<SchemeVersion>) {
         self.hash =
@@ -501,6 +534,7 @@ pub(crate) struct SchemeSnapshot {
     pub(crate) budgets: Vec<(AccountId, BudgetUsage)>,
     pub(crate) purchases: Vec<PurchaseRecord>,
     pub(crate) cashbacks: Vec<CashbackRecord>,
+    pub(crate) payouts: Vec<PayoutRecord>,
 }
 
 impl SchemeState {
@@ -517,6 +551,7 @@ impl SchemeState {
             budgets: sorted(&self.budgets),
             purchases: self.purchases.values().cloned().collect(),
             cashbacks: self.cashbacks.values().cloned().collect(),
+            payouts: self.payouts.values().cloned().collect(),
         }
     }
 
@@ -554,6 +589,11 @@ impl SchemeState {
         for c in s.cashbacks {
             if state.set_cashback(c.payment, Some(c)).is_some() {
                 return Err("cash-back record twice".into());
+            }
+        }
+        for p in s.payouts {
+            if state.set_payout(p.payout, Some(p)).is_some() {
+                return Err("payout record twice".into());
             }
         }
         Ok(state)
