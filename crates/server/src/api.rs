@@ -1,0 +1,903 @@
+//! The routes under `/api/v1` and their OpenAPI description.
+//!
+//! Every state-changing request takes an `Idempotency-Key` header; the same key from the
+//! same user repeats the first answer. Amounts are integer won.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use ledger::scheme::{SchemeApplied, SchemeCommand};
+use ledger::{
+    AccountId, AccountKind, Applied, ClientId, Command, Envelope, IdempotencyKey, MerchantId,
+    Outcome, SourceSet, Text, WalletId, Won,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::auth::{Caller, NewUser, Role};
+use crate::error::{ApiError, Problem};
+use crate::{AppState, BODY_BYTES_MAX, Currency, REQUEST_DEADLINE};
+
+/// Wallet ids of signed-up citizens and merchants: far above the demo's and the
+/// operator's own accounts.
+const WALLET_BASE: u64 = 1_000_000_000;
+const MERCHANT_BASE: u64 = 2_000_000_000;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "maeul",
+        version = "1",
+        description = "Regional digital currencies: citizens, merchants, operators and auditors. Errors are application/problem+json with a stable code."
+    ),
+    paths(
+        health, ready, sign_up_citizen, sign_up_merchant, sign_in, sign_out, link_bank,
+        wallet, charge, pay, approve_merchant, suspend_merchant, report, verify
+    ),
+    components(schemas(
+        Problem, Role, CitizenSignUp, MerchantSignUp, SignedUp, SignIn, Session, BankLink,
+        Wallet, Lot, ChargeRequest, ChargeAnswer, PaymentRequest, PaymentAnswer, Suspension,
+        ReportAnswer, VerifyAnswer
+    )),
+    modifiers(&Security)
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+pub fn routes(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/citizens", post(sign_up_citizen))
+        .route("/api/v1/merchants", post(sign_up_merchant))
+        .route("/api/v1/sessions", post(sign_in))
+        .route("/api/v1/sessions/current", delete(sign_out))
+        .route("/api/v1/me/bank-account", post(link_bank))
+        .route("/api/v1/me/wallet", get(wallet))
+        .route("/api/v1/me/charges", post(charge))
+        .route("/api/v1/me/payments", post(pay))
+        .route(
+            "/api/v1/operator/{currency}/merchants/{merchant}/approve",
+            post(approve_merchant),
+        )
+        .route(
+            "/api/v1/operator/{currency}/merchants/{merchant}/suspend",
+            post(suspend_merchant),
+        )
+        .route("/api/v1/operator/{currency}/report", get(report))
+        .route("/api/v1/audit/{currency}/verify", get(verify))
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(state)
+}
+
+/// Metrics per route, and the request deadline.
+async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::unavailable("the request's deadline passed").into_response(),
+    };
+    let m = &state.metrics;
+    m.latency
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    m.requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+// ----- extractors ---------------------------------------------------------------------
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        state.auth.caller(token).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The request's `Idempotency-Key`, turned into the ledger's key for this user.
+fn idempotency(
+    headers: &HeaderMap,
+    caller_scope: u64,
+) -> Result<(ClientId, IdempotencyKey), ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| (1..=128).contains(&k.len()))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "idempotency_key_required",
+                "send an Idempotency-Key header (1-128 characters) with every change",
+            )
+        })?;
+    let h = blake3::hash(key.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h.as_bytes()[..16]);
+    Ok((
+        ClientId(caller_scope),
+        IdempotencyKey(u128::from_le_bytes(b)),
+    ))
+}
+
+/// Parses JSON, answering a problem (not axum's plain text) when it is not valid.
+struct JsonBody<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(ApiError::new(
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                "bad_request_body",
+                "요청 내용을 읽을 수 없습니다.",
+                "The request body could not be read.",
+            )
+            .detail(e.body_text())),
+        }
+    }
+}
+
+async fn submit(currency: &Currency, envelopes: Vec<Envelope>) -> Result<Vec<Outcome>, ApiError> {
+    let ticket = currency.engine.submit(envelopes)?;
+    ticket
+        .outcome()
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))
+}
+
+async fn one(currency: &Currency, envelope: Envelope) -> Result<Applied, ApiError> {
+    let out = submit(currency, vec![envelope])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("no answer"))?;
+    Ok(out.result?)
+}
+
+fn scheme_answer(a: Applied) -> Result<SchemeApplied, ApiError> {
+    match a {
+        Applied::Scheme(s) => Ok(*s),
+        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    }
+}
+
+fn won(amount: i64) -> Result<Won, ApiError> {
+    if amount <= 0 || amount > Won::TRANSFER_MAX.get() {
+        return Err(ApiError::bad_request(
+            "amount_invalid",
+            "amounts are whole won, from 1 to 1,000,000,000,000",
+        ));
+    }
+    Ok(Won::new(amount))
+}
+
+fn require(caller: &Caller, role: Role) -> Result<u64, ApiError> {
+    if caller.role != role {
+        return Err(ApiError::forbidden());
+    }
+    caller.account.ok_or_else(ApiError::forbidden)
+}
+
+// ----- system -------------------------------------------------------------------------
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive")))]
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// Readiness: every currency is running (not recovering, not failed).
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "ready"),
+    (status = 503, description = "a currency is not ready", body = Problem)
+))]
+async fn ready(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    for (code, c) in &state.currencies {
+        if !matches!(c.engine.health(), engine::Health::Running) {
+            return Err(ApiError::unavailable(format!(
+                "{code}: {:?}",
+                c.engine.health()
+            )));
+        }
+    }
+    Ok("ready")
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    state.metrics.render(&state)
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+// ----- sign-up and sessions ------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CitizenSignUp {
+    pub login: String,
+    pub password: String,
+    /// Six digits, asked at every payment.
+    pub pin: String,
+    pub birth_year: u16,
+    pub currency: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignedUp {
+    pub user_id: i64,
+    /// The wallet or merchant account id.
+    pub account: u64,
+    /// `active`, or `awaiting_approval` for a merchant.
+    pub status: String,
+}
+
+/// A citizen signs up: a wallet is opened in the currency.
+#[utoipa::path(post, path = "/api/v1/citizens", request_body = CitizenSignUp, responses(
+    (status = 201, body = SignedUp),
+    (status = 400, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)
+))]
+async fn sign_up_citizen(
+    State(state): State<Arc<AppState>>,
+    JsonBody(req): JsonBody<CitizenSignUp>,
+) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
+    let currency = state.currency(&req.currency)?;
+    if !(1900..=2100).contains(&req.birth_year) {
+        return Err(ApiError::bad_request("birth_year_invalid", "1900..=2100"));
+    }
+    let user_id = state
+        .auth
+        .create(NewUser {
+            login: req.login,
+            password: req.password,
+            pin: Some(req.pin),
+            role: Role::Citizen,
+            currency: req.currency.clone(),
+            currencies: Vec::new(),
+        })
+        .await?;
+    let wallet = WalletId::new(WALLET_BASE + user_id as u64);
+    let opened = submit(
+        currency,
+        vec![
+            setup_envelope(
+                user_id,
+                1,
+                Command::OpenAccount {
+                    account: wallet.account(),
+                    kind: AccountKind::CitizenWallet,
+                    accepts: SourceSet::ALL,
+                },
+            ),
+            setup_envelope(
+                user_id,
+                2,
+                Command::Scheme(Box::new(SchemeCommand::RegisterCitizen {
+                    wallet,
+                    birth_year: req.birth_year,
+                })),
+            ),
+        ],
+    )
+    .await;
+    match opened {
+        Ok(outs) if outs.iter().all(Outcome::is_applied) => {}
+        Ok(outs) => {
+            state.auth.delete_user(user_id);
+            let r = outs.into_iter().find_map(|o| o.result.err());
+            return Err(r.map_or_else(|| ApiError::internal("sign-up refused"), ApiError::from));
+        }
+        Err(e) => {
+            state.auth.delete_user(user_id);
+            return Err(e);
+        }
+    }
+    state.auth.set_account(user_id, wallet.account().0)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignedUp {
+            user_id,
+            account: wallet.account().0,
+            status: "active".into(),
+        }),
+    ))
+}
+
+fn setup_envelope(user_id: i64, step: u128, command: Command) -> Envelope {
+    // The service's own client, keyed by user and step: a retried sign-up repeats.
+    Envelope {
+        client: ClientId(u64::MAX - 1),
+        key: IdempotencyKey((user_id as u128) << 8 | step),
+        command,
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantSignUp {
+    pub login: String,
+    pub password: String,
+    pub currency: String,
+    /// MCC or the scheme's own category.
+    pub category: u16,
+    /// Annual revenue in won (from card-fee data), re-checked by the operator.
+    pub annual_revenue: i64,
+}
+
+/// A merchant applies: its account is opened, and it can receive payments once an
+/// operator approves it.
+#[utoipa::path(post, path = "/api/v1/merchants", request_body = MerchantSignUp, responses(
+    (status = 201, body = SignedUp),
+    (status = 400, body = Problem), (status = 409, body = Problem)
+))]
+async fn sign_up_merchant(
+    State(state): State<Arc<AppState>>,
+    JsonBody(req): JsonBody<MerchantSignUp>,
+) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
+    let currency = state.currency(&req.currency)?;
+    if req.annual_revenue < 0 {
+        return Err(ApiError::bad_request(
+            "revenue_invalid",
+            "revenue is not negative",
+        ));
+    }
+    let user_id = state
+        .auth
+        .create(NewUser {
+            login: req.login,
+            password: req.password,
+            pin: None,
+            role: Role::Merchant,
+            currency: req.currency.clone(),
+            currencies: Vec::new(),
+        })
+        .await?;
+    let merchant = MerchantId::new(MERCHANT_BASE + user_id as u64);
+    let awaiting = Text::new("awaiting approval").map_err(|e| ApiError::internal(e.to_string()))?;
+    let outs = submit(
+        currency,
+        vec![
+            setup_envelope(
+                user_id,
+                1,
+                Command::OpenAccount {
+                    account: merchant.account(),
+                    kind: AccountKind::Merchant,
+                    accepts: SourceSet::ALL,
+                },
+            ),
+            setup_envelope(
+                user_id,
+                2,
+                Command::Scheme(Box::new(SchemeCommand::SetMerchantProfile {
+                    merchant,
+                    category: req.category,
+                    annual_revenue: Won::new(req.annual_revenue),
+                })),
+            ),
+            setup_envelope(
+                user_id,
+                3,
+                Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
+                    merchant,
+                    reason: awaiting,
+                })),
+            ),
+        ],
+    )
+    .await;
+    match outs {
+        Ok(outs) if outs.iter().all(Outcome::is_applied) => {}
+        Ok(outs) => {
+            state.auth.delete_user(user_id);
+            let r = outs.into_iter().find_map(|o| o.result.err());
+            return Err(r.map_or_else(|| ApiError::internal("sign-up refused"), ApiError::from));
+        }
+        Err(e) => {
+            state.auth.delete_user(user_id);
+            return Err(e);
+        }
+    }
+    state.auth.set_account(user_id, merchant.account().0)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignedUp {
+            user_id,
+            account: merchant.account().0,
+            status: "awaiting_approval".into(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+    pub role: Role,
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", request_body = SignIn, responses(
+    (status = 200, body = Session),
+    (status = 401, body = Problem), (status = 429, body = Problem)
+))]
+async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    JsonBody(req): JsonBody<SignIn>,
+) -> Result<Json<Session>, ApiError> {
+    let (token, expires_at, role) = state.auth.sign_in(&req.login, &req.password).await?;
+    Ok(Json(Session {
+        token,
+        expires_at,
+        role,
+    }))
+}
+
+/// Signs out: the session's token stops working at once.
+#[utoipa::path(delete, path = "/api/v1/sessions/current", security(("bearer" = [])), responses(
+    (status = 204), (status = 401, body = Problem)
+))]
+async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    headers: HeaderMap,
+) -> StatusCode {
+    if let Some(t) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        state.auth.sign_out(t);
+    }
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankLink {
+    /// The bank account number (at the simulated bank in the demo).
+    pub bank_account: String,
+}
+
+/// Links the caller's bank account (citizens: for charges and refunds; merchants: for
+/// redemptions).
+#[utoipa::path(post, path = "/api/v1/me/bank-account", request_body = BankLink, security(("bearer" = [])), responses(
+    (status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)
+))]
+async fn link_bank(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    JsonBody(req): JsonBody<BankLink>,
+) -> Result<StatusCode, ApiError> {
+    if !matches!(caller.role, Role::Citizen | Role::Merchant) {
+        return Err(ApiError::forbidden());
+    }
+    let account = caller.account.ok_or_else(ApiError::forbidden)?;
+    let number = bank::AccountNo::new(req.bank_account.clone())
+        .map_err(|e| ApiError::bad_request("bank_account_invalid", e.to_string()))?;
+    state.auth.link_bank(account, number.as_str())?;
+    let currency = state.currency(&caller.currency)?;
+    currency
+        .treasury
+        .accounts()
+        .link(AccountId(account), number);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- citizens -----------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Lot {
+    /// purchased, allowance, cashback, gift, correction
+    pub source: String,
+    pub amount: i64,
+    /// Unix microseconds: spendable until just before this instant.
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Wallet {
+    pub account: u64,
+    pub balance: i64,
+    /// What can be spent now (balance less what is held for pending payments).
+    pub available: i64,
+    /// Value on its way in (a charge waiting for the bank).
+    pub incoming: i64,
+    pub lots: Vec<Lot>,
+}
+
+/// The caller's wallet, by source of money.
+#[utoipa::path(get, path = "/api/v1/me/wallet", security(("bearer" = [])), responses(
+    (status = 200, body = Wallet), (status = 401, body = Problem), (status = 403, body = Problem)
+))]
+async fn wallet(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Wallet>, ApiError> {
+    let account = require(&caller, Role::Citizen)?;
+    let currency = state.currency(&caller.currency)?;
+    let w = currency.engine.read(|l| {
+        l.account(AccountId(account)).map(|a| Wallet {
+            account,
+            balance: a.balance().map_or(0, |b| b.get()),
+            available: a.available().map_or(0, |b| b.get()),
+            incoming: a.credits_pending.get(),
+            lots: a
+                .lots
+                .iter()
+                .map(|lot| Lot {
+                    source: lot.source.as_str().to_owned(),
+                    amount: lot.amount.get(),
+                    expires_at: lot.expires_at.as_micros(),
+                })
+                .collect(),
+        })
+    });
+    w.map(Json).ok_or_else(|| ApiError::not_found("wallet"))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeRequest {
+    /// Face value to buy (what the wallet receives).
+    pub face: i64,
+    /// The purchase channel (bank transfer 0 in the demo schemes).
+    #[serde(default)]
+    pub channel: u16,
+    /// Buy at full price if the discount budget is spent.
+    #[serde(default)]
+    pub full_price_ok: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChargeAnswer {
+    /// `charged`, `refused` (by the bank) or `in_progress` (the bank's answer is not in
+    /// yet; the value arrives when it is).
+    pub status: String,
+    pub purchase: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discount: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// Buys vouchers, paid from the linked bank account.
+#[utoipa::path(post, path = "/api/v1/me/charges", request_body = ChargeRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "the same key repeats the first answer")),
+    responses(
+        (status = 200, body = ChargeAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)
+))]
+async fn charge(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<ChargeRequest>,
+) -> Result<Json<ChargeAnswer>, ApiError> {
+    let account = require(&caller, Role::Citizen)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let currency = state.currency(&caller.currency)?;
+    let r = currency
+        .treasury
+        .charge(
+            client,
+            key,
+            WalletId(AccountId(account)),
+            won(req.face)?,
+            req.channel,
+            req.full_price_ok,
+        )
+        .await?;
+    Ok(Json(match r {
+        treasury::ChargeResult::Charged {
+            purchase,
+            paid,
+            discount,
+            ..
+        } => ChargeAnswer {
+            status: "charged".into(),
+            purchase: purchase.0,
+            paid: Some(paid.get()),
+            discount: Some(discount.get()),
+            code: None,
+        },
+        treasury::ChargeResult::Refused { purchase, code, .. } => ChargeAnswer {
+            status: "refused".into(),
+            purchase: purchase.0,
+            paid: None,
+            discount: None,
+            code: Some(code.as_str().into()),
+        },
+        treasury::ChargeResult::InDoubt { purchase } => ChargeAnswer {
+            status: "in_progress".into(),
+            purchase: purchase.0,
+            paid: None,
+            discount: None,
+            code: None,
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// The merchant's account id (from its QR code).
+    pub merchant: u64,
+    pub amount: i64,
+    pub pin: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentAnswer {
+    pub payment: u64,
+    pub amount: i64,
+    pub cashback: i64,
+    /// Why cash-back was less than the rate alone gives, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cashback_note: Option<String>,
+}
+
+/// Pays a merchant under the scheme's rules (cash-back as the scheme says).
+#[utoipa::path(post, path = "/api/v1/me/payments", request_body = PaymentRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "the same key repeats the first answer")),
+    responses(
+        (status = 200, body = PaymentAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem),
+        (status = 503, body = Problem)
+))]
+async fn pay(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<PaymentRequest>,
+) -> Result<Json<PaymentAnswer>, ApiError> {
+    let account = require(&caller, Role::Citizen)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let amount = won(req.amount)?;
+    state.auth.check_pin(caller.user_id, &req.pin).await?;
+    let currency = state.currency(&caller.currency)?;
+    let applied = one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Scheme(Box::new(SchemeCommand::Pay {
+                payer: WalletId(AccountId(account)),
+                merchant: MerchantId(AccountId(req.merchant)),
+                amount,
+            })),
+        },
+    )
+    .await
+    .inspect_err(|e| {
+        state
+            .metrics
+            .rejections
+            .with_label_values(&[e.code.as_str()])
+            .inc();
+    })?;
+    match scheme_answer(applied)? {
+        SchemeApplied::Paid {
+            payment,
+            amount,
+            cashback,
+            cashback_note,
+            ..
+        } => Ok(Json(PaymentAnswer {
+            payment: payment.0,
+            amount: amount.get(),
+            cashback: cashback.get(),
+            cashback_note: cashback_note.map(|n| format!("{n:?}")),
+        })),
+        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    }
+}
+
+// ----- operators ----------------------------------------------------------------------
+
+fn operator_of<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+    code: &str,
+) -> Result<&'a Currency, ApiError> {
+    if caller.role != Role::Operator || !caller.may_run(code) {
+        return Err(ApiError::forbidden());
+    }
+    state.currency(code)
+}
+
+/// Approves a merchant's application (or lifts an operator's suspension).
+#[utoipa::path(post, path = "/api/v1/operator/{currency}/merchants/{merchant}/approve", security(("bearer" = [])),
+    params(("currency" = String, Path), ("merchant" = u64, Path),
+        ("Idempotency-Key" = String, Header)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn approve_merchant(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((code, merchant)): Path<(String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Scheme(Box::new(SchemeCommand::ReinstateMerchant {
+                merchant: MerchantId(AccountId(merchant)),
+            })),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suspension {
+    pub reason: String,
+}
+
+/// Suspends a merchant: its payments are refused with the reason `operator`.
+#[utoipa::path(post, path = "/api/v1/operator/{currency}/merchants/{merchant}/suspend", request_body = Suspension,
+    security(("bearer" = [])),
+    params(("currency" = String, Path), ("merchant" = u64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn suspend_merchant(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((code, merchant)): Path<(String, u64)>,
+    JsonBody(req): JsonBody<Suspension>,
+) -> Result<StatusCode, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let reason = Text::new(req.reason)
+        .map_err(|e| ApiError::bad_request("reason_invalid", e.to_string()))?;
+    one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
+                merchant: MerchantId(AccountId(merchant)),
+                reason,
+            })),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportAnswer {
+    pub currency: String,
+    /// The report as text (Korean and English headings), months and totals.
+    pub text: String,
+    pub issuance: i64,
+    pub sales: i64,
+    pub subsidy_spent: i64,
+    pub payments: i64,
+    pub redemptions: i64,
+    pub cash_refunds: i64,
+    pub expiries: i64,
+}
+
+/// The operator report of a currency (from its journal and ledger).
+#[utoipa::path(get, path = "/api/v1/operator/{currency}/report", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = ReportAnswer), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn report(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<ReportAnswer>, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        treasury::OperatorReport::build(currency.storage.as_ref(), &currency.engine)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let t = &r.total;
+    Ok(Json(ReportAnswer {
+        currency: code,
+        text: r.to_string(),
+        issuance: t.issuance(),
+        sales: t.sales.won,
+        subsidy_spent: t.subsidy_spent(),
+        payments: t.payments.won,
+        redemptions: t.redemptions.won,
+        cash_refunds: t.cash_refunds.won,
+        expiries: t.expiries.won,
+    }))
+}
+
+// ----- auditors -----------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerifyAnswer {
+    pub ok: bool,
+    pub report: String,
+}
+
+/// Re-executes the currency's journal from genesis with this build and reports.
+#[utoipa::path(get, path = "/api/v1/audit/{currency}/verify", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = VerifyAnswer), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn verify(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<VerifyAnswer>, ApiError> {
+    if !matches!(caller.role, Role::Auditor | Role::Operator) || !caller.may_run(&code) {
+        return Err(ApiError::forbidden());
+    }
+    let currency = state.currency(&code)?.clone();
+    let report = tokio::task::spawn_blocking(move || engine::verify(currency.storage.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(VerifyAnswer {
+        ok: report.ok(),
+        report: report.to_string(),
+    }))
+}

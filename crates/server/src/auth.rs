@@ -1,0 +1,514 @@
+//! Users, passwords, payment PINs and sessions.
+//!
+//! - Passwords and PINs are hashed with argon2id; hashing runs on the blocking pool,
+//!   at most a few at a time, so a sign-in storm cannot starve payments.
+//! - Sessions are random 256-bit bearer tokens; only their blake3 hash is stored. They
+//!   expire and can be revoked (sign-out).
+//! - Sign-in failures per login are rate limited; five wrong PINs lock payments for 30
+//!   minutes.
+//! - No personal data in logs: logs name users by id only.
+//!
+//! Kept in SQLite (`service.sqlite` in the data directory): this is the service's own
+//! data, not money, so it lives beside the journal rather than in it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use parking_lot::Mutex;
+use rand::RngCore;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Citizen,
+    Merchant,
+    Operator,
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Citizen => "citizen",
+            Role::Merchant => "merchant",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        [Role::Citizen, Role::Merchant, Role::Operator, Role::Auditor]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// Who is calling, as established by their session.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: i64,
+    pub role: Role,
+    /// The wallet (citizen) or merchant account in `currency`.
+    pub account: Option<u64>,
+    pub currency: String,
+    /// Operators and auditors: the currencies they may act on.
+    pub currencies: Vec<String>,
+}
+
+impl Caller {
+    pub fn may_run(&self, currency: &str) -> bool {
+        matches!(self.role, Role::Operator | Role::Auditor)
+            && self.currencies.iter().any(|c| c == currency)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Session {
+    caller: Caller,
+    expires_at: u64,
+}
+
+/// Sign-in failures in the current window, per login.
+#[derive(Clone, Copy, Debug)]
+struct Failures {
+    count: u32,
+    window_start: u64,
+}
+
+const SIGN_IN_FAILURES_MAX: u32 = 5;
+const SIGN_IN_WINDOW_S: u64 = 15 * 60;
+const PIN_FAILURES_MAX: i64 = 5;
+const PIN_LOCK_S: u64 = 30 * 60;
+/// At most this many argon2 computations at once.
+const HASHING_AT_ONCE: usize = 4;
+/// At most this many logins tracked for rate limiting (oldest windows dropped first).
+const TRACKED_LOGINS_MAX: usize = 100_000;
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub login: String,
+    pub password: String,
+    pub pin: Option<String>,
+    pub role: Role,
+    pub currency: String,
+    pub currencies: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Auth {
+    db: Mutex<Connection>,
+    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    failures: Mutex<HashMap<String, Failures>>,
+    hashing: Arc<Semaphore>,
+    session_ttl: Duration,
+    argon: Params,
+}
+
+fn validate_login(login: &str) -> Result<(), ApiError> {
+    let ok = (3..=64).contains(&login.len())
+        && login
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "login_invalid",
+            "a login is 3-64 characters of letters, digits and . _ - @",
+        ))
+    }
+}
+
+fn validate_password(p: &str) -> Result<(), ApiError> {
+    if p.chars().count() < 8 || p.len() > 256 {
+        return Err(ApiError::bad_request(
+            "password_invalid",
+            "a password is 8 to 256 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_pin(p: &str) -> Result<(), ApiError> {
+    if p.len() != 6 || !p.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::bad_request("pin_invalid", "a PIN is 6 digits"));
+    }
+    Ok(())
+}
+
+impl Auth {
+    /// Opens (or creates) the store in `dir`. `fast_hashing` lowers argon2's cost for
+    /// tests only.
+    pub fn open(dir: &Path, fast_hashing: bool) -> anyhow::Result<Auth> {
+        std::fs::create_dir_all(dir)?;
+        let db = Connection::open(dir.join("service.sqlite"))?;
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             CREATE TABLE IF NOT EXISTS users (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 login TEXT NOT NULL UNIQUE,
+                 role TEXT NOT NULL,
+                 password TEXT NOT NULL,
+                 pin TEXT,
+                 pin_failures INTEGER NOT NULL DEFAULT 0,
+                 pin_locked_until INTEGER NOT NULL DEFAULT 0,
+                 account INTEGER,
+                 currency TEXT NOT NULL,
+                 currencies TEXT NOT NULL DEFAULT '',
+                 created INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS bank_links (
+                 account INTEGER PRIMARY KEY,
+                 bank_account TEXT NOT NULL
+             );",
+        )?;
+        let argon = if fast_hashing {
+            Params::new(256, 1, 1, None)
+        } else {
+            Params::new(19 * 1024, 2, 1, None)
+        }
+        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        Ok(Auth {
+            db: Mutex::new(db),
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            hashing: Arc::new(Semaphore::new(HASHING_AT_ONCE)),
+            session_ttl: Duration::from_secs(12 * 3600),
+            argon,
+        })
+    }
+
+    fn argon(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.argon.clone())
+    }
+
+    async fn hash(&self, secret: String) -> Result<String, ApiError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let argon = self.argon();
+        tokio::task::spawn_blocking(move || {
+            let mut salt = [0u8; 16];
+            rand::rng().fill_bytes(&mut salt);
+            let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+            argon
+                .hash_password(secret.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::internal)
+    }
+
+    async fn verify(&self, secret: String, stored: String) -> Result<bool, ApiError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let argon = self.argon();
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&stored)
+                .map(|h| argon.verify_password(secret.as_bytes(), &h).is_ok())
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    /// Creates a user; `account` is filled in by `set_account` once the ledger has
+    /// opened it.
+    pub async fn create(&self, u: NewUser) -> Result<i64, ApiError> {
+        validate_login(&u.login)?;
+        validate_password(&u.password)?;
+        if let Some(pin) = &u.pin {
+            validate_pin(pin)?;
+        }
+        let password = self.hash(u.password.clone()).await?;
+        let pin = match &u.pin {
+            Some(p) => Some(self.hash(p.clone()).await?),
+            None => None,
+        };
+        let db = self.db.lock();
+        let inserted = db.execute(
+            "INSERT INTO users (login, role, password, pin, currency, currencies, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                u.login,
+                u.role.as_str(),
+                password,
+                pin,
+                u.currency,
+                u.currencies.join(","),
+                now_s() as i64
+            ],
+        );
+        match inserted {
+            Ok(_) => Ok(db.last_insert_rowid()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "login_taken",
+                    "이미 사용 중인 아이디입니다. 다른 아이디를 골라 주세요.",
+                    "This login is taken. Please choose another.",
+                ))
+            }
+            Err(e) => Err(ApiError::internal(e.to_string())),
+        }
+    }
+
+    pub fn set_account(&self, user_id: i64, account: u64) -> Result<(), ApiError> {
+        self.db
+            .lock()
+            .execute(
+                "UPDATE users SET account = ?1 WHERE id = ?2",
+                params![account as i64, user_id],
+            )
+            .map(|_| ())
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    pub fn delete_user(&self, user_id: i64) {
+        let _ = self
+            .db
+            .lock()
+            .execute("DELETE FROM users WHERE id = ?1", params![user_id]);
+    }
+
+    fn too_many_failures(&self, login: &str) -> bool {
+        let f = self.failures.lock();
+        f.get(login).is_some_and(|f| {
+            f.count >= SIGN_IN_FAILURES_MAX && now_s() < f.window_start + SIGN_IN_WINDOW_S
+        })
+    }
+
+    fn note_failure(&self, login: &str) {
+        let now = now_s();
+        let mut f = self.failures.lock();
+        if f.len() >= TRACKED_LOGINS_MAX {
+            f.retain(|_, v| now < v.window_start + SIGN_IN_WINDOW_S);
+        }
+        let e = f.entry(login.to_owned()).or_insert(Failures {
+            count: 0,
+            window_start: now,
+        });
+        if now >= e.window_start + SIGN_IN_WINDOW_S {
+            *e = Failures {
+                count: 0,
+                window_start: now,
+            };
+        }
+        e.count += 1;
+    }
+
+    /// Signs in: a session token and when it expires.
+    pub async fn sign_in(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<(String, u64, Role), ApiError> {
+        if self.too_many_failures(login) {
+            return Err(ApiError {
+                retry_after_s: Some(SIGN_IN_WINDOW_S),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_sign_in_failures",
+                    "로그인에 여러 번 실패했습니다. 15분 뒤에 다시 시도해 주세요.",
+                    "Too many failed sign-ins. Please try again in 15 minutes.",
+                )
+            });
+        }
+        let row = {
+            let db = self.db.lock();
+            db.query_row(
+                "SELECT id, role, password, account, currency, currencies FROM users WHERE login = ?1",
+                params![login],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| ApiError::internal(e.to_string()))?
+        };
+        let wrong = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "sign_in_failed",
+                "아이디 또는 비밀번호가 맞지 않습니다.",
+                "The login or password is wrong.",
+            )
+        };
+        let Some((id, role, hash, account, currency, currencies)) = row else {
+            self.note_failure(login);
+            return Err(wrong());
+        };
+        if !self.verify(password.to_owned(), hash).await? {
+            self.note_failure(login);
+            tracing::info!(user = id, "sign-in failed");
+            return Err(wrong());
+        }
+        let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?;
+        let mut token = [0u8; 32];
+        rand::rng().fill_bytes(&mut token);
+        let expires_at = now_s() + self.session_ttl.as_secs();
+        let caller = Caller {
+            user_id: id,
+            role,
+            account: account.map(|a| a as u64),
+            currency,
+            currencies: currencies
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        self.sessions.lock().insert(
+            *blake3::hash(&token).as_bytes(),
+            Session { caller, expires_at },
+        );
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token);
+        Ok((token, expires_at, role))
+    }
+
+    /// The caller behind a bearer token.
+    pub fn caller(&self, token: &str) -> Option<Caller> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()?;
+        let key = *blake3::hash(&raw).as_bytes();
+        let mut sessions = self.sessions.lock();
+        let s = sessions.get(&key)?;
+        if s.expires_at <= now_s() {
+            sessions.remove(&key);
+            return None;
+        }
+        Some(s.caller.clone())
+    }
+
+    pub fn sign_out(&self, token: &str) {
+        if let Ok(raw) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) {
+            self.sessions.lock().remove(blake3::hash(&raw).as_bytes());
+        }
+    }
+
+    /// Checks a payment PIN; five wrong ones lock payments for 30 minutes.
+    pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ApiError> {
+        let row = {
+            let db = self.db.lock();
+            db.query_row(
+                "SELECT pin, pin_failures, pin_locked_until FROM users WHERE id = ?1",
+                params![user_id],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .map_err(|e| ApiError::internal(e.to_string()))?
+        };
+        let (Some(hash), failures, locked_until) = row else {
+            return Err(ApiError::bad_request(
+                "pin_not_set",
+                "no payment PIN is set",
+            ));
+        };
+        let now = now_s() as i64;
+        if locked_until > now {
+            return Err(ApiError {
+                retry_after_s: Some((locked_until - now) as u64),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "pin_locked",
+                    "비밀번호를 여러 번 틀려 결제가 30분 동안 잠겼습니다.",
+                    "Too many wrong PINs: payments are locked for 30 minutes.",
+                )
+            });
+        }
+        if self.verify(pin.to_owned(), hash).await? {
+            let _ = self.db.lock().execute(
+                "UPDATE users SET pin_failures = 0 WHERE id = ?1",
+                params![user_id],
+            );
+            return Ok(());
+        }
+        let failures = failures + 1;
+        let lock = if failures >= PIN_FAILURES_MAX {
+            now + PIN_LOCK_S as i64
+        } else {
+            0
+        };
+        let _ = self.db.lock().execute(
+            "UPDATE users SET pin_failures = ?1, pin_locked_until = ?2 WHERE id = ?3",
+            params![if lock > 0 { 0 } else { failures }, lock, user_id],
+        );
+        tracing::info!(user = user_id, failures, "wrong payment PIN");
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "pin_wrong",
+            "결제 비밀번호가 맞지 않습니다.",
+            "The payment PIN is wrong.",
+        )
+        .detail(format!(
+            "{} tries left before a 30-minute lock",
+            PIN_FAILURES_MAX - failures.min(PIN_FAILURES_MAX)
+        )))
+    }
+
+    pub fn link_bank(&self, account: u64, bank_account: &str) -> Result<(), ApiError> {
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO bank_links (account, bank_account) VALUES (?1, ?2)
+                 ON CONFLICT(account) DO UPDATE SET bank_account = excluded.bank_account",
+                params![account as i64, bank_account],
+            )
+            .map(|_| ())
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    /// Every linked bank account (loaded into the treasury at start).
+    pub fn bank_links(&self) -> Vec<(u64, String)> {
+        let db = self.db.lock();
+        let Ok(mut stmt) = db.prepare("SELECT account, bank_account FROM bank_links") else {
+            return Vec::new();
+        };
+        stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+        })
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+    }
+}

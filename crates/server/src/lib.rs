@@ -1,0 +1,89 @@
+//! # server — maeul's HTTP API
+//!
+//! JSON over HTTP under `/api/v1`, for citizens, merchants, operators and auditors;
+//! errors are `application/problem+json` with a stable code and words in Korean and
+//! English (`error.rs`); sign-in, sessions, roles and payment PINs are in `auth.rs`; the
+//! routes and their OpenAPI description in `api.rs`. Money never moves here: handlers
+//! turn requests into ledger commands (through the engine) and bank orders (through the
+//! treasury), and answer what those answered.
+//!
+//! Overload is answered at once: a full sequencer queue is `503` with `Retry-After`,
+//! never a wait that times out.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+mod metrics;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use bank::HttpBank;
+use engine::{Engine, Storage};
+use treasury::Treasury;
+
+pub use auth::{Auth, Caller, NewUser, Role};
+pub use error::{ApiError, Problem};
+
+/// One currency as the server sees it.
+#[derive(Clone, Debug)]
+pub struct Currency {
+    pub engine: Arc<Engine>,
+    pub storage: Arc<dyn Storage>,
+    pub treasury: Arc<Treasury<HttpBank>>,
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    pub currencies: BTreeMap<String, Currency>,
+    pub auth: Arc<Auth>,
+    pub metrics: metrics::Metrics,
+}
+
+impl AppState {
+    pub fn new(
+        currencies: BTreeMap<String, Currency>,
+        auth: Arc<Auth>,
+    ) -> anyhow::Result<AppState> {
+        Ok(AppState {
+            currencies,
+            auth,
+            metrics: metrics::Metrics::new()?,
+        })
+    }
+
+    pub fn currency(&self, code: &str) -> Result<&Currency, ApiError> {
+        self.currencies
+            .get(code)
+            .ok_or_else(|| ApiError::not_found("currency"))
+    }
+}
+
+/// Largest request body accepted (JSON of a scheme file is the largest legitimate one).
+pub const BODY_BYTES_MAX: usize = 256 * 1024;
+/// Every request has a deadline.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The application: routes, body limit, deadline and metrics around them.
+pub fn app(state: Arc<AppState>) -> Router {
+    api::routes(Arc::clone(&state))
+}
+
+/// Serves `app` on `addr` until `shutdown` resolves; returns the bound address at once
+/// through `bound`.
+pub async fn serve(
+    state: Arc<AppState>,
+    addr: SocketAddr,
+    bound: tokio::sync::oneshot::Sender<SocketAddr>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let _ = bound.send(listener.local_addr()?);
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! Prometheus metrics: requests by route and status, latency histograms by route, and
+//! per currency the sequencer's queue depth, batches, commands and busy answers.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub rejections: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Metrics> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "maeul_http_requests_total",
+                "HTTP requests by route and status",
+            ),
+            &["route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "maeul_http_request_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+            ]),
+            &["route"],
+        )?;
+        let rejections = IntCounterVec::new(
+            Opts::new(
+                "maeul_rejections_total",
+                "Refusals answered, by stable code",
+            ),
+            &["code"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(rejections.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            rejections,
+        })
+    }
+
+    /// The text exposition, with the engines' own counters appended.
+    pub fn render(&self, state: &crate::AppState) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        let mut text = String::from_utf8(buf).unwrap_or_default();
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = writeln!(
+            text,
+            "# HELP maeul_queue_depth Submissions waiting for the sequencer.\n# TYPE maeul_queue_depth gauge"
+        );
+        for (code, c) in &state.currencies {
+            let _ = writeln!(
+                text,
+                "maeul_queue_depth{{currency=\"{code}\"}} {}",
+                c.engine.queue_depth()
+            );
+        }
+        for (name, help) in [
+            ("batches", "Batches applied."),
+            ("commands", "Commands applied."),
+            ("busy_rejections", "Submissions answered busy."),
+        ] {
+            let _ = writeln!(
+                text,
+                "# HELP maeul_{name}_total {help}\n# TYPE maeul_{name}_total counter"
+            );
+            for (code, c) in &state.currencies {
+                let counters = c.engine.counters();
+                let v = match name {
+                    "batches" => counters.batches.load(Relaxed),
+                    "commands" => counters.commands.load(Relaxed),
+                    _ => counters.busy_rejections.load(Relaxed),
+                };
+                let _ = writeln!(text, "maeul_{name}_total{{currency=\"{code}\"}} {v}");
+            }
+        }
+        text
+    }
+}

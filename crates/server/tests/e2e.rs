@@ -1,0 +1,520 @@
+//! End to end through the real HTTP server on 127.0.0.1: a citizen from sign-up to
+//! payment, a merchant from application to approval, an operator and an auditor, and
+//! hostile input. Only the HTTP API is used once the server is up (plus the simulated
+//! bank's own admin, standing in for the citizen's real bank).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bank::{AccountNo, HttpBank, NewAccount, SimBank, SimBankConfig};
+use engine::{CurrencyCode, Engine, EngineOptions, FileStorage, Storage};
+use ledger::scheme::{SchemeCommand, SchemeConfig};
+use ledger::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::{AppState, Auth, Currency, NewUser, Role};
+use treasury::{LinkedAccounts, Treasury, TreasuryConfig};
+
+const BUSAN: &str = include_str!("../../../schemes/busan-like.toml");
+
+struct Service {
+    _dir: tempfile::TempDir,
+    base: String,
+    http: reqwest::Client,
+    bank: bank::SimBankHandle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start() -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
+        dir.path().join("currencies/busan"),
+        journal::FileJournalConfig::default(),
+    ));
+    let engine = Arc::new(
+        Engine::create(
+            Arc::clone(&storage),
+            CurrencyCode::new("busan").unwrap(),
+            LedgerConfig::default(),
+            EngineOptions::default(),
+        )
+        .unwrap(),
+    );
+    // The currency's own accounts and scheme (what `maeul` sets up for a new currency).
+    let open = |id: u64, kind| Command::OpenAccount {
+        account: AccountId(id),
+        kind,
+        accepts: SourceSet::ALL,
+    };
+    let mut cmds = vec![
+        open(1, AccountKind::IssuerReserve),
+        open(2, AccountKind::SubsidyBudget),
+        open(3, AccountKind::SettlementClearing),
+        open(4, AccountKind::SubsidyBudget),
+        Command::Transfer(Transfer::posted(TransferSpec::BudgetFunding {
+            reserve: ReserveId::new(1),
+            budget: BudgetId::new(4),
+            amount: Won::new(1_000_000_000),
+        })),
+    ];
+    cmds.push(Command::Scheme(Box::new(SchemeCommand::SetScheme {
+        config: Box::new(SchemeConfig::from_toml(BUSAN).unwrap()),
+        effective_at: Timestamp::ZERO,
+        operator: Text::new("setup").unwrap(),
+    })));
+    let envs: Vec<Envelope> = cmds
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| Envelope {
+            client: ClientId(9),
+            key: IdempotencyKey(i as u128 + 1),
+            command,
+        })
+        .collect();
+    let outs = engine.submit(envs).unwrap().outcome().await.unwrap();
+    assert!(outs.iter().all(Outcome::is_applied), "{outs:?}");
+
+    let bank = SimBank::start("127.0.0.1:0".parse().unwrap(), SimBankConfig::default())
+        .await
+        .unwrap();
+    bank.open_account(NewAccount {
+        number: AccountNo::new("999-ISSUER").unwrap(),
+        holder: "issuer".into(),
+        balance: 1_000_000_000,
+        allow_negative: false,
+    })
+    .unwrap();
+    let treasury = Arc::new(Treasury::new(
+        Arc::clone(&engine),
+        Arc::clone(&storage),
+        HttpBank::new(bank.url()).unwrap(),
+        LinkedAccounts::new(),
+        TreasuryConfig::new(
+            AccountNo::new("999-ISSUER").unwrap(),
+            ReserveId::new(1),
+            ClearingId::new(3),
+        ),
+    ));
+    let auth = Arc::new(Auth::open(dir.path(), true).unwrap());
+    for (login, role) in [
+        ("operator-busan", Role::Operator),
+        ("auditor-busan", Role::Auditor),
+    ] {
+        auth.create(NewUser {
+            login: login.into(),
+            password: "correct horse battery".into(),
+            pin: None,
+            role,
+            currency: "busan".into(),
+            currencies: vec!["busan".into()],
+        })
+        .await
+        .unwrap();
+    }
+    let mut currencies = BTreeMap::new();
+    currencies.insert(
+        "busan".to_owned(),
+        Currency {
+            engine,
+            storage,
+            treasury,
+        },
+    );
+    let state = Arc::new(AppState::new(currencies, auth).unwrap());
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        bound_tx,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let addr = bound_rx.await.unwrap();
+    Service {
+        _dir: dir,
+        base: format!("http://{addr}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        bank,
+        _stop: stop,
+    }
+}
+
+impl Service {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .call(reqwest::Method::POST, path, token, key, Some(body))
+            .await;
+        (s, v)
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .call(reqwest::Method::GET, path, token, None, None)
+            .await;
+        (s, v)
+    }
+
+    async fn sign_in(&self, login: &str, password: &str) -> String {
+        let (s, v) = self
+            .post(
+                "/api/v1/sessions",
+                None,
+                None,
+                json!({"login": login, "password": password}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["token"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_and_a_merchant_from_sign_up_to_payment() {
+    let svc = start().await;
+    // Citizen signs up, signs in, links the bank, charges.
+    let (s, v) = svc
+        .post(
+            "/api/v1/citizens",
+            None,
+            None,
+            json!({"login": "minji", "password": "s3cret-pass", "pin": "123456", "birth_year": 1990, "currency": "busan"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let citizen = svc.sign_in("minji", "s3cret-pass").await;
+    svc.bank
+        .open_account(NewAccount {
+            number: AccountNo::new("110-000001").unwrap(),
+            holder: "김민지".into(),
+            balance: 500_000,
+            allow_negative: false,
+        })
+        .unwrap();
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/bank-account",
+            Some(&citizen),
+            None,
+            json!({"bank_account": "110-000001"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/charges",
+            Some(&citizen),
+            Some("charge-1"),
+            json!({"face": 100000}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("charged")),
+        "{v}"
+    );
+    // The same key again: the same purchase, charged once.
+    let (_, again) = svc
+        .post(
+            "/api/v1/me/charges",
+            Some(&citizen),
+            Some("charge-1"),
+            json!({"face": 100000}),
+        )
+        .await;
+    assert_eq!(again["purchase"], v["purchase"]);
+    assert_eq!(
+        svc.bank.balance(&AccountNo::new("110-000001").unwrap()),
+        Some(400_000)
+    );
+    let (_, w) = svc.get("/api/v1/me/wallet", Some(&citizen)).await;
+    assert_eq!(w["balance"], 100_000, "{w}");
+
+    // A merchant applies; paying it before approval is refused with the reason.
+    let (s, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "gukbap", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 300000000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let merchant = m["account"].as_u64().unwrap();
+    let pay = |pin: &'static str| json!({"merchant": merchant, "amount": 12000, "pin": pin});
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("pay-0"),
+            pay("123456"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["code"], "merchant_suspended");
+    assert!(p["message_ko"].as_str().unwrap().contains("가게"));
+
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let (s, v) = svc
+        .post(
+            &format!("/api/v1/operator/busan/merchants/{merchant}/approve"),
+            Some(&operator),
+            Some("approve-1"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+
+    // A wrong PIN is refused and moves nothing; the right one pays, with 10% cash-back.
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("pay-1"),
+            pay("000000"),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("pin_wrong"))
+    );
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("pay-2"),
+            pay("123456"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(
+        (p["amount"].as_i64(), p["cashback"].as_i64()),
+        (Some(12_000), Some(1_200))
+    );
+    let (_, w) = svc.get("/api/v1/me/wallet", Some(&citizen)).await;
+    assert_eq!(w["balance"], 100_000 - 12_000 + 1_200, "{w}");
+
+    // The operator's report and the auditor's verification.
+    let (s, r) = svc
+        .get("/api/v1/operator/busan/report", Some(&operator))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["payments"], 12_000);
+    let auditor = svc.sign_in("auditor-busan", "correct horse battery").await;
+    let (s, r) = svc.get("/api/v1/audit/busan/verify", Some(&auditor)).await;
+    assert_eq!((s, r["ok"].as_bool()), (StatusCode::OK, Some(true)), "{r}");
+
+    // Signed out, the token stops working.
+    let (s, _, _) = svc
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&citizen),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = svc.get("/api/v1/me/wallet", Some(&citizen)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_enforced_and_hostile_input_gets_a_clear_4xx() {
+    let svc = start().await;
+    svc.post(
+        "/api/v1/citizens",
+        None,
+        None,
+        json!({"login": "jun", "password": "s3cret-pass", "pin": "654321", "birth_year": 1985, "currency": "busan"}),
+    )
+    .await;
+    let citizen = svc.sign_in("jun", "s3cret-pass").await;
+    let auditor = svc.sign_in("auditor-busan", "correct horse battery").await;
+    // Wrong roles: 403, nothing changes.
+    for (token, path) in [
+        (&citizen, "/api/v1/operator/busan/report"),
+        (&citizen, "/api/v1/audit/busan/verify"),
+        (&auditor, "/api/v1/me/wallet"),
+        (&auditor, "/api/v1/operator/busan/report"),
+    ] {
+        let (s, v) = svc.get(path, Some(token)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
+        assert_eq!(v["code"], "forbidden");
+    }
+    let (s, _) = svc
+        .post(
+            "/api/v1/operator/busan/merchants/1/suspend",
+            Some(&citizen),
+            Some("k"),
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // No token, or a forged one: 401.
+    assert_eq!(
+        svc.get("/api/v1/me/wallet", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        svc.get("/api/v1/me/wallet", Some("bm90LWEtdG9rZW4"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Hostile bodies.
+    let (s, h, headers) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/charges",
+            Some(&citizen),
+            Some("c1"),
+            Some(json!({"face": -5})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{h}");
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    for body in [
+        json!({"face": 9_223_372_036_854_775_807i64}),
+        json!({"face": "100"}),
+        json!({"face": 10000, "unexpected": true}),
+    ] {
+        let (s, v) = svc
+            .post(
+                "/api/v1/me/charges",
+                Some(&citizen),
+                Some("c2"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
+    // No Idempotency-Key on a change.
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/charges",
+            Some(&citizen),
+            None,
+            json!({"face": 10000}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("idempotency_key_required"))
+    );
+    // Not JSON, wrong content type, too large.
+    let res = svc
+        .http
+        .post(format!("{}/api/v1/sessions", svc.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = svc
+        .http
+        .post(format!("{}/api/v1/sessions", svc.base))
+        .header("content-type", "text/plain")
+        .body("login=a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let res = svc
+        .http
+        .post(format!("{}/api/v1/citizens", svc.base))
+        .header("content-type", "application/json")
+        .body(vec![b' '; server::BODY_BYTES_MAX + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Five wrong sign-ins, then even the right password waits.
+    for _ in 0..5 {
+        let (s, _) = svc
+            .post(
+                "/api/v1/sessions",
+                None,
+                None,
+                json!({"login": "jun", "password": "wrong-password"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, v, headers) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/sessions",
+            None,
+            None,
+            Some(json!({"login": "jun", "password": "s3cret-pass"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(headers.get("retry-after").is_some());
+    // The wallet is untouched by all of it.
+    let (_, w) = svc.get("/api/v1/me/wallet", Some(&citizen)).await;
+    assert_eq!(w["balance"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_openapi_document_lists_every_route() {
+    let svc = start().await;
+    let (s, doc) = svc.get("/api/v1/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/citizens",
+        "/api/v1/sessions",
+        "/api/v1/me/payments",
+        "/api/v1/operator/{currency}/report",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing");
+    }
+    let (s, text) = svc.get("/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(text.as_str().unwrap().contains("maeul_http_requests_total"));
+    assert_eq!(svc.get("/readyz", None).await.0, StatusCode::OK);
+}
