@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use engine::{CurrencyCode, Engine, EngineError, EngineOptions, SubmitError};
+
 use ledger::scheme::SchemeConfig;
-use maeul::{data_dir, demo, drill};
+use maeul::{data_dir, drill};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,12 +23,22 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Runs every currency in the data directory (creating the demo currency in an empty
-    /// one). Until the HTTP API lands it drives the demo with synthetic payments and
-    /// prints the currency's state every few seconds. Ctrl-C stops it gracefully.
+    /// Serves every currency in the data directory over the HTTP API, with its bank
+    /// jobs (sweep, auto-charge, expiry, daily settlement). On an empty directory it
+    /// creates the demo currency (1,000 citizens, 100 merchants) with a simulated bank
+    /// and synthetic payments. Ctrl-C stops it gracefully.
     Serve {
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
+        /// Where the HTTP API listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Where the built-in simulated bank listens (when no --bank-url is given).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        bank_listen: std::net::SocketAddr,
+        /// Use this bank service instead of the built-in simulated bank.
+        #[arg(long)]
+        bank_url: Option<String>,
         /// Synthetic payments per second for the demo currency (0: none).
         #[arg(long, default_value_t = 200)]
         demo_rate: u64,
@@ -115,15 +125,24 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Serve {
             data_dir,
+            listen,
+            bank_listen,
+            bank_url,
             demo_rate,
             seconds,
             scheme,
-        } => serve(
-            &data_dir,
-            demo_rate,
-            seconds.map(Duration::from_secs),
-            scheme.as_deref(),
-        ),
+        } => (|| {
+            let scheme = scheme.as_deref().map(read_scheme).transpose()?;
+            maeul::serve::run(maeul::serve::ServeOptions {
+                data_dir,
+                listen,
+                bank_listen,
+                bank_url,
+                demo_rate,
+                limit: seconds.map(Duration::from_secs),
+                scheme,
+            })
+        })(),
         Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),
         Cmd::Report {
             data_dir,
@@ -305,88 +324,6 @@ fn report(data_dir: &std::path::Path, only: Option<&str>, daily: bool) -> anyhow
                 println!("  {d:?}");
             }
         }
-    }
-    Ok(())
-}
-
-fn serve(
-    data_dir: &std::path::Path,
-    demo_rate: u64,
-    limit: Option<Duration>,
-    scheme: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    let mut codes = data_dir::currencies(data_dir)?;
-    let demo_code = CurrencyCode::new("demo").map_err(anyhow::Error::msg)?;
-    if codes.is_empty() {
-        tracing::info!(data_dir = %data_dir.display(), "empty data directory: creating the demo currency");
-        let engine = Engine::create(
-            data_dir::storage(data_dir, &demo_code),
-            demo_code.clone(),
-            ledger::LedgerConfig::default(),
-            EngineOptions::default(),
-        )?;
-        let scheme = match scheme {
-            Some(file) => read_scheme(file)?,
-            None => SchemeConfig::from_toml(demo::DEFAULT_SCHEME)?,
-        };
-        demo::populate(&engine, (EngineOptions::default().clock)(), &scheme)?;
-        engine.shutdown();
-        codes.push(demo_code.clone());
-    }
-    let mut engines = Vec::new();
-    for code in &codes {
-        match Engine::open(data_dir::storage(data_dir, code), EngineOptions::default()) {
-            Ok((engine, report)) => {
-                tracing::info!(currency = %code, ?report, "serving");
-                engines.push(engine);
-            }
-            Err(e @ EngineError::Divergence(_)) => {
-                return Err(e).context(format!("currency {code}"));
-            }
-            Err(e) => return Err(e).with_context(|| format!("opening currency {code}")),
-        }
-    }
-
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_flag = std::sync::Arc::clone(&stop);
-    ctrlc::set_handler(move || stop_flag.store(true, std::sync::atomic::Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
-    let started = Instant::now();
-    let mut traffic = demo::Traffic::new(started.elapsed().as_nanos() as u64 ^ 0x5eed);
-    let mut last_report = Instant::now();
-    let mut sent = 0u64;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed)
-        && limit.is_none_or(|l| started.elapsed() < l)
-    {
-        if let Some(demo) = engines.iter().find(|e| e.currency() == &demo_code) {
-            let due = (started.elapsed().as_secs_f64() * demo_rate as f64) as u64;
-            while sent < due {
-                match demo.submit(vec![traffic.next_command()]) {
-                    Ok(_) | Err(SubmitError::Busy { .. }) => {}
-                    Err(e) => tracing::warn!("demo traffic: {e}"),
-                }
-                sent += 1;
-            }
-        }
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            last_report = Instant::now();
-            for e in &engines {
-                let c = e.counters();
-                tracing::info!(
-                    currency = %e.currency(),
-                    health = ?e.health(),
-                    durable_seq = e.durable_seq(),
-                    commands = c.commands.load(std::sync::atomic::Ordering::Relaxed),
-                    batches = c.batches.load(std::sync::atomic::Ordering::Relaxed),
-                    state_hash = %e.state_hash(),
-                    "status"
-                );
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for e in engines {
-        e.shutdown();
     }
     Ok(())
 }

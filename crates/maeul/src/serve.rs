@@ -1,0 +1,297 @@
+//! `maeul serve`: every currency in the data directory behind the HTTP API, each with its
+//! sequencer, its treasury and the treasury's scheduled jobs; on an empty directory, the
+//! demo currency with a simulated bank and synthetic traffic.
+//!
+//! The simulated bank keeps its accounts in memory: after a restart the demo's bank
+//! balances start again from their initial values while the ledger keeps its state (a
+//! demo, not a bank).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bank::{AccountNo, HttpBank, NewAccount, SimBank, SimBankConfig};
+use engine::{CurrencyCode, Engine, EngineError, EngineOptions, Storage};
+use ledger::scheme::SchemeConfig;
+use ledger::{ClearingId, ReserveId};
+use server::{AppState, Auth, Currency, NewUser, Role};
+use treasury::{LinkedAccounts, Schedule, Treasury, TreasuryConfig};
+
+use crate::{data_dir, demo};
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Where the demo's simulated bank listens (when no `bank_url` is given).
+    pub bank_listen: SocketAddr,
+    /// A bank service to use instead of the built-in simulated one.
+    pub bank_url: Option<String>,
+    pub demo_rate: u64,
+    pub limit: Option<Duration>,
+    pub scheme: Option<SchemeConfig>,
+}
+
+/// The issuer's account at the (simulated) bank.
+pub const ISSUER_BANK_ACCOUNT: &str = "999-ISSUER";
+/// The demo's operator and auditor sign in with these (demo only).
+pub const DEMO_PASSWORD: &str = "maeul-demo-password";
+
+pub fn demo_citizen_bank_account(i: u64) -> String {
+    format!("110-{i:06}")
+}
+
+pub fn demo_merchant_bank_account(i: u64) -> String {
+    format!("220-{i:06}")
+}
+
+pub fn run(o: ServeOptions) -> anyhow::Result<()> {
+    // Currencies are opened before the runtime starts: recovery is blocking work.
+    let mut codes = data_dir::currencies(&o.data_dir)?;
+    let demo_code = CurrencyCode::new("demo").map_err(anyhow::Error::msg)?;
+    if codes.is_empty() {
+        tracing::info!(data_dir = %o.data_dir.display(), "empty data directory: creating the demo currency");
+        let engine = Engine::create(
+            data_dir::storage(&o.data_dir, &demo_code),
+            demo_code.clone(),
+            ledger::LedgerConfig::default(),
+            EngineOptions::default(),
+        )?;
+        let scheme = match &o.scheme {
+            Some(s) => s.clone(),
+            None => SchemeConfig::from_toml(demo::DEFAULT_SCHEME)?,
+        };
+        demo::populate(&engine, (EngineOptions::default().clock)(), &scheme)?;
+        engine.shutdown();
+        codes.push(demo_code.clone());
+    }
+    let mut opened = Vec::new();
+    for code in &codes {
+        let storage = data_dir::storage(&o.data_dir, code);
+        match Engine::open(Arc::clone(&storage), EngineOptions::default()) {
+            Ok((engine, report)) => {
+                tracing::info!(currency = %code, ?report, "serving");
+                opened.push((code.clone(), storage, Arc::new(engine)));
+            }
+            Err(e @ EngineError::Divergence(_)) => {
+                return Err(e).context(format!("currency {code}"));
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening currency {code}")),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(o, opened, demo_code))
+}
+
+async fn serve(
+    o: ServeOptions,
+    opened: Vec<(CurrencyCode, Arc<dyn Storage>, Arc<Engine>)>,
+    demo_code: CurrencyCode,
+) -> anyhow::Result<()> {
+    let has_demo = opened.iter().any(|(c, ..)| *c == demo_code);
+    // The bank: a given service, or the built-in simulated one.
+    let (bank_url, sim) = match &o.bank_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let sim = SimBank::start(o.bank_listen, SimBankConfig::default()).await?;
+            tracing::info!(url = %sim.url(), "simulated bank listening");
+            (sim.url().to_owned(), Some(sim))
+        }
+    };
+    let auth = Arc::new(Auth::open(&o.data_dir, false)?);
+    let accounts = LinkedAccounts::new();
+    for (account, number) in auth.bank_links() {
+        if let Ok(n) = AccountNo::new(number) {
+            accounts.link(ledger::AccountId(account), n);
+        }
+    }
+    if let (Some(sim), true) = (&sim, has_demo) {
+        open_demo_bank(sim, &accounts)?;
+    }
+    if has_demo {
+        ensure_demo_staff(&auth, demo_code.as_str()).await;
+    }
+    let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
+    let mut currencies = BTreeMap::new();
+    for (code, storage, engine) in &opened {
+        let treasury = Arc::new(Treasury::new(
+            Arc::clone(engine),
+            Arc::clone(storage),
+            HttpBank::new(&bank_url)?,
+            accounts.clone(),
+            TreasuryConfig::new(issuer.clone(), ReserveId::new(1), ClearingId::new(3)),
+        ));
+        currencies.insert(
+            code.as_str().to_owned(),
+            Currency {
+                engine: Arc::clone(engine),
+                storage: Arc::clone(storage),
+                treasury,
+            },
+        );
+    }
+    let state = Arc::new(AppState::new(currencies, auth)?);
+
+    // Background jobs, stopped together at shutdown.
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let mut jobs = tokio::task::JoinSet::new();
+    for c in state.currencies.values() {
+        jobs.spawn(Arc::clone(&c.treasury).run_schedule(Schedule::default(), jobs_stopped.clone()));
+    }
+    if has_demo && o.demo_rate > 0 {
+        let engine = state
+            .currency(demo_code.as_str())
+            .map(|c| Arc::clone(&c.engine));
+        if let Ok(engine) = engine {
+            jobs.spawn(demo_traffic(engine, o.demo_rate, jobs_stopped.clone()));
+        }
+    }
+    jobs.spawn(status_log(Arc::clone(&state), jobs_stopped.clone()));
+
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(server::serve(
+        Arc::clone(&state),
+        o.listen,
+        bound_tx,
+        async move {
+            let _ = http_stopped.await;
+        },
+    ));
+    let addr = bound_rx.await.context("the HTTP server did not start")?;
+    tracing::info!(%addr, "HTTP API listening: try GET /api/v1/openapi.json");
+    // On stdout, for scripts and tests that start on port 0.
+    println!("maeul: HTTP API on http://{addr}, bank at {bank_url}");
+    if has_demo {
+        tracing::info!(
+            "demo: operator and auditor sign in as `operator` / `auditor` with password `{DEMO_PASSWORD}`"
+        );
+    }
+
+    let started = Instant::now();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
+        _ = async {
+            match o.limit {
+                Some(l) => tokio::time::sleep(l.saturating_sub(started.elapsed())).await,
+                None => std::future::pending().await,
+            }
+        } => tracing::info!("time limit reached: stopping"),
+    }
+    // Stop taking requests (in-flight ones finish), then the jobs, then the engines
+    // (each finishes and acknowledges its queued batches when dropped).
+    let _ = stop_http.send(());
+    let _ = http.await;
+    let _ = stop_jobs.send(true);
+    while jobs.join_next().await.is_some() {}
+    drop(state);
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+fn open_demo_bank(sim: &bank::SimBankHandle, accounts: &LinkedAccounts) -> anyhow::Result<()> {
+    let open = |number: &str, holder: String, balance: i64| -> anyhow::Result<AccountNo> {
+        let number = AccountNo::new(number).map_err(anyhow::Error::msg)?;
+        sim.open_account(NewAccount {
+            number: number.clone(),
+            holder,
+            balance,
+            allow_negative: false,
+        })
+        .map_err(|e| anyhow::anyhow!("opening a demo bank account: {e}"))?;
+        Ok(number)
+    };
+    // What the issuer holds: the municipality's deposits for the two demo budgets
+    // (2 × 100,000,000) and what the demo citizens paid for their first vouchers
+    // (1,000 × 50,000, bought before the bank was in the picture).
+    open(ISSUER_BANK_ACCOUNT, "발행사 issuer".into(), 250_000_000)?;
+    for i in 0..demo::CITIZENS {
+        let n = open(
+            &demo_citizen_bank_account(i),
+            format!("시민 {i}"),
+            1_000_000,
+        )?;
+        accounts.link(demo::wallet(i).account(), n);
+    }
+    for i in 0..demo::MERCHANTS {
+        let n = open(&demo_merchant_bank_account(i), format!("가게 {i}"), 0)?;
+        accounts.link(demo::merchant(i).account(), n);
+    }
+    Ok(())
+}
+
+async fn ensure_demo_staff(auth: &Auth, currency: &str) {
+    for (login, role) in [("operator", Role::Operator), ("auditor", Role::Auditor)] {
+        // Already there after the first start: `login_taken` is expected.
+        let _ = auth
+            .create(NewUser {
+                login: login.into(),
+                password: DEMO_PASSWORD.into(),
+                pin: None,
+                role,
+                currency: currency.into(),
+                currencies: vec![currency.into()],
+            })
+            .await;
+    }
+}
+
+async fn demo_traffic(
+    engine: Arc<Engine>,
+    rate: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let started = Instant::now();
+    let mut traffic = demo::Traffic::new(started.elapsed().as_nanos() as u64 ^ 0x5eed);
+    let mut sent = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let due = (started.elapsed().as_micros() as u64).saturating_mul(rate) / 1_000_000;
+        while sent < due {
+            match engine.submit(vec![traffic.next_command()]) {
+                Ok(_) | Err(engine::SubmitError::Busy { .. }) => {}
+                Err(e) => tracing::warn!("demo traffic: {e}"),
+            }
+            sent += 1;
+        }
+    }
+}
+
+async fn status_log(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        for (code, c) in &state.currencies {
+            let counters = c.engine.counters();
+            tracing::info!(
+                currency = %code,
+                health = ?c.engine.health(),
+                durable_seq = c.engine.durable_seq(),
+                commands = counters.commands.load(std::sync::atomic::Ordering::Relaxed),
+                batches = counters.batches.load(std::sync::atomic::Ordering::Relaxed),
+                state_hash = %c.engine.state_hash(),
+                "status"
+            );
+        }
+    }
+}
