@@ -22,5 +22,8 @@ pub use currency::CurrencyCode;
 pub use error::{CommitError, EngineError, SubmitError};
 pub use recovery::StartReport;
 pub use replay::{Divergence, DivergenceKind, Replayer, VerifyReport, verify};
-pub use sequencer::{Clock, Counters, Engine, EngineOptions, Health, Ticket, system_clock};
+pub use sequencer::{
+    COMMITTED_BACKLOG, Clock, CommittedBatch, Counters, Engine, EngineOptions, Health, Ticket,
+    system_clock,
+};
 pub use storage::{FileStorage, OpenedWriter, ReadEnd, Storage};

@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounde
 use journal::{JournalStore, NewRecord, RecordHash};
 use ledger::{Command, Envelope, Ledger, LedgerConfig, Outcome, StateHash, Timestamp};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::currency::CurrencyCode;
 use crate::error::{CommitError, EngineError, SubmitError};
@@ -148,6 +148,21 @@ struct Shared {
     counters: Arc<Counters>,
     /// Set when the background audit (see `snapshotter`) finds a divergence.
     audit: AuditSink,
+    /// Every durable batch, for projections and live streams. Bounded: a subscriber
+    /// that falls behind by more than `COMMITTED_BACKLOG` batches is told it lagged.
+    committed: broadcast::Sender<Arc<CommittedBatch>>,
+}
+
+/// Batches kept for subscribers that are behind.
+pub const COMMITTED_BACKLOG: usize = 4_096;
+
+/// A batch, once durable: what projections (history, live payment streams) follow.
+#[derive(Debug)]
+pub struct CommittedBatch {
+    pub seq: u64,
+    pub timestamp: Timestamp,
+    pub commands: Vec<Envelope>,
+    pub outcomes: Vec<Outcome>,
 }
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, CommitError>>;
@@ -266,6 +281,7 @@ impl Engine {
             last_durable_hash: Mutex::new(last_hash),
             counters: Arc::new(Counters::default()),
             audit: AuditSink::default(),
+            committed: broadcast::channel(COMMITTED_BACKLOG).0,
         });
         let (tx, rx) = bounded(options.queue_submissions_max.max(1));
         let options_summary = (options.submission_commands_max, options.busy_retry_after);
@@ -342,6 +358,11 @@ impl Engine {
     /// Submits and waits on this thread.
     pub fn execute(&self, commands: Vec<Envelope>) -> Result<Vec<Outcome>, EngineError> {
         Ok(self.submit(commands)?.wait()?)
+    }
+
+    /// Follows every batch from now on, once durable (in journal order).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommittedBatch>> {
+        self.shared.committed.subscribe()
     }
 
     /// Reads the ledger. Reads go on while writes are halted or the journal recovers.
@@ -755,6 +776,15 @@ fn write_loop(
                     .records_durable
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
                 for job in group.drain(..) {
+                    // Only copied when someone follows the stream.
+                    if shared.committed.receiver_count() > 0 {
+                        let _ = shared.committed.send(Arc::new(CommittedBatch {
+                            seq: job.seq,
+                            timestamp: job.timestamp,
+                            commands: job.commands,
+                            outcomes: job.outcomes.clone(),
+                        }));
+                    }
                     let mut outcomes = job.outcomes.into_iter();
                     for (reply, n) in job.replies {
                         let _ = reply.send(Ok(outcomes.by_ref().take(n).collect()));

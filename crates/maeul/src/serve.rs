@@ -128,11 +128,7 @@ async fn serve(
         ));
         currencies.insert(
             code.as_str().to_owned(),
-            Currency {
-                engine: Arc::clone(engine),
-                storage: Arc::clone(storage),
-                treasury,
-            },
+            Currency::new(Arc::clone(engine), Arc::clone(storage), treasury),
         );
     }
     let state = Arc::new(AppState::new(currencies, auth)?);

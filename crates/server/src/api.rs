@@ -39,12 +39,16 @@ const MERCHANT_BASE: u64 = 2_000_000_000;
     ),
     paths(
         health, ready, sign_up_citizen, sign_up_merchant, sign_in, sign_out, link_bank,
-        wallet, charge, pay, approve_merchant, suspend_merchant, report, verify
+        wallet, history, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
+        refund_payment, redeem, live_payments, approve_merchant, suspend_merchant, report,
+        halt, resume, set_scheme, verify
     ),
     components(schemas(
         Problem, Role, CitizenSignUp, MerchantSignUp, SignedUp, SignIn, Session, BankLink,
         Wallet, Lot, ChargeRequest, ChargeAnswer, PaymentRequest, PaymentAnswer, Suspension,
-        ReportAnswer, VerifyAnswer
+        ReportAnswer, VerifyAnswer, crate::history::Entry, GiftRequest, GiftAnswer,
+        PayoutAnswer, AutoCharge, RefundRequest, RedemptionRequest, Reason, SchemeUpdate,
+        SchemeSetAnswer
     )),
     modifiers(&Security)
 )]
@@ -79,6 +83,26 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/me/wallet", get(wallet))
         .route("/api/v1/me/charges", post(charge))
         .route("/api/v1/me/payments", post(pay))
+        .route("/api/v1/me/history", get(history))
+        .route("/api/v1/me/gifts", post(gift))
+        .route("/api/v1/me/refund", post(refund_balance))
+        .route(
+            "/api/v1/me/purchases/{purchase}/cancel",
+            post(cancel_purchase),
+        )
+        .route(
+            "/api/v1/me/auto-charge",
+            axum::routing::put(set_auto_charge),
+        )
+        .route("/api/v1/me/payments/{payment}/refund", post(refund_payment))
+        .route("/api/v1/me/redemptions", post(redeem))
+        .route("/api/v1/me/payments/live", get(live_payments))
+        .route("/api/v1/operator/{currency}/halt", post(halt))
+        .route("/api/v1/operator/{currency}/resume", post(resume))
+        .route(
+            "/api/v1/operator/{currency}/scheme",
+            axum::routing::put(set_scheme),
+        )
         .route(
             "/api/v1/operator/{currency}/merchants/{merchant}/approve",
             post(approve_merchant),
@@ -900,4 +924,476 @@ async fn verify(
         ok: report.ok(),
         report: report.to_string(),
     }))
+}
+
+// ----- more citizen and merchant operations -------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    /// A cursor from an earlier page: entries older than it.
+    pub before: Option<u64>,
+    /// At most 200 (default 50).
+    pub limit: Option<usize>,
+}
+
+/// The caller's history (citizen or merchant), newest first, paged.
+#[utoipa::path(get, path = "/api/v1/me/history", security(("bearer" = [])), params(Paging),
+    responses((status = 200, body = Vec<crate::history::Entry>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn history(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    axum::extract::Query(paging): axum::extract::Query<Paging>,
+) -> Result<Json<Vec<crate::history::Entry>>, ApiError> {
+    if !matches!(caller.role, Role::Citizen | Role::Merchant) {
+        return Err(ApiError::forbidden());
+    }
+    let account = caller.account.ok_or_else(ApiError::forbidden)?;
+    let currency = state.currency(&caller.currency)?;
+    let limit = paging.limit.unwrap_or(50).clamp(1, 200);
+    Ok(Json(currency.history.page(account, paging.before, limit)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GiftRequest {
+    /// The recipient's wallet account id.
+    pub recipient: u64,
+    pub amount: i64,
+    pub pin: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GiftAnswer {
+    pub gift: u64,
+    pub amount: i64,
+}
+
+/// Gives value to another citizen, within the scheme's gift rules.
+#[utoipa::path(post, path = "/api/v1/me/gifts", request_body = GiftRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = GiftAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn gift(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<GiftRequest>,
+) -> Result<Json<GiftAnswer>, ApiError> {
+    let account = require(&caller, Role::Citizen)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let amount = won(req.amount)?;
+    state.auth.check_pin(caller.user_id, &req.pin).await?;
+    let currency = state.currency(&caller.currency)?;
+    let applied = one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Scheme(Box::new(SchemeCommand::Gift {
+                sender: WalletId(AccountId(account)),
+                recipient: WalletId(AccountId(req.recipient)),
+                amount,
+            })),
+        },
+    )
+    .await?;
+    match scheme_answer(applied)? {
+        SchemeApplied::Gifted { gift, amount } => Ok(Json(GiftAnswer {
+            gift: gift.0,
+            amount: amount.get(),
+        })),
+        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PayoutAnswer {
+    /// `paid`, `refused` (by the bank: the money is owed, an operator follows up) or
+    /// `in_progress`; `none` when there was nothing to pay out.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<u64>,
+    pub amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+fn payout_answer(p: Option<treasury::PayoutResult>) -> PayoutAnswer {
+    match p {
+        None => PayoutAnswer {
+            status: "none".into(),
+            transfer: None,
+            amount: 0,
+            code: None,
+        },
+        Some(treasury::PayoutResult::Paid { transfer, amount }) => PayoutAnswer {
+            status: "paid".into(),
+            transfer: Some(transfer.0),
+            amount: amount.get(),
+            code: None,
+        },
+        Some(treasury::PayoutResult::Refused {
+            transfer,
+            amount,
+            code,
+            ..
+        }) => PayoutAnswer {
+            status: "refused".into(),
+            transfer: Some(transfer.0),
+            amount: amount.get(),
+            code: Some(code.as_str().into()),
+        },
+        Some(treasury::PayoutResult::InDoubt { transfer, amount }) => PayoutAnswer {
+            status: "in_progress".into(),
+            transfer: Some(transfer.0),
+            amount: amount.get(),
+            code: None,
+        },
+    }
+}
+
+/// Refunds the remaining bought value to the linked bank account, once the scheme's
+/// used share is reached (the subsidy share goes back to its budget).
+#[utoipa::path(post, path = "/api/v1/me/refund", security(("bearer" = [])), params(("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = PayoutAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn refund_balance(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<PayoutAnswer>, ApiError> {
+    let account = require(&caller, Role::Citizen)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let currency = state.currency(&caller.currency)?;
+    let r = currency
+        .treasury
+        .refund_balance(client, key, WalletId(AccountId(account)))
+        .await?;
+    Ok(Json(payout_answer(r)))
+}
+
+/// Cancels an unused purchase within its window: what was paid goes back to the bank.
+#[utoipa::path(post, path = "/api/v1/me/purchases/{purchase}/cancel", security(("bearer" = [])),
+    params(("purchase" = u64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = PayoutAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn cancel_purchase(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(purchase): Path<u64>,
+) -> Result<Json<PayoutAnswer>, ApiError> {
+    let account = require(&caller, Role::Citizen)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let currency = state.currency(&caller.currency)?;
+    let owner = currency
+        .engine
+        .read(|l| l.purchase(ledger::TransferId(purchase)).map(|p| p.wallet.0));
+    if owner != Some(account) {
+        return Err(ApiError::not_found("purchase"));
+    }
+    let r = currency
+        .treasury
+        .cancel_purchase(client, key, ledger::TransferId(purchase))
+        .await?;
+    Ok(Json(payout_answer(r)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoCharge {
+    /// Day of the month (1-28) for the monthly charge.
+    pub day: u8,
+    /// Face value charged each month (0: top-up only).
+    pub monthly_face: i64,
+    #[serde(default)]
+    pub channel: u16,
+    /// Buy the shortfall when a payment finds the wallet short.
+    pub topup: bool,
+}
+
+/// Sets (or, with `null`, removes) the caller's auto-charge.
+#[utoipa::path(put, path = "/api/v1/me/auto-charge", request_body = Option<AutoCharge>, security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn set_auto_charge(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<Option<AutoCharge>>,
+) -> Result<StatusCode, ApiError> {
+    let account = require(&caller, Role::Citizen)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let setting = match req {
+        None => None,
+        Some(a) => {
+            if a.monthly_face < 0 || a.monthly_face > Won::TRANSFER_MAX.get() {
+                return Err(ApiError::bad_request("amount_invalid", "monthly_face"));
+            }
+            Some(ledger::scheme::AutoChargeSetting {
+                day: a.day,
+                monthly_face: Won::new(a.monthly_face),
+                channel: a.channel,
+                topup: a.topup,
+            })
+        }
+    };
+    let currency = state.currency(&caller.currency)?;
+    one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Scheme(Box::new(SchemeCommand::SetAutoCharge {
+                wallet: WalletId(AccountId(account)),
+                setting,
+            })),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    pub amount: i64,
+}
+
+/// A merchant cancels or refunds (part of) a payment it received; the cash-back the
+/// payment earned goes back with it.
+#[utoipa::path(post, path = "/api/v1/me/payments/{payment}/refund", request_body = RefundRequest, security(("bearer" = [])),
+    params(("payment" = u64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = PaymentAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn refund_payment(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(payment): Path<u64>,
+    JsonBody(req): JsonBody<RefundRequest>,
+) -> Result<Json<PaymentAnswer>, ApiError> {
+    let account = require(&caller, Role::Merchant)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let amount = won(req.amount)?;
+    let currency = state.currency(&caller.currency)?;
+    let merchant = currency
+        .engine
+        .read(|l| l.payment(ledger::TransferId(payment)).map(|p| p.merchant.0));
+    if merchant != Some(account) {
+        return Err(ApiError::not_found("payment"));
+    }
+    let applied = one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Scheme(Box::new(SchemeCommand::RefundPayment {
+                payment: ledger::TransferId(payment),
+                amount,
+            })),
+        },
+    )
+    .await?;
+    match scheme_answer(applied)? {
+        SchemeApplied::PaymentRefunded {
+            refund,
+            amount,
+            cashback_returned,
+            ..
+        } => Ok(Json(PaymentAnswer {
+            payment: refund.0,
+            amount: amount.get(),
+            cashback: -cashback_returned.get(),
+            cashback_note: None,
+        })),
+        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionRequest {
+    pub amount: i64,
+}
+
+/// A merchant redeems part of its balance to its linked bank account.
+#[utoipa::path(post, path = "/api/v1/me/redemptions", request_body = RedemptionRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = PayoutAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn redeem(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<RedemptionRequest>,
+) -> Result<Json<PayoutAnswer>, ApiError> {
+    let account = require(&caller, Role::Merchant)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let amount = won(req.amount)?;
+    let currency = state.currency(&caller.currency)?;
+    let r = currency
+        .treasury
+        .redeem(client, key, MerchantId(AccountId(account)), amount)
+        .await?;
+    Ok(Json(payout_answer(Some(r))))
+}
+
+/// A merchant's incoming payments as they happen (server-sent events, one `payment`
+/// event per payment, JSON data as in the history).
+#[utoipa::path(get, path = "/api/v1/me/payments/live", security(("bearer" = [])),
+    responses((status = 200, description = "text/event-stream"), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn live_payments(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    let account = require(&caller, Role::Merchant)?;
+    let currency = state.currency(&caller.currency)?;
+    let rx = currency.history.live();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok((a, entry)) if a == account && entry.kind == "payment_received" => {
+                    let data = serde_json::to_string(&entry).unwrap_or_default();
+                    let event = axum::response::sse::Event::default()
+                        .event("payment")
+                        .data(data);
+                    return Some((Ok(event), rx));
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()))
+}
+
+// ----- more operator operations -------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    pub reason: String,
+}
+
+/// Stops all writes of the currency (reads go on), e.g. during an incident.
+#[utoipa::path(post, path = "/api/v1/operator/{currency}/halt", request_body = Reason, security(("bearer" = [])),
+    params(("currency" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn halt(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    JsonBody(req): JsonBody<Reason>,
+) -> Result<StatusCode, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let text =
+        |s: String| Text::new(s).map_err(|e| ApiError::bad_request("text_invalid", e.to_string()));
+    one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Halt {
+                operator: text(format!("user {}", caller.user_id))?,
+                reason: text(req.reason)?,
+            },
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Resumes writes after a halt (including one the ledger imposed itself).
+#[utoipa::path(post, path = "/api/v1/operator/{currency}/resume", security(("bearer" = [])),
+    params(("currency" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn resume(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Resume {
+                operator: Text::new(format!("user {}", caller.user_id))
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            },
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemeUpdate {
+    /// The scheme file (TOML), as in `schemes/`.
+    pub toml: String,
+    /// Unix microseconds from when it applies (absent or past: now).
+    pub effective_at: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SchemeSetAnswer {
+    pub version: u32,
+    pub effective_at: u64,
+}
+
+/// A new version of the currency's scheme (the earlier versions stay readable).
+#[utoipa::path(put, path = "/api/v1/operator/{currency}/scheme", request_body = SchemeUpdate, security(("bearer" = [])),
+    params(("currency" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = SchemeSetAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn set_scheme(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    JsonBody(req): JsonBody<SchemeUpdate>,
+) -> Result<Json<SchemeSetAnswer>, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let config = ledger::scheme::SchemeConfig::from_toml(&req.toml)
+        .map_err(|e| ApiError::bad_request("scheme_invalid", e.to_string()))?;
+    let applied = one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Scheme(Box::new(SchemeCommand::SetScheme {
+                config: Box::new(config),
+                effective_at: ledger::Timestamp::from_micros(req.effective_at.unwrap_or(0)),
+                operator: Text::new(format!("user {}", caller.user_id))
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            })),
+        },
+    )
+    .await?;
+    match scheme_answer(applied)? {
+        SchemeApplied::SchemeSet {
+            version,
+            effective_at,
+        } => Ok(Json(SchemeSetAnswer {
+            version,
+            effective_at: effective_at.as_micros(),
+        })),
+        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    }
 }

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod history;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,25 @@ pub struct Currency {
     pub engine: Arc<Engine>,
     pub storage: Arc<dyn Storage>,
     pub treasury: Arc<Treasury<HttpBank>>,
+    pub history: Arc<history::History>,
+}
+
+impl Currency {
+    /// Joins a running engine, its journal and its treasury; starts following the
+    /// journal for history (needs a tokio runtime).
+    pub fn new(
+        engine: Arc<Engine>,
+        storage: Arc<dyn Storage>,
+        treasury: Arc<Treasury<HttpBank>>,
+    ) -> Currency {
+        let history = history::History::follow(&engine, &storage);
+        Currency {
+            engine,
+            storage,
+            treasury,
+            history,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -114,14 +114,7 @@ async fn start() -> Service {
         .unwrap();
     }
     let mut currencies = BTreeMap::new();
-    currencies.insert(
-        "busan".to_owned(),
-        Currency {
-            engine,
-            storage,
-            treasury,
-        },
-    );
+    currencies.insert("busan".to_owned(), Currency::new(engine, storage, treasury));
     let state = Arc::new(AppState::new(currencies, auth).unwrap());
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -517,4 +510,279 @@ async fn the_served_openapi_document_lists_every_route() {
     assert_eq!(s, StatusCode::OK);
     assert!(text.as_str().unwrap().contains("maeul_http_requests_total"));
     assert_eq!(svc.get("/readyz", None).await.0, StatusCode::OK);
+}
+
+async fn citizen_with_money(svc: &Service, login: &str, bank_no: &str, face: i64) -> (String, u64) {
+    let (s, v) = svc
+        .post(
+            "/api/v1/citizens",
+            None,
+            None,
+            json!({"login": login, "password": "s3cret-pass", "pin": "123456", "birth_year": 1970, "currency": "busan"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let wallet = v["account"].as_u64().unwrap();
+    let token = svc.sign_in(login, "s3cret-pass").await;
+    svc.bank
+        .open_account(NewAccount {
+            number: AccountNo::new(bank_no).unwrap(),
+            holder: login.into(),
+            balance: 1_000_000,
+            allow_negative: false,
+        })
+        .unwrap();
+    svc.post(
+        "/api/v1/me/bank-account",
+        Some(&token),
+        None,
+        json!({"bank_account": bank_no}),
+    )
+    .await;
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/charges",
+            Some(&token),
+            Some("first-charge"),
+            json!({"face": face}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("charged")),
+        "{v}"
+    );
+    (token, wallet)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_resume() {
+    let svc = start().await;
+    let (citizen, _) = citizen_with_money(&svc, "hana", "110-000010", 200_000).await;
+    let (_, friend) = citizen_with_money(&svc, "dul", "110-000011", 10_000).await;
+    let (_, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "bakery", "password": "s3cret-pass", "currency": "busan", "category": 5462, "annual_revenue": 500000000}),
+        )
+        .await;
+    let merchant = m["account"].as_u64().unwrap();
+    let shop = svc.sign_in("bakery", "s3cret-pass").await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    svc.post(
+        &format!("/api/v1/operator/busan/merchants/{merchant}/approve"),
+        Some(&operator),
+        Some("a1"),
+        json!({}),
+    )
+    .await;
+
+    // The merchant listens; the citizen pays; the event arrives.
+    let mut live = svc
+        .http
+        .get(format!("{}/api/v1/me/payments/live", svc.base))
+        .bearer_auth(&shop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("bread"),
+            json!({"merchant": merchant, "amount": 30000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let payment = p["payment"].as_u64().unwrap();
+    let mut seen = String::new();
+    while !seen.contains("payment_received") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), live.chunk())
+            .await
+            .expect("a live event")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("event: payment") && seen.contains("30000"),
+        "{seen}"
+    );
+
+    // History on both sides.
+    let (_, h) = svc.get("/api/v1/me/history", Some(&citizen)).await;
+    let kinds: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["cashback", "payment", "charge"], "{h}");
+    let (_, h) = svc.get("/api/v1/me/history?limit=1", Some(&shop)).await;
+    assert_eq!(h[0]["kind"], "payment_received");
+
+    // The merchant refunds a third; the cash-back goes back with it.
+    let (s, r) = svc
+        .post(
+            &format!("/api/v1/me/payments/{payment}/refund"),
+            Some(&shop),
+            Some("r1"),
+            json!({"amount": 10000}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["cashback"].as_i64()),
+        (StatusCode::OK, Some(-1000)),
+        "{r}"
+    );
+    // Someone else's payment is not theirs to refund.
+    let (s, _) = svc
+        .post(
+            &format!("/api/v1/me/payments/{payment}/refund"),
+            Some(&citizen),
+            Some("r2"),
+            json!({"amount": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The merchant redeems the rest to its bank.
+    svc.bank
+        .open_account(NewAccount {
+            number: AccountNo::new("220-000001").unwrap(),
+            holder: "bakery".into(),
+            balance: 0,
+            allow_negative: false,
+        })
+        .unwrap();
+    svc.post(
+        "/api/v1/me/bank-account",
+        Some(&shop),
+        None,
+        json!({"bank_account": "220-000001"}),
+    )
+    .await;
+    let (s, r) = svc
+        .post(
+            "/api/v1/me/redemptions",
+            Some(&shop),
+            Some("red-1"),
+            json!({"amount": 20000}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["status"].as_str()),
+        (StatusCode::OK, Some("paid")),
+        "{r}"
+    );
+    assert_eq!(
+        svc.bank.balance(&AccountNo::new("220-000001").unwrap()),
+        Some(20_000)
+    );
+
+    // A gift to a friend (bought value is giftable in the Busan-like scheme).
+    let (s, g) = svc
+        .post(
+            "/api/v1/me/gifts",
+            Some(&citizen),
+            Some("g1"),
+            json!({"recipient": friend, "amount": 5000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+
+    // The operator halts the currency: payments get 503 with Retry-After, nothing moves.
+    let (s, _) = svc
+        .post(
+            "/api/v1/operator/busan/halt",
+            Some(&operator),
+            Some("h1"),
+            json!({"reason": "drill"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v, headers) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("during-halt"),
+            Some(json!({"merchant": merchant, "amount": 1000, "pin": "123456"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("currency_halted"))
+    );
+    assert!(headers.get("retry-after").is_some());
+    svc.post(
+        "/api/v1/operator/busan/resume",
+        Some(&operator),
+        Some("h2"),
+        json!({}),
+    )
+    .await;
+    // The same request after the resume goes through (the refusal was not remembered).
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("during-halt"),
+            json!({"merchant": merchant, "amount": 1000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // A new scheme version from the operator; an invalid one is refused with the field.
+    let (s, v, _) = svc
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/operator/busan/scheme",
+            Some(&operator),
+            Some("s1"),
+            Some(json!({"toml": BUSAN.replace("rate_bp = 1000", "rate_bp = 500")})),
+        )
+        .await;
+    assert_eq!((s, v["version"].as_u64()), (StatusCode::OK, Some(2)), "{v}");
+    let (s, v, _) = svc
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/operator/busan/scheme",
+            Some(&operator),
+            Some("s2"),
+            Some(json!({"toml": "name = \"x\""})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("scheme_invalid")),
+        "{v}"
+    );
+    // Auto-charge settings are checked by the scheme.
+    let (s, _, _) = svc
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/me/auto-charge",
+            Some(&citizen),
+            Some("ac1"),
+            Some(json!({"day": 31, "monthly_face": 100000, "topup": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _, _) = svc
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/me/auto-charge",
+            Some(&citizen),
+            Some("ac2"),
+            Some(json!({"day": 5, "monthly_face": 100000, "topup": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let auditor = svc.sign_in("auditor-busan", "correct horse battery").await;
+    let (_, r) = svc.get("/api/v1/audit/busan/verify", Some(&auditor)).await;
+    assert_eq!(r["ok"], true, "{r}");
 }

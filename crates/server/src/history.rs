@@ -1,0 +1,310 @@
+//! Per-account history and live payment streams: a projection of the journal.
+//!
+//! At start it reads the end of the journal (at most `REBUILD_RECORDS` records), then
+//! follows every durable batch the engine publishes. Each account keeps its last
+//! `ENTRIES_PER_ACCOUNT` entries; merchants' incoming payments are also broadcast to
+//! live streams (server-sent events). Derived, never authoritative: the ledger and the
+//! journal are.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use engine::record::{self, RecordBody};
+use engine::{CommittedBatch, Engine, Storage};
+use ledger::scheme::{SchemeApplied, SchemeCommand};
+use ledger::{
+    Applied, Command, Envelope, Outcome, Timestamp, TransferId, TransferSpec, TransferStatus,
+};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+pub const ENTRIES_PER_ACCOUNT: usize = 500;
+pub const REBUILD_RECORDS: u64 = 200_000;
+const LIVE_BACKLOG: usize = 1_024;
+
+/// One line of an account's history, from that account's point of view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Entry {
+    /// Page cursor: pass it as `before` to get older entries.
+    pub cursor: u64,
+    /// Unix microseconds (journal time).
+    pub at: u64,
+    /// payment, payment_received, cashback, charge, gift_sent, gift_received, refund,
+    /// payment_refund, payment_refunded, redemption, expiry
+    pub kind: String,
+    /// Signed: + into the account, − out of it.
+    pub amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct History {
+    accounts: RwLock<HashMap<u64, VecDeque<Entry>>>,
+    /// Pending redemptions: whose they are, until they end.
+    redemptions: RwLock<HashMap<TransferId, u64>>,
+    live: broadcast::Sender<(u64, Entry)>,
+}
+
+impl History {
+    /// Builds from the end of the journal and follows the engine from then on.
+    pub fn follow(engine: &Arc<Engine>, storage: &Arc<dyn Storage>) -> Arc<History> {
+        let history = Arc::new(History {
+            accounts: RwLock::new(HashMap::new()),
+            redemptions: RwLock::new(HashMap::new()),
+            live: broadcast::channel(LIVE_BACKLOG).0,
+        });
+        // Subscribe first, then read: nothing between the two is missed, and batches
+        // read from the journal are skipped when they come again.
+        let mut rx = engine.subscribe();
+        let durable = engine.durable_seq();
+        let from = durable.saturating_sub(REBUILD_RECORDS).max(1);
+        let _ = storage.read_records(from, None, &mut |rec| {
+            if let Ok(RecordBody::Batch(b)) = record::decode(&rec.payload) {
+                history.apply(rec.seq, b.timestamp, &b.commands, &b.outcomes, engine);
+            }
+            if rec.seq >= durable {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        let h = Arc::clone(&history);
+        let engine = Arc::clone(engine);
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(batch) => {
+                        let b: &CommittedBatch = &batch;
+                        if b.seq > durable {
+                            h.apply(b.seq, b.timestamp, &b.commands, &b.outcomes, &engine);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            batches = n,
+                            "history fell behind; some entries are missing"
+                        );
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        history
+    }
+
+    pub fn page(&self, account: u64, before: Option<u64>, limit: usize) -> Vec<Entry> {
+        let accounts = self.accounts.read();
+        let Some(entries) = accounts.get(&account) else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .rev()
+            .filter(|e| before.is_none_or(|b| e.cursor < b))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Live entries of every account (callers filter their own).
+    pub fn live(&self) -> broadcast::Receiver<(u64, Entry)> {
+        self.live.subscribe()
+    }
+
+    fn push(&self, account: u64, entry: Entry) {
+        {
+            let mut accounts = self.accounts.write();
+            let q = accounts.entry(account).or_default();
+            if q.len() >= ENTRIES_PER_ACCOUNT {
+                q.pop_front();
+            }
+            q.push_back(entry.clone());
+        }
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send((account, entry));
+        }
+    }
+
+    fn apply(
+        &self,
+        seq: u64,
+        at: Timestamp,
+        commands: &[Envelope],
+        outcomes: &[Outcome],
+        engine: &Engine,
+    ) {
+        for (i, (env, out)) in commands.iter().zip(outcomes).enumerate() {
+            let (Ok(applied), false) = (&out.result, out.repeated) else {
+                continue;
+            };
+            let cursor = seq << 16 | (i as u64 & 0xFFFF);
+            let entry = |kind: &str,
+                         amount: i64,
+                         counterparty: Option<u64>,
+                         transfer: Option<TransferId>| Entry {
+                cursor,
+                at: at.as_micros(),
+                kind: kind.to_owned(),
+                amount,
+                counterparty,
+                transfer: transfer.map(|t| t.0),
+            };
+            match (&env.command, applied) {
+                (Command::Scheme(c), Applied::Scheme(a)) => match (c.as_ref(), a.as_ref()) {
+                    (
+                        SchemeCommand::Pay {
+                            payer, merchant, ..
+                        },
+                        SchemeApplied::Paid {
+                            payment,
+                            amount,
+                            cashback,
+                            ..
+                        },
+                    ) => {
+                        let (p, m) = (payer.account().0, merchant.account().0);
+                        self.push(p, entry("payment", -amount.get(), Some(m), Some(*payment)));
+                        if cashback.is_positive() {
+                            self.push(p, entry("cashback", cashback.get(), None, Some(*payment)));
+                        }
+                        self.push(
+                            m,
+                            entry("payment_received", amount.get(), Some(p), Some(*payment)),
+                        );
+                    }
+                    (
+                        SchemeCommand::RefundPayment { payment, .. },
+                        SchemeApplied::PaymentRefunded {
+                            refund,
+                            amount,
+                            cashback_returned,
+                            ..
+                        },
+                    ) => {
+                        let parties =
+                            engine.read(|l| l.payment(*payment).map(|r| (r.payer.0, r.merchant.0)));
+                        if let Some((p, m)) = parties {
+                            let back = amount.get() - cashback_returned.get();
+                            self.push(p, entry("payment_refunded", back, Some(m), Some(*refund)));
+                            self.push(
+                                m,
+                                entry("payment_refund", -amount.get(), Some(p), Some(*refund)),
+                            );
+                        }
+                    }
+                    (
+                        SchemeCommand::Purchase { wallet, .. },
+                        SchemeApplied::Purchased {
+                            charge,
+                            face,
+                            status: TransferStatus::Posted,
+                            ..
+                        },
+                    ) => self.push(
+                        wallet.account().0,
+                        entry("charge", face.get(), None, Some(*charge)),
+                    ),
+                    (SchemeCommand::ConfirmPurchase { purchase }, _) => {
+                        let rec =
+                            engine.read(|l| l.purchase(*purchase).map(|p| (p.wallet.0, p.face)));
+                        if let Some((w, face)) = rec {
+                            self.push(w, entry("charge", face.get(), None, Some(*purchase)));
+                        }
+                    }
+                    (
+                        SchemeCommand::Gift {
+                            sender, recipient, ..
+                        },
+                        SchemeApplied::Gifted { gift, amount },
+                    ) => {
+                        let (s, r) = (sender.account().0, recipient.account().0);
+                        self.push(s, entry("gift_sent", -amount.get(), Some(r), Some(*gift)));
+                        self.push(
+                            r,
+                            entry("gift_received", amount.get(), Some(s), Some(*gift)),
+                        );
+                    }
+                    (
+                        SchemeCommand::RefundBalance { wallet, .. },
+                        SchemeApplied::BalanceRefunded {
+                            cash,
+                            subsidy,
+                            cash_transfer,
+                            ..
+                        },
+                    ) => self.push(
+                        wallet.account().0,
+                        entry(
+                            "refund",
+                            -(cash.get() + subsidy.get()),
+                            None,
+                            *cash_transfer,
+                        ),
+                    ),
+                    (
+                        SchemeCommand::CancelPurchase { .. },
+                        SchemeApplied::PurchaseCancelled {
+                            purchase,
+                            cash,
+                            subsidy,
+                            cash_transfer,
+                            ..
+                        },
+                    ) => {
+                        let w = engine.read(|l| l.purchase(*purchase).map(|p| p.wallet.0));
+                        if let Some(w) = w {
+                            self.push(
+                                w,
+                                entry(
+                                    "refund",
+                                    -(cash.get() + subsidy.get()),
+                                    None,
+                                    Some(*cash_transfer),
+                                ),
+                            );
+                        }
+                    }
+                    (_, SchemeApplied::RedemptionConfirmed { redemption, amount }) => {
+                        if let Some(m) = self.redemptions.write().remove(redemption) {
+                            self.push(
+                                m,
+                                entry("redemption", -amount.get(), None, Some(*redemption)),
+                            );
+                        }
+                    }
+                    _ => {}
+                },
+                (Command::Transfer(t), Applied::Transfer { id, status, amount }) => {
+                    match (&t.spec, status) {
+                        (TransferSpec::Redemption { merchant, .. }, TransferStatus::Posted) => {
+                            self.push(
+                                merchant.account().0,
+                                entry("redemption", -amount.get(), None, Some(*id)),
+                            );
+                        }
+                        (TransferSpec::Redemption { merchant, .. }, TransferStatus::Pending) => {
+                            self.redemptions.write().insert(*id, merchant.account().0);
+                        }
+                        (TransferSpec::Expiry { wallet, .. }, _) => {
+                            self.push(
+                                wallet.account().0,
+                                entry("expiry", -amount.get(), None, Some(*id)),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                (Command::VoidPending { pending }, Applied::PendingVoided { .. }) => {
+                    self.redemptions.write().remove(pending);
+                }
+                _ => {}
+            }
+        }
+    }
+}
