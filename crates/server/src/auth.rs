@@ -1,7 +1,11 @@
 //! Users, passwords, payment PINs and sessions.
 //!
-//! - Passwords and PINs are hashed with argon2id; hashing runs on the blocking pool,
-//!   at most a few at a time, so a sign-in storm cannot starve payments.
+//! - Passwords are hashed with argon2id; hashing runs on the blocking pool, at most a
+//!   few at a time, so a sign-in storm cannot starve payments.
+//! - Payment PINs (six digits: a slow hash would not stop a brute force of a stolen
+//!   table, the secret key and the lock-out do) are keyed blake3 hashes under a key
+//!   kept in the data directory (`pin.key`), so checking one costs microseconds and
+//!   every payment can ask for it.
 //! - Sessions are random 256-bit bearer tokens; only their blake3 hash is stored. They
 //!   expire and can be revoked (sign-out).
 //! - Sign-in failures per login are rate limited; five wrong PINs lock payments for 30
@@ -120,6 +124,7 @@ pub struct Auth {
     hashing: Arc<Semaphore>,
     session_ttl: Duration,
     argon: Params,
+    pin_key: [u8; 32],
 }
 
 fn validate_login(login: &str) -> Result<(), ApiError> {
@@ -187,7 +192,9 @@ impl Auth {
             Params::new(19 * 1024, 2, 1, None)
         }
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let pin_key = load_or_create_key(&dir.join("pin.key"))?;
         Ok(Auth {
+            pin_key,
             db: Mutex::new(db),
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -247,10 +254,7 @@ impl Auth {
             validate_pin(pin)?;
         }
         let password = self.hash(u.password.clone()).await?;
-        let pin = match &u.pin {
-            Some(p) => Some(self.hash(p.clone()).await?),
-            None => None,
-        };
+        let pin = u.pin.as_deref().map(|p| self.pin_hash(&u.login, p));
         let db = self.db.lock();
         let inserted = db.execute(
             "INSERT INTO users (login, role, password, pin, currency, currencies, created)
@@ -422,24 +426,35 @@ impl Auth {
         }
     }
 
+    fn pin_hash(&self, login: &str, pin: &str) -> String {
+        let mut input = Vec::with_capacity(login.len() + 8);
+        input.extend_from_slice(login.as_bytes());
+        input.push(0);
+        input.extend_from_slice(pin.as_bytes());
+        blake3::keyed_hash(&self.pin_key, &input)
+            .to_hex()
+            .to_string()
+    }
+
     /// Checks a payment PIN; five wrong ones lock payments for 30 minutes.
     pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ApiError> {
         let row = {
             let db = self.db.lock();
             db.query_row(
-                "SELECT pin, pin_failures, pin_locked_until FROM users WHERE id = ?1",
+                "SELECT pin, pin_failures, pin_locked_until, login FROM users WHERE id = ?1",
                 params![user_id],
                 |r| {
                     Ok((
                         r.get::<_, Option<String>>(0)?,
                         r.get::<_, i64>(1)?,
                         r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
                     ))
                 },
             )
             .map_err(|e| ApiError::internal(e.to_string()))?
         };
-        let (Some(hash), failures, locked_until) = row else {
+        let (Some(hash), failures, locked_until, login) = row else {
             return Err(ApiError::bad_request(
                 "pin_not_set",
                 "no payment PIN is set",
@@ -457,11 +472,15 @@ impl Auth {
                 )
             });
         }
-        if self.verify(pin.to_owned(), hash).await? {
-            let _ = self.db.lock().execute(
-                "UPDATE users SET pin_failures = 0 WHERE id = ?1",
-                params![user_id],
-            );
+        let given = self.pin_hash(&login, pin);
+        if constant_time_eq(given.as_bytes(), hash.as_bytes()) {
+            // A write only when there is something to reset: payments stay read-only here.
+            if failures > 0 {
+                let _ = self.db.lock().execute(
+                    "UPDATE users SET pin_failures = 0 WHERE id = ?1",
+                    params![user_id],
+                );
+            }
             return Ok(());
         }
         let failures = failures + 1;
@@ -511,4 +530,34 @@ impl Auth {
         .map(|rows| rows.filter_map(Result::ok).collect())
         .unwrap_or_default()
     }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The PIN key: 32 random bytes in `path`, created (owner-only) on first start.
+fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    if let Ok(bytes) = std::fs::read(path) {
+        return bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display()));
+    }
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        #[cfg(unix)]
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut f = options.open(&tmp)?;
+        f.write_all(&key)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(key)
 }

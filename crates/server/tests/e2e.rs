@@ -28,6 +28,10 @@ struct Service {
 }
 
 async fn start() -> Service {
+    start_with(EngineOptions::default()).await
+}
+
+async fn start_with(options: EngineOptions) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
         dir.path().join("currencies/busan"),
@@ -38,7 +42,7 @@ async fn start() -> Service {
             Arc::clone(&storage),
             CurrencyCode::new("busan").unwrap(),
             LedgerConfig::default(),
-            EngineOptions::default(),
+            options,
         )
         .unwrap(),
     );
@@ -785,4 +789,102 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
     let auditor = svc.sign_in("auditor-busan", "correct horse battery").await;
     let (_, r) = svc.get("/api/v1/audit/busan/verify", Some(&auditor)).await;
     assert_eq!(r["ok"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_answered_at_once_with_503_and_retry_after() {
+    // A sequencer queue of one submission: a burst must find it full.
+    let svc = start_with(EngineOptions {
+        queue_submissions_max: 1,
+        ..EngineOptions::default()
+    })
+    .await;
+    let (citizen, _) = citizen_with_money(&svc, "burst", "110-000020", 300_000).await;
+    let (_, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "market", "password": "s3cret-pass", "currency": "busan", "category": 5411, "annual_revenue": 100000000}),
+        )
+        .await;
+    let merchant = m["account"].as_u64().unwrap();
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    svc.post(
+        &format!("/api/v1/operator/busan/merchants/{merchant}/approve"),
+        Some(&operator),
+        Some("a1"),
+        json!({}),
+    )
+    .await;
+    let svc = Arc::new(svc);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let svc = Arc::clone(&svc);
+        let citizen = citizen.clone();
+        tasks.spawn(async move {
+            let key = format!("burst-{i}");
+            svc.call(
+                reqwest::Method::POST,
+                "/api/v1/me/payments",
+                Some(&citizen),
+                Some(&key),
+                Some(json!({"merchant": merchant, "amount": 100, "pin": "123456"})),
+            )
+            .await
+        });
+    }
+    let (mut ok, mut busy, mut cashback) = (0i64, 0, 0i64);
+    while let Some(r) = tasks.join_next().await {
+        let (status, body, headers) = r.unwrap();
+        match status {
+            StatusCode::OK => {
+                ok += 1;
+                cashback += body["cashback"].as_i64().unwrap();
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["code"], "busy", "{body}");
+                assert!(headers.get("retry-after").is_some());
+                busy += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(ok > 0 && busy > 0, "ok {ok}, busy {busy}");
+    // Exactly the accepted payments were made.
+    let (_, w) = svc.get("/api/v1/me/wallet", Some(&citizen)).await;
+    assert_eq!(
+        w["balance"].as_i64().unwrap(),
+        300_000 - ok * 100 + cashback,
+        "{w}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_pins_lock_payments() {
+    let svc = start().await;
+    let (citizen, _) = citizen_with_money(&svc, "forgetful", "110-000030", 10_000).await;
+    for _ in 0..5 {
+        let (s, _) = svc
+            .post(
+                "/api/v1/me/payments",
+                Some(&citizen),
+                Some("x"),
+                json!({"merchant": 1, "amount": 100, "pin": "999999"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("y"),
+            json!({"merchant": 1, "amount": 100, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("pin_locked"))
+    );
 }
