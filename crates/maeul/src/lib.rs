@@ -4,4 +4,5 @@
 pub mod data_dir;
 pub mod demo;
 pub mod drill;
+pub mod loadgen;
 pub mod serve;

@@ -70,6 +70,33 @@ enum Cmd {
         #[arg(long)]
         daily: bool,
     },
+    /// Drives a running server over HTTP (sign-ups, charges, then payments and balance
+    /// reads) and prints throughput, p50/p99/p999 per operation and errors by code.
+    Loadgen {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The simulated bank the server uses (to open the citizens' accounts).
+        #[arg(long, default_value = "http://127.0.0.1:7070")]
+        bank_url: String,
+        #[arg(long, default_value = "demo")]
+        currency: String,
+        #[arg(long, default_value_t = 300)]
+        citizens: usize,
+        /// Merchant account ids to pay (default: the demo's 100 merchants).
+        #[arg(long, value_delimiter = ',')]
+        merchants: Vec<u64>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Offered requests per second (default: closed loop).
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Clients in the closed loop, or the most requests in flight at a fixed rate.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Percent of payments to one very busy merchant.
+        #[arg(long, default_value_t = 20)]
+        hot_percent: u8,
+    },
     /// Scheme files: check one and print what it says.
     Scheme {
         #[command(subcommand)]
@@ -152,6 +179,38 @@ fn main() -> ExitCode {
         Cmd::Scheme {
             scheme: SchemeCmd::Check { file },
         } => scheme_check(&file),
+        Cmd::Loadgen {
+            url,
+            bank_url,
+            currency,
+            citizens,
+            merchants,
+            seconds,
+            rate,
+            concurrency,
+            hot_percent,
+        } => (|| {
+            let merchants = if merchants.is_empty() {
+                (0..maeul::demo::MERCHANTS)
+                    .map(|i| maeul::demo::merchant(i).account().0)
+                    .collect()
+            } else {
+                merchants
+            };
+            tokio::runtime::Runtime::new()?.block_on(maeul::loadgen::run(
+                maeul::loadgen::LoadOptions {
+                    url,
+                    bank_url,
+                    currency,
+                    citizens,
+                    merchants,
+                    seconds,
+                    rate,
+                    concurrency,
+                    hot_percent,
+                },
+            ))
+        })(),
         Cmd::Bench {
             which,
             seconds,

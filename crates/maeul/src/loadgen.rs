@@ -1,0 +1,325 @@
+//! `maeul loadgen`: drives a running server over real HTTP, as citizens would, and
+//! prints throughput, latency percentiles per operation, and errors by code.
+//!
+//! Set-up (not timed): signs up `citizens` citizens, opens their accounts at the
+//! simulated bank, links them and charges each. Then, for `seconds`, either a closed
+//! loop (`concurrency` clients, each sending its next request when the last answered)
+//! or a fixed offered rate (`rate` requests a second, at most `concurrency` in flight;
+//! one that would exceed it is counted as dropped by the client). The mix: payments to
+//! the demo's merchants (a share to one very busy merchant), wallet reads, sign-ins.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub url: String,
+    pub bank_url: String,
+    pub currency: String,
+    pub citizens: usize,
+    pub merchants: Vec<u64>,
+    pub seconds: u64,
+    /// Offered requests per second; `None`: closed loop.
+    pub rate: Option<u64>,
+    pub concurrency: usize,
+    /// Percent of payments to the first merchant.
+    pub hot_percent: u8,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    latency: BTreeMap<&'static str, Histogram<u64>>,
+    errors: BTreeMap<String, u64>,
+    dropped: u64,
+}
+
+impl Tally {
+    fn record(&mut self, op: &'static str, us: u64, outcome: Result<(), String>) {
+        let h = self.latency.entry(op).or_insert_with(|| {
+            Histogram::new_with_bounds(1, 60_000_000, 3)
+                .unwrap_or_else(|_| unreachable!("valid bounds"))
+        });
+        let _ = h.record(us.max(1));
+        if let Err(code) = outcome {
+            *self.errors.entry(format!("{op}: {code}")).or_default() += 1;
+        }
+    }
+}
+
+struct Citizen {
+    token: String,
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    key: Option<String>,
+    body: Value,
+) -> anyhow::Result<(u16, Value)> {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let res = req.send().await?;
+    let status = res.status().as_u16();
+    let value = res.json().await.unwrap_or(Value::Null);
+    Ok((status, value))
+}
+
+async fn set_up(o: &LoadOptions, http: &reqwest::Client, run: u64) -> anyhow::Result<Vec<Citizen>> {
+    let mut citizens = Vec::with_capacity(o.citizens);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..o.citizens {
+        let (o, http) = (o.clone(), http.clone());
+        tasks.spawn(async move {
+            let login = format!("load-{run}-{i}");
+            let (s, v) = post(
+                &http,
+                format!("{}/api/v1/citizens", o.url),
+                None,
+                None,
+                json!({
+                    "login": login, "password": "load-test-password", "pin": "123456",
+                    "birth_year": 1960 + (i % 40), "currency": o.currency,
+                }),
+            )
+            .await?;
+            anyhow::ensure!(s == 201, "sign-up: {s} {v}");
+            let (s, v) = post(
+                &http,
+                format!("{}/api/v1/sessions", o.url),
+                None,
+                None,
+                json!({"login": login, "password": "load-test-password"}),
+            )
+            .await?;
+            anyhow::ensure!(s == 200, "sign-in: {s} {v}");
+            let token = v["token"].as_str().context("token")?.to_owned();
+            let bank_account = format!("L{run:04}-{i:06}");
+            let (s, v) = post(
+                &http,
+                format!("{}/v1/accounts", o.bank_url),
+                None,
+                None,
+                json!({"number": bank_account, "holder": login, "balance": 10_000_000}),
+            )
+            .await?;
+            anyhow::ensure!(s == 200 || s == 201, "bank account: {s} {v}");
+            let (s, v) = post(
+                &http,
+                format!("{}/api/v1/me/bank-account", o.url),
+                Some(&token),
+                None,
+                json!({"bank_account": bank_account}),
+            )
+            .await?;
+            anyhow::ensure!(s == 204, "link: {s} {v}");
+            let (s, v) = post(
+                &http,
+                format!("{}/api/v1/me/charges", o.url),
+                Some(&token),
+                Some(format!("setup-charge-{i}")),
+                json!({"face": 1_000_000, "full_price_ok": true}),
+            )
+            .await?;
+            anyhow::ensure!(s == 200 && v["status"] == "charged", "charge: {s} {v}");
+            Ok::<Citizen, anyhow::Error>(Citizen { token })
+        });
+        while tasks.len() >= 16 {
+            if let Some(r) = tasks.join_next().await {
+                citizens.push(r??);
+            }
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        citizens.push(r??);
+    }
+    Ok(citizens)
+}
+
+/// One request of the mix; returns its operation and outcome.
+async fn one(
+    http: &reqwest::Client,
+    o: &LoadOptions,
+    citizens: &[Citizen],
+    n: u64,
+) -> (&'static str, Result<(), String>) {
+    let c = &citizens[(n as usize).wrapping_mul(2_654_435_761) % citizens.len()];
+    let roll = n % 100;
+    let (op, req) = if roll < 80 {
+        let merchant = if (n / 100 % 100) < u64::from(o.hot_percent) {
+            o.merchants[0]
+        } else {
+            o.merchants[(n as usize / 7) % o.merchants.len()]
+        };
+        (
+            "payment",
+            http.post(format!("{}/api/v1/me/payments", o.url))
+                .bearer_auth(&c.token)
+                .header("Idempotency-Key", format!("load-{n}"))
+                .json(
+                    &json!({"merchant": merchant, "amount": 100 + (n % 50) * 10, "pin": "123456"}),
+                ),
+        )
+    } else {
+        (
+            "balance",
+            http.get(format!("{}/api/v1/me/wallet", o.url))
+                .bearer_auth(&c.token),
+        )
+    };
+    match req.send().await {
+        Ok(res) if res.status().is_success() => {
+            let _ = res.bytes().await;
+            (op, Ok(()))
+        }
+        Ok(res) => {
+            let status = res.status().as_u16();
+            let code = res
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            (op, Err(format!("{status} {code}")))
+        }
+        Err(e) => (
+            op,
+            Err(format!(
+                "transport {}",
+                if e.is_timeout() { "timeout" } else { "error" }
+            )),
+        ),
+    }
+}
+
+pub async fn run(o: LoadOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !o.merchants.is_empty() && o.citizens > 0,
+        "need citizens and merchants"
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(o.concurrency.max(1))
+        .build()?;
+    let run_id = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        % 10_000) as u64;
+    eprintln!("setting up {} citizens...", o.citizens);
+    let setup_started = Instant::now();
+    let citizens = Arc::new(set_up(&o, &http, run_id).await?);
+    eprintln!(
+        "set up in {:.1} s; running for {} s",
+        setup_started.elapsed().as_secs_f64(),
+        o.seconds
+    );
+
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    match o.rate {
+        None => {
+            for _ in 0..o.concurrency.max(1) {
+                let (http, o, citizens, tally, next) = (
+                    http.clone(),
+                    o.clone(),
+                    Arc::clone(&citizens),
+                    Arc::clone(&tally),
+                    Arc::clone(&next),
+                );
+                workers.spawn(async move {
+                    while Instant::now() < deadline {
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let t = Instant::now();
+                        let (op, r) = one(&http, &o, &citizens, n).await;
+                        tally.lock().record(op, t.elapsed().as_micros() as u64, r);
+                    }
+                });
+            }
+        }
+        Some(rate) => {
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(o.concurrency.max(1)));
+            let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let due = started + interval * (n as u32);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    tokio::time::sleep(wait).await;
+                }
+                n += 1;
+                let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
+                    tally.lock().dropped += 1;
+                    continue;
+                };
+                let (http, o, citizens, tally) = (
+                    http.clone(),
+                    o.clone(),
+                    Arc::clone(&citizens),
+                    Arc::clone(&tally),
+                );
+                // The request's latency counts from when it was due, not when sent.
+                workers.spawn(async move {
+                    let (op, r) = one(&http, &o, &citizens, n).await;
+                    tally.lock().record(op, due.elapsed().as_micros() as u64, r);
+                    drop(permit);
+                });
+            }
+        }
+    }
+    while workers.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    let t = tally.lock();
+    println!(
+        "\n| operation | requests | per second | p50 ms | p99 ms | p999 ms | max ms |\n|---|---|---|---|---|---|---|"
+    );
+    for (op, h) in &t.latency {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "| {op} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            h.len(),
+            h.len() as f64 / elapsed,
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            h.max() as f64 / 1000.0
+        );
+    }
+    println!(
+        "\nmode: {}, {} s, {} citizens, {} merchants ({}% of payments to one){}",
+        o.rate.map_or(
+            format!("closed loop, {} clients", o.concurrency),
+            |r| format!("offered {r}/s, at most {} in flight", o.concurrency)
+        ),
+        o.seconds,
+        o.citizens,
+        o.merchants.len(),
+        o.hot_percent,
+        if t.dropped > 0 {
+            format!(", {} not sent (client at its in-flight limit)", t.dropped)
+        } else {
+            String::new()
+        }
+    );
+    if t.errors.is_empty() {
+        println!("errors: none");
+    } else {
+        println!("errors by code:");
+        for (code, n) in &t.errors {
+            println!("  {code}: {n}");
+        }
+    }
+    Ok(())
+}
