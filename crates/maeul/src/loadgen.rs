@@ -212,10 +212,10 @@ pub async fn run(o: LoadOptions) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(o.concurrency.max(1))
         .build()?;
-    let run_id = (std::time::SystemTime::now()
+    let run_id = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs()
-        % 10_000) as u64;
+        % 10_000;
     eprintln!("setting up {} citizens...", o.citizens);
     let setup_started = Instant::now();
     let citizens = Arc::new(set_up(&o, &http, run_id).await?);
