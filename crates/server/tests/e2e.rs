@@ -21,6 +21,7 @@ const BUSAN: &str = include_str!("../../../schemes/busan-like.toml");
 
 struct Service {
     _dir: tempfile::TempDir,
+    engine: Arc<Engine>,
     base: String,
     http: reqwest::Client,
     bank: bank::SimBankHandle,
@@ -102,23 +103,28 @@ async fn start_with(options: EngineOptions) -> Service {
         ),
     ));
     let auth = Arc::new(Auth::open(dir.path(), true).unwrap());
-    for (login, role) in [
-        ("operator-busan", Role::Operator),
-        ("auditor-busan", Role::Auditor),
+    for (login, role, runs) in [
+        ("operator-busan", Role::Operator, "busan"),
+        ("auditor-busan", Role::Auditor, "busan"),
+        // An operator of another town: nothing of Busan's is theirs.
+        ("operator-seoul", Role::Operator, "seoul"),
     ] {
         auth.create(NewUser {
             login: login.into(),
             password: "correct horse battery".into(),
             pin: None,
             role,
-            currency: "busan".into(),
-            currencies: vec!["busan".into()],
+            currency: runs.into(),
+            currencies: vec![runs.into()],
         })
         .await
         .unwrap();
     }
     let mut currencies = BTreeMap::new();
-    currencies.insert("busan".to_owned(), Currency::new(engine, storage, treasury));
+    currencies.insert(
+        "busan".to_owned(),
+        Currency::new(Arc::clone(&engine), storage, treasury),
+    );
     let state = Arc::new(AppState::new(currencies, auth).unwrap());
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -133,6 +139,7 @@ async fn start_with(options: EngineOptions) -> Service {
     let addr = bound_rx.await.unwrap();
     Service {
         _dir: dir,
+        engine,
         base: format!("http://{addr}"),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
@@ -887,4 +894,216 @@ async fn five_wrong_pins_lock_payments() {
         (s, v["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("pin_locked"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change_nothing() {
+    let svc = start().await;
+    let (citizen, wallet) = citizen_with_money(&svc, "matrix-citizen", "110-000040", 100_000).await;
+    let (_, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "matrix-shop", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 100000000}),
+        )
+        .await;
+    let merchant_id = m["account"].as_u64().unwrap();
+    let merchant = svc.sign_in("matrix-shop", "s3cret-pass").await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let auditor = svc.sign_in("auditor-busan", "correct horse battery").await;
+    let stranger = svc.sign_in("operator-seoul", "correct horse battery").await;
+    svc.post(
+        &format!("/api/v1/operator/busan/merchants/{merchant_id}/approve"),
+        Some(&operator),
+        Some("approve"),
+        json!({}),
+    )
+    .await;
+    let (_, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("matrix-pay"),
+            json!({"merchant": merchant_id, "amount": 1000, "pin": "123456"}),
+        )
+        .await;
+    let payment = p["payment"].as_u64().unwrap();
+
+    use reqwest::Method as M;
+    let approve = format!("/api/v1/operator/busan/merchants/{merchant_id}/approve");
+    let suspend = format!("/api/v1/operator/busan/merchants/{merchant_id}/suspend");
+    let refund = format!("/api/v1/me/payments/{payment}/refund");
+    // (method, path, body, roles allowed)
+    let routes: Vec<(M, String, Option<Value>, &[&str])> = vec![
+        (M::GET, "/api/v1/me/wallet".into(), None, &["citizen"]),
+        (
+            M::GET,
+            "/api/v1/me/history".into(),
+            None,
+            &["citizen", "merchant"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/bank-account".into(),
+            Some(json!({"bank_account": "110-000040"})),
+            &["citizen", "merchant"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/charges".into(),
+            Some(json!({"face": 10000})),
+            &["citizen"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/payments".into(),
+            Some(json!({"merchant": merchant_id, "amount": 100, "pin": "123456"})),
+            &["citizen"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/gifts".into(),
+            Some(json!({"recipient": wallet, "amount": 100, "pin": "123456"})),
+            &["citizen"],
+        ),
+        (M::POST, "/api/v1/me/refund".into(), None, &["citizen"]),
+        (
+            M::POST,
+            "/api/v1/me/purchases/1/cancel".into(),
+            None,
+            &["citizen"],
+        ),
+        (
+            M::PUT,
+            "/api/v1/me/auto-charge".into(),
+            Some(json!({"day": 5, "monthly_face": 10000, "topup": false})),
+            &["citizen"],
+        ),
+        (M::POST, refund, Some(json!({"amount": 100})), &["merchant"]),
+        (
+            M::POST,
+            "/api/v1/me/redemptions".into(),
+            Some(json!({"amount": 100})),
+            &["merchant"],
+        ),
+        (M::POST, approve, Some(json!({})), &["operator"]),
+        (
+            M::POST,
+            suspend,
+            Some(json!({"reason": "matrix"})),
+            &["operator"],
+        ),
+        (
+            M::GET,
+            "/api/v1/operator/busan/report".into(),
+            None,
+            &["operator"],
+        ),
+        (
+            M::PUT,
+            "/api/v1/operator/busan/scheme".into(),
+            Some(json!({"toml": BUSAN})),
+            &["operator"],
+        ),
+        (
+            M::GET,
+            "/api/v1/audit/busan/verify".into(),
+            None,
+            &["operator", "auditor"],
+        ),
+    ];
+    let roles: [(&str, Option<&str>); 6] = [
+        ("anonymous", None),
+        ("citizen", Some(&citizen)),
+        ("merchant", Some(&merchant)),
+        ("operator", Some(&operator)),
+        ("auditor", Some(&auditor)),
+        ("other town's operator", Some(&stranger)),
+    ];
+    let mut n = 0;
+    for (method, path, body, allowed) in &routes {
+        for (role, token) in roles {
+            n += 1;
+            let before = svc.engine.state_hash();
+            let (s, v, _) = svc
+                .call(
+                    method.clone(),
+                    path,
+                    token,
+                    Some(&format!("matrix-{n}")),
+                    body.clone(),
+                )
+                .await;
+            let may = allowed.contains(&role);
+            match (role, may) {
+                ("anonymous", _) => {
+                    assert_eq!(s, StatusCode::UNAUTHORIZED, "{role} {method} {path}: {v}")
+                }
+                (_, false) => {
+                    assert_eq!(s, StatusCode::FORBIDDEN, "{role} {method} {path}: {v}");
+                    assert_eq!(v["code"], "forbidden");
+                }
+                (_, true) => assert!(
+                    s != StatusCode::FORBIDDEN
+                        && s != StatusCode::UNAUTHORIZED
+                        && !s.is_server_error(),
+                    "{role} {method} {path}: {s} {v}"
+                ),
+            }
+            if !may {
+                assert_eq!(
+                    svc.engine.state_hash(),
+                    before,
+                    "{role} {method} {path} changed the ledger"
+                );
+            }
+        }
+    }
+    // The live stream (it never ends, so only its start is checked).
+    for (role, token) in roles {
+        let mut req = svc
+            .http
+            .get(format!("{}/api/v1/me/payments/live", svc.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let s = req.send().await.unwrap().status();
+        let expected = match role {
+            "anonymous" => StatusCode::UNAUTHORIZED,
+            "merchant" => StatusCode::OK,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(s, expected, "{role} live");
+    }
+    // Halt and resume, last: only the operator of the town.
+    for (role, token) in roles {
+        let (s, _, _) = svc
+            .call(
+                M::POST,
+                "/api/v1/operator/busan/halt",
+                token,
+                Some(&format!("halt-{role}")),
+                Some(json!({"reason": "matrix"})),
+            )
+            .await;
+        let expected = match role {
+            "anonymous" => StatusCode::UNAUTHORIZED,
+            "operator" => StatusCode::NO_CONTENT,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(s, expected, "{role} halt");
+        if role == "operator" {
+            let (s, _, _) = svc
+                .call(
+                    M::POST,
+                    "/api/v1/operator/busan/resume",
+                    token,
+                    Some("resume"),
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::NO_CONTENT);
+        }
+    }
 }
