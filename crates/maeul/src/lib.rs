@@ -1,6 +1,7 @@
 //! The `maeul` binary's library: the data directory layout, the demo currency, the
 //! service (`serve`) and the fault drills. `main.rs` is only the command line over these and the library crates.
 
+pub mod admin;
 pub mod data_dir;
 pub mod demo;
 pub mod drill;

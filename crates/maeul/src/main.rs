@@ -97,6 +97,11 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         hot_percent: u8,
     },
+    /// Operator verbs that need no running server.
+    Admin {
+        #[command(subcommand)]
+        admin: AdminCmd,
+    },
     /// Scheme files: check one and print what it says.
     Scheme {
         #[command(subcommand)]
@@ -120,6 +125,39 @@ enum Cmd {
     Drill {
         #[command(subcommand)]
         drill: Drill,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCmd {
+    /// Creates a currency with its standard accounts (1 reserve, 2 discount budget,
+    /// 3 clearing, 4 cash-back budget), funds both budgets and sets its scheme.
+    CreateCurrency {
+        data_dir: PathBuf,
+        code: String,
+        #[arg(long)]
+        scheme: PathBuf,
+        /// Won deposited into each budget.
+        #[arg(long, default_value_t = 0)]
+        budget_funding: i64,
+    },
+    /// Loads a scheme file as the currency's next version, in force from now.
+    LoadScheme {
+        data_dir: PathBuf,
+        code: String,
+        file: PathBuf,
+    },
+    /// Adds an operator or auditor; the password is read from MAEUL_PASSWORD or stdin.
+    AddStaff {
+        data_dir: PathBuf,
+        #[arg(long)]
+        login: String,
+        /// operator or auditor
+        #[arg(long)]
+        role: String,
+        /// Currencies they act on (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        currencies: Vec<String>,
     },
 }
 
@@ -179,6 +217,41 @@ fn main() -> ExitCode {
         Cmd::Scheme {
             scheme: SchemeCmd::Check { file },
         } => scheme_check(&file),
+        Cmd::Admin { admin } => match admin {
+            AdminCmd::CreateCurrency {
+                data_dir,
+                code,
+                scheme,
+                budget_funding,
+            } => read_scheme(&scheme)
+                .and_then(|s| maeul::admin::create_currency(&data_dir, &code, &s, budget_funding)),
+            AdminCmd::LoadScheme {
+                data_dir,
+                code,
+                file,
+            } => read_scheme(&file).and_then(|s| maeul::admin::load_scheme(&data_dir, &code, &s)),
+            AdminCmd::AddStaff {
+                data_dir,
+                login,
+                role,
+                currencies,
+            } => (|| {
+                let role = match role.as_str() {
+                    "operator" => server::Role::Operator,
+                    "auditor" => server::Role::Auditor,
+                    other => anyhow::bail!("unknown staff role {other:?}: operator or auditor"),
+                };
+                let password = match std::env::var("MAEUL_PASSWORD") {
+                    Ok(p) => p,
+                    Err(_) => {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        line.trim_end_matches(['\n', '\r']).to_owned()
+                    }
+                };
+                maeul::admin::add_staff(&data_dir, &login, role, currencies, password)
+            })(),
+        },
         Cmd::Loadgen {
             url,
             bank_url,
