@@ -130,6 +130,9 @@ pub enum Health {
 pub struct Counters {
     pub batches: AtomicU64,
     pub commands: AtomicU64,
+    /// Time spent in durable writes (write + fdatasync), microseconds: with
+    /// `durable_writes`, the mean commit latency.
+    pub write_us: AtomicU64,
     pub records_durable: AtomicU64,
     pub durable_writes: AtomicU64,
     pub busy_rejections: AtomicU64,
@@ -760,8 +763,13 @@ fn write_loop(
                 payload,
             })
             .collect();
+        let write_started = std::time::Instant::now();
         match store.append_durable(&records) {
             Ok(receipt) => {
+                shared.counters.write_us.fetch_add(
+                    write_started.elapsed().as_micros() as u64,
+                    Ordering::Relaxed,
+                );
                 drop(records);
                 *shared.last_durable_hash.lock() = receipt.last_hash;
                 shared

@@ -39,7 +39,7 @@ const MERCHANT_BASE: u64 = 2_000_000_000;
     ),
     paths(
         health, ready, sign_up_citizen, sign_up_merchant, sign_in, sign_out, link_bank,
-        wallet, history, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
+        me, wallet, history, budgets, totals, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
         refund_payment, redeem, live_payments, approve_merchant, suspend_merchant, report,
         halt, resume, set_scheme, verify
     ),
@@ -48,7 +48,7 @@ const MERCHANT_BASE: u64 = 2_000_000_000;
         Wallet, Lot, ChargeRequest, ChargeAnswer, PaymentRequest, PaymentAnswer, Suspension,
         ReportAnswer, VerifyAnswer, crate::history::Entry, GiftRequest, GiftAnswer,
         PayoutAnswer, AutoCharge, RefundRequest, RedemptionRequest, Reason, SchemeUpdate,
-        SchemeSetAnswer
+        SchemeSetAnswer, Me, AutoChargeState, Budget, Totals, KindTotal
     )),
     modifiers(&Security)
 )]
@@ -80,7 +80,10 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/sessions", post(sign_in))
         .route("/api/v1/sessions/current", delete(sign_out))
         .route("/api/v1/me/bank-account", post(link_bank))
+        .route("/api/v1/me", get(me))
         .route("/api/v1/me/wallet", get(wallet))
+        .route("/api/v1/operator/{currency}/budgets", get(budgets))
+        .route("/api/v1/audit/{currency}/totals", get(totals))
         .route("/api/v1/me/charges", post(charge))
         .route("/api/v1/me/payments", post(pay))
         .route("/api/v1/me/history", get(history))
@@ -137,6 +140,9 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     m.requests
         .with_label_values(&[route.as_str(), response.status().as_str()])
         .inc();
+    if let Some(code) = response.extensions().get::<crate::error::ErrorCode>() {
+        m.rejections.with_label_values(&[code.0.as_str()]).inc();
+    }
     response
 }
 
@@ -1396,4 +1402,204 @@ async fn set_scheme(
         })),
         other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
     }
+}
+
+// ----- profiles, budgets, totals -------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AutoChargeState {
+    pub day: u8,
+    pub monthly_face: i64,
+    pub topup: bool,
+    /// charged, pending (the bank's answer is not in yet), failed, or none this month.
+    pub this_month: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Unix microseconds of the next attempt after a failure, if there will be one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub user_id: i64,
+    pub role: Role,
+    pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<u64>,
+    /// Citizens: bought this KST month (face value), gifts sent, cash-back earned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchased_this_month: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gifts_sent_this_month: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cashback_this_month: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_charge: Option<AutoChargeState>,
+}
+
+/// Who the caller is, and for citizens this month's counters and the auto-charge's
+/// state (a failed auto-charge is shown here with its next attempt).
+#[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+async fn me(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let mut me = Me {
+        user_id: caller.user_id,
+        role: caller.role,
+        currency: caller.currency.clone(),
+        account: caller.account,
+        purchased_this_month: None,
+        gifts_sent_this_month: None,
+        cashback_this_month: None,
+        auto_charge: None,
+    };
+    if let (Role::Citizen, Some(account), Ok(currency)) = (
+        caller.role,
+        caller.account,
+        state.currency(&caller.currency),
+    ) {
+        currency.engine.read(|l| {
+            let month = ledger::scheme::calendar::KstDate::of(l.last_timestamp()).month_index();
+            if let Some(p) = l.citizen(AccountId(account)) {
+                let this = |w: Won| if p.month == month { w.get() } else { 0 };
+                me.purchased_this_month = Some(this(p.purchased_month));
+                me.gifts_sent_this_month = Some(this(p.gift_sent_month));
+                me.cashback_this_month = Some(this(p.cashback_month));
+                me.auto_charge = p.auto_charge.as_ref().map(|s| {
+                    let status = p.auto_charge_status.as_ref().filter(|st| st.month == month);
+                    let (this_month, failure, next) = match status.map(|st| &st.result) {
+                        None => ("none", None, None),
+                        Some(ledger::scheme::AutoChargeResult::Charged { .. }) => {
+                            ("charged", None, None)
+                        }
+                        Some(ledger::scheme::AutoChargeResult::Pending { .. }) => {
+                            ("pending", None, None)
+                        }
+                        Some(ledger::scheme::AutoChargeResult::Failed {
+                            code,
+                            next_attempt_at,
+                        }) => (
+                            "failed",
+                            Some(code.as_str().to_owned()),
+                            next_attempt_at.map(|t| t.as_micros()),
+                        ),
+                    };
+                    AutoChargeState {
+                        day: s.day,
+                        monthly_face: s.monthly_face.get(),
+                        topup: s.topup,
+                        this_month: this_month.into(),
+                        failure,
+                        next_attempt_at: next,
+                    }
+                });
+            }
+        });
+    }
+    Ok(Json(me))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Budget {
+    pub account: u64,
+    /// What the budget still holds.
+    pub left: i64,
+    pub spent_total: i64,
+    pub spent_this_month: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling_total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling_monthly: Option<i64>,
+}
+
+/// The currency's subsidy budgets: left, spent, and the scheme's ceilings.
+#[utoipa::path(get, path = "/api/v1/operator/{currency}/budgets", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = Vec<Budget>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn budgets(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<Vec<Budget>>, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    Ok(Json(currency.engine.read(|l| {
+        let now = l.last_timestamp();
+        let month = ledger::scheme::calendar::KstDate::of(now).month_index();
+        let scheme = l.scheme_at(now).map(|v| v.config.clone());
+        l.accounts()
+            .iter()
+            .filter(|a| a.kind == AccountKind::SubsidyBudget)
+            .map(|a| {
+                let usage = l.budget_usage(a.id).cloned().unwrap_or_default();
+                let ceiling = scheme.as_ref().and_then(|s| s.ceiling(a.id).cloned());
+                Budget {
+                    account: a.id.0,
+                    left: a.balance().map_or(0, |b| b.get()),
+                    spent_total: usage.spent_total.get(),
+                    spent_this_month: if usage.month == month {
+                        usage.spent_month.get()
+                    } else {
+                        0
+                    },
+                    ceiling_total: ceiling.as_ref().and_then(|c| c.total.map(|w| w.get())),
+                    ceiling_monthly: ceiling.as_ref().and_then(|c| c.monthly.map(|w| w.get())),
+                }
+            })
+            .collect()
+    })))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KindTotal {
+    pub kind: String,
+    pub accounts: u64,
+    pub balance: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Totals {
+    pub by_account_kind: Vec<KindTotal>,
+    /// Must be 0: every won is somewhere.
+    pub sum: i64,
+    pub state_hash: String,
+    pub durable_seq: u64,
+}
+
+/// Balances by account kind now, their sum (always 0), and the state hash.
+#[utoipa::path(get, path = "/api/v1/audit/{currency}/totals", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = Totals), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn totals(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<Totals>, ApiError> {
+    if !matches!(caller.role, Role::Auditor | Role::Operator) || !caller.may_run(&code) {
+        return Err(ApiError::forbidden());
+    }
+    let currency = state.currency(&code)?;
+    let (by_kind, hash) = currency.engine.read(|l| {
+        let mut by_kind: Vec<KindTotal> = AccountKind::ALL
+            .iter()
+            .map(|k| KindTotal {
+                kind: k.as_str().into(),
+                accounts: 0,
+                balance: 0,
+            })
+            .collect();
+        for a in l.accounts() {
+            if let Some(t) = by_kind.iter_mut().find(|t| t.kind == a.kind.as_str()) {
+                t.accounts += 1;
+                t.balance += a.balance().map_or(0, |b| b.get());
+            }
+        }
+        (by_kind, l.state_hash())
+    });
+    let sum = by_kind.iter().map(|t| t.balance).sum();
+    Ok(Json(Totals {
+        by_account_kind: by_kind,
+        sum,
+        state_hash: hash.to_string(),
+        durable_seq: currency.engine.durable_seq(),
+    }))
 }

@@ -126,8 +126,13 @@ impl ApiError {
     }
 }
 
+/// The stable code of an error answer, left on the response for the metrics layer.
+#[derive(Clone, Debug)]
+pub struct ErrorCode(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = ErrorCode(self.code.clone());
         let body = Problem {
             kind: format!("https://maeul.dev/problems/{}", self.code),
             title: self.en.clone(),
@@ -138,6 +143,7 @@ impl IntoResponse for ApiError {
             detail: self.detail,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(code);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

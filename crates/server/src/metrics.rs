@@ -70,9 +70,20 @@ impl Metrics {
             );
         }
         for (name, help) in [
-            ("batches", "Batches applied."),
+            (
+                "batches",
+                "Batches applied (commands / batches = mean batch size).",
+            ),
             ("commands", "Commands applied."),
             ("busy_rejections", "Submissions answered busy."),
+            (
+                "durable_writes",
+                "Durable journal writes (one fdatasync each).",
+            ),
+            (
+                "commit_microseconds",
+                "Time in durable writes (/ durable_writes = mean commit latency).",
+            ),
         ] {
             let _ = writeln!(
                 text,
@@ -83,6 +94,8 @@ impl Metrics {
                 let v = match name {
                     "batches" => counters.batches.load(Relaxed),
                     "commands" => counters.commands.load(Relaxed),
+                    "durable_writes" => counters.durable_writes.load(Relaxed),
+                    "commit_microseconds" => counters.write_us.load(Relaxed),
                     _ => counters.busy_rejections.load(Relaxed),
                 };
                 let _ = writeln!(text, "maeul_{name}_total{{currency=\"{code}\"}} {v}");

@@ -796,6 +796,23 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
     let auditor = svc.sign_in("auditor-busan", "correct horse battery").await;
     let (_, r) = svc.get("/api/v1/audit/busan/verify", Some(&auditor)).await;
     assert_eq!(r["ok"], true, "{r}");
+    let (_, t) = svc.get("/api/v1/audit/busan/totals", Some(&auditor)).await;
+    assert_eq!(t["sum"], 0, "{t}");
+    // The citizen sees this month's counters and the auto-charge just set.
+    let (_, me) = svc.get("/api/v1/me", Some(&citizen)).await;
+    assert_eq!(me["purchased_this_month"], 200_000, "{me}");
+    assert_eq!(me["auto_charge"]["day"], 5, "{me}");
+    assert_eq!(me["auto_charge"]["this_month"], "none", "{me}");
+    let (_, b) = svc
+        .get("/api/v1/operator/busan/budgets", Some(&operator))
+        .await;
+    let cashback_budget = b
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["account"] == 4)
+        .unwrap();
+    assert!(cashback_budget["spent_total"].as_i64().unwrap() > 0, "{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
