@@ -39,7 +39,7 @@ const MERCHANT_BASE: u64 = 2_000_000_000;
     ),
     paths(
         health, ready, sign_up_citizen, sign_up_merchant, sign_in, sign_out, link_bank,
-        me, wallet, history, budgets, totals, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
+        me, wallet, history, budgets, fund_budget, publish_notice, notices, totals, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
         refund_payment, redeem, live_payments, approve_merchant, suspend_merchant, report,
         halt, resume, set_scheme, verify
     ),
@@ -48,7 +48,8 @@ const MERCHANT_BASE: u64 = 2_000_000_000;
         Wallet, Lot, ChargeRequest, ChargeAnswer, PaymentRequest, PaymentAnswer, Suspension,
         ReportAnswer, VerifyAnswer, crate::history::Entry, GiftRequest, GiftAnswer,
         PayoutAnswer, AutoCharge, RefundRequest, RedemptionRequest, Reason, SchemeUpdate,
-        SchemeSetAnswer, Me, AutoChargeState, Budget, Totals, KindTotal
+        SchemeSetAnswer, Me, AutoChargeState, Budget, Totals, KindTotal, Funding,
+        NewNotice, crate::auth::Notice
     )),
     modifiers(&Security)
 )]
@@ -83,6 +84,12 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/wallet", get(wallet))
         .route("/api/v1/operator/{currency}/budgets", get(budgets))
+        .route(
+            "/api/v1/operator/{currency}/budgets/{budget}/funding",
+            post(fund_budget),
+        )
+        .route("/api/v1/operator/{currency}/notices", post(publish_notice))
+        .route("/api/v1/notices/{currency}", get(notices))
         .route("/api/v1/audit/{currency}/totals", get(totals))
         .route("/api/v1/me/charges", post(charge))
         .route("/api/v1/me/payments", post(pay))
@@ -1602,4 +1609,109 @@ async fn totals(
         state_hash: hash.to_string(),
         durable_seq: currency.engine.durable_seq(),
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Funding {
+    /// Won the municipality deposits into the budget.
+    pub amount: i64,
+}
+
+/// The municipality funds a subsidy budget (the money is deposited with the issuer).
+#[utoipa::path(post, path = "/api/v1/operator/{currency}/budgets/{budget}/funding", request_body = Funding,
+    security(("bearer" = [])),
+    params(("currency" = String, Path), ("budget" = u64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn fund_budget(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((code, budget)): Path<(String, u64)>,
+    JsonBody(req): JsonBody<Funding>,
+) -> Result<StatusCode, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let amount = won(req.amount)?;
+    let reserve = currency
+        .engine
+        .read(|l| {
+            l.scheme_at(l.last_timestamp())
+                .map(|v| v.config.purchase.reserve)
+        })
+        .ok_or_else(|| ApiError::from(ledger::Rejection::SchemeNotConfigured))?;
+    one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Transfer(ledger::Transfer::posted(
+                ledger::TransferSpec::BudgetFunding {
+                    reserve: ledger::ReserveId(reserve),
+                    budget: ledger::BudgetId(AccountId(budget)),
+                    amount,
+                },
+            )),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNotice {
+    pub title_ko: String,
+    pub title_en: String,
+    pub body_ko: String,
+    pub body_en: String,
+}
+
+/// Publishes a notice to the currency's users (in Korean and English).
+#[utoipa::path(post, path = "/api/v1/operator/{currency}/notices", request_body = NewNotice,
+    security(("bearer" = [])), params(("currency" = String, Path)),
+    responses((status = 201, body = crate::auth::Notice), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem)))]
+async fn publish_notice(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(code): Path<String>,
+    JsonBody(req): JsonBody<NewNotice>,
+) -> Result<(StatusCode, Json<crate::auth::Notice>), ApiError> {
+    operator_of(&state, &caller, &code)?;
+    let fields = [&req.title_ko, &req.title_en, &req.body_ko, &req.body_en];
+    if fields
+        .iter()
+        .any(|f| f.trim().is_empty() || f.len() > 4_096)
+    {
+        return Err(ApiError::bad_request(
+            "notice_invalid",
+            "titles and bodies are 1 to 4,096 bytes, in Korean and English",
+        ));
+    }
+    let mut notice = crate::auth::Notice {
+        id: 0,
+        currency: code,
+        title_ko: req.title_ko,
+        title_en: req.title_en,
+        body_ko: req.body_ko,
+        body_en: req.body_en,
+        at: 0,
+    };
+    notice.id = state.auth.publish_notice(&notice)?;
+    Ok((StatusCode::CREATED, Json(notice)))
+}
+
+/// The currency's notices, newest first (public).
+#[utoipa::path(get, path = "/api/v1/notices/{currency}", params(("currency" = String, Path)),
+    responses((status = 200, body = Vec<crate::auth::Notice>), (status = 404, body = Problem)))]
+async fn notices(
+    State(state): State<Arc<AppState>>,
+    Path(code): Path<String>,
+) -> Result<Json<Vec<crate::auth::Notice>>, ApiError> {
+    state.currency(&code)?;
+    Ok(Json(
+        state.auth.notices(&code, crate::auth::NOTICES_PAGE_MAX),
+    ))
 }

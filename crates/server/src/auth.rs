@@ -184,6 +184,15 @@ impl Auth {
              CREATE TABLE IF NOT EXISTS bank_links (
                  account INTEGER PRIMARY KEY,
                  bank_account TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS notices (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 currency TEXT NOT NULL,
+                 title_ko TEXT NOT NULL,
+                 title_en TEXT NOT NULL,
+                 body_ko TEXT NOT NULL,
+                 body_en TEXT NOT NULL,
+                 at INTEGER NOT NULL
              );",
         )?;
         let argon = if fast_hashing {
@@ -560,4 +569,64 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     }
     std::fs::rename(&tmp, path)?;
     Ok(key)
+}
+
+/// A notice an operator publishes to a currency's users.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Notice {
+    pub id: i64,
+    pub currency: String,
+    pub title_ko: String,
+    pub title_en: String,
+    pub body_ko: String,
+    pub body_en: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// Notices listed at most per request.
+pub const NOTICES_PAGE_MAX: usize = 100;
+
+impl Auth {
+    pub fn publish_notice(&self, n: &Notice) -> Result<i64, ApiError> {
+        let db = self.db.lock();
+        db.execute(
+            "INSERT INTO notices (currency, title_ko, title_en, body_ko, body_en, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                n.currency,
+                n.title_ko,
+                n.title_en,
+                n.body_ko,
+                n.body_en,
+                now_s() as i64
+            ],
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(db.last_insert_rowid())
+    }
+
+    /// The newest notices of a currency, newest first.
+    pub fn notices(&self, currency: &str, limit: usize) -> Vec<Notice> {
+        let db = self.db.lock();
+        let Ok(mut stmt) = db.prepare(
+            "SELECT id, currency, title_ko, title_en, body_ko, body_en, at FROM notices
+             WHERE currency = ?1 ORDER BY id DESC LIMIT ?2",
+        ) else {
+            return Vec::new();
+        };
+        stmt.query_map(params![currency, limit.min(NOTICES_PAGE_MAX) as i64], |r| {
+            Ok(Notice {
+                id: r.get(0)?,
+                currency: r.get(1)?,
+                title_ko: r.get(2)?,
+                title_en: r.get(3)?,
+                body_ko: r.get(4)?,
+                body_en: r.get(5)?,
+                at: r.get::<_, i64>(6)?.max(0) as u64,
+            })
+        })
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+    }
 }
