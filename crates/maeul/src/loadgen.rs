@@ -120,7 +120,7 @@ async fn set_up(o: &LoadOptions, http: &reqwest::Client, run: u64) -> anyhow::Re
                 format!("{}/api/v1/me/bank-account", o.url),
                 Some(&token),
                 None,
-                json!({"bank_account": bank_account}),
+                json!({"bank_account": bank_account, "password": "load-test-password"}),
             )
             .await?;
             anyhow::ensure!(s == 204, "link: {s} {v}");

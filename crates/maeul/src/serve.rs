@@ -113,7 +113,8 @@ async fn serve(
     if let (Some(sim), true) = (&sim, has_demo) {
         open_demo_bank(sim, &accounts)?;
     }
-    if has_demo {
+    // Demo staff (with a published password) only beside the simulated bank.
+    if has_demo && sim.is_some() {
         ensure_demo_staff(&auth, demo_code.as_str()).await;
     }
     let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;

@@ -550,6 +550,8 @@ async fn sign_out(
 pub struct BankLink {
     /// The bank account number (at the simulated bank in the demo).
     pub bank_account: String,
+    /// The caller's password again: refunds and redemptions are paid to this account.
+    pub password: String,
 }
 
 /// Links the caller's bank account (citizens: for charges and refunds; merchants: for
@@ -566,6 +568,10 @@ async fn link_bank(
         return Err(ApiError::forbidden());
     }
     let account = caller.account.ok_or_else(ApiError::forbidden)?;
+    state
+        .auth
+        .confirm_password(caller.user_id, &req.password)
+        .await?;
     let number = bank::AccountNo::new(req.bank_account.clone())
         .map_err(|e| ApiError::bad_request("bank_account_invalid", e.to_string()))?;
     state.auth.link_bank(account, number.as_str())?;
@@ -763,14 +769,7 @@ async fn pay(
             })),
         },
     )
-    .await
-    .inspect_err(|e| {
-        state
-            .metrics
-            .rejections
-            .with_label_values(&[e.code.as_str()])
-            .inc();
-    })?;
+    .await?;
     match scheme_answer(applied)? {
         SchemeApplied::Paid {
             payment,
@@ -1697,7 +1696,9 @@ async fn publish_notice(
         title_en: req.title_en,
         body_ko: req.body_ko,
         body_en: req.body_en,
-        at: 0,
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
     };
     notice.id = state.auth.publish_notice(&notice)?;
     Ok((StatusCode::CREATED, Json(notice)))

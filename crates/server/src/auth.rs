@@ -99,6 +99,8 @@ const PIN_LOCK_S: u64 = 30 * 60;
 const HASHING_AT_ONCE: usize = 4;
 /// At most this many logins tracked for rate limiting (oldest windows dropped first).
 const TRACKED_LOGINS_MAX: usize = 100_000;
+/// At most this many live sessions (expired ones are swept when it is reached).
+const SESSIONS_MAX: usize = 2_000_000;
 
 fn now_s() -> u64 {
     SystemTime::now()
@@ -120,7 +122,10 @@ pub struct NewUser {
 pub struct Auth {
     db: Mutex<Connection>,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
-    failures: Mutex<HashMap<String, Failures>>,
+    /// Sign-in attempts per login (by hash: attacker-chosen strings are not kept).
+    failures: Mutex<HashMap<[u8; 32], Failures>>,
+    /// A hash verified when the login is unknown, so that both take as long.
+    dummy_hash: Mutex<Option<String>>,
     hashing: Arc<Semaphore>,
     session_ttl: Duration,
     argon: Params,
@@ -207,6 +212,7 @@ impl Auth {
             db: Mutex::new(db),
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            dummy_hash: Mutex::new(None),
             hashing: Arc::new(Semaphore::new(HASHING_AT_ONCE)),
             session_ttl: Duration::from_secs(12 * 3600),
             argon,
@@ -252,6 +258,43 @@ impl Auth {
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    async fn dummy_hash(&self) -> Result<String, ApiError> {
+        if let Some(h) = self.dummy_hash.lock().clone() {
+            return Ok(h);
+        }
+        let h = self.hash("not a password of anyone".into()).await?;
+        *self.dummy_hash.lock() = Some(h.clone());
+        Ok(h)
+    }
+
+    /// Checks a password again (before a sensitive change such as re-linking a bank).
+    pub async fn confirm_password(&self, user_id: i64, password: &str) -> Result<(), ApiError> {
+        let hash: Option<String> = self
+            .db
+            .lock()
+            .query_row(
+                "SELECT password FROM users WHERE id = ?1",
+                params![user_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let ok = match hash {
+            Some(h) if password.len() <= 256 => self.verify(password.to_owned(), h).await?,
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "password_wrong",
+                "비밀번호가 맞지 않습니다.",
+                "The password is wrong.",
+            ))
+        }
     }
 
     /// Creates a user; `account` is filled in by `set_account` once the ledger has
@@ -312,20 +355,23 @@ impl Auth {
             .execute("DELETE FROM users WHERE id = ?1", params![user_id]);
     }
 
-    fn too_many_failures(&self, login: &str) -> bool {
-        let f = self.failures.lock();
-        f.get(login).is_some_and(|f| {
-            f.count >= SIGN_IN_FAILURES_MAX && now_s() < f.window_start + SIGN_IN_WINDOW_S
-        })
-    }
-
-    fn note_failure(&self, login: &str) {
+    /// Counts an attempt before the password is checked (so concurrent guesses are
+    /// counted too); false when the login has used up its attempts in this window.
+    fn admit_attempt(&self, login: &str) -> bool {
         let now = now_s();
+        let key = *blake3::hash(login.as_bytes()).as_bytes();
         let mut f = self.failures.lock();
         if f.len() >= TRACKED_LOGINS_MAX {
             f.retain(|_, v| now < v.window_start + SIGN_IN_WINDOW_S);
+            // Still full: forget the oldest windows first.
+            if f.len() >= TRACKED_LOGINS_MAX {
+                let mut starts: Vec<u64> = f.values().map(|v| v.window_start).collect();
+                starts.sort_unstable();
+                let cut = starts[starts.len() / 2];
+                f.retain(|_, v| v.window_start > cut);
+            }
         }
-        let e = f.entry(login.to_owned()).or_insert(Failures {
+        let e = f.entry(key).or_insert(Failures {
             count: 0,
             window_start: now,
         });
@@ -335,7 +381,17 @@ impl Auth {
                 window_start: now,
             };
         }
+        if e.count >= SIGN_IN_FAILURES_MAX {
+            return false;
+        }
         e.count += 1;
+        true
+    }
+
+    fn forget_attempts(&self, login: &str) {
+        self.failures
+            .lock()
+            .remove(blake3::hash(login.as_bytes()).as_bytes());
     }
 
     /// Signs in: a session token and when it expires.
@@ -344,7 +400,17 @@ impl Auth {
         login: &str,
         password: &str,
     ) -> Result<(String, u64, Role), ApiError> {
-        if self.too_many_failures(login) {
+        // A login that could never have been created fails like a wrong password,
+        // without being remembered.
+        if validate_login(login).is_err() || password.len() > 256 {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "sign_in_failed",
+                "아이디 또는 비밀번호가 맞지 않습니다.",
+                "The login or password is wrong.",
+            ));
+        }
+        if !self.admit_attempt(login) {
             return Err(ApiError {
                 retry_after_s: Some(SIGN_IN_WINDOW_S),
                 ..ApiError::new(
@@ -383,14 +449,17 @@ impl Auth {
             )
         };
         let Some((id, role, hash, account, currency, currencies)) = row else {
-            self.note_failure(login);
+            // As slow as a real check: the answer's timing does not tell whether the
+            // login exists.
+            let dummy = self.dummy_hash().await?;
+            let _ = self.verify(password.to_owned(), dummy).await?;
             return Err(wrong());
         };
         if !self.verify(password.to_owned(), hash).await? {
-            self.note_failure(login);
             tracing::info!(user = id, "sign-in failed");
             return Err(wrong());
         }
+        self.forget_attempts(login);
         let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?;
         let mut token = [0u8; 32];
         rand::rng().fill_bytes(&mut token);
@@ -406,10 +475,20 @@ impl Auth {
                 .map(str::to_owned)
                 .collect(),
         };
-        self.sessions.lock().insert(
-            *blake3::hash(&token).as_bytes(),
-            Session { caller, expires_at },
-        );
+        {
+            let mut sessions = self.sessions.lock();
+            if sessions.len() >= SESSIONS_MAX {
+                let now = now_s();
+                sessions.retain(|_, s| s.expires_at > now);
+                if sessions.len() >= SESSIONS_MAX {
+                    return Err(ApiError::busy(60));
+                }
+            }
+            sessions.insert(
+                *blake3::hash(&token).as_bytes(),
+                Session { caller, expires_at },
+            );
+        }
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token);
         Ok((token, expires_at, role))
     }
@@ -445,11 +524,13 @@ impl Auth {
             .to_string()
     }
 
-    /// Checks a payment PIN; five wrong ones lock payments for 30 minutes.
+    /// Checks a payment PIN; five wrong ones lock payments for 30 minutes. The read,
+    /// the comparison and the count happen under one lock, so concurrent guesses are
+    /// all counted and none can undo a lock.
     pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ApiError> {
-        let row = {
-            let db = self.db.lock();
-            db.query_row(
+        let db = self.db.lock();
+        let (hash, failures, locked_until, login) = db
+            .query_row(
                 "SELECT pin, pin_failures, pin_locked_until, login FROM users WHERE id = ?1",
                 params![user_id],
                 |r| {
@@ -461,9 +542,8 @@ impl Auth {
                     ))
                 },
             )
-            .map_err(|e| ApiError::internal(e.to_string()))?
-        };
-        let (Some(hash), failures, locked_until, login) = row else {
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let Some(hash) = hash else {
             return Err(ApiError::bad_request(
                 "pin_not_set",
                 "no payment PIN is set",
@@ -485,7 +565,7 @@ impl Auth {
         if constant_time_eq(given.as_bytes(), hash.as_bytes()) {
             // A write only when there is something to reset: payments stay read-only here.
             if failures > 0 {
-                let _ = self.db.lock().execute(
+                let _ = db.execute(
                     "UPDATE users SET pin_failures = 0 WHERE id = ?1",
                     params![user_id],
                 );
@@ -498,10 +578,11 @@ impl Auth {
         } else {
             0
         };
-        let _ = self.db.lock().execute(
+        let _ = db.execute(
             "UPDATE users SET pin_failures = ?1, pin_locked_until = ?2 WHERE id = ?3",
             params![if lock > 0 { 0 } else { failures }, lock, user_id],
         );
+        drop(db);
         tracing::info!(user = user_id, failures, "wrong payment PIN");
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

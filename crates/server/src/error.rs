@@ -256,7 +256,19 @@ impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> ApiError {
         let code = r.code();
         let (status, ko, en) = words(code);
-        let mut e = ApiError::new(status, code.as_str(), ko, en).detail(format!("{r:?}"));
+        // Details name amounts and ids; where they would tell about someone else (a
+        // recipient's gifts this month, whether an account exists) they are left out.
+        let about_others = matches!(
+            code,
+            RejectionCode::GiftReceivedMonthlyLimit
+                | RejectionCode::AccountNotFound
+                | RejectionCode::AccountKindMismatch
+                | RejectionCode::CitizenNotRegistered
+        );
+        let mut e = ApiError::new(status, code.as_str(), ko, en);
+        if !about_others {
+            e = e.detail(format!("{r:?}"));
+        }
         if code == RejectionCode::CurrencyHalted {
             e.retry_after_s = Some(30);
         }

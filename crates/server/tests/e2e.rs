@@ -238,7 +238,7 @@ async fn a_citizen_and_a_merchant_from_sign_up_to_payment() {
             "/api/v1/me/bank-account",
             Some(&citizen),
             None,
-            json!({"bank_account": "110-000001"}),
+            json!({"bank_account": "110-000001", "password": "s3cret-pass"}),
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
@@ -547,7 +547,7 @@ async fn citizen_with_money(svc: &Service, login: &str, bank_no: &str, face: i64
         "/api/v1/me/bank-account",
         Some(&token),
         None,
-        json!({"bank_account": bank_no}),
+        json!({"bank_account": bank_no, "password": "s3cret-pass"}),
     )
     .await;
     let (s, v) = svc
@@ -673,7 +673,7 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
         "/api/v1/me/bank-account",
         Some(&shop),
         None,
-        json!({"bank_account": "220-000001"}),
+        json!({"bank_account": "220-000001", "password": "s3cret-pass"}),
     )
     .await;
     let (s, r) = svc
@@ -886,18 +886,29 @@ async fn overload_is_answered_at_once_with_503_and_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_wrong_pins_lock_payments() {
-    let svc = start().await;
+    let svc = Arc::new(start().await);
     let (citizen, _) = citizen_with_money(&svc, "forgetful", "110-000030", 10_000).await;
-    for _ in 0..5 {
-        let (s, _) = svc
-            .post(
+    // Twenty guesses at once: every one is counted, none undoes the lock.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (svc, citizen) = (Arc::clone(&svc), citizen.clone());
+        tasks.spawn(async move {
+            svc.post(
                 "/api/v1/me/payments",
                 Some(&citizen),
-                Some("x"),
-                json!({"merchant": 1, "amount": 100, "pin": "999999"}),
+                Some(&format!("guess-{i}")),
+                json!({"merchant": 1, "amount": 100, "pin": format!("{:06}", 900_000 + i)}),
             )
-            .await;
-        assert_eq!(s, StatusCode::UNAUTHORIZED);
+            .await
+            .0
+        });
+    }
+    while let Some(s) = tasks.join_next().await {
+        let s = s.unwrap();
+        assert!(
+            s == StatusCode::UNAUTHORIZED || s == StatusCode::TOO_MANY_REQUESTS,
+            "{s}"
+        );
     }
     let (s, v) = svc
         .post(
@@ -910,6 +921,19 @@ async fn five_wrong_pins_lock_payments() {
     assert_eq!(
         (s, v["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("pin_locked"))
+    );
+    // Re-linking the bank account (where refunds go) needs the password.
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/bank-account",
+            Some(&citizen),
+            None,
+            json!({"bank_account": "999-THIEF", "password": "not-the-password"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("password_wrong"))
     );
 }
 
@@ -963,7 +987,7 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
         (
             M::POST,
             "/api/v1/me/bank-account".into(),
-            Some(json!({"bank_account": "110-000040"})),
+            Some(json!({"bank_account": "110-000040", "password": "s3cret-pass"})),
             &["citizen", "merchant"],
         ),
         (
