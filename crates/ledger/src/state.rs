@@ -306,6 +306,16 @@ impl Ledger {
         self.payments.get(id)
     }
 
+    /// The answer remembered under `(client, key)`, if the ledger still remembers it:
+    /// a retry of that command will get exactly this answer.
+    pub fn remembered(
+        &self,
+        client: crate::ids::ClientId,
+        key: crate::ids::IdempotencyKey,
+    ) -> Option<&Result<Applied, Rejection>> {
+        self.idempotency.get(client, key).map(|e| &e.result)
+    }
+
     pub fn halted(&self) -> Option<&Halt> {
         self.halted.as_deref()
     }

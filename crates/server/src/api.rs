@@ -196,6 +196,42 @@ fn idempotency(
     ))
 }
 
+/// Path parameters, answering a problem (not axum's plain text) when they do not parse.
+struct PathParams<T>(T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(PathParams(v)),
+            Err(e) => Err(ApiError::bad_request("bad_path", e.body_text())),
+        }
+    }
+}
+
+/// Query parameters, likewise.
+struct QueryParams<T>(T);
+
+impl<T, S> FromRequestParts<S> for QueryParams<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(QueryParams(v)),
+            Err(e) => Err(ApiError::bad_request("bad_query", e.body_text())),
+        }
+    }
+}
+
 /// Parses JSON, answering a problem (not axum's plain text) when it is not valid.
 struct JsonBody<T>(T);
 
@@ -238,6 +274,13 @@ async fn one(currency: &Currency, envelope: Envelope) -> Result<Applied, ApiErro
     Ok(out.result?)
 }
 
+/// Whether the ledger already answered `(client, key)` successfully (a retry).
+fn remembered(currency: &Currency, client: ClientId, key: IdempotencyKey) -> bool {
+    currency
+        .engine
+        .read(|l| l.remembered(client, key).is_some_and(|r| r.is_ok()))
+}
+
 fn scheme_answer(a: Applied) -> Result<SchemeApplied, ApiError> {
     match a {
         Applied::Scheme(s) => Ok(*s),
@@ -273,7 +316,7 @@ async fn health() -> &'static str {
 /// Readiness: every currency is running (not recovering, not failed).
 #[utoipa::path(get, path = "/readyz", responses(
     (status = 200, description = "ready"),
-    (status = 503, description = "a currency is not ready", body = Problem)
+    (status = 503, description = "a currency is not ready", body = Problem, content_type = "application/problem+json")
 ))]
 async fn ready(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
     for (code, c) in &state.currencies {
@@ -320,7 +363,7 @@ pub struct SignedUp {
 /// A citizen signs up: a wallet is opened in the currency.
 #[utoipa::path(post, path = "/api/v1/citizens", request_body = CitizenSignUp, responses(
     (status = 201, body = SignedUp),
-    (status = 400, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)
+    (status = 400, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")
 ))]
 async fn sign_up_citizen(
     State(state): State<Arc<AppState>>,
@@ -413,7 +456,7 @@ pub struct MerchantSignUp {
 /// operator approves it.
 #[utoipa::path(post, path = "/api/v1/merchants", request_body = MerchantSignUp, responses(
     (status = 201, body = SignedUp),
-    (status = 400, body = Problem), (status = 409, body = Problem)
+    (status = 400, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")
 ))]
 async fn sign_up_merchant(
     State(state): State<Arc<AppState>>,
@@ -512,7 +555,7 @@ pub struct Session {
 
 #[utoipa::path(post, path = "/api/v1/sessions", request_body = SignIn, responses(
     (status = 200, body = Session),
-    (status = 401, body = Problem), (status = 429, body = Problem)
+    (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")
 ))]
 async fn sign_in(
     State(state): State<Arc<AppState>>,
@@ -528,7 +571,7 @@ async fn sign_in(
 
 /// Signs out: the session's token stops working at once.
 #[utoipa::path(delete, path = "/api/v1/sessions/current", security(("bearer" = [])), responses(
-    (status = 204), (status = 401, body = Problem)
+    (status = 204), (status = 401, body = Problem, content_type = "application/problem+json")
 ))]
 async fn sign_out(
     State(state): State<Arc<AppState>>,
@@ -557,7 +600,7 @@ pub struct BankLink {
 /// Links the caller's bank account (citizens: for charges and refunds; merchants: for
 /// redemptions).
 #[utoipa::path(post, path = "/api/v1/me/bank-account", request_body = BankLink, security(("bearer" = [])), responses(
-    (status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)
+    (status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")
 ))]
 async fn link_bank(
     State(state): State<Arc<AppState>>,
@@ -607,7 +650,7 @@ pub struct Wallet {
 
 /// The caller's wallet, by source of money.
 #[utoipa::path(get, path = "/api/v1/me/wallet", security(("bearer" = [])), responses(
-    (status = 200, body = Wallet), (status = 401, body = Problem), (status = 403, body = Problem)
+    (status = 200, body = Wallet), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")
 ))]
 async fn wallet(
     State(state): State<Arc<AppState>>,
@@ -666,8 +709,8 @@ pub struct ChargeAnswer {
 #[utoipa::path(post, path = "/api/v1/me/charges", request_body = ChargeRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "the same key repeats the first answer")),
     responses(
-        (status = 200, body = ChargeAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)
+        (status = 200, body = ChargeAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")
 ))]
 async fn charge(
     State(state): State<Arc<AppState>>,
@@ -742,9 +785,9 @@ pub struct PaymentAnswer {
 #[utoipa::path(post, path = "/api/v1/me/payments", request_body = PaymentRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "the same key repeats the first answer")),
     responses(
-        (status = 200, body = PaymentAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem),
-        (status = 503, body = Problem)
+        (status = 200, body = PaymentAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")
 ))]
 async fn pay(
     State(state): State<Arc<AppState>>,
@@ -755,8 +798,12 @@ async fn pay(
     let account = require(&caller, Role::Citizen)?;
     let (client, key) = idempotency(&headers, caller.user_id as u64)?;
     let amount = won(req.amount)?;
-    state.auth.check_pin(caller.user_id, &req.pin).await?;
     let currency = state.currency(&caller.currency)?;
+    // A retry of a payment already made gets its answer even if the PIN has since
+    // been locked: the money moved, and the citizen must be told so.
+    if !remembered(currency, client, key) {
+        state.auth.check_pin(caller.user_id, &req.pin).await?;
+    }
     let applied = one(
         currency,
         Envelope {
@@ -804,12 +851,12 @@ fn operator_of<'a>(
 #[utoipa::path(post, path = "/api/v1/operator/{currency}/merchants/{merchant}/approve", security(("bearer" = [])),
     params(("currency" = String, Path), ("merchant" = u64, Path),
         ("Idempotency-Key" = String, Header)),
-    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn approve_merchant(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path((code, merchant)): Path<(String, u64)>,
+    PathParams((code, merchant)): PathParams<(String, u64)>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
     let (client, key) = idempotency(&headers, caller.user_id as u64)?;
@@ -837,12 +884,12 @@ pub struct Suspension {
 #[utoipa::path(post, path = "/api/v1/operator/{currency}/merchants/{merchant}/suspend", request_body = Suspension,
     security(("bearer" = [])),
     params(("currency" = String, Path), ("merchant" = u64, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn suspend_merchant(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path((code, merchant)): Path<(String, u64)>,
+    PathParams((code, merchant)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<Suspension>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
@@ -881,11 +928,11 @@ pub struct ReportAnswer {
 /// The operator report of a currency (from its journal and ledger).
 #[utoipa::path(get, path = "/api/v1/operator/{currency}/report", security(("bearer" = [])),
     params(("currency" = String, Path)),
-    responses((status = 200, body = ReportAnswer), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = ReportAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn report(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
 ) -> Result<Json<ReportAnswer>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?.clone();
     let r = tokio::task::spawn_blocking(move || {
@@ -919,11 +966,11 @@ pub struct VerifyAnswer {
 /// Re-executes the currency's journal from genesis with this build and reports.
 #[utoipa::path(get, path = "/api/v1/audit/{currency}/verify", security(("bearer" = [])),
     params(("currency" = String, Path)),
-    responses((status = 200, body = VerifyAnswer), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = VerifyAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn verify(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
 ) -> Result<Json<VerifyAnswer>, ApiError> {
     if !matches!(caller.role, Role::Auditor | Role::Operator) || !caller.may_run(&code) {
         return Err(ApiError::forbidden());
@@ -951,11 +998,11 @@ pub struct Paging {
 
 /// The caller's history (citizen or merchant), newest first, paged.
 #[utoipa::path(get, path = "/api/v1/me/history", security(("bearer" = [])), params(Paging),
-    responses((status = 200, body = Vec<crate::history::Entry>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<crate::history::Entry>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn history(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    axum::extract::Query(paging): axum::extract::Query<Paging>,
+    QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<Vec<crate::history::Entry>>, ApiError> {
     if !matches!(caller.role, Role::Citizen | Role::Merchant) {
         return Err(ApiError::forbidden());
@@ -984,8 +1031,8 @@ pub struct GiftAnswer {
 /// Gives value to another citizen, within the scheme's gift rules.
 #[utoipa::path(post, path = "/api/v1/me/gifts", request_body = GiftRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = GiftAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = GiftAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn gift(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -995,8 +1042,10 @@ async fn gift(
     let account = require(&caller, Role::Citizen)?;
     let (client, key) = idempotency(&headers, caller.user_id as u64)?;
     let amount = won(req.amount)?;
-    state.auth.check_pin(caller.user_id, &req.pin).await?;
     let currency = state.currency(&caller.currency)?;
+    if !remembered(currency, client, key) {
+        state.auth.check_pin(caller.user_id, &req.pin).await?;
+    }
     let applied = one(
         currency,
         Envelope {
@@ -1068,8 +1117,8 @@ fn payout_answer(p: Option<treasury::PayoutResult>) -> PayoutAnswer {
 /// Refunds the remaining bought value to the linked bank account, once the scheme's
 /// used share is reached (the subsidy share goes back to its budget).
 #[utoipa::path(post, path = "/api/v1/me/refund", security(("bearer" = [])), params(("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = PayoutAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = PayoutAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn refund_balance(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -1088,13 +1137,13 @@ async fn refund_balance(
 /// Cancels an unused purchase within its window: what was paid goes back to the bank.
 #[utoipa::path(post, path = "/api/v1/me/purchases/{purchase}/cancel", security(("bearer" = [])),
     params(("purchase" = u64, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = PayoutAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = PayoutAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn cancel_purchase(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path(purchase): Path<u64>,
+    PathParams(purchase): PathParams<u64>,
 ) -> Result<Json<PayoutAnswer>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
     let (client, key) = idempotency(&headers, caller.user_id as u64)?;
@@ -1128,8 +1177,8 @@ pub struct AutoCharge {
 /// Sets (or, with `null`, removes) the caller's auto-charge.
 #[utoipa::path(put, path = "/api/v1/me/auto-charge", request_body = Option<AutoCharge>, security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header)),
-    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn set_auto_charge(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -1178,13 +1227,13 @@ pub struct RefundRequest {
 /// payment earned goes back with it.
 #[utoipa::path(post, path = "/api/v1/me/payments/{payment}/refund", request_body = RefundRequest, security(("bearer" = [])),
     params(("payment" = u64, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = PaymentAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = PaymentAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn refund_payment(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path(payment): Path<u64>,
+    PathParams(payment): PathParams<u64>,
     JsonBody(req): JsonBody<RefundRequest>,
 ) -> Result<Json<PaymentAnswer>, ApiError> {
     let account = require(&caller, Role::Merchant)?;
@@ -1234,8 +1283,8 @@ pub struct RedemptionRequest {
 /// A merchant redeems part of its balance to its linked bank account.
 #[utoipa::path(post, path = "/api/v1/me/redemptions", request_body = RedemptionRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = PayoutAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = PayoutAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn redeem(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -1256,7 +1305,7 @@ async fn redeem(
 /// A merchant's incoming payments as they happen (server-sent events, one `payment`
 /// event per payment, JSON data as in the history).
 #[utoipa::path(get, path = "/api/v1/me/payments/live", security(("bearer" = [])),
-    responses((status = 200, description = "text/event-stream"), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, description = "text/event-stream"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn live_payments(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -1299,12 +1348,12 @@ pub struct Reason {
 /// Stops all writes of the currency (reads go on), e.g. during an incident.
 #[utoipa::path(post, path = "/api/v1/operator/{currency}/halt", request_body = Reason, security(("bearer" = [])),
     params(("currency" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn halt(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<Reason>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
@@ -1329,12 +1378,12 @@ async fn halt(
 /// Resumes writes after a halt (including one the ledger imposed itself).
 #[utoipa::path(post, path = "/api/v1/operator/{currency}/resume", security(("bearer" = [])),
     params(("currency" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn resume(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
     let (client, key) = idempotency(&headers, caller.user_id as u64)?;
@@ -1371,13 +1420,13 @@ pub struct SchemeSetAnswer {
 /// A new version of the currency's scheme (the earlier versions stay readable).
 #[utoipa::path(put, path = "/api/v1/operator/{currency}/scheme", request_body = SchemeUpdate, security(("bearer" = [])),
     params(("currency" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = SchemeSetAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = SchemeSetAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn set_scheme(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<SchemeUpdate>,
 ) -> Result<Json<SchemeSetAnswer>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
@@ -1447,7 +1496,7 @@ pub struct Me {
 /// Who the caller is, and for citizens this month's counters and the auto-charge's
 /// state (a failed auto-charge is shown here with its next attempt).
 #[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+    responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn me(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Me>, ApiError> {
     let mut me = Me {
         user_id: caller.user_id,
@@ -1521,11 +1570,11 @@ pub struct Budget {
 /// The currency's subsidy budgets: left, spent, and the scheme's ceilings.
 #[utoipa::path(get, path = "/api/v1/operator/{currency}/budgets", security(("bearer" = [])),
     params(("currency" = String, Path)),
-    responses((status = 200, body = Vec<Budget>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<Budget>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn budgets(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
 ) -> Result<Json<Vec<Budget>>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
     Ok(Json(currency.engine.read(|l| {
@@ -1574,11 +1623,11 @@ pub struct Totals {
 /// Balances by account kind now, their sum (always 0), and the state hash.
 #[utoipa::path(get, path = "/api/v1/audit/{currency}/totals", security(("bearer" = [])),
     params(("currency" = String, Path)),
-    responses((status = 200, body = Totals), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Totals), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn totals(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
 ) -> Result<Json<Totals>, ApiError> {
     if !matches!(caller.role, Role::Auditor | Role::Operator) || !caller.may_run(&code) {
         return Err(ApiError::forbidden());
@@ -1621,13 +1670,13 @@ pub struct Funding {
 #[utoipa::path(post, path = "/api/v1/operator/{currency}/budgets/{budget}/funding", request_body = Funding,
     security(("bearer" = [])),
     params(("currency" = String, Path), ("budget" = u64, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn fund_budget(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path((code, budget)): Path<(String, u64)>,
+    PathParams((code, budget)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<Funding>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
@@ -1670,12 +1719,12 @@ pub struct NewNotice {
 /// Publishes a notice to the currency's users (in Korean and English).
 #[utoipa::path(post, path = "/api/v1/operator/{currency}/notices", request_body = NewNotice,
     security(("bearer" = [])), params(("currency" = String, Path)),
-    responses((status = 201, body = crate::auth::Notice), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem)))]
+    responses((status = 201, body = crate::auth::Notice), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn publish_notice(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<NewNotice>,
 ) -> Result<(StatusCode, Json<crate::auth::Notice>), ApiError> {
     operator_of(&state, &caller, &code)?;
@@ -1706,10 +1755,10 @@ async fn publish_notice(
 
 /// The currency's notices, newest first (public).
 #[utoipa::path(get, path = "/api/v1/notices/{currency}", params(("currency" = String, Path)),
-    responses((status = 200, body = Vec<crate::auth::Notice>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<crate::auth::Notice>), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn notices(
     State(state): State<Arc<AppState>>,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
 ) -> Result<Json<Vec<crate::auth::Notice>>, ApiError> {
     state.currency(&code)?;
     Ok(Json(

@@ -888,6 +888,33 @@ async fn overload_is_answered_at_once_with_503_and_retry_after() {
 async fn five_wrong_pins_lock_payments() {
     let svc = Arc::new(start().await);
     let (citizen, _) = citizen_with_money(&svc, "forgetful", "110-000030", 10_000).await;
+    let (_, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "kiosk", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 100000000}),
+        )
+        .await;
+    let merchant = m["account"].as_u64().unwrap();
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    svc.post(
+        &format!("/api/v1/operator/busan/merchants/{merchant}/approve"),
+        Some(&operator),
+        Some("approve"),
+        json!({}),
+    )
+    .await;
+    let paid = json!({"merchant": merchant, "amount": 500, "pin": "123456"});
+    let (s, first) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("paid-once"),
+            paid.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{first}");
     // Twenty guesses at once: every one is counted, none undoes the lock.
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {
@@ -921,6 +948,53 @@ async fn five_wrong_pins_lock_payments() {
     assert_eq!(
         (s, v["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("pin_locked"))
+    );
+    // A retry of the payment made before the lock still gets its answer: it happened.
+    let (s, again) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("paid-once"),
+            paid,
+        )
+        .await;
+    assert_eq!(
+        (s, &again["payment"]),
+        (StatusCode::OK, &first["payment"]),
+        "{again}"
+    );
+    // Bad query and path values are problems too, not plain text.
+    let (s, v, headers) = svc
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/me/history?limit=many",
+            Some(&citizen),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    let (s, v, headers) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/operator/busan/merchants/not-a-number/approve",
+            Some(&operator),
+            Some("k"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_path")),
+        "{v}"
+    );
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/problem+json"
     );
     // Re-linking the bank account (where refunds go) needs the password.
     let (s, v) = svc
