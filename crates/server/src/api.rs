@@ -174,9 +174,23 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 
 /// The request's `Idempotency-Key`, turned into the ledger's key for this user.
 fn idempotency(
+    state: &AppState,
     headers: &HeaderMap,
-    caller_scope: u64,
+    caller: &Caller,
 ) -> Result<(ClientId, IdempotencyKey), ApiError> {
+    // Every change passes here: the per-user write limit too.
+    if let Err(wait) = state.writes.admit(caller.user_id) {
+        return Err(ApiError {
+            retry_after_s: Some(wait),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+                "Too many requests. Please try again shortly.",
+            )
+        });
+    }
+    let caller_scope = caller.user_id as u64;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -719,7 +733,7 @@ async fn charge(
     JsonBody(req): JsonBody<ChargeRequest>,
 ) -> Result<Json<ChargeAnswer>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let currency = state.currency(&caller.currency)?;
     let r = currency
         .treasury
@@ -796,7 +810,7 @@ async fn pay(
     JsonBody(req): JsonBody<PaymentRequest>,
 ) -> Result<Json<PaymentAnswer>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
     // A retry of a payment already made gets its answer even if the PIN has since
@@ -859,7 +873,7 @@ async fn approve_merchant(
     PathParams((code, merchant)): PathParams<(String, u64)>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     one(
         currency,
         Envelope {
@@ -893,7 +907,7 @@ async fn suspend_merchant(
     JsonBody(req): JsonBody<Suspension>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let reason = Text::new(req.reason)
         .map_err(|e| ApiError::bad_request("reason_invalid", e.to_string()))?;
     one(
@@ -1040,7 +1054,7 @@ async fn gift(
     JsonBody(req): JsonBody<GiftRequest>,
 ) -> Result<Json<GiftAnswer>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
     if !remembered(currency, client, key) {
@@ -1125,7 +1139,7 @@ async fn refund_balance(
     headers: HeaderMap,
 ) -> Result<Json<PayoutAnswer>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let currency = state.currency(&caller.currency)?;
     let r = currency
         .treasury
@@ -1146,7 +1160,7 @@ async fn cancel_purchase(
     PathParams(purchase): PathParams<u64>,
 ) -> Result<Json<PayoutAnswer>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let currency = state.currency(&caller.currency)?;
     let owner = currency
         .engine
@@ -1186,7 +1200,7 @@ async fn set_auto_charge(
     JsonBody(req): JsonBody<Option<AutoCharge>>,
 ) -> Result<StatusCode, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let setting = match req {
         None => None,
         Some(a) => {
@@ -1237,7 +1251,7 @@ async fn refund_payment(
     JsonBody(req): JsonBody<RefundRequest>,
 ) -> Result<Json<PaymentAnswer>, ApiError> {
     let account = require(&caller, Role::Merchant)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
     let merchant = currency
@@ -1292,7 +1306,7 @@ async fn redeem(
     JsonBody(req): JsonBody<RedemptionRequest>,
 ) -> Result<Json<PayoutAnswer>, ApiError> {
     let account = require(&caller, Role::Merchant)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
     let r = currency
@@ -1357,7 +1371,7 @@ async fn halt(
     JsonBody(req): JsonBody<Reason>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let text =
         |s: String| Text::new(s).map_err(|e| ApiError::bad_request("text_invalid", e.to_string()));
     one(
@@ -1386,7 +1400,7 @@ async fn resume(
     PathParams(code): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     one(
         currency,
         Envelope {
@@ -1430,7 +1444,7 @@ async fn set_scheme(
     JsonBody(req): JsonBody<SchemeUpdate>,
 ) -> Result<Json<SchemeSetAnswer>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let config = ledger::scheme::SchemeConfig::from_toml(&req.toml)
         .map_err(|e| ApiError::bad_request("scheme_invalid", e.to_string()))?;
     let applied = one(
@@ -1680,7 +1694,7 @@ async fn fund_budget(
     JsonBody(req): JsonBody<Funding>,
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&headers, caller.user_id as u64)?;
+    let (client, key) = idempotency(&state, &headers, &caller)?;
     let amount = won(req.amount)?;
     let reserve = currency
         .engine

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod history;
+pub mod limits;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -61,6 +62,7 @@ pub struct AppState {
     pub currencies: BTreeMap<String, Currency>,
     pub auth: Arc<Auth>,
     pub metrics: metrics::Metrics,
+    pub writes: limits::Limiter,
 }
 
 impl AppState {
@@ -72,7 +74,14 @@ impl AppState {
             currencies,
             auth,
             metrics: metrics::Metrics::new()?,
+            writes: limits::Limiter::new(limits::WriteLimit::default()),
         })
+    }
+
+    /// The same with a given per-user write limit.
+    pub fn with_write_limit(mut self, limit: limits::WriteLimit) -> AppState {
+        self.writes = limits::Limiter::new(limit);
+        self
     }
 
     pub fn currency(&self, code: &str) -> Result<&Currency, ApiError> {

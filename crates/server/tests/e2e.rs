@@ -33,6 +33,10 @@ async fn start() -> Service {
 }
 
 async fn start_with(options: EngineOptions) -> Service {
+    start_limited(options, server::limits::WriteLimit::default()).await
+}
+
+async fn start_limited(options: EngineOptions, limit: server::limits::WriteLimit) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
         dir.path().join("currencies/busan"),
@@ -125,7 +129,11 @@ async fn start_with(options: EngineOptions) -> Service {
         "busan".to_owned(),
         Currency::new(Arc::clone(&engine), storage, treasury),
     );
-    let state = Arc::new(AppState::new(currencies, auth).unwrap());
+    let state = Arc::new(
+        AppState::new(currencies, auth)
+            .unwrap()
+            .with_write_limit(limit),
+    );
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server::serve(
@@ -1221,4 +1229,41 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             assert_eq!(s, StatusCode::NO_CONTENT);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_writing_too_fast_is_told_to_wait() {
+    let svc = start_limited(
+        EngineOptions::default(),
+        server::limits::WriteLimit {
+            per_second: 1,
+            burst: 4,
+        },
+    )
+    .await;
+    // Sign-up and the first charge use two of the four.
+    let (citizen, _) = citizen_with_money(&svc, "hasty", "110-000050", 10_000).await;
+    let mut answers = Vec::new();
+    for i in 0..4 {
+        let (s, _, headers) = svc
+            .call(
+                reqwest::Method::PUT,
+                "/api/v1/me/auto-charge",
+                Some(&citizen),
+                Some(&format!("ac-{i}")),
+                Some(json!({"day": 5, "monthly_face": 10000, "topup": false})),
+            )
+            .await;
+        answers.push((s, headers.get("retry-after").is_some()));
+    }
+    assert!(
+        answers.iter().any(|(s, _)| *s == StatusCode::NO_CONTENT),
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .any(|(s, retry)| *s == StatusCode::TOO_MANY_REQUESTS && *retry),
+        "{answers:?}"
+    );
 }
