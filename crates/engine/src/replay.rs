@@ -14,9 +14,7 @@ use std::ops::ControlFlow;
 use journal::{GENESIS_HASH, Record, RecordHash};
 use ledger::codec::{self, DecodeError, Put, Reader};
 use ledger::scheme::SchemeApplied;
-use ledger::{
-    AccountKind, Applied, Command, Ledger, Outcome, StateHash, TransferKind, TransferSpec, Won,
-};
+use ledger::{AccountKind, Applied, Command, Ledger, Outcome, StateHash, TransferKind, Won};
 
 use crate::currency::CurrencyCode;
 use crate::record::{self, BatchRecord, RecordBody};
@@ -308,7 +306,8 @@ impl VerifyReport {
                         self.transfers_by_kind
                             .entry(t.spec.kind().as_str())
                             .or_default()
-                            .add(spec_amount(&t.spec));
+                            // An expiry inside a linked group is not reported separately.
+                            .add(t.spec.amount().map_or(0, |a| a.get()));
                     }
                 }
                 (Command::PostPending { .. }, Applied::PendingPosted { amount, .. }) => {
@@ -384,28 +383,6 @@ impl VerifyReport {
         self.state_hash = Some(ledger.state_hash());
         self.halted = ledger.halted().map(|h| format!("{:?}", h.cause));
         self.invariants = Some(ledger.check_all());
-    }
-}
-
-fn spec_amount(spec: &TransferSpec) -> i64 {
-    match spec {
-        TransferSpec::Charge { amount, .. }
-        | TransferSpec::Subsidy { amount, .. }
-        | TransferSpec::Cashback { amount, .. }
-        | TransferSpec::Allowance { amount, .. }
-        | TransferSpec::BudgetFunding { amount, .. }
-        | TransferSpec::Payment { amount, .. }
-        | TransferSpec::PaymentRefund { amount, .. }
-        | TransferSpec::Gift { amount, .. }
-        | TransferSpec::Redemption { amount, .. }
-        | TransferSpec::Settlement { amount, .. }
-        | TransferSpec::CashRefund { amount, .. }
-        | TransferSpec::SubsidyReturn { amount, .. }
-        | TransferSpec::Fee { amount, .. }
-        | TransferSpec::Correction { amount, .. } => amount.get(),
-        // An expiry's amount is decided at apply time; inside a linked group it is not
-        // reported separately.
-        TransferSpec::Expiry { .. } => 0,
     }
 }
 

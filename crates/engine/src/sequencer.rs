@@ -784,18 +784,27 @@ fn write_loop(
                     .records_durable
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
                 for job in group.drain(..) {
-                    // Only copied when someone follows the stream.
-                    if shared.committed.receiver_count() > 0 {
-                        let _ = shared.committed.send(Arc::new(CommittedBatch {
-                            seq: job.seq,
-                            timestamp: job.timestamp,
-                            commands: job.commands,
-                            outcomes: job.outcomes.clone(),
-                        }));
+                    if shared.committed.receiver_count() == 0 {
+                        let mut outcomes = job.outcomes.into_iter();
+                        for (reply, n) in job.replies {
+                            let _ = reply.send(Ok(outcomes.by_ref().take(n).collect()));
+                        }
+                        continue;
                     }
-                    let mut outcomes = job.outcomes.into_iter();
+                    // Someone follows the stream: it gets the batch, the submitters
+                    // their slices of it (no extra copy of the whole batch).
+                    let batch = Arc::new(CommittedBatch {
+                        seq: job.seq,
+                        timestamp: job.timestamp,
+                        commands: job.commands,
+                        outcomes: job.outcomes,
+                    });
+                    let _ = shared.committed.send(Arc::clone(&batch));
+                    let mut from = 0;
                     for (reply, n) in job.replies {
-                        let _ = reply.send(Ok(outcomes.by_ref().take(n).collect()));
+                        let to = (from + n).min(batch.outcomes.len());
+                        let _ = reply.send(Ok(batch.outcomes[from..to].to_vec()));
+                        from = to;
                     }
                 }
             }

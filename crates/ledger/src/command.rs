@@ -279,6 +279,28 @@ impl TransferSpec {
         }
     }
 
+    /// The amount the transfer names; `None` for an expiry, whose amount is decided
+    /// when it is applied.
+    pub const fn amount(&self) -> Option<Won> {
+        match self {
+            TransferSpec::Charge { amount, .. }
+            | TransferSpec::Subsidy { amount, .. }
+            | TransferSpec::Cashback { amount, .. }
+            | TransferSpec::Allowance { amount, .. }
+            | TransferSpec::BudgetFunding { amount, .. }
+            | TransferSpec::Payment { amount, .. }
+            | TransferSpec::PaymentRefund { amount, .. }
+            | TransferSpec::Gift { amount, .. }
+            | TransferSpec::Redemption { amount, .. }
+            | TransferSpec::Settlement { amount, .. }
+            | TransferSpec::CashRefund { amount, .. }
+            | TransferSpec::SubsidyReturn { amount, .. }
+            | TransferSpec::Fee { amount, .. }
+            | TransferSpec::Correction { amount, .. } => Some(*amount),
+            TransferSpec::Expiry { .. } => None,
+        }
+    }
+
     pub const fn kind(&self) -> TransferKind {
         match self {
             TransferSpec::Charge { .. } => TransferKind::Charge,

@@ -1049,11 +1049,17 @@ impl Ledger {
             });
         };
         let earning_sources = source_set(&rules.earning_sources);
+        // The payment's record (kept for refunds) holds the lots it drew.
         let earning = self
-            .last_drawn
-            .iter()
-            .filter(|l| earning_sources.contains(l.source))
-            .try_fold(Won::ZERO, |acc, l| acc.checked_add(l.amount));
+            .payments
+            .get(payment)
+            .map(|r| {
+                r.drawn
+                    .iter()
+                    .filter(|l| earning_sources.contains(l.source))
+                    .try_fold(Won::ZERO, |acc, l| acc.checked_add(l.amount))
+            })
+            .unwrap_or(Some(Won::ZERO));
         let earning = arith(earning)?;
         let today = KstDate::of(now);
         profile.roll(today);

@@ -239,8 +239,6 @@ pub struct Ledger {
     touched: Vec<Touched>,
     expired_in_batch: u32,
     scratch: Vec<u8>,
-    /// The lots the last transfer drew (scratch: the scheme's cash-back reads it).
-    last_drawn: Lots,
     #[cfg(feature = "fault-injection")]
     fault: Option<Fault>,
 }
@@ -271,7 +269,6 @@ impl Ledger {
             touched: Vec::new(),
             expired_in_batch: 0,
             scratch: Vec::with_capacity(256),
-            last_drawn: Lots::new(),
             #[cfg(feature = "fault-injection")]
             fault: None,
         }
@@ -945,7 +942,6 @@ impl Ledger {
         self.check_open(credit, kind)?;
         self.check_available(debit, amount)?;
         let drawn = self.draw(debit, amount, sources, filter, now)?;
-        self.last_drawn.clone_from(&drawn);
         let id = self.take_transfer_id();
 
         match deadline {

@@ -295,8 +295,23 @@ fn remembered(currency: &Currency, client: ClientId, key: IdempotencyKey) -> boo
         .read(|l| l.remembered(client, key).is_some_and(|r| r.is_ok()))
 }
 
-fn scheme_answer(a: Applied) -> Result<SchemeApplied, ApiError> {
-    match a {
+/// One scheme command under the caller's key; its answer.
+async fn run_scheme(
+    currency: &Currency,
+    client: ClientId,
+    key: IdempotencyKey,
+    command: SchemeCommand,
+) -> Result<SchemeApplied, ApiError> {
+    let applied = one(
+        currency,
+        Envelope {
+            client,
+            key,
+            command: Command::Scheme(Box::new(command)),
+        },
+    )
+    .await?;
+    match applied {
         Applied::Scheme(s) => Ok(*s),
         other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
     }
@@ -399,42 +414,24 @@ async fn sign_up_citizen(
         })
         .await?;
     let wallet = WalletId::new(WALLET_BASE + user_id as u64);
-    let opened = submit(
+    open_for_user(
+        &state,
         currency,
+        user_id,
+        wallet.account(),
         vec![
-            setup_envelope(
-                user_id,
-                1,
-                Command::OpenAccount {
-                    account: wallet.account(),
-                    kind: AccountKind::CitizenWallet,
-                    accepts: SourceSet::ALL,
-                },
-            ),
-            setup_envelope(
-                user_id,
-                2,
-                Command::Scheme(Box::new(SchemeCommand::RegisterCitizen {
-                    wallet,
-                    birth_year: req.birth_year,
-                })),
-            ),
+            Command::OpenAccount {
+                account: wallet.account(),
+                kind: AccountKind::CitizenWallet,
+                accepts: SourceSet::ALL,
+            },
+            Command::Scheme(Box::new(SchemeCommand::RegisterCitizen {
+                wallet,
+                birth_year: req.birth_year,
+            })),
         ],
     )
-    .await;
-    match opened {
-        Ok(outs) if outs.iter().all(Outcome::is_applied) => {}
-        Ok(outs) => {
-            state.auth.delete_user(user_id);
-            let r = outs.into_iter().find_map(|o| o.result.err());
-            return Err(r.map_or_else(|| ApiError::internal("sign-up refused"), ApiError::from));
-        }
-        Err(e) => {
-            state.auth.delete_user(user_id);
-            return Err(e);
-        }
-    }
-    state.auth.set_account(user_id, wallet.account().0)?;
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(SignedUp {
@@ -445,13 +442,34 @@ async fn sign_up_citizen(
     ))
 }
 
-fn setup_envelope(user_id: i64, step: u128, command: Command) -> Envelope {
-    // The service's own client, keyed by user and step: a retried sign-up repeats.
-    Envelope {
-        client: ClientId(u64::MAX - 1),
-        key: IdempotencyKey((user_id as u128) << 8 | step),
-        command,
-    }
+/// Opens a new user's account in the ledger (the service's own client, keyed by user and
+/// step: a retried sign-up repeats), then records it on the user. A refusal or an
+/// unavailable ledger removes the user again, so the login can be used once more.
+async fn open_for_user(
+    state: &AppState,
+    currency: &Currency,
+    user_id: i64,
+    account: AccountId,
+    commands: Vec<Command>,
+) -> Result<(), ApiError> {
+    let envelopes = commands
+        .into_iter()
+        .enumerate()
+        .map(|(step, command)| Envelope {
+            client: ClientId(u64::MAX - 1),
+            key: IdempotencyKey((user_id as u128) << 8 | (step as u128 + 1)),
+            command,
+        })
+        .collect();
+    let refused = match submit(currency, envelopes).await {
+        Ok(outs) => match outs.into_iter().find_map(|o| o.result.err()) {
+            None => return state.auth.set_account(user_id, account.0),
+            Some(r) => ApiError::from(r),
+        },
+        Err(e) => e,
+    };
+    state.auth.delete_user(user_id);
+    Err(refused)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -496,51 +514,29 @@ async fn sign_up_merchant(
         .await?;
     let merchant = MerchantId::new(MERCHANT_BASE + user_id as u64);
     let awaiting = Text::new("awaiting approval").map_err(|e| ApiError::internal(e.to_string()))?;
-    let outs = submit(
+    open_for_user(
+        &state,
         currency,
+        user_id,
+        merchant.account(),
         vec![
-            setup_envelope(
-                user_id,
-                1,
-                Command::OpenAccount {
-                    account: merchant.account(),
-                    kind: AccountKind::Merchant,
-                    accepts: SourceSet::ALL,
-                },
-            ),
-            setup_envelope(
-                user_id,
-                2,
-                Command::Scheme(Box::new(SchemeCommand::SetMerchantProfile {
-                    merchant,
-                    category: req.category,
-                    annual_revenue: Won::new(req.annual_revenue),
-                })),
-            ),
-            setup_envelope(
-                user_id,
-                3,
-                Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
-                    merchant,
-                    reason: awaiting,
-                })),
-            ),
+            Command::OpenAccount {
+                account: merchant.account(),
+                kind: AccountKind::Merchant,
+                accepts: SourceSet::ALL,
+            },
+            Command::Scheme(Box::new(SchemeCommand::SetMerchantProfile {
+                merchant,
+                category: req.category,
+                annual_revenue: Won::new(req.annual_revenue),
+            })),
+            Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
+                merchant,
+                reason: awaiting,
+            })),
         ],
     )
-    .await;
-    match outs {
-        Ok(outs) if outs.iter().all(Outcome::is_applied) => {}
-        Ok(outs) => {
-            state.auth.delete_user(user_id);
-            let r = outs.into_iter().find_map(|o| o.result.err());
-            return Err(r.map_or_else(|| ApiError::internal("sign-up refused"), ApiError::from));
-        }
-        Err(e) => {
-            state.auth.delete_user(user_id);
-            return Err(e);
-        }
-    }
-    state.auth.set_account(user_id, merchant.account().0)?;
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(SignedUp {
@@ -818,20 +814,18 @@ async fn pay(
     if !remembered(currency, client, key) {
         state.auth.check_pin(caller.user_id, &req.pin).await?;
     }
-    let applied = one(
+    let applied = run_scheme(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Scheme(Box::new(SchemeCommand::Pay {
-                payer: WalletId(AccountId(account)),
-                merchant: MerchantId(AccountId(req.merchant)),
-                amount,
-            })),
+        client,
+        key,
+        SchemeCommand::Pay {
+            payer: WalletId(AccountId(account)),
+            merchant: MerchantId(AccountId(req.merchant)),
+            amount,
         },
     )
     .await?;
-    match scheme_answer(applied)? {
+    match applied {
         SchemeApplied::Paid {
             payment,
             amount,
@@ -874,14 +868,12 @@ async fn approve_merchant(
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
     let (client, key) = idempotency(&state, &headers, &caller)?;
-    one(
+    run_scheme(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Scheme(Box::new(SchemeCommand::ReinstateMerchant {
-                merchant: MerchantId(AccountId(merchant)),
-            })),
+        client,
+        key,
+        SchemeCommand::ReinstateMerchant {
+            merchant: MerchantId(AccountId(merchant)),
         },
     )
     .await?;
@@ -910,15 +902,13 @@ async fn suspend_merchant(
     let (client, key) = idempotency(&state, &headers, &caller)?;
     let reason = Text::new(req.reason)
         .map_err(|e| ApiError::bad_request("reason_invalid", e.to_string()))?;
-    one(
+    run_scheme(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
-                merchant: MerchantId(AccountId(merchant)),
-                reason,
-            })),
+        client,
+        key,
+        SchemeCommand::SuspendMerchant {
+            merchant: MerchantId(AccountId(merchant)),
+            reason,
         },
     )
     .await?;
@@ -1060,20 +1050,18 @@ async fn gift(
     if !remembered(currency, client, key) {
         state.auth.check_pin(caller.user_id, &req.pin).await?;
     }
-    let applied = one(
+    let applied = run_scheme(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Scheme(Box::new(SchemeCommand::Gift {
-                sender: WalletId(AccountId(account)),
-                recipient: WalletId(AccountId(req.recipient)),
-                amount,
-            })),
+        client,
+        key,
+        SchemeCommand::Gift {
+            sender: WalletId(AccountId(account)),
+            recipient: WalletId(AccountId(req.recipient)),
+            amount,
         },
     )
     .await?;
-    match scheme_answer(applied)? {
+    match applied {
         SchemeApplied::Gifted { gift, amount } => Ok(Json(GiftAnswer {
             gift: gift.0,
             amount: amount.get(),
@@ -1216,15 +1204,13 @@ async fn set_auto_charge(
         }
     };
     let currency = state.currency(&caller.currency)?;
-    one(
+    run_scheme(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Scheme(Box::new(SchemeCommand::SetAutoCharge {
-                wallet: WalletId(AccountId(account)),
-                setting,
-            })),
+        client,
+        key,
+        SchemeCommand::SetAutoCharge {
+            wallet: WalletId(AccountId(account)),
+            setting,
         },
     )
     .await?;
@@ -1260,19 +1246,17 @@ async fn refund_payment(
     if merchant != Some(account) {
         return Err(ApiError::not_found("payment"));
     }
-    let applied = one(
+    let applied = run_scheme(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Scheme(Box::new(SchemeCommand::RefundPayment {
-                payment: ledger::TransferId(payment),
-                amount,
-            })),
+        client,
+        key,
+        SchemeCommand::RefundPayment {
+            payment: ledger::TransferId(payment),
+            amount,
         },
     )
     .await?;
-    match scheme_answer(applied)? {
+    match applied {
         SchemeApplied::PaymentRefunded {
             refund,
             amount,
@@ -1447,21 +1431,19 @@ async fn set_scheme(
     let (client, key) = idempotency(&state, &headers, &caller)?;
     let config = ledger::scheme::SchemeConfig::from_toml(&req.toml)
         .map_err(|e| ApiError::bad_request("scheme_invalid", e.to_string()))?;
-    let applied = one(
+    let applied = run_scheme(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Scheme(Box::new(SchemeCommand::SetScheme {
-                config: Box::new(config),
-                effective_at: ledger::Timestamp::from_micros(req.effective_at.unwrap_or(0)),
-                operator: Text::new(format!("user {}", caller.user_id))
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-            })),
+        client,
+        key,
+        SchemeCommand::SetScheme {
+            config: Box::new(config),
+            effective_at: ledger::Timestamp::from_micros(req.effective_at.unwrap_or(0)),
+            operator: Text::new(format!("user {}", caller.user_id))
+                .map_err(|e| ApiError::internal(e.to_string()))?,
         },
     )
     .await?;
-    match scheme_answer(applied)? {
+    match applied {
         SchemeApplied::SchemeSet {
             version,
             effective_at,

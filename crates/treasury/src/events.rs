@@ -206,10 +206,11 @@ impl EventFold {
             (Command::Linked(ts), Applied::Linked { first, .. }) => {
                 for (i, t) in ts.iter().enumerate() {
                     let id = TransferId(first.0 + i as u64);
-                    let (status, amount) = match t.mode {
-                        Mode::Posted => (TransferStatus::Posted, spec_amount(&t.spec)),
-                        Mode::Pending { .. } => (TransferStatus::Pending, spec_amount(&t.spec)),
+                    let status = match t.mode {
+                        Mode::Posted => TransferStatus::Posted,
+                        Mode::Pending { .. } => TransferStatus::Pending,
                     };
+                    let amount = t.spec.amount().unwrap_or(Won::ZERO);
                     self.transfer(at, t, id, status, amount, sink);
                 }
             }
@@ -449,27 +450,6 @@ impl EventFold {
             }
             _ => {}
         }
-    }
-}
-
-/// The amount a transfer spec names (an expiry decides its own at apply time).
-fn spec_amount(spec: &TransferSpec) -> Won {
-    match spec {
-        TransferSpec::Charge { amount, .. }
-        | TransferSpec::Subsidy { amount, .. }
-        | TransferSpec::Cashback { amount, .. }
-        | TransferSpec::Allowance { amount, .. }
-        | TransferSpec::BudgetFunding { amount, .. }
-        | TransferSpec::Payment { amount, .. }
-        | TransferSpec::PaymentRefund { amount, .. }
-        | TransferSpec::Gift { amount, .. }
-        | TransferSpec::Redemption { amount, .. }
-        | TransferSpec::Settlement { amount, .. }
-        | TransferSpec::CashRefund { amount, .. }
-        | TransferSpec::SubsidyReturn { amount, .. }
-        | TransferSpec::Fee { amount, .. }
-        | TransferSpec::Correction { amount, .. } => *amount,
-        TransferSpec::Expiry { .. } => Won::ZERO,
     }
 }
 
