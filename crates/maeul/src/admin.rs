@@ -135,6 +135,7 @@ pub fn add_staff(
             role,
             currency: first,
             currencies,
+            setup: None,
         }))
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.en))?;
     println!("user {id} ({login}) added");

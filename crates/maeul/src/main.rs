@@ -49,6 +49,10 @@ enum Cmd {
         /// Busan-like scheme, `schemes/busan-like.toml`).
         #[arg(long)]
         scheme: Option<PathBuf>,
+        /// Sign-ups and sign-ins a second from one client address (IPv6: per /64);
+        /// bursts of ten times that pass.
+        #[arg(long, default_value_t = server::limits::WriteLimit::PER_ADDRESS.per_second)]
+        sign_ins_per_address: u32,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -196,6 +200,7 @@ fn main() -> ExitCode {
             demo_rate,
             seconds,
             scheme,
+            sign_ins_per_address,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
             maeul::serve::run(maeul::serve::ServeOptions {
@@ -206,6 +211,7 @@ fn main() -> ExitCode {
                 demo_rate,
                 limit: seconds.map(Duration::from_secs),
                 scheme,
+                sign_ins_per_address,
             })
         })(),
         Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),

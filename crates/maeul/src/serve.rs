@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub demo_rate: u64,
     pub limit: Option<Duration>,
     pub scheme: Option<SchemeConfig>,
+    /// Sign-ups and sign-ins a second per client address.
+    pub sign_ins_per_address: u32,
 }
 
 /// The issuer's account at the (simulated) bank.
@@ -132,7 +134,22 @@ async fn serve(
             Currency::new(Arc::clone(engine), Arc::clone(storage), treasury),
         );
     }
-    let state = Arc::new(AppState::new(currencies, auth)?);
+    let state = Arc::new(AppState::new(currencies, auth)?.with_address_limit(
+        server::limits::WriteLimit {
+            per_second: o.sign_ins_per_address,
+            burst: o.sign_ins_per_address.saturating_mul(10),
+        },
+    ));
+    // Sign-ups cut off by the last stop are finished in the background.
+    {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let n = server::api::finish_pending_sign_ups(&state).await;
+            if n > 0 {
+                tracing::info!(n, "finished sign-ups cut off by the last stop");
+            }
+        });
+    }
 
     // Background jobs, stopped together at shutdown.
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
@@ -235,6 +252,7 @@ async fn ensure_demo_staff(auth: &Auth, currency: &str) {
                 role,
                 currency: currency.into(),
                 currencies: vec![currency.into()],
+                setup: None,
             })
             .await;
     }

@@ -51,7 +51,7 @@ const MERCHANT_BASE: u64 = 2_000_000_000;
         SchemeSetAnswer, Me, AutoChargeState, Budget, Totals, KindTotal, Funding,
         NewNotice, crate::auth::Notice
     )),
-    modifiers(&Security)
+    modifiers(&Security, &CommonErrors)
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -66,6 +66,69 @@ impl utoipa::Modify for Security {
                 "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+        }
+    }
+}
+
+/// The error answers any route can give, declared on every operation that does not
+/// already say them: 400 (bad input), 404 (unknown currency or record, where the path
+/// names one), 409 (an idempotency key reused for another request, on writes), 429
+/// (limits), 503 (saturated or halted: try again after `Retry-After`).
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") || path.ends_with("openapi.json") {
+                continue;
+            }
+            let names_a_record = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ] {
+                let Some(op) = op.as_mut() else { continue };
+                let writes = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.name == "Idempotency-Key");
+                let mut add = |code: &str, what: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| problem(what).into());
+                };
+                add(
+                    "400",
+                    "The request is malformed or a value is out of range.",
+                );
+                if names_a_record {
+                    add("404", "No such currency or record.");
+                }
+                if writes {
+                    add("409", "The idempotency key was used for another request.");
+                }
+                add("429", "Too many requests: wait `Retry-After` seconds.");
+                add(
+                    "503",
+                    "Busy or halted: try again after `Retry-After` seconds.",
+                );
+            }
         }
     }
 }
@@ -172,6 +235,47 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+fn too_many(wait_s: u64) -> ApiError {
+    ApiError {
+        retry_after_s: Some(wait_s),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+            "Too many requests. Please try again shortly.",
+        )
+    }
+}
+
+/// The client's address, when the server was started with it (`serve`); requests
+/// made without a socket (in-process tests) have none and are not limited by it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Sign-ups and sign-ins from one address are limited (before any password is hashed).
+fn admit_address(state: &AppState, from: ClientAddress) -> Result<(), ApiError> {
+    match from.0 {
+        Some(ip) => state
+            .by_address
+            .admit(crate::limits::address_key(ip))
+            .map_err(too_many),
+        None => Ok(()),
+    }
+}
+
 /// The request's `Idempotency-Key`, turned into the ledger's key for this user.
 fn idempotency(
     state: &AppState,
@@ -179,17 +283,7 @@ fn idempotency(
     caller: &Caller,
 ) -> Result<(ClientId, IdempotencyKey), ApiError> {
     // Every change passes here: the per-user write limit too.
-    if let Err(wait) = state.writes.admit(caller.user_id) {
-        return Err(ApiError {
-            retry_after_s: Some(wait),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.",
-                "Too many requests. Please try again shortly.",
-            )
-        });
-    }
+    state.writes.admit(caller.user_id).map_err(too_many)?;
     let caller_scope = caller.user_id as u64;
     let key = headers
         .get("idempotency-key")
@@ -396,12 +490,17 @@ pub struct SignedUp {
 ))]
 async fn sign_up_citizen(
     State(state): State<Arc<AppState>>,
+    from: ClientAddress,
     JsonBody(req): JsonBody<CitizenSignUp>,
 ) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
-    let currency = state.currency(&req.currency)?;
+    admit_address(&state, from)?;
+    state.currency(&req.currency)?;
     if !(1900..=2100).contains(&req.birth_year) {
         return Err(ApiError::bad_request("birth_year_invalid", "1900..=2100"));
     }
+    let setup = SignUpSetup::Citizen {
+        birth_year: req.birth_year,
+    };
     let user_id = state
         .auth
         .create(NewUser {
@@ -411,65 +510,147 @@ async fn sign_up_citizen(
             role: Role::Citizen,
             currency: req.currency.clone(),
             currencies: Vec::new(),
+            setup: Some(setup.to_json()?),
         })
         .await?;
-    let wallet = WalletId::new(WALLET_BASE + user_id as u64);
-    open_for_user(
-        &state,
-        currency,
-        user_id,
-        wallet.account(),
-        vec![
-            Command::OpenAccount {
-                account: wallet.account(),
-                kind: AccountKind::CitizenWallet,
-                accepts: SourceSet::ALL,
-            },
-            Command::Scheme(Box::new(SchemeCommand::RegisterCitizen {
-                wallet,
-                birth_year: req.birth_year,
-            })),
-        ],
-    )
-    .await?;
+    let account = finish_sign_up(&state, &req.currency, user_id, setup, true).await?;
     Ok((
         StatusCode::CREATED,
         Json(SignedUp {
             user_id,
-            account: wallet.account().0,
+            account: account.0,
             status: "active".into(),
         }),
     ))
 }
 
-/// Opens a new user's account in the ledger (the service's own client, keyed by user and
-/// step: a retried sign-up repeats), then records it on the user. A refusal or an
-/// unavailable ledger removes the user again, so the login can be used once more.
-async fn open_for_user(
-    state: &AppState,
-    currency: &Currency,
-    user_id: i64,
-    account: AccountId,
-    commands: Vec<Command>,
-) -> Result<(), ApiError> {
-    let envelopes = commands
-        .into_iter()
-        .enumerate()
-        .map(|(step, command)| Envelope {
-            client: ClientId(u64::MAX - 1),
-            key: IdempotencyKey((user_id as u128) << 8 | (step as u128 + 1)),
-            command,
+/// What a new user's ledger set-up needs, kept on the user until it is done.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum SignUpSetup {
+    Citizen { birth_year: u16 },
+    Merchant { category: u16, annual_revenue: i64 },
+}
+
+impl SignUpSetup {
+    fn to_json(self) -> Result<String, ApiError> {
+        serde_json::to_string(&self).map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    /// The account and the commands that open it.
+    fn commands(self, user_id: i64) -> Result<(AccountId, Vec<Command>), ApiError> {
+        Ok(match self {
+            SignUpSetup::Citizen { birth_year } => {
+                let wallet = WalletId::new(WALLET_BASE + user_id as u64);
+                (
+                    wallet.account(),
+                    vec![
+                        Command::OpenAccount {
+                            account: wallet.account(),
+                            kind: AccountKind::CitizenWallet,
+                            accepts: SourceSet::ALL,
+                        },
+                        Command::Scheme(Box::new(SchemeCommand::RegisterCitizen {
+                            wallet,
+                            birth_year,
+                        })),
+                    ],
+                )
+            }
+            SignUpSetup::Merchant {
+                category,
+                annual_revenue,
+            } => {
+                let merchant = MerchantId::new(MERCHANT_BASE + user_id as u64);
+                let awaiting = Text::new("awaiting approval")
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                (
+                    merchant.account(),
+                    vec![
+                        Command::OpenAccount {
+                            account: merchant.account(),
+                            kind: AccountKind::Merchant,
+                            accepts: SourceSet::ALL,
+                        },
+                        Command::Scheme(Box::new(SchemeCommand::SetMerchantProfile {
+                            merchant,
+                            category,
+                            annual_revenue: Won::new(annual_revenue),
+                        })),
+                        Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
+                            merchant,
+                            reason: awaiting,
+                        })),
+                    ],
+                )
+            }
         })
-        .collect();
-    let refused = match submit(currency, envelopes).await {
-        Ok(outs) => match outs.into_iter().find_map(|o| o.result.err()) {
-            None => return state.auth.set_account(user_id, account.0),
-            Some(r) => ApiError::from(r),
-        },
-        Err(e) => e,
-    };
-    state.auth.delete_user(user_id);
-    Err(refused)
+    }
+}
+
+/// Opens a new user's account in the ledger (the service's own client, keyed by user and
+/// step: a repeat answers the same), then records it on the user. Runs in its own task,
+/// so a dropped connection cannot stop it half-way. A refusal removes the user again, so
+/// the login can be used once more; an unavailable ledger leaves the set-up owed, and the
+/// next sign-in or start finishes it (`first`: this is the sign-up itself, which answers
+/// the ledger's refusal by removing the user).
+async fn finish_sign_up(
+    state: &Arc<AppState>,
+    currency_code: &str,
+    user_id: i64,
+    setup: SignUpSetup,
+    first: bool,
+) -> Result<AccountId, ApiError> {
+    let state = Arc::clone(state);
+    let currency_code = currency_code.to_owned();
+    tokio::spawn(async move {
+        let currency = state.currency(&currency_code)?;
+        let (account, commands) = setup.commands(user_id)?;
+        let envelopes = commands
+            .into_iter()
+            .enumerate()
+            .map(|(step, command)| Envelope {
+                client: ClientId(u64::MAX - 1),
+                key: IdempotencyKey((user_id as u128) << 8 | (step as u128 + 1)),
+                command,
+            })
+            .collect();
+        let refused = match submit(currency, envelopes).await {
+            Ok(outs) => match outs.into_iter().find_map(|o| o.result.err()) {
+                None => {
+                    state.auth.set_account(user_id, account.0)?;
+                    return Ok(account);
+                }
+                Some(r) => ApiError::from(r),
+            },
+            Err(e) if first => {
+                // Not applied (busy or halted): nothing in the ledger to keep.
+                state.auth.delete_user(user_id);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        state.auth.delete_user(user_id);
+        Err(refused)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+/// Finishes every sign-up that was cut off before the ledger answered (at start).
+pub async fn finish_pending_sign_ups(state: &Arc<AppState>) -> usize {
+    let mut finished = 0;
+    for (user_id, setup, currency) in state.auth.pending_setups() {
+        let Ok(setup) = serde_json::from_str::<SignUpSetup>(&setup) else {
+            tracing::warn!(user = user_id, "unreadable sign-up set-up");
+            continue;
+        };
+        match finish_sign_up(state, &currency, user_id, setup, false).await {
+            Ok(_) => finished += 1,
+            Err(e) => tracing::warn!(user = user_id, code = e.code, "sign-up set-up not finished"),
+        }
+    }
+    finished
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -492,15 +673,21 @@ pub struct MerchantSignUp {
 ))]
 async fn sign_up_merchant(
     State(state): State<Arc<AppState>>,
+    from: ClientAddress,
     JsonBody(req): JsonBody<MerchantSignUp>,
 ) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
-    let currency = state.currency(&req.currency)?;
+    admit_address(&state, from)?;
+    state.currency(&req.currency)?;
     if req.annual_revenue < 0 {
         return Err(ApiError::bad_request(
             "revenue_invalid",
             "revenue is not negative",
         ));
     }
+    let setup = SignUpSetup::Merchant {
+        category: req.category,
+        annual_revenue: req.annual_revenue,
+    };
     let user_id = state
         .auth
         .create(NewUser {
@@ -510,38 +697,15 @@ async fn sign_up_merchant(
             role: Role::Merchant,
             currency: req.currency.clone(),
             currencies: Vec::new(),
+            setup: Some(setup.to_json()?),
         })
         .await?;
-    let merchant = MerchantId::new(MERCHANT_BASE + user_id as u64);
-    let awaiting = Text::new("awaiting approval").map_err(|e| ApiError::internal(e.to_string()))?;
-    open_for_user(
-        &state,
-        currency,
-        user_id,
-        merchant.account(),
-        vec![
-            Command::OpenAccount {
-                account: merchant.account(),
-                kind: AccountKind::Merchant,
-                accepts: SourceSet::ALL,
-            },
-            Command::Scheme(Box::new(SchemeCommand::SetMerchantProfile {
-                merchant,
-                category: req.category,
-                annual_revenue: Won::new(req.annual_revenue),
-            })),
-            Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
-                merchant,
-                reason: awaiting,
-            })),
-        ],
-    )
-    .await?;
+    let account = finish_sign_up(&state, &req.currency, user_id, setup, true).await?;
     Ok((
         StatusCode::CREATED,
         Json(SignedUp {
             user_id,
-            account: merchant.account().0,
+            account: account.0,
             status: "awaiting_approval".into(),
         }),
     ))
@@ -569,9 +733,18 @@ pub struct Session {
 ))]
 async fn sign_in(
     State(state): State<Arc<AppState>>,
+    from: ClientAddress,
     JsonBody(req): JsonBody<SignIn>,
 ) -> Result<Json<Session>, ApiError> {
+    admit_address(&state, from)?;
     let (token, expires_at, role) = state.auth.sign_in(&req.login, &req.password).await?;
+    // A sign-up cut off before the ledger answered is finished now.
+    if let Some(caller) = state.auth.caller(&token)
+        && let Some(setup) = state.auth.pending_setup(caller.user_id)
+        && let Ok(setup) = serde_json::from_str::<SignUpSetup>(&setup)
+    {
+        finish_sign_up(&state, &caller.currency, caller.user_id, setup, false).await?;
+    }
     Ok(Json(Session {
         token,
         expires_at,
@@ -1300,6 +1473,9 @@ async fn redeem(
     Ok(Json(payout_answer(Some(r))))
 }
 
+/// How often a live stream checks that its session is still signed in.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A merchant's incoming payments as they happen (server-sent events, one `payment`
 /// event per payment, JSON data as in the history).
 #[utoipa::path(get, path = "/api/v1/me/payments/live", security(("bearer" = [])),
@@ -1316,15 +1492,31 @@ async fn live_payments(
     let account = require(&caller, Role::Merchant)?;
     let currency = state.currency(&caller.currency)?;
     let rx = currency.history.live();
-    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
+    // The stream ends when its session does (sign-out or expiry): checked at every
+    // event and at least every few seconds.
+    let live = (Arc::clone(&state), caller);
+    let stream = futures_util::stream::unfold((rx, live), move |(mut rx, live)| async move {
+        let mut check = tokio::time::interval(SESSION_CHECK);
         loop {
-            match rx.recv().await {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = check.tick() => {
+                    if !live.0.auth.session_live(&live.1) {
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            if !live.0.auth.session_live(&live.1) {
+                return None;
+            }
+            match received {
                 Ok((a, entry)) if a == account && entry.kind == "payment_received" => {
                     let data = serde_json::to_string(&entry).unwrap_or_default();
                     let event = axum::response::sse::Event::default()
                         .event("payment")
                         .data(data);
-                    return Some((Ok(event), rx));
+                    return Some((Ok(event), (rx, live)));
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

@@ -6,8 +6,13 @@
 //!   table, the secret key and the lock-out do) are keyed blake3 hashes under a key
 //!   kept in the data directory (`pin.key`), so checking one costs microseconds and
 //!   every payment can ask for it.
-//! - Sessions are random 256-bit bearer tokens; only their blake3 hash is stored. They
-//!   expire and can be revoked (sign-out).
+//! - Sessions are random 256-bit bearer tokens; only their blake3 hash is stored (in
+//!   memory, and in SQLite so a restart does not sign everyone out). They expire and can
+//!   be revoked (sign-out); a live stream ends when its session does.
+//! - A sign-up writes the user with what its ledger set-up needs (`setup`) before the
+//!   ledger is asked; the account is recorded once the ledger has opened it. A sign-up
+//!   cut off in between (crash, dropped connection) is finished at the next sign-in or
+//!   start, never left half-made.
 //! - Sign-in failures per login are rate limited; five wrong PINs lock payments for 30
 //!   minutes.
 //! - No personal data in logs: logs name users by id only.
@@ -69,6 +74,8 @@ pub struct Caller {
     pub currency: String,
     /// Operators and auditors: the currencies they may act on.
     pub currencies: Vec<String>,
+    /// The session's token hash (to tell whether it is still live).
+    pub session: [u8; 32],
 }
 
 impl Caller {
@@ -97,6 +104,9 @@ const PIN_FAILURES_MAX: i64 = 5;
 const PIN_LOCK_S: u64 = 30 * 60;
 /// At most this many argon2 computations at once.
 const HASHING_AT_ONCE: usize = 4;
+/// At most this many waiting for one; more are answered 503 at once (a sign-in storm
+/// gets an honest "try again" rather than a queue that times out).
+const HASHING_WAITING_MAX: usize = 256;
 /// At most this many logins tracked for rate limiting (oldest windows dropped first).
 const TRACKED_LOGINS_MAX: usize = 100_000;
 /// At most this many live sessions (expired ones are swept when it is reached).
@@ -116,6 +126,8 @@ pub struct NewUser {
     pub role: Role,
     pub currency: String,
     pub currencies: Vec<String>,
+    /// What the ledger set-up of this user needs (JSON), kept until it is done.
+    pub setup: Option<String>,
 }
 
 #[derive(Debug)]
@@ -127,6 +139,7 @@ pub struct Auth {
     /// A hash verified when the login is unknown, so that both take as long.
     dummy_hash: Mutex<Option<String>>,
     hashing: Arc<Semaphore>,
+    hashing_waiting: std::sync::atomic::AtomicUsize,
     session_ttl: Duration,
     argon: Params,
     pin_key: [u8; 32],
@@ -186,6 +199,11 @@ impl Auth {
                  currencies TEXT NOT NULL DEFAULT '',
                  created INTEGER NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS sessions (
+                 token_hash BLOB PRIMARY KEY,
+                 user_id INTEGER NOT NULL,
+                 expires_at INTEGER NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS bank_links (
                  account INTEGER PRIMARY KEY,
                  bank_account TEXT NOT NULL
@@ -206,14 +224,23 @@ impl Auth {
             Params::new(19 * 1024, 2, 1, None)
         }
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        // Added after the first release: older stores get the column.
+        let has_setup: bool = db
+            .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'setup'")?
+            .exists([])?;
+        if !has_setup {
+            db.execute_batch("ALTER TABLE users ADD COLUMN setup TEXT")?;
+        }
         let pin_key = load_or_create_key(&dir.join("pin.key"))?;
+        let sessions = load_sessions(&db)?;
         Ok(Auth {
             pin_key,
             db: Mutex::new(db),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(sessions),
             failures: Mutex::new(HashMap::new()),
             dummy_hash: Mutex::new(None),
             hashing: Arc::new(Semaphore::new(HASHING_AT_ONCE)),
+            hashing_waiting: std::sync::atomic::AtomicUsize::new(0),
             session_ttl: Duration::from_secs(12 * 3600),
             argon,
         })
@@ -223,12 +250,30 @@ impl Auth {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.argon.clone())
     }
 
+    /// A turn at password hashing, or 503 when too many already wait for one.
+    async fn hashing_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.hashing.try_acquire() {
+            return Ok(permit);
+        }
+        /// Counts one waiter for as long as it waits (also when its request is dropped).
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let waiting = Waiting(&self.hashing_waiting);
+        if waiting.0.fetch_add(1, Ordering::AcqRel) >= HASHING_WAITING_MAX {
+            return Err(ApiError::busy(2));
+        }
+        let permit = self.hashing.acquire().await;
+        drop(waiting);
+        permit.map_err(|e| ApiError::internal(e.to_string()))
+    }
+
     async fn hash(&self, secret: String) -> Result<String, ApiError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let _permit = self.hashing_turn().await?;
         let argon = self.argon();
         tokio::task::spawn_blocking(move || {
             let mut salt = [0u8; 16];
@@ -245,11 +290,7 @@ impl Auth {
     }
 
     async fn verify(&self, secret: String, stored: String) -> Result<bool, ApiError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let _permit = self.hashing_turn().await?;
         let argon = self.argon();
         tokio::task::spawn_blocking(move || {
             PasswordHash::new(&stored)
@@ -309,8 +350,8 @@ impl Auth {
         let pin = u.pin.as_deref().map(|p| self.pin_hash(&u.login, p));
         let db = self.db.lock();
         let inserted = db.execute(
-            "INSERT INTO users (login, role, password, pin, currency, currencies, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO users (login, role, password, pin, currency, currencies, created, setup)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 u.login,
                 u.role.as_str(),
@@ -318,7 +359,8 @@ impl Auth {
                 pin,
                 u.currency,
                 u.currencies.join(","),
-                now_s() as i64
+                now_s() as i64,
+                u.setup
             ],
         );
         match inserted {
@@ -337,22 +379,60 @@ impl Auth {
         }
     }
 
+    /// Records the user's ledger account: the set-up is done.
     pub fn set_account(&self, user_id: i64, account: u64) -> Result<(), ApiError> {
         self.db
             .lock()
             .execute(
-                "UPDATE users SET account = ?1 WHERE id = ?2",
+                "UPDATE users SET account = ?1, setup = NULL WHERE id = ?2",
                 params![account as i64, user_id],
             )
-            .map(|_| ())
-            .map_err(|e| ApiError::internal(e.to_string()))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        // Sessions opened before the set-up finished learn the account (rare: a scan).
+        for s in self.sessions.lock().values_mut() {
+            if s.caller.user_id == user_id {
+                s.caller.account = Some(account);
+            }
+        }
+        Ok(())
+    }
+
+    /// The set-up still owed to a user (a sign-up cut off before the ledger answered).
+    pub fn pending_setup(&self, user_id: i64) -> Option<String> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT setup FROM users WHERE id = ?1 AND account IS NULL",
+                params![user_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .flatten()
+    }
+
+    /// Every user whose set-up is unfinished, with it and their currency (at start).
+    pub fn pending_setups(&self) -> Vec<(i64, String, String)> {
+        let db = self.db.lock();
+        let Ok(mut stmt) = db.prepare(
+            "SELECT id, setup, currency FROM users WHERE account IS NULL AND setup IS NOT NULL",
+        ) else {
+            return Vec::new();
+        };
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default()
     }
 
     pub fn delete_user(&self, user_id: i64) {
-        let _ = self
-            .db
+        let db = self.db.lock();
+        let _ = db.execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id]);
+        let _ = db.execute("DELETE FROM users WHERE id = ?1", params![user_id]);
+        drop(db);
+        self.sessions
             .lock()
-            .execute("DELETE FROM users WHERE id = ?1", params![user_id]);
+            .retain(|_, s| s.caller.user_id != user_id);
     }
 
     /// Counts an attempt before the password is checked (so concurrent guesses are
@@ -464,30 +544,34 @@ impl Auth {
         let mut token = [0u8; 32];
         rand::rng().fill_bytes(&mut token);
         let expires_at = now_s() + self.session_ttl.as_secs();
-        let caller = Caller {
-            user_id: id,
-            role,
-            account: account.map(|a| a as u64),
-            currency,
-            currencies: currencies
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        };
+        let session = *blake3::hash(&token).as_bytes();
+        let caller = caller_of(id, role, account, currency, &currencies, session);
+        // Kept on disk first: a session that is answered survives a restart.
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![&session[..], id, expires_at as i64],
+            )
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         {
             let mut sessions = self.sessions.lock();
             if sessions.len() >= SESSIONS_MAX {
                 let now = now_s();
                 sessions.retain(|_, s| s.expires_at > now);
+                let _ = self.db.lock().execute(
+                    "DELETE FROM sessions WHERE expires_at <= ?1",
+                    params![now as i64],
+                );
                 if sessions.len() >= SESSIONS_MAX {
+                    let _ = self.db.lock().execute(
+                        "DELETE FROM sessions WHERE token_hash = ?1",
+                        params![&session[..]],
+                    );
                     return Err(ApiError::busy(60));
                 }
             }
-            sessions.insert(
-                *blake3::hash(&token).as_bytes(),
-                Session { caller, expires_at },
-            );
+            sessions.insert(session, Session { caller, expires_at });
         }
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token);
         Ok((token, expires_at, role))
@@ -510,8 +594,22 @@ impl Auth {
 
     pub fn sign_out(&self, token: &str) {
         if let Ok(raw) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) {
-            self.sessions.lock().remove(blake3::hash(&raw).as_bytes());
+            let key = *blake3::hash(&raw).as_bytes();
+            self.sessions.lock().remove(&key);
+            let _ = self.db.lock().execute(
+                "DELETE FROM sessions WHERE token_hash = ?1",
+                params![&key[..]],
+            );
         }
+    }
+
+    /// Whether the session behind `caller` is still signed in and unexpired (long-lived
+    /// streams ask this, so signing out ends them).
+    pub fn session_live(&self, caller: &Caller) -> bool {
+        self.sessions
+            .lock()
+            .get(&caller.session)
+            .is_some_and(|s| s.expires_at > now_s())
     }
 
     fn pin_hash(&self, login: &str, pin: &str) -> String {
@@ -622,6 +720,67 @@ impl Auth {
     }
 }
 
+fn caller_of(
+    user_id: i64,
+    role: Role,
+    account: Option<i64>,
+    currency: String,
+    currencies: &str,
+    session: [u8; 32],
+) -> Caller {
+    Caller {
+        user_id,
+        role,
+        account: account.map(|a| a as u64),
+        currency,
+        currencies: currencies
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        session,
+    }
+}
+
+/// The unexpired sessions on disk, with their callers (at start); expired ones are
+/// deleted.
+fn load_sessions(db: &Connection) -> anyhow::Result<HashMap<[u8; 32], Session>> {
+    let now = now_s() as i64;
+    db.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
+    let mut stmt = db.prepare(
+        "SELECT s.token_hash, s.expires_at, u.id, u.role, u.account, u.currency, u.currencies
+         FROM sessions s JOIN users u ON u.id = s.user_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    let mut sessions = HashMap::new();
+    for row in rows {
+        let (hash, expires_at, id, role, account, currency, currencies) = row?;
+        let (Ok(key), Some(role)) = (<[u8; 32]>::try_from(hash.as_slice()), Role::parse(&role))
+        else {
+            continue;
+        };
+        let caller = caller_of(id, role, account, currency, &currencies, key);
+        sessions.insert(
+            key,
+            Session {
+                caller,
+                expires_at: expires_at.max(0) as u64,
+            },
+        );
+    }
+    Ok(sessions)
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -709,5 +868,41 @@ impl Auth {
         })
         .map(|rows| rows.filter_map(Result::ok).collect())
         .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_survive_a_restart_and_sign_out_is_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (kept, dropped) = {
+            let auth = Auth::open(dir.path(), true).expect("open");
+            auth.create(NewUser {
+                login: "minji".into(),
+                password: "s3cret-pass".into(),
+                pin: None,
+                role: Role::Citizen,
+                currency: "busan".into(),
+                currencies: Vec::new(),
+                setup: None,
+            })
+            .await
+            .expect("create");
+            let (a, _, _) = auth.sign_in("minji", "s3cret-pass").await.expect("a");
+            let (b, _, _) = auth.sign_in("minji", "s3cret-pass").await.expect("b");
+            auth.sign_out(&b);
+            (a, b)
+        };
+        let auth = Auth::open(dir.path(), true).expect("reopen");
+        let caller = auth.caller(&kept).expect("a session survives a restart");
+        assert!(auth.session_live(&caller));
+        assert!(
+            auth.caller(&dropped).is_none(),
+            "a signed-out session stays out"
+        );
+        assert!(auth.caller("not-a-token").is_none());
     }
 }

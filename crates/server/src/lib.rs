@@ -63,6 +63,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub metrics: metrics::Metrics,
     pub writes: limits::Limiter,
+    /// Sign-ups and sign-ins per client address.
+    pub by_address: limits::Limiter<u128>,
 }
 
 impl AppState {
@@ -75,7 +77,14 @@ impl AppState {
             auth,
             metrics: metrics::Metrics::new()?,
             writes: limits::Limiter::new(limits::WriteLimit::default()),
+            by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
         })
+    }
+
+    /// The same with a given limit on sign-ups and sign-ins per client address.
+    pub fn with_address_limit(mut self, limit: limits::WriteLimit) -> AppState {
+        self.by_address = limits::Limiter::new(limit);
+        self
     }
 
     /// The same with a given per-user write limit.
@@ -111,8 +120,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let _ = bound.send(listener.local_addr()?);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

@@ -25,6 +25,7 @@ struct Service {
     base: String,
     http: reqwest::Client,
     bank: bank::SimBankHandle,
+    auth: Arc<Auth>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -37,6 +38,14 @@ async fn start_with(options: EngineOptions) -> Service {
 }
 
 async fn start_limited(options: EngineOptions, limit: server::limits::WriteLimit) -> Service {
+    start_configured(options, limit, server::limits::WriteLimit::PER_ADDRESS).await
+}
+
+async fn start_configured(
+    options: EngineOptions,
+    limit: server::limits::WriteLimit,
+    per_address: server::limits::WriteLimit,
+) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
         dir.path().join("currencies/busan"),
@@ -120,6 +129,7 @@ async fn start_limited(options: EngineOptions, limit: server::limits::WriteLimit
             role,
             currency: runs.into(),
             currencies: vec![runs.into()],
+            setup: None,
         })
         .await
         .unwrap();
@@ -130,9 +140,10 @@ async fn start_limited(options: EngineOptions, limit: server::limits::WriteLimit
         Currency::new(Arc::clone(&engine), storage, treasury),
     );
     let state = Arc::new(
-        AppState::new(currencies, auth)
+        AppState::new(currencies, Arc::clone(&auth))
             .unwrap()
-            .with_write_limit(limit),
+            .with_write_limit(limit)
+            .with_address_limit(per_address),
     );
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -154,6 +165,7 @@ async fn start_limited(options: EngineOptions, limit: server::limits::WriteLimit
             .build()
             .unwrap(),
         bank,
+        auth,
         _stop: stop,
     }
 }
@@ -1266,4 +1278,124 @@ async fn a_user_writing_too_fast_is_told_to_wait() {
             .any(|(s, retry)| *s == StatusCode::TOO_MANY_REQUESTS && *retry),
         "{answers:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_ends_the_live_stream_and_a_cut_off_sign_up_is_finished_at_sign_in() {
+    let svc = start().await;
+    let (_, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "stall", "password": "s3cret-pass", "currency": "busan", "category": 5411, "annual_revenue": 100000000}),
+        )
+        .await;
+    assert!(m["account"].as_u64().is_some(), "{m}");
+    let shop = svc.sign_in("stall", "s3cret-pass").await;
+    let mut live = svc
+        .http
+        .get(format!("{}/api/v1/me/payments/live", svc.base))
+        .bearer_auth(&shop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let (s, _, _) = svc
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&shop),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // The stream ends (keep-alive comments may come first) within the check interval.
+    let ended = tokio::time::timeout(Duration::from_secs(12), async {
+        while let Ok(Some(_)) = live.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the live stream outlived its session");
+
+    // A sign-up whose user was written but whose ledger set-up never ran (a crash in
+    // between): the first sign-in finishes it, and the wallet works.
+    let user = svc
+        .auth
+        .create(NewUser {
+            login: "cutoff".into(),
+            password: "s3cret-pass".into(),
+            pin: Some("123456".into()),
+            role: Role::Citizen,
+            currency: "busan".into(),
+            currencies: Vec::new(),
+            setup: Some(r#"{"kind":"citizen","birth_year":1990}"#.into()),
+        })
+        .await
+        .unwrap();
+    let token = svc.sign_in("cutoff", "s3cret-pass").await;
+    let (s, me) = svc.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    assert_eq!(
+        me["account"].as_u64(),
+        Some(1_000_000_000 + user as u64),
+        "{me}"
+    );
+    let (s, w) = svc.get("/api/v1/me/wallet", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    // Signing in again does not set it up twice.
+    let again = svc.sign_in("cutoff", "s3cret-pass").await;
+    let (s, _) = svc.get("/api/v1/me/wallet", Some(&again)).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_and_sign_ins_from_one_address_are_limited() {
+    let svc = start_configured(
+        EngineOptions::default(),
+        server::limits::WriteLimit::default(),
+        server::limits::WriteLimit {
+            per_second: 1,
+            burst: 3,
+        },
+    )
+    .await;
+    let sign_up = json!({"login": "eun", "password": "s3cret-pass", "pin": "123456", "birth_year": 1988, "currency": "busan"});
+    let (s, v) = svc.post("/api/v1/citizens", None, None, sign_up).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    for _ in 0..2 {
+        let (s, _) = svc
+            .post(
+                "/api/v1/sessions",
+                None,
+                None,
+                json!({"login": "eun", "password": "wrong-guess"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    // The fourth request from this address within the second: told to wait, and no
+    // user is made.
+    let (s, v, headers) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/citizens",
+            None,
+            None,
+            Some(json!({"login": "eun2", "password": "s3cret-pass", "pin": "123456", "birth_year": 1988, "currency": "busan"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["code"], "too_many_requests");
+    assert!(headers.get("retry-after").is_some());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, v) = svc
+        .post(
+            "/api/v1/sessions",
+            None,
+            None,
+            json!({"login": "eun2", "password": "s3cret-pass"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "eun2 was never made: {v}");
 }
