@@ -23,7 +23,7 @@ pub use error::{CommitError, EngineError, SubmitError};
 pub use recovery::StartReport;
 pub use replay::{Divergence, DivergenceKind, Replayer, VerifyReport, verify};
 pub use sequencer::{
-    COMMITTED_BACKLOG, Clock, CommittedBatch, Counters, Engine, EngineOptions, Health, Ticket,
-    system_clock,
+    BatchSizes, Buckets, COMMITTED_BACKLOG, Clock, CommitLatency, CommittedBatch, Counters, Engine,
+    EngineOptions, Health, Ticket, system_clock,
 };
 pub use storage::{FileStorage, OpenedWriter, ReadEnd, Storage};

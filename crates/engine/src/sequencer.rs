@@ -125,9 +125,62 @@ pub enum Health {
     Stopped,
 }
 
+/// A histogram with fixed upper bounds, counted lock-free (for Prometheus).
+#[derive(Debug)]
+pub struct Buckets<const N: usize> {
+    /// Inclusive upper bounds, increasing; a value above the last counts only in `count`.
+    pub bounds: [u64; N],
+    /// Values at or below each bound (not cumulative).
+    pub counts: [AtomicU64; N],
+    pub count: AtomicU64,
+    pub sum: AtomicU64,
+}
+
+impl<const N: usize> Buckets<N> {
+    pub fn new(bounds: [u64; N]) -> Self {
+        Buckets {
+            bounds,
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record(&self, v: u64) {
+        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(v, Ordering::Relaxed);
+    }
+}
+
+/// Durable-write (commit) latency, microseconds.
+pub type CommitLatency = Buckets<12>;
+/// Commands per batch.
+pub type BatchSizes = Buckets<10>;
+
+impl Default for Buckets<12> {
+    fn default() -> Self {
+        Buckets::new([
+            50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000,
+        ])
+    }
+}
+
+impl Default for Buckets<10> {
+    fn default() -> Self {
+        Buckets::new([1, 2, 4, 8, 16, 32, 64, 128, 256, 1_024])
+    }
+}
+
 /// Counters for metrics and benchmarks.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Each durable write's latency.
+    pub commit_latency: CommitLatency,
+    /// Each batch's size.
+    pub batch_sizes: BatchSizes,
     pub batches: AtomicU64,
     pub commands: AtomicU64,
     /// Time spent in durable writes (write + fdatasync), microseconds: with
@@ -692,6 +745,7 @@ impl Sequencer {
         self.commands_since_snapshot += count;
         self.applied_any = true;
         self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.batch_sizes.record(count);
         self.shared
             .counters
             .commands
@@ -766,10 +820,12 @@ fn write_loop(
         let write_started = std::time::Instant::now();
         match store.append_durable(&records) {
             Ok(receipt) => {
-                shared.counters.write_us.fetch_add(
-                    write_started.elapsed().as_micros() as u64,
-                    Ordering::Relaxed,
-                );
+                let took_us = write_started.elapsed().as_micros() as u64;
+                shared
+                    .counters
+                    .write_us
+                    .fetch_add(took_us, Ordering::Relaxed);
+                shared.counters.commit_latency.record(took_us);
                 drop(records);
                 *shared.last_durable_hash.lock() = receipt.last_hash;
                 shared

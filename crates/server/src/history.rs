@@ -24,6 +24,12 @@ use utoipa::ToSchema;
 pub const ENTRIES_PER_ACCOUNT: usize = 500;
 pub const REBUILD_RECORDS: u64 = 200_000;
 const LIVE_BACKLOG: usize = 1_024;
+/// Pending redemptions are checked against the ledger this often (in batches): one that
+/// expired there ends without a command, so it is dropped here once it is older than
+/// `PRUNE_AFTER_US` (far past any payout's pending window, so one confirmed in a batch
+/// this projection has not reached yet is never mistaken for expired).
+const PRUNE_EVERY_BATCHES: u64 = 4_096;
+const PRUNE_AFTER_US: u64 = 7 * 24 * 3600 * 1_000_000;
 
 /// One line of an account's history, from that account's point of view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -46,8 +52,8 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct History {
     accounts: RwLock<HashMap<u64, VecDeque<Entry>>>,
-    /// Pending redemptions: whose they are, until they end.
-    redemptions: RwLock<HashMap<TransferId, u64>>,
+    /// Pending redemptions: whose they are and when they were opened, until they end.
+    redemptions: RwLock<HashMap<TransferId, (u64, Timestamp)>>,
     live: broadcast::Sender<(u64, Entry)>,
 }
 
@@ -84,6 +90,9 @@ impl History {
                         if b.seq > durable {
                             h.apply(b.seq, b.timestamp, &b.commands, &b.outcomes, &engine);
                         }
+                        if b.seq.is_multiple_of(PRUNE_EVERY_BATCHES) {
+                            h.prune_ended_redemptions(&engine, b.timestamp);
+                        }
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(
@@ -96,6 +105,36 @@ impl History {
             }
         });
         history
+    }
+
+    /// Forgets pending redemptions the ledger no longer holds (expired there).
+    pub fn prune_ended_redemptions(&self, engine: &Engine, now: Timestamp) {
+        let ids: Vec<TransferId> = self
+            .redemptions
+            .read()
+            .iter()
+            .filter(|(_, (_, opened))| {
+                now.as_micros().saturating_sub(opened.as_micros()) > PRUNE_AFTER_US
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let ended: Vec<TransferId> = engine.read(|l| {
+            ids.into_iter()
+                .filter(|id| l.pending(*id).is_none())
+                .collect()
+        });
+        let mut redemptions = self.redemptions.write();
+        for id in ended {
+            redemptions.remove(&id);
+        }
+    }
+
+    /// How many pending redemptions are followed (for tests and metrics).
+    pub fn pending_redemptions(&self) -> usize {
+        self.redemptions.read().len()
     }
 
     pub fn page(&self, account: u64, before: Option<u64>, limit: usize) -> Vec<Entry> {
@@ -271,7 +310,7 @@ impl History {
                         }
                     }
                     (_, SchemeApplied::RedemptionConfirmed { redemption, amount }) => {
-                        if let Some(m) = self.redemptions.write().remove(redemption) {
+                        if let Some((m, _)) = self.redemptions.write().remove(redemption) {
                             self.push(
                                 m,
                                 entry("redemption", -amount.get(), None, Some(*redemption)),
@@ -289,7 +328,9 @@ impl History {
                             );
                         }
                         (TransferSpec::Redemption { merchant, .. }, TransferStatus::Pending) => {
-                            self.redemptions.write().insert(*id, merchant.account().0);
+                            self.redemptions
+                                .write()
+                                .insert(*id, (merchant.account().0, at));
                         }
                         (TransferSpec::Expiry { wallet, .. }, _) => {
                             self.push(

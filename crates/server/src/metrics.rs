@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by route and status, latency histograms by route, and
-//! per currency the sequencer's queue depth, batches, commands and busy answers.
+//! per currency the sequencer's queue depth, batches, commands and busy answers, and
+//! histograms of commit (durable write) latency and batch size.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -99,6 +100,53 @@ impl Metrics {
                     _ => counters.busy_rejections.load(Relaxed),
                 };
                 let _ = writeln!(text, "maeul_{name}_total{{currency=\"{code}\"}} {v}");
+            }
+        }
+        for (name, help, scale) in [
+            (
+                "maeul_commit_seconds",
+                "Durable journal write (commit) latency.",
+                1e-6,
+            ),
+            ("maeul_batch_size", "Commands per applied batch.", 1.0),
+        ] {
+            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for (code, c) in &state.currencies {
+                let counters = c.engine.counters();
+                let (bounds, counts, count, sum): (&[u64], Vec<u64>, u64, u64) =
+                    if name == "maeul_batch_size" {
+                        let b = &counters.batch_sizes;
+                        let counts = b.counts.iter().map(|c| c.load(Relaxed)).collect();
+                        (
+                            &b.bounds,
+                            counts,
+                            b.count.load(Relaxed),
+                            b.sum.load(Relaxed),
+                        )
+                    } else {
+                        let b = &counters.commit_latency;
+                        let counts = b.counts.iter().map(|c| c.load(Relaxed)).collect();
+                        (
+                            &b.bounds,
+                            counts,
+                            b.count.load(Relaxed),
+                            b.sum.load(Relaxed),
+                        )
+                    };
+                let mut cumulative = 0;
+                for (bound, n) in bounds.iter().zip(counts) {
+                    cumulative += n;
+                    let _ = writeln!(
+                        text,
+                        "{name}_bucket{{currency=\"{code}\",le=\"{}\"}} {cumulative}",
+                        *bound as f64 * scale
+                    );
+                }
+                let _ = writeln!(
+                    text,
+                    "{name}_bucket{{currency=\"{code}\",le=\"+Inf\"}} {count}\n{name}_sum{{currency=\"{code}\"}} {}\n{name}_count{{currency=\"{code}\"}} {count}",
+                    sum as f64 * scale
+                );
             }
         }
         text

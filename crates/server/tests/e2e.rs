@@ -539,7 +539,35 @@ async fn the_served_openapi_document_lists_every_route() {
     }
     let (s, text) = svc.get("/metrics", None).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(text.as_str().unwrap().contains("maeul_http_requests_total"));
+    let text = text.as_str().unwrap();
+    assert!(text.contains("maeul_http_requests_total"));
+    // Commit latency and batch size are histograms: cumulative buckets ending in +Inf =
+    // count, and the set-up's batches are in them.
+    for name in ["maeul_commit_seconds", "maeul_batch_size"] {
+        let buckets: Vec<u64> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}_bucket{{currency=\"busan\"")))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(buckets.len() > 2, "{name}: {text}");
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "{name} not cumulative"
+        );
+        let count: u64 = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}_count{{currency=\"busan\"}}")))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(count > 0, "{name}: nothing recorded");
+        assert_eq!(
+            buckets.last(),
+            Some(&count),
+            "{name}: +Inf bucket is the count"
+        );
+    }
     assert_eq!(svc.get("/readyz", None).await.0, StatusCode::OK);
 }
 
