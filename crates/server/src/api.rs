@@ -39,14 +39,14 @@ const MERCHANT_BASE: u64 = 2_000_000_000;
     ),
     paths(
         health, ready, sign_up_citizen, sign_up_merchant, sign_in, sign_out, link_bank,
-        me, wallet, history, budgets, fund_budget, publish_notice, notices, totals, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
+        me, wallet, history, settlements, budgets, fund_budget, publish_notice, notices, totals, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
         refund_payment, redeem, live_payments, approve_merchant, suspend_merchant, report,
         halt, resume, set_scheme, verify
     ),
     components(schemas(
         Problem, Role, CitizenSignUp, MerchantSignUp, SignedUp, SignIn, Session, BankLink,
         Wallet, Lot, ChargeRequest, ChargeAnswer, PaymentRequest, PaymentAnswer, Suspension,
-        ReportAnswer, VerifyAnswer, crate::history::Entry, GiftRequest, GiftAnswer,
+        ReportAnswer, VerifyAnswer, crate::history::Entry, crate::history::Settlement, GiftRequest, GiftAnswer,
         PayoutAnswer, AutoCharge, RefundRequest, RedemptionRequest, Reason, SchemeUpdate,
         SchemeSetAnswer, Me, AutoChargeState, Budget, Totals, KindTotal, Funding,
         NewNotice, crate::auth::Notice
@@ -157,6 +157,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/me/charges", post(charge))
         .route("/api/v1/me/payments", post(pay))
         .route("/api/v1/me/history", get(history))
+        .route("/api/v1/me/settlements", get(settlements))
         .route("/api/v1/me/gifts", post(gift))
         .route("/api/v1/me/refund", post(refund_balance))
         .route(
@@ -1188,6 +1189,26 @@ async fn history(
     let currency = state.currency(&caller.currency)?;
     let limit = paging.limit.unwrap_or(50).clamp(1, 200);
     Ok(Json(currency.history.page(account, paging.before, limit)))
+}
+
+/// A merchant's settlement history: each redemption to its bank (asked for, or made by
+/// the daily settlement) and where it stands, newest first, paged by `before` (a
+/// transfer id from an earlier page).
+#[utoipa::path(get, path = "/api/v1/me/settlements", security(("bearer" = [])), params(Paging),
+    responses((status = 200, body = Vec<crate::history::Settlement>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn settlements(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    QueryParams(paging): QueryParams<Paging>,
+) -> Result<Json<Vec<crate::history::Settlement>>, ApiError> {
+    let account = require(&caller, Role::Merchant)?;
+    let currency = state.currency(&caller.currency)?;
+    let limit = paging.limit.unwrap_or(50).clamp(1, 200);
+    Ok(Json(currency.history.settlements(
+        account,
+        paging.before,
+        limit,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -49,11 +49,31 @@ pub struct Entry {
     pub transfer: Option<u64>,
 }
 
+/// A merchant's redemption to its bank (asked for, or made by the daily settlement).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Settlement {
+    pub transfer: u64,
+    pub amount: i64,
+    /// `pending` (the bank is paying), `paid`, `returned` (the bank refused: the value is
+    /// back on the merchant's balance), `expired` (never confirmed: back on the balance).
+    pub status: String,
+    /// Unix microseconds the redemption was asked for.
+    pub opened_at: u64,
+    /// Unix microseconds it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+}
+
+/// Settlements kept per merchant (more than a year of daily ones).
+pub const SETTLEMENTS_PER_MERCHANT: usize = 400;
+
 #[derive(Debug)]
 pub struct History {
     accounts: RwLock<HashMap<u64, VecDeque<Entry>>>,
     /// Pending redemptions: whose they are and when they were opened, until they end.
     redemptions: RwLock<HashMap<TransferId, (u64, Timestamp)>>,
+    /// Each merchant's settlements, newest last.
+    settlements: RwLock<HashMap<u64, VecDeque<Settlement>>>,
     live: broadcast::Sender<(u64, Entry)>,
 }
 
@@ -63,6 +83,7 @@ impl History {
         let history = Arc::new(History {
             accounts: RwLock::new(HashMap::new()),
             redemptions: RwLock::new(HashMap::new()),
+            settlements: RwLock::new(HashMap::new()),
             live: broadcast::channel(LIVE_BACKLOG).0,
         });
         // Subscribe first, then read: nothing between the two is missed, and batches
@@ -126,10 +147,61 @@ impl History {
                 .filter(|id| l.pending(*id).is_none())
                 .collect()
         });
-        let mut redemptions = self.redemptions.write();
         for id in ended {
-            redemptions.remove(&id);
+            self.end_redemption(id, "expired", now);
         }
+    }
+
+    /// A merchant's settlements, newest first, paged by transfer id (`before`).
+    pub fn settlements(&self, merchant: u64, before: Option<u64>, limit: usize) -> Vec<Settlement> {
+        self.settlements
+            .read()
+            .get(&merchant)
+            .map_or_else(Vec::new, |all| {
+                all.iter()
+                    .rev()
+                    .filter(|s| before.is_none_or(|b| s.transfer < b))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+    }
+
+    fn open_settlement(
+        &self,
+        merchant: u64,
+        transfer: TransferId,
+        amount: i64,
+        at: Timestamp,
+        paid: bool,
+    ) {
+        let mut all = self.settlements.write();
+        let list = all.entry(merchant).or_default();
+        if list.len() >= SETTLEMENTS_PER_MERCHANT {
+            list.pop_front();
+        }
+        list.push_back(Settlement {
+            transfer: transfer.0,
+            amount,
+            status: if paid { "paid" } else { "pending" }.into(),
+            opened_at: at.as_micros(),
+            ended_at: paid.then_some(at.as_micros()),
+        });
+    }
+
+    /// Ends a pending redemption (`paid`, `returned`, `expired`); its merchant, if known.
+    fn end_redemption(&self, id: TransferId, status: &str, at: Timestamp) -> Option<u64> {
+        let (merchant, _) = self.redemptions.write().remove(&id)?;
+        if let Some(s) = self
+            .settlements
+            .write()
+            .get_mut(&merchant)
+            .and_then(|l| l.iter_mut().rev().find(|s| s.transfer == id.0))
+        {
+            s.status = status.into();
+            s.ended_at = Some(at.as_micros());
+        }
+        Some(merchant)
     }
 
     /// How many pending redemptions are followed (for tests and metrics).
@@ -310,7 +382,7 @@ impl History {
                         }
                     }
                     (_, SchemeApplied::RedemptionConfirmed { redemption, amount }) => {
-                        if let Some((m, _)) = self.redemptions.write().remove(redemption) {
+                        if let Some(m) = self.end_redemption(*redemption, "paid", at) {
                             self.push(
                                 m,
                                 entry("redemption", -amount.get(), None, Some(*redemption)),
@@ -322,15 +394,14 @@ impl History {
                 (Command::Transfer(t), Applied::Transfer { id, status, amount }) => {
                     match (&t.spec, status) {
                         (TransferSpec::Redemption { merchant, .. }, TransferStatus::Posted) => {
-                            self.push(
-                                merchant.account().0,
-                                entry("redemption", -amount.get(), None, Some(*id)),
-                            );
+                            let m = merchant.account().0;
+                            self.open_settlement(m, *id, amount.get(), at, true);
+                            self.push(m, entry("redemption", -amount.get(), None, Some(*id)));
                         }
                         (TransferSpec::Redemption { merchant, .. }, TransferStatus::Pending) => {
-                            self.redemptions
-                                .write()
-                                .insert(*id, (merchant.account().0, at));
+                            let m = merchant.account().0;
+                            self.redemptions.write().insert(*id, (m, at));
+                            self.open_settlement(m, *id, amount.get(), at, false);
                         }
                         (TransferSpec::Expiry { wallet, .. }, _) => {
                             self.push(
@@ -342,7 +413,7 @@ impl History {
                     }
                 }
                 (Command::VoidPending { pending }, Applied::PendingVoided { .. }) => {
-                    self.redemptions.write().remove(pending);
+                    self.end_redemption(*pending, "returned", at);
                 }
                 _ => {}
             }

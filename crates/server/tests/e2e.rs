@@ -741,6 +741,12 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
         svc.bank.balance(&AccountNo::new("220-000001").unwrap()),
         Some(20_000)
     );
+    // The merchant's settlement history shows it paid.
+    let (s, list) = svc.get("/api/v1/me/settlements", Some(&shop)).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["amount"], 20000, "{list}");
+    assert_eq!(list[0]["status"], "paid", "{list}");
+    assert_eq!(list[0]["transfer"], r["transfer"], "{list} vs {r}");
 
     // A gift to a friend (bought value is giftable in the Busan-like scheme).
     let (s, g) = svc
@@ -1106,6 +1112,7 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             None,
             &["citizen", "merchant"],
         ),
+        (M::GET, "/api/v1/me/settlements".into(), None, &["merchant"]),
         (
             M::POST,
             "/api/v1/me/bank-account".into(),
