@@ -1113,7 +1113,9 @@ async fn report(
     PathParams(code): PathParams<String>,
 ) -> Result<Json<ReportAnswer>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?.clone();
+    let turn = whole_journal_turn(&state)?;
     let r = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         treasury::OperatorReport::build(currency.storage.as_ref(), &currency.engine)
     })
     .await
@@ -1135,6 +1137,14 @@ async fn report(
 
 // ----- auditors -----------------------------------------------------------------------
 
+/// The one turn at whole-journal work, held until the work ends (even if the caller
+/// goes away); 503 with Retry-After while another runs.
+fn whole_journal_turn(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    Arc::clone(&state.whole_journal)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::busy(10).detail("a report or a verification is already running"))
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VerifyAnswer {
     pub ok: bool,
@@ -1154,9 +1164,13 @@ async fn verify(
         return Err(ApiError::forbidden());
     }
     let currency = state.currency(&code)?.clone();
-    let report = tokio::task::spawn_blocking(move || engine::verify(currency.storage.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let turn = whole_journal_turn(&state)?;
+    let report = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        engine::verify(currency.storage.as_ref())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(VerifyAnswer {
         ok: report.ok(),
         report: report.to_string(),

@@ -65,6 +65,9 @@ pub struct AppState {
     pub writes: limits::Limiter,
     /// Sign-ups and sign-ins per client address.
     pub by_address: limits::Limiter<u128>,
+    /// Whole-journal work (reports, verification) runs one at a time: each reads the
+    /// journal from genesis and would otherwise take the cores payments need.
+    pub whole_journal: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl AppState {
             metrics: metrics::Metrics::new()?,
             writes: limits::Limiter::new(limits::WriteLimit::default()),
             by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
+            whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 
