@@ -1332,6 +1332,19 @@ impl Synth {
         }
     }
 
+    /// The same generator, placing everything in one 시도 (e.g. `부산광역시`, for a town's
+    /// own currency). An unknown name leaves the whole country.
+    pub fn only_in(mut self, sido: &str) -> Synth {
+        if CITIES.iter().any(|c| c.sido == sido) {
+            self.city_cumulative = cumulative(
+                CITIES
+                    .iter()
+                    .map(|c| if c.sido == sido { c.population_k } else { 0 }),
+            );
+        }
+        self
+    }
+
     /// The generator's random source, for callers that need more randomness in the same
     /// reproducible stream.
     pub fn rng(&mut self) -> &mut SmallRng {
@@ -1741,6 +1754,16 @@ pub fn write_registry_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_in_places_everything_in_that_region() {
+        let mut g = Synth::new(3).only_in("부산광역시");
+        for m in g.merchants(200, 1, 0) {
+            assert_eq!(m.profile.sido.as_deref(), Some("부산광역시"));
+            let p = m.profile.location.expect("located");
+            assert!((34.9..35.5).contains(&p.lat()) && (128.7..129.4).contains(&p.lon()));
+        }
+    }
 
     #[test]
     fn deterministic_from_seed() {

@@ -2,6 +2,11 @@
 //! Busan-like one in `schemes/`: cash-back by the merchant's revenue band), with a
 //! reserve, subsidy budgets, a clearing account, citizens who bought vouchers, merchants
 //! of every revenue band, and steady synthetic payments.
+//!
+//! The merchants are a synthetic Busan registry (`directory::synth`): Korean names, road
+//! addresses and coordinates, categories, opening hours and revenues, mostly approved,
+//! a few suspended, closed or still applying, as a live registry is. The same records
+//! fill the ledger (`populate`) and the merchant directory (`merchant_records`).
 
 use engine::Engine;
 use ledger::scheme::{SchemeCommand, SchemeConfig};
@@ -22,7 +27,13 @@ pub const CASHBACK_BUDGET: BudgetId = BudgetId::new(4);
 /// The scheme the demo runs unless `maeul serve --scheme FILE` names another.
 pub const DEFAULT_SCHEME: &str = include_str!("../../../schemes/busan-like.toml");
 pub const CITIZENS: u64 = 1_000;
-pub const MERCHANTS: u64 = 100;
+pub const MERCHANTS: u64 = 2_000;
+/// The demo's steady traffic and the load generator pay these (all approved).
+pub const BUSY_MERCHANTS: u64 = 100;
+/// Where the demo town is.
+pub const REGION: &str = "부산광역시";
+/// The registry is the same on every start (the seed), so ids, names and codes are too.
+const REGISTRY_SEED: u64 = 2026;
 const SETUP_CLIENT: ClientId = ClientId(1);
 
 pub fn wallet(i: u64) -> WalletId {
@@ -31,6 +42,21 @@ pub fn wallet(i: u64) -> WalletId {
 
 pub fn merchant(i: u64) -> MerchantId {
     MerchantId::new(20_000 + i)
+}
+
+/// The demo's merchant registry: `MERCHANTS` shops in `REGION`, ids `merchant(i)`; the
+/// first `BUSY_MERCHANTS` approved.
+pub fn merchant_records(now_us: u64) -> Vec<directory::Merchant> {
+    let mut g = directory::synth::Synth::new(REGISTRY_SEED).only_in(REGION);
+    let mut records = g.merchants(MERCHANTS as usize, merchant(0).account().0, now_us);
+    for m in records.iter_mut().take(BUSY_MERCHANTS as usize) {
+        if m.status != directory::Status::Approved {
+            m.status = directory::Status::Approved;
+            m.last_change.reason = "approved".into();
+            m.last_change.by = directory::Actor::Operator;
+        }
+    }
+    records
 }
 
 fn env(key: &mut u128, command: Command) -> Envelope {
@@ -101,18 +127,24 @@ pub fn populate(engine: &Engine, now: Timestamp, scheme: &SchemeConfig) -> anyho
             }),
         ));
     }
-    for i in 0..MERCHANTS {
+    // The registry's merchants (their statuses are mirrored when the server starts).
+    for m in merchant_records(now.as_micros()) {
+        let id = MerchantId::new(m.id.0);
+        let (category, annual_revenue) = server::merchant_api::ledger_profile(&m.profile);
         setup.push(env(
             &mut key,
-            open(merchant(i).account(), AccountKind::Merchant),
+            Command::OpenAccount {
+                account: id.account(),
+                kind: AccountKind::Merchant,
+                accepts: server::merchant_api::source_set(m.profile.accepts),
+            },
         ));
-        // Revenue from 0.2 to 4 billion won: every cash-back band has merchants.
         setup.push(env(
             &mut key,
             scheme_cmd(SchemeCommand::SetMerchantProfile {
-                merchant: merchant(i),
-                category: 5_812,
-                annual_revenue: Won::new(200_000_000 + (i as i64 % 20) * 200_000_000),
+                merchant: id,
+                category,
+                annual_revenue,
             }),
         ));
     }
@@ -175,14 +207,14 @@ impl Traffic {
         self.key += 1;
         let command = if self.rng.random_range(0..50) == 0 {
             Command::Transfer(Transfer::posted(TransferSpec::Redemption {
-                merchant: merchant(self.rng.random_range(0..MERCHANTS)),
+                merchant: merchant(self.rng.random_range(0..BUSY_MERCHANTS)),
                 clearing: CLEARING,
                 amount: Won::new(self.rng.random_range(1..=10) * 1_000),
             }))
         } else {
             Command::Scheme(Box::new(SchemeCommand::Pay {
                 payer: wallet(self.rng.random_range(0..CITIZENS)),
-                merchant: merchant(self.rng.random_range(0..MERCHANTS)),
+                merchant: merchant(self.rng.random_range(0..BUSY_MERCHANTS)),
                 amount: Won::new(self.rng.random_range(1..=30) * 100),
             }))
         };

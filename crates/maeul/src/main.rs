@@ -270,7 +270,7 @@ fn main() -> ExitCode {
             hot_percent,
         } => (|| {
             let merchants = if merchants.is_empty() {
-                (0..maeul::demo::MERCHANTS)
+                (0..maeul::demo::BUSY_MERCHANTS)
                     .map(|i| maeul::demo::merchant(i).account().0)
                     .collect()
             } else {

@@ -120,8 +120,22 @@ async fn serve(
         ensure_demo_staff(&auth, demo_code.as_str()).await;
     }
     let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
+    // One key for every currency's consumer codes, so a code shown in the wrong town is
+    // told apart from a forged one.
+    let qr_key = server::auth::load_or_create_key(&o.data_dir.join("qr.key"))?;
     let mut currencies = BTreeMap::new();
     for (code, storage, engine) in &opened {
+        let merchants = Arc::new(server::merchants::Merchants::open(
+            &o.data_dir,
+            code.as_str(),
+            qr_key,
+        )?);
+        if *code == demo_code && merchants.read(|r| r.is_empty()) {
+            let made = merchants
+                .create_many(demo::merchant_records(ledger_now_us()))
+                .map_err(|e| anyhow::anyhow!("demo registry: {}: {}", e.code, e.en))?;
+            tracing::info!(made, "demo merchant registry written");
+        }
         let treasury = Arc::new(Treasury::new(
             Arc::clone(engine),
             Arc::clone(storage),
@@ -131,7 +145,7 @@ async fn serve(
         ));
         currencies.insert(
             code.as_str().to_owned(),
-            Currency::new(Arc::clone(engine), Arc::clone(storage), treasury),
+            Currency::new(Arc::clone(engine), Arc::clone(storage), treasury, merchants),
         );
     }
     let state = Arc::new(AppState::new(currencies, auth)?.with_address_limit(
@@ -140,13 +154,29 @@ async fn serve(
             burst: o.sign_ins_per_address.saturating_mul(10),
         },
     ));
-    // Sign-ups cut off by the last stop are finished in the background.
+    // Sign-ups cut off by the last stop are finished in the background, and the ledger
+    // is made to follow each merchant registry (a stop between a registry change and
+    // the ledger's leaves them apart until now).
     {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let n = server::api::finish_pending_sign_ups(&state).await;
             if n > 0 {
                 tracing::info!(n, "finished sign-ups cut off by the last stop");
+            }
+            for (code, c) in &state.currencies {
+                let ids: Vec<u64> = c
+                    .merchants
+                    .read(|r| r.records().iter().map(|m| m.id.0).collect());
+                match server::merchant_api::mirror_in_ledger(c, &ids).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(currency = %code, commands = n, "ledger now follows the merchant registry")
+                    }
+                    Err(e) => {
+                        tracing::warn!(currency = %code, code = e.code, "ledger does not yet follow the merchant registry")
+                    }
+                }
             }
         });
     }
@@ -309,4 +339,10 @@ async fn status_log(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver
             );
         }
     }
+}
+
+fn ledger_now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }

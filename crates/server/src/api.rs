@@ -28,7 +28,7 @@ use crate::{AppState, BODY_BYTES_MAX, Currency, REQUEST_DEADLINE};
 /// Wallet ids of signed-up citizens and merchants: far above the demo's and the
 /// operator's own accounts.
 const WALLET_BASE: u64 = 1_000_000_000;
-const MERCHANT_BASE: u64 = 2_000_000_000;
+pub(crate) const MERCHANT_BASE: u64 = 2_000_000_000;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -51,7 +51,7 @@ const MERCHANT_BASE: u64 = 2_000_000_000;
         SchemeSetAnswer, Me, AutoChargeState, Budget, Totals, KindTotal, Funding,
         NewNotice, crate::auth::Notice
     )),
-    modifiers(&Security, &CommonErrors)
+    modifiers(&Security)
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -187,6 +187,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/operator/{currency}/report", get(report))
         .route("/api/v1/audit/{currency}/verify", get(verify))
+        .merge(crate::merchant_api::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -278,7 +279,7 @@ fn admit_address(state: &AppState, from: ClientAddress) -> Result<(), ApiError> 
 }
 
 /// The request's `Idempotency-Key`, turned into the ledger's key for this user.
-fn idempotency(
+pub(crate) fn idempotency(
     state: &AppState,
     headers: &HeaderMap,
     caller: &Caller,
@@ -306,7 +307,7 @@ fn idempotency(
 }
 
 /// Path parameters, answering a problem (not axum's plain text) when they do not parse.
-struct PathParams<T>(T);
+pub(crate) struct PathParams<T>(pub(crate) T);
 
 impl<T, S> FromRequestParts<S> for PathParams<T>
 where
@@ -324,7 +325,7 @@ where
 }
 
 /// Query parameters, likewise.
-struct QueryParams<T>(T);
+pub(crate) struct QueryParams<T>(pub(crate) T);
 
 impl<T, S> FromRequestParts<S> for QueryParams<T>
 where
@@ -342,7 +343,7 @@ where
 }
 
 /// Parses JSON, answering a problem (not axum's plain text) when it is not valid.
-struct JsonBody<T>(T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -367,7 +368,10 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
-async fn submit(currency: &Currency, envelopes: Vec<Envelope>) -> Result<Vec<Outcome>, ApiError> {
+pub(crate) async fn submit(
+    currency: &Currency,
+    envelopes: Vec<Envelope>,
+) -> Result<Vec<Outcome>, ApiError> {
     let ticket = currency.engine.submit(envelopes)?;
     ticket
         .outcome()
@@ -375,7 +379,7 @@ async fn submit(currency: &Currency, envelopes: Vec<Envelope>) -> Result<Vec<Out
         .map_err(|e| ApiError::unavailable(e.to_string()))
 }
 
-async fn one(currency: &Currency, envelope: Envelope) -> Result<Applied, ApiError> {
+pub(crate) async fn one(currency: &Currency, envelope: Envelope) -> Result<Applied, ApiError> {
     let out = submit(currency, vec![envelope])
         .await?
         .pop()
@@ -384,14 +388,14 @@ async fn one(currency: &Currency, envelope: Envelope) -> Result<Applied, ApiErro
 }
 
 /// Whether the ledger already answered `(client, key)` successfully (a retry).
-fn remembered(currency: &Currency, client: ClientId, key: IdempotencyKey) -> bool {
+pub(crate) fn remembered(currency: &Currency, client: ClientId, key: IdempotencyKey) -> bool {
     currency
         .engine
         .read(|l| l.remembered(client, key).is_some_and(|r| r.is_ok()))
 }
 
 /// One scheme command under the caller's key; its answer.
-async fn run_scheme(
+pub(crate) async fn run_scheme(
     currency: &Currency,
     client: ClientId,
     key: IdempotencyKey,
@@ -412,7 +416,7 @@ async fn run_scheme(
     }
 }
 
-fn won(amount: i64) -> Result<Won, ApiError> {
+pub(crate) fn won(amount: i64) -> Result<Won, ApiError> {
     if amount <= 0 || amount > Won::TRANSFER_MAX.get() {
         return Err(ApiError::bad_request(
             "amount_invalid",
@@ -422,7 +426,7 @@ fn won(amount: i64) -> Result<Won, ApiError> {
     Ok(Won::new(amount))
 }
 
-fn require(caller: &Caller, role: Role) -> Result<u64, ApiError> {
+pub(crate) fn require(caller: &Caller, role: Role) -> Result<u64, ApiError> {
     if caller.role != role {
         return Err(ApiError::forbidden());
     }
@@ -458,8 +462,20 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
     state.metrics.render(&state)
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The whole API's OpenAPI document (built once).
+pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        use utoipa::Modify;
+        let mut doc = ApiDoc::openapi();
+        doc.merge(crate::merchant_api::MerchantDoc::openapi());
+        CommonErrors.modify(&mut doc);
+        doc
+    })
+}
+
+async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(openapi_document())
 }
 
 // ----- sign-up and sessions ------------------------------------------------------------
@@ -525,22 +541,37 @@ async fn sign_up_citizen(
     ))
 }
 
-/// What a new user's ledger set-up needs, kept on the user until it is done.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+/// What a new user's set-up needs (ledger account; a merchant's registry record), kept
+/// on the user until it is done.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum SignUpSetup {
-    Citizen { birth_year: u16 },
-    Merchant { category: u16, annual_revenue: i64 },
+    Citizen {
+        birth_year: u16,
+    },
+    Merchant {
+        category: u16,
+        annual_revenue: i64,
+        #[serde(default)]
+        listing: Option<Box<Listing>>,
+    },
+}
+
+/// A merchant's registry record, as applied for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Listing {
+    brn: directory::Brn,
+    profile: directory::MerchantProfile,
 }
 
 impl SignUpSetup {
-    fn to_json(self) -> Result<String, ApiError> {
-        serde_json::to_string(&self).map_err(|e| ApiError::internal(e.to_string()))
+    fn to_json(&self) -> Result<String, ApiError> {
+        serde_json::to_string(self).map_err(|e| ApiError::internal(e.to_string()))
     }
 
     /// The account and the commands that open it.
-    fn commands(self, user_id: i64) -> Result<(AccountId, Vec<Command>), ApiError> {
-        Ok(match self {
+    fn commands(&self, user_id: i64) -> Result<(AccountId, Vec<Command>), ApiError> {
+        Ok(match *self {
             SignUpSetup::Citizen { birth_year } => {
                 let wallet = WalletId::new(WALLET_BASE + user_id as u64);
                 (
@@ -561,6 +592,7 @@ impl SignUpSetup {
             SignUpSetup::Merchant {
                 category,
                 annual_revenue,
+                ..
             } => {
                 let merchant = MerchantId::new(MERCHANT_BASE + user_id as u64);
                 let awaiting = Text::new("awaiting approval")
@@ -619,6 +651,24 @@ async fn finish_sign_up(
         let refused = match submit(currency, envelopes).await {
             Ok(outs) => match outs.into_iter().find_map(|o| o.result.err()) {
                 None => {
+                    if let SignUpSetup::Merchant {
+                        listing: Some(l), ..
+                    } = &setup
+                        && currency.merchants.get(account.0).is_none()
+                    {
+                        // The application in the registry, awaiting approval.
+                        if let Err(e) = currency.merchants.create(
+                            account.0,
+                            l.brn,
+                            l.profile.clone(),
+                            directory::Status::Applied,
+                            "applied",
+                            crate::merchant_api::now_us(),
+                        ) {
+                            state.auth.delete_user(user_id);
+                            return Err(e);
+                        }
+                    }
                     state.auth.set_account(user_id, account.0)?;
                     return Ok(account);
                 }
@@ -660,10 +710,75 @@ pub struct MerchantSignUp {
     pub login: String,
     pub password: String,
     pub currency: String,
-    /// MCC or the scheme's own category.
+    /// The scheme's own category (or the MCC where the scheme uses those).
     pub category: u16,
     /// Annual revenue in won (from card-fee data), re-checked by the operator.
     pub annual_revenue: i64,
+    /// 사업자등록번호, e.g. `123-45-67890` (its check digit is checked).
+    pub brn: String,
+    /// 상호: the shop's name as citizens search for it.
+    pub name: String,
+    /// English or romanised name.
+    pub name_en: Option<String>,
+    /// Merchant category code (4 digits), printed in the QR code.
+    pub mcc: Option<u16>,
+    /// 도로명주소.
+    pub road_address: Option<String>,
+    /// Degrees (WGS84); both or neither. Without them the shop is found by name only.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// e.g. `월-금 09:00-18:00, 토 10:00-14:00`.
+    pub hours: Option<String>,
+    /// Comma-separated money sources it takes (default: all).
+    pub accepts: Option<String>,
+}
+
+impl MerchantSignUp {
+    /// The registry record the application makes, checked before anything is written.
+    fn listing(&self) -> Result<Listing, ApiError> {
+        let bad =
+            |code: &str, e: &dyn std::fmt::Display| ApiError::bad_request(code, e.to_string());
+        let brn = directory::Brn::parse(&self.brn).map_err(|e| bad(e.code(), &e))?;
+        let mut p = directory::MerchantProfile::named(self.name.trim());
+        p.name_en = self.name_en.clone().filter(|n| !n.trim().is_empty());
+        p.mcc = self
+            .mcc
+            .map(directory::Mcc::new)
+            .transpose()
+            .map_err(|e| bad(e.code(), &e))?;
+        p.category = Some(self.category);
+        p.revenue = Some(directory::Revenue::AnnualWon(Won::new(self.annual_revenue)));
+        if let Some(a) = self
+            .road_address
+            .as_deref()
+            .filter(|a| !a.trim().is_empty())
+        {
+            let (sido, sigungu) = directory::sync::region_from_address(a);
+            p.road_address = Some(a.trim().to_owned());
+            p.sido = sido;
+            p.sigungu = sigungu;
+        }
+        p.location = match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) => {
+                Some(directory::GeoPoint::from_degrees(lat, lon).map_err(|e| bad(e.code(), &e))?)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "point_incomplete",
+                    "give lat and lon",
+                ));
+            }
+        };
+        if let Some(h) = self.hours.as_deref().filter(|h| !h.trim().is_empty()) {
+            p.hours = Some(directory::OpeningHours::parse(h).map_err(|e| bad(e.code(), &e))?);
+        }
+        if let Some(a) = self.accepts.as_deref().filter(|a| !a.trim().is_empty()) {
+            p.accepts = directory::SourceMask::parse(a).map_err(|e| bad(e.code(), &e))?;
+        }
+        p.validate().map_err(|e| bad(e.code(), &e))?;
+        Ok(Listing { brn, profile: p })
+    }
 }
 
 /// A merchant applies: its account is opened, and it can receive payments once an
@@ -685,9 +800,24 @@ async fn sign_up_merchant(
             "revenue is not negative",
         ));
     }
+    let listing = req.listing()?;
+    if let Some(existing) = state
+        .currency(&req.currency)?
+        .merchants
+        .read(|r| r.get_by_brn(listing.brn).map(|m| m.id.0))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "brn_taken",
+            "이미 등록된 사업자등록번호입니다. 가맹점 관리 화면에서 로그인해 주세요.",
+            "This business registration number is already registered. Please sign in instead.",
+        )
+        .detail(format!("merchant {existing}")));
+    }
     let setup = SignUpSetup::Merchant {
         category: req.category,
         annual_revenue: req.annual_revenue,
+        listing: Some(Box::new(listing)),
     };
     let user_id = state
         .auth
@@ -949,9 +1079,13 @@ async fn charge(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
-    /// The merchant's account id (from its QR code).
-    pub merchant: u64,
-    pub amount: i64,
+    /// The merchant's account id; or give `code`.
+    pub merchant: Option<u64>,
+    /// The merchant's QR code as scanned (a maeul sticker, a kiosk's one-sale code, or
+    /// a previous operator's sticker imported as an alias); or give `merchant`.
+    pub code: Option<String>,
+    /// Won; may be left out when a kiosk's code carries it.
+    pub amount: Option<i64>,
     pub pin: String,
 }
 
@@ -981,8 +1115,22 @@ async fn pay(
 ) -> Result<Json<PaymentAnswer>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
     let (client, key) = idempotency(&state, &headers, &caller)?;
-    let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
+    let (merchant, amount) = match (req.merchant, req.code.as_deref()) {
+        (Some(m), None) => (
+            m,
+            won(req
+                .amount
+                .ok_or_else(|| ApiError::bad_request("amount_required", "give the amount"))?)?,
+        ),
+        (None, Some(code)) => crate::merchant_api::payment_target(currency, code, req.amount)?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "merchant_or_code",
+                "give either `merchant` or `code`",
+            ));
+        }
+    };
     // A retry of a payment already made gets its answer even if the PIN has since
     // been locked: the money moved, and the citizen must be told so.
     if !remembered(currency, client, key) {
@@ -994,11 +1142,16 @@ async fn pay(
         key,
         SchemeCommand::Pay {
             payer: WalletId(AccountId(account)),
-            merchant: MerchantId(AccountId(req.merchant)),
+            merchant: MerchantId(AccountId(merchant)),
             amount,
         },
     )
     .await?;
+    paid_answer(applied)
+}
+
+/// The answer of a payment.
+pub(crate) fn paid_answer(applied: SchemeApplied) -> Result<Json<PaymentAnswer>, ApiError> {
     match applied {
         SchemeApplied::Paid {
             payment,
@@ -1018,7 +1171,7 @@ async fn pay(
 
 // ----- operators ----------------------------------------------------------------------
 
-fn operator_of<'a>(
+pub(crate) fn operator_of<'a>(
     state: &'a AppState,
     caller: &Caller,
     code: &str,
@@ -1042,6 +1195,17 @@ async fn approve_merchant(
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
     let (client, key) = idempotency(&state, &headers, &caller)?;
+    // A merchant in the registry moves there, and the ledger follows.
+    if currency.merchants.get(merchant).is_some() {
+        let reason = format!("approved by operator {}", caller.user_id);
+        return crate::merchant_api::move_merchant(
+            currency,
+            merchant,
+            directory::Status::Approved,
+            &reason,
+        )
+        .await;
+    }
     run_scheme(
         currency,
         client,
@@ -1074,6 +1238,15 @@ async fn suspend_merchant(
 ) -> Result<StatusCode, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
     let (client, key) = idempotency(&state, &headers, &caller)?;
+    if currency.merchants.get(merchant).is_some() {
+        return crate::merchant_api::move_merchant(
+            currency,
+            merchant,
+            directory::Status::Suspended,
+            &req.reason,
+        )
+        .await;
+    }
     let reason = Text::new(req.reason)
         .map_err(|e| ApiError::bad_request("reason_invalid", e.to_string()))?;
     run_scheme(
@@ -1511,8 +1684,8 @@ async fn redeem(
 /// How often a live stream checks that its session is still signed in.
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A merchant's incoming payments as they happen (server-sent events, one `payment`
-/// event per payment, JSON data as in the history).
+/// Payments as they happen (server-sent events, one `payment` event each, JSON data as
+/// in the history): a merchant's incoming ones, a citizen's outgoing ones.
 #[utoipa::path(get, path = "/api/v1/me/payments/live", security(("bearer" = [])),
     responses((status = 200, description = "text/event-stream"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn live_payments(
@@ -1524,7 +1697,14 @@ async fn live_payments(
     >,
     ApiError,
 > {
-    let account = require(&caller, Role::Merchant)?;
+    // A merchant hears what it receives; a citizen what it pays (a till that scanned
+    // the citizen's code charges the wallet, and the app shows it at once).
+    let wanted = match caller.role {
+        Role::Merchant => "payment_received",
+        Role::Citizen => "payment",
+        _ => return Err(ApiError::forbidden()),
+    };
+    let account = caller.account.ok_or_else(ApiError::forbidden)?;
     let currency = state.currency(&caller.currency)?;
     let rx = currency.history.live();
     // The stream ends when its session does (sign-out or expiry): checked at every
@@ -1546,7 +1726,7 @@ async fn live_payments(
                 return None;
             }
             match received {
-                Ok((a, entry)) if a == account && entry.kind == "payment_received" => {
+                Ok((a, entry)) if a == account && entry.kind == wanted => {
                     let data = serde_json::to_string(&entry).unwrap_or_default();
                     let event = axum::response::sse::Event::default()
                         .event("payment")

@@ -785,8 +785,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The PIN key: 32 random bytes in `path`, created (owner-only) on first start.
-fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+/// A secret key: 32 random bytes in `path`, created (owner-only) on first start (the
+/// PIN key, the consumer-code key).
+pub fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     if let Ok(bytes) = std::fs::read(path) {
         return bytes
             .try_into()

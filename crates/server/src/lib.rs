@@ -15,6 +15,8 @@ pub mod auth;
 pub mod error;
 pub mod history;
 pub mod limits;
+pub mod merchant_api;
+pub mod merchants;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -37,6 +39,8 @@ pub struct Currency {
     pub storage: Arc<dyn Storage>,
     pub treasury: Arc<Treasury<HttpBank>>,
     pub history: Arc<history::History>,
+    /// The merchant registry, QR aliases and consumer codes.
+    pub merchants: Arc<merchants::Merchants>,
 }
 
 impl Currency {
@@ -46,6 +50,7 @@ impl Currency {
         engine: Arc<Engine>,
         storage: Arc<dyn Storage>,
         treasury: Arc<Treasury<HttpBank>>,
+        merchants: Arc<merchants::Merchants>,
     ) -> Currency {
         let history = history::History::follow(&engine, &storage);
         Currency {
@@ -53,6 +58,7 @@ impl Currency {
             storage,
             treasury,
             history,
+            merchants,
         }
     }
 }

@@ -19,6 +19,13 @@ use treasury::{LinkedAccounts, Treasury, TreasuryConfig};
 
 const BUSAN: &str = include_str!("../../../schemes/busan-like.toml");
 
+/// A valid 사업자등록번호 (check digit computed) for test shop `n`.
+fn brn(n: u32) -> String {
+    directory::Brn::from_prefix(123_450_000 + n)
+        .unwrap()
+        .to_string()
+}
+
 struct Service {
     _dir: tempfile::TempDir,
     engine: Arc<Engine>,
@@ -137,7 +144,12 @@ async fn start_configured(
     let mut currencies = BTreeMap::new();
     currencies.insert(
         "busan".to_owned(),
-        Currency::new(Arc::clone(&engine), storage, treasury),
+        Currency::new(
+            Arc::clone(&engine),
+            storage,
+            treasury,
+            Arc::new(server::merchants::Merchants::open(dir.path(), "busan", [7; 32]).unwrap()),
+        ),
     );
     let state = Arc::new(
         AppState::new(currencies, Arc::clone(&auth))
@@ -298,7 +310,7 @@ async fn a_citizen_and_a_merchant_from_sign_up_to_payment() {
             "/api/v1/merchants",
             None,
             None,
-            json!({"login": "gukbap", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 300000000}),
+            json!({"login": "gukbap", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 300000000, "brn": brn(1), "name": "해운대 돼지국밥"}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
@@ -624,7 +636,7 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
             "/api/v1/merchants",
             None,
             None,
-            json!({"login": "bakery", "password": "s3cret-pass", "currency": "busan", "category": 5462, "annual_revenue": 500000000}),
+            json!({"login": "bakery", "password": "s3cret-pass", "currency": "busan", "category": 5462, "annual_revenue": 500000000, "brn": brn(2), "name": "동래 빵집"}),
         )
         .await;
     let merchant = m["account"].as_u64().unwrap();
@@ -883,7 +895,7 @@ async fn overload_is_answered_at_once_with_503_and_retry_after() {
             "/api/v1/merchants",
             None,
             None,
-            json!({"login": "market", "password": "s3cret-pass", "currency": "busan", "category": 5411, "annual_revenue": 100000000}),
+            json!({"login": "market", "password": "s3cret-pass", "currency": "busan", "category": 5411, "annual_revenue": 100000000, "brn": brn(3), "name": "부전시장 청과"}),
         )
         .await;
     let merchant = m["account"].as_u64().unwrap();
@@ -947,7 +959,7 @@ async fn five_wrong_pins_lock_payments() {
             "/api/v1/merchants",
             None,
             None,
-            json!({"login": "kiosk", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 100000000}),
+            json!({"login": "kiosk", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 100000000, "brn": brn(4), "name": "서면 분식"}),
         )
         .await;
     let merchant = m["account"].as_u64().unwrap();
@@ -1074,7 +1086,7 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             "/api/v1/merchants",
             None,
             None,
-            json!({"login": "matrix-shop", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 100000000}),
+            json!({"login": "matrix-shop", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 100000000, "brn": brn(5), "name": "광안리 횟집"}),
         )
         .await;
     let merchant_id = m["account"].as_u64().unwrap();
@@ -1113,6 +1125,67 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             &["citizen", "merchant"],
         ),
         (M::GET, "/api/v1/me/settlements".into(), None, &["merchant"]),
+        (
+            M::POST,
+            "/api/v1/me/scan".into(),
+            Some(json!({"payload": "https://example.com"})),
+            &["citizen"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/scan-image".into(),
+            Some(json!({"not": "an image"})),
+            &["citizen"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/consumer-code".into(),
+            Some(json!({"pin": "123456"})),
+            &["citizen"],
+        ),
+        (M::GET, "/api/v1/me/qr".into(), None, &["merchant"]),
+        (
+            M::POST,
+            "/api/v1/me/consumer-payments".into(),
+            Some(json!({"code": "MC1:NOTACODE", "amount": 100})),
+            &["merchant"],
+        ),
+        (
+            M::GET,
+            "/api/v1/operator/busan/merchants?status=applied".into(),
+            None,
+            &["operator"],
+        ),
+        (
+            M::GET,
+            format!("/api/v1/operator/busan/merchants/{merchant_id}/qr?format=svg"),
+            None,
+            &["operator"],
+        ),
+        (
+            M::POST,
+            "/api/v1/operator/busan/registry-sync?apply=false".into(),
+            Some(json!("사업자등록번호,상호명\n")),
+            &["operator"],
+        ),
+        (
+            M::POST,
+            "/api/v1/operator/busan/qr-aliases".into(),
+            Some(json!("payload,merchant_id\n")),
+            &["operator"],
+        ),
+        (
+            M::POST,
+            format!("/api/v1/operator/busan/merchants/{merchant_id}/close"),
+            Some(json!({"reason": "matrix"})),
+            &["operator"],
+        ),
+        (
+            M::POST,
+            format!("/api/v1/operator/busan/merchants/{merchant_id}/reopen"),
+            Some(json!({"reason": "matrix"})),
+            &["operator"],
+        ),
         (
             M::POST,
             "/api/v1/me/bank-account".into(),
@@ -1241,7 +1314,7 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
         let s = req.send().await.unwrap().status();
         let expected = match role {
             "anonymous" => StatusCode::UNAUTHORIZED,
-            "merchant" => StatusCode::OK,
+            "merchant" | "citizen" => StatusCode::OK,
             _ => StatusCode::FORBIDDEN,
         };
         assert_eq!(s, expected, "{role} live");
@@ -1323,7 +1396,7 @@ async fn signing_out_ends_the_live_stream_and_a_cut_off_sign_up_is_finished_at_s
             "/api/v1/merchants",
             None,
             None,
-            json!({"login": "stall", "password": "s3cret-pass", "currency": "busan", "category": 5411, "annual_revenue": 100000000}),
+            json!({"login": "stall", "password": "s3cret-pass", "currency": "busan", "category": 5411, "annual_revenue": 100000000, "brn": brn(6), "name": "자갈치 건어물"}),
         )
         .await;
     assert!(m["account"].as_u64().is_some(), "{m}");
@@ -1433,4 +1506,459 @@ async fn sign_ups_and_sign_ins_from_one_address_are_limited() {
         )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "eun2 was never made: {v}");
+}
+
+impl Service {
+    /// A POST with a raw body (CSV, images).
+    async fn post_bytes(
+        &self,
+        path: &str,
+        token: &str,
+        key: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let res = req.send().await.unwrap();
+        let s = res.status();
+        let text = res.text().await.unwrap();
+        (
+            s,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get_bytes(&self, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let s = res.status();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (s, ct, res.bytes().await.unwrap().to_vec())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_codes_pay_merchants_across_operators_and_the_directory_finds_them() {
+    let svc = start().await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let (citizen, _) = citizen_with_money(&svc, "minsu", "110-000070", 300_000).await;
+
+    // A merchant applies with its place and hours; the operator sees the application.
+    let (s, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "gyeongdong", "password": "s3cret-pass", "currency": "busan",
+                   "category": 5411, "annual_revenue": 200000000, "brn": brn(70),
+                   "name": "경동시장 행복상회", "name_en": "Haengbok Store", "mcc": 5411,
+                   "road_address": "부산광역시 부산진구 중앙대로 700",
+                   "lat": 35.1577, "lon": 129.0592, "hours": "월-토 09:00-20:00"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let merchant = m["account"].as_u64().unwrap();
+    let (s, apps) = svc
+        .get(
+            "/api/v1/operator/busan/merchants?status=applied",
+            Some(&operator),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{apps}");
+    assert!(
+        apps["merchants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == merchant),
+        "{apps}"
+    );
+    // The same business number cannot apply twice.
+    let (s, dup) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "gyeongdong2", "password": "s3cret-pass", "currency": "busan",
+                   "category": 5411, "annual_revenue": 1, "brn": brn(70), "name": "다른 가게"}),
+        )
+        .await;
+    assert_eq!(
+        (s, dup["code"].as_str()),
+        (StatusCode::CONFLICT, Some("brn_taken")),
+        "{dup}"
+    );
+    // Not yet approved: its code says so.
+    let shop = svc.sign_in("gyeongdong", "s3cret-pass").await;
+    let (_, _, text) = svc.get_bytes("/api/v1/me/qr?format=text", &shop).await;
+    let sticker = String::from_utf8(text).unwrap();
+    let (_, v) = svc
+        .post(
+            "/api/v1/me/scan",
+            Some(&citizen),
+            None,
+            json!({"payload": sticker}),
+        )
+        .await;
+    assert_eq!(v["code"], "merchant_suspended", "{v}");
+    let (s, _) = svc
+        .post(
+            &format!("/api/v1/operator/busan/merchants/{merchant}/approve"),
+            Some(&operator),
+            Some("approve-gd"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // The sticker as a PNG, read back from the image as a phone camera would: it pays.
+    let (s, ct, png) = svc.get_bytes("/api/v1/me/qr", &shop).await;
+    assert_eq!((s, ct.as_str()), (StatusCode::OK, "image/png"));
+    let (s, v) = svc
+        .post_bytes(
+            "/api/v1/me/scan-image",
+            &citizen,
+            None,
+            "image/png",
+            png.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["code"].as_str(), v["payable"].as_bool()),
+        (Some("merchant_found"), Some(true)),
+        "{v}"
+    );
+    assert_eq!(v["merchant"]["name"], "경동시장 행복상회");
+    let scanned = String::from_utf8(qr::decode_image(&png).unwrap().remove(0)).unwrap();
+    assert_eq!(scanned, sticker);
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("qr-pay-1"),
+            json!({"code": scanned, "amount": 12000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    // A kiosk's one-sale code carries the amount; a different amount is refused.
+    let (_, _, dynamic) = svc
+        .get_bytes("/api/v1/me/qr?format=text&amount=4500", &shop)
+        .await;
+    let dynamic = String::from_utf8(dynamic).unwrap();
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("qr-pay-2"),
+            json!({"code": dynamic, "amount": 5000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("amount_differs_from_code"))
+    );
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("qr-pay-3"),
+            json!({"code": dynamic, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["amount"].as_i64()),
+        (StatusCode::OK, Some(4500)),
+        "{p}"
+    );
+    // A damaged code, another town's code, and somebody else's scheme: each says what it is.
+    let mut damaged = scanned.clone();
+    damaged.replace_range(
+        damaged.len() - 1..,
+        if scanned.ends_with('0') { "1" } else { "0" },
+    );
+    let other_town = qr::MerchantCode::new_static("seoul", 42, 5411, "남대문 가게", "중구")
+        .encode()
+        .unwrap();
+    for (payload, code) in [
+        (damaged.as_str(), "bad_checksum"),
+        (other_town.as_str(), "other_currency"),
+        ("https://example.com/hello", "not_payment_code"),
+    ] {
+        let (s, p) = svc
+            .post(
+                "/api/v1/me/payments",
+                Some(&citizen),
+                Some(&format!("bad-{code}")),
+                json!({"code": payload, "amount": 1000, "pin": "123456"}),
+            )
+            .await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+            "{p}"
+        );
+        assert!(!p["message_ko"].as_str().unwrap().is_empty());
+    }
+
+    // A previous operator's stickers: an alias file makes them pay the right shop.
+    let old = "https://pay.old-operator.example/m?id=000777";
+    let csv = format!("payload,merchant_id,note\n{old},{merchant},old sticker\nnot-a-row\n");
+    let (s, r) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/qr-aliases",
+            &operator,
+            Some("alias-1"),
+            "text/csv",
+            csv.into_bytes(),
+        )
+        .await;
+    assert_eq!((s, r["added"].as_u64()), (StatusCode::OK, Some(1)), "{r}");
+    assert_eq!(r["rejected"][0]["line"], 3, "{r}");
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("alias-pay"),
+            json!({"code": old, "amount": 3000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+
+    // The till scans the citizen's one-time code; the citizen's app sees the payment.
+    let mut live = svc
+        .http
+        .get(format!("{}/api/v1/me/payments/live", svc.base))
+        .bearer_auth(&citizen)
+        .send()
+        .await
+        .unwrap();
+    let (s, c) = svc
+        .post(
+            "/api/v1/me/consumer-code",
+            Some(&citizen),
+            None,
+            json!({"pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let code = c["code"].as_str().unwrap().to_owned();
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/consumer-payments",
+            Some(&shop),
+            Some("till-1"),
+            json!({"code": code, "amount": 7000}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["amount"].as_i64()),
+        (StatusCode::OK, Some(7000)),
+        "{p}"
+    );
+    let mut seen = String::new();
+    while !seen.contains("7000") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), live.chunk())
+            .await
+            .expect("the citizen sees the payment")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // The same key repeats the answer; the same code under a new key is refused.
+    let (s, again) = svc
+        .post(
+            "/api/v1/me/consumer-payments",
+            Some(&shop),
+            Some("till-1"),
+            json!({"code": code, "amount": 7000}),
+        )
+        .await;
+    assert_eq!(
+        (s, again["payment"].clone()),
+        (StatusCode::OK, p["payment"].clone())
+    );
+    let (s, used) = svc
+        .post(
+            "/api/v1/me/consumer-payments",
+            Some(&shop),
+            Some("till-2"),
+            json!({"code": code, "amount": 7000}),
+        )
+        .await;
+    assert_eq!(
+        (s, used["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("consumer_code_already_used")
+        ),
+        "{used}"
+    );
+
+    // Suspended: the sticker stops paying and says why; reopened after a close, it pays.
+    let (s, _) = svc
+        .post(
+            &format!("/api/v1/operator/busan/merchants/{merchant}/suspend"),
+            Some(&operator),
+            Some("suspend-gd"),
+            json!({"reason": "cash-out check"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("qr-suspended"),
+            json!({"code": scanned, "amount": 1000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("merchant_suspended")),
+        "{p}"
+    );
+    for (verb, key) in [("close", "close-gd"), ("reopen", "reopen-gd")] {
+        let (s, v) = svc
+            .post(
+                &format!("/api/v1/operator/busan/merchants/{merchant}/{verb}"),
+                Some(&operator),
+                Some(key),
+                json!({"reason": "drill"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{verb}: {v}");
+    }
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("qr-reopened"),
+            json!({"code": scanned, "amount": 1000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+
+    // A registry file in CP949, as public data comes: synced, re-synced without change,
+    // and found by distance, partial name and initial consonants.
+    let rows = format!(
+        "사업자등록번호,상호명,업종코드,도로명주소,위도,경도,영업상태\n\
+         {},경동시장 건어물,5411,부산광역시 동래구 충렬대로 100,35.2050,129.0780,영업\n\
+         {},동래 할매 파전,5812,부산광역시 동래구 명륜로 94,35.2100,129.0860,영업\n\
+         {},문 닫은 가게,5812,부산광역시 동래구 온천장로 1,35.2200,129.0800,폐업\n\
+         123,잘못된 줄,5812,부산광역시 동래구 온천장로 2,35.2200,129.0800,영업\n",
+        brn(71),
+        brn(72),
+        brn(73)
+    );
+    let (cp949, _, bad) = encoding_rs::EUC_KR.encode(&rows);
+    assert!(!bad);
+    let (s, r) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/registry-sync",
+            &operator,
+            Some("sync-1"),
+            "text/csv",
+            cp949.to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["added"].as_u64(), r["rejected"].as_u64()),
+        (Some(2), Some(1)),
+        "{r}"
+    );
+    let (s, r2) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/registry-sync",
+            &operator,
+            Some("sync-2"),
+            "text/csv",
+            cp949.to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r2}");
+    assert_eq!(
+        (
+            r2["added"].as_u64(),
+            r2["changed"].as_u64(),
+            r2["unchanged"].as_u64()
+        ),
+        (Some(0), Some(0), Some(2)),
+        "{r2}"
+    );
+    assert_eq!(
+        r2["ledger_commands"], 0,
+        "a repeated sync sends nothing to the ledger: {r2}"
+    );
+    let (_, near) = svc
+        .get(
+            "/api/v1/directory/busan/nearby?lat=35.2060&lon=129.0790&radius_m=2000",
+            None,
+        )
+        .await;
+    let names: Vec<&str> = near["merchants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"경동시장 건어물"), "{near}");
+    assert!(
+        names.contains(&"동래 할매 파전") && !names.contains(&"문 닫은 가게"),
+        "{near}"
+    );
+    for q in ["ㄱㄷㅅㅈ", "시장", "haengbok"] {
+        let (s, found) = svc
+            .get(
+                &format!("/api/v1/directory/busan/search?q={}", urlencode(q)),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{found}");
+        assert!(
+            !found["merchants"].as_array().unwrap().is_empty(),
+            "{q}: {found}"
+        );
+    }
+    // A synced merchant can be paid (its ledger account follows the registry).
+    let synced = near["merchants"][0]["id"].as_u64().unwrap();
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("pay-synced"),
+            json!({"merchant": synced, "amount": 2000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -2,12 +2,11 @@
 //! After changing the API, regenerate it with
 //! `MAEUL_UPDATE_OPENAPI=1 cargo test -p server --test openapi_file`.
 
-use utoipa::OpenApi;
 
 #[test]
 fn the_committed_openapi_document_is_current() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
-    let served = match server::api::ApiDoc::openapi().to_pretty_json() {
+    let served = match server::api::openapi_document().to_pretty_json() {
         Ok(s) => s + "\n",
         Err(e) => panic!("the OpenAPI document does not serialize: {e}"),
     };
