@@ -141,3 +141,74 @@ pub fn add_staff(
     println!("user {id} ({login}) added");
     Ok(())
 }
+
+fn open_merchants(dir: &Path, code: &str) -> anyhow::Result<server::merchants::Merchants> {
+    anyhow::ensure!(
+        crate::data_dir::currencies(dir)?
+            .iter()
+            .any(|c| c.as_str() == code),
+        "no currency {code} in {}",
+        dir.display()
+    );
+    let key = server::auth::load_or_create_key(&dir.join("qr.key"))?;
+    server::merchants::Merchants::open(dir, code, key)
+}
+
+/// `maeul admin sync-registry`: the diff, applied unless `apply` is false.
+pub fn sync_registry(dir: &Path, code: &str, file: &Path, apply: bool) -> anyhow::Result<()> {
+    let merchants = open_merchants(dir, code)?;
+    let bytes = std::fs::read(file)?;
+    let started = std::time::Instant::now();
+    let (r, _) = merchants
+        .sync(&bytes, apply, now_us())
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail.unwrap_or(e.en)))?;
+    println!(
+        "{} {} rows ({:?}) in {:.1} s: {} added, {} changed, {} suspended, {} resumed, {} reopened, {} closed, {} held, {} unchanged, {} absent, {} rejected",
+        if apply { "synced" } else { "would sync" },
+        r.rows,
+        r.encoding,
+        started.elapsed().as_secs_f64(),
+        r.added.len(),
+        r.changed.len(),
+        r.suspended.len(),
+        r.resumed.len(),
+        r.reopened.len(),
+        r.closed.len(),
+        r.held.len(),
+        r.unchanged,
+        r.absent.len(),
+        r.rejected.len()
+    );
+    for row in r.rejected.iter().take(50) {
+        println!("  line {}: {} ({})", row.line, row.code, row.message);
+    }
+    if r.rejected.len() > 50 {
+        println!("  … and {} more rejected rows", r.rejected.len() - 50);
+    }
+    Ok(())
+}
+
+/// `maeul admin import-aliases`.
+pub fn import_aliases(dir: &Path, code: &str, file: &Path) -> anyhow::Result<()> {
+    let merchants = open_merchants(dir, code)?;
+    let r = merchants
+        .import_aliases(&std::fs::read(file)?, now_us())
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.en))?;
+    println!(
+        "{} aliases added, {} repeated, {} rows rejected, {} account conflicts",
+        r.added,
+        r.identical_duplicates,
+        r.rejected.len(),
+        r.account_conflicts.len()
+    );
+    for row in &r.rejected {
+        println!("  line {}: {}", row.line, row.problem);
+    }
+    Ok(())
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}

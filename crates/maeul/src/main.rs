@@ -163,6 +163,24 @@ enum AdminCmd {
         #[arg(long, value_delimiter = ',', required = true)]
         currencies: Vec<String>,
     },
+    /// Syncs a merchant registry file (CSV, UTF-8 or CP949) into a currency's directory
+    /// while the server is stopped (any size; the API takes up to 64 MB). Prints the
+    /// diff; the ledger follows at the next start.
+    SyncRegistry {
+        data_dir: PathBuf,
+        code: String,
+        file: PathBuf,
+        /// Only print what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Imports a previous operator's QR codes (CSV `payload,merchant_id[,note]`) while
+    /// the server is stopped.
+    ImportAliases {
+        data_dir: PathBuf,
+        code: String,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,6 +275,17 @@ fn main() -> ExitCode {
                 };
                 maeul::admin::add_staff(&data_dir, &login, role, currencies, password)
             })(),
+            AdminCmd::SyncRegistry {
+                data_dir,
+                code,
+                file,
+                dry_run,
+            } => maeul::admin::sync_registry(&data_dir, &code, &file, !dry_run),
+            AdminCmd::ImportAliases {
+                data_dir,
+                code,
+                file,
+            } => maeul::admin::import_aliases(&data_dir, &code, &file),
         },
         Cmd::Loadgen {
             url,

@@ -2,7 +2,6 @@
 //! After changing the API, regenerate it with
 //! `MAEUL_UPDATE_OPENAPI=1 cargo test -p server --test openapi_file`.
 
-
 #[test]
 fn the_committed_openapi_document_is_current() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
