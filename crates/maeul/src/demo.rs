@@ -26,7 +26,7 @@ pub const CLEARING: ClearingId = ClearingId::new(3);
 pub const CASHBACK_BUDGET: BudgetId = BudgetId::new(4);
 /// The scheme the demo runs unless `maeul serve --scheme FILE` names another.
 pub const DEFAULT_SCHEME: &str = include_str!("../../../schemes/busan-like.toml");
-pub const CITIZENS: u64 = 1_000;
+pub const CITIZENS: u64 = 2_000;
 pub const MERCHANTS: u64 = 2_000;
 /// The demo's steady traffic and the load generator pay these (all approved).
 pub const BUSY_MERCHANTS: u64 = 100;
@@ -43,6 +43,26 @@ pub fn wallet(i: u64) -> WalletId {
 pub fn merchant(i: u64) -> MerchantId {
     MerchantId::new(20_000 + i)
 }
+
+/// The demo's citizens as people: login `citizen-0001`…, a Korean name and a Busan
+/// address (the same on every start). They sign in with the demo password and PIN.
+pub fn citizen_people() -> Vec<(String, u64, String, String)> {
+    let mut g = directory::synth::Synth::new(REGISTRY_SEED + 1).only_in(REGION);
+    (0..CITIZENS)
+        .map(|i| {
+            let c = g.citizen();
+            (
+                format!("citizen-{:04}", i + 1),
+                wallet(i).account().0,
+                c.name,
+                c.address,
+            )
+        })
+        .collect()
+}
+
+/// The demo citizens' payment PIN.
+pub const DEMO_PIN: &str = "123456";
 
 /// The demo's merchant registry: `MERCHANTS` shops in `REGION`, ids `merchant(i)`; the
 /// first `BUSY_MERCHANTS` approved.

@@ -118,6 +118,26 @@ async fn serve(
     // Demo staff (with a published password) only beside the simulated bank.
     if has_demo && sim.is_some() {
         ensure_demo_staff(&auth, demo_code.as_str()).await;
+        let people: Vec<server::auth::SeededCitizen> = demo::citizen_people()
+            .into_iter()
+            .map(
+                |(login, account, name, address)| server::auth::SeededCitizen {
+                    login,
+                    account,
+                    name,
+                    address,
+                },
+            )
+            .collect();
+        let added = auth
+            .seed_citizens(demo_code.as_str(), &people, DEMO_PASSWORD, demo::DEMO_PIN)
+            .await?;
+        if added > 0 {
+            tracing::info!(
+                added,
+                "demo citizens can sign in as citizen-0001… with the demo password"
+            );
+        }
     }
     let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
     // One key for every currency's consumer codes, so a code shown in the wrong town is

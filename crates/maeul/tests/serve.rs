@@ -69,6 +69,52 @@ fn serve_brings_up_the_demo_and_stops_cleanly_on_ctrl_c() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         assert!(payments > 0, "no demo payments were made");
+
+        // A demo citizen (Korean name, Busan address) pays demo merchants by scanning
+        // their printed QR codes (PNG, read back as a camera would).
+        let citizen: serde_json::Value = http
+            .post(format!("{base}/api/v1/sessions"))
+            .json(&serde_json::json!({"login": "citizen-0001", "password": maeul::serve::DEMO_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let citizen = citizen["token"].as_str().unwrap().to_owned();
+        let me: serde_json::Value = http
+            .get(format!("{base}/api/v1/me"))
+            .bearer_auth(&citizen)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let name = me["name"].as_str().unwrap();
+        assert!(name.chars().all(|c| ('가'..='힣').contains(&c)), "{me}");
+        assert!(me["address"].as_str().unwrap().starts_with("부산광역시"), "{me}");
+        for merchant in [20_000u64, 20_042, 20_099] {
+            let png = http
+                .get(format!("{base}/api/v1/operator/demo/merchants/{merchant}/qr?format=png"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let scanned = String::from_utf8(qr::decode_image(&png).unwrap().remove(0)).unwrap();
+            let paid = http
+                .post(format!("{base}/api/v1/me/payments"))
+                .bearer_auth(&citizen)
+                .header("Idempotency-Key", format!("demo-qr-{merchant}"))
+                .json(&serde_json::json!({"code": scanned, "amount": 1000, "pin": maeul::demo::DEMO_PIN}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(paid.status(), 200, "{merchant}: {}", paid.text().await.unwrap());
+        }
     });
     // Ctrl-C: a graceful stop with exit code 0.
     let pid = child.id() as i32;

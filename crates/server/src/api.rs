@@ -1883,6 +1883,11 @@ pub struct Me {
     pub user_id: i64,
     pub role: Role,
     pub currency: String,
+    /// Where the service keeps it (the demo's citizens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<u64>,
     /// Citizens: bought this KST month (face value), gifts sent, cash-back earned.
@@ -1901,10 +1906,13 @@ pub struct Me {
 #[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn me(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let person = state.auth.person(caller.user_id);
     let mut me = Me {
         user_id: caller.user_id,
         role: caller.role,
         currency: caller.currency.clone(),
+        name: person.as_ref().map(|p| p.0.clone()),
+        address: person.map(|p| p.1),
         account: caller.account,
         purchased_this_month: None,
         gifts_sent_this_month: None,

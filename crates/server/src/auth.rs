@@ -204,6 +204,11 @@ impl Auth {
                  user_id INTEGER NOT NULL,
                  expires_at INTEGER NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS people (
+                 user_id INTEGER PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 address TEXT NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS bank_links (
                  account INTEGER PRIMARY KEY,
                  bank_account TEXT NOT NULL
@@ -810,6 +815,76 @@ pub fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     }
     std::fs::rename(&tmp, path)?;
     Ok(key)
+}
+
+/// A demo citizen: a user whose wallet already exists in the ledger.
+#[derive(Clone, Debug)]
+pub struct SeededCitizen {
+    pub login: String,
+    pub account: u64,
+    pub name: String,
+    pub address: String,
+}
+
+impl Auth {
+    /// Adds the demo's citizens in one transaction, all with the same (published)
+    /// password and PIN: the password is hashed once. Logins already there are left
+    /// as they are. Returns how many were added.
+    pub async fn seed_citizens(
+        &self,
+        currency: &str,
+        citizens: &[SeededCitizen],
+        password: &str,
+        pin: &str,
+    ) -> anyhow::Result<usize> {
+        let hash = self
+            .hash(password.to_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.en))?;
+        let mut db = self.db.lock();
+        let tx = db.transaction()?;
+        let mut added = 0;
+        {
+            let mut user = tx.prepare(
+                "INSERT OR IGNORE INTO users (login, role, password, pin, account, currency, created)
+                 VALUES (?1, 'citizen', ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut person = tx.prepare(
+                "INSERT OR REPLACE INTO people (user_id, name, address) VALUES (?1, ?2, ?3)",
+            )?;
+            for c in citizens {
+                let pin = self.pin_hash(&c.login, pin);
+                if user.execute(params![
+                    c.login,
+                    hash,
+                    pin,
+                    c.account as i64,
+                    currency,
+                    now_s() as i64
+                ])? == 1
+                {
+                    person.execute(params![tx.last_insert_rowid(), c.name, c.address])?;
+                    added += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// A user's name and address, where the service keeps them (demo citizens).
+    pub fn person(&self, user_id: i64) -> Option<(String, String)> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT name, address FROM people WHERE user_id = ?1",
+                params![user_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ok()
+            .flatten()
+    }
 }
 
 /// A notice an operator publishes to a currency's users.
