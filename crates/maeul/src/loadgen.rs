@@ -6,8 +6,9 @@
 //! loop (`concurrency` clients, each sending its next request when the last answered)
 //! or a fixed offered rate (`rate` requests a second, at most `concurrency` in flight;
 //! one that would exceed it is counted as dropped by the client). The mix: payments to
-//! the demo's merchants (a share to one very busy merchant), 79%; wallet reads, 20%;
-//! charges through the (simulated) bank, 1%; sign-ins, 0.05%.
+//! the demo's merchants (a share to one very busy merchant), 80% less the charges; wallet
+//! reads, 20%; charges through the (simulated) bank, `charge_percent` (default 1%);
+//! sign-ins, one in `sign_in_every` (default 2,000).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +32,10 @@ pub struct LoadOptions {
     pub concurrency: usize,
     /// Percent of payments to the first merchant.
     pub hot_percent: u8,
+    /// One request in this many is a sign-in (0: none).
+    pub sign_in_every: u64,
+    /// Percent of requests that are charges through the bank.
+    pub charge_percent: u8,
 }
 
 #[derive(Debug, Default)]
@@ -41,12 +46,20 @@ struct Tally {
 }
 
 impl Tally {
+    /// Latency is of admitted requests: answers the server gave (including its refusals
+    /// under the rules), not shed ones (503/429) or transport failures, which are counted
+    /// under errors only.
     fn record(&mut self, op: &'static str, us: u64, outcome: Result<(), String>) {
         let h = self.latency.entry(op).or_insert_with(|| {
             Histogram::new_with_bounds(1, 60_000_000, 3)
                 .unwrap_or_else(|_| unreachable!("valid bounds"))
         });
-        let _ = h.record(us.max(1));
+        let shed = outcome.as_ref().is_err_and(|code| {
+            code.starts_with("503") || code.starts_with("429") || code.starts_with("transport")
+        });
+        if !shed {
+            let _ = h.record(us.max(1));
+        }
         if let Err(code) = outcome {
             *self.errors.entry(format!("{op}: {code}")).or_default() += 1;
         }
@@ -150,8 +163,9 @@ async fn set_up(o: &LoadOptions, http: &reqwest::Client, run: u64) -> anyhow::Re
                 format!("{}/api/v1/me/charges", o.url),
                 Some(&token),
                 Some(format!("setup-charge-{i}")),
-                // Half the monthly purchase limit: the run's own charges use the rest.
-                json!({"face": 500_000, "full_price_ok": true}),
+                // Most of the monthly purchase limit (1,000,000 in the Busan-like
+                // scheme): the run's own 10,000-won charges use the rest.
+                json!({"face": 800_000, "full_price_ok": true}),
             )
             .await?;
             anyhow::ensure!(s == 200 && v["status"] == "charged", "charge: {s} {v}");
@@ -178,14 +192,16 @@ async fn one(
 ) -> (&'static str, Result<(), String>) {
     let c = &citizens[(n as usize).wrapping_mul(2_654_435_761) % citizens.len()];
     let roll = n % 100;
-    let (op, req) = if n % 2000 == 1999 {
+    let (op, req) = if o.sign_in_every > 0 && n % o.sign_in_every == o.sign_in_every - 1 {
         // Rare, as in life: a sign-in costs a password hash (tens of milliseconds of CPU).
         (
             "sign_in",
             http.post(format!("{}/api/v1/sessions", o.url))
                 .json(&json!({"login": c.login, "password": "load-test-password"})),
         )
-    } else if roll == 99 {
+    } else if roll >= 100 - u64::from(o.charge_percent.min(20)) {
+        // Spread over every citizen (not the few `n` picks when n ends in 99).
+        let c = &citizens[(n as usize / 100).wrapping_mul(2_654_435_761) % citizens.len()];
         (
             "charge",
             http.post(format!("{}/api/v1/me/charges", o.url))
@@ -320,7 +336,7 @@ pub async fn run(o: LoadOptions) -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let t = tally.lock();
     println!(
-        "\n| operation | requests | per second | p50 ms | p99 ms | p999 ms | max ms |\n|---|---|---|---|---|---|---|"
+        "\n| operation | admitted | per second | p50 ms | p99 ms | p999 ms | max ms |\n|---|---|---|---|---|---|---|"
     );
     for (op, h) in &t.latency {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -335,7 +351,7 @@ pub async fn run(o: LoadOptions) -> anyhow::Result<()> {
         );
     }
     println!(
-        "\nmode: {}, {} s, {} citizens, {} merchants ({}% of payments to one){}",
+        "\nmode: {}, {} s, {} citizens, {} merchants ({}% of payments to one), charges {}%, a sign-in every {} requests{}",
         o.rate.map_or(
             format!("closed loop, {} clients", o.concurrency),
             |r| format!("offered {r}/s, at most {} in flight", o.concurrency)
@@ -344,6 +360,8 @@ pub async fn run(o: LoadOptions) -> anyhow::Result<()> {
         o.citizens,
         o.merchants.len(),
         o.hot_percent,
+        o.charge_percent,
+        o.sign_in_every,
         if t.dropped > 0 {
             format!(", {} not sent (client at its in-flight limit)", t.dropped)
         } else {

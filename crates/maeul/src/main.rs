@@ -100,6 +100,13 @@ enum Cmd {
         /// Percent of payments to one very busy merchant.
         #[arg(long, default_value_t = 20)]
         hot_percent: u8,
+        /// One request in this many is a sign-in (a password hash: tens of ms of CPU);
+        /// 0 for none.
+        #[arg(long, default_value_t = 2_000)]
+        sign_in_every: u64,
+        /// Percent of requests that are 10,000-won charges through the bank (≤ 20).
+        #[arg(long, default_value_t = 1)]
+        charge_percent: u8,
     },
     /// Operator verbs that need no running server.
     Admin {
@@ -297,6 +304,8 @@ fn main() -> ExitCode {
             rate,
             concurrency,
             hot_percent,
+            sign_in_every,
+            charge_percent,
         } => (|| {
             let merchants = if merchants.is_empty() {
                 (0..maeul::demo::BUSY_MERCHANTS)
@@ -316,6 +325,8 @@ fn main() -> ExitCode {
                     rate,
                     concurrency,
                     hot_percent,
+                    sign_in_every,
+                    charge_percent,
                 },
             ))
         })(),

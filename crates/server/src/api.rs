@@ -201,10 +201,20 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
         .get::<MatchedPath>()
         .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
-    let response = match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::unavailable("the request's deadline passed").into_response(),
+    // Load shedding: beyond the in-flight limit a request is answered 503 at once rather
+    // than queued behind the others (an admitted request's latency stays short). Health,
+    // readiness and metrics are never shed: operators need them most under load.
+    let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
+    let admitted = if probe { None } else { state.admit_request() };
+    let response = if !probe && admitted.is_none() {
+        ApiError::busy(1).into_response()
+    } else {
+        match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => ApiError::unavailable("the request's deadline passed").into_response(),
+        }
     };
+    drop(admitted);
     let m = &state.metrics;
     m.latency
         .with_label_values(&[route.as_str()])

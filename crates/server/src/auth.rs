@@ -632,19 +632,21 @@ impl Auth {
     /// all counted and none can undo a lock.
     pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ApiError> {
         let db = self.db.lock();
+        // Every payment asks: the statement is parsed once and cached.
         let (hash, failures, locked_until, login) = db
-            .query_row(
+            .prepare_cached(
                 "SELECT pin, pin_failures, pin_locked_until, login FROM users WHERE id = ?1",
-                params![user_id],
-                |r| {
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![user_id], |r| {
                     Ok((
                         r.get::<_, Option<String>>(0)?,
                         r.get::<_, i64>(1)?,
                         r.get::<_, i64>(2)?,
                         r.get::<_, String>(3)?,
                     ))
-                },
-            )
+                })
+            })
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let Some(hash) = hash else {
             return Err(ApiError::bad_request(
