@@ -247,7 +247,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
-fn too_many(wait_s: u64) -> ApiError {
+pub(crate) fn too_many(wait_s: u64) -> ApiError {
     ApiError {
         retry_after_s: Some(wait_s),
         ..ApiError::new(
@@ -667,7 +667,7 @@ async fn finish_sign_up(
                         && currency.merchants.get(account.0).is_none()
                     {
                         // The application in the registry, awaiting approval.
-                        if let Err(e) = currency.merchants.create(
+                        match currency.merchants.create(
                             account.0,
                             l.brn,
                             l.profile.clone(),
@@ -675,8 +675,19 @@ async fn finish_sign_up(
                             "applied",
                             crate::merchant_api::now_us(),
                         ) {
-                            state.auth.delete_user(user_id);
-                            return Err(e);
+                            Ok(_) => {}
+                            // A concurrent finish of the same sign-up made it first.
+                            Err(_)
+                                if currency
+                                    .merchants
+                                    .get(account.0)
+                                    .is_some_and(|m| m.brn == l.brn) => {}
+                            Err(e) => {
+                                if first {
+                                    state.auth.delete_user(user_id);
+                                }
+                                return Err(e);
+                            }
                         }
                     }
                     state.auth.set_account(user_id, account.0)?;
@@ -691,7 +702,11 @@ async fn finish_sign_up(
             }
             Err(e) => return Err(e),
         };
-        state.auth.delete_user(user_id);
+        // Only the sign-up itself gives the login back: a later finish (sign-in, start)
+        // keeps the user, and the next try finishes it (e.g. once a halt is lifted).
+        if first {
+            state.auth.delete_user(user_id);
+        }
         Err(refused)
     })
     .await
@@ -1126,6 +1141,14 @@ async fn pay(
     let account = require(&caller, Role::Citizen)?;
     let (client, key) = idempotency(&state, &headers, &caller)?;
     let currency = state.currency(&caller.currency)?;
+    // A retry of a payment by code gets its answer first, whatever the code says now
+    // (the shop may since be suspended, the kiosk's code gone).
+    if req.code.is_some()
+        && let Some(Ok(Applied::Scheme(s))) =
+            currency.engine.read(|l| l.remembered(client, key).cloned())
+    {
+        return paid_answer(*s);
+    }
     let (merchant, amount) = match (req.merchant, req.code.as_deref()) {
         (Some(m), None) => (
             m,

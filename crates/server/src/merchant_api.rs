@@ -341,9 +341,11 @@ async fn merchant_card(
     PathParams((code, merchant)): PathParams<(String, u64)>,
 ) -> Result<Json<MerchantCard>, ApiError> {
     let currency = state.currency(&code)?;
+    // Applicants (often sole traders) are not public until approved.
     currency
         .merchants
         .get(merchant)
+        .filter(|m| m.status != Status::Applied)
         .map(|m| Json(MerchantCard::of(&m, None)))
         .ok_or_else(|| ApiError::not_found("merchant"))
 }
@@ -523,6 +525,11 @@ async fn consumer_code(
     JsonBody(req): JsonBody<ConsumerCodeRequest>,
 ) -> Result<Json<ConsumerCodeAnswer>, ApiError> {
     let wallet = require(&caller, Role::Citizen)?;
+    // Each code takes a place in a bounded table: the per-user write limit applies.
+    state
+        .writes
+        .admit(caller.user_id)
+        .map_err(crate::api::too_many)?;
     state.auth.check_pin(caller.user_id, &req.pin).await?;
     let currency = state.currency(&caller.currency)?;
     let issued = currency.merchants.issue_consumer_code(wallet, now_us())?;
@@ -561,22 +568,42 @@ async fn consumer_payment(
     // A retry after the code was used gets the first answer (the code is gone by then).
     let earlier = currency.engine.read(|l| l.remembered(client, key).cloned());
     if let Some(Ok(Applied::Scheme(s))) = earlier {
+        if let ledger::scheme::SchemeApplied::Paid { amount: paid, .. } = &*s
+            && *paid != amount
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "이미 다른 결제에 쓰인 요청 번호입니다. 새로 결제해 주세요.",
+                "This request key was used for another sale. Please start a new sale.",
+            ));
+        }
         return paid_answer(*s);
     }
-    let a = currency
-        .merchants
-        .classify_for_merchant(req.code.as_bytes(), now_us());
-    let ScanAnswer::Payer(code) = &a else {
-        return Err(scan_refusal(&a));
+    // A retry whose first try used the code up but got no answer (busy, deadline)
+    // charges the same wallet under the same key: never a second code, never twice.
+    let payer = match currency.merchants.redeemed_for(client.0, key.0) {
+        Some(wallet) => wallet,
+        None => {
+            let a = currency
+                .merchants
+                .classify_for_merchant(req.code.as_bytes(), now_us());
+            let ScanAnswer::Payer(code) = &a else {
+                return Err(scan_refusal(&a));
+            };
+            currency
+                .merchants
+                .payer_of(code, client.0, key.0)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "consumer_code_unknown",
+                        "확인할 수 없는 결제 코드입니다. 손님께 새 코드를 보여 달라고 해 주세요.",
+                        "This payment code is not known. Ask the customer to show a new one.",
+                    )
+                })?
+        }
     };
-    let payer = currency.merchants.payer_of(code).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "consumer_code_unknown",
-            "확인할 수 없는 결제 코드입니다. 손님께 새 코드를 보여 달라고 해 주세요.",
-            "This payment code is not known. Ask the customer to show a new one.",
-        )
-    })?;
     let applied = run_scheme(
         currency,
         client,
@@ -611,7 +638,14 @@ fn qr_response(currency_code: &str, m: &Merchant, p: &QrParams) -> Result<Respon
         .or_else(|| m.profile.sido.clone())
         .unwrap_or_else(|| "KR".into());
     let mcc = m.profile.mcc.map_or(5499, Mcc::code);
-    let mut code = MerchantCode::new_static(currency_code, m.id.0, mcc, &m.profile.name, city);
+    // EMVCo allows 25 characters of name and 15 of city; the registry allows more.
+    let mut code = MerchantCode::new_static(
+        currency_code,
+        m.id.0,
+        mcc,
+        truncate_chars(&m.profile.name, 25),
+        truncate_chars(&city, 15),
+    );
     if let Some(amount) = p.amount {
         if amount == 0 || i64::try_from(amount).is_err() {
             return Err(ApiError::bad_request("amount_invalid", "1 won or more"));
@@ -825,6 +859,9 @@ pub(crate) async fn move_merchant(
 /// the merchant is not approved. Reads the ledger first and sends only what differs, so
 /// running it again changes nothing. Returns the commands applied.
 pub async fn mirror_in_ledger(currency: &Currency, ids: &[u64]) -> Result<usize, ApiError> {
+    // One at a time per currency: two runs planning from the same reads could land in
+    // the wrong order (a reinstatement after a later close).
+    let _turn = currency.merchants.mirror_turn().await;
     let mut applied = 0;
     for chunk in ids.chunks(MIRROR_CHUNK) {
         let records: Vec<Merchant> = chunk
@@ -861,8 +898,11 @@ pub async fn mirror_in_ledger(currency: &Currency, ids: &[u64]) -> Result<usize,
                         Status::Closed => format!("closed: {}", m.last_change.reason),
                         _ => m.last_change.reason.clone(),
                     };
-                    let why: String = why.chars().take(100).collect();
-                    if let Ok(reason) = Text::new(why) {
+                    // Never skipped: a reason too long for the journal is cut (at a
+                    // character boundary), an empty one replaced.
+                    let reason = Text::new(truncate_bytes(&why, Text::BYTES_MAX))
+                        .or_else(|_| Text::new("not approved"));
+                    if let Ok(reason) = reason {
                         out.push(Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
                             merchant: id,
                             reason,
@@ -901,6 +941,23 @@ pub async fn mirror_in_ledger(currency: &Currency, ids: &[u64]) -> Result<usize,
         }
     }
     Ok(applied)
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends at a character boundary.
+pub(crate) fn truncate_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// At most `n` characters of `s`.
+fn truncate_chars(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
 }
 
 /// The category and annual revenue the scheme rules read, from a registry profile (a
@@ -1045,4 +1102,18 @@ async fn import_aliases(
             .collect(),
         account_conflicts: r.account_conflicts.iter().map(|c| c.line).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        let s = "가나다라"; // 3 bytes each
+        assert_eq!(truncate_bytes(s, 12), s);
+        assert_eq!(truncate_bytes(s, 7), "가나");
+        assert_eq!(truncate_bytes(s, 2), "");
+        assert_eq!(truncate_chars("경동시장 행복상회 본점 2호", 4), "경동시장");
+    }
 }

@@ -48,8 +48,13 @@ pub struct Merchants {
     consumer: Mutex<ConsumerCodes>,
     /// Token → (wallet account, expires at µs) of outstanding consumer codes.
     payers: Mutex<HashMap<[u8; 10], (u64, u64)>>,
+    /// Codes already used by a till: (client, key) → (wallet, expires µs), so a retry of
+    /// that sale charges the same wallet once the code is gone.
+    redeemed: Mutex<HashMap<(u64, u128), (u64, u64)>>,
     db: Mutex<Connection>,
     next_synced: AtomicU64,
+    /// The ledger follows the registry one run at a time.
+    mirror: tokio::sync::Mutex<()>,
 }
 
 fn directory_error(e: DirectoryError) -> ApiError {
@@ -148,7 +153,9 @@ impl Merchants {
             aliases: RwLock::new(aliases),
             consumer: Mutex::new(consumer),
             payers: Mutex::new(HashMap::new()),
+            redeemed: Mutex::new(HashMap::new()),
             db: Mutex::new(db),
+            mirror: tokio::sync::Mutex::new(()),
             next_synced: AtomicU64::new(next_synced),
         })
     }
@@ -432,9 +439,34 @@ impl Merchants {
         Ok(issued)
     }
 
-    /// The wallet behind a verified consumer code (once: the entry is taken).
-    pub fn payer_of(&self, code: &VerifiedCode) -> Option<u64> {
-        self.payers.lock().remove(&code.token.0).map(|(w, _)| w)
+    /// The wallet behind a verified consumer code (once: the entry is taken), now bound
+    /// to the till's `(client, key)` until a minute after the code would have expired.
+    pub fn payer_of(&self, code: &VerifiedCode, client: u64, key: u128) -> Option<u64> {
+        let (wallet, expires) = self.payers.lock().remove(&code.token.0)?;
+        let mut redeemed = self.redeemed.lock();
+        if redeemed.len() >= CONSUMER_CODES_MAX {
+            let now = crate::merchant_api::now_us();
+            redeemed.retain(|_, (_, e)| *e > now);
+        }
+        if redeemed.len() < CONSUMER_CODES_MAX {
+            redeemed.insert((client, key), (wallet, expires.saturating_add(60_000_000)));
+        }
+        Some(wallet)
+    }
+
+    /// The wallet a till's earlier try under `(client, key)` was charging.
+    pub fn redeemed_for(&self, client: u64, key: u128) -> Option<u64> {
+        let now = crate::merchant_api::now_us();
+        self.redeemed
+            .lock()
+            .get(&(client, key))
+            .filter(|(_, e)| *e > now)
+            .map(|(w, _)| *w)
+    }
+
+    /// The turn to make the ledger follow this registry.
+    pub async fn mirror_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.mirror.lock().await
     }
 }
 

@@ -1835,16 +1835,44 @@ async fn qr_codes_pay_merchants_across_operators_and_the_directory_finds_them() 
         (StatusCode::UNPROCESSABLE_ENTITY, Some("merchant_suspended")),
         "{p}"
     );
-    for (verb, key) in [("close", "close-gd"), ("reopen", "reopen-gd")] {
+    // A long Korean reason (more bytes than the journal keeps) still closes it in the
+    // ledger too: paying by id is refused as well.
+    let long_reason = "폐업 신고 확인".repeat(20);
+    for (verb, key, reason) in [
+        ("close", "close-gd", long_reason.as_str()),
+        ("reopen", "reopen-gd", "drill"),
+    ] {
         let (s, v) = svc
             .post(
                 &format!("/api/v1/operator/busan/merchants/{merchant}/{verb}"),
                 Some(&operator),
                 Some(key),
-                json!({"reason": "drill"}),
+                json!({"reason": reason}),
             )
             .await;
         assert_eq!(s, StatusCode::NO_CONTENT, "{verb}: {v}");
+        if verb == "close" {
+            let (s, p) = svc
+                .post(
+                    "/api/v1/me/payments",
+                    Some(&citizen),
+                    Some("by-id-closed"),
+                    json!({"merchant": merchant, "amount": 1000, "pin": "123456"}),
+                )
+                .await;
+            assert_eq!(
+                s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "a closed shop is paid by id: {p}"
+            );
+            let (s, _) = svc
+                .get(
+                    &format!("/api/v1/directory/busan/merchants/{merchant}"),
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "closed shops stay visible, saying so");
+        }
     }
     let (s, p) = svc
         .post(
