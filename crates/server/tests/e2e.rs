@@ -753,9 +753,18 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
         svc.bank.balance(&AccountNo::new("220-000001").unwrap()),
         Some(20_000)
     );
-    // The merchant's settlement history shows it paid.
-    let (s, list) = svc.get("/api/v1/me/settlements", Some(&shop)).await;
-    assert_eq!(s, StatusCode::OK, "{list}");
+    // The merchant's settlement history shows it paid (a projection of the journal: it
+    // follows the answer within milliseconds, so it is polled).
+    let mut list = Value::Null;
+    for _ in 0..100 {
+        let (s, l) = svc.get("/api/v1/me/settlements", Some(&shop)).await;
+        assert_eq!(s, StatusCode::OK, "{l}");
+        list = l;
+        if list[0]["status"] == "paid" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(list[0]["amount"], 20000, "{list}");
     assert_eq!(list[0]["status"], "paid", "{list}");
     assert_eq!(list[0]["transfer"], r["transfer"], "{list} vs {r}");
