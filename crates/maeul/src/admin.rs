@@ -160,7 +160,7 @@ pub fn sync_registry(dir: &Path, code: &str, file: &Path, apply: bool) -> anyhow
     let bytes = std::fs::read(file)?;
     let started = std::time::Instant::now();
     let (r, _) = merchants
-        .sync(&bytes, apply, now_us())
+        .sync(&bytes, apply, server::merchant_api::now_us())
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail.unwrap_or(e.en)))?;
     println!(
         "{} {} rows ({:?}) in {:.1} s: {} added, {} changed, {} suspended, {} resumed, {} reopened, {} closed, {} held, {} unchanged, {} absent, {} rejected",
@@ -192,7 +192,7 @@ pub fn sync_registry(dir: &Path, code: &str, file: &Path, apply: bool) -> anyhow
 pub fn import_aliases(dir: &Path, code: &str, file: &Path) -> anyhow::Result<()> {
     let merchants = open_merchants(dir, code)?;
     let r = merchants
-        .import_aliases(&std::fs::read(file)?, now_us())
+        .import_aliases(&std::fs::read(file)?, server::merchant_api::now_us())
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.en))?;
     println!(
         "{} aliases added, {} repeated, {} rows rejected, {} account conflicts",
@@ -205,10 +205,4 @@ pub fn import_aliases(dir: &Path, code: &str, file: &Path) -> anyhow::Result<()>
         println!("  line {}: {}", row.line, row.problem);
     }
     Ok(())
-}
-
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }

@@ -152,7 +152,7 @@ async fn serve(
         )?);
         if *code == demo_code && merchants.read(|r| r.is_empty()) {
             let made = merchants
-                .create_many(demo::merchant_records(ledger_now_us()))
+                .create_many(demo::merchant_records(server::merchant_api::now_us()))
                 .map_err(|e| anyhow::anyhow!("demo registry: {}: {}", e.code, e.en))?;
             tracing::info!(made, "demo merchant registry written");
         }
@@ -359,10 +359,4 @@ async fn status_log(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver
             );
         }
     }
-}
-
-fn ledger_now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }

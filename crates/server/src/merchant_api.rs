@@ -118,7 +118,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
 }
 
-pub(crate) fn now_us() -> u64 {
+/// Wall-clock microseconds since the Unix epoch (what the registry and QR codes are
+/// given as `now`).
+pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)

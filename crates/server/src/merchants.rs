@@ -393,34 +393,29 @@ impl Merchants {
 
     /// What a citizen's scan of a code is (a consumer code is never redeemed here).
     pub fn classify_for_citizen(&self, scanned: &[u8], now_us: u64) -> ScanAnswer {
-        let reg = self.registry.read();
-        let aliases = self.aliases.read();
-        qr::classify(
-            scanned,
-            &View {
-                currency: &self.currency,
-                registry: &reg,
-                aliases: &aliases,
-                consumer: None,
-            },
-            now_us,
-        )
+        self.classify(scanned, now_us, None)
     }
 
     /// What a merchant's scan is: a consumer code is checked and used up.
     pub fn classify_for_merchant(&self, scanned: &[u8], now_us: u64) -> ScanAnswer {
+        self.classify(scanned, now_us, Some(&self.consumer))
+    }
+
+    fn classify(
+        &self,
+        scanned: &[u8],
+        now_us: u64,
+        consumer: Option<&Mutex<ConsumerCodes>>,
+    ) -> ScanAnswer {
         let reg = self.registry.read();
         let aliases = self.aliases.read();
-        qr::classify(
-            scanned,
-            &View {
-                currency: &self.currency,
-                registry: &reg,
-                aliases: &aliases,
-                consumer: Some(&self.consumer),
-            },
-            now_us,
-        )
+        let view = View {
+            currency: &self.currency,
+            registry: &reg,
+            aliases: &aliases,
+            consumer,
+        };
+        qr::classify(scanned, &view, now_us)
     }
 
     /// A new one-time consumer code for `wallet`.
