@@ -130,7 +130,7 @@ impl Workload {
                 out.push(env(scheme(SchemeCommand::SetMerchantProfile {
                     merchant: merchant(i),
                     category: 5_812,
-                    annual_revenue: Won::new(100_000_000 * (1 + (i % 40) as i64)),
+                    annual_revenue: Won::new(100_000_000 * (1 + (i % 40) as i64)).into(),
                 })));
             }
         }

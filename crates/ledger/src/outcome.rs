@@ -188,6 +188,8 @@ rejections! {
     SchemeRefundRequired { payment: TransferId } => "scheme_refund_required",
     /// `ConfirmRedemption` of a transfer that is not a pending redemption.
     NotARedemption { id: TransferId } => "not_a_redemption",
+    /// Only the latest scheme version, before it comes into force, can be withdrawn.
+    SchemeNotWithdrawable { version: u32 } => "scheme_not_withdrawable",
 }
 
 /// The first rejection code of the scheme layer, whose details the codec stores as

@@ -472,7 +472,7 @@ impl Ledger {
             } => {
                 let id = merchant.account();
                 self.resolve(id, AccountKind::Merchant)?;
-                if annual_revenue.is_negative() {
+                if annual_revenue.known().is_some_and(Won::is_negative) {
                     return Err(Rejection::AmountNotPositive.into());
                 }
                 let operator_suspension = self
@@ -605,6 +605,26 @@ impl Ledger {
                 });
                 self.put_citizen(id, p);
                 Ok(SchemeApplied::AutoChargeRecorded)
+            }
+            SchemeCommand::WithdrawScheme { version, .. } => {
+                let withdrawable = self
+                    .scheme
+                    .versions
+                    .last()
+                    .is_some_and(|v| v.number == *version && v.effective_at > now);
+                if !withdrawable {
+                    return Err(Rejection::SchemeNotWithdrawable { version: *version }.into());
+                }
+                let Some(withdrawn) = self.scheme.pop_version() else {
+                    return Err(Rejection::SchemeNotWithdrawable { version: *version }.into());
+                };
+                let effective_at = withdrawn.effective_at;
+                self.undo
+                    .push(Undo::SchemeVersionPopped { version: withdrawn });
+                Ok(SchemeApplied::SchemeWithdrawn {
+                    version: *version,
+                    effective_at,
+                })
             }
         }
     }

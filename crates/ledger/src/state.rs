@@ -13,6 +13,7 @@
 //! 5. Fold the touched accounts into the state hash.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -129,6 +130,10 @@ enum Undo {
         prev: Option<Box<Halt>>,
     },
     SchemeVersionPushed,
+    /// A version withdrawn (put back on rollback).
+    SchemeVersionPopped {
+        version: Arc<crate::scheme::SchemeVersion>,
+    },
     Citizen {
         id: AccountId,
         prev: Option<Box<CitizenProfile>>,
@@ -1570,7 +1575,10 @@ impl Ledger {
                 Undo::IdempotencyPushed => self.idempotency.pop_back(),
                 Undo::NextTransferId { prev } => self.next_transfer_id = prev,
                 Undo::Halted { prev } => self.halted = prev,
-                Undo::SchemeVersionPushed => self.scheme.pop_version(),
+                Undo::SchemeVersionPushed => {
+                    self.scheme.pop_version();
+                }
+                Undo::SchemeVersionPopped { version } => self.scheme.push_version(version),
                 Undo::Citizen { id, prev } => {
                     self.scheme.set_citizen(id, prev.map(|p| *p));
                 }

@@ -172,7 +172,7 @@ fn merchant_profile(merchant: MerchantId, category: u16, revenue: i64) -> Comman
     scheme_cmd(SchemeCommand::SetMerchantProfile {
         merchant,
         category,
-        annual_revenue: won(revenue),
+        annual_revenue: won(revenue).into(),
     })
 }
 
@@ -1018,4 +1018,115 @@ fn a_cash_back_payment_is_refunded_only_through_the_scheme() {
         outs[0].result,
         Err(Rejection::SchemeRefundRequired { payment })
     );
+}
+
+#[test]
+fn unknown_revenue_earns_the_lowest_rate_and_no_revenue_capped_source() {
+    let mut w = World::new(BUSAN, 1_000_000_000);
+    // A merchant whose registry revenue could not be read: not the top rate (the zero
+    // revenue that used to stand for "unknown"), the lowest of the scheme's bands.
+    w.ok(vec![scheme_cmd(SchemeCommand::SetMerchantProfile {
+        merchant: SHOP,
+        category: 5812,
+        annual_revenue: AnnualRevenue::Unknown,
+    })]);
+    w.buy(ALICE, 100_000, 0).unwrap();
+    match w.pay(ALICE, SHOP, 10_000).unwrap() {
+        SchemeApplied::Paid {
+            cashback,
+            cashback_note,
+            ..
+        } => {
+            assert_eq!(cashback, Won::ZERO);
+            assert_eq!(cashback_note, Some(CashbackNote::NoRateForMerchant));
+        }
+        other => panic!("{other:?}"),
+    }
+    let busan = SchemeConfig::from_toml(BUSAN).unwrap();
+    assert_eq!(busan.cashback_rate(AnnualRevenue::Unknown), 0);
+    // With every band paying something, unknown gets the smallest of them.
+    let mut generous = busan.clone();
+    if let Some(cb) = generous.cashback.as_mut() {
+        cb.bands.last_mut().unwrap().rate_bp = 300;
+    }
+    assert_eq!(generous.cashback_rate(AnnualRevenue::Unknown), 300);
+    // Unknown is not over a revenue cap (the merchant stays payable), but a source
+    // reserved for merchants under a revenue cap is not taken.
+    let profile = MerchantProfile {
+        category: 5812,
+        annual_revenue: AnnualRevenue::Unknown,
+        operator_suspension: None,
+    };
+    let mut capped = busan;
+    capped.merchants.revenue_cap = Some(won(1_000));
+    assert_eq!(merchant_suspension(&capped, &profile), None);
+    capped.sources = vec![SourceRule {
+        source: Source::Allowance,
+        merchant_revenue_cap: Some(won(300_000_000)),
+        excluded_categories: Vec::new(),
+    }];
+    assert!(!scheme_sources(&capped, &profile).contains(Source::Allowance));
+    assert!(scheme_sources(&capped, &profile).contains(Source::Purchased));
+}
+
+#[test]
+fn unknown_revenue_keeps_the_bytes_of_a_known_one() {
+    // Journals written before unknown revenue existed decode to the same values, and a
+    // known revenue hashes as the `Won` it was.
+    let known = postcard::to_allocvec(&AnnualRevenue::Known(won(900_000_000))).unwrap();
+    assert_eq!(known, postcard::to_allocvec(&won(900_000_000)).unwrap());
+    let unknown = postcard::to_allocvec(&AnnualRevenue::Unknown).unwrap();
+    assert_eq!(
+        postcard::from_bytes::<AnnualRevenue>(&unknown).unwrap(),
+        AnnualRevenue::Unknown
+    );
+    assert_eq!(
+        postcard::from_bytes::<AnnualRevenue>(&known).unwrap(),
+        AnnualRevenue::Known(won(900_000_000))
+    );
+}
+
+#[test]
+fn a_version_not_yet_in_force_can_be_withdrawn_and_unfreezes_the_currency() {
+    let mut w = World::new(SEOUL, 1_000_000_000);
+    let v1 = SchemeConfig::from_toml(SEOUL).unwrap();
+    let set = |effective_at: u64| SchemeCommand::SetScheme {
+        config: Box::new(v1.clone()),
+        effective_at: Timestamp::from_micros(effective_at),
+        operator: Text::new("운영자").unwrap(),
+    };
+    let withdraw = |version| SchemeCommand::WithdrawScheme {
+        version,
+        operator: Text::new("운영자").unwrap(),
+    };
+    // A version given in nanoseconds: 1,000 times too far, every later one refused.
+    let far = w.now * 1_000;
+    assert!(w.one(set(far)).is_ok());
+    assert_eq!(
+        code(w.one(set(w.now + DAY_US))),
+        "scheme_effective_too_early"
+    );
+    // Only the latest version, and only before it is in force.
+    assert_eq!(code(w.one(withdraw(1))), "scheme_not_withdrawable");
+    assert_eq!(code(w.one(withdraw(3))), "scheme_not_withdrawable");
+    let hash_before = w.ledger.state_hash();
+    assert_eq!(
+        w.one(withdraw(2)).unwrap(),
+        SchemeApplied::SchemeWithdrawn {
+            version: 2,
+            effective_at: Timestamp::from_micros(far)
+        }
+    );
+    assert_ne!(w.ledger.state_hash(), hash_before);
+    // The currency takes a new version again, numbered after the one in force.
+    assert_eq!(
+        w.one(set(w.now + DAY_US)).unwrap(),
+        SchemeApplied::SchemeSet {
+            version: 2,
+            effective_at: Timestamp::from_micros(w.now + DAY_US)
+        }
+    );
+    // Once in force it stays: money was decided under it.
+    w.advance_days(1);
+    assert_eq!(code(w.one(withdraw(2))), "scheme_not_withdrawable");
 }

@@ -259,7 +259,7 @@ impl Run {
             setup.push(scheme(SchemeCommand::SetMerchantProfile {
                 merchant: MerchantId::new(200 + i as u64),
                 category: 5_812,
-                annual_revenue: Won::new(*revenue),
+                annual_revenue: Won::new(*revenue).into(),
             }));
         }
         let outs = run.apply(setup);

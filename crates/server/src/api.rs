@@ -618,7 +618,7 @@ impl SignUpSetup {
                         Command::Scheme(Box::new(SchemeCommand::SetMerchantProfile {
                             merchant,
                             category,
-                            annual_revenue: Won::new(annual_revenue),
+                            annual_revenue: Won::new(annual_revenue).into(),
                         })),
                         Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
                             merchant,

@@ -16,7 +16,7 @@ use directory::{
     Filter, GeoPoint, Mcc, Merchant, MerchantProfile, NameQuery, NearbyQuery, Page, Revenue,
     RevenueBand, SourceFilter, SourceMask, Status, StatusSet,
 };
-use ledger::scheme::SchemeCommand;
+use ledger::scheme::{AnnualRevenue, SchemeCommand};
 use ledger::{
     AccountId, AccountKind, Applied, ClientId, Command, Envelope, IdempotencyKey, MerchantId,
     Source, SourceSet, Text, WalletId, Won,
@@ -963,19 +963,21 @@ fn truncate_chars(s: &str, n: usize) -> String {
 }
 
 /// The category and annual revenue the scheme rules read, from a registry profile (a
-/// revenue band counts as its upper bound; the general band as above every cap).
-pub fn ledger_profile(p: &MerchantProfile) -> (u16, Won) {
+/// revenue band counts as its upper bound; the general band as above every cap). A
+/// revenue the registry does not know is unknown to the ledger too, which gives it the
+/// least generous treatment (never the zero revenue that earns the top cash-back).
+pub fn ledger_profile(p: &MerchantProfile) -> (u16, AnnualRevenue) {
     let category = p.category.or(p.mcc.map(Mcc::code)).unwrap_or(0);
     let revenue = match p.revenue {
-        Some(Revenue::AnnualWon(w)) => w,
-        Some(Revenue::Band(b)) => Won::new(match b {
+        Some(Revenue::AnnualWon(w)) => AnnualRevenue::Known(w),
+        Some(Revenue::Band(b)) => AnnualRevenue::Known(Won::new(match b {
             RevenueBand::Small => 300_000_000,
             RevenueBand::Medium1 => 500_000_000,
             RevenueBand::Medium2 => 1_000_000_000,
             RevenueBand::Medium3 => 3_000_000_000,
             RevenueBand::General => 100_000_000_000,
-        }),
-        None => Won::ZERO,
+        })),
+        None => AnnualRevenue::Unknown,
     };
     (category, revenue)
 }

@@ -360,9 +360,13 @@ impl SchemeConfig {
         self.budgets.iter().find(|b| b.budget == budget)
     }
 
-    /// The cash-back rate for a merchant with this annual revenue.
-    pub fn cashback_rate(&self, revenue: Won) -> BasisPoints {
+    /// The cash-back rate for a merchant with this annual revenue; with the revenue
+    /// unknown, the lowest rate of any band (never the generous one by default).
+    pub fn cashback_rate(&self, revenue: impl Into<super::AnnualRevenue>) -> BasisPoints {
         let Some(cb) = &self.cashback else { return 0 };
+        let Some(revenue) = revenue.into().known() else {
+            return cb.bands.iter().map(|b| b.rate_bp).min().unwrap_or(0);
+        };
         cb.bands
             .iter()
             .find(|b| b.up_to.is_none_or(|u| revenue <= u))

@@ -168,8 +168,66 @@ pub struct MerchantProfile {
     /// MCC or the scheme's own category number.
     pub category: u16,
     /// As judged from card-fee tier data; re-checked periodically by the operator.
-    pub annual_revenue: Won,
+    pub annual_revenue: AnnualRevenue,
     pub operator_suspension: Option<Text>,
+}
+
+/// A merchant's annual revenue as the scheme rules read it: known, or not known yet
+/// (a registry file whose revenue column could not be understood, a band that
+/// straddles the scheme's bands). Unknown revenue gets the least generous answer of
+/// every rule that pays out because of revenue: the lowest cash-back rate of the
+/// scheme's bands, and none of the sources reserved for merchants under a revenue cap.
+/// It does not suspend the merchant: whether it may be paid is the operator's approval.
+///
+/// Encoded exactly as the `Won` it replaced (a known revenue has the same bytes, so
+/// journals and state hashes written before it are unchanged); unknown is `i64::MIN`,
+/// a value no revenue ever had (a negative revenue was always refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AnnualRevenue {
+    Known(Won),
+    Unknown,
+}
+
+impl AnnualRevenue {
+    const UNKNOWN_WIRE: i64 = i64::MIN;
+
+    pub fn known(self) -> Option<Won> {
+        match self {
+            AnnualRevenue::Known(w) => Some(w),
+            AnnualRevenue::Unknown => None,
+        }
+    }
+
+    /// Whether the revenue is known to be over `cap` (unknown is not).
+    pub fn is_over(self, cap: Won) -> bool {
+        self.known().is_some_and(|w| w > cap)
+    }
+}
+
+impl From<Won> for AnnualRevenue {
+    fn from(w: Won) -> AnnualRevenue {
+        AnnualRevenue::Known(w)
+    }
+}
+
+impl Serialize for AnnualRevenue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AnnualRevenue::Known(w) => w.serialize(s),
+            AnnualRevenue::Unknown => s.serialize_i64(Self::UNKNOWN_WIRE),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AnnualRevenue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AnnualRevenue, D::Error> {
+        let v = i64::deserialize(d)?;
+        Ok(if v == Self::UNKNOWN_WIRE {
+            AnnualRevenue::Unknown
+        } else {
+            AnnualRevenue::Known(Won::new(v))
+        })
+    }
 }
 
 /// What a budget has paid out under the scheme (net of subsidy returned).
@@ -254,7 +312,7 @@ pub enum SchemeCommand {
     SetMerchantProfile {
         merchant: MerchantId,
         category: u16,
-        annual_revenue: Won,
+        annual_revenue: AnnualRevenue,
     },
     SuspendMerchant {
         merchant: MerchantId,
@@ -326,6 +384,13 @@ pub enum SchemeCommand {
         wallet: WalletId,
         month: u32,
         result: AutoChargeResult,
+    },
+    /// Withdraws the latest scheme version before it comes into force (a version set
+    /// by mistake, for instance far in the future, which would otherwise refuse every
+    /// later version). Versions in force are never withdrawn: they decided money.
+    WithdrawScheme {
+        version: u32,
+        operator: Text,
     },
 }
 
@@ -411,6 +476,11 @@ pub enum SchemeApplied {
     },
     AutoChargeSet,
     AutoChargeRecorded,
+    SchemeWithdrawn {
+        version: u32,
+        /// When it would have come into force.
+        effective_at: Timestamp,
+    },
 }
 
 /// The scheme's state inside the ledger. Changed only by `state/scheme_exec.rs`, through
@@ -511,12 +581,12 @@ impl SchemeState {
         self.versions.push(v);
     }
 
-    pub(crate) fn pop_version(&mut self) {
-        if let Some(v) = self.versions.pop() {
-            self.hash =
-                self.hash
-                    .wrapping_sub(item_hash(&mut self.scratch, b'V', u64::from(v.number), &v));
-        }
+    pub(crate) fn pop_version(&mut self) -> Option<Arc<SchemeVersion>> {
+        let v = self.versions.pop()?;
+        self.hash =
+            self.hash
+                .wrapping_sub(item_hash(&mut self.scratch, b'V', u64::from(v.number), &v));
+        Some(v)
     }
 
     /// The version in force at `now`.
@@ -607,7 +677,7 @@ pub fn merchant_suspension(cfg: &SchemeConfig, m: &MerchantProfile) -> Option<Su
     } else if cfg
         .merchants
         .revenue_cap
-        .is_some_and(|cap| m.annual_revenue > cap)
+        .is_some_and(|cap| m.annual_revenue.is_over(cap))
     {
         Some(SuspendReason::RevenueOverCap)
     } else if cfg.merchants.excluded_categories.contains(&m.category) {
@@ -620,9 +690,10 @@ pub fn merchant_suspension(cfg: &SchemeConfig, m: &MerchantProfile) -> Option<Su
 /// The sources the scheme lets this merchant accept (before its own `accepts`).
 pub fn scheme_sources(cfg: &SchemeConfig, m: &MerchantProfile) -> SourceSet {
     cfg.sources.iter().fold(SourceSet::ALL, |set, rule| {
+        // Unknown revenue is not known to be under the cap: the source is not taken.
         let over = rule
             .merchant_revenue_cap
-            .is_some_and(|cap| m.annual_revenue > cap);
+            .is_some_and(|cap| m.annual_revenue.known().is_none_or(|w| w > cap));
         if over || rule.excluded_categories.contains(&m.category) {
             set.without(rule.source)
         } else {

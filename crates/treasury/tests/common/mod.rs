@@ -177,7 +177,7 @@ impl World {
                 SchemeCommand::SetMerchantProfile {
                     merchant: merchant(i),
                     category: 5_812,
-                    annual_revenue: Won::new(500_000_000),
+                    annual_revenue: Won::new(500_000_000).into(),
                 },
             )));
         }
