@@ -19,8 +19,9 @@ fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let (_, ledger) =
-        engine::replay::decode_snapshot(&snap.payload).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ledger = engine::replay::decode_snapshot(&snap.payload)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ledger;
     println!(
         "decode: {:.2} s ({:?})",
         t.elapsed().as_secs_f64(),

@@ -7,7 +7,9 @@
 //!
 //! Start-up and `maeul verify` share one replay ([`replay`]): every journaled command is
 //! re-executed with the current code and must give the recorded outcome and state hash.
-//! A version that would decide differently refuses to serve.
+//! A version that would decide differently refuses to serve. Records and snapshots
+//! carry the identity of the rules that wrote them, so a build that did not write the
+//! recent records re-decides the whole journal before it serves ([`recovery`]).
 
 mod currency;
 mod error;
@@ -19,9 +21,12 @@ mod snapshotter;
 mod storage;
 
 pub use currency::CurrencyCode;
-pub use error::{CommitError, EngineError, SubmitError};
-pub use recovery::StartReport;
-pub use replay::{Divergence, DivergenceKind, Replayer, VerifyReport, verify};
+pub use error::{CommitError, DivergenceReport, EngineError, SubmitError};
+pub use recovery::{Quarantine, StartReport, TakenOver};
+pub use replay::{
+    Divergence, DivergenceKind, Progress, ProgressSink, Replayer, VerifyReport, Writer, verify,
+    verify_with,
+};
 pub use sequencer::{
     BatchSizes, Buckets, COMMITTED_BACKLOG, Clock, CommitLatency, CommittedBatch, Counters, Engine,
     EngineOptions, Health, Ticket, system_clock,

@@ -27,14 +27,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use journal::{JournalStore, NewRecord, RecordHash};
-use ledger::{Command, Envelope, Ledger, LedgerConfig, Outcome, StateHash, Timestamp};
+use ledger::{Command, Envelope, Ledger, LedgerConfig, Outcome, Rules, StateHash, Timestamp};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::currency::CurrencyCode;
 use crate::error::{CommitError, EngineError, SubmitError};
 use crate::record;
-use crate::recovery::{self, Recovered, StartReport};
+use crate::record::RulesRecord;
+use crate::recovery::{self, Quarantine, RecoverOptions, Recovered, StartReport};
+use crate::replay::ProgressSink;
 use crate::snapshotter::{AuditSink, Snapshotter};
 use crate::storage::Storage;
 
@@ -77,6 +79,10 @@ pub struct EngineOptions {
     /// expire them with an empty batch.
     pub idle_tick: Duration,
     pub clock: Clock,
+    /// The rules money is decided by (this build's; a drill's changed ones in tests).
+    pub rules: Rules,
+    /// Told how a long start-up replay progresses.
+    pub progress: Option<ProgressSink>,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -88,6 +94,7 @@ impl std::fmt::Debug for EngineOptions {
             .field("writer_queue_batches", &self.writer_queue_batches)
             .field("snapshot_every_commands", &self.snapshot_every_commands)
             .field("verify_tail_records", &self.verify_tail_records)
+            .field("rules", &self.rules.id())
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +113,8 @@ impl Default for EngineOptions {
             busy_retry_after: Duration::from_millis(50),
             idle_tick: Duration::from_millis(500),
             clock: system_clock(),
+            rules: Rules::this_build(),
+            progress: None,
         }
     }
 }
@@ -120,6 +129,11 @@ pub enum Health {
     },
     /// Rebuilding failed; writes stay refused until it succeeds (retried).
     Failed {
+        cause: String,
+    },
+    /// Started halted and read-only: this build decides records that another build
+    /// wrote differently (see [`Quarantine`]). Reads go on; an operator decides.
+    ReadOnly {
         cause: String,
     },
     Stopped,
@@ -207,6 +221,8 @@ struct Shared {
     /// Every durable batch, for projections and live streams. Bounded: a subscriber
     /// that falls behind by more than `COMMITTED_BACKLOG` batches is told it lagged.
     committed: broadcast::Sender<Arc<CommittedBatch>>,
+    /// Why the currency serves read-only, if it does.
+    quarantine: Option<Quarantine>,
 }
 
 /// Batches kept for subscribers that are behind.
@@ -297,25 +313,47 @@ impl Engine {
             timestamp_us: timestamp.as_micros(),
             payload: &payload,
         }])?;
-        let recovered = Recovered {
+        let mut ledger = Ledger::new(config);
+        ledger.adopt_rules(&options.rules);
+        let mut recovered = Recovered {
             currency,
-            ledger: Ledger::new(config),
+            ledger,
             store: opened.store,
             last_seq: receipt.last_seq,
             last_hash: receipt.last_hash,
+            last_writer: None,
+            verified_from: 0,
             report: StartReport::default(),
         };
+        write_rules_marker(&mut recovered, &options)?;
         Ok(Engine::start(storage, recovered, options))
     }
 
     /// Opens an existing currency: cuts a torn tail, loads a snapshot, replays and
     /// re-checks the journal after it (at least `verify_tail_records` records), and
     /// refuses to start if this version decides any of them differently.
+    ///
+    /// A build whose rules did not write the last records re-decides every record after
+    /// its own last snapshot (the whole journal if it has none) and writes a marker
+    /// naming its rules before its first batch. If it decides records of another build
+    /// differently it refuses, unless it was on the journal before them: then the
+    /// currency starts halted and read-only ([`Health::ReadOnly`], [`Engine::quarantine`]).
     pub fn open(
         storage: Arc<dyn Storage>,
         options: EngineOptions,
     ) -> Result<(Engine, StartReport), EngineError> {
-        let recovered = recovery::recover(storage.as_ref(), options.verify_tail_records, None)?;
+        let mut recovered = recovery::recover(
+            storage.as_ref(),
+            &RecoverOptions {
+                verify_tail_records: options.verify_tail_records,
+                trusted_through: None,
+                rules: &options.rules,
+                progress: options.progress.as_ref(),
+            },
+        )?;
+        if recovered.report.quarantine.is_none() && recovered.report.taken_over_from.is_some() {
+            write_rules_marker(&mut recovered, &options)?;
+        }
         let report = recovered.report.clone();
         Ok((Engine::start(storage, recovered, options), report))
     }
@@ -327,20 +365,38 @@ impl Engine {
             store,
             last_seq,
             last_hash,
+            report,
             ..
         } = recovered;
+        let quarantine = report.quarantine;
+        let health = match &quarantine {
+            Some(q) => Health::ReadOnly { cause: q.summary() },
+            None => Health::Running,
+        };
         let shared = Arc::new(Shared {
             currency: currency.clone(),
             ledger: RwLock::new(ledger),
-            health: Mutex::new(Health::Running),
+            health: Mutex::new(health),
             durable_seq: AtomicU64::new(last_seq),
             last_durable_hash: Mutex::new(last_hash),
             counters: Arc::new(Counters::default()),
             audit: AuditSink::default(),
             committed: broadcast::channel(COMMITTED_BACKLOG).0,
+            quarantine,
         });
-        let (tx, rx) = bounded(options.queue_submissions_max.max(1));
         let options_summary = (options.submission_commands_max, options.busy_retry_after);
+        if shared.quarantine.is_some() {
+            // Read-only: no sequencer, no writer, no snapshots; nothing is written to
+            // the journal until an operator has decided.
+            drop(store);
+            return Engine {
+                shared,
+                submissions: None,
+                thread: None,
+                options_summary,
+            };
+        }
+        let (tx, rx) = bounded(options.queue_submissions_max.max(1));
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name(format!("seq-{currency}"))
@@ -389,6 +445,11 @@ impl Engine {
             Health::Running => {}
             Health::Recovering { cause } | Health::Failed { cause } => {
                 return Err(SubmitError::Unavailable {
+                    cause: cause.clone(),
+                });
+            }
+            Health::ReadOnly { cause } => {
+                return Err(SubmitError::ReadOnly {
                     cause: cause.clone(),
                 });
             }
@@ -451,6 +512,12 @@ impl Engine {
         self.shared.audit.lock().clone()
     }
 
+    /// Why the currency serves read-only, if it does: the records another build wrote
+    /// that this build decides differently.
+    pub fn quarantine(&self) -> Option<&Quarantine> {
+        self.shared.quarantine.as_ref()
+    }
+
     /// Submissions waiting for the sequencer.
     pub fn queue_depth(&self) -> usize {
         self.submissions.as_ref().map_or(0, Sender::len)
@@ -467,7 +534,10 @@ impl Engine {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        *self.shared.health.lock() = Health::Stopped;
+        let mut health = self.shared.health.lock();
+        if !matches!(*health, Health::ReadOnly { .. }) {
+            *health = Health::Stopped;
+        }
     }
 }
 
@@ -549,6 +619,7 @@ impl Sequencer {
             Arc::clone(&self.storage),
             self.shared.currency.to_string(),
             self.options.snapshots_kept,
+            self.options.rules.clone(),
             Arc::clone(&self.shared.counters),
             Arc::clone(&self.shared.audit),
         );
@@ -628,11 +699,22 @@ impl Sequencer {
         // be in the page cache without being on disk, so they are cut, and their
         // commands (answered "not durable") are applied afresh when retried.
         let acknowledged = self.shared.durable_seq.load(Ordering::Acquire);
-        match recovery::recover(
+        let recovered = recovery::recover(
             self.storage.as_ref(),
-            self.options.verify_tail_records,
-            Some(acknowledged),
-        ) {
+            &RecoverOptions {
+                verify_tail_records: self.options.verify_tail_records,
+                trusted_through: Some(acknowledged),
+                rules: &self.options.rules,
+                progress: None,
+            },
+        )
+        .and_then(|r| match &r.report.quarantine {
+            // This build wrote what it reads back: a difference now is not another
+            // build's, and nothing may be served.
+            Some(q) => Err(EngineError::Inconsistent(q.summary())),
+            None => Ok(r),
+        });
+        match recovered {
             Ok(recovered) => {
                 tracing::warn!(
                     currency = %self.shared.currency,
@@ -761,6 +843,42 @@ impl Sequencer {
             }
         }
     }
+}
+
+/// Appends the record that says these rules write from here on (after a new genesis,
+/// or when this build takes over a journal other rules wrote).
+fn write_rules_marker(r: &mut Recovered, options: &EngineOptions) -> Result<(), EngineError> {
+    let mut payload = Vec::new();
+    let rules = &options.rules;
+    record::encode_rules(
+        &mut payload,
+        &RulesRecord {
+            rules: rules.id(),
+            build: rules.describe(),
+            verified_from: r.verified_from,
+            verified_through: r.last_seq,
+        },
+    );
+    let receipt = r.store.append_durable(&[NewRecord {
+        seq: r.last_seq + 1,
+        timestamp_us: (options.clock)().as_micros(),
+        payload: &payload,
+    }])?;
+    tracing::info!(
+        currency = %r.currency,
+        seq = receipt.last_seq,
+        rules = %rules.id(),
+        from = ?r.report.taken_over_from,
+        "this build's rules write this journal from here on"
+    );
+    r.last_seq = receipt.last_seq;
+    r.last_hash = receipt.last_hash;
+    r.report.last_seq = receipt.last_seq;
+    r.last_writer = Some(crate::replay::Writer {
+        rules: rules.id(),
+        build: rules.describe(),
+    });
+    Ok(())
 }
 
 enum Collected {

@@ -21,7 +21,9 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
-use crate::replay::{Replayer, encode_snapshot};
+use ledger::{Rules, RulesId};
+
+use crate::replay::{Replayer, SNAPSHOT_PEEK_BYTES, snapshot_rules};
 use crate::sequencer::Counters;
 use crate::storage::Storage;
 
@@ -39,6 +41,7 @@ impl Snapshotter {
         storage: Arc<dyn Storage>,
         currency: String,
         keep: usize,
+        rules: Rules,
         counters: Arc<Counters>,
         audit: AuditSink,
     ) -> Snapshotter {
@@ -46,7 +49,17 @@ impl Snapshotter {
         let (tx, rx) = bounded::<u64>(1);
         let thread = std::thread::Builder::new()
             .name(format!("snap-{currency}"))
-            .spawn(move || run(storage.as_ref(), &currency, keep, &counters, &audit, &rx))
+            .spawn(move || {
+                let job = Job {
+                    storage: storage.as_ref(),
+                    currency: &currency,
+                    keep,
+                    rules: &rules,
+                    counters: &counters,
+                    audit: &audit,
+                };
+                run(&job, &rx);
+            })
             .ok();
         Snapshotter {
             requests: Some(tx),
@@ -86,14 +99,25 @@ impl Drop for Snapshotter {
     }
 }
 
-fn run(
-    storage: &dyn Storage,
-    currency: &str,
+/// What the snapshot thread works with.
+struct Job<'a> {
+    storage: &'a dyn Storage,
+    currency: &'a str,
     keep: usize,
-    counters: &Counters,
-    audit: &AuditSink,
-    requests: &Receiver<u64>,
-) {
+    rules: &'a Rules,
+    counters: &'a Counters,
+    audit: &'a AuditSink,
+}
+
+fn run(job: &Job<'_>, requests: &Receiver<u64>) {
+    let Job {
+        storage,
+        currency,
+        keep,
+        rules,
+        counters,
+        audit,
+    } = *job;
     let mut copy: Option<Replayer> = None;
     // After a failure, snapshots from this seq on are not used again (a snapshot that
     // does not chain onto the journal would otherwise be reloaded for ever).
@@ -102,7 +126,8 @@ fn run(
         let started = Instant::now();
         let mut replayer = match copy.take() {
             Some(r) => r,
-            None => newest_snapshot(storage, distrust_from).unwrap_or_else(Replayer::from_genesis),
+            None => newest_snapshot(storage, distrust_from, rules)
+                .unwrap_or_else(|| Replayer::from_genesis(rules)),
         };
         let started_at = replayer.last_seq();
         let from = replayer.last_seq() + 1;
@@ -131,12 +156,11 @@ fn run(
             distrust_from = distrust_from.min(started_at.max(1));
             continue;
         }
-        let (Some(ledger), Some(code)) = (replayer.ledger(), replayer.currency()) else {
+        let mut payload = Vec::new();
+        if !replayer.encode_snapshot(&mut payload) {
             copy = Some(replayer);
             continue;
-        };
-        let mut payload = Vec::new();
-        encode_snapshot(&mut payload, code, ledger);
+        }
         let seq = replayer.last_seq();
         match storage.save_snapshot(seq, replayer.last_hash(), &payload) {
             Ok(()) => {
@@ -148,7 +172,7 @@ fn run(
                     ms = started.elapsed().as_millis() as u64,
                     "snapshot written in the background"
                 );
-                if let Err(e) = storage.prune_snapshots(keep.max(1)) {
+                if let Err(e) = prune(storage, rules.id(), keep.max(1)) {
                     tracing::warn!(currency, "could not prune old snapshots: {e}");
                 }
             }
@@ -158,13 +182,46 @@ fn run(
     }
 }
 
-fn newest_snapshot(storage: &dyn Storage, below: u64) -> Option<Replayer> {
+/// The newest snapshot these rules computed, below `below`.
+fn newest_snapshot(storage: &dyn Storage, below: u64, rules: &Rules) -> Option<Replayer> {
     let seqs = storage.list_snapshots().ok()?;
     seqs.iter()
         .rev()
         .filter(|&&seq| seq < below)
         .find_map(|&seq| {
+            let prefix = storage.peek_snapshot(seq, SNAPSHOT_PEEK_BYTES).ok()?;
+            if snapshot_rules(&prefix) != Some(rules.id()) {
+                return None;
+            }
             let s = storage.load_snapshot(seq).ok()?;
-            Replayer::from_snapshot(s.seq, s.chain_hash, &s.payload).ok()
+            Replayer::from_snapshot(s.seq, s.chain_hash, &s.payload, rules).ok()
         })
+}
+
+/// Other builds whose newest snapshot is kept (a rollback to one of them starts from
+/// its own snapshot instead of re-deciding the whole journal).
+const OTHER_BUILDS_KEPT: usize = 3;
+
+/// Keeps the `keep` newest snapshots of these rules and the newest of each of the last
+/// few other builds; deletes the rest.
+fn prune(storage: &dyn Storage, mine: RulesId, keep: usize) -> Result<(), journal::JournalError> {
+    let mut own = 0;
+    let mut others: Vec<Option<RulesId>> = Vec::new();
+    let mut kept = Vec::new();
+    for seq in storage.list_snapshots()?.into_iter().rev() {
+        let rules = storage
+            .peek_snapshot(seq, SNAPSHOT_PEEK_BYTES)
+            .ok()
+            .and_then(|p| snapshot_rules(&p));
+        if rules == Some(mine) {
+            if own < keep {
+                own += 1;
+                kept.push(seq);
+            }
+        } else if others.len() < OTHER_BUILDS_KEPT && !others.contains(&rules) {
+            others.push(rules);
+            kept.push(seq);
+        }
+    }
+    storage.retain_snapshots(&kept)
 }

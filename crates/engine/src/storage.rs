@@ -52,7 +52,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Snapshot seqs available, oldest first.
     fn list_snapshots(&self) -> Result<Vec<u64>, JournalError>;
     fn load_snapshot(&self, seq: u64) -> Result<Snapshot, JournalError>;
-    fn prune_snapshots(&self, keep_newest: usize) -> Result<(), JournalError>;
+    /// The first `len` bytes of a snapshot's payload (to see whose it is before
+    /// loading it).
+    fn peek_snapshot(&self, seq: u64, len: usize) -> Result<Vec<u8>, JournalError>;
+    /// Deletes every snapshot not in `keep`.
+    fn retain_snapshots(&self, keep: &[u64]) -> Result<(), JournalError>;
     /// Where it is, for messages.
     fn describe(&self) -> String;
 }
@@ -152,10 +156,12 @@ impl Storage for FileStorage {
         SnapshotStore::open(&self.dir)?.load(seq)
     }
 
-    fn prune_snapshots(&self, keep_newest: usize) -> Result<(), JournalError> {
-        SnapshotStore::open(&self.dir)?
-            .prune(keep_newest)
-            .map(|_| ())
+    fn peek_snapshot(&self, seq: u64, len: usize) -> Result<Vec<u8>, JournalError> {
+        SnapshotStore::open(&self.dir)?.peek(seq, len)
+    }
+
+    fn retain_snapshots(&self, keep: &[u64]) -> Result<(), JournalError> {
+        SnapshotStore::open(&self.dir)?.retain(keep).map(|_| ())
     }
 
     fn describe(&self) -> String {

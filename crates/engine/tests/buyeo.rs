@@ -404,12 +404,13 @@ fn layer4_verify_names_the_record_of_a_flipped_payment_that_kept_every_invariant
         matches!(d.what, DivergenceKind::StateHash { recorded, replayed } if recorded != replayed),
         "{d:?}"
     );
-    // Replay stops there: the records after it are not trusted.
-    assert_eq!(report.last_seq, buggy.seq - 1);
+    // Replay goes on to list what else differs: the first record is the buggy one.
+    assert_eq!(report.last_seq, buggy.last_seq);
+    assert_eq!(report.differences.first(), Some(&d));
     let text = report.to_string();
     assert!(text.contains("FIRST DIVERGENCE"), "{text}");
     assert!(
-        text.contains(&format!("record {} (offset {})", buggy.seq, buggy.offset)),
+        text.contains(&format!("record {} (offset {},", buggy.seq, buggy.offset)),
         "{text}"
     );
     assert!(text.contains("result: FAILED"), "{text}");
@@ -422,9 +423,10 @@ fn layer4_open_refuses_to_serve_a_journal_written_by_the_buggy_version() {
     let before = std::fs::read(dir.path().join(journal::JOURNAL_FILE_NAME)).unwrap();
 
     let err = Engine::open(storage(dir.path()), options()).unwrap_err();
-    let EngineError::Divergence(d) = &err else {
+    let EngineError::Divergence(report) = &err else {
         panic!("expected a divergence, got {err:?}")
     };
+    let d = report.first().expect("a first difference");
     assert_eq!((d.seq, d.offset), (buggy.seq, buggy.offset));
     let message = err.to_string();
     assert!(message.contains("refusing to serve"), "{message}");
@@ -527,7 +529,7 @@ fn layer4_verify_catches_an_outcome_edited_in_the_journal() {
     // And the engine will not serve it either.
     let err = Engine::open(storage(edited.path()), options()).unwrap_err();
     assert!(
-        matches!(&err, EngineError::Divergence(d) if d.seq == target),
+        matches!(&err, EngineError::Divergence(d) if d.first().map(|d| d.seq) == Some(target)),
         "{err:?}"
     );
 }

@@ -231,8 +231,11 @@ impl Storage for Gated {
     fn load_snapshot(&self, seq: u64) -> Result<Snapshot, JournalError> {
         self.inner.load_snapshot(seq)
     }
-    fn prune_snapshots(&self, keep: usize) -> Result<(), JournalError> {
-        self.inner.prune_snapshots(keep)
+    fn peek_snapshot(&self, seq: u64, len: usize) -> Result<Vec<u8>, JournalError> {
+        self.inner.peek_snapshot(seq, len)
+    }
+    fn retain_snapshots(&self, keep: &[u64]) -> Result<(), JournalError> {
+        self.inner.retain_snapshots(keep)
     }
     fn describe(&self) -> String {
         self.inner.describe()

@@ -152,8 +152,25 @@ impl SnapshotStore {
         Ok(seqs)
     }
 
-    /// Loads and verifies the snapshot for `seq`.
-    pub fn load(&self, seq: u64) -> Result<Snapshot, JournalError> {
+    /// The first `len` bytes of the payload of the snapshot for `seq`, after checking
+    /// its header (not the payload's hash: that needs the whole file). Cheap enough to
+    /// look at what a snapshot holds before deciding to load it.
+    pub fn peek(&self, seq: u64, len: usize) -> Result<Vec<u8>, JournalError> {
+        let (mut f, payload_len, _) = self.open_checked(seq)?;
+        let n = usize::try_from(payload_len).map_or(len, |p| p.min(len));
+        let mut prefix = vec![0u8; n];
+        let path = self.path_for(seq);
+        f.read_exact(&mut prefix)
+            .map_err(|e| JournalError::io(&path, "read", e))?;
+        Ok(prefix)
+    }
+
+    /// Opens the snapshot for `seq` and checks its header; the file is left at the
+    /// payload. Returns the payload's length and the header.
+    fn open_checked(
+        &self,
+        seq: u64,
+    ) -> Result<(File, u64, [u8; SNAPSHOT_HEADER_LEN]), JournalError> {
         let path = self.path_for(seq);
         let mut f = match File::open(&path) {
             Ok(f) => f,
@@ -212,6 +229,17 @@ impl SnapshotStore {
                 "file is {file_len} bytes but the header announces {payload_len} payload bytes"
             )));
         }
+        Ok((f, payload_len, h))
+    }
+
+    /// Loads and verifies the snapshot for `seq`.
+    pub fn load(&self, seq: u64) -> Result<Snapshot, JournalError> {
+        let (mut f, payload_len, h) = self.open_checked(seq)?;
+        let path = self.path_for(seq);
+        let bad = |reason: String| JournalError::SnapshotCorrupt {
+            path: path.clone(),
+            reason,
+        };
         let len = usize::try_from(payload_len).map_err(|_| bad("payload too large".to_string()))?;
         let mut payload = vec![0u8; len];
         f.read_exact(&mut payload)
@@ -251,8 +279,17 @@ impl SnapshotStore {
     pub fn prune(&self, keep_newest: usize) -> Result<Vec<u64>, JournalError> {
         let seqs = self.list()?;
         let cut = seqs.len().saturating_sub(keep_newest);
+        self.retain(&seqs[cut..])
+    }
+
+    /// Deletes every snapshot whose seq is not in `keep` (and leftover temporary
+    /// files). Returns the seqs deleted.
+    pub fn retain(&self, keep: &[u64]) -> Result<Vec<u64>, JournalError> {
         let mut removed = Vec::new();
-        for &seq in &seqs[..cut] {
+        for seq in self.list()? {
+            if keep.contains(&seq) {
+                continue;
+            }
             let p = self.path_for(seq);
             fs::remove_file(&p).map_err(|e| JournalError::io(&p, "remove", e))?;
             removed.push(seq);

@@ -15,6 +15,18 @@
 
 #![deny(clippy::float_arithmetic)]
 
+/// Whether the drill's rule change `$fault` is in force in `$ledger`: always false
+/// without the `fault-injection` feature, so the release binary carries no trace of it.
+macro_rules! drill {
+    ($ledger:expr, $fault:ident) => {{
+        #[cfg(feature = "fault-injection")]
+        let on = $ledger.drill(crate::state::Fault::$fault);
+        #[cfg(not(feature = "fault-injection"))]
+        let on = false;
+        on
+    }};
+}
+
 mod account;
 pub mod codec;
 mod command;
@@ -24,6 +36,7 @@ mod ids;
 mod money;
 mod outcome;
 mod retention;
+mod rules;
 pub mod scheme;
 mod state;
 
@@ -39,6 +52,7 @@ pub use money::{DAY_US, SECOND_US, Timestamp, Won};
 pub use outcome::{
     Applied, Outcome, PendingEnd, Rejection, RejectionCode, TransferStatus, Violation,
 };
+pub use rules::{Rules, RulesId};
 #[cfg(feature = "fault-injection")]
 pub use state::Fault;
 pub use state::{

@@ -793,6 +793,9 @@ impl Ledger {
         }
 
         let mut discount = share(face, u64::from(rules.discount_bp));
+        if drill!(self, DiscountOneWonMore) && discount.is_positive() {
+            discount = arith(discount.checked_add(Won::new(1)))?;
+        }
         let mut discount_withheld = false;
         let budget = rules.discount_budget;
         if let (true, Some(b)) = (discount.is_positive(), budget) {
@@ -991,8 +994,9 @@ impl Ledger {
             now,
             only_this,
         )?;
+        let keep_discount = drill!(self, CancelKeepsDiscount);
         let subsidy_transfer = match rec.budget {
-            Some(b) if rec.discount.is_positive() => Some(
+            Some(b) if rec.discount.is_positive() && !keep_discount => Some(
                 self.transfer_filtered(
                     &Transfer::posted(TransferSpec::SubsidyReturn {
                         wallet,
@@ -1083,7 +1087,10 @@ impl Ledger {
         let earning = arith(earning)?;
         let today = KstDate::of(now);
         profile.roll(today);
-        let rate = cfg.cashback_rate(m.annual_revenue);
+        let mut rate = cfg.cashback_rate(m.annual_revenue);
+        if drill!(self, CashbackTenfold) {
+            rate = rate.saturating_mul(10);
+        }
         let mut note = None;
         let mut counted = Won::ZERO;
         let mut cashback = Won::ZERO;
@@ -1185,7 +1192,10 @@ impl Ledger {
             .iter()
             .filter(|l| l.source == Source::Cashback && l.expires_at > now)
             .try_fold(Won::ZERO, |acc, l| acc.checked_add(l.amount));
-        let take = due.min(arith(held)?);
+        let mut take = due.min(arith(held)?);
+        if drill!(self, RefundKeepsCashback) {
+            take = Won::ZERO;
+        }
         if take.is_positive() {
             self.transfer(
                 &Transfer::posted(TransferSpec::SubsidyReturn {
@@ -1337,6 +1347,9 @@ impl Ledger {
             if share.is_positive() {
                 shares.push((*b, share));
             }
+        }
+        if drill!(self, BalanceRefundSkipsSubsidy) {
+            shares.clear();
         }
         let subsidy = shares
             .iter()

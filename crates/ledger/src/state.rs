@@ -202,7 +202,9 @@ pub struct BatchReport {
     pub violation: Option<Violation>,
 }
 
-/// Deliberate faults for drills and tests (feature `fault-injection`).
+/// Deliberate rule changes for drills and tests (feature `fault-injection`): each is a
+/// plausible bad update that still compiles, so the tests can show that replay, the
+/// run-time checks and the start-up gate stop it. Never enabled in the release binary.
 #[cfg(feature = "fault-injection")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -211,6 +213,40 @@ pub enum Fault {
     /// available-funds check are bypassed too, so only the batch invariants and
     /// `verify` stand in the way.
     FlipPaymentDirection { skip_checks: bool },
+    /// A flipped sign in posting: once the direction check has passed, every posted
+    /// transfer moves the money the other way.
+    PostingSignFlipped,
+    /// Cash-back at ten times the scheme's rate.
+    CashbackTenfold,
+    /// A purchase's discount one won larger than the scheme's rate gives.
+    DiscountOneWonMore,
+    /// A balance refund pays all that is left in cash, skipping the subsidy share.
+    BalanceRefundSkipsSubsidy,
+    /// A cancelled purchase leaves its discount in the wallet.
+    CancelKeepsDiscount,
+    /// A gift arrives with the source it had instead of `gift`.
+    GiftKeepsSource,
+    /// A payment refund leaves the cash-back it earned with the payer.
+    RefundKeepsCashback,
+    /// Value expires one instant after its validity ends instead of at it.
+    ExpiryOneInstantLate,
+}
+
+#[cfg(feature = "fault-injection")]
+impl Fault {
+    /// Every rule change, for tests that try each.
+    pub const ALL: [Fault; 10] = [
+        Fault::FlipPaymentDirection { skip_checks: false },
+        Fault::FlipPaymentDirection { skip_checks: true },
+        Fault::PostingSignFlipped,
+        Fault::CashbackTenfold,
+        Fault::DiscountOneWonMore,
+        Fault::BalanceRefundSkipsSubsidy,
+        Fault::CancelKeepsDiscount,
+        Fault::GiftKeepsSource,
+        Fault::RefundKeepsCashback,
+        Fault::ExpiryOneInstantLate,
+    ];
 }
 
 /// The ledger of one currency. Pure: no I/O, no clock, no randomness. Two ledgers fed
@@ -282,6 +318,23 @@ impl Ledger {
     #[cfg(feature = "fault-injection")]
     pub fn inject_fault(&mut self, fault: Option<Fault>) {
         self.fault = fault;
+    }
+
+    /// Decides by `rules` from now on. Only a drill's rules differ in behaviour from
+    /// this build's; the engine calls it on every ledger it makes or loads.
+    pub fn adopt_rules(&mut self, rules: &crate::rules::Rules) {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.fault = rules.fault();
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        let _ = rules;
+    }
+
+    /// Whether the drill rule `f` is in force (never, without `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn drill(&self, f: Fault) -> bool {
+        self.fault == Some(f)
     }
 
     pub fn config(&self) -> &LedgerConfig {
@@ -1074,6 +1127,7 @@ impl Ledger {
             return Ok(());
         }
         self.save_account(i);
+        let keep_source = drill!(self, GiftKeepsSource);
         let config = &self.config;
         let lots = &mut self.accounts[i as usize].lots;
         match how {
@@ -1091,7 +1145,11 @@ impl Ledger {
                     deposit_lot(
                         lots,
                         Lot {
-                            source: Source::Gift,
+                            source: if keep_source {
+                                lot.source
+                            } else {
+                                Source::Gift
+                            },
                             ..*lot
                         },
                         config,
@@ -1115,6 +1173,11 @@ impl Ledger {
         amount: Won,
     ) -> Result<(), Failure> {
         self.check_direction(kind, debit, credit)?;
+        let (debit, credit) = if drill!(self, PostingSignFlipped) {
+            (credit, debit)
+        } else {
+            (debit, credit)
+        };
         self.save_account(debit);
         self.save_account(credit);
         let d = &mut self.accounts[debit as usize];
@@ -1311,9 +1374,12 @@ impl Ledger {
         let kind = TransferKind::Expiry;
         self.check_open(wallet, kind)?;
         self.check_open(reserve, kind)?;
+        // Valid through the instant before `expires_at`: at it, the lot has expired.
+        let late = drill!(self, ExpiryOneInstantLate);
+        let expired = |l: &Lot| l.expires_at < now || (l.expires_at == now && !late);
         let account = &self.accounts[wallet as usize];
         let mut amount = Won::ZERO;
-        for lot in account.lots.iter().filter(|l| l.expires_at <= now) {
+        for lot in account.lots.iter().filter(|l| expired(l)) {
             amount = amount
                 .checked_add(lot.amount)
                 .ok_or(Violation::Arithmetic)?;
@@ -1326,9 +1392,7 @@ impl Ledger {
             .into());
         }
         self.save_account(wallet);
-        self.accounts[wallet as usize]
-            .lots
-            .retain(|l| l.expires_at > now);
+        self.accounts[wallet as usize].lots.retain(|l| !expired(l));
         let id = self.take_transfer_id();
         self.post(kind, wallet, reserve, amount)?;
         Ok((id, amount))

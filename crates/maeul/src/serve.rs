@@ -70,13 +70,61 @@ pub fn run(o: ServeOptions) -> anyhow::Result<()> {
         engine.shutdown();
         codes.push(demo_code.clone());
     }
+    let opened = open_all(&o.data_dir, &codes)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(o, opened, demo_code))
+}
+
+/// Opens every currency, in parallel (each start may re-decide a whole journal when
+/// this build did not write it), logging progress. A currency this build refuses stops
+/// the start, naming the records; one it must serve read-only is served read-only.
+fn open_all(
+    data_dir: &std::path::Path,
+    codes: &[CurrencyCode],
+) -> anyhow::Result<Vec<(CurrencyCode, Arc<dyn Storage>, Arc<Engine>)>> {
+    let progress: engine::ProgressSink = Arc::new(|p: &engine::Progress| {
+        if p.done {
+            tracing::info!("verified {p}");
+        } else {
+            tracing::info!("verifying {p}");
+        }
+    });
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = codes
+            .iter()
+            .map(|code| {
+                let progress = Arc::clone(&progress);
+                scope.spawn(move || {
+                    let storage = data_dir::storage(data_dir, code);
+                    let options = EngineOptions {
+                        progress: Some(progress),
+                        ..EngineOptions::default()
+                    };
+                    let opened = Engine::open(Arc::clone(&storage), options);
+                    (code.clone(), storage, opened)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a currency's start panicked"))
+            })
+            .collect()
+    });
     let mut opened = Vec::new();
-    for code in &codes {
-        let storage = data_dir::storage(&o.data_dir, code);
-        match Engine::open(Arc::clone(&storage), EngineOptions::default()) {
+    for result in results {
+        let (code, storage, engine) = result?;
+        match engine {
             Ok((engine, report)) => {
+                if let Some(q) = &report.quarantine {
+                    tracing::error!(currency = %code, "serving read-only: {}", q.summary());
+                }
                 tracing::info!(currency = %code, ?report, "serving");
-                opened.push((code.clone(), storage, Arc::new(engine)));
+                opened.push((code, storage, Arc::new(engine)));
             }
             Err(e @ EngineError::Divergence(_)) => {
                 return Err(e).context(format!("currency {code}"));
@@ -84,10 +132,7 @@ pub fn run(o: ServeOptions) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("opening currency {code}")),
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(serve(o, opened, demo_code))
+    Ok(opened)
 }
 
 async fn serve(

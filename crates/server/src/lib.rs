@@ -117,6 +117,12 @@ impl AppState {
         self
     }
 
+    /// Requests in flight now, and the most admitted at once.
+    pub fn load(&self) -> (usize, usize) {
+        let now = self.in_flight.load(std::sync::atomic::Ordering::Acquire);
+        (now.min(self.in_flight_max), self.in_flight_max)
+    }
+
     /// A place for one more request, or `None` when the limit is reached.
     pub fn admit_request(&self) -> Option<InFlight<'_>> {
         use std::sync::atomic::Ordering;
