@@ -434,3 +434,24 @@ fn answer_codes_are_stable_and_distinct() {
     assert!(promptpay.message_ko().contains("PromptPay"));
     assert!(promptpay.message_en().contains("PromptPay"));
 }
+
+#[test]
+fn a_consumer_code_given_back_after_a_refused_sale_pays_again() {
+    let (ctx, issuer) = consumer_ctx();
+    let issued = issuer.issue(TokenId([9; 10]), NOW_US);
+    let ScanAnswer::Payer(first) = classify_str(&issued.text, &ctx, NOW_US) else {
+        panic!("the first scan pays");
+    };
+    // The ledger refused the sale (over the balance): the code goes back.
+    assert!(ctx.release_consumer_code(first.token, NOW_US + 1_000_000));
+    assert_eq!(
+        classify_str(&issued.text, &ctx, NOW_US + 2_000_000),
+        ScanAnswer::Payer(first)
+    );
+    assert_eq!(
+        classify_str(&issued.text, &ctx, NOW_US + 3_000_000),
+        ScanAnswer::ConsumerRejected(ConsumerError::AlreadyUsed)
+    );
+    // A citizen-side context has nothing to give back.
+    assert!(!MemoryContext::new(OURS).release_consumer_code(first.token, NOW_US));
+}
