@@ -12,7 +12,10 @@
 //!    exact alias wins even over a checksum error, because some old generators wrote
 //!    wrong checksums and the operator imported exactly what is on the sticker.
 //! 5. Other schemes, recognised by EMV GUID, card-network tag, URL scheme or host, so the
-//!    answer can say "this is a PromptPay code" rather than "unknown".
+//!    answer can say "this is a PromptPay code" rather than "unknown". Such an answer
+//!    also gives the scheme as a stable lowercase code ([`ScanAnswer::scheme`]:
+//!    `zeropay`, `pix`, `qris`, `promptpay`, …) for the server to put in a refusal, so an
+//!    app never has to read the words.
 //! 6. Everything else is named for what it looks like (a web address, Wi-Fi settings, a
 //!    contact card, a number, text).
 //!
@@ -384,6 +387,20 @@ impl ScanAnswer {
     /// Whether the scan found someone to pay or charge.
     pub fn is_payable(&self) -> bool {
         matches!(self, ScanAnswer::Merchant(_) | ScanAnswer::Payer(_))
+    }
+
+    /// The payment scheme of a code that belongs to another service, as a stable
+    /// lowercase code ([`Scheme::code`]: `zeropay`, `kakaopay`, `pix`, `qris`,
+    /// `promptpay`, `visa`, `other_emv`, …), for a refusal an app can act on without
+    /// reading the words. `None` for every other answer, including maeul's own codes
+    /// (an unregistered maeul merchant, another local currency).
+    pub fn scheme(&self) -> Option<&'static str> {
+        match self {
+            ScanAnswer::UnknownMerchant { scheme, .. } if *scheme != Scheme::Maeul => {
+                Some(scheme.code())
+            }
+            _ => None,
+        }
     }
 
     /// A stable snake_case code for logs, metrics and API clients.
