@@ -186,19 +186,103 @@ fn malformed_payloads_say_which_tag_and_why() {
         ),
         "{answer:?}"
     );
-    // Truncated in the middle (no checksum to check): a structural answer.
+    // Truncated in the middle (no checksum to check): a scan cut short, not a bad code.
     let answer = classify_str("000201010211264100", &ctx(), NOW_US);
     assert!(
         matches!(
             answer,
-            ScanAnswer::MalformedEmv {
+            ScanAnswer::IncompleteScan {
                 field: Some(FieldPath { tag: 26, .. }),
+                problem: Problem::Tlv(qr::tlv::TlvProblem::TruncatedValue),
                 ..
             }
         ),
         "{answer:?}"
     );
-    assert_eq!(answer.code(), "malformed_emv");
+    assert_eq!(answer.code(), "incomplete_scan");
+    // Whole (its checksum agrees) but with a length that runs past the end: the
+    // generator's fault, and a new scan will not help.
+    let body = "00020101021126410008KR.MAEUL0114busan-dongbaek020712345675204581253034105802KR5904마을식당6099부산6304";
+    let payload = format!("{body}{:04X}", qr::crc::crc16(body.as_bytes()));
+    let answer = classify_str(&payload, &ctx(), NOW_US);
+    assert_eq!(answer.code(), "malformed_emv", "{answer:?}");
+}
+
+#[test]
+fn a_scan_cut_short_is_incomplete_not_malformed() {
+    use qr::{FieldPath, Problem};
+    let good = code(SHOP).with_amount(8_000).encode().unwrap();
+    let cut = |n: usize| classify(&good.as_bytes()[..n], &ctx(), NOW_US);
+    // The checksum's digits cut off, some or all of them.
+    for lost in 1..=4 {
+        let answer = cut(good.len() - lost);
+        assert!(
+            matches!(
+                answer,
+                ScanAnswer::IncompleteScan {
+                    field: Some(FieldPath { tag: 63, sub: None }),
+                    ..
+                }
+            ),
+            "{lost} lost: {answer:?}"
+        );
+    }
+    // No checksum field at all.
+    assert!(matches!(
+        cut(good.len() - 8),
+        ScanAnswer::IncompleteScan {
+            problem: Problem::MissingCrc,
+            ..
+        }
+    ));
+    // Cut inside the Korean name, in the middle of a character: not "binary data".
+    let name_at = good.find("마을식당").unwrap();
+    let answer = cut(name_at + 4);
+    assert!(
+        matches!(
+            answer,
+            ScanAnswer::IncompleteScan {
+                field: Some(FieldPath { tag: 59, sub: None }),
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    // The words say to scan again, steadier and closer; they are not the malformed ones.
+    let malformed = ScanAnswer::MalformedEmv {
+        field: None,
+        offset: 0,
+        problem: Problem::NoFormatIndicator,
+    };
+    assert_eq!(answer.code(), "incomplete_scan");
+    assert!(
+        answer.message_ko().contains("다시 스캔"),
+        "{}",
+        answer.message_ko()
+    );
+    assert!(
+        answer.message_en().contains("scan again"),
+        "{}",
+        answer.message_en()
+    );
+    assert!(answer.message_en().contains("steady"));
+    assert_ne!(answer.message_ko(), malformed.message_ko());
+    assert_ne!(answer.message_en(), malformed.message_en());
+    // Bytes that are not UTF-8 for another reason stay binary.
+    let mut broken = good.as_bytes()[..name_at + 4].to_vec();
+    broken.push(b'A');
+    assert_eq!(
+        classify(&broken, &ctx(), NOW_US),
+        ScanAnswer::NotPayment {
+            looks_like: LooksLike::Binary
+        }
+    );
+    assert_eq!(
+        classify(&[0xEB, 0xA7], &ctx(), NOW_US),
+        ScanAnswer::NotPayment {
+            looks_like: LooksLike::Binary
+        }
+    );
 }
 
 #[test]
@@ -400,6 +484,35 @@ fn consumer_codes_that_cannot_be_honoured() {
 fn answer_codes_are_stable_and_distinct() {
     let answers = [
         ("merchant_found", target(1, None, Recognised::MaeulStatic)),
+        (
+            "incomplete_scan",
+            ScanAnswer::IncompleteScan {
+                field: None,
+                offset: 0,
+                problem: qr::Problem::MissingCrc,
+            },
+        ),
+        (
+            "malformed_emv",
+            ScanAnswer::MalformedEmv {
+                field: None,
+                offset: 0,
+                problem: qr::Problem::NoFormatIndicator,
+            },
+        ),
+        (
+            "not_payment_code",
+            ScanAnswer::NotPayment {
+                looks_like: LooksLike::Text,
+            },
+        ),
+        (
+            "unknown_merchant",
+            ScanAnswer::UnknownMerchant {
+                scheme: Scheme::Pix,
+                merchant: None,
+            },
+        ),
         (
             "bad_checksum",
             ScanAnswer::BadChecksum {
