@@ -3,16 +3,26 @@
 //!
 //! The order of questions, and why:
 //! 1. Size and encoding (empty, over [`SCAN_BYTES_MAX`], not UTF-8): cheap, and bounds
-//!    the work every later step can do.
+//!    the work every later step can do. Bytes that stop in the middle of a UTF-8
+//!    character after the start of an EMV payload are a cut-off scan
+//!    ([`ScanAnswer::IncompleteScan`]), not binary data.
 //! 2. Consumer code prefix: a citizen's one-time code, verified and used up through the
 //!    [`ScanContext`].
 //! 3. EMV payloads (`000201…`): checksum, structure, then maeul's own template. A valid
-//!    maeul code goes straight to the merchant registry.
+//!    maeul code goes straight to the merchant registry. Four answers tell a bad scan
+//!    apart, because each asks the person for something different (see [`crate::emv`]):
+//!    `incomplete_scan` — the payload stops short (inside a field, before or inside its
+//!    checksum): scan again, steadier and closer; `bad_checksum` — whole but damaged:
+//!    scan again, else ask for a new code; `malformed_emv` — whole, checksum right, but
+//!    badly made: ask for a new code; `not_payment_code` — not a payment code at all.
 //! 4. Legacy aliases: the exact (normalised) string, then an EMV merchant account. An
 //!    exact alias wins even over a checksum error, because some old generators wrote
 //!    wrong checksums and the operator imported exactly what is on the sticker.
 //! 5. Other schemes, recognised by EMV GUID, card-network tag, URL scheme or host, so the
-//!    answer can say "this is a PromptPay code" rather than "unknown".
+//!    answer can say "this is a PromptPay code" rather than "unknown". Such an answer
+//!    also gives the scheme as a stable lowercase code ([`ScanAnswer::scheme`]:
+//!    `zeropay`, `pix`, `qris`, `promptpay`, …) for the server to put in a refusal, so an
+//!    app never has to read the words.
 //! 6. Everything else is named for what it looks like (a web address, Wi-Fi settings, a
 //!    contact card, a number, text).
 //!
@@ -343,6 +353,14 @@ pub enum ScanAnswer {
     /// A citizen's consumer code, verified and now used: charge the citizen the server
     /// maps `token` to.
     Payer(VerifiedCode),
+    /// The scan stopped short: the payload ends inside a field, or before or inside its
+    /// checksum. The camera read part of a code; scanning again (steadier, closer) is the
+    /// remedy, not a new code. `field`, `offset` and `problem` say where it was cut.
+    IncompleteScan {
+        field: Option<FieldPath>,
+        offset: usize,
+        problem: Problem,
+    },
     /// The code's checksum disagrees with its content.
     BadChecksum {
         expected: u16,
@@ -386,11 +404,26 @@ impl ScanAnswer {
         matches!(self, ScanAnswer::Merchant(_) | ScanAnswer::Payer(_))
     }
 
+    /// The payment scheme of a code that belongs to another service, as a stable
+    /// lowercase code ([`Scheme::code`]: `zeropay`, `kakaopay`, `pix`, `qris`,
+    /// `promptpay`, `visa`, `other_emv`, …), for a refusal an app can act on without
+    /// reading the words. `None` for every other answer, including maeul's own codes
+    /// (an unregistered maeul merchant, another local currency).
+    pub fn scheme(&self) -> Option<&'static str> {
+        match self {
+            ScanAnswer::UnknownMerchant { scheme, .. } if *scheme != Scheme::Maeul => {
+                Some(scheme.code())
+            }
+            _ => None,
+        }
+    }
+
     /// A stable snake_case code for logs, metrics and API clients.
     pub fn code(&self) -> &'static str {
         match self {
             ScanAnswer::Merchant(_) => "merchant_found",
             ScanAnswer::Payer(_) => "payer_found",
+            ScanAnswer::IncompleteScan { .. } => "incomplete_scan",
             ScanAnswer::BadChecksum { .. } => "bad_checksum",
             ScanAnswer::MalformedEmv { .. } => "malformed_emv",
             ScanAnswer::NotPayment { .. } => "not_payment_code",
@@ -408,6 +441,9 @@ impl ScanAnswer {
         let s: &'static str = match self {
             ScanAnswer::Merchant(_) => "결제할 가맹점을 찾았습니다. 금액을 확인하고 결제하세요.",
             ScanAnswer::Payer(_) => "손님의 결제 코드를 확인했습니다. 결제를 진행하세요.",
+            ScanAnswer::IncompleteScan { .. } => {
+                "QR 코드를 끝까지 읽지 못했습니다. 카메라를 흔들리지 않게 잡고 QR 코드에 조금 더 가까이 대어 다시 스캔하세요."
+            }
             ScanAnswer::BadChecksum { .. } => {
                 "QR 코드가 손상되었거나 변조되었습니다. 다시 스캔하고, 계속 안 되면 가맹점에 새 QR을 요청하세요."
             }
@@ -474,6 +510,9 @@ impl ScanAnswer {
         let s: &'static str = match self {
             ScanAnswer::Merchant(_) => "Shop found. Check the amount and pay.",
             ScanAnswer::Payer(_) => "Customer's payment code accepted. Go ahead with the sale.",
+            ScanAnswer::IncompleteScan { .. } => {
+                "Only part of the QR code was read. Hold the camera steady, a little closer to the code, and scan again."
+            }
             ScanAnswer::BadChecksum { .. } => {
                 "This QR code is damaged or has been altered. Scan again; if it keeps failing, ask the shop for a new code."
             }
@@ -551,7 +590,28 @@ pub fn classify(scanned: &[u8], ctx: &impl ScanContext, now_us: u64) -> ScanAnsw
     }
     match std::str::from_utf8(scanned) {
         Ok(text) => classify_str(text, ctx, now_us),
+        // The bytes end inside a character (`error_len` is `None`): if what came before
+        // is the start of an EMV payload, the scan was cut in the middle of a Korean
+        // name or city.
+        Err(e) if e.error_len().is_none() => scanned
+            .get(..e.valid_up_to())
+            .and_then(|prefix| std::str::from_utf8(prefix).ok())
+            .and_then(cut_emv)
+            .unwrap_or(not_payment(LooksLike::Binary)),
         Err(_) => not_payment(LooksLike::Binary),
+    }
+}
+
+/// [`ScanAnswer::IncompleteScan`] when `text` is the start of an EMV payload that stops
+/// short; `None` otherwise.
+fn cut_emv(text: &str) -> Option<ScanAnswer> {
+    let text = normalize(text);
+    if !looks_like_emv(&text) {
+        return None;
+    }
+    match EmvPayload::parse(&text) {
+        Err(e @ EmvError::Incomplete { .. }) => Some(emv_error_answer(e)),
+        _ => None,
     }
 }
 
@@ -632,6 +692,15 @@ fn classify_emv(text: &str, ctx: &impl ScanContext) -> ScanAnswer {
 fn emv_error_answer(e: EmvError) -> ScanAnswer {
     match e {
         EmvError::BadChecksum { expected, found } => ScanAnswer::BadChecksum { expected, found },
+        EmvError::Incomplete {
+            field,
+            offset,
+            problem,
+        } => ScanAnswer::IncompleteScan {
+            field,
+            offset,
+            problem,
+        },
         EmvError::Malformed {
             field,
             offset,

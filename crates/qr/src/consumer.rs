@@ -31,6 +31,15 @@
 //! capacity; when it is full of unexpired tokens new codes are refused with
 //! [`ConsumerError::ReplayGuardFull`]. Forgetting an unexpired token would let a replayed
 //! code through, and refusing is the safe failure.
+//!
+//! **Giving a code back**: when the till redeemed a code but the sale did not happen (the
+//! ledger refused it, e.g. the amount is over the customer's balance), the server calls
+//! [`ConsumerCodes::release`] and the same code can be redeemed again until it expires.
+//! A released token keeps its place in the guard until then, so the bound holds exactly as
+//! before and a second redeem of a released code never finds the guard full. Releasing a
+//! token that is not redeemed (never was, already released, or forgotten because its code
+//! expired) changes nothing; an expired code stays expired, because expiry is checked
+//! from the code itself before the guard is asked.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -325,7 +334,21 @@ impl ConsumerCodes {
         Ok(verified)
     }
 
-    /// Tokens currently remembered as used.
+    /// Gives back a code that [`ConsumerCodes::redeem`] used up, because the sale it was
+    /// redeemed for did not happen: the same code may then be redeemed again until it
+    /// expires. Returns whether a used token was given back; releasing a token that is
+    /// not currently used (never redeemed, already released, or expired and forgotten)
+    /// changes nothing and returns `false`.
+    ///
+    /// The token keeps its slot in the replay guard until the code expires, so the
+    /// guard's bound is unchanged and the next redeem of this code cannot be refused as
+    /// [`ConsumerError::ReplayGuardFull`].
+    pub fn release(&mut self, token: TokenId, now_us: u64) -> bool {
+        self.guard.release(token, now_us)
+    }
+
+    /// Tokens the replay guard holds: used ones, and released ones whose slot is kept
+    /// until their code expires. At most `replay_capacity`.
     pub fn remembered(&self) -> usize {
         self.guard.len()
     }
@@ -356,8 +379,11 @@ fn decode_text(text: &str) -> Result<[u8; BODY_BYTES], ConsumerError> {
 
 /// Redeemed tokens, each until its `forget_after_us`. A hash map answers "used?"; a
 /// min-heap on the forget time lets expired entries be dropped in order without a scan.
+/// The map and the heap hold exactly the same tokens: a released token stays in both
+/// (marked not used) until it is forgotten, so neither can grow past `capacity`.
 struct ReplayGuard {
-    used: FxHashMap<TokenId, u64>,
+    /// Token → used; `false` once released (it may be redeemed again).
+    slots: FxHashMap<TokenId, bool>,
     by_expiry: BinaryHeap<Reverse<(u64, TokenId)>>,
     capacity: usize,
 }
@@ -365,14 +391,14 @@ struct ReplayGuard {
 impl ReplayGuard {
     fn new(capacity: usize) -> ReplayGuard {
         ReplayGuard {
-            used: FxHashMap::default(),
+            slots: FxHashMap::default(),
             by_expiry: BinaryHeap::new(),
             capacity,
         }
     }
 
     fn len(&self) -> usize {
-        self.used.len()
+        self.slots.len()
     }
 
     fn insert(
@@ -382,18 +408,34 @@ impl ReplayGuard {
         now_us: u64,
     ) -> Result<(), ConsumerError> {
         self.forget_expired(now_us);
-        if self.used.contains_key(&token) {
-            return Err(ConsumerError::AlreadyUsed);
+        if let Some(used) = self.slots.get_mut(&token) {
+            if *used {
+                return Err(ConsumerError::AlreadyUsed);
+            }
+            // Released earlier: the same code again, in the slot it kept.
+            *used = true;
+            return Ok(());
         }
-        if self.used.len() >= self.capacity {
+        if self.slots.len() >= self.capacity {
             return Err(ConsumerError::ReplayGuardFull {
                 capacity: self.capacity,
             });
         }
-        self.used.insert(token, forget_after_us);
+        self.slots.insert(token, true);
         self.by_expiry.push(Reverse((forget_after_us, token)));
-        debug_assert_eq!(self.used.len(), self.by_expiry.len());
+        debug_assert_eq!(self.slots.len(), self.by_expiry.len());
         Ok(())
+    }
+
+    fn release(&mut self, token: TokenId, now_us: u64) -> bool {
+        self.forget_expired(now_us);
+        match self.slots.get_mut(&token) {
+            Some(used) if *used => {
+                *used = false;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn forget_expired(&mut self, now_us: u64) {
@@ -402,7 +444,7 @@ impl ReplayGuard {
                 break;
             }
             self.by_expiry.pop();
-            self.used.remove(&token);
+            self.slots.remove(&token);
         }
     }
 }

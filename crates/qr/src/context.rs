@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use crate::alias::{AliasHit, AliasQuery, AliasTable};
 use crate::classify::{MerchantInfo, MerchantStatus, ScanContext};
-use crate::consumer::{ConsumerCodes, ConsumerError, VerifiedCode};
+use crate::consumer::{ConsumerCodes, ConsumerError, TokenId, VerifiedCode};
 
 /// Merchants, aliases and (optionally) a consumer-code verifier for one currency.
 #[derive(Debug)]
@@ -56,6 +56,18 @@ impl MemoryContext {
     pub fn with_consumer_codes(mut self, codes: ConsumerCodes) -> MemoryContext {
         self.consumer = Some(Mutex::new(codes));
         self
+    }
+
+    /// Gives back a redeemed consumer code whose sale did not happen (see
+    /// [`ConsumerCodes::release`]); `false` when there is no verifier or nothing to give.
+    pub fn release_consumer_code(&self, token: TokenId, now_us: u64) -> bool {
+        match &self.consumer {
+            Some(codes) => codes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .release(token, now_us),
+            None => false,
+        }
     }
 }
 

@@ -26,6 +26,17 @@
 //! [`EmvPayload::parse`] reads any scheme's payload without allocating: the checksum
 //! first (so a damaged code says "damaged", not some downstream field error), then the
 //! structure. [`MerchantCode::parse`] adds maeul's rules on top.
+//!
+//! **Whole, damaged, malformed or incomplete.** A payload that ends in a checksum field
+//! (`6304` and four hex digits) is whole: if the checksum disagrees it is
+//! [`EmvError::BadChecksum`], and if the checksum agrees but the structure breaks the
+//! rules it is [`EmvError::Malformed`] — a badly made code, which a new scan cannot fix.
+//! A payload that stops short is [`EmvError::Incomplete`]: it ends inside a tag, a length
+//! or a value (`TruncatedHeader`, `TruncatedValue`), its fields are read to the end with no
+//! checksum field at all (`MissingCrc`), or it ends inside the checksum field itself
+//! (`…6304`, `…6304A1`). That is a cut-off scan, and scanning again is the remedy. A cut
+//! inside the checksum is incomplete even when the last eight characters happen to look
+//! like a checksum field, because the fields, read from the start, end inside tag 63.
 
 use std::fmt;
 
@@ -185,6 +196,15 @@ pub enum EmvError {
         offset: usize,
         problem: Problem,
     },
+    /// The payload stops short: it ends inside a field, before its checksum field or
+    /// inside it. `problem` is `Tlv(TruncatedHeader)`, `Tlv(TruncatedValue)` or
+    /// `MissingCrc`; `field` is the tag being read where it ends.
+    #[error("incomplete EMV payload, cut at byte {offset}{}: {problem}", field_suffix(.field))]
+    Incomplete {
+        field: Option<FieldPath>,
+        offset: usize,
+        problem: Problem,
+    },
     /// A well-formed EMV payload of another scheme.
     #[error("EMV payload of another scheme, not a maeul merchant code")]
     NotMaeul,
@@ -202,6 +222,7 @@ impl EmvError {
         match self {
             EmvError::BadChecksum { .. } => "emv_bad_checksum",
             EmvError::Malformed { .. } => "emv_malformed",
+            EmvError::Incomplete { .. } => "emv_incomplete",
             EmvError::NotMaeul => "emv_not_maeul",
         }
     }
@@ -262,15 +283,34 @@ impl<'a> EmvPayload<'a> {
         }
         // Checksum first, whenever the payload ends like a CRC field: if the bytes are
         // damaged, "damaged" is the true answer, whatever the structure then looks like.
-        let checked = check_tail_crc(raw)?;
-        let payload = match Self::read(raw, LengthUnit::Chars) {
-            Ok(p) => p,
-            // Character lengths failed; a generator that counted UTF-8 bytes may have
-            // written this one. ASCII reads the same either way, so only retry non-ASCII.
-            Err(first) if !raw.is_ascii() => {
-                Self::read(raw, LengthUnit::Bytes).map_err(|_| first)?
+        // Unless the fields, read from the start, end inside tag 63: then the scan was
+        // cut inside its real checksum and the tail only looks like one by chance.
+        let checked = match check_tail_crc(raw) {
+            Ok(checked) => checked,
+            Err(damaged) => {
+                return Err(match Self::read_both(raw) {
+                    Err((first, second)) => [Some(first), second]
+                        .into_iter()
+                        .flatten()
+                        .find_map(|e| cut_inside_crc(&e))
+                        .unwrap_or(damaged),
+                    Ok(_) => damaged,
+                });
             }
-            Err(first) => return Err(first),
+        };
+        let payload = match Self::read_both(raw) {
+            Ok(p) => p,
+            // No checksum field at the end: a read that ran off the end, or found no
+            // tag 63, is a scan cut short. With a whole checksum field the code is
+            // complete, and a structural error is the generator's.
+            Err((first, second)) if !checked => {
+                return Err([Some(first), second]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|e| cut_short(&e))
+                    .unwrap_or(first));
+            }
+            Err((first, _)) => return Err(first),
         };
         if !checked {
             // `read` only succeeds when tag 63 is last with four hex digits, which is
@@ -288,6 +328,20 @@ impl<'a> EmvPayload<'a> {
             }
         }
         Ok(payload)
+    }
+
+    /// Reads with character lengths, then (non-ASCII only) with byte lengths: a generator
+    /// that counted UTF-8 bytes may have written this one, and ASCII reads the same
+    /// either way. On failure, both errors (the second when it was tried).
+    fn read_both(raw: &'a str) -> Result<EmvPayload<'a>, (EmvError, Option<EmvError>)> {
+        match Self::read(raw, LengthUnit::Chars) {
+            Ok(p) => Ok(p),
+            Err(first) if !raw.is_ascii() => match Self::read(raw, LengthUnit::Bytes) {
+                Ok(p) => Ok(p),
+                Err(second) => Err((first, Some(second))),
+            },
+            Err(first) => Err((first, None)),
+        }
     }
 
     fn read(raw: &'a str, unit: LengthUnit) -> Result<EmvPayload<'a>, EmvError> {
@@ -500,6 +554,37 @@ fn template_get(
         }
     }
     Ok(found)
+}
+
+/// The same error as [`EmvError::Incomplete`] when it says the input ran out: it ended
+/// inside a tag, a length or a value, or had no checksum field at all.
+fn cut_short(e: &EmvError) -> Option<EmvError> {
+    match *e {
+        EmvError::Malformed {
+            field,
+            offset,
+            problem:
+                problem @ (Problem::Tlv(TlvProblem::TruncatedHeader | TlvProblem::TruncatedValue)
+                | Problem::MissingCrc),
+        } => Some(EmvError::Incomplete {
+            field,
+            offset,
+            problem,
+        }),
+        _ => None,
+    }
+}
+
+/// [`cut_short`], only when the input ran out inside tag 63, the checksum field.
+fn cut_inside_crc(e: &EmvError) -> Option<EmvError> {
+    match cut_short(e)? {
+        cut @ EmvError::Incomplete {
+            field: Some(FieldPath { tag: 63, .. }),
+            problem: Problem::Tlv(_),
+            ..
+        } => Some(cut),
+        _ => None,
+    }
 }
 
 /// Verifies the checksum when the payload ends in `6304XXXX`. Returns whether it ran.

@@ -13,8 +13,8 @@
 //! - [`AliasTable`] — stickers of previous operators (URLs, numbers, other EMV layouts)
 //!   imported from CSV and mapped to maeul merchants.
 //! - [`classify()`] — any scanned bytes to one [`ScanAnswer`] with a stable code and a
-//!   Korean and English message: a merchant or payer, or precisely why not (damaged code,
-//!   malformed field, another scheme such as PromptPay or Kakao Pay, a Wi-Fi config, a
+//!   Korean and English message: a merchant or payer, or precisely why not (a scan cut
+//!   short, a damaged code, a malformed field, another scheme such as PromptPay or Kakao Pay, a Wi-Fi config, a
 //!   suspended shop, another currency, an expired or reused consumer code…).
 //! - [`render`] — PNG and SVG codes and the A6 sticker; [`image_decode`] — codes out of
 //!   PNG/JPEG photos.

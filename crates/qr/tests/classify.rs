@@ -186,19 +186,103 @@ fn malformed_payloads_say_which_tag_and_why() {
         ),
         "{answer:?}"
     );
-    // Truncated in the middle (no checksum to check): a structural answer.
+    // Truncated in the middle (no checksum to check): a scan cut short, not a bad code.
     let answer = classify_str("000201010211264100", &ctx(), NOW_US);
     assert!(
         matches!(
             answer,
-            ScanAnswer::MalformedEmv {
+            ScanAnswer::IncompleteScan {
                 field: Some(FieldPath { tag: 26, .. }),
+                problem: Problem::Tlv(qr::tlv::TlvProblem::TruncatedValue),
                 ..
             }
         ),
         "{answer:?}"
     );
-    assert_eq!(answer.code(), "malformed_emv");
+    assert_eq!(answer.code(), "incomplete_scan");
+    // Whole (its checksum agrees) but with a length that runs past the end: the
+    // generator's fault, and a new scan will not help.
+    let body = "00020101021126410008KR.MAEUL0114busan-dongbaek020712345675204581253034105802KR5904마을식당6099부산6304";
+    let payload = format!("{body}{:04X}", qr::crc::crc16(body.as_bytes()));
+    let answer = classify_str(&payload, &ctx(), NOW_US);
+    assert_eq!(answer.code(), "malformed_emv", "{answer:?}");
+}
+
+#[test]
+fn a_scan_cut_short_is_incomplete_not_malformed() {
+    use qr::{FieldPath, Problem};
+    let good = code(SHOP).with_amount(8_000).encode().unwrap();
+    let cut = |n: usize| classify(&good.as_bytes()[..n], &ctx(), NOW_US);
+    // The checksum's digits cut off, some or all of them.
+    for lost in 1..=4 {
+        let answer = cut(good.len() - lost);
+        assert!(
+            matches!(
+                answer,
+                ScanAnswer::IncompleteScan {
+                    field: Some(FieldPath { tag: 63, sub: None }),
+                    ..
+                }
+            ),
+            "{lost} lost: {answer:?}"
+        );
+    }
+    // No checksum field at all.
+    assert!(matches!(
+        cut(good.len() - 8),
+        ScanAnswer::IncompleteScan {
+            problem: Problem::MissingCrc,
+            ..
+        }
+    ));
+    // Cut inside the Korean name, in the middle of a character: not "binary data".
+    let name_at = good.find("마을식당").unwrap();
+    let answer = cut(name_at + 4);
+    assert!(
+        matches!(
+            answer,
+            ScanAnswer::IncompleteScan {
+                field: Some(FieldPath { tag: 59, sub: None }),
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    // The words say to scan again, steadier and closer; they are not the malformed ones.
+    let malformed = ScanAnswer::MalformedEmv {
+        field: None,
+        offset: 0,
+        problem: Problem::NoFormatIndicator,
+    };
+    assert_eq!(answer.code(), "incomplete_scan");
+    assert!(
+        answer.message_ko().contains("다시 스캔"),
+        "{}",
+        answer.message_ko()
+    );
+    assert!(
+        answer.message_en().contains("scan again"),
+        "{}",
+        answer.message_en()
+    );
+    assert!(answer.message_en().contains("steady"));
+    assert_ne!(answer.message_ko(), malformed.message_ko());
+    assert_ne!(answer.message_en(), malformed.message_en());
+    // Bytes that are not UTF-8 for another reason stay binary.
+    let mut broken = good.as_bytes()[..name_at + 4].to_vec();
+    broken.push(b'A');
+    assert_eq!(
+        classify(&broken, &ctx(), NOW_US),
+        ScanAnswer::NotPayment {
+            looks_like: LooksLike::Binary
+        }
+    );
+    assert_eq!(
+        classify(&[0xEB, 0xA7], &ctx(), NOW_US),
+        ScanAnswer::NotPayment {
+            looks_like: LooksLike::Binary
+        }
+    );
 }
 
 #[test]
@@ -401,6 +485,35 @@ fn answer_codes_are_stable_and_distinct() {
     let answers = [
         ("merchant_found", target(1, None, Recognised::MaeulStatic)),
         (
+            "incomplete_scan",
+            ScanAnswer::IncompleteScan {
+                field: None,
+                offset: 0,
+                problem: qr::Problem::MissingCrc,
+            },
+        ),
+        (
+            "malformed_emv",
+            ScanAnswer::MalformedEmv {
+                field: None,
+                offset: 0,
+                problem: qr::Problem::NoFormatIndicator,
+            },
+        ),
+        (
+            "not_payment_code",
+            ScanAnswer::NotPayment {
+                looks_like: LooksLike::Text,
+            },
+        ),
+        (
+            "unknown_merchant",
+            ScanAnswer::UnknownMerchant {
+                scheme: Scheme::Pix,
+                merchant: None,
+            },
+        ),
+        (
             "bad_checksum",
             ScanAnswer::BadChecksum {
                 expected: 1,
@@ -433,4 +546,212 @@ fn answer_codes_are_stable_and_distinct() {
     };
     assert!(promptpay.message_ko().contains("PromptPay"));
     assert!(promptpay.message_en().contains("PromptPay"));
+}
+
+#[test]
+fn a_consumer_code_given_back_after_a_refused_sale_pays_again() {
+    let (ctx, issuer) = consumer_ctx();
+    let issued = issuer.issue(TokenId([9; 10]), NOW_US);
+    let ScanAnswer::Payer(first) = classify_str(&issued.text, &ctx, NOW_US) else {
+        panic!("the first scan pays");
+    };
+    // The ledger refused the sale (over the balance): the code goes back.
+    assert!(ctx.release_consumer_code(first.token, NOW_US + 1_000_000));
+    assert_eq!(
+        classify_str(&issued.text, &ctx, NOW_US + 2_000_000),
+        ScanAnswer::Payer(first)
+    );
+    assert_eq!(
+        classify_str(&issued.text, &ctx, NOW_US + 3_000_000),
+        ScanAnswer::ConsumerRejected(ConsumerError::AlreadyUsed)
+    );
+    // A citizen-side context has nothing to give back.
+    assert!(!MemoryContext::new(OURS).release_consumer_code(first.token, NOW_US));
+}
+
+/// An ASCII EMV payload from top-level fields, checksum appended.
+fn emv(fields: &[(u8, &str)]) -> String {
+    let mut out = String::new();
+    for (tag, value) in fields {
+        out.push_str(&format!("{tag:02}{:02}{value}", value.len()));
+    }
+    out.push_str("6304");
+    let crc = qr::crc::crc16(out.as_bytes());
+    format!("{out}{crc:04X}")
+}
+
+/// A merchant account template `00 guid, 01 account`.
+fn account(guid: &str) -> String {
+    format!("00{:02}{guid}0110ACCOUNT123", guid.len())
+}
+
+/// Every scheme the classifier can name. The match makes a new `Scheme` variant fail to
+/// compile here until it is given a sample below.
+fn every_scheme() -> Vec<Scheme> {
+    use qr::CardNetwork::*;
+    let all = vec![
+        Scheme::Maeul,
+        Scheme::ZeroPay,
+        Scheme::KakaoPay,
+        Scheme::NaverPay,
+        Scheme::Toss,
+        Scheme::Payco,
+        Scheme::KoreanEmv,
+        Scheme::Pix,
+        Scheme::PayNow,
+        Scheme::PromptPay,
+        Scheme::DuitNow,
+        Scheme::Qris,
+        Scheme::VietQr,
+        Scheme::HongKongFps,
+        Scheme::Upi,
+        Scheme::Alipay,
+        Scheme::WeChatPay,
+        Scheme::Card(Visa),
+        Scheme::Card(Mastercard),
+        Scheme::Card(Discover),
+        Scheme::Card(Amex),
+        Scheme::Card(Jcb),
+        Scheme::Card(UnionPay),
+        Scheme::Crypto,
+        Scheme::EmvConsumerPresented,
+        Scheme::OtherEmv {
+            guid: None,
+            country: None,
+        },
+    ];
+    for s in &all {
+        match s {
+            Scheme::Maeul
+            | Scheme::ZeroPay
+            | Scheme::KakaoPay
+            | Scheme::NaverPay
+            | Scheme::Toss
+            | Scheme::Payco
+            | Scheme::KoreanEmv
+            | Scheme::Pix
+            | Scheme::PayNow
+            | Scheme::PromptPay
+            | Scheme::DuitNow
+            | Scheme::Qris
+            | Scheme::VietQr
+            | Scheme::HongKongFps
+            | Scheme::Upi
+            | Scheme::Alipay
+            | Scheme::WeChatPay
+            | Scheme::Card(Visa | Mastercard | Discover | Amex | Jcb | UnionPay)
+            | Scheme::Crypto
+            | Scheme::EmvConsumerPresented
+            | Scheme::OtherEmv { .. } => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn foreign_schemes_have_a_machine_readable_code() {
+    let tail = [
+        (52, "5812"),
+        (53, "410"),
+        (58, "KR"),
+        (59, "SHOP"),
+        (60, "SEOUL"),
+    ];
+    let with = |head: &[(u8, &str)]| {
+        let mut fields = vec![(0u8, "01"), (1, "11")];
+        fields.extend_from_slice(head);
+        fields.extend_from_slice(&tail);
+        emv(&fields)
+    };
+    let template = |guid: &str| {
+        let t = account(guid);
+        let mut fields = vec![(0u8, "01"), (1, "11"), (26, t.as_str())];
+        fields.extend_from_slice(&[
+            (52, "5812"),
+            (53, "702"),
+            (58, "SG"),
+            (59, "SHOP"),
+            (60, "X"),
+        ]);
+        emv(&fields)
+    };
+    let samples: Vec<(String, &str)> = vec![
+        ("https://www.zeropay.or.kr/qr/123".into(), "zeropay"),
+        ("https://qr.kakaopay.com/Ej84nMWnw".into(), "kakaopay"),
+        ("https://new-m.pay.naver.com/pcpay?x=1".into(), "naverpay"),
+        ("https://toss.me/maeul".into(), "toss"),
+        ("payco://pay?shop=1".into(), "payco"),
+        (with(&[(26, &account("KR.EXAMPLEPAY"))]), "korean_emv"),
+        (
+            "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D".into(),
+            "pix",
+        ),
+        (template("SG.PAYNOW"), "paynow"),
+        (
+            "00020101021129370016A000000677010111011300668012345675802TH530376463046197".into(),
+            "promptpay",
+        ),
+        (template("A0000006150001"), "duitnow"),
+        (template("ID.CO.QRIS.WWW"), "qris"),
+        (template("A000000727"), "vietqr"),
+        (template("HK.COM.HKICL"), "hk_fps"),
+        ("upi://pay?pa=shop@okbank&pn=Shop&cu=INR".into(), "upi"),
+        ("https://qr.alipay.com/fkx07120vzhsliuln927l74".into(), "alipay"),
+        ("wxp://f2f0Xk3P0xGmGzIC8lFNV0S4pY6yJ2r2hIwz".into(), "wechat_pay"),
+        (with(&[(2, "4111111111111111")]), "visa"),
+        (with(&[(4, "5500000000000004")]), "mastercard"),
+        (with(&[(9, "6011000000000004")]), "discover"),
+        (with(&[(11, "378282246310005")]), "amex"),
+        (with(&[(13, "3530111333300000")]), "jcb"),
+        (with(&[(15, "6212345678901234")]), "unionpay"),
+        ("bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(), "crypto"),
+        ("hQVDUFYwMWETTwegAAAAVVVVUAhQcm9kdWN0MWET".into(), "emv_consumer_presented"),
+        (template("XX.UNKNOWN.PAY"), "other_emv"),
+    ];
+    let ctx = MemoryContext::new(OURS);
+    for (scanned, code) in &samples {
+        let answer = classify_str(scanned, &ctx, NOW_US);
+        let ScanAnswer::UnknownMerchant {
+            scheme,
+            merchant: None,
+        } = &answer
+        else {
+            panic!("{scanned}: {answer:?}");
+        };
+        assert_eq!(answer.scheme(), Some(*code), "{scanned}: {answer:?}");
+        assert_eq!(scheme.code(), *code);
+        assert_eq!(answer.code(), "unknown_merchant");
+        assert!(
+            code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{code}"
+        );
+    }
+    // Every foreign scheme has a sample, and each has its own code.
+    for scheme in every_scheme().iter().filter(|s| **s != Scheme::Maeul) {
+        let code = scheme.code();
+        assert!(
+            samples.iter().any(|(_, c)| *c == code),
+            "no sample for {scheme:?}"
+        );
+    }
+    let mut codes: Vec<&str> = samples.iter().map(|(_, c)| *c).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), samples.len(), "scheme codes are distinct");
+}
+
+#[test]
+fn maeul_answers_name_no_foreign_scheme() {
+    let ctx = ctx();
+    for scanned in [
+        code(SHOP).encode().unwrap(),
+        code(99).encode().unwrap(),
+        code(22).encode().unwrap(),
+        code(20).encode().unwrap(),
+        "WIFI:T:WPA;S:cafe;P:secret;;".into(),
+        "000201010211264100".into(),
+    ] {
+        let answer = classify_str(&scanned, &ctx, NOW_US);
+        assert_eq!(answer.scheme(), None, "{scanned}: {answer:?}");
+    }
 }

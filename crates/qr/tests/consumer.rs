@@ -136,3 +136,120 @@ fn verification_is_deterministic_and_lowercase_tolerant() {
     assert_eq!(c.verify(&lower, T0).map(|v| v.token), Ok(token(7)));
     assert_eq!(token(7).to_string().len(), 16);
 }
+
+#[test]
+fn a_released_code_can_be_redeemed_again_until_it_expires() {
+    let config = ConsumerConfig {
+        ttl_s: 60,
+        skew_us: SECOND_US,
+        replay_capacity: 10,
+    };
+    let mut c = codes(config);
+    let issued = c.issue(token(20), T0);
+    let first = c.redeem(&issued.text, T0).unwrap();
+    // The ledger refused the sale: the till gives the code back.
+    assert!(c.release(first.token, T0 + SECOND_US));
+    let second = c.redeem(&issued.text, T0 + 2 * SECOND_US).unwrap();
+    assert_eq!(second, first);
+    // Used again: a replay is refused as before.
+    assert_eq!(
+        c.redeem(&issued.text, T0 + 3 * SECOND_US),
+        Err(ConsumerError::AlreadyUsed)
+    );
+    // Released and redeemed any number of times, it holds one slot.
+    for i in 0..5 {
+        assert!(c.release(first.token, T0 + (4 + i) * SECOND_US));
+        assert!(c.redeem(&issued.text, T0 + (4 + i) * SECOND_US).is_ok());
+    }
+    assert_eq!(c.remembered(), 1);
+}
+
+#[test]
+fn releasing_what_was_not_redeemed_or_twice_changes_nothing() {
+    let mut c = codes(ConsumerConfig {
+        ttl_s: 60,
+        skew_us: 0,
+        replay_capacity: 10,
+    });
+    let never = c.issue(token(30), T0);
+    assert!(!c.release(never.token, T0));
+    assert_eq!(c.remembered(), 0);
+    // Releasing a code that was never redeemed does not block or pre-use it.
+    assert!(c.redeem(&never.text, T0).is_ok());
+    assert_eq!(c.redeem(&never.text, T0), Err(ConsumerError::AlreadyUsed));
+
+    let twice = c.issue(token(31), T0);
+    c.redeem(&twice.text, T0).unwrap();
+    assert!(c.release(twice.token, T0));
+    assert!(
+        !c.release(twice.token, T0),
+        "a second release gives nothing back"
+    );
+    // One release is one more redemption, not two.
+    assert!(c.redeem(&twice.text, T0).is_ok());
+    assert_eq!(c.redeem(&twice.text, T0), Err(ConsumerError::AlreadyUsed));
+    assert_eq!(c.remembered(), 2);
+}
+
+#[test]
+fn an_expired_code_stays_expired_when_released() {
+    let config = ConsumerConfig {
+        ttl_s: 30,
+        skew_us: SECOND_US,
+        replay_capacity: 10,
+    };
+    let mut c = codes(config);
+    // Released in time, redeemed too late: expired.
+    let a = c.issue(token(40), T0);
+    c.redeem(&a.text, T0).unwrap();
+    assert!(c.release(a.token, T0 + 20 * SECOND_US));
+    assert!(matches!(
+        c.redeem(&a.text, T0 + 31 * SECOND_US + 1),
+        Err(ConsumerError::Expired { .. })
+    ));
+    // Released after expiry: nothing to give back, and still expired.
+    let b = c.issue(token(41), T0);
+    c.redeem(&b.text, T0).unwrap();
+    assert!(!c.release(b.token, T0 + 31 * SECOND_US + 1));
+    assert!(matches!(
+        c.redeem(&b.text, T0 + 31 * SECOND_US + 1),
+        Err(ConsumerError::Expired { .. })
+    ));
+    assert_eq!(c.remembered(), 0, "both expired tokens were forgotten");
+}
+
+#[test]
+fn release_keeps_the_guard_bounded_and_refusing_when_full() {
+    let config = ConsumerConfig {
+        ttl_s: 180,
+        skew_us: 0,
+        replay_capacity: 3,
+    };
+    let mut c = codes(config);
+    let issued: Vec<_> = (0..4).map(|n| c.issue(token(50 + n), T0)).collect();
+    for code in &issued[..3] {
+        c.redeem(&code.text, T0).unwrap();
+    }
+    // A released token keeps its slot: a new code is still refused, not let in by
+    // forgetting something unexpired.
+    assert!(c.release(issued[0].token, T0 + SECOND_US));
+    assert_eq!(c.remembered(), 3);
+    assert_eq!(
+        c.redeem(&issued[3].text, T0 + SECOND_US),
+        Err(ConsumerError::ReplayGuardFull { capacity: 3 })
+    );
+    for code in &issued[1..3] {
+        assert_eq!(
+            c.redeem(&code.text, T0 + SECOND_US),
+            Err(ConsumerError::AlreadyUsed)
+        );
+    }
+    // The released code itself is redeemed again even though the guard is full.
+    assert!(c.redeem(&issued[0].text, T0 + 2 * SECOND_US).is_ok());
+    assert_eq!(c.remembered(), 3);
+    // When they expire every slot is freed, released ones included.
+    assert!(c.release(issued[1].token, T0 + 3 * SECOND_US));
+    let fresh = c.issue(token(60), T0 + 181 * SECOND_US);
+    assert!(c.redeem(&fresh.text, T0 + 181 * SECOND_US).is_ok());
+    assert_eq!(c.remembered(), 1);
+}

@@ -291,10 +291,169 @@ fn a_small_file_claiming_a_huge_image_is_refused_before_decoding() {
     chunk(&mut file, &ihdr);
     chunk(&mut file, b"IDAT");
     chunk(&mut file, b"IEND");
+    let refused = decode_image(&file);
+    assert_eq!(
+        refused,
+        Err(ImageDecodeError::TooManyPixels {
+            width: 100_000,
+            height: 100_000
+        })
+    );
+    let refused = refused.unwrap_err();
+    assert_eq!(refused.code(), "image_too_many_pixels");
+    assert!(refused.message_ko().contains("가까이"));
+    assert!(refused.message_en().contains("Move closer"));
+    // Within the pixel bound but too long a side.
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(b"IHDR");
+    ihdr.extend_from_slice(&20_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&100u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut file = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut file, &ihdr);
+    chunk(&mut file, b"IDAT");
+    chunk(&mut file, b"IEND");
     assert_eq!(
         decode_image(&file),
         Err(ImageDecodeError::TooManyPixels {
-            pixels: 10_000_000_000
+            width: 20_000,
+            height: 100
         })
     );
+}
+
+/// An 8-bit grayscale PNG with Adam7 interlacing, written by hand (the `png` encoder does
+/// not interlace): passes of filter-0 rows in stored (uncompressed) deflate blocks.
+fn interlaced_png(image: &GrayImage) -> Vec<u8> {
+    const PASSES: [(u32, u32, u32, u32); 7] = [
+        (8, 0, 8, 0),
+        (8, 4, 8, 0),
+        (4, 0, 8, 4),
+        (4, 2, 4, 0),
+        (2, 0, 4, 2),
+        (2, 1, 2, 0),
+        (1, 0, 2, 1),
+    ];
+    let (w, h) = image.dimensions();
+    let mut raw = Vec::new();
+    for (xs, xo, ys, yo) in PASSES {
+        let samples = w.saturating_sub(xo).div_ceil(xs);
+        let lines = h.saturating_sub(yo).div_ceil(ys);
+        if samples == 0 || lines == 0 {
+            continue;
+        }
+        for line in 0..lines {
+            raw.push(0);
+            for i in 0..samples {
+                raw.push(image.get_pixel(xo + i * xs, yo + line * ys).0[0]);
+            }
+        }
+    }
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (k, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(k + 1 == blocks.len()));
+        let len = u16::try_from(block.len()).unwrap();
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    zlib.extend_from_slice(&((b << 16) | a).to_be_bytes());
+
+    let chunk = |file: &mut Vec<u8>, kind: &[u8], body: &[u8]| {
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(body);
+        let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&crc_input);
+        file.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+        file.extend_from_slice(&crc_input);
+        file.extend_from_slice(&crc.to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 1]);
+    let mut file = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut file, b"IHDR", &ihdr);
+    chunk(&mut file, b"IDAT", &zlib);
+    chunk(&mut file, b"IEND", &[]);
+    file
+}
+
+#[test]
+fn interlaced_pngs_are_read_row_by_row() {
+    let payload = shop().encode().unwrap();
+    // Odd sizes, so that every pass has a ragged edge.
+    let code = render_image(&payload, &QrOptions::default()).unwrap();
+    let mut image = GrayImage::from_pixel(code.width() + 13, code.height() + 7, Luma([255]));
+    image::imageops::replace(&mut image, &code, 5, 3);
+    let file = interlaced_png(&image);
+    // The same pixels as the reference decoder's.
+    assert_eq!(
+        image::load_from_memory(&file).unwrap().into_luma8(),
+        image,
+        "the hand-written file is a valid interlaced PNG"
+    );
+    assert_eq!(decode_one(&file), payload);
+
+    // Over the working size (13 megapixels): read at half size, still a code.
+    let opts = QrOptions {
+        module_px: 24,
+        ..QrOptions::default()
+    };
+    let code = render_image(&payload, &opts).unwrap();
+    let mut big = GrayImage::from_pixel(4_161, 3_125, Luma([230]));
+    image::imageops::replace(&mut big, &code, 1_001, 777);
+    assert_eq!(decode_one(&interlaced_png(&big)), payload);
+}
+
+#[test]
+fn transparent_pngs_are_read_over_white() {
+    // Black modules on a transparent background whose hidden colour is black too: read
+    // as printed on white, not as a black square.
+    let payload = shop().encode().unwrap();
+    let code = render_image(&payload, &QrOptions::default()).unwrap();
+    let rgba = image::RgbaImage::from_fn(code.width(), code.height(), |x, y| {
+        let dark = code.get_pixel(x, y).0[0] < 128;
+        image::Rgba([0, 0, 0, if dark { 255 } else { 0 }])
+    });
+    let mut file = Vec::new();
+    image::codecs::png::PngEncoder::new(Cursor::new(&mut file))
+        .write_image(
+            rgba.as_raw(),
+            rgba.width(),
+            rgba.height(),
+            image::ExtendedColorType::Rgba8,
+        )
+        .unwrap();
+    assert_eq!(decode_one(&file), payload);
+}
+
+#[test]
+fn large_pngs_and_16_bit_pngs_decode() {
+    // A 16-bit RGB PNG (6 bytes a pixel decoded naively) is read as 8-bit gray rows.
+    let payload = shop().encode().unwrap();
+    let code = render_image(&payload, &QrOptions::default()).unwrap();
+    let rgb16: Vec<u8> = code
+        .as_raw()
+        .iter()
+        .flat_map(|&v| {
+            let [hi, lo] = (u16::from(v) * 257).to_be_bytes();
+            [hi, lo, hi, lo, hi, lo]
+        })
+        .collect();
+    let mut file = Vec::new();
+    image::codecs::png::PngEncoder::new(Cursor::new(&mut file))
+        .write_image(
+            &rgb16,
+            code.width(),
+            code.height(),
+            image::ExtendedColorType::Rgb16,
+        )
+        .unwrap();
+    assert_eq!(decode_one(&file), payload);
 }

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use qr::crc::crc16;
-use qr::{EmvPayload, MemoryContext, ScanAnswer, Scheme, classify_str};
+use qr::{EmvPayload, MemoryContext, ScanAnswer, Scheme, classify, classify_str};
 
 struct Vector {
     source: &'static str,
@@ -124,4 +124,105 @@ fn emvco_lengths_count_characters_not_bytes() {
 #[test]
 fn crc_check_value() {
     assert_eq!(crc16(b"123456789"), 0x29B1);
+}
+
+/// Our own payloads: a static sticker, and a one-sale code with every optional field and
+/// Korean text (multi-byte characters to cut through).
+fn ours() -> Vec<String> {
+    vec![
+        qr::MerchantCode::new_static("busan-dongbaek", 1_234_567, 5812, "마을식당", "부산")
+            .encode()
+            .unwrap(),
+        qr::MerchantCode::new_static("busan-dongbaek", 7, 5812, "동백 분식", "해운대구")
+            .with_amount(12_500)
+            .with_reference("ORDER-77")
+            .with_terminal("KIOSK1")
+            .with_alternate(qr::AlternateLanguage {
+                language: "EN".into(),
+                name: "Dongbaek Snacks".into(),
+                city: Some("Busan".into()),
+            })
+            .encode()
+            .unwrap(),
+    ]
+}
+
+/// Every payload cut at every byte length: an answer each time, never a panic; once
+/// the cut is past `000201` the answer is always "incomplete"; a cut inside the
+/// final checksum field (`6304` and its four digits), or right before it, always is.
+#[test]
+fn every_truncation_is_an_incomplete_scan() {
+    let mut ctx = MemoryContext::new("busan-dongbaek");
+    ctx.add_active(1_234_567);
+    ctx.add_active(7);
+    let payloads: Vec<String> = vectors()
+        .iter()
+        .map(|v| v.payload.to_owned())
+        .chain(ours())
+        .collect();
+    let allowed = [
+        "incomplete_scan",
+        "bad_checksum",
+        "malformed_emv",
+        "not_payment_code",
+    ];
+    let mut cuts = 0;
+    for payload in &payloads {
+        let bytes = payload.as_bytes();
+        for n in 0..bytes.len() {
+            let answer = classify(&bytes[..n], &ctx, 0);
+            cuts += 1;
+            assert!(
+                allowed.contains(&answer.code()),
+                "{payload} cut to {n} bytes: {answer:?}"
+            );
+            assert!(!answer.message_ko().is_empty() && !answer.message_en().is_empty());
+            if n >= bytes.len() - 8 {
+                assert!(
+                    matches!(answer, ScanAnswer::IncompleteScan { .. }),
+                    "{payload} cut inside or before its checksum at {n}: {answer:?}"
+                );
+            }
+            if n >= "000201".len() {
+                assert_eq!(
+                    answer.code(),
+                    "incomplete_scan",
+                    "{payload} cut to {n} bytes: {answer:?}"
+                );
+            } else {
+                assert_eq!(answer.code(), "not_payment_code", "{n}: {answer:?}");
+            }
+            // The same through the text entry point wherever the cut is a character
+            // boundary (a pasted payload).
+            if let Ok(text) = std::str::from_utf8(&bytes[..n]) {
+                assert_eq!(classify_str(text, &ctx, 0), answer, "{text}");
+            }
+        }
+        // And whole, it is not incomplete.
+        assert_ne!(classify_str(payload, &ctx, 0).code(), "incomplete_scan");
+    }
+    assert!(cuts > 1_000, "{cuts}");
+}
+
+/// A cut whose last eight characters happen to read `6304` and four hex digits is still
+/// a cut inside the checksum, not a damaged code: the fields, read from the start, end
+/// inside tag 63.
+#[test]
+fn a_cut_that_looks_like_a_checksum_field_is_still_incomplete() {
+    // A city that ends in "6304", so that losing the last four digits of the real
+    // checksum leaves "…6304" + "6304" at the end.
+    let body = "00020101021129370016A0000006770101110113006680123456758
+02TH53037645906SHOP  6008CITY63046304"
+        .replace('\n', "");
+    let payload = format!("{body}{:04X}", crc16(body.as_bytes()));
+    let p = EmvPayload::parse(&payload).unwrap();
+    assert_eq!(p.get(60), Some("CITY6304"));
+    let cut = &payload[..payload.len() - 4];
+    assert!(cut.ends_with("63046304"));
+    let answer = classify_str(cut, &MemoryContext::new("x"), 0);
+    assert_eq!(answer.code(), "incomplete_scan", "{answer:?}");
+    assert!(matches!(
+        EmvPayload::parse(cut),
+        Err(qr::EmvError::Incomplete { .. })
+    ));
 }
