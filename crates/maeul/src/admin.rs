@@ -180,7 +180,7 @@ pub fn sync_registry(dir: &Path, code: &str, file: &Path, apply: bool) -> anyhow
         r.rejected.len()
     );
     for row in r.rejected.iter().take(50) {
-        println!("  line {}: {} ({})", row.line, row.code, row.message);
+        println!("  line {}: {} ({})", row.line, row.code, row.message_en);
     }
     if r.rejected.len() > 50 {
         println!("  … and {} more rejected rows", r.rejected.len() - 50);

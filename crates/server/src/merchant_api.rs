@@ -977,7 +977,11 @@ pub fn ledger_profile(p: &MerchantProfile) -> (u16, AnnualRevenue) {
             RevenueBand::Medium3 => 3_000_000_000,
             RevenueBand::General => 100_000_000_000,
         })),
-        None => AnnualRevenue::Unknown,
+        // A range is only known when it is one amount (the scheme decides the rest).
+        Some(Revenue::Range(r)) if r.max_won() == Some(r.min_won()) => {
+            AnnualRevenue::Known(r.min_won())
+        }
+        Some(Revenue::Range(_)) | None => AnnualRevenue::Unknown,
     };
     (category, revenue)
 }

@@ -248,6 +248,7 @@ impl Merchants {
                 at_us: now_us,
                 by: Actor::Operator,
             },
+            brn_unverified: false,
         };
         self.persist([&m], true)?;
         let c = &m.last_change;
