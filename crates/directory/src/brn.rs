@@ -3,7 +3,8 @@
 //! The national registry identifies a business by a 10-digit number `XXX-XX-XXXXX`: a
 //! tax office code, a business type code, a serial and a check digit. The check digit
 //! catches most typos in files typed by hand, so a number whose check digit is wrong is
-//! refused rather than becoming a second merchant.
+//! refused rather than becoming a second merchant, unless an operator asks a registry
+//! import to keep such rows as *unverified* (awaiting review, not payable).
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,8 +14,11 @@ use crate::error::BrnError;
 /// Weights of the first nine digits in the check-digit sum.
 const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
 
-/// A business registration number whose check digit is valid. Stored as the 10-digit
-/// number; shown and serialised as `123-45-67890`.
+/// A business registration number. Stored as the 10-digit number; shown and serialised
+/// as `123-45-67890`. [`Brn::parse`] (and deserialising) gives only numbers whose check
+/// digit is valid; [`Brn::parse_unverified`] keeps a number as written for a registry
+/// import whose operator asked to take such rows (the merchant record then carries
+/// `brn_unverified` and awaits review).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Brn(u64);
 
@@ -44,6 +48,16 @@ impl Brn {
 
     /// Accepts `1234567890` and `123-45-67890` (spaces and hyphens are ignored anywhere).
     pub fn parse(text: &str) -> Result<Brn, BrnError> {
+        let brn = Brn::parse_unverified(text)?;
+        if !brn.check_digit_ok() {
+            return Err(BrnError::Checksum);
+        }
+        Ok(brn)
+    }
+
+    /// Like [`Brn::parse`], but keeps a number whose check digit is wrong (ten digits are
+    /// still required): the digits as written, for an operator to review.
+    pub fn parse_unverified(text: &str) -> Result<Brn, BrnError> {
         let mut digits = [0u32; 10];
         let mut n = 0usize;
         for c in text.chars() {
@@ -60,14 +74,20 @@ impl Brn {
         if n != 10 {
             return Err(BrnError::Format);
         }
-        let mut first = [0u32; 9];
-        first.copy_from_slice(&digits[..9]);
-        if Self::check_digit(&first) != digits[9] {
-            return Err(BrnError::Checksum);
-        }
         Ok(Brn(digits
             .iter()
             .fold(0u64, |acc, &d| acc * 10 + u64::from(d))))
+    }
+
+    /// Whether the last digit is the check digit the first nine call for.
+    pub fn check_digit_ok(self) -> bool {
+        let mut first = [0u32; 9];
+        let mut rest = self.0 / 10;
+        for d in first.iter_mut().rev() {
+            *d = (rest % 10) as u32;
+            rest /= 10;
+        }
+        Self::check_digit(&first) == (self.0 % 10) as u32
     }
 
     /// The number as ten digits without separators.
@@ -136,6 +156,15 @@ mod tests {
         check("220-81-625170", Err(BrnError::Format));
         check("22O-81-62517", Err(BrnError::Format));
         check("", Err(BrnError::Format));
+    }
+
+    #[test]
+    fn unverified_numbers_keep_their_digits() {
+        let typo = Brn::parse_unverified("220-81-62518").unwrap_or(Brn(0));
+        assert_eq!(typo.to_string(), "220-81-62518");
+        assert!(!typo.check_digit_ok());
+        assert!(Brn::parse("220-81-62517").is_ok_and(Brn::check_digit_ok));
+        assert_eq!(Brn::parse_unverified("220-81-6251"), Err(BrnError::Format));
     }
 
     #[test]

@@ -21,6 +21,16 @@ impl BrnError {
             BrnError::Checksum => "bad_brn_checksum",
         }
     }
+
+    /// The reason in Korean (the English one is `Display`).
+    pub const fn message_ko(self) -> &'static str {
+        match self {
+            BrnError::Format => "사업자등록번호는 숫자 10자리입니다 (예: 123-45-67890).",
+            BrnError::Checksum => {
+                "사업자등록번호의 검증번호(마지막 자리)가 맞지 않습니다. 오타일 수 있습니다."
+            }
+        }
+    }
 }
 
 /// Why a coordinate was refused.
@@ -40,6 +50,17 @@ impl GeoError {
             GeoError::Malformed => "bad_coordinates",
             GeoError::OutOfRange => "coordinates_out_of_range",
             GeoError::Half => "half_coordinates",
+        }
+    }
+
+    /// The reason in Korean (the English one is `Display`).
+    pub const fn message_ko(self) -> &'static str {
+        match self {
+            GeoError::Malformed => "좌표가 도(°) 단위의 십진수가 아닙니다.",
+            GeoError::OutOfRange => {
+                "위치가 국내 범위(위도 32.8~38.9, 경도 124~132.1)를 벗어납니다. 위도와 경도가 바뀌었을 수 있습니다."
+            }
+            GeoError::Half => "위도와 경도는 둘 다 쓰거나 둘 다 비워야 합니다.",
         }
     }
 }
@@ -70,6 +91,20 @@ impl HoursError {
             HoursError::UnknownDay => "hours_unknown_day",
             HoursError::BadTime => "hours_bad_time",
             HoursError::DuplicateDay => "hours_duplicate_day",
+        }
+    }
+
+    /// The reason in Korean (the English one is `Display`).
+    pub const fn message_ko(self) -> &'static str {
+        match self {
+            HoursError::Empty => "영업시간이 비어 있습니다.",
+            HoursError::TooLong => "영업시간이 너무 깁니다.",
+            HoursError::Syntax => "영업시간은 `월-금 09:00-18:00, 토 10:00-14:00`처럼 씁니다.",
+            HoursError::UnknownDay => "영업시간에 알 수 없는 요일이 있습니다.",
+            HoursError::BadTime => {
+                "시각은 00:00~24:00 사이의 HH:MM이어야 하고, 시간대가 비어 있으면 안 됩니다."
+            }
+            HoursError::DuplicateDay => "영업시간에 같은 요일이 두 번 있습니다.",
         }
     }
 }
@@ -103,6 +138,25 @@ impl FieldError {
             FieldError::BadRevenue => "bad_revenue",
             FieldError::BadSources => "bad_sources",
             FieldError::BadText(_) => "bad_text",
+        }
+    }
+
+    /// The reason in Korean (the English one is `Display`).
+    pub fn message_ko(self) -> String {
+        match self {
+            FieldError::MissingName => "상호명이 비어 있습니다.".into(),
+            FieldError::TooLong(f) => format!("`{f}` 항목이 허용된 길이보다 깁니다."),
+            FieldError::BadMcc => "업종코드(MCC)는 숫자 4자리입니다.".into(),
+            FieldError::BadCategory => "분류코드는 0~65535의 정수입니다.".into(),
+            FieldError::BadRevenue => {
+                "매출은 0 이상의 원 단위 금액이나 알려진 매출 구간이어야 합니다.".into()
+            }
+            FieldError::BadSources => {
+                "알 수 없는 재원입니다 (구매, 수당, 캐시백, 선물, 정정).".into()
+            }
+            FieldError::BadText(f) => {
+                format!("`{f}` 항목에 제어 문자나 읽을 수 없는 글자가 있습니다.")
+            }
         }
     }
 }
@@ -244,6 +298,29 @@ impl RowError {
             RowError::Hours(e) => e.code(),
             RowError::UnknownStatus(_) => "unknown_status",
             RowError::DuplicateBrn { .. } => "duplicate_brn",
+        }
+    }
+
+    /// The reason in Korean (the English one is `Display`).
+    pub fn message_ko(&self) -> String {
+        match self {
+            RowError::WrongColumnCount { expected, found } => {
+                format!("이 줄의 칸 수({found})가 머리글의 칸 수({expected})와 다릅니다.")
+            }
+            RowError::Csv(e) => format!("CSV 형식으로 읽을 수 없는 줄입니다: {e}"),
+            RowError::BadEncoding => {
+                "이 줄에 파일의 문자 인코딩으로 읽을 수 없는 바이트가 있습니다.".into()
+            }
+            RowError::Brn(e) => e.message_ko().into(),
+            RowError::Field(e) => e.message_ko(),
+            RowError::Geo(e) => e.message_ko().into(),
+            RowError::Hours(e) => e.message_ko().into(),
+            RowError::UnknownStatus(s) => {
+                format!("알 수 없는 영업상태 `{s}`입니다 (영업, 휴업, 폐업).")
+            }
+            RowError::DuplicateBrn { first_line } => {
+                format!("같은 사업자등록번호가 {first_line}번째 줄에 이미 있습니다.")
+            }
         }
     }
 }

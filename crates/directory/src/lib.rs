@@ -19,9 +19,11 @@ pub mod error;
 pub mod geo;
 pub mod hangul;
 pub mod hours;
+mod lines;
 pub mod model;
 mod name_index;
 pub mod registry;
+pub mod revenue;
 pub mod search;
 pub mod sync;
 pub mod synth;
@@ -34,8 +36,11 @@ pub use geo::GeoPoint;
 pub use hours::{DayHours, OpeningHours, Weekday};
 pub use model::{
     Actor, Field, FieldSet, Mcc, Merchant, MerchantId, MerchantProfile, Revenue, RevenueBand,
-    SourceMask, Status, StatusChange, StatusSet,
+    RevenueRange, SourceMask, Status, StatusChange, StatusSet,
 };
 pub use registry::Registry;
+pub use revenue::RevenueBands;
 pub use search::{Filter, Hit, NameQuery, NearbyQuery, Page, SearchPage, SourceFilter};
-pub use sync::{IdAllocator, SequentialIds, SyncOptions, SyncPlan, SyncReport};
+pub use sync::{
+    IdAllocator, NewStatus, ReportRow, SequentialIds, SyncOptions, SyncPlan, SyncReport, report_csv,
+};

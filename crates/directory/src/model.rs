@@ -116,6 +116,14 @@ impl RevenueBand {
     /// Upper bounds of the bands in won (inclusive).
     const BOUNDS_WON: [i64; 4] = [300_000_000, 500_000_000, 1_000_000_000, 3_000_000_000];
 
+    pub const ALL: [RevenueBand; 5] = [
+        RevenueBand::Small,
+        RevenueBand::Medium1,
+        RevenueBand::Medium2,
+        RevenueBand::Medium3,
+        RevenueBand::General,
+    ];
+
     pub fn of(annual: Won) -> RevenueBand {
         let w = annual.get();
         match Self::BOUNDS_WON.iter().position(|&b| w <= b) {
@@ -124,6 +132,19 @@ impl RevenueBand {
             Some(2) => RevenueBand::Medium2,
             Some(3) => RevenueBand::Medium3,
             _ => RevenueBand::General,
+        }
+    }
+
+    /// The band as a range of won: 영세 up to 3억 inclusive, then each band above the
+    /// previous bound and up to its own (중소3: over 10억, up to 30억), 일반 over 30억.
+    pub fn range(self) -> RevenueRange {
+        let bound = |i: usize| Won::new(Self::BOUNDS_WON[i]);
+        match self {
+            RevenueBand::Small => RevenueRange::up_to(bound(0)),
+            RevenueBand::Medium1 => RevenueRange::over_up_to(bound(0), bound(1)),
+            RevenueBand::Medium2 => RevenueRange::over_up_to(bound(1), bound(2)),
+            RevenueBand::Medium3 => RevenueRange::over_up_to(bound(2), bound(3)),
+            RevenueBand::General => RevenueRange::over(bound(3)),
         }
     }
 
@@ -140,16 +161,10 @@ impl RevenueBand {
     /// Reads the Korean labels above and the snake_case English names.
     pub fn parse(text: &str) -> Result<RevenueBand, FieldError> {
         let t = text.trim();
-        [
-            RevenueBand::Small,
-            RevenueBand::Medium1,
-            RevenueBand::Medium2,
-            RevenueBand::Medium3,
-            RevenueBand::General,
-        ]
-        .into_iter()
-        .find(|b| b.label_ko() == t || t.eq_ignore_ascii_case(b.as_str()))
-        .ok_or(FieldError::BadRevenue)
+        Self::ALL
+            .into_iter()
+            .find(|b| b.label_ko() == t || t.eq_ignore_ascii_case(b.as_str()))
+            .ok_or(FieldError::BadRevenue)
     }
 
     /// The serialised (snake_case) name.
@@ -164,19 +179,242 @@ impl RevenueBand {
     }
 }
 
-/// Annual revenue: the amount when known, else only its band.
+/// A range of annual revenue in won, as a band label states it: a lower bound (0 when
+/// the label gives none) that is in the range (이상) or not (초과), and an upper bound that
+/// is in it (이하) or not (미만), or none (open above). Never empty, never negative.
+///
+/// Won are whole numbers, so every range is also `min_won..=max_won`; the bound kinds are
+/// kept as written so that a report can say back what was understood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RevenueRangeRaw")]
+pub struct RevenueRange {
+    lower: Won,
+    lower_inclusive: bool,
+    upper: Option<Won>,
+    upper_inclusive: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct RevenueRangeRaw {
+    lower: Won,
+    lower_inclusive: bool,
+    upper: Option<Won>,
+    upper_inclusive: bool,
+}
+
+impl TryFrom<RevenueRangeRaw> for RevenueRange {
+    type Error = FieldError;
+    fn try_from(r: RevenueRangeRaw) -> Result<Self, Self::Error> {
+        RevenueRange::new(r.lower, r.lower_inclusive, r.upper, r.upper_inclusive)
+    }
+}
+
+impl RevenueRange {
+    /// A range; refused if a bound is negative or the range holds no whole won.
+    pub fn new(
+        lower: Won,
+        lower_inclusive: bool,
+        upper: Option<Won>,
+        upper_inclusive: bool,
+    ) -> Result<RevenueRange, FieldError> {
+        let r = RevenueRange {
+            lower,
+            lower_inclusive,
+            upper,
+            // One form for "no upper bound".
+            upper_inclusive: upper.is_some() && upper_inclusive,
+        };
+        if lower.is_negative() || upper.is_some_and(|u| u.is_negative()) {
+            return Err(FieldError::BadRevenue);
+        }
+        let min = r.min_won_i128();
+        if r.max_won_i128().is_some_and(|max| max < min) {
+            return Err(FieldError::BadRevenue);
+        }
+        Ok(r)
+    }
+
+    /// Exactly `w` won.
+    pub fn exactly(w: Won) -> RevenueRange {
+        RevenueRange {
+            lower: w,
+            lower_inclusive: true,
+            upper: Some(w),
+            upper_inclusive: true,
+        }
+    }
+
+    /// 0 up to and including `w` (이하).
+    pub fn up_to(w: Won) -> RevenueRange {
+        RevenueRange {
+            lower: Won::ZERO,
+            lower_inclusive: true,
+            upper: Some(w),
+            upper_inclusive: true,
+        }
+    }
+
+    /// 0 up to but not including `w` (미만).
+    pub fn below(w: Won) -> RevenueRange {
+        RevenueRange {
+            lower: Won::ZERO,
+            lower_inclusive: true,
+            upper: Some(w),
+            upper_inclusive: false,
+        }
+    }
+
+    /// Above `w`, no upper bound (초과).
+    pub fn over(w: Won) -> RevenueRange {
+        RevenueRange {
+            lower: w,
+            lower_inclusive: false,
+            upper: None,
+            upper_inclusive: false,
+        }
+    }
+
+    /// Above `lower`, up to and including `upper` (`lower` 초과 `upper` 이하).
+    pub fn over_up_to(lower: Won, upper: Won) -> RevenueRange {
+        RevenueRange {
+            lower,
+            lower_inclusive: false,
+            upper: Some(upper),
+            upper_inclusive: true,
+        }
+    }
+
+    pub fn lower(self) -> Won {
+        self.lower
+    }
+
+    pub fn lower_inclusive(self) -> bool {
+        self.lower_inclusive
+    }
+
+    pub fn upper(self) -> Option<Won> {
+        self.upper
+    }
+
+    pub fn upper_inclusive(self) -> bool {
+        self.upper_inclusive
+    }
+
+    fn min_won_i128(self) -> i128 {
+        i128::from(self.lower.get()) + i128::from(!self.lower_inclusive)
+    }
+
+    fn max_won_i128(self) -> Option<i128> {
+        self.upper
+            .map(|u| i128::from(u.get()) - i128::from(!self.upper_inclusive))
+    }
+
+    /// The smallest whole won in the range.
+    pub fn min_won(self) -> Won {
+        Won::new(i64::try_from(self.min_won_i128()).unwrap_or(i64::MAX))
+    }
+
+    /// The largest whole won in the range; `None` when it is open above.
+    pub fn max_won(self) -> Option<Won> {
+        self.max_won_i128()
+            .map(|m| Won::new(i64::try_from(m).unwrap_or(i64::MAX)))
+    }
+
+    pub fn contains(self, w: Won) -> bool {
+        let w = i128::from(w.get());
+        w >= self.min_won_i128() && self.max_won_i128().is_none_or(|m| w <= m)
+    }
+
+    /// Whether the range decides every rule that splits revenue at one of `thresholds`
+    /// into "at or under" and "over" (a scheme's cash-back band bounds and revenue caps):
+    /// `Ok` with a revenue inside the range that every such rule treats as the whole
+    /// range would be treated, or `Err` with the first threshold the range straddles.
+    pub fn decide(self, thresholds: &[Won]) -> Result<Won, Won> {
+        let min = self.min_won_i128();
+        let max = self.max_won_i128();
+        let mut sorted: Vec<Won> = thresholds.to_vec();
+        sorted.sort_unstable();
+        for t in sorted {
+            let t128 = i128::from(t.get());
+            if min <= t128 && max.is_none_or(|m| m > t128) {
+                return Err(t);
+            }
+        }
+        Ok(self.min_won())
+    }
+
+    /// The range in words that [`crate::revenue::parse_label`] reads back, e.g.
+    /// `10억 초과 30억 이하`, `1억 미만`, `30억 초과`.
+    pub fn label_ko(self) -> String {
+        let lower = crate::revenue::format_won_ko(self.lower);
+        let lower_word = if self.lower_inclusive {
+            "이상"
+        } else {
+            "초과"
+        };
+        match self.upper {
+            Some(u) if self.lower_inclusive && self.upper_inclusive && u == self.lower => lower,
+            Some(u) => {
+                let upper = crate::revenue::format_won_ko(u);
+                let upper_word = if self.upper_inclusive {
+                    "이하"
+                } else {
+                    "미만"
+                };
+                if self.lower == Won::ZERO && self.lower_inclusive {
+                    format!("{upper} {upper_word}")
+                } else {
+                    format!("{lower} {lower_word} {upper} {upper_word}")
+                }
+            }
+            None => format!("{lower} {lower_word}"),
+        }
+    }
+}
+
+/// Annual revenue: the amount when known, else the range a registry file gives (a
+/// card-fee band, or a band label such as "10억~30억").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Revenue {
     AnnualWon(Won),
     Band(RevenueBand),
+    Range(RevenueRange),
 }
 
 impl Revenue {
-    pub fn band(self) -> RevenueBand {
+    /// The revenue as a range of won (an amount is a range of one).
+    pub fn range(self) -> RevenueRange {
         match self {
-            Revenue::AnnualWon(w) => RevenueBand::of(w),
-            Revenue::Band(b) => b,
+            Revenue::AnnualWon(w) => RevenueRange::exactly(w),
+            Revenue::Band(b) => b.range(),
+            Revenue::Range(r) => r,
+        }
+    }
+
+    /// The card-fee band, when the revenue lies wholly inside one.
+    pub fn band(self) -> Option<RevenueBand> {
+        match self {
+            Revenue::AnnualWon(w) => Some(RevenueBand::of(w)),
+            Revenue::Band(b) => Some(b),
+            Revenue::Range(r) => {
+                let b = RevenueBand::of(r.min_won());
+                let top = b.range().max_won();
+                match (r.max_won(), top) {
+                    (_, None) => Some(b),
+                    (Some(max), Some(top)) if max <= top => Some(b),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// What a report shows: the amount, the band's name, or the range in words.
+    pub fn label_ko(self) -> String {
+        match self {
+            Revenue::AnnualWon(w) => crate::revenue::format_won_ko(w),
+            Revenue::Band(b) => b.label_ko().to_owned(),
+            Revenue::Range(r) => r.label_ko(),
         }
     }
 }
@@ -552,12 +790,50 @@ impl MerchantProfile {
 
 /// One merchant as the registry holds it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "MerchantRecord")]
 pub struct Merchant {
     pub id: MerchantId,
     pub brn: Brn,
     pub profile: MerchantProfile,
     pub status: Status,
     pub last_change: StatusChange,
+    /// The BRN's check digit is wrong: a registry import kept it as written because an
+    /// operator asked it to (real files carry typos). Such a merchant is created awaiting
+    /// review; an operator checks the number before approving it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brn_unverified: bool,
+}
+
+/// A stored merchant as read back: the BRN's check digit is checked unless the record
+/// says it is unverified.
+#[derive(serde::Deserialize)]
+struct MerchantRecord {
+    id: MerchantId,
+    brn: String,
+    profile: MerchantProfile,
+    status: Status,
+    last_change: StatusChange,
+    #[serde(default)]
+    brn_unverified: bool,
+}
+
+impl TryFrom<MerchantRecord> for Merchant {
+    type Error = crate::error::BrnError;
+    fn try_from(r: MerchantRecord) -> Result<Self, Self::Error> {
+        let brn = if r.brn_unverified {
+            Brn::parse_unverified(&r.brn)?
+        } else {
+            Brn::parse(&r.brn)?
+        };
+        Ok(Merchant {
+            id: r.id,
+            brn,
+            profile: r.profile,
+            status: r.status,
+            last_change: r.last_change,
+            brn_unverified: r.brn_unverified,
+        })
+    }
 }
 
 impl Merchant {
@@ -624,6 +900,58 @@ mod tests {
         assert_eq!(RevenueBand::parse("중소2"), Ok(RevenueBand::Medium2));
         assert_eq!(RevenueBand::parse("general"), Ok(RevenueBand::General));
         assert_eq!(RevenueBand::parse("big"), Err(FieldError::BadRevenue));
+        // Each band is the range of amounts `of` puts in it.
+        for w in [
+            0,
+            300_000_000,
+            300_000_001,
+            1_000_000_000,
+            3_000_000_000,
+            3_000_000_001,
+        ] {
+            let w = Won::new(w);
+            assert!(RevenueBand::of(w).range().contains(w), "{w:?}");
+            assert_eq!(Revenue::AnnualWon(w).band(), Some(RevenueBand::of(w)));
+        }
+    }
+
+    #[test]
+    fn revenue_ranges() {
+        let r = RevenueRange::over_up_to(Won::new(1_000_000_000), Won::new(3_000_000_000));
+        assert_eq!(r.min_won(), Won::new(1_000_000_001));
+        assert_eq!(r.max_won(), Some(Won::new(3_000_000_000)));
+        assert_eq!(r.label_ko(), "10억 초과 30억 이하");
+        assert_eq!(Revenue::Range(r).band(), Some(RevenueBand::Medium3));
+        // Inside one band of a Busan-like scheme (≤ 10억, ≤ 30억, above): decided.
+        let busan = [Won::new(1_000_000_000), Won::new(3_000_000_000)];
+        assert_eq!(r.decide(&busan), Ok(Won::new(1_000_000_001)));
+        assert_eq!(
+            RevenueRange::over(Won::new(3_000_000_000)).decide(&busan),
+            Ok(Won::new(3_000_000_001))
+        );
+        // 5억 초과 20억 이하 straddles 10억.
+        let wide = RevenueRange::over_up_to(Won::new(500_000_000), Won::new(2_000_000_000));
+        assert_eq!(wide.decide(&busan), Err(Won::new(1_000_000_000)));
+        // Empty or negative ranges do not exist.
+        assert_eq!(
+            RevenueRange::new(Won::new(5), false, Some(Won::new(5)), true),
+            Err(FieldError::BadRevenue)
+        );
+        assert!(RevenueRange::new(Won::new(5), true, Some(Won::new(5)), true).is_ok());
+        assert!(RevenueRange::new(Won::new(-1), true, None, false).is_err());
+        let json = r#"{"lower":5,"lower_inclusive":false,"upper":5,"upper_inclusive":true}"#;
+        assert!(serde_json::from_str::<RevenueRange>(json).is_err());
+    }
+
+    #[test]
+    fn stored_revenue_json_still_reads() {
+        let old: Revenue = serde_json::from_str(r#"{"annual_won":120000000}"#).unwrap();
+        assert_eq!(old, Revenue::AnnualWon(Won::new(120_000_000)));
+        let band: Revenue = serde_json::from_str(r#"{"band":"medium3"}"#).unwrap();
+        assert_eq!(band, Revenue::Band(RevenueBand::Medium3));
+        let range = Revenue::Range(RevenueRange::over(Won::new(3_000_000_000)));
+        let json = serde_json::to_string(&range).unwrap();
+        assert_eq!(serde_json::from_str::<Revenue>(&json).unwrap(), range);
     }
 
     #[test]

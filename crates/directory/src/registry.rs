@@ -223,6 +223,7 @@ impl Registry {
                 at_us: now_us,
                 by,
             },
+            brn_unverified: false,
         };
         let slot = self.merchants.len();
         self.insert_unchecked(m, &mut Vec::new(), true);

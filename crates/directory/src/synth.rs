@@ -1616,6 +1616,7 @@ impl Synth {
                 at_us: now_us,
                 by,
             },
+            brn_unverified: false,
         }
     }
 
@@ -1691,6 +1692,7 @@ pub fn registry_row(m: &Merchant) -> [String; 17] {
     let (annual, band) = match p.revenue {
         Some(Revenue::AnnualWon(w)) => (w.get().to_string(), String::new()),
         Some(Revenue::Band(b)) => (String::new(), b.label_ko().to_string()),
+        Some(Revenue::Range(r)) => (String::new(), r.label_ko()),
         None => (String::new(), String::new()),
     };
     let status = match m.status {
@@ -1720,6 +1722,12 @@ pub fn registry_row(m: &Merchant) -> [String; 17] {
     ]
 }
 
+/// `text` as CP949 (EUC-KR with the UHC extension), the way Korean public data and older
+/// operators' exports are written. Characters CP949 lacks become numeric references.
+pub fn encode_cp949(text: &str) -> Vec<u8> {
+    encoding_rs::EUC_KR.encode(text).0.into_owned()
+}
+
 /// Writes merchants as a registry file, the way a public data portal would.
 pub fn write_registry_csv(
     merchants: &[Merchant],
@@ -1744,10 +1752,7 @@ pub fn write_registry_csv(
             out.extend_from_slice(&utf8);
             out
         }
-        CsvEncoding::Cp949 => {
-            let text = String::from_utf8_lossy(&utf8);
-            encoding_rs::EUC_KR.encode(&text).0.into_owned()
-        }
+        CsvEncoding::Cp949 => encode_cp949(&String::from_utf8_lossy(&utf8)),
     }
 }
 
@@ -1798,7 +1803,7 @@ mod tests {
         assert!((250..600).contains(&seoul), "{seoul}");
         let small = ms
             .iter()
-            .filter(|m| m.profile.revenue.map(|r| r.band()) == Some(RevenueBand::Small))
+            .filter(|m| m.profile.revenue.and_then(|r| r.band()) == Some(RevenueBand::Small))
             .count();
         assert!(small > 1_500, "{small}");
     }

@@ -151,9 +151,6 @@ fn a_changed_file_yields_exactly_the_expected_diff() {
         checksum[0] = "220-81-62518".into();
         let mut no_name = registry_row(&Synth::new(97).merchants(1, 1, NOW)[0]).to_vec();
         no_name[col("상호명")] = "".into();
-        let mut coords = registry_row(&Synth::new(96).merchants(1, 1, NOW)[0]).to_vec();
-        coords[col("위도")] = "127.1".into();
-        coords[col("경도")] = "37.5".into();
         let mut status = registry_row(&Synth::new(95).merchants(1, 1, NOW)[0]).to_vec();
         status[col("영업상태")] = "영업정지?".into();
         let mut short = registry_row(&Synth::new(94).merchants(1, 1, NOW)[0]).to_vec();
@@ -164,7 +161,6 @@ fn a_changed_file_yields_exactly_the_expected_diff() {
         vec![
             (checksum, "bad_brn_checksum"),
             (no_name, "missing_name"),
-            (coords, "coordinates_out_of_range"),
             (status, "unknown_status"),
             (short, "wrong_column_count"),
             (hours, "hours_syntax"),
@@ -180,6 +176,15 @@ fn a_changed_file_yields_exactly_the_expected_diff() {
     for (r, _) in bad_rows {
         rows.push(r);
     }
+    // Swapped coordinates no longer reject a merchant: it is imported without a
+    // location, and the row says so.
+    let mut coords = registry_row(&Synth::new(96).merchants(1, 1, NOW)[0]).to_vec();
+    coords[col("위도")] = "127.1".into();
+    coords[col("경도")] = "37.5".into();
+    coords[col("영업상태")] = "영업".into();
+    let coords_brn = Brn::parse(&coords[0]).unwrap();
+    rows.push(coords);
+    let coords_line = rows.len() as u64 + 1;
     let mut w = csv::WriterBuilder::new()
         .flexible(true)
         .from_writer(Vec::new());
@@ -232,10 +237,25 @@ fn a_changed_file_yields_exactly_the_expected_diff() {
     assert_eq!(ids(&applied.closed), vec![id_of(&reg, b(gone))]);
     assert_eq!(ids(&applied.resumed), vec![id_of(&reg, b(resume))]);
     assert!(applied.reopened.is_empty());
-    assert_eq!(applied.absent, vec![id_of(&reg, dropped_brn)]);
-    assert_eq!(applied.added.len(), 1);
+    assert_eq!(
+        applied.absent.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![id_of(&reg, dropped_brn)]
+    );
+    assert_eq!(applied.added.len(), 2);
     assert_eq!(applied.added[0].brn, new_brn);
     assert_eq!(applied.added[0].line, new_line);
+    assert_eq!(
+        (applied.added[1].brn, applied.added[1].line),
+        (coords_brn, coords_line)
+    );
+    assert_eq!(reg.get_by_brn(coords_brn).unwrap().profile.location, None);
+    let coords_note = applied
+        .warnings
+        .iter()
+        .find(|w| w.line == coords_line)
+        .unwrap();
+    assert_eq!(coords_note.code, "location_invalid");
+    assert_eq!(coords_note.id, applied.added[1].id);
     let new_id = applied.added[0].id.unwrap();
     assert!(
         new_id.0 > merchants.len() as u64,
@@ -273,7 +293,7 @@ fn a_changed_file_yields_exactly_the_expected_diff() {
         .sync(&bytes, &SyncOptions::default(), &mut more_ids, NOW + 2)
         .unwrap();
     assert!(again.is_noop(), "{again:?}");
-    assert_eq!(again.rejected.len(), 7);
+    assert_eq!(again.rejected.len(), 6);
 }
 
 #[test]

@@ -154,17 +154,84 @@ fn open_merchants(dir: &Path, code: &str) -> anyhow::Result<server::merchants::M
     server::merchants::Merchants::open(dir, code, key)
 }
 
-/// `maeul admin sync-registry`: the diff, applied unless `apply` is false.
-pub fn sync_registry(dir: &Path, code: &str, file: &Path, apply: bool) -> anyhow::Result<()> {
+/// How `maeul admin sync-registry` takes a file.
+#[derive(Clone, Debug, Default)]
+pub struct SyncRegistryOptions {
+    /// `false`: only print what would change.
+    pub apply: bool,
+    pub new_status: directory::NewStatus,
+    /// Take rows whose 사업자등록번호 fails its check digit as unverified, awaiting review.
+    pub unverified_brn: bool,
+    /// Write every row's outcome here (CSV, UTF-8 with BOM).
+    pub report: Option<std::path::PathBuf>,
+    /// The operator's revenue labels: stored for every later sync (API ones too), or
+    /// with a dry run used for that run only.
+    pub revenue_bands: Option<std::path::PathBuf>,
+}
+
+/// Rows needing attention printed before pointing at the full report.
+const PRINTED_ROWS_MAX: usize = 20;
+
+/// The revenue thresholds of the currency's scheme in force (opening its journal: the
+/// server must be stopped, as for every offline verb).
+fn scheme_thresholds(dir: &Path, code: &str) -> anyhow::Result<Vec<Won>> {
+    let code = CurrencyCode::new(code).map_err(anyhow::Error::msg)?;
+    let (engine, _) = Engine::open(data_dir::storage(dir, &code), EngineOptions::default())
+        .with_context(|| format!("opening currency {code} (is `maeul serve` running?)"))?;
+    let thresholds = engine
+        .read(|l| {
+            l.scheme_at(l.last_timestamp())
+                .map(|v| server::merchant_api::revenue_thresholds(&v.config))
+        })
+        .unwrap_or_default();
+    engine.shutdown();
+    Ok(thresholds)
+}
+
+/// `maeul admin sync-registry`: the diff, applied unless `apply` is false. Revenue bands
+/// are judged against the scheme in force, the file's QR column becomes aliases in the
+/// same run, and every row's outcome can be written to a CSV file.
+pub fn sync_registry(
+    dir: &Path,
+    code: &str,
+    file: &Path,
+    o: &SyncRegistryOptions,
+) -> anyhow::Result<()> {
     let merchants = open_merchants(dir, code)?;
-    let bytes = std::fs::read(file)?;
+    let thresholds = scheme_thresholds(dir, code)?;
+    let now = server::merchant_api::now_us();
+    let api = |e: server::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail.unwrap_or(e.en));
+    let mut bands = None;
+    if let Some(path) = &o.revenue_bands {
+        let table = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if o.apply {
+            let n = merchants.set_revenue_bands(&table, now).map_err(api)?;
+            println!("{n} revenue labels of the operator's stored for this and later syncs");
+        } else {
+            let parsed = directory::RevenueBands::from_csv(&table).map_err(|errors| {
+                let lines: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("line {}: {}", e.line, e.message_en))
+                    .collect();
+                anyhow::anyhow!("revenue labels: {}", lines.join("; "))
+            })?;
+            bands = Some(parsed);
+        }
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let started = std::time::Instant::now();
-    let (r, _) = merchants
-        .sync(&bytes, apply, server::merchant_api::now_us())
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail.unwrap_or(e.en)))?;
+    let request = server::merchants::SyncRequest {
+        apply: o.apply,
+        new_status: o.new_status,
+        unverified_brn: o.unverified_brn,
+        revenue_thresholds: thresholds,
+        revenue_bands: bands,
+    };
+    let outcome = merchants.sync(&bytes, &request, now).map_err(api)?;
+    let r = &outcome.report;
     println!(
-        "{} {} rows ({:?}) in {:.1} s: {} added, {} changed, {} suspended, {} resumed, {} reopened, {} closed, {} held, {} unchanged, {} absent, {} rejected",
-        if apply { "synced" } else { "would sync" },
+        "{} {} rows ({:?}) in {:.1} s: {} added, {} changed, {} suspended, {} resumed, {} reopened, {} closed, {} held, {} unchanged, {} absent, {} rejected, {} warnings; previous QR codes: {} linked, {} already linked, {} refused",
+        if o.apply { "synced" } else { "would sync" },
         r.rows,
         r.encoding,
         started.elapsed().as_secs_f64(),
@@ -177,13 +244,48 @@ pub fn sync_registry(dir: &Path, code: &str, file: &Path, apply: bool) -> anyhow
         r.held.len(),
         r.unchanged,
         r.absent.len(),
-        r.rejected.len()
+        r.rejected.len(),
+        r.warnings.len(),
+        outcome.aliases.added,
+        outcome.aliases.unchanged,
+        outcome.aliases.refused,
     );
-    for row in r.rejected.iter().take(50) {
-        println!("  line {}: {} ({})", row.line, row.code, row.message);
+    let attention: Vec<&directory::ReportRow> = outcome
+        .rows
+        .iter()
+        .filter(|row| match row.outcome.as_str() {
+            "rejected" | "warning" | "held" => true,
+            "alias" => !matches!(row.code.as_str(), "alias_added" | "alias_unchanged"),
+            _ => false,
+        })
+        .collect();
+    for row in attention.iter().take(PRINTED_ROWS_MAX) {
+        println!(
+            "  line {}: {} {} — {}",
+            row.line.map_or_else(|| "-".to_owned(), |l| l.to_string()),
+            row.outcome,
+            row.code,
+            row.message_en
+        );
     }
-    if r.rejected.len() > 50 {
-        println!("  … and {} more rejected rows", r.rejected.len() - 50);
+    let more = attention.len().saturating_sub(PRINTED_ROWS_MAX);
+    match &o.report {
+        Some(path) => {
+            std::fs::write(path, directory::report_csv(&outcome.rows))
+                .with_context(|| format!("writing {}", path.display()))?;
+            if more > 0 {
+                println!("  … and {more} more");
+            }
+            println!(
+                "every row ({} outcomes) is in {}",
+                outcome.rows.len(),
+                path.display()
+            );
+        }
+        None if more > 0 => {
+            println!("  … and {more} more: add --report FILE to write every row as CSV")
+        }
+        None => {}
     }
     Ok(())
 }

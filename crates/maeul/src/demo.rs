@@ -148,9 +148,11 @@ pub fn populate(engine: &Engine, now: Timestamp, scheme: &SchemeConfig) -> anyho
         ));
     }
     // The registry's merchants (their statuses are mirrored when the server starts).
+    let thresholds = server::merchant_api::revenue_thresholds(scheme);
     for m in merchant_records(now.as_micros()) {
         let id = MerchantId::new(m.id.0);
-        let (category, annual_revenue) = server::merchant_api::ledger_profile(&m.profile);
+        let (category, annual_revenue) =
+            server::merchant_api::ledger_profile(&m.profile, Some(&thresholds));
         setup.push(env(
             &mut key,
             Command::OpenAccount {

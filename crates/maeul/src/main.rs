@@ -172,7 +172,9 @@ enum AdminCmd {
     },
     /// Syncs a merchant registry file (CSV, UTF-8 or CP949) into a currency's directory
     /// while the server is stopped (any size; the API takes up to 64 MB). Prints the
-    /// diff; the ledger follows at the next start.
+    /// diff and the rows to read first (`--report FILE` writes every row); the file's
+    /// previous-operator QR column becomes aliases in the same run; the ledger follows
+    /// at the next start.
     SyncRegistry {
         data_dir: PathBuf,
         code: String,
@@ -180,6 +182,22 @@ enum AdminCmd {
         /// Only print what would change.
         #[arg(long)]
         dry_run: bool,
+        /// How merchants the file adds start: `approved` (as the file says: 영업 →
+        /// approved, 휴업 → suspended) or `applied` (all awaiting an operator's review).
+        #[arg(long, default_value = "approved", value_parser = ["approved", "applied"])]
+        new_status: String,
+        /// `accept`: rows whose 사업자등록번호 fails its check digit are imported as
+        /// written, unverified and awaiting review; `reject`: they are rejected.
+        #[arg(long, default_value = "reject", value_parser = ["accept", "reject"])]
+        unverified_brn: String,
+        /// Write every row's outcome to this CSV file (UTF-8 with BOM, opens in Excel):
+        /// line, brn, outcome, code, message_ko, message_en, merchant_id.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// The operator's revenue labels (CSV `label,min_won,max_won`, both inclusive
+        /// won): stored for this and every later sync (with --dry-run: this run only).
+        #[arg(long)]
+        revenue_bands: Option<PathBuf>,
     },
     /// Imports a previous operator's QR codes (CSV `payload,merchant_id[,note]`) while
     /// the server is stopped.
@@ -287,7 +305,22 @@ fn main() -> ExitCode {
                 code,
                 file,
                 dry_run,
-            } => maeul::admin::sync_registry(&data_dir, &code, &file, !dry_run),
+                new_status,
+                unverified_brn,
+                report,
+                revenue_bands,
+            } => maeul::admin::sync_registry(
+                &data_dir,
+                &code,
+                &file,
+                &maeul::admin::SyncRegistryOptions {
+                    apply: !dry_run,
+                    new_status: directory::NewStatus::parse(&new_status).unwrap_or_default(),
+                    unverified_brn: unverified_brn == "accept",
+                    report,
+                    revenue_bands,
+                },
+            ),
             AdminCmd::ImportAliases {
                 data_dir,
                 code,

@@ -235,6 +235,30 @@ impl AliasTable {
         })
     }
 
+    /// What an import of `payload` for `merchant` would meet, without changing anything
+    /// (a registry sync checks its QR column with it, and reports conflicts per row
+    /// instead of taking a working sticker away from another shop).
+    pub fn probe(&self, payload: &str, merchant: u64) -> Result<Probe, RowProblem> {
+        let normalized = normalize(payload);
+        if normalized.is_empty() {
+            return Err(RowProblem::EmptyPayload);
+        }
+        if normalized.len() > PAYLOAD_BYTES_MAX {
+            return Err(RowProblem::PayloadTooLong);
+        }
+        if self.poisoned.contains_key(normalized.as_ref()) {
+            return Ok(Probe::Refused);
+        }
+        Ok(match self.exact.get(normalized.as_ref()) {
+            None => Probe::New,
+            Some(e) if e.merchant == merchant => Probe::Same,
+            Some(e) => Probe::Other {
+                merchant: e.merchant,
+                line: e.line,
+            },
+        })
+    }
+
     /// The note imported with the exact alias for `scanned`, if any.
     pub fn note(&self, scanned: &str) -> Option<&str> {
         self.exact.get(normalize(scanned).as_ref())?.note.as_deref()
@@ -487,6 +511,20 @@ impl<'d> LineCounter<'d> {
     }
 }
 
+/// What [`AliasTable::probe`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Not in the table: an import would add it.
+    New,
+    /// Already an alias of this merchant.
+    Same,
+    /// An alias of another merchant (from `line` of an earlier import).
+    Other { merchant: u64, line: u64 },
+    /// Refused earlier as claimed by two merchants: it matches nothing, and an import
+    /// of it is refused.
+    Refused,
+}
+
 /// What [`AliasTable::insert`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -627,5 +665,24 @@ mod tests {
         check_norm("https://User@Host.KR/P", "https://User@host.kr/P");
         check_norm("not a url: ://", "not a url: ://");
         check_norm("", "");
+    }
+
+    #[test]
+    fn probe_changes_nothing_and_says_who_has_a_payload() {
+        let mut t = AliasTable::new();
+        assert_eq!(t.probe("  0012345678 ", 7), Ok(Probe::New));
+        assert!(t.insert("0012345678", 7, None, 2).is_ok());
+        assert_eq!(t.probe("0012345678\r\n", 7), Ok(Probe::Same));
+        assert_eq!(
+            t.probe("0012345678", 8),
+            Ok(Probe::Other {
+                merchant: 7,
+                line: 2
+            })
+        );
+        assert_eq!(t.probe(" ", 7), Err(RowProblem::EmptyPayload));
+        assert!(t.insert("0012345678", 8, None, 3).is_err());
+        assert_eq!(t.probe("0012345678", 7), Ok(Probe::Refused));
+        assert_eq!(t.len(), 0);
     }
 }

@@ -34,7 +34,7 @@ pub mod render;
 pub mod tlv;
 
 pub use alias::{
-    AliasHit, AliasMatch, AliasQuery, AliasTable, ImportReport, RejectedRow, RowProblem,
+    AliasHit, AliasMatch, AliasQuery, AliasTable, ImportReport, Probe, RejectedRow, RowProblem,
 };
 pub use classify::{
     CardNetwork, LooksLike, MerchantInfo, MerchantStatus, PaymentTarget, Recognised,

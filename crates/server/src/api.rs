@@ -1994,10 +1994,19 @@ async fn set_scheme(
         SchemeApplied::SchemeSet {
             version,
             effective_at,
-        } => Ok(Json(SchemeSetAnswer {
-            version,
-            effective_at: effective_at.as_micros(),
-        })),
+        } => {
+            // Merchants' revenue bands are judged against the scheme in force.
+            let currency = currency.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::merchant_api::mirror_all(&currency).await {
+                    tracing::warn!(code = e.code, "ledger does not yet follow the registry");
+                }
+            });
+            Ok(Json(SchemeSetAnswer {
+                version,
+                effective_at: effective_at.as_micros(),
+            }))
+        }
         other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
     }
 }

@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use base64::Engine as _;
 use directory::{
-    Filter, GeoPoint, Mcc, Merchant, MerchantProfile, NameQuery, NearbyQuery, Page, Revenue,
-    RevenueBand, SourceFilter, SourceMask, Status, StatusSet,
+    Filter, GeoPoint, Mcc, Merchant, MerchantProfile, NameQuery, NearbyQuery, NewStatus, Page,
+    ReportRow, SourceFilter, SourceMask, Status, StatusSet,
 };
-use ledger::scheme::{AnnualRevenue, SchemeCommand};
+use ledger::scheme::{AnnualRevenue, SchemeCommand, SchemeConfig};
 use ledger::{
     AccountId, AccountKind, Applied, ClientId, Command, Envelope, IdempotencyKey, MerchantId,
     Source, SourceSet, Text, WalletId, Won,
@@ -32,6 +32,7 @@ use crate::api::{
 };
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, Problem};
+use crate::merchants::SyncRequest;
 use crate::{AppState, Currency};
 
 /// Registry and alias files up to this size are taken through the API (about 300,000
@@ -58,6 +59,8 @@ const MIRROR_CHUNK: usize = 512;
         close_merchant,
         reopen_merchant,
         registry_sync,
+        revenue_bands,
+        set_revenue_bands,
         import_aliases
     ),
     components(schemas(
@@ -69,6 +72,8 @@ const MIRROR_CHUNK: usize = 512;
         ConsumerCodeAnswer,
         ConsumerPaymentRequest,
         SyncAnswer,
+        SyncRow,
+        RevenueBandsAnswer,
         AliasImportAnswer,
         AliasRejected,
         MerchantList
@@ -111,6 +116,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/v1/operator/{currency}/registry-sync",
             post(registry_sync).layer(DefaultBodyLimit::max(FILE_BYTES_MAX)),
+        )
+        .route(
+            "/api/v1/operator/{currency}/revenue-bands",
+            get(revenue_bands)
+                .put(set_revenue_bands)
+                .layer(DefaultBodyLimit::max(directory::revenue::TABLE_BYTES_MAX)),
         )
         .route(
             "/api/v1/operator/{currency}/qr-aliases",
@@ -157,6 +168,10 @@ pub struct MerchantCard {
     pub accepts: Vec<String>,
     /// applied, approved, suspended, closed
     pub status: String,
+    /// The 사업자등록번호 failed its check digit and was imported as written (a registry
+    /// sync an operator allowed): check it before approving.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brn_unverified: bool,
     /// From the search point, metres.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_m: Option<u32>,
@@ -179,6 +194,7 @@ impl MerchantCard {
             hours: p.hours.as_ref().map(ToString::to_string),
             accepts: p.accepts.iter().map(|s| s.as_str().to_owned()).collect(),
             status: m.status.as_str().to_owned(),
+            brn_unverified: m.brn_unverified,
             distance_m,
         }
     }
@@ -872,9 +888,13 @@ pub async fn mirror_in_ledger(currency: &Currency, ids: &[u64]) -> Result<usize,
             .collect();
         let commands: Vec<Command> = currency.engine.read(|l| {
             let mut out = Vec::new();
+            // Revenue bands are judged against the scheme in force.
+            let thresholds = l
+                .scheme_at(l.last_timestamp())
+                .map(|v| revenue_thresholds(&v.config));
             for m in &records {
                 let id = MerchantId(AccountId(m.id.0));
-                let (category, revenue) = ledger_profile(&m.profile);
+                let (category, revenue) = ledger_profile(&m.profile, thresholds.as_deref());
                 if l.account(id.account()).is_none() {
                     out.push(Command::OpenAccount {
                         account: id.account(),
@@ -962,24 +982,58 @@ fn truncate_chars(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-/// The category and annual revenue the scheme rules read, from a registry profile (a
-/// revenue band counts as its upper bound; the general band as above every cap). A
-/// revenue the registry does not know is unknown to the ledger too, which gives it the
-/// least generous treatment (never the zero revenue that earns the top cash-back).
-pub fn ledger_profile(p: &MerchantProfile) -> (u16, AnnualRevenue) {
+/// Where a scheme splits merchants by annual revenue: each cash-back band's upper bound,
+/// the scheme's revenue cap and its sources' revenue caps. Every one of them divides
+/// revenue into "at or under" and "over".
+pub fn revenue_thresholds(cfg: &SchemeConfig) -> Vec<Won> {
+    let mut t: Vec<Won> = cfg
+        .cashback
+        .iter()
+        .flat_map(|c| c.bands.iter().filter_map(|b| b.up_to))
+        .chain(cfg.merchants.revenue_cap)
+        .chain(cfg.sources.iter().filter_map(|s| s.merchant_revenue_cap))
+        .collect();
+    t.sort_unstable();
+    t.dedup();
+    t
+}
+
+/// The revenue thresholds of the scheme in force, if there is one.
+fn thresholds_in_force(currency: &Currency) -> Option<Vec<Won>> {
+    currency.engine.read(|l| {
+        l.scheme_at(l.last_timestamp())
+            .map(|v| revenue_thresholds(&v.config))
+    })
+}
+
+/// The category and annual revenue the scheme rules read, from a registry profile.
+/// Revenue is where the scheme is known: an amount is itself; a band or range (영세,
+/// "10억~30억", "30억 초과") wholly inside one of the scheme's cash-back bands and on one
+/// side of every revenue cap (`thresholds`, from [`revenue_thresholds`]) is a revenue
+/// inside it, which every rule treats as it would the whole band; one that straddles a
+/// threshold, or no revenue at all, is unknown to the ledger, which gives it the least
+/// generous treatment (the scheme's lowest cash-back rate, never the top one). Without a
+/// scheme (`None`) only an amount is known.
+pub fn ledger_profile(p: &MerchantProfile, thresholds: Option<&[Won]>) -> (u16, AnnualRevenue) {
     let category = p.category.or(p.mcc.map(Mcc::code)).unwrap_or(0);
-    let revenue = match p.revenue {
-        Some(Revenue::AnnualWon(w)) => AnnualRevenue::Known(w),
-        Some(Revenue::Band(b)) => AnnualRevenue::Known(Won::new(match b {
-            RevenueBand::Small => 300_000_000,
-            RevenueBand::Medium1 => 500_000_000,
-            RevenueBand::Medium2 => 1_000_000_000,
-            RevenueBand::Medium3 => 3_000_000_000,
-            RevenueBand::General => 100_000_000_000,
-        })),
-        None => AnnualRevenue::Unknown,
+    let revenue = match (p.revenue.map(directory::Revenue::range), thresholds) {
+        (None, _) => AnnualRevenue::Unknown,
+        (Some(r), Some(t)) => r
+            .decide(t)
+            .map_or(AnnualRevenue::Unknown, AnnualRevenue::Known),
+        (Some(r), None) if r.max_won() == Some(r.min_won()) => AnnualRevenue::Known(r.min_won()),
+        (Some(_), None) => AnnualRevenue::Unknown,
     };
     (category, revenue)
+}
+
+/// Makes the ledger follow every merchant of the registry again (after a new scheme
+/// version: revenue bands are judged against the scheme in force).
+pub async fn mirror_all(currency: &Currency) -> Result<usize, ApiError> {
+    let ids: Vec<u64> = currency
+        .merchants
+        .read(|r| r.records().iter().map(|m| m.id.0).collect());
+    mirror_in_ledger(currency, &ids).await
 }
 
 pub fn source_set(mask: SourceMask) -> SourceSet {
@@ -992,11 +1046,79 @@ pub fn source_set(mask: SourceMask) -> SourceSet {
 pub struct SyncParams {
     /// `false`: only say what would change (default `true`).
     pub apply: Option<bool>,
+    /// `json` (default): the summary below. `csv`: the full row report as a file
+    /// (`text/csv`, UTF-8 with BOM for Excel; columns `line,brn,outcome,code,message_ko,
+    /// message_en,merchant_id`, one row per outcome, merchants absent from the file last).
+    pub report: Option<String>,
+    /// How merchants the sync adds start: `approved` (default: as the file says, 영업 →
+    /// approved, 휴업 → suspended) or `applied` (all awaiting an operator's review).
+    pub new_status: Option<String>,
+    /// `accept`: a row whose 사업자등록번호 fails its check digit is imported as written,
+    /// marked unverified and awaiting review (not payable until approved), and reported.
+    /// `reject` (default): such rows are rejected (`bad_brn_checksum`).
+    pub unverified_brn: Option<String>,
 }
 
+/// Rows shown in a sync's JSON answer, at most.
+const SYNC_ATTENTION_MAX: usize = 100;
+/// Absent merchants' ids shown in a sync's JSON answer, at most.
+const SYNC_ABSENT_EXAMPLES_MAX: usize = 20;
+/// Ignored column names shown, at most.
+const SYNC_IGNORED_COLUMNS_MAX: usize = 50;
+
+/// One outcome of one row of a registry file.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SyncRow {
+    /// The file's line (the header is line 1); absent for merchants not in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brn: Option<String>,
+    /// rejected, warning, held, alias, added, changed, …
+    pub outcome: String,
+    /// Stable code: `bad_brn_checksum`, `location_invalid`, `revenue_straddles`,
+    /// `alias_conflict`, …
+    pub code: String,
+    pub message_ko: String,
+    pub message_en: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<u64>,
+}
+
+impl SyncRow {
+    fn of(r: &ReportRow) -> SyncRow {
+        SyncRow {
+            line: r.line,
+            brn: r.brn.clone(),
+            outcome: r.outcome.clone(),
+            code: r.code.clone(),
+            message_ko: r.message_ko.clone(),
+            message_en: r.message_en.clone(),
+            merchant_id: r.merchant_id.map(|m| m.0),
+        }
+    }
+
+    /// Rows an operator must read: refusals, warnings, held decisions, refused QR codes.
+    fn needs_attention(r: &ReportRow) -> bool {
+        match r.outcome.as_str() {
+            "rejected" | "warning" | "held" => true,
+            "alias" => !matches!(r.code.as_str(), "alias_added" | "alias_unchanged"),
+            _ => false,
+        }
+    }
+}
+
+/// A registry sync, summarised: counts, and what needs reading first. Every row's every
+/// outcome is in the CSV report (`?report=csv`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SyncAnswer {
     pub applied: bool,
+    /// How added merchants start: approved (as the file says) or applied.
+    pub new_status: String,
+    /// utf8, utf8_bom or euc_kr (CP949).
+    pub encoding: String,
+    /// Data rows read.
+    pub rows: u64,
     pub added: usize,
     pub changed: usize,
     pub suspended: usize,
@@ -1006,25 +1128,96 @@ pub struct SyncAnswer {
     /// Left as an operator decided, whatever the file says.
     pub held: usize,
     pub unchanged: u64,
+    /// New merchants already 폐업 in the file: not added.
+    pub skipped_closed: u64,
     pub rejected: usize,
+    /// Rows taken with something to fix: no or unusable location, revenue left unknown
+    /// (unreadable, missing, or straddling the scheme's bands: lowest cash-back rate),
+    /// unverified 사업자등록번호.
+    pub warnings: usize,
+    /// Previous operator's QR codes (기존QR column) now paying their row's merchant (in
+    /// a dry run: that would).
+    pub aliases_added: usize,
+    /// QR codes already paying that merchant.
+    pub aliases_unchanged: usize,
+    /// QR codes not linked: another merchant's, twice in the file, or unusable.
+    pub aliases_refused: usize,
     /// Approved or suspended merchants the file does not mention (not closed: an
     /// operator decides).
-    pub absent: usize,
+    pub absent_total: usize,
+    /// The first of them (at most 20); all are in the CSV report.
+    pub absent_examples: Vec<u64>,
     /// Ledger commands sent so the ledger follows the registry.
     pub ledger_commands: usize,
-    /// Every row: added (with ids), changed (with fields), status moves, rejected rows
-    /// with line and code.
-    #[schema(value_type = Object)]
-    pub report: serde_json::Value,
+    /// Header columns not used (at most 50).
+    pub ignored_columns: Vec<String>,
+    /// Rows an operator should read first (rejected, warnings, held, refused QR
+    /// codes), by line, at most 100.
+    pub attention: Vec<SyncRow>,
+    /// How many such rows there are in all.
+    pub attention_total: usize,
+}
+
+fn sync_request(p: &SyncParams) -> Result<SyncRequestParts, ApiError> {
+    let new_status = match p.new_status.as_deref() {
+        None => NewStatus::Approved,
+        Some(s) => NewStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "new_status_unknown",
+                format!("{s}: use approved or applied"),
+            )
+        })?,
+    };
+    let unverified_brn = match p.unverified_brn.as_deref() {
+        None | Some("reject") => false,
+        Some("accept") => true,
+        Some(s) => {
+            return Err(ApiError::bad_request(
+                "unverified_brn_unknown",
+                format!("{s}: use accept or reject"),
+            ));
+        }
+    };
+    let csv = match p.report.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(s) => {
+            return Err(ApiError::bad_request(
+                "report_format_unknown",
+                format!("{s}: use json or csv"),
+            ));
+        }
+    };
+    Ok(SyncRequestParts {
+        apply: p.apply.unwrap_or(true),
+        new_status,
+        unverified_brn,
+        csv,
+    })
+}
+
+struct SyncRequestParts {
+    apply: bool,
+    new_status: NewStatus,
+    unverified_brn: bool,
+    csv: bool,
 }
 
 /// Imports a merchant registry file (CSV, UTF-8 or CP949; Korean or English headers):
 /// upsert by business registration number, with the diff. Ids, QR codes and aliases
-/// survive every sync.
+/// survive every sync; a previous operator's QR column (기존QR) becomes aliases of the
+/// rows' merchants in the same run. Revenue labels are read with the currency's table
+/// (`/revenue-bands`) and judged against the scheme in force: one that cannot be read or
+/// straddles the scheme's bands leaves revenue unknown (lowest cash-back) and is
+/// reported per row. The answer is a summary; `report=csv` gives every row.
 #[utoipa::path(post, path = "/api/v1/operator/{currency}/registry-sync", security(("bearer" = [])),
     params(("currency" = String, Path), ("Idempotency-Key" = String, Header), SyncParams),
     request_body(content = Vec<u8>, content_type = "text/csv"),
-    responses((status = 200, body = SyncAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses(
+        (status = 200, description = "the summary (JSON), or with `report=csv` the row report (text/csv)",
+            content((SyncAnswer = "application/json"), (String = "text/csv"))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn registry_sync(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -1032,31 +1225,137 @@ async fn registry_sync(
     PathParams(code): PathParams<String>,
     QueryParams(p): QueryParams<SyncParams>,
     body: Bytes,
-) -> Result<Json<SyncAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?.clone();
     idempotency(&state, &headers, &caller)?;
-    let apply = p.apply.unwrap_or(true);
+    let parts = sync_request(&p)?;
+    let request = SyncRequest {
+        apply: parts.apply,
+        new_status: parts.new_status,
+        unverified_brn: parts.unverified_brn,
+        revenue_thresholds: thresholds_in_force(&currency).unwrap_or_default(),
+        revenue_bands: None,
+    };
     let merchants = Arc::clone(&currency.merchants);
-    let (report, touched) =
-        tokio::task::spawn_blocking(move || merchants.sync(&body, apply, now_us()))
+    let outcome = tokio::task::spawn_blocking(move || merchants.sync(&body, &request, now_us()))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let ledger_commands = mirror_in_ledger(&currency, &outcome.touched).await?;
+    if parts.csv {
+        let csv = tokio::task::spawn_blocking(move || directory::report_csv(&outcome.rows))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
-    let ledger_commands = mirror_in_ledger(&currency, &touched).await?;
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let disposition = format!("attachment; filename=\"registry-sync-{code}.csv\"");
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            csv,
+        )
+            .into_response());
+    }
+    let r = &outcome.report;
+    let attention: Vec<&ReportRow> = outcome
+        .rows
+        .iter()
+        .filter(|r| SyncRow::needs_attention(r))
+        .collect();
     Ok(Json(SyncAnswer {
-        applied: apply,
-        added: report.added.len(),
-        changed: report.changed.len(),
-        suspended: report.suspended.len(),
-        resumed: report.resumed.len(),
-        reopened: report.reopened.len(),
-        closed: report.closed.len(),
-        held: report.held.len(),
-        unchanged: report.unchanged,
-        rejected: report.rejected.len(),
-        absent: report.absent.len(),
+        applied: parts.apply,
+        new_status: parts.new_status.as_str().to_owned(),
+        encoding: match r.encoding {
+            directory::sync::FileEncoding::Utf8 => "utf8",
+            directory::sync::FileEncoding::Utf8Bom => "utf8_bom",
+            directory::sync::FileEncoding::EucKr => "euc_kr",
+        }
+        .to_owned(),
+        rows: r.rows,
+        added: r.added.len(),
+        changed: r.changed.len(),
+        suspended: r.suspended.len(),
+        resumed: r.resumed.len(),
+        reopened: r.reopened.len(),
+        closed: r.closed.len(),
+        held: r.held.len(),
+        unchanged: r.unchanged,
+        skipped_closed: r.skipped_closed,
+        rejected: r.rejected.len(),
+        warnings: r.warnings.len(),
+        aliases_added: outcome.aliases.added,
+        aliases_unchanged: outcome.aliases.unchanged,
+        aliases_refused: outcome.aliases.refused,
+        absent_total: r.absent.len(),
+        absent_examples: r
+            .absent
+            .iter()
+            .take(SYNC_ABSENT_EXAMPLES_MAX)
+            .map(|a| a.id.0)
+            .collect(),
         ledger_commands,
-        report: serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?,
-    }))
+        ignored_columns: r
+            .ignored_columns
+            .iter()
+            .take(SYNC_IGNORED_COLUMNS_MAX)
+            .cloned()
+            .collect(),
+        attention_total: attention.len(),
+        attention: attention
+            .into_iter()
+            .take(SYNC_ATTENTION_MAX)
+            .map(SyncRow::of)
+            .collect(),
+    })
+    .into_response())
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RevenueBandsAnswer {
+    /// The operator's labels now in force (beside the built-in ones).
+    pub labels: usize,
+}
+
+/// The revenue labels registry syncs read, as CSV `label,min_won,max_won` (both bounds
+/// inclusive whole won, an empty `max_won` is no upper bound): the operator's labels,
+/// then the built-in ones (`1억 미만`, `1억~3억`, `3억~10억`, `10억~30억`, `30억 초과`,
+/// 영세, 중소1..3, 일반) they do not override.
+#[utoipa::path(get, path = "/api/v1/operator/{currency}/revenue-bands", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = String, content_type = "text/csv"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn revenue_bands(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    PathParams(code): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        currency.merchants.revenue_bands_csv(),
+    )
+        .into_response())
+}
+
+/// Replaces the currency's own revenue labels (a previous operator's grades, say), read
+/// by every registry sync from now on: CSV `label,min_won,max_won` (UTF-8 or CP949,
+/// optional header; both bounds inclusive whole won, `3억` or `300000000`; empty
+/// `max_won`: no upper bound). Stored once rather than sent with every file so that a
+/// dry run and its sync, and every later sync, read labels the same way. A table with
+/// any bad line is refused whole; a header alone goes back to the built-in labels.
+#[utoipa::path(put, path = "/api/v1/operator/{currency}/revenue-bands", security(("bearer" = [])),
+    params(("currency" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body(content = Vec<u8>, content_type = "text/csv"),
+    responses((status = 200, body = RevenueBandsAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn set_revenue_bands(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams(code): PathParams<String>,
+    body: Bytes,
+) -> Result<Json<RevenueBandsAnswer>, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    idempotency(&state, &headers, &caller)?;
+    let labels = currency.merchants.set_revenue_bands(&body, now_us())?;
+    Ok(Json(RevenueBandsAnswer { labels }))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

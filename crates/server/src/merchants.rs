@@ -13,21 +13,27 @@
 //!   registry sync does.
 //! - Consumer codes carry a random token, never a person: which wallet a token stands for
 //!   is kept here, in memory, for the code's few minutes (bounded).
+//! - A registry sync also takes the file's previous-operator QR column into the alias
+//!   table in the same run (as an alias file, replayed like the others), and reads
+//!   revenue labels with the operator's table of labels, stored here once per currency
+//!   (`revenue_bands`) so that every later sync reads them the same way.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::StatusCode;
+use directory::sync::LegacyQrRow;
 use directory::{
-    Actor, Brn, DirectoryError, Merchant, MerchantId, MerchantProfile, Registry, Status,
-    SyncOptions, SyncReport,
+    Actor, Brn, DirectoryError, Merchant, MerchantId, MerchantProfile, NewStatus, Registry,
+    ReportRow, RevenueBands, SourceMask, Status, SyncOptions, SyncReport,
 };
+use ledger::Won;
 use parking_lot::{Mutex, RwLock};
 use qr::{
     AliasHit, AliasQuery, AliasTable, ConsumerCodes, ConsumerConfig, ConsumerError, ConsumerSecret,
-    ImportReport, IssuedCode, MerchantInfo, MerchantStatus, ScanAnswer, ScanContext, TokenId,
-    VerifiedCode,
+    ImportReport, IssuedCode, MerchantInfo, MerchantStatus, Probe, RowProblem, ScanAnswer,
+    ScanContext, TokenId, VerifiedCode,
 };
 use rand::RngCore;
 use rusqlite::{Connection, params};
@@ -45,6 +51,8 @@ pub struct Merchants {
     currency: String,
     registry: RwLock<Registry>,
     aliases: RwLock<AliasTable>,
+    /// The operator's table of revenue labels (the built-in labels when none was given).
+    revenue_bands: RwLock<RevenueBands>,
     consumer: Mutex<ConsumerCodes>,
     /// Token → (wallet account, expires at µs) of outstanding consumer codes.
     payers: Mutex<HashMap<[u8; 10], (u64, u64)>>,
@@ -103,6 +111,11 @@ impl Merchants {
                  csv BLOB NOT NULL,
                  at_us INTEGER NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS revenue_bands (
+                 currency TEXT PRIMARY KEY,
+                 csv BLOB NOT NULL,
+                 at_us INTEGER NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS status_log (
                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
                  currency TEXT NOT NULL,
@@ -138,6 +151,26 @@ impl Merchants {
                 let _ = aliases.import_csv(&row?);
             }
         }
+        let stored_bands: Option<Vec<u8>> = db
+            .query_row(
+                "SELECT csv FROM revenue_bands WHERE currency = ?1",
+                params![currency],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        let revenue_bands = match stored_bands {
+            None => RevenueBands::new(),
+            Some(csv) => RevenueBands::from_csv(&csv).map_err(|errors| {
+                anyhow::anyhow!(
+                    "stored revenue labels of {currency}: {}",
+                    errors.first().map_or("", |e| e.message_en.as_str())
+                )
+            })?,
+        };
         let consumer = ConsumerCodes::new(
             &ConsumerSecret(secret),
             currency,
@@ -151,6 +184,7 @@ impl Merchants {
             currency: currency.to_owned(),
             registry: RwLock::new(registry),
             aliases: RwLock::new(aliases),
+            revenue_bands: RwLock::new(revenue_bands),
             consumer: Mutex::new(consumer),
             payers: Mutex::new(HashMap::new()),
             redeemed: Mutex::new(HashMap::new()),
@@ -248,6 +282,7 @@ impl Merchants {
                 at_us: now_us,
                 by: Actor::Operator,
             },
+            brn_unverified: false,
         };
         self.persist([&m], true)?;
         let c = &m.last_change;
@@ -313,15 +348,26 @@ impl Merchants {
         Ok(m)
     }
 
-    /// Plans a registry-file sync and, with `apply`, applies it. Returns the report and
-    /// the ids whose records changed (for the ledger's mirror).
+    /// Plans a registry-file sync and, with `apply`, applies it, with the file's QR
+    /// column taken into the alias table in the same step. Returns the report, every
+    /// row's outcomes, and the ids whose records changed (for the ledger's mirror).
     pub fn sync(
         &self,
         file: &[u8],
-        apply: bool,
+        request: &SyncRequest,
         now_us: u64,
-    ) -> Result<(SyncReport, Vec<u64>), ApiError> {
-        let options = SyncOptions::default();
+    ) -> Result<SyncOutcome, ApiError> {
+        let bands = match &request.revenue_bands {
+            Some(b) => b.clone(),
+            None => self.revenue_bands.read().clone(),
+        };
+        let options = SyncOptions {
+            default_accepts: SourceMask::ALL,
+            new_status: request.new_status,
+            unverified_brn: request.unverified_brn,
+            revenue_bands: Some(&bands),
+            revenue_thresholds: &request.revenue_thresholds,
+        };
         let sync_error = |e: directory::SyncError| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -331,13 +377,16 @@ impl Merchants {
             )
             .detail(e.to_string())
         };
-        if !apply {
-            let plan = self
+        if !request.apply {
+            let report = self
                 .registry
                 .read()
                 .plan_sync(file, &options)
-                .map_err(sync_error)?;
-            return Ok((plan.report().clone(), Vec::new()));
+                .map_err(sync_error)?
+                .into_report();
+            let decisions = plan_aliases(&self.aliases.read(), &report.legacy_qr);
+            let (alias_rows, aliases) = alias_outcomes(&decisions, &[]);
+            return Ok(SyncOutcome::new(report, alias_rows, aliases, Vec::new()));
         }
         // Planned and applied under one write lock: nothing changes in between.
         let mut reg = self.registry.write();
@@ -371,7 +420,86 @@ impl Merchants {
             .filter_map(|id| reg.get(MerchantId(*id)))
             .collect();
         self.persist(records, true)?;
-        Ok((report, touched))
+        // The old stickers pay from this moment: their aliases are imported (and kept as
+        // an alias file, replayed at start) while the registry is still held.
+        let mut table = self.aliases.write();
+        let decisions = plan_aliases(&table, &report.legacy_qr);
+        let (csv, lines) = alias_file(&decisions);
+        let mut shared = Vec::new();
+        if !lines.is_empty() {
+            let imported = table.import_csv(&csv);
+            if imported.added > 0 {
+                self.db
+                    .lock()
+                    .execute(
+                        "INSERT INTO alias_files (currency, csv, at_us) VALUES (?1, ?2, ?3)",
+                        params![self.currency, csv, now_us as i64],
+                    )
+                    .map_err(internal)?;
+            }
+            // Alias-file line n + 2 is decision lines[n].
+            let decision_of = |alias_line: u64| {
+                usize::try_from(alias_line.saturating_sub(2))
+                    .ok()
+                    .and_then(|i| lines.get(i).copied())
+            };
+            shared = imported
+                .account_conflicts
+                .iter()
+                .filter_map(|c| decision_of(c.line))
+                .collect();
+            if !imported.rejected.is_empty() {
+                tracing::warn!(
+                    rejected = imported.rejected.len(),
+                    "aliases of a registry sync refused after their check"
+                );
+            }
+        }
+        let (alias_rows, aliases) = alias_outcomes(&decisions, &shared);
+        Ok(SyncOutcome::new(report, alias_rows, aliases, touched))
+    }
+
+    /// The operator's revenue labels (CSV `label,min_won,max_won`, see
+    /// `directory::revenue`): checked, stored, and used by every sync from now on.
+    /// An empty table (a header alone) goes back to the built-in labels.
+    pub fn set_revenue_bands(&self, file: &[u8], now_us: u64) -> Result<usize, ApiError> {
+        let table = RevenueBands::from_csv(file).map_err(|errors| {
+            let detail: Vec<String> = errors
+                .iter()
+                .map(|e| format!("line {}: {}", e.line, e.message_en))
+                .collect();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "revenue_bands_invalid",
+                &format!(
+                    "매출 구간표를 쓸 수 없습니다: {}",
+                    errors
+                        .iter()
+                        .map(|e| format!("{}번째 줄 {}", e.line, e.message_ko))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                "The table of revenue labels cannot be used; see the detail for each line.",
+            )
+            .detail(detail.join("; "))
+        })?;
+        let mut bands = self.revenue_bands.write();
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO revenue_bands (currency, csv, at_us) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(currency) DO UPDATE SET csv = excluded.csv, at_us = excluded.at_us",
+                params![self.currency, file, now_us as i64],
+            )
+            .map_err(internal)?;
+        let n = table.entries().len();
+        *bands = table;
+        Ok(n)
+    }
+
+    /// The revenue labels in force, as CSV (`label,min_won,max_won`).
+    pub fn revenue_bands_csv(&self) -> String {
+        self.revenue_bands.read().to_csv()
     }
 
     /// Imports a previous operator's QR aliases (CSV `payload,merchant_id[,note]`). Kept
@@ -463,6 +591,259 @@ impl Merchants {
     pub async fn mirror_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.mirror.lock().await
     }
+}
+
+/// How an operator asked a registry file to be taken.
+#[derive(Clone, Debug, Default)]
+pub struct SyncRequest {
+    /// `false`: only say what would change.
+    pub apply: bool,
+    pub new_status: NewStatus,
+    /// Take rows whose BRN fails its check digit as unverified merchants awaiting review.
+    pub unverified_brn: bool,
+    /// Where the scheme in force splits revenue (`merchant_api::revenue_thresholds`).
+    pub revenue_thresholds: Vec<Won>,
+    /// Revenue labels for this run only, instead of the stored table (a dry run with a
+    /// table not stored yet).
+    pub revenue_bands: Option<RevenueBands>,
+}
+
+/// What the file's QR column did to the alias table (or would do, in a dry run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AliasCounts {
+    /// Payloads now paying the row's merchant.
+    pub added: usize,
+    /// Payloads already paying that merchant.
+    pub unchanged: usize,
+    /// Payloads refused: another merchant's, twice in the file, or unusable.
+    pub refused: usize,
+}
+
+/// A registry sync, as the API and the command line report it.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    pub report: SyncReport,
+    /// Every outcome of every row, the QR column's included, by line.
+    pub rows: Vec<ReportRow>,
+    pub aliases: AliasCounts,
+    /// Merchants whose records changed (for the ledger's mirror).
+    pub touched: Vec<u64>,
+}
+
+impl SyncOutcome {
+    fn new(
+        report: SyncReport,
+        alias_rows: Vec<ReportRow>,
+        aliases: AliasCounts,
+        touched: Vec<u64>,
+    ) -> SyncOutcome {
+        let mut rows = report.rows();
+        let absent_from = rows
+            .iter()
+            .position(|r| r.line.is_none())
+            .unwrap_or(rows.len());
+        let absent = rows.split_off(absent_from);
+        rows.extend(alias_rows);
+        // Stable: each line keeps its order (the row's outcome, warnings, then its QR code).
+        rows.sort_by_key(|r| r.line.unwrap_or(u64::MAX));
+        rows.extend(absent);
+        SyncOutcome {
+            report,
+            rows,
+            aliases,
+            touched,
+        }
+    }
+}
+
+/// What the alias table makes of one QR cell of a sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AliasVerdict {
+    New,
+    Same,
+    Other {
+        merchant: u64,
+    },
+    Refused,
+    /// The same payload on another row (another merchant) of the file.
+    TwiceInFile {
+        other_line: u64,
+    },
+    Unusable(RowProblem),
+    LineBreak,
+}
+
+#[derive(Clone, Debug)]
+struct AliasDecision<'r> {
+    row: &'r LegacyQrRow,
+    verdict: AliasVerdict,
+}
+
+/// Checks each QR cell against the table and the rest of the file, changing nothing. A
+/// payload that already pays another shop is never taken from it: the row is reported.
+fn plan_aliases<'r>(table: &AliasTable, rows: &'r [LegacyQrRow]) -> Vec<AliasDecision<'r>> {
+    let mut by_payload: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        by_payload
+            .entry(qr::alias::normalize(&r.payload).into_owned())
+            .or_default()
+            .push(i);
+    }
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let normalized = qr::alias::normalize(&row.payload);
+            let twin = by_payload
+                .get(normalized.as_ref())
+                .and_then(|all| all.iter().find(|&&j| j != i))
+                .and_then(|&j| rows.get(j));
+            // A merchant being added has no aliases yet: any holder is another shop.
+            let merchant = row.id.map_or(u64::MAX, |m| m.0);
+            let verdict = if normalized.contains(['\r', '\n']) {
+                AliasVerdict::LineBreak
+            } else {
+                match table.probe(&row.payload, merchant) {
+                    // Claimed by two rows of the file and by no one yet: neither gets it.
+                    Ok(Probe::New) => match twin {
+                        Some(other) => AliasVerdict::TwiceInFile {
+                            other_line: other.line,
+                        },
+                        None => AliasVerdict::New,
+                    },
+                    Ok(Probe::Same) => AliasVerdict::Same,
+                    Ok(Probe::Other { merchant, .. }) => AliasVerdict::Other { merchant },
+                    Ok(Probe::Refused) => AliasVerdict::Refused,
+                    Err(p) => AliasVerdict::Unusable(p),
+                }
+            };
+            AliasDecision { row, verdict }
+        })
+        .collect()
+}
+
+/// The alias file of the new aliases (`payload,merchant_id,note`, one row a line) and,
+/// for its n-th data row, the index of its decision.
+fn alias_file(decisions: &[AliasDecision<'_>]) -> (Vec<u8>, Vec<usize>) {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut csv = String::from("payload,merchant_id,note\n");
+    let mut lines = Vec::new();
+    for (i, d) in decisions.iter().enumerate() {
+        if let (AliasVerdict::New, Some(id)) = (&d.verdict, d.row.id) {
+            csv.push_str(&format!(
+                "{},{},{}\n",
+                quote(&d.row.payload),
+                id.0,
+                quote(&format!("registry sync line {}", d.row.line))
+            ));
+            lines.push(i);
+        }
+    }
+    (csv.into_bytes(), lines)
+}
+
+/// The report rows of the QR column, and their counts. `shared` lists decisions whose
+/// EMV account key is now shared with another merchant's code.
+fn alias_outcomes(
+    decisions: &[AliasDecision<'_>],
+    shared: &[usize],
+) -> (Vec<ReportRow>, AliasCounts) {
+    let mut counts = AliasCounts::default();
+    let mut rows = Vec::with_capacity(decisions.len() + shared.len());
+    for (i, d) in decisions.iter().enumerate() {
+        let shown: String = d.row.payload.chars().take(60).collect();
+        let (code, ko, en) = match &d.verdict {
+            AliasVerdict::New => {
+                counts.added += 1;
+                (
+                    "alias_added",
+                    format!("이전 운영사의 QR 코드({shown})로 이 가맹점에 결제됩니다."),
+                    format!("The previous operator's QR code ({shown}) pays this merchant."),
+                )
+            }
+            AliasVerdict::Same => {
+                counts.unchanged += 1;
+                (
+                    "alias_unchanged",
+                    format!("이전 QR 코드({shown})는 이미 이 가맹점에 연결되어 있습니다."),
+                    format!("The previous QR code ({shown}) already pays this merchant."),
+                )
+            }
+            AliasVerdict::Other { merchant } => {
+                counts.refused += 1;
+                (
+                    "alias_conflict",
+                    format!(
+                        "이 QR 코드({shown})는 이미 다른 가맹점({merchant})에 연결되어 있어 연결하지 않습니다."
+                    ),
+                    format!(
+                        "This QR code ({shown}) already pays another merchant ({merchant}); not linked."
+                    ),
+                )
+            }
+            AliasVerdict::Refused => {
+                counts.refused += 1;
+                (
+                    "alias_conflict",
+                    format!(
+                        "이 QR 코드({shown})는 앞서 두 가맹점에 연결하려다 거부된 코드라 연결하지 않습니다."
+                    ),
+                    format!(
+                        "This QR code ({shown}) was refused earlier as claimed by two merchants; not linked."
+                    ),
+                )
+            }
+            AliasVerdict::TwiceInFile { other_line } => {
+                counts.refused += 1;
+                (
+                    "alias_conflict",
+                    format!(
+                        "같은 QR 코드({shown})가 {other_line}번째 줄의 다른 가맹점에도 있어 어느 쪽도 연결하지 않습니다."
+                    ),
+                    format!(
+                        "The same QR code ({shown}) is on line {other_line} for another merchant; neither is linked."
+                    ),
+                )
+            }
+            AliasVerdict::Unusable(p) => {
+                counts.refused += 1;
+                let ko = match p {
+                    RowProblem::PayloadTooLong => "너무 깁니다",
+                    _ => "비어 있습니다",
+                };
+                (
+                    "alias_invalid",
+                    format!("QR 코드 칸을 쓸 수 없습니다: {ko}."),
+                    format!("The QR code cell cannot be used: {p}."),
+                )
+            }
+            AliasVerdict::LineBreak => {
+                counts.refused += 1;
+                (
+                    "alias_invalid",
+                    "QR 코드 칸에 줄바꿈이 있어 쓸 수 없습니다.".to_owned(),
+                    "The QR code cell contains a line break; not used.".to_owned(),
+                )
+            }
+        };
+        let row = |code: &str, ko: String, en: String| ReportRow {
+            line: Some(d.row.line),
+            brn: Some(d.row.brn.to_string()),
+            outcome: "alias".to_owned(),
+            code: code.to_owned(),
+            message_ko: ko,
+            message_en: en,
+            merchant_id: d.row.id,
+        };
+        rows.push(row(code, ko, en));
+        if shared.contains(&i) {
+            rows.push(row(
+                "alias_account_shared",
+                "이 QR 코드의 가맹점 계정이 다른 가맹점의 코드와 같아, 똑같은 코드만 결제됩니다.".into(),
+                "This code's merchant account is shared with another merchant's code: only this exact code pays.".into(),
+            ));
+        }
+    }
+    (rows, counts)
 }
 
 /// The registry, aliases and (merchant side) consumer codes, as the classifier asks.

@@ -1184,6 +1184,18 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             &["operator"],
         ),
         (
+            M::GET,
+            "/api/v1/operator/busan/revenue-bands".into(),
+            None,
+            &["operator"],
+        ),
+        (
+            M::PUT,
+            "/api/v1/operator/busan/revenue-bands".into(),
+            Some(json!("label,min_won,max_won\n")),
+            &["operator"],
+        ),
+        (
             M::POST,
             format!("/api/v1/operator/busan/merchants/{merchant_id}/close"),
             Some(json!({"reason": "matrix"})),
@@ -1998,4 +2010,663 @@ fn urlencode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+// ----- registry import as a migrating operator meets it ------------------------------
+
+impl Service {
+    /// A PUT with a raw body (CSV).
+    async fn put_bytes(
+        &self,
+        path: &str,
+        token: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .header("Idempotency-Key", key)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let s = res.status();
+        let text = res.text().await.unwrap();
+        (
+            s,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A registry sync answered as the CSV row report: (status, content type, rows).
+    async fn sync_csv(
+        &self,
+        operator: &str,
+        query: &str,
+        key: &str,
+        file: Vec<u8>,
+    ) -> (StatusCode, String, Vec<BTreeMap<String, String>>) {
+        let res = self
+            .http
+            .post(format!(
+                "{}/api/v1/operator/busan/registry-sync?report=csv&{query}",
+                self.base
+            ))
+            .bearer_auth(operator)
+            .header("content-type", "text/csv")
+            .header("Idempotency-Key", key)
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        let s = res.status();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = res.bytes().await.unwrap().to_vec();
+        assert!(
+            bytes.starts_with(b"\xEF\xBB\xBF"),
+            "UTF-8 with a BOM for Excel"
+        );
+        let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<String> = lines
+            .next()
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            header,
+            [
+                "line",
+                "brn",
+                "outcome",
+                "code",
+                "message_ko",
+                "message_en",
+                "merchant_id"
+            ]
+        );
+        // Messages may hold commas: split the data rows with a real CSV reader.
+        let mut rows = Vec::new();
+        let mut field = String::new();
+        let mut record = Vec::new();
+        let mut quoted = false;
+        let mut chars = text.split_once('\n').unwrap().1.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => record.push(std::mem::take(&mut field)),
+                ('\r', false) => {}
+                ('\n', false) => {
+                    record.push(std::mem::take(&mut field));
+                    let row: BTreeMap<String, String> = header
+                        .iter()
+                        .cloned()
+                        .zip(std::mem::take(&mut record))
+                        .collect();
+                    rows.push(row);
+                }
+                (c, _) => field.push(c),
+            }
+        }
+        (s, ct, rows)
+    }
+
+    async fn pay(
+        &self,
+        citizen: &str,
+        key: &str,
+        merchant: u64,
+        amount: i64,
+    ) -> (StatusCode, Value) {
+        self.post(
+            "/api/v1/me/payments",
+            Some(citizen),
+            Some(key),
+            json!({"merchant": merchant, "amount": amount, "pin": "123456"}),
+        )
+        .await
+    }
+}
+
+/// The merchant id the row report gives the row on `line` (its `added` outcome).
+fn added_on(rows: &[BTreeMap<String, String>], line: u64) -> u64 {
+    rows.iter()
+        .find(|r| r["line"] == line.to_string() && r["outcome"] == "added")
+        .unwrap_or_else(|| panic!("no merchant added on line {line}: {rows:?}"))["merchant_id"]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revenue_band_labels_pay_the_cash_back_the_scheme_says_and_unknown_the_lowest() {
+    let svc = start().await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+
+    // The operator's own grades, stored once for every later sync.
+    let (s, v) = svc
+        .put_bytes(
+            "/api/v1/operator/busan/revenue-bands",
+            &operator,
+            "bands-1",
+            "label,min_won,max_won\nA등급,0,99999999\n"
+                .as_bytes()
+                .to_vec(),
+        )
+        .await;
+    assert_eq!((s, v["labels"].as_u64()), (StatusCode::OK, Some(1)), "{v}");
+    let (s, _, table) = svc
+        .get_bytes("/api/v1/operator/busan/revenue-bands", &operator)
+        .await;
+    let table = String::from_utf8(table).unwrap();
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        table.starts_with("label,min_won,max_won\nA등급,0,99999999\n")
+            && table.contains("10억~30억,1000000001,3000000000"),
+        "{table}"
+    );
+    let (s, bad) = svc
+        .put_bytes(
+            "/api/v1/operator/busan/revenue-bands",
+            &operator,
+            "bands-2",
+            "label,min_won,max_won\nB,9,1\n".as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (s, bad["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("revenue_bands_invalid")),
+        "{bad}"
+    );
+
+    // A previous operator's dump: CP949, CRLF, band labels.
+    let rows = format!(
+        "사업자등록번호,상호명,도로명주소,위도,경도,매출구간,영업상태\r\n\
+         {},큰 마트,부산광역시 해운대구 해운대로 1,35.16,129.16,30억 초과,영업\r\n\
+         {},중간 식당,부산광역시 해운대구 해운대로 2,35.16,129.16,10억~30억,영업\r\n\
+         {},작은 분식,부산광역시 해운대구 해운대로 3,35.16,129.16,1억 미만,영업\r\n\
+         {},알 수 없는 가게,부산광역시 해운대구 해운대로 4,35.16,129.16,확인불가,영업\r\n\
+         {},걸친 가게,부산광역시 해운대구 해운대로 5,35.16,129.16,5억~20억,영업\r\n\
+         {},등급 가게,부산광역시 해운대구 해운대로 6,35.16,129.16,A등급,영업\r\n",
+        brn(81),
+        brn(82),
+        brn(83),
+        brn(84),
+        brn(85),
+        brn(86)
+    );
+    let (file, _, _) = encoding_rs::EUC_KR.encode(&rows);
+    let file = file.to_vec();
+
+    // The dry run says, per row, which revenues stay unknown and why, in both languages.
+    let (s, dry) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/registry-sync?apply=false",
+            &operator,
+            Some("band-dry"),
+            "text/csv",
+            file.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{dry}");
+    assert_eq!(
+        (dry["added"].as_u64(), dry["warnings"].as_u64()),
+        (Some(6), Some(2)),
+        "{dry}"
+    );
+    let attention: Vec<(u64, &str)> = dry["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        attention,
+        vec![(5, "revenue_unreadable"), (6, "revenue_straddles")],
+        "{dry}"
+    );
+    let unreadable = &dry["attention"][0];
+    assert!(
+        unreadable["message_ko"]
+            .as_str()
+            .unwrap()
+            .contains("확인불가")
+    );
+    assert!(
+        unreadable["message_en"]
+            .as_str()
+            .unwrap()
+            .contains("lowest cash-back rate")
+    );
+    assert!(
+        dry["attention"][1]["message_ko"]
+            .as_str()
+            .unwrap()
+            .contains("10억")
+    );
+
+    let (s, ct, report) = svc.sync_csv(&operator, "", "band-sync", file).await;
+    assert_eq!(
+        (s, ct.as_str()),
+        (StatusCode::OK, "text/csv; charset=utf-8")
+    );
+    let ids: Vec<u64> = (2..=7).map(|line| added_on(&report, line)).collect();
+
+    // 10,000 won of bought value at each (a citizen each, so that no cash-back already
+    // earned is spent first): the Busan-like scheme's rates (≤ 10억 10%, ≤ 30억 8%,
+    // above 0%); an unknown revenue earns its lowest band, 0%.
+    let mut paid = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (citizen, _) = citizen_with_money(
+            &svc,
+            &format!("band-citizen-{i}"),
+            &format!("110-00008{i}"),
+            50_000,
+        )
+        .await;
+        let (s, p) = svc
+            .pay(&citizen, &format!("band-pay-{i}"), *id, 10_000)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        paid.push(p["cashback"].as_i64().unwrap());
+    }
+    assert_eq!(
+        paid,
+        vec![0, 800, 1_000, 0, 0, 1_000],
+        "30억 초과, 10억~30억, 1억 미만, unreadable, straddling, the operator's A등급"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_previous_operators_qr_column_pays_from_the_moment_of_import() {
+    let svc = start().await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let (citizen, _) = citizen_with_money(&svc, "qr-citizen", "110-000082", 100_000).await;
+    let header = "사업자등록번호,상호명,도로명주소,위도,경도,영업상태,기존QR\n";
+
+    // A shop already known, whose old sticker was imported earlier.
+    let first = format!(
+        "{header}{},먼저 온 가게,부산광역시 중구 중앙대로 1,35.1,129.03,영업,\n",
+        brn(90)
+    );
+    let (_, _, report) = svc
+        .sync_csv(&operator, "", "qr-sync-0", first.into_bytes())
+        .await;
+    let earlier = added_on(&report, 2);
+    let (s, r) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/qr-aliases",
+            &operator,
+            Some("qr-alias-0"),
+            "text/csv",
+            format!("payload,merchant_id\nOLD-STICKER-90,{earlier}\n").into_bytes(),
+        )
+        .await;
+    assert_eq!((s, r["added"].as_u64()), (StatusCode::OK, Some(1)), "{r}");
+
+    let old = "https://old-operator.example/pay?shop=000091";
+    let file = format!(
+        "{header}\
+         {},새 가게,부산광역시 중구 중앙대로 2,35.1,129.03,영업,{old}\n\
+         {},뺏으려는 가게,부산광역시 중구 중앙대로 3,35.1,129.03,영업,OLD-STICKER-90\n\
+         {},쌍둥이 하나,부산광역시 중구 중앙대로 4,35.1,129.03,영업,TWIN\n\
+         {},쌍둥이 둘,부산광역시 중구 중앙대로 5,35.1,129.03,영업,TWIN\n\
+         {},먼저 온 가게,부산광역시 중구 중앙대로 1,35.1,129.03,영업,OLD-STICKER-90\n",
+        brn(91),
+        brn(92),
+        brn(93),
+        brn(94),
+        brn(90)
+    );
+    // Before the import the old sticker is plain text.
+    let (_, v) = svc
+        .post(
+            "/api/v1/me/scan",
+            Some(&citizen),
+            None,
+            json!({"payload": old}),
+        )
+        .await;
+    assert_eq!(v["code"], "not_payment_code", "{v}");
+
+    // The dry run says what would be linked, and which rows conflict, per row.
+    let (s, dry) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/registry-sync?apply=false",
+            &operator,
+            Some("qr-dry"),
+            "text/csv",
+            file.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{dry}");
+    assert_eq!(
+        (
+            dry["aliases_added"].as_u64(),
+            dry["aliases_unchanged"].as_u64(),
+            dry["aliases_refused"].as_u64()
+        ),
+        (Some(1), Some(1), Some(3)),
+        "{dry}"
+    );
+    let conflicts: Vec<(u64, &str)> = dry["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "alias")
+        .map(|r| (r["line"].as_u64().unwrap(), r["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        conflicts,
+        vec![
+            (3, "alias_conflict"),
+            (4, "alias_conflict"),
+            (5, "alias_conflict")
+        ],
+        "{dry}"
+    );
+    let taken = dry["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["line"] == 3)
+        .unwrap();
+    assert!(
+        taken["message_en"]
+            .as_str()
+            .unwrap()
+            .contains(&earlier.to_string()),
+        "{taken}"
+    );
+    let (_, v) = svc
+        .post(
+            "/api/v1/me/scan",
+            Some(&citizen),
+            None,
+            json!({"payload": old}),
+        )
+        .await;
+    assert_eq!(
+        v["code"], "not_payment_code",
+        "a dry run links nothing: {v}"
+    );
+
+    let (s, _, report) = svc
+        .sync_csv(&operator, "", "qr-sync-1", file.into_bytes())
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let new_shop = added_on(&report, 2);
+    let linked: Vec<(&str, &str)> = report
+        .iter()
+        .filter(|r| r["outcome"] == "alias")
+        .map(|r| (r["line"].as_str(), r["code"].as_str()))
+        .collect();
+    assert_eq!(
+        linked,
+        vec![
+            ("2", "alias_added"),
+            ("3", "alias_conflict"),
+            ("4", "alias_conflict"),
+            ("5", "alias_conflict"),
+            ("6", "alias_unchanged")
+        ]
+    );
+
+    // The old sticker pays the new shop at once; the one kept by the earlier shop still
+    // pays that shop.
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("old-sticker-pay"),
+            json!({"code": old, "amount": 5000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let (_, v) = svc
+        .post(
+            "/api/v1/me/scan",
+            Some(&citizen),
+            None,
+            json!({"payload": old}),
+        )
+        .await;
+    assert_eq!(
+        (v["recognised"].as_str(), v["merchant"]["id"].as_u64()),
+        (Some("alias"), Some(new_shop)),
+        "{v}"
+    );
+    let received = |id: u64| {
+        svc.engine
+            .read(|l| l.account(AccountId(id)).map(|a| a.credits_posted.get()))
+    };
+    assert_eq!(received(new_shop), Some(5_000));
+    let (_, v) = svc
+        .post(
+            "/api/v1/me/scan",
+            Some(&citizen),
+            None,
+            json!({"payload": "OLD-STICKER-90"}),
+        )
+        .await;
+    assert_eq!(v["merchant"]["id"].as_u64(), Some(earlier), "{v}");
+    // The twins' shared code pays neither.
+    let (_, v) = svc
+        .post(
+            "/api/v1/me/scan",
+            Some(&citizen),
+            None,
+            json!({"payload": "TWIN"}),
+        )
+        .await;
+    assert_eq!(v["payable"], false, "{v}");
+
+    // Kept as an alias file: a restart replays it.
+    let reopened = server::merchants::Merchants::open(svc._dir.path(), "busan", [7; 32]).unwrap();
+    match reopened.classify_for_citizen(old.as_bytes(), server::merchant_api::now_us()) {
+        qr::ScanAnswer::Merchant(t) => assert_eq!(t.merchant, new_shop),
+        other => panic!("after a restart: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_reviews_imported_merchants_typos_and_reads_every_row() {
+    let svc = start().await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let (citizen, _) = citizen_with_money(&svc, "review-citizen", "110-000083", 100_000).await;
+    let header = "사업자등록번호,상호명,도로명주소,위도,경도,영업상태\n";
+    let typo = {
+        let good = brn(102);
+        let last = good.chars().last().unwrap().to_digit(10).unwrap();
+        format!("{}{}", &good[..good.len() - 1], (last + 1) % 10)
+    };
+    let file = format!(
+        "{header}\
+         {},검토 가게,부산광역시 동구 중앙대로 1,35.12,129.04,영업\n\
+         {typo},오타 가게,부산광역시 동구 중앙대로 2,35.12,129.04,영업\n\
+         {},위치 엉망,부산광역시 동구 중앙대로 3,위도,129.04,영업\n",
+        brn(101),
+        brn(103)
+    );
+    // Without asking, the typo is rejected with its reason in both languages.
+    let (s, dry) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/registry-sync?apply=false",
+            &operator,
+            Some("review-dry"),
+            "text/csv",
+            file.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{dry}");
+    assert_eq!(dry["rejected"], 1, "{dry}");
+    let rejected = &dry["attention"][0];
+    assert_eq!(
+        (rejected["line"].as_u64(), rejected["code"].as_str()),
+        (Some(3), Some("bad_brn_checksum")),
+        "{dry}"
+    );
+    assert!(
+        rejected["message_ko"]
+            .as_str()
+            .unwrap()
+            .contains("검증번호")
+    );
+    assert!(
+        rejected["message_en"]
+            .as_str()
+            .unwrap()
+            .contains("check digit")
+    );
+    // A bad location is taken, with a warning.
+    assert_eq!(dry["attention"][1]["code"], "location_invalid", "{dry}");
+    for (i, bad) in ["new_status=maybe", "unverified_brn=perhaps", "report=xml"]
+        .into_iter()
+        .enumerate()
+    {
+        let (s, v) = svc
+            .post_bytes(
+                &format!("/api/v1/operator/busan/registry-sync?apply=false&{bad}"),
+                &operator,
+                Some(&format!("review-bad-{i}")),
+                "text/csv",
+                file.clone().into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+
+    // Everyone new awaits review, and the typo is taken unverified.
+    let (s, _, report) = svc
+        .sync_csv(
+            &operator,
+            "new_status=applied&unverified_brn=accept",
+            "review-sync",
+            file.into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let reviewed = added_on(&report, 2);
+    let unverified = added_on(&report, 3);
+    let no_location = added_on(&report, 4);
+    let codes: Vec<(String, String)> = report
+        .iter()
+        .map(|r| (r["line"].clone(), r["code"].clone()))
+        .collect();
+    assert!(
+        codes.contains(&("3".into(), "brn_unverified".into()))
+            && codes.contains(&("4".into(), "location_invalid".into())),
+        "{codes:?}"
+    );
+    assert!(
+        report
+            .iter()
+            .all(|r| !r["message_ko"].is_empty() && !r["message_en"].is_empty())
+    );
+    let (_, apps) = svc
+        .get(
+            "/api/v1/operator/busan/merchants?status=applied",
+            Some(&operator),
+        )
+        .await;
+    let applied: Vec<(u64, bool)> = apps["merchants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_u64().unwrap(), m["brn_unverified"] == true))
+        .collect();
+    for id in [reviewed, unverified, no_location] {
+        assert!(applied.iter().any(|(a, _)| *a == id), "{apps}");
+    }
+    assert!(applied.contains(&(unverified, true)), "{apps}");
+    assert!(applied.contains(&(reviewed, false)), "{apps}");
+    // Not payable until approved; then payable.
+    let (s, p) = svc.pay(&citizen, "review-pay-1", unverified, 1_000).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (s, _) = svc
+        .post(
+            &format!("/api/v1/operator/busan/merchants/{unverified}/approve"),
+            Some(&operator),
+            Some("review-approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, p) = svc.pay(&citizen, "review-pay-2", unverified, 1_000).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let (_, near) = svc
+        .get(
+            "/api/v1/directory/busan/nearby?lat=35.12&lon=129.04&radius_m=500",
+            None,
+        )
+        .await;
+    assert!(
+        near["merchants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == unverified),
+        "{near}"
+    );
+
+    // A big registry, then a file naming one merchant: the answer stays small (counts
+    // and a few example ids); the CSV has every absent merchant.
+    let many: String = (0..30)
+        .map(|i| {
+            format!(
+                "{},가게 {i},부산광역시 서구 구덕로 {i},35.1,129.01,영업\n",
+                brn(200 + i)
+            )
+        })
+        .collect();
+    let (s, r) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/registry-sync",
+            &operator,
+            Some("many-1"),
+            "text/csv",
+            format!("{header}{many}").into_bytes(),
+        )
+        .await;
+    assert_eq!((s, r["added"].as_u64()), (StatusCode::OK, Some(30)), "{r}");
+    let one = format!("{header}{}", many.lines().next().unwrap());
+    let (s, r) = svc
+        .post_bytes(
+            "/api/v1/operator/busan/registry-sync?apply=false",
+            &operator,
+            Some("many-2"),
+            "text/csv",
+            one.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let absent_total = r["absent_total"].as_u64().unwrap();
+    // 29 of the thirty, and the approved one reviewed above.
+    assert_eq!(absent_total, 30, "{r}");
+    assert_eq!(r["absent_examples"].as_array().unwrap().len(), 20, "{r}");
+    assert!(
+        r.get("report").is_none(),
+        "no unbounded lists in the answer"
+    );
+    let (_, _, rows) = svc
+        .sync_csv(&operator, "apply=false", "many-3", one.into_bytes())
+        .await;
+    let absent = rows.iter().filter(|r| r["outcome"] == "absent").count() as u64;
+    assert_eq!(absent, absent_total);
+    assert!(
+        rows.iter()
+            .filter(|r| r["outcome"] == "absent")
+            .all(|r| r["line"].is_empty())
+    );
 }
