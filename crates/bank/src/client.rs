@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::Bank;
 use crate::error::BankError;
 use crate::types::{AccountNo, Answer, Order, OrderStatus, Reference, StatementLine};
-use crate::wire::{AnswersPage, ErrorBody, PAGE_LIMIT_MAX, StatementPage, StatusBody};
+use crate::wire::{AnswersPage, ErrorBody, HolderBody, PAGE_LIMIT_MAX, StatementPage, StatusBody};
 
 /// Largest answer body we read; a statement page of 1000 lines is about 200 KB.
 const ANSWER_BYTES_MAX: usize = 8 << 20;
@@ -334,5 +334,32 @@ impl Bank for HttpBank {
             last = a.seq;
         }
         Ok(page.answers)
+    }
+
+    async fn holder(&self, account: &AccountNo) -> Result<Option<String>, BankError> {
+        let url = self.url(&["v1", "accounts", account.as_str(), "holder"])?;
+        let reply = self.send(Method::GET, url, &[], None).await?;
+        match reply.status {
+            StatusCode::OK => {
+                // The body names a person: errors say what was wrong, never what it held.
+                let body: HolderBody = reply.decode().map_err(|_| {
+                    BankError::Protocol("unreadable holder answer (HTTP 200)".into())
+                })?;
+                if &body.number != account {
+                    return Err(BankError::Protocol(
+                        "holder answer names another account".into(),
+                    ));
+                }
+                Ok(Some(body.holder))
+            }
+            StatusCode::NOT_FOUND
+                if serde_json::from_slice::<ErrorBody>(&reply.body)
+                    .is_ok_and(|e| e.error == "account_not_found") =>
+            {
+                Ok(None)
+            }
+            s if s.is_server_error() => Err(BankError::Transport(reply.describe())),
+            _ => Err(BankError::Protocol(reply.describe())),
+        }
     }
 }

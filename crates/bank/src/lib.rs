@@ -15,8 +15,14 @@
 //! - the bank's answer feed ([`Bank::answers`]) repeats every final answer, including the
 //!   ones whose HTTP answer was lost.
 //!
+//! Before an account is used, maeul asks the bank whose it is ([`Bank::holder`], the
+//! holder-name enquiry 예금주 조회) and sends it 1 won whose memo carries a code
+//! ([`Bank::pay`] with [`Order::memo`], shown on the holder's statement as
+//! [`StatementLine::memo`]): the 1원 인증 that proves the citizen can read that account.
+//!
 //! Three parts: the [`Bank`] trait and its types; [`HttpBank`], the client; and
-//! [`SimBank`], an in-memory bank served over HTTP with switchable faults ([`FaultPlan`]),
+//! [`SimBank`], a bank served over HTTP with switchable faults ([`FaultPlan`]), its books
+//! in memory or in a SQLite file ([`SimBankConfig::path`]) that a restart reads back,
 //! also shipped as the `maeul-simbank` binary.
 
 mod client;
@@ -36,7 +42,7 @@ pub use types::{
     ACCOUNT_NO_CHARS_MAX, AccountNo, Answer, InvalidId, MEMO_CHARS_MAX, Order, OrderError,
     OrderStatus, REFERENCE_CHARS_MAX, Reference, RejectCode, StatementLine, UnknownRejectCode,
 };
-pub use wire::{AccountInfo, NewAccount};
+pub use wire::{AccountInfo, HolderBody, NewAccount};
 
 /// A bank as maeul sees it.
 ///
@@ -75,6 +81,14 @@ pub trait Bank: Send + Sync {
         after_seq: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Answer>, BankError>> + Send;
+
+    /// Holder-name enquiry (예금주 조회): the name `account` is held under, or `None` when
+    /// the bank has no open account with that number. Moves nothing. The answer is
+    /// personal data: compare it, never log or show it.
+    fn holder(
+        &self,
+        account: &AccountNo,
+    ) -> impl Future<Output = Result<Option<String>, BankError>> + Send;
 }
 
 impl<B: Bank> Bank for Arc<B> {
@@ -108,5 +122,12 @@ impl<B: Bank> Bank for Arc<B> {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Answer>, BankError>> + Send {
         (**self).answers(after_seq, limit)
+    }
+
+    fn holder(
+        &self,
+        account: &AccountNo,
+    ) -> impl Future<Output = Result<Option<String>, BankError>> + Send {
+        (**self).holder(account)
     }
 }

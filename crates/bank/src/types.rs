@@ -308,6 +308,10 @@ pub struct StatementLine {
     pub amount: i64,
     pub balance_after: i64,
     pub at_ms: u64,
+    /// The order's memo (적요), as the account holder reads it in their banking app: a
+    /// 1-won verification deposit carries its code here. Left out when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub memo: String,
 }
 
 /// One entry of the bank's answer feed: the final answer for a reference, like the

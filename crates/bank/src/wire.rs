@@ -32,6 +32,15 @@ pub struct AnswersPage {
     pub last_seq: u64,
 }
 
+/// Answer of `GET /v1/accounts/{number}/holder` (예금주 조회): the name an account is
+/// held under, as banks answer before a transfer or a direct-debit agreement. Only open
+/// accounts are answered; an unknown or closed number is a 404 `account_not_found`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderBody {
+    pub number: AccountNo,
+    pub holder: String,
+}
+
 /// Body of every error answer (4xx/5xx): a stable code and a human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -1,6 +1,7 @@
 //! The `maeul-simbank` binary: preloads accounts and faults from files, prints its URL,
 //! serves, and stops cleanly on a signal.
 #![cfg(unix)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -95,4 +96,79 @@ fn binary_refuses_a_bad_accounts_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("accounts.json"));
+}
+
+/// Starts the binary with `args`; its URL.
+fn spawn(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maeul-simbank"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("maeul-simbank listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn stop(mut child: std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            return;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("maeul-simbank did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn binary_with_a_data_file_keeps_its_books_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = dir.path().join("accounts.json");
+    std::fs::write(
+        &accounts,
+        r#"[{"number": "100-ISSUER", "holder": "Buyeo-gun", "balance": 0},
+            {"number": "200-1", "holder": "Kim", "balance": 100000}]"#,
+    )
+    .unwrap();
+    let data = dir.path().join("books").join("simbank.sqlite");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--accounts".as_ref(),
+        accounts.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ];
+    let (child, url) = spawn(&args);
+    let o = order_for("bin-data-1", "200-1", ISSUER, 5_000, 60_000);
+    let first = HttpBank::new(&url).unwrap().pull(&o).await.unwrap();
+    assert!(first.is_completed(), "{first:?}");
+    stop(child);
+
+    // Started again with the same files: the accounts list does not reset balances.
+    let (child, url) = spawn(&args);
+    let c = HttpBank::new(&url).unwrap();
+    assert_eq!(c.pull(&o).await.unwrap(), first, "answered as before");
+    let lines = c.statement(&acct("200-1"), 0, u64::MAX).await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[1].balance_after, 95_000);
+    stop(child);
 }

@@ -66,6 +66,7 @@ fn mixed_plan() -> FaultPlan {
         duplicate_permille: 80,
         reject_permille: 80,
         status_fail_permille: 150,
+        enquiry_fail_permille: 150,
     }
 }
 

@@ -2,7 +2,8 @@
 //! prints throughput, latency percentiles per operation, and errors by code.
 //!
 //! Set-up (not timed): signs up `citizens` citizens, opens their accounts at the
-//! simulated bank, links them and charges each. Then, for `seconds`, either a closed
+//! simulated bank, links them through the verification flow (the 1-won code read from
+//! the account's statement) and charges each. Then, for `seconds`, either a closed
 //! loop (`concurrency` clients, each sending its next request when the last answered)
 //! or a fixed offered rate (`rate` requests a second, at most `concurrency` in flight;
 //! one that would exceed it is counted as dropped by the client). The mix: payments to
@@ -97,16 +98,86 @@ async fn post_patiently(
     http: &reqwest::Client,
     url: String,
     token: Option<&str>,
+    key: Option<String>,
     body: Value,
 ) -> anyhow::Result<(u16, Value)> {
     for _ in 0..SET_UP_TRIES {
-        let (s, v) = post(http, url.clone(), token, None, body.clone()).await?;
+        let (s, v) = post(http, url.clone(), token, key.clone(), body.clone()).await?;
         if s != 429 && s != 503 {
             return Ok((s, v));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     anyhow::bail!("{url}: still refused after {SET_UP_TRIES} tries")
+}
+
+/// Links the citizen's bank account as a person does: the holder check and the 1-won
+/// deposit, the code read from the account's statement at the simulated bank (memo
+/// `maeul NNNN`), then the consent.
+async fn link_bank(
+    http: &reqwest::Client,
+    o: &LoadOptions,
+    token: &str,
+    bank_account: &str,
+    holder: &str,
+) -> anyhow::Result<()> {
+    let (s, v) = post_patiently(
+        http,
+        format!("{}/api/v1/me/bank-account/verification", o.url),
+        Some(token),
+        Some(format!("setup-verify-{bank_account}")),
+        json!({"bank_account": bank_account, "holder_name": holder, "password": "load-test-password"}),
+    )
+    .await?;
+    anyhow::ensure!(s == 201 || s == 202, "verification: {s} {v}");
+    let id = v["id"].as_str().context("verification id")?.to_owned();
+    let mut status = v["status"].as_str().unwrap_or_default().to_owned();
+    for _ in 0..SET_UP_TRIES {
+        if status != "in_progress" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let v: Value = http
+            .get(format!(
+                "{}/api/v1/me/bank-account/verification/{id}",
+                o.url
+            ))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        status = v["status"].as_str().unwrap_or_default().to_owned();
+    }
+    anyhow::ensure!(status == "code_sent", "verification: {status}");
+    let statement: Value = http
+        .get(format!(
+            "{}/v1/accounts/{bank_account}/statement",
+            o.bank_url
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let code = statement["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .filter(|l| l["amount"] == 1)
+        .find_map(|l| l["memo"].as_str()?.strip_prefix("maeul "))
+        .context("no verification deposit on the statement")?
+        .to_owned();
+    let (s, v) = post_patiently(
+        http,
+        format!("{}/api/v1/me/bank-account/verification/{id}/confirm", o.url),
+        Some(token),
+        Some(format!("setup-confirm-{bank_account}")),
+        json!({"code": code, "consent": true}),
+    )
+    .await?;
+    anyhow::ensure!(s == 200, "confirm: {s} {v}");
+    Ok(())
 }
 
 /// Set-up requests are tried this often (half a second apart) before giving up.
@@ -123,6 +194,7 @@ async fn set_up(o: &LoadOptions, http: &reqwest::Client, run: u64) -> anyhow::Re
                 &http,
                 format!("{}/api/v1/citizens", o.url),
                 None,
+                None,
                 json!({
                     "login": login, "password": "load-test-password", "pin": "123456",
                     "birth_year": 1960 + (i % 40), "currency": o.currency,
@@ -133,6 +205,7 @@ async fn set_up(o: &LoadOptions, http: &reqwest::Client, run: u64) -> anyhow::Re
             let (s, v) = post_patiently(
                 &http,
                 format!("{}/api/v1/sessions", o.url),
+                None,
                 None,
                 json!({"login": login, "password": "load-test-password"}),
             )
@@ -149,15 +222,7 @@ async fn set_up(o: &LoadOptions, http: &reqwest::Client, run: u64) -> anyhow::Re
             )
             .await?;
             anyhow::ensure!(s == 200 || s == 201, "bank account: {s} {v}");
-            let (s, v) = post(
-                &http,
-                format!("{}/api/v1/me/bank-account", o.url),
-                Some(&token),
-                None,
-                json!({"bank_account": bank_account, "password": "load-test-password"}),
-            )
-            .await?;
-            anyhow::ensure!(s == 204, "link: {s} {v}");
+            link_bank(&http, &o, &token, &bank_account, &login).await?;
             let (s, v) = post(
                 &http,
                 format!("{}/api/v1/me/charges", o.url),

@@ -2,9 +2,9 @@
 //! sequencer, its treasury and the treasury's scheduled jobs; on an empty directory, the
 //! demo currency with a simulated bank and synthetic traffic.
 //!
-//! The simulated bank keeps its accounts in memory: after a restart the demo's bank
-//! balances start again from their initial values while the ledger keeps its state (a
-//! demo, not a bank).
+//! The simulated bank keeps its books in the data directory (`simbank.sqlite`): after a
+//! restart the demo's bank balances, statements and answered references are as the
+//! ledger left them, so a retried order is still answered as executed once.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,6 +39,8 @@ pub struct ServeOptions {
 
 /// The issuer's account at the (simulated) bank.
 pub const ISSUER_BANK_ACCOUNT: &str = "999-ISSUER";
+/// The built-in simulated bank's books, in the data directory.
+pub const SIMBANK_FILE: &str = "simbank.sqlite";
 /// The demo's operator and auditor sign in with these (demo only).
 pub const DEMO_PASSWORD: &str = "maeul-demo-password";
 
@@ -145,7 +147,11 @@ async fn serve(
     let (bank_url, sim) = match &o.bank_url {
         Some(url) => (url.clone(), None),
         None => {
-            let sim = SimBank::start(o.bank_listen, SimBankConfig::default()).await?;
+            let config = SimBankConfig {
+                path: Some(o.data_dir.join(SIMBANK_FILE)),
+                ..SimBankConfig::default()
+            };
+            let sim = SimBank::start(o.bank_listen, config).await?;
             tracing::info!(url = %sim.url(), "simulated bank listening");
             (sim.url().to_owned(), Some(sim))
         }
@@ -157,8 +163,10 @@ async fn serve(
             accounts.link(ledger::AccountId(account), n);
         }
     }
-    if let (Some(sim), true) = (&sim, has_demo) {
-        open_demo_bank(sim, &accounts)?;
+    if let (Some(sim), Some((_, storage, engine))) =
+        (&sim, opened.iter().find(|(c, ..)| *c == demo_code))
+    {
+        open_demo_bank(sim, &accounts, storage.as_ref(), engine)?;
     }
     // Demo staff (with a published password) only beside the simulated bank.
     if has_demo && sim.is_some() {
@@ -305,32 +313,48 @@ async fn serve(
     Ok(())
 }
 
-fn open_demo_bank(sim: &bank::SimBankHandle, accounts: &LinkedAccounts) -> anyhow::Result<()> {
-    let open = |number: &str, holder: String, balance: i64| -> anyhow::Result<AccountNo> {
+/// Opens the demo's accounts at the simulated bank, those it does not have yet (a
+/// restart keeps the books), and links the demo's wallets and merchants to theirs: the
+/// operator's own set-up, verified by construction. Holders are the people's and the
+/// shops' names, so a demo citizen can also go through the verification flow.
+fn open_demo_bank(
+    sim: &bank::SimBankHandle,
+    accounts: &LinkedAccounts,
+    storage: &dyn Storage,
+    engine: &Engine,
+) -> anyhow::Result<()> {
+    let open = |number: &str, holder: &str, balance: i64| -> anyhow::Result<AccountNo> {
         let number = AccountNo::new(number).map_err(anyhow::Error::msg)?;
-        sim.open_account(NewAccount {
-            number: number.clone(),
-            holder,
-            balance,
-            allow_negative: false,
-        })
-        .map_err(|e| anyhow::anyhow!("opening a demo bank account: {e}"))?;
+        if sim.account(&number).is_none() {
+            sim.open_account(NewAccount {
+                number: number.clone(),
+                holder: holder.to_owned(),
+                balance,
+                allow_negative: false,
+            })
+            .map_err(|e| anyhow::anyhow!("opening a demo bank account: {e}"))?;
+        }
         Ok(number)
     };
-    // What the issuer holds: the municipality's deposits for the two demo budgets
-    // (2 × 100,000,000) and what the demo citizens paid for their first vouchers
-    // (1,000 × 50,000, bought before the bank was in the picture).
-    open(ISSUER_BANK_ACCOUNT, "발행사 issuer".into(), 250_000_000)?;
-    for i in 0..demo::CITIZENS {
-        let n = open(
-            &demo_citizen_bank_account(i),
-            format!("시민 {i}"),
-            1_000_000,
-        )?;
+    // What the issuer holds, as the journal says (ARCHITECTURE, "Invariants at the
+    // edge"): the municipality's deposits for the budgets and what the demo citizens
+    // paid for their first vouchers (bought before the bank was in the picture), less
+    // what was paid out. Asked only when the account is opened.
+    let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
+    if sim.account(&issuer).is_none() {
+        let total = treasury::OperatorReport::build(storage, engine)
+            .map_err(|e| anyhow::anyhow!("reading the demo's journal: {e}"))?
+            .total;
+        let held = total.budget_funding.won + total.sales.won - total.settled.won;
+        open(ISSUER_BANK_ACCOUNT, "발행사 issuer", held.max(0))?;
+    }
+    for (i, (_, _, name, _)) in (0..demo::CITIZENS).zip(demo::citizen_people()) {
+        let n = open(&demo_citizen_bank_account(i), &name, 1_000_000)?;
         accounts.link(demo::wallet(i).account(), n);
     }
-    for i in 0..demo::MERCHANTS {
-        let n = open(&demo_merchant_bank_account(i), format!("가게 {i}"), 0)?;
+    let shops = demo::merchant_records(0);
+    for (i, shop) in (0..demo::MERCHANTS).zip(&shops) {
+        let n = open(&demo_merchant_bank_account(i), &shop.profile.name, 0)?;
         accounts.link(demo::merchant(i).account(), n);
     }
     Ok(())

@@ -131,3 +131,232 @@ fn serve_brings_up_the_demo_and_stops_cleanly_on_ctrl_c() {
     );
     assert!(report.ok(), "{report}");
 }
+
+/// Starts `maeul serve` on `dir` (no synthetic traffic); the child, the API's and the
+/// bank's base URLs.
+fn serve(dir: &std::path::Path) -> (std::process::Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maeul"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--bank-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--demo-rate", "0", "--seconds", "300", "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let urls: Vec<String> = line
+        .split_whitespace()
+        .filter(|w| w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(',').to_owned())
+        .collect();
+    assert_eq!(urls.len(), 2, "{line}");
+    (child, urls[0].clone(), urls[1].clone())
+}
+
+fn stop(mut child: std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+async fn balance(http: &reqwest::Client, bank: &str, number: &str) -> i64 {
+    let v: serde_json::Value = http
+        .get(format!("{bank}/v1/accounts/{number}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["balance"].as_i64().unwrap()
+}
+
+/// The README's tour of linking a bank account, against a running demo: the account
+/// opened at the simulated bank, the verification started, the code read from the
+/// statement, confirmed with consent, and a charge; then a restart keeps the bank's
+/// books with the ledger (issuer = budgets funded + sales − verification deposits),
+/// the verified link, and the charge answered once.
+#[test]
+fn the_readme_links_a_verified_account_and_a_restart_keeps_the_banks_books() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base, bank) = serve(dir.path());
+    let api = format!("{base}/api/v1");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let post = |url: String, token: Option<String>, key: Option<&str>, body: serde_json::Value| {
+        let mut req = http.post(url).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (
+                status,
+                res.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (purchase, issuer_after, citizen_after) = rt.block_on(async {
+        let (s, v) = post(
+            format!("{api}/citizens"),
+            None,
+            None,
+            serde_json::json!({"login":"minji","password":"s3cret-pass","pin":"123456","birth_year":1990,"currency":"demo"}),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        let (_, v) = post(
+            format!("{api}/sessions"),
+            None,
+            None,
+            serde_json::json!({"login":"minji","password":"s3cret-pass"}),
+        )
+        .await;
+        let token = v["token"].as_str().unwrap().to_owned();
+        let (s, v) = post(
+            format!("{bank}/v1/accounts"),
+            None,
+            None,
+            serde_json::json!({"number":"110-999999","holder":"김민지","balance":300000}),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        // The old one-step link is gone.
+        let (s, v) = post(
+            format!("{api}/me/bank-account"),
+            Some(token.clone()),
+            None,
+            serde_json::json!({"bank_account":"110-999999","password":"s3cret-pass"}),
+        )
+        .await;
+        assert_eq!((s, v["code"].as_str()), (410, Some("bank_verification_required")));
+        let (s, v) = post(
+            format!("{api}/me/bank-account/verification"),
+            Some(token.clone()),
+            Some("v1"),
+            serde_json::json!({"bank_account":"110-999999","holder_name":"김민지","password":"s3cret-pass"}),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let statement: serde_json::Value = http
+            .get(format!("{bank}/v1/accounts/110-999999/statement"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let memo = statement["lines"].as_array().unwrap().last().unwrap()["memo"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let code = memo.strip_prefix("maeul ").unwrap();
+        let (s, v) = post(
+            format!("{api}/me/bank-account/verification/{id}/confirm"),
+            Some(token.clone()),
+            Some("k1"),
+            serde_json::json!({"code": code, "consent": true}),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        let (s, charged) = post(
+            format!("{api}/me/charges"),
+            Some(token.clone()),
+            Some("c1"),
+            serde_json::json!({"face":100000}),
+        )
+        .await;
+        assert_eq!((s, charged["status"].as_str()), (200, Some("charged")), "{charged}");
+        let (_, op) = post(
+            format!("{api}/sessions"),
+            None,
+            None,
+            serde_json::json!({"login":"operator","password": maeul::serve::DEMO_PASSWORD}),
+        )
+        .await;
+        let operator = op["token"].as_str().unwrap().to_owned();
+        let report: serde_json::Value = http
+            .get(format!("{api}/operator/demo/report"))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let issuer = balance(&http, &bank, maeul::serve::ISSUER_BANK_ACCOUNT).await;
+        // The demo funded two budgets of 100,000,000; the 1 won is the operator's cost.
+        assert_eq!(
+            issuer,
+            200_000_000 + report["sales"].as_i64().unwrap() - 1,
+            "{report}"
+        );
+        let citizen = balance(&http, &bank, "110-999999").await;
+        assert_eq!(citizen, 300_000 + 1 - 100_000);
+        (charged["purchase"].clone(), issuer, citizen)
+    });
+    stop(child);
+
+    let (child, base, bank) = serve(dir.path());
+    let api = format!("{base}/api/v1");
+    rt.block_on(async {
+        assert_eq!(
+            balance(&http, &bank, maeul::serve::ISSUER_BANK_ACCOUNT).await,
+            issuer_after
+        );
+        assert_eq!(balance(&http, &bank, "110-999999").await, citizen_after);
+        let (_, v) = post(
+            format!("{api}/sessions"),
+            None,
+            None,
+            serde_json::json!({"login":"minji","password":"s3cret-pass"}),
+        )
+        .await;
+        let token = v["token"].as_str().unwrap().to_owned();
+        let (s, again) = post(
+            format!("{api}/me/charges"),
+            Some(token.clone()),
+            Some("c1"),
+            serde_json::json!({"face":100000}),
+        )
+        .await;
+        assert_eq!((s, &again["purchase"]), (200, &purchase), "{again}");
+        // The verified link was kept: a new charge is taken from the same account.
+        let (s, v) = post(
+            format!("{api}/me/charges"),
+            Some(token.clone()),
+            Some("c2"),
+            serde_json::json!({"face":10000}),
+        )
+        .await;
+        assert_eq!((s, v["status"].as_str()), (200, Some("charged")), "{v}");
+        assert_eq!(
+            balance(&http, &bank, "110-999999").await,
+            citizen_after - 10_000
+        );
+        assert_eq!(
+            balance(&http, &bank, maeul::serve::ISSUER_BANK_ACCOUNT).await,
+            issuer_after + 10_000
+        );
+    });
+    stop(child);
+}

@@ -38,13 +38,13 @@ pub(crate) const MERCHANT_BASE: u64 = 2_000_000_000;
         description = "Regional digital currencies: citizens, merchants, operators and auditors. Errors are application/problem+json with a stable code."
     ),
     paths(
-        health, ready, sign_up_citizen, sign_up_merchant, sign_in, sign_out, link_bank,
+        health, ready, sign_up_citizen, sign_up_merchant, sign_in, sign_out,
         me, wallet, history, settlements, budgets, fund_budget, publish_notice, notices, totals, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
         refund_payment, redeem, live_payments, approve_merchant, suspend_merchant, report,
         halt, resume, set_scheme, verify
     ),
     components(schemas(
-        Problem, Role, CitizenSignUp, MerchantSignUp, SignedUp, SignIn, Session, BankLink,
+        Problem, Role, CitizenSignUp, MerchantSignUp, SignedUp, SignIn, Session,
         Readiness, CurrencyReadiness, Wallet, Lot, ChargeRequest, ChargeAnswer, PaymentRequest, PaymentAnswer, Suspension,
         ReportAnswer, VerifyAnswer, crate::history::Entry, crate::history::Settlement, GiftRequest, GiftAnswer,
         PayoutAnswer, AutoCharge, RefundRequest, RedemptionRequest, Reason, SchemeUpdate,
@@ -143,7 +143,6 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/merchants", post(sign_up_merchant))
         .route("/api/v1/sessions", post(sign_in))
         .route("/api/v1/sessions/current", delete(sign_out))
-        .route("/api/v1/me/bank-account", post(link_bank))
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/wallet", get(wallet))
         .route("/api/v1/operator/{currency}/budgets", get(budgets))
@@ -188,6 +187,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/operator/{currency}/report", get(report))
         .route("/api/v1/audit/{currency}/verify", get(verify))
         .merge(crate::merchant_api::routes())
+        .merge(crate::bank_link::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -586,6 +586,7 @@ pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
         use utoipa::Modify;
         let mut doc = ApiDoc::openapi();
         doc.merge(crate::merchant_api::MerchantDoc::openapi());
+        doc.merge(crate::bank_link::BankLinkDoc::openapi());
         CommonErrors.modify(&mut doc);
         doc
     })
@@ -1032,44 +1033,6 @@ async fn sign_out(
         state.auth.sign_out(t);
     }
     StatusCode::NO_CONTENT
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BankLink {
-    /// The bank account number (at the simulated bank in the demo).
-    pub bank_account: String,
-    /// The caller's password again: refunds and redemptions are paid to this account.
-    pub password: String,
-}
-
-/// Links the caller's bank account (citizens: for charges and refunds; merchants: for
-/// redemptions).
-#[utoipa::path(post, path = "/api/v1/me/bank-account", request_body = BankLink, security(("bearer" = [])), responses(
-    (status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")
-))]
-async fn link_bank(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    JsonBody(req): JsonBody<BankLink>,
-) -> Result<StatusCode, ApiError> {
-    if !matches!(caller.role, Role::Citizen | Role::Merchant) {
-        return Err(ApiError::forbidden());
-    }
-    let account = caller.account.ok_or_else(ApiError::forbidden)?;
-    state
-        .auth
-        .confirm_password(caller.user_id, &req.password)
-        .await?;
-    let number = bank::AccountNo::new(req.bank_account.clone())
-        .map_err(|e| ApiError::bad_request("bank_account_invalid", e.to_string()))?;
-    state.auth.link_bank(account, number.as_str())?;
-    let currency = state.currency(&caller.currency)?;
-    currency
-        .treasury
-        .accounts()
-        .link(AccountId(account), number);
-    Ok(StatusCode::NO_CONTENT)
 }
 
 // ----- citizens -----------------------------------------------------------------------

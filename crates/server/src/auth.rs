@@ -132,7 +132,8 @@ pub struct NewUser {
 
 #[derive(Debug)]
 pub struct Auth {
-    db: Mutex<Connection>,
+    /// `service.sqlite`; `bank_link.rs` keeps verifications, consents and links here.
+    pub(crate) db: Mutex<Connection>,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     /// Sign-in attempts per login (by hash: attacker-chosen strings are not kept).
     failures: Mutex<HashMap<[u8; 32], Failures>>,
@@ -236,6 +237,7 @@ impl Auth {
         if !has_setup {
             db.execute_batch("ALTER TABLE users ADD COLUMN setup TEXT")?;
         }
+        crate::bank_link::init_schema(&db)?;
         let pin_key = load_or_create_key(&dir.join("pin.key"))?;
         let sessions = load_sessions(&db)?;
         Ok(Auth {
@@ -701,29 +703,10 @@ impl Auth {
         )))
     }
 
-    pub fn link_bank(&self, account: u64, bank_account: &str) -> Result<(), ApiError> {
-        self.db
-            .lock()
-            .execute(
-                "INSERT INTO bank_links (account, bank_account) VALUES (?1, ?2)
-                 ON CONFLICT(account) DO UPDATE SET bank_account = excluded.bank_account",
-                params![account as i64, bank_account],
-            )
-            .map(|_| ())
-            .map_err(|e| ApiError::internal(e.to_string()))
-    }
-
-    /// Every linked bank account (loaded into the treasury at start).
-    pub fn bank_links(&self) -> Vec<(u64, String)> {
-        let db = self.db.lock();
-        let Ok(mut stmt) = db.prepare("SELECT account, bank_account FROM bank_links") else {
-            return Vec::new();
-        };
-        stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-        })
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
+    /// The service's secret key (`pin.key`): keyed hashes of PINs, codes and account
+    /// numbers.
+    pub(crate) fn secret_key(&self) -> &[u8; 32] {
+        &self.pin_key
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bank_link;
 pub mod error;
 pub mod history;
 pub mod limits;
@@ -74,6 +75,8 @@ pub struct AppState {
     /// Whole-journal work (reports, verification) runs one at a time: each reads the
     /// journal from genesis and would otherwise take the cores payments need.
     pub whole_journal: Arc<tokio::sync::Semaphore>,
+    /// Bounds of bank-account verification (code lifetime, tries, starts a day).
+    pub bank_link: bank_link::Settings,
     /// Requests being handled now, and the most admitted at once (load shedding).
     in_flight: std::sync::atomic::AtomicUsize,
     in_flight_max: usize,
@@ -106,6 +109,7 @@ impl AppState {
             writes: limits::Limiter::new(limits::WriteLimit::default()),
             by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
             whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
+            bank_link: bank_link::Settings::default(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             in_flight_max: IN_FLIGHT_MAX,
         })
@@ -136,6 +140,12 @@ impl AppState {
     /// The same with a given limit on sign-ups and sign-ins per client address.
     pub fn with_address_limit(mut self, limit: limits::WriteLimit) -> AppState {
         self.by_address = limits::Limiter::new(limit);
+        self
+    }
+
+    /// The same with other bounds on bank-account verification.
+    pub fn with_bank_link(mut self, settings: bank_link::Settings) -> AppState {
+        self.bank_link = settings;
         self
     }
 

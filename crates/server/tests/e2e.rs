@@ -53,6 +53,31 @@ async fn start_configured(
     limit: server::limits::WriteLimit,
     per_address: server::limits::WriteLimit,
 ) -> Service {
+    start_full(
+        options,
+        limit,
+        per_address,
+        server::bank_link::Settings::default(),
+    )
+    .await
+}
+
+async fn start_bank_link(settings: server::bank_link::Settings) -> Service {
+    start_full(
+        EngineOptions::default(),
+        server::limits::WriteLimit::default(),
+        server::limits::WriteLimit::PER_ADDRESS,
+        settings,
+    )
+    .await
+}
+
+async fn start_full(
+    options: EngineOptions,
+    limit: server::limits::WriteLimit,
+    per_address: server::limits::WriteLimit,
+    bank_link: server::bank_link::Settings,
+) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
         dir.path().join("currencies/busan"),
@@ -155,7 +180,8 @@ async fn start_configured(
         AppState::new(currencies, Arc::clone(&auth))
             .unwrap()
             .with_write_limit(limit)
-            .with_address_limit(per_address),
+            .with_address_limit(per_address)
+            .with_bank_link(bank_link),
     );
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -265,15 +291,7 @@ async fn a_citizen_and_a_merchant_from_sign_up_to_payment() {
             allow_negative: false,
         })
         .unwrap();
-    let (s, v) = svc
-        .post(
-            "/api/v1/me/bank-account",
-            Some(&citizen),
-            None,
-            json!({"bank_account": "110-000001", "password": "s3cret-pass"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    link_bank(&svc, &citizen, "110-000001", Some("김민지")).await;
     let (s, v) = svc
         .post(
             "/api/v1/me/charges",
@@ -299,7 +317,8 @@ async fn a_citizen_and_a_merchant_from_sign_up_to_payment() {
     assert_eq!(again["purchase"], v["purchase"]);
     assert_eq!(
         svc.bank.balance(&AccountNo::new("110-000001").unwrap()),
-        Some(400_000)
+        Some(400_000 + 1),
+        "the charge, and the 1 won of the verification"
     );
     let (_, w) = svc.get("/api/v1/me/wallet", Some(&citizen)).await;
     assert_eq!(w["balance"], 100_000, "{w}");
@@ -583,6 +602,50 @@ async fn the_served_openapi_document_lists_every_route() {
     assert_eq!(svc.get("/readyz", None).await.0, StatusCode::OK);
 }
 
+/// The code of the newest 1-won verification deposit on `number`'s statement, as its
+/// holder reads it in their banking app (memo `maeul NNNN`).
+fn code_on_statement(svc: &Service, number: &str) -> String {
+    let lines = svc
+        .bank
+        .statement(&AccountNo::new(number).unwrap())
+        .unwrap();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.memo.starts_with("maeul ") && l.amount == 1)
+        .unwrap_or_else(|| panic!("no verification deposit on {number}: {lines:?}"));
+    line.memo["maeul ".len()..].to_owned()
+}
+
+/// Links `number` as a user does: the holder enquiry and the 1-won deposit, the code
+/// read from the statement, and the consent.
+async fn link_bank(svc: &Service, token: &str, number: &str, holder: Option<&str>) {
+    let mut body = json!({"bank_account": number, "password": "s3cret-pass"});
+    if let Some(h) = holder {
+        body["holder_name"] = json!(h);
+    }
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/bank-account/verification",
+            Some(token),
+            Some(&format!("verify-{number}")),
+            body,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["status"], "code_sent", "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = svc
+        .post(
+            &format!("/api/v1/me/bank-account/verification/{id}/confirm"),
+            Some(token),
+            Some(&format!("confirm-{number}")),
+            json!({"code": code_on_statement(svc, number), "consent": true, "consent_version": v["consent"]["version"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
 async fn citizen_with_money(svc: &Service, login: &str, bank_no: &str, face: i64) -> (String, u64) {
     let (s, v) = svc
         .post(
@@ -603,13 +666,7 @@ async fn citizen_with_money(svc: &Service, login: &str, bank_no: &str, face: i64
             allow_negative: false,
         })
         .unwrap();
-    svc.post(
-        "/api/v1/me/bank-account",
-        Some(&token),
-        None,
-        json!({"bank_account": bank_no, "password": "s3cret-pass"}),
-    )
-    .await;
+    link_bank(svc, &token, bank_no, Some(login)).await;
     let (s, v) = svc
         .post(
             "/api/v1/me/charges",
@@ -729,13 +786,7 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
             allow_negative: false,
         })
         .unwrap();
-    svc.post(
-        "/api/v1/me/bank-account",
-        Some(&shop),
-        None,
-        json!({"bank_account": "220-000001", "password": "s3cret-pass"}),
-    )
-    .await;
+    link_bank(&svc, &shop, "220-000001", Some("bakery")).await;
     let (s, r) = svc
         .post(
             "/api/v1/me/redemptions",
@@ -751,7 +802,7 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
     );
     assert_eq!(
         svc.bank.balance(&AccountNo::new("220-000001").unwrap()),
-        Some(20_000)
+        Some(20_000 + 1)
     );
     // The merchant's settlement history shows it paid (a projection of the journal: it
     // follows the answer within milliseconds, so it is polled).
@@ -1074,15 +1125,29 @@ async fn five_wrong_pins_lock_payments() {
     // Re-linking the bank account (where refunds go) needs the password.
     let (s, v) = svc
         .post(
-            "/api/v1/me/bank-account",
+            "/api/v1/me/bank-account/verification",
             Some(&citizen),
-            None,
-            json!({"bank_account": "999-THIEF", "password": "not-the-password"}),
+            Some("thief"),
+            json!({"bank_account": "999-THIEF", "holder_name": "도둑", "password": "not-the-password"}),
         )
         .await;
     assert_eq!(
         (s, v["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("password_wrong"))
+    );
+    // The one-step link of earlier versions links nothing and names the new flow.
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/bank-account",
+            Some(&citizen),
+            None,
+            json!({"bank_account": "999-THIEF", "password": "s3cret-pass"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::GONE, Some("bank_verification_required")),
+        "{v}"
     );
 }
 
@@ -1211,6 +1276,26 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             M::POST,
             "/api/v1/me/bank-account".into(),
             Some(json!({"bank_account": "110-000040", "password": "s3cret-pass"})),
+            &["citizen", "merchant"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/bank-account/verification".into(),
+            Some(
+                json!({"bank_account": "110-000040", "holder_name": "matrix-citizen", "password": "s3cret-pass"}),
+            ),
+            &["citizen", "merchant"],
+        ),
+        (
+            M::GET,
+            "/api/v1/me/bank-account/verification/0123456789abcdef".into(),
+            None,
+            &["citizen", "merchant"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/bank-account/verification/0123456789abcdef/confirm".into(),
+            Some(json!({"code": "1234", "consent": true})),
             &["citizen", "merchant"],
         ),
         (
@@ -2669,4 +2754,618 @@ async fn an_operator_reviews_imported_merchants_typos_and_reads_every_row() {
             .filter(|r| r["outcome"] == "absent")
             .all(|r| r["line"].is_empty())
     );
+}
+
+// ----- linking a bank account ---------------------------------------------------------
+
+fn open_bank_account(svc: &Service, number: &str, holder: &str, balance: i64) {
+    svc.bank
+        .open_account(NewAccount {
+            number: AccountNo::new(number).unwrap(),
+            holder: holder.into(),
+            balance,
+            allow_negative: false,
+        })
+        .unwrap();
+}
+
+fn bank_balance(svc: &Service, number: &str) -> i64 {
+    svc.bank.balance(&AccountNo::new(number).unwrap()).unwrap()
+}
+
+/// A citizen signed up and signed in: (token, user id).
+async fn new_citizen(svc: &Service, login: &str) -> (String, i64) {
+    let (s, v) = svc
+        .post(
+            "/api/v1/citizens",
+            None,
+            None,
+            json!({"login": login, "password": "s3cret-pass", "pin": "123456", "birth_year": 1985, "currency": "busan"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let user = v["user_id"].as_i64().unwrap();
+    (svc.sign_in(login, "s3cret-pass").await, user)
+}
+
+async fn start_verification(
+    svc: &Service,
+    token: &str,
+    key: &str,
+    number: &str,
+    holder: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut body = json!({"bank_account": number, "password": "s3cret-pass"});
+    if let Some(h) = holder {
+        body["holder_name"] = json!(h);
+    }
+    svc.post(
+        "/api/v1/me/bank-account/verification",
+        Some(token),
+        Some(key),
+        body,
+    )
+    .await
+}
+
+async fn confirm_verification(
+    svc: &Service,
+    token: &str,
+    key: &str,
+    id: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    svc.post(
+        &format!("/api/v1/me/bank-account/verification/{id}/confirm"),
+        Some(token),
+        Some(key),
+        body,
+    )
+    .await
+}
+
+async fn charge_code(svc: &Service, token: &str, key: &str) -> (StatusCode, Value) {
+    svc.post(
+        "/api/v1/me/charges",
+        Some(token),
+        Some(key),
+        json!({"face": 10000}),
+    )
+    .await
+}
+
+/// A code that is not `code` (four digits).
+fn other_code(code: &str, n: u32) -> String {
+    format!("{:04}", (code.parse::<u32>().unwrap() + n) % 10_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_account_is_linked_only_after_its_holder_the_code_and_consent() {
+    let svc = start().await;
+    let (citizen, user) = new_citizen(&svc, "minji").await;
+    open_bank_account(&svc, "110-000005", "시민 5", 300_000);
+    open_bank_account(&svc, "110-000006", "김민지", 100_000);
+    let issuer_start = bank_balance(&svc, "999-ISSUER");
+
+    // Never linked: no charge.
+    let (s, v) = charge_code(&svc, &citizen, "c-0").await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_linked_account")),
+        "{v}"
+    );
+
+    // Someone else's account: refused, without saying whose it is; no money moves.
+    let (s, v) = start_verification(&svc, &citizen, "v-1", "110-000005", Some("김민지")).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("holder_name_mismatch")
+        ),
+        "{v}"
+    );
+    assert!(
+        !v.to_string().contains("시민"),
+        "the real holder's name must not be told: {v}"
+    );
+    assert!(v["message_ko"].as_str().unwrap().contains("예금주"));
+    let (s, v) = start_verification(&svc, &citizen, "v-1b", "110-000005", None).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("holder_name_required")),
+        "{v}"
+    );
+    // No such account.
+    let (s, v) = start_verification(&svc, &citizen, "v-2", "110-999998", Some("김민지")).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("bank_account_not_found")
+        ),
+        "{v}"
+    );
+    assert_eq!(bank_balance(&svc, "999-ISSUER"), issuer_start);
+    assert_eq!(bank_balance(&svc, "110-000005"), 300_000);
+
+    // Their own account (the name compared after normalisation): 1 won with the code.
+    let (s, v) = start_verification(&svc, &citizen, "v-3", "110-000006", Some("  김민지 ")).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        (
+            v["status"].as_str(),
+            v["bank_account"].as_str(),
+            v["tries_left"].as_u64()
+        ),
+        (Some("code_sent"), Some("***-**0006"), Some(5)),
+        "{v}"
+    );
+    let first_id = v["id"].as_str().unwrap().to_owned();
+    let version = v["consent"]["version"].as_str().unwrap().to_owned();
+    assert!(v["consent"]["text_ko"].as_str().unwrap().contains("출금"));
+    assert!(v["expires_at"].as_u64().unwrap() > 0);
+    assert_eq!(
+        bank_balance(&svc, "999-ISSUER"),
+        issuer_start - 1,
+        "the 1 won left the issuer's account"
+    );
+    assert_eq!(bank_balance(&svc, "110-000006"), 100_001);
+    let line = svc
+        .bank
+        .statement(&AccountNo::new("110-000006").unwrap())
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(line.counterparty.as_str(), "999-ISSUER");
+    assert!(line.memo.starts_with("maeul "), "{line:?}");
+    let code = code_on_statement(&svc, "110-000006");
+    assert_eq!(code.len(), 4);
+    // The same request again: the same verification, no second deposit; the same key
+    // for another account is refused.
+    let (s, again) =
+        start_verification(&svc, &citizen, "v-3", "110-000006", Some("  김민지 ")).await;
+    assert_eq!(
+        (s, &again["id"]),
+        (StatusCode::CREATED, &v["id"]),
+        "{again}"
+    );
+    assert_eq!(bank_balance(&svc, "999-ISSUER"), issuer_start - 1);
+    let (s, v) = start_verification(&svc, &citizen, "v-3", "110-000005", Some("김민지")).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+        "{v}"
+    );
+
+    // Started but not confirmed: still no charge.
+    let (s, v) = charge_code(&svc, &citizen, "c-1").await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_linked_account")),
+        "{v}"
+    );
+
+    // Consent is required (and does not use up a try); an old consent text is refused.
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "k-0",
+        &first_id,
+        json!({"code": code, "consent": false}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("consent_required")),
+        "{v}"
+    );
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "k-0b",
+        &first_id,
+        json!({"code": code, "consent": true, "consent_version": "1999-01"}),
+    )
+    .await;
+    assert_eq!(v["code"], "consent_version_outdated", "{s} {v}");
+
+    // Wrong codes: four are told how many tries are left (a retry of one under the same
+    // key is not counted again); the fifth locks, and then even the right code fails.
+    for n in 1..=4u32 {
+        let (s, v) = confirm_verification(
+            &svc,
+            &citizen,
+            &format!("k-{n}"),
+            &first_id,
+            json!({"code": other_code(&code, n), "consent": true}),
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("verification_code_wrong")
+            ),
+            "{v}"
+        );
+        assert_eq!(v["detail"], format!("{} tries left", 5 - n), "{v}");
+        if n == 2 {
+            let (_, again) = confirm_verification(
+                &svc,
+                &citizen,
+                "k-2",
+                &first_id,
+                json!({"code": other_code(&code, 2), "consent": true}),
+            )
+            .await;
+            assert_eq!(again["detail"], "3 tries left", "{again}");
+        }
+    }
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "k-5",
+        &first_id,
+        json!({"code": other_code(&code, 5), "consent": true}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("verification_locked")
+        ),
+        "{v}"
+    );
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "k-6",
+        &first_id,
+        json!({"code": code, "consent": true}),
+    )
+    .await;
+    assert_eq!(v["code"], "verification_locked", "{s} {v}");
+    let (_, v) = svc
+        .get(
+            &format!("/api/v1/me/bank-account/verification/{first_id}"),
+            Some(&citizen),
+        )
+        .await;
+    assert_eq!(v["status"], "locked", "{v}");
+
+    // Started again: a new code; with it and the consent, the account is linked.
+    let (s, v) = start_verification(&svc, &citizen, "v-4", "110-000006", Some("김민지")).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_ne!(id, first_id);
+    let code = code_on_statement(&svc, "110-000006");
+    // Someone else cannot even see it.
+    let (other, _) = new_citizen(&svc, "seojun").await;
+    let (s, _) = svc
+        .get(
+            &format!("/api/v1/me/bank-account/verification/{id}"),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = confirm_verification(
+        &svc,
+        &other,
+        "steal",
+        &id,
+        json!({"code": code, "consent": true}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("verification_not_found"))
+    );
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "k-7",
+        &id,
+        json!({"code": format!("maeul {code}"), "consent": true, "consent_version": version}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["bank_account"].as_str(), v["consent_version"].as_str()),
+        (Some("***-**0006"), Some(version.as_str()))
+    );
+    // Confirmed again (a retry): the same answer.
+    let (s, again) = confirm_verification(
+        &svc,
+        &citizen,
+        "k-8",
+        &id,
+        json!({"code": code, "consent": true}),
+    )
+    .await;
+    assert_eq!((s, &again["linked_at"]), (StatusCode::OK, &v["linked_at"]));
+    // The consent is on record: version, masked account, time (and a keyed hash).
+    let consents = svc.auth.bank_consents(user);
+    assert_eq!(consents.len(), 1, "{consents:?}");
+    assert_eq!(
+        (consents[0].0.as_str(), consents[0].1.as_str()),
+        (version.as_str(), "***-**0006")
+    );
+
+    // Now the charge works, from that account.
+    let (s, v) = charge_code(&svc, &citizen, "c-2").await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("charged")),
+        "{v}"
+    );
+    assert_eq!(bank_balance(&svc, "110-000006"), 100_000 + 2 - 10_000);
+    assert_eq!(bank_balance(&svc, "110-000005"), 300_000);
+    assert_eq!(bank_balance(&svc, "999-ISSUER"), issuer_start - 2 + 10_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_name_the_service_knows_is_compared_and_merchants_give_theirs() {
+    let svc = start().await;
+    // A citizen whose name the service keeps (as the demo's are).
+    svc.auth
+        .seed_citizens(
+            "busan",
+            &[server::auth::SeededCitizen {
+                login: "known-1".into(),
+                account: 1_999_999_999,
+                name: "박서준".into(),
+                address: "부산광역시".into(),
+            }],
+            "s3cret-pass",
+            "123456",
+        )
+        .await
+        .unwrap();
+    let known = svc.sign_in("known-1", "s3cret-pass").await;
+    open_bank_account(&svc, "110-000101", "박서준", 0);
+    open_bank_account(&svc, "110-000102", "김민지", 0);
+    // The account of another name is refused even when that name is given.
+    let (s, v) = start_verification(&svc, &known, "n-1", "110-000102", Some("김민지")).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("holder_name_mismatch")
+        ),
+        "{v}"
+    );
+    // Their own needs no name: the one the service keeps is compared.
+    let (s, v) = start_verification(&svc, &known, "n-2", "110-000101", None).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::CREATED, Some("code_sent")),
+        "{v}"
+    );
+
+    // A merchant links its redemption account under the business name it gives.
+    let (s, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "noodles", "password": "s3cret-pass", "currency": "busan", "category": 5812, "annual_revenue": 100000000, "brn": brn(9), "name": "서면 국수"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let shop = svc.sign_in("noodles", "s3cret-pass").await;
+    open_bank_account(&svc, "220-000101", "서면 국수", 0);
+    let (s, v) = start_verification(&svc, &shop, "m-1", "220-000101", Some("다른 가게")).await;
+    assert_eq!(v["code"], "holder_name_mismatch", "{s} {v}");
+    let (s, v) = start_verification(&svc, &shop, "m-2", "220-000101", None).await;
+    assert_eq!(v["code"], "holder_name_required", "{s} {v}");
+    link_bank(&svc, &shop, "220-000101", Some("서면  국수")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_code_is_refused_and_starts_are_bounded_a_day() {
+    let svc = start_bank_link(server::bank_link::Settings {
+        code_ttl: Duration::from_secs(1),
+        code_tries: 5,
+        starts_per_day: 2,
+    })
+    .await;
+    let (citizen, _) = new_citizen(&svc, "late").await;
+    open_bank_account(&svc, "110-000201", "이지각", 0);
+    let (s, v) = start_verification(&svc, &citizen, "e-1", "110-000201", Some("이지각")).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let code = code_on_statement(&svc, "110-000201");
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "e-k1",
+        &id,
+        json!({"code": code, "consent": true}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("verification_expired")
+        ),
+        "{v}"
+    );
+    let (_, v) = svc
+        .get(
+            &format!("/api/v1/me/bank-account/verification/{id}"),
+            Some(&citizen),
+        )
+        .await;
+    assert_eq!(v["status"], "expired", "{v}");
+    let (s, v) = charge_code(&svc, &citizen, "e-c").await;
+    assert_eq!(v["code"], "no_linked_account", "{s} {v}");
+
+    // Two starts a day here (every holder enquiry counts, a mismatch too).
+    let (s, v) = start_verification(&svc, &citizen, "e-2", "110-000201", Some("다른 사람")).await;
+    assert_eq!(v["code"], "holder_name_mismatch", "{s} {v}");
+    let (s, v, headers) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/bank-account/verification",
+            Some(&citizen),
+            Some("e-3"),
+            Some(json!({"bank_account": "110-000201", "holder_name": "이지각", "password": "s3cret-pass"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("verification_limit")),
+        "{v}"
+    );
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((80_000..=86_400).contains(&wait), "{wait}");
+    // A repeat of an earlier start is still answered (it is not a new start).
+    let (s, v) = start_verification(&svc, &citizen, "e-1", "110-000201", Some("이지각")).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("expired")),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bank_faults_during_verification_get_honest_answers_and_never_a_link() {
+    let svc = start().await;
+    let (citizen, _) = new_citizen(&svc, "faulty").await;
+    open_bank_account(&svc, "110-000301", "최은행", 50_000);
+    let issuer_start = bank_balance(&svc, "999-ISSUER");
+
+    // The holder enquiry fails: try again, nothing linked, nothing counted as moved.
+    svc.bank
+        .set_faults(bank::FaultPlan {
+            enquiry_fail_permille: 1000,
+            ..bank::FaultPlan::none()
+        })
+        .unwrap();
+    let (s, v, headers) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/bank-account/verification",
+            Some(&citizen),
+            Some("f-1"),
+            Some(json!({"bank_account": "110-000301", "holder_name": "최은행", "password": "s3cret-pass"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("bank_unavailable")),
+        "{v}"
+    );
+    assert!(headers.contains_key("retry-after"));
+
+    // The deposit is refused by the bank: said so, no code, no link.
+    svc.bank
+        .set_faults(bank::FaultPlan {
+            reject_permille: 1000,
+            ..bank::FaultPlan::none()
+        })
+        .unwrap();
+    let (s, v) = start_verification(&svc, &citizen, "f-2", "110-000301", Some("최은행")).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("verification_deposit_refused")
+        ),
+        "{v}"
+    );
+
+    // The bank does not answer (the order never reaches it): in progress, not linked.
+    svc.bank
+        .set_faults(bank::FaultPlan {
+            timeout_permille: 1000,
+            ..bank::FaultPlan::none()
+        })
+        .unwrap();
+    let (s, v) = start_verification(&svc, &citizen, "f-3", "110-000301", Some("최은행")).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("in_progress")),
+        "{v}"
+    );
+    let unanswered = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "f-k1",
+        &unanswered,
+        json!({"code": "0000", "consent": true}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("verification_in_progress")),
+        "{v}"
+    );
+    let (s, v) = charge_code(&svc, &citizen, "f-c1").await;
+    assert_eq!(v["code"], "no_linked_account", "{s} {v}");
+    assert_eq!(bank_balance(&svc, "999-ISSUER"), issuer_start);
+
+    // Once the bank answers again, looking at the verification sends the identical
+    // order again: it arrives once, and the code can be confirmed.
+    svc.bank.set_faults(bank::FaultPlan::none()).unwrap();
+    let (_, v) = svc
+        .get(
+            &format!("/api/v1/me/bank-account/verification/{unanswered}"),
+            Some(&citizen),
+        )
+        .await;
+    assert_eq!(v["status"], "code_sent", "{v}");
+    assert_eq!(bank_balance(&svc, "999-ISSUER"), issuer_start - 1);
+
+    // The money moves but the answer is lost: in progress, then settled by the bank's
+    // status; this newer verification replaced the one above.
+    svc.bank
+        .set_faults(bank::FaultPlan {
+            lost_answer_permille: 1000,
+            ..bank::FaultPlan::none()
+        })
+        .unwrap();
+    let (s, v) = start_verification(&svc, &citizen, "f-4", "110-000301", Some("최은행")).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("in_progress")),
+        "{v}"
+    );
+    let lost = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = charge_code(&svc, &citizen, "f-c2").await;
+    assert_eq!(v["code"], "no_linked_account", "{s} {v}");
+    let code = code_on_statement(&svc, "110-000301");
+    svc.bank.set_faults(bank::FaultPlan::none()).unwrap();
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "f-k2",
+        &unanswered,
+        json!({"code": code, "consent": true}),
+    )
+    .await;
+    assert_eq!(v["code"], "verification_expired", "replaced: {s} {v}");
+    let (s, v) = confirm_verification(
+        &svc,
+        &citizen,
+        "f-k3",
+        &lost,
+        json!({"code": code, "consent": true}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(bank_balance(&svc, "999-ISSUER"), issuer_start - 2);
+    assert_eq!(bank_balance(&svc, "110-000301"), 50_002);
+    let (s, v) = charge_code(&svc, &citizen, "f-c3").await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("charged")),
+        "{v}"
+    );
+    assert!(svc.bank.audit().is_consistent());
 }

@@ -17,6 +17,9 @@
 //!   to be stored to recover.
 //! - **Daily settlement**, **reconciliation** against the bank statement, scheduled
 //!   **expiry** and **auto-charge**, and **operator reports** built from the journal.
+//! - **Bank-account verification** for the service: the holder-name enquiry and the
+//!   1-won deposit with a code in its memo, the operator's cost outside the ledger
+//!   (`verification.rs`).
 
 mod accounts;
 mod charges;
@@ -27,6 +30,7 @@ pub mod reconcile;
 pub mod report;
 mod resolve;
 pub mod schedule;
+mod verification;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -49,6 +53,10 @@ pub use report::{OperatorReport, Period};
 pub use resolve::SweepReport;
 
 pub use schedule::Schedule;
+pub use verification::{
+    VERIFICATION_DEPOSIT_WON, VerificationDeposit, parse_verification_reference,
+    verification_reference,
+};
 
 /// A ledger pending transfer for a bank order lives this long at most: far longer than
 /// any order may take, so that an order the bank completed is always confirmed (by the

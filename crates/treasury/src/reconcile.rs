@@ -49,6 +49,10 @@ pub struct ReconciliationReport {
     /// Orders still waiting for the bank (settled by the next sweep).
     pub in_flight: Vec<String>,
     pub statement_lines: usize,
+    /// 1-won verification deposits (1원 인증) in the window: how many and how many won.
+    /// The operator's cost, paid from the issuer's account outside the ledger, so
+    /// listed apart rather than as differences.
+    pub verification_deposits: (usize, i64),
     pub differences: Vec<Difference>,
 }
 
@@ -173,6 +177,26 @@ impl<B: Bank> Treasury<B> {
             if !in_window(line.at_ms) {
                 continue;
             }
+            if crate::parse_verification_reference(&currency, line.reference.as_str()).is_some()
+                && line.amount == -crate::VERIFICATION_DEPOSIT_WON
+            {
+                match by_reference.get(line.reference.as_str()) {
+                    Some(ls) if ls.len() > 1 => {
+                        // Listed once, at its first line.
+                        if ls[0].bank_tx_id == line.bank_tx_id {
+                            report.differences.push(Difference::Duplicate {
+                                reference: line.reference.to_string(),
+                                times: ls.len(),
+                            });
+                        }
+                    }
+                    _ => {
+                        report.verification_deposits.0 += 1;
+                        report.verification_deposits.1 += crate::VERIFICATION_DEPOSIT_WON;
+                    }
+                }
+                continue;
+            }
             let known = OrderKind::parse(&currency, line.reference.as_str()).is_some()
                 && orders.contains_key(line.reference.as_str());
             if !known {
@@ -204,6 +228,13 @@ impl fmt::Display for ReconciliationReport {
             self.in_flight.len(),
             self.statement_lines
         )?;
+        if self.verification_deposits.0 > 0 {
+            writeln!(
+                f,
+                "  1원 인증 verification deposits {} ({} won, the operator's cost)",
+                self.verification_deposits.0, self.verification_deposits.1
+            )?;
+        }
         if self.differences.is_empty() {
             writeln!(f, "  차이 없음 no differences")
         } else {

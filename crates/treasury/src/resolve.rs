@@ -40,7 +40,7 @@ pub struct SweepReport {
     pub errors: Vec<String>,
 }
 
-fn settled_from(status: &OrderStatus) -> Option<Settled> {
+pub(crate) fn settled_from(status: &OrderStatus) -> Option<Settled> {
     match status {
         OrderStatus::Completed { .. } => Some(Settled::Completed),
         OrderStatus::Rejected { code, message } => Some(Settled::Refused {
@@ -51,7 +51,7 @@ fn settled_from(status: &OrderStatus) -> Option<Settled> {
     }
 }
 
-fn never_executed() -> Settled {
+pub(crate) fn never_executed() -> Settled {
     Settled::Refused {
         code: RejectCode::Expired,
         message: "the bank never executed the order before its deadline".into(),

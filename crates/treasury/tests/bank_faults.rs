@@ -197,6 +197,7 @@ async fn mixed_faults_under_concurrency_end_reconciled() {
         duplicate_permille: 150,
         reject_permille: 80,
         status_fail_permille: 150,
+        enquiry_fail_permille: 0,
     });
     // Every citizen charges three times, eight at a time, some retried with the same
     // key (a client that did not hear the answer).
@@ -256,6 +257,7 @@ async fn mixed_faults_under_concurrency_end_reconciled() {
         duplicate_permille: 150,
         reject_permille: 100,
         status_fail_permille: 150,
+        enquiry_fail_permille: 0,
     });
     // Refunds for those who used enough, and the daily settlement of every merchant,
     // run twice (the second run settles only what the first could not).

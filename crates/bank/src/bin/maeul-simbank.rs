@@ -27,6 +27,11 @@ struct Args {
     /// JSON file with a fault plan to start with (same body as `PUT /v1/faults`).
     #[arg(long)]
     faults: Option<PathBuf>,
+    /// SQLite file that keeps the books (created if missing): a restart from it keeps
+    /// accounts, balances, statements and every reference's answer. Without it the bank
+    /// forgets everything when it stops. `--accounts` then opens only missing accounts.
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf) -> anyhow::Result<T> {
@@ -57,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         seed: args.seed,
         faults,
         accounts,
+        path: args.data,
         ..SimBankConfig::default()
     };
     // Listen for the stop signal before announcing the URL: whoever reads the URL may

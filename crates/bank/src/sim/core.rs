@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::store::Event;
 use super::{ADJUSTMENT_ACCOUNT, AdminError, AuditReport, Executed};
 use crate::types::{AccountNo, Answer, Order, OrderStatus, Reference, RejectCode, StatementLine};
 use crate::wire::{AccountInfo, AnswersPage, NewAccount, StatementPage};
@@ -115,6 +116,8 @@ pub(crate) struct Core {
     txs: Vec<Tx>,
     /// `answers[i]` has `seq == i + 1`.
     answers: Vec<Answer>,
+    /// Changes not yet written to the store; `None` when the books live in memory only.
+    log: Option<Vec<Event>>,
 }
 
 impl fmt::Debug for Core {
@@ -138,6 +141,23 @@ impl Core {
             orders: HashMap::new(),
             txs: Vec::new(),
             answers: Vec::new(),
+            log: None,
+        }
+    }
+
+    /// From now on every change is also kept as an [`Event`] until [`Core::take_log`].
+    pub(crate) fn keep_log(&mut self) {
+        self.log.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes made since the last call, in order (empty when no log is kept).
+    pub(crate) fn take_log(&mut self) -> Vec<Event> {
+        self.log.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn record(&mut self, event: impl FnOnce() -> Event) {
+        if let Some(log) = self.log.as_mut() {
+            log.push(event());
         }
     }
 
@@ -200,8 +220,8 @@ impl Core {
         });
         account.holder = new.holder;
         account.allow_negative = new.allow_negative;
+        let tx_id = self.txs.len() as u64 + 1;
         if delta != 0 {
-            let tx_id = self.txs.len() as u64 + 1;
             account.balance = new.balance;
             account.lines.push(Line {
                 tx_id,
@@ -216,6 +236,21 @@ impl Core {
             });
         }
         let info = Self::info(&new.number, account);
+        self.record(|| Event::Account {
+            number: info.number.clone(),
+            holder: info.holder.clone(),
+            allow_negative: info.allow_negative,
+            closed: info.closed,
+            at_ms: now,
+        });
+        if delta != 0 {
+            self.record(|| Event::Adjust {
+                tx_id,
+                account: info.number.clone(),
+                delta,
+                at_ms: now,
+            });
+        }
         Ok((info, created))
     }
 
@@ -225,7 +260,24 @@ impl Core {
             .get_mut(number)
             .ok_or_else(|| AdminError::NotFound(number.clone()))?;
         account.closed = true;
-        Ok(Self::info(number, account))
+        let info = Self::info(number, account);
+        let now = self.now();
+        self.record(|| Event::Account {
+            number: info.number.clone(),
+            holder: info.holder.clone(),
+            allow_negative: info.allow_negative,
+            closed: true,
+            at_ms: now,
+        });
+        Ok(info)
+    }
+
+    /// The holder of an open account (예금주 조회); `None` for unknown and closed ones.
+    pub(crate) fn holder(&self, number: &AccountNo) -> Option<String> {
+        self.accounts
+            .get(number)
+            .filter(|a| !a.closed)
+            .map(|a| a.holder.clone())
     }
 
     pub(crate) fn account(&self, number: &AccountNo) -> Option<AccountInfo> {
@@ -260,6 +312,10 @@ impl Core {
             None => Arc::new(order.clone()),
         };
         if matches!(mode, Mode::Hold) {
+            self.record(|| Event::Held {
+                order: (*order).clone(),
+                at_ms: now,
+            });
             self.orders.insert(
                 order.reference.clone(),
                 Entry {
@@ -369,6 +425,18 @@ impl Core {
     }
 
     fn finalize(&mut self, order: Arc<Order>, status: OrderStatus, duplicate: bool) {
+        let now = self.now();
+        self.record(|| Event::Final {
+            order: (*order).clone(),
+            status: status.clone(),
+            duplicate,
+            at_ms: now,
+        });
+        self.settle(order, status, duplicate);
+    }
+
+    /// Puts a final answer in the feed (twice for a duplicate) and on its reference.
+    fn settle(&mut self, order: Arc<Order>, status: OrderStatus, duplicate: bool) {
         for _ in 0..if duplicate { 2 } else { 1 } {
             self.answers.push(Answer {
                 seq: self.answers.len() as u64 + 1,
@@ -383,6 +451,128 @@ impl Core {
                 state: EntryState::Final(status),
             },
         );
+    }
+
+    /// References reserved by a `late` fault and not decided yet.
+    pub(crate) fn held(&self) -> Vec<Reference> {
+        let mut held: Vec<Reference> = self
+            .orders
+            .iter()
+            .filter(|(_, e)| matches!(e.state, EntryState::Held))
+            .map(|(r, _)| r.clone())
+            .collect();
+        held.sort();
+        held
+    }
+
+    /// Re-applies one recorded change, when the books are loaded from their store.
+    /// Transaction ids and balances are derived again and must agree with the record;
+    /// nothing is recorded anew.
+    pub(crate) fn replay(&mut self, event: Event) -> Result<(), String> {
+        match event {
+            Event::Account {
+                number,
+                holder,
+                allow_negative,
+                closed,
+                at_ms,
+            } => {
+                self.last_ms = self.last_ms.max(at_ms);
+                let account = self.accounts.entry(number).or_insert_with(|| Account {
+                    holder: String::new(),
+                    balance: 0,
+                    allow_negative: false,
+                    closed: false,
+                    lines: Vec::new(),
+                });
+                account.holder = holder;
+                account.allow_negative = allow_negative;
+                account.closed = closed;
+            }
+            Event::Adjust {
+                tx_id,
+                account,
+                delta,
+                at_ms,
+            } => {
+                self.last_ms = self.last_ms.max(at_ms);
+                let next = self.txs.len() as u64 + 1;
+                if tx_id != next {
+                    return Err(format!("adjustment is tx {tx_id} where {next} was next"));
+                }
+                let a = self
+                    .accounts
+                    .get_mut(&account)
+                    .ok_or_else(|| format!("adjustment of unknown account {account}"))?;
+                a.balance = a
+                    .balance
+                    .checked_add(delta)
+                    .ok_or_else(|| format!("adjustment of {account} overflows"))?;
+                a.lines.push(Line {
+                    tx_id,
+                    balance_after: a.balance,
+                });
+                self.txs.push(Tx {
+                    at_ms,
+                    kind: TxKind::Adjustment { account, delta },
+                });
+            }
+            Event::Held { order, at_ms } => {
+                self.last_ms = self.last_ms.max(at_ms);
+                self.orders.insert(
+                    order.reference.clone(),
+                    Entry {
+                        order: Arc::new(order),
+                        state: EntryState::Held,
+                    },
+                );
+            }
+            Event::Final {
+                order,
+                status,
+                duplicate,
+                at_ms,
+            } => {
+                self.last_ms = self.last_ms.max(at_ms);
+                let order = Arc::new(order);
+                if let OrderStatus::Completed {
+                    bank_tx_id,
+                    amount,
+                    at_ms: tx_at,
+                } = status
+                {
+                    let next = self.txs.len() as u64 + 1;
+                    if bank_tx_id != next || amount != order.amount {
+                        return Err(format!(
+                            "{} executed as tx {bank_tx_id} of {amount} where tx {next} of {} was next",
+                            order.reference, order.amount
+                        ));
+                    }
+                    for (number, delta) in [(&order.debit, -amount), (&order.credit, amount)] {
+                        let a = self.accounts.get_mut(number).ok_or_else(|| {
+                            format!(
+                                "{} moves money of unknown account {number}",
+                                order.reference
+                            )
+                        })?;
+                        a.balance = a
+                            .balance
+                            .checked_add(delta)
+                            .ok_or_else(|| format!("{} overflows {number}", order.reference))?;
+                        a.lines.push(Line {
+                            tx_id: bank_tx_id,
+                            balance_after: a.balance,
+                        });
+                    }
+                    self.txs.push(Tx {
+                        at_ms: tx_at,
+                        kind: TxKind::Order(order.clone()),
+                    });
+                }
+                self.settle(order, status, duplicate);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn status(&self, reference: &Reference) -> OrderStatus {
@@ -461,15 +651,24 @@ impl Core {
 
     fn statement_line(&self, number: &AccountNo, line: Line) -> Option<StatementLine> {
         let tx = self.tx(line.tx_id)?;
-        let (reference, counterparty, amount) = match &tx.kind {
-            TxKind::Order(o) if o.debit == *number => {
-                (o.reference.clone(), o.credit.clone(), -o.amount)
-            }
-            TxKind::Order(o) => (o.reference.clone(), o.debit.clone(), o.amount),
+        let (reference, counterparty, amount, memo) = match &tx.kind {
+            TxKind::Order(o) if o.debit == *number => (
+                o.reference.clone(),
+                o.credit.clone(),
+                -o.amount,
+                o.memo.clone(),
+            ),
+            TxKind::Order(o) => (
+                o.reference.clone(),
+                o.debit.clone(),
+                o.amount,
+                o.memo.clone(),
+            ),
             TxKind::Adjustment { delta, .. } => (
                 Reference::new(format!("adjust-{}", line.tx_id)).ok()?,
                 AccountNo::new(ADJUSTMENT_ACCOUNT).ok()?,
                 *delta,
+                String::new(),
             ),
         };
         Some(StatementLine {
@@ -479,6 +678,7 @@ impl Core {
             amount,
             balance_after: line.balance_after,
             at_ms: tx.at_ms,
+            memo,
         })
     }
 

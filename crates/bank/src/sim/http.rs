@@ -18,9 +18,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::core::{Mode, Submitted};
-use super::{AdminError, Fault, FaultPlan, HoldGuard, Shared};
+use super::{AdminError, Fault, FaultPlan, HoldGuard, Shared, Unavailable};
 use crate::types::{AccountNo, Order, OrderStatus, Reference};
-use crate::wire::{ErrorBody, NewAccount, PAGE_LIMIT_MAX, StatusBody};
+use crate::wire::{ErrorBody, HolderBody, NewAccount, PAGE_LIMIT_MAX, StatusBody};
 
 type AppState = State<Arc<Shared>>;
 
@@ -29,6 +29,7 @@ pub(crate) fn router(shared: Arc<Shared>, body_bytes_max: usize) -> Router {
         .route("/v1/accounts", post(open_account))
         .route("/v1/accounts/{number}", get(get_account))
         .route("/v1/accounts/{number}/close", post(close_account))
+        .route("/v1/accounts/{number}/holder", get(holder))
         .route("/v1/accounts/{number}/statement", get(statement))
         .route("/v1/transfers", post(transfer))
         .route("/v1/transfers/{reference}", get(transfer_status))
@@ -73,8 +74,14 @@ fn bad_json(r: JsonRejection) -> Response {
     }
 }
 
+/// The books could not be written: a 5xx, which a client reads as "outcome unknown".
+fn unavailable(e: Unavailable) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "books_unavailable", e.0)
+}
+
 fn admin_error(e: AdminError) -> Response {
     match e {
+        AdminError::Unavailable(m) => unavailable(Unavailable(m)),
         AdminError::Invalid(m) => bad_request(m),
         AdminError::NotFound(n) => error(
             StatusCode::NOT_FOUND,
@@ -113,10 +120,11 @@ async fn open_account(
         Ok(b) => b,
         Err(r) => return bad_json(r),
     };
-    match shared.core.lock().upsert_account(new) {
-        Ok((info, true)) => (StatusCode::CREATED, Json(info)).into_response(),
-        Ok((info, false)) => (StatusCode::OK, Json(info)).into_response(),
-        Err(e) => admin_error(e),
+    match shared.books.lock().change(|c| c.upsert_account(new)) {
+        Ok(Ok((info, true))) => (StatusCode::CREATED, Json(info)).into_response(),
+        Ok(Ok((info, false))) => (StatusCode::OK, Json(info)).into_response(),
+        Ok(Err(e)) => admin_error(e),
+        Err(e) => unavailable(e),
     }
 }
 
@@ -128,9 +136,30 @@ async fn get_account(
         Ok(n) => n,
         Err(m) => return bad_request(m),
     };
-    match shared.core.lock().account(&number) {
-        Some(info) => Json(info).into_response(),
-        None => admin_error(AdminError::NotFound(number)),
+    match shared.books.lock().read(|c| c.account(&number)) {
+        Ok(Some(info)) => Json(info).into_response(),
+        Ok(None) => admin_error(AdminError::NotFound(number)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Holder-name enquiry (예금주 조회): open accounts only.
+async fn holder(State(shared): AppState, path: Result<Path<String>, PathRejection>) -> Response {
+    let number = match account_no(path) {
+        Ok(n) => n,
+        Err(m) => return bad_request(m),
+    };
+    if shared.enquiry_fails() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "simulated: holder enquiry unavailable",
+        );
+    }
+    match shared.books.lock().read(|c| c.holder(&number)) {
+        Ok(Some(holder)) => Json(HolderBody { number, holder }).into_response(),
+        Ok(None) => admin_error(AdminError::NotFound(number)),
+        Err(e) => unavailable(e),
     }
 }
 
@@ -142,9 +171,10 @@ async fn close_account(
         Ok(n) => n,
         Err(m) => return bad_request(m),
     };
-    match shared.core.lock().close_account(&number) {
-        Ok(info) => Json(info).into_response(),
-        Err(e) => admin_error(e),
+    match shared.books.lock().change(|c| c.close_account(&number)) {
+        Ok(Ok(info)) => Json(info).into_response(),
+        Ok(Err(e)) => admin_error(e),
+        Err(e) => unavailable(e),
     }
 }
 
@@ -184,20 +214,25 @@ async fn statement(
     if from_ms > to_ms {
         return bad_request("from_ms is after to_ms");
     }
-    let page =
-        shared
-            .core
-            .lock()
-            .statement(&number, from_ms, to_ms, q.after_tx.unwrap_or(0), limit);
+    let after_tx = q.after_tx.unwrap_or(0);
+    let page = shared
+        .books
+        .lock()
+        .read(|c| c.statement(&number, from_ms, to_ms, after_tx, limit));
     match page {
-        Ok(page) => Json(page).into_response(),
-        Err(e) => admin_error(e),
+        Ok(Ok(page)) => Json(page).into_response(),
+        Ok(Err(e)) => admin_error(e),
+        Err(e) => unavailable(e),
     }
 }
 
 // ---- transfers -----------------------------------------------------------------------
 
-fn answer(reference: Reference, submitted: Submitted) -> Response {
+fn answer(reference: Reference, submitted: Result<Submitted, Unavailable>) -> Response {
+    let submitted = match submitted {
+        Ok(s) => s,
+        Err(e) => return unavailable(e),
+    };
     match submitted {
         Submitted::Final(status) => {
             let code = match status {
@@ -231,6 +266,11 @@ fn answer(reference: Reference, submitted: Submitted) -> Response {
     }
 }
 
+/// Submits under the books' lock; the change is durable when this returns.
+fn submit(shared: &Shared, order: &Order, mode: Mode) -> Result<Submitted, Unavailable> {
+    shared.books.lock().change(|c| c.submit(order, mode))
+}
+
 async fn transfer(State(shared): AppState, body: Result<Json<Order>, JsonRejection>) -> Response {
     let Json(order) = match body {
         Ok(b) => b,
@@ -240,28 +280,22 @@ async fn transfer(State(shared): AppState, body: Result<Json<Order>, JsonRejecti
     tracing::debug!(reference = %order.reference, ?fault, "transfer");
     let execute = Mode::Execute { duplicate: false };
     match fault {
-        Fault::None => answer(
-            order.reference.clone(),
-            shared.core.lock().submit(&order, execute),
-        ),
+        Fault::None => answer(order.reference.clone(), submit(&shared, &order, execute)),
         Fault::Duplicate => {
-            let submitted = shared
-                .core
-                .lock()
-                .submit(&order, Mode::Execute { duplicate: true });
+            let submitted = submit(&shared, &order, Mode::Execute { duplicate: true });
             answer(order.reference, submitted)
         }
         Fault::Reject => answer(
             order.reference.clone(),
-            shared.core.lock().submit(&order, Mode::Decline),
+            submit(&shared, &order, Mode::Decline),
         ),
         Fault::Slow(delay) => {
-            let submitted = shared.core.lock().submit(&order, execute);
+            let submitted = submit(&shared, &order, execute);
             tokio::time::sleep(delay).await;
             answer(order.reference, submitted)
         }
         Fault::LostAnswer => {
-            let _ = shared.core.lock().submit(&order, execute);
+            let _ = submit(&shared, &order, execute);
             error(
                 StatusCode::BAD_GATEWAY,
                 "answer_lost",
@@ -285,8 +319,8 @@ async fn transfer(State(shared): AppState, body: Result<Json<Order>, JsonRejecti
 /// Reserves the reference, and decides it after `delay` in a task of its own: the client
 /// usually gives up first, which drops this handler but must not cancel the execution.
 async fn late(shared: Arc<Shared>, order: Order, delay: Duration) -> Response {
-    let submitted = shared.core.lock().submit(&order, Mode::Hold);
-    if submitted != Submitted::Held {
+    let submitted = submit(&shared, &order, Mode::Hold);
+    if submitted != Ok(Submitted::Held) {
         tokio::time::sleep(delay).await;
         return answer(order.reference, submitted);
     }
@@ -295,11 +329,12 @@ async fn late(shared: Arc<Shared>, order: Order, delay: Duration) -> Response {
     let task = tokio::spawn(async move {
         let _hold = hold;
         tokio::time::sleep(delay).await;
-        shared.core.lock().finish_held(&reference)
+        shared.books.lock().change(|c| c.finish_held(&reference))
     });
     match task.await {
-        Ok(Some(status)) => answer(order.reference, Submitted::Final(status)),
-        Ok(None) | Err(_) => error(
+        Ok(Ok(Some(status))) => answer(order.reference, Ok(Submitted::Final(status))),
+        Ok(Err(e)) => unavailable(e),
+        Ok(Ok(None)) | Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "held order vanished",
@@ -325,8 +360,10 @@ async fn transfer_status(
             "simulated: status service unavailable",
         );
     }
-    let status = shared.core.lock().status(&reference);
-    Json(StatusBody { reference, status }).into_response()
+    match shared.books.lock().read(|c| c.status(&reference)) {
+        Ok(status) => Json(StatusBody { reference, status }).into_response(),
+        Err(e) => unavailable(e),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,8 +384,14 @@ async fn answers(
         Ok(l) => l,
         Err(m) => return bad_request(m),
     };
-    let page = shared.core.lock().answers(q.after.unwrap_or(0), limit);
-    Json(page).into_response()
+    match shared
+        .books
+        .lock()
+        .read(|c| c.answers(q.after.unwrap_or(0), limit))
+    {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => unavailable(e),
+    }
 }
 
 // ---- faults --------------------------------------------------------------------------

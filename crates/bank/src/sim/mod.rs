@@ -5,8 +5,10 @@
 
 mod core;
 mod http;
+mod store;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,8 +22,9 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 use self::core::{Clock, Core, Limits};
-use crate::types::{AccountNo, OrderStatus, Reference};
-use crate::wire::{AccountInfo, NewAccount};
+use self::store::Store;
+use crate::types::{AccountNo, OrderStatus, Reference, StatementLine};
+use crate::wire::{AccountInfo, NewAccount, PAGE_LIMIT_MAX};
 
 /// Counterparty of the statement lines that book an administrator's balance change.
 /// Reserved: no account can be opened under this number.
@@ -56,6 +59,8 @@ pub struct FaultPlan {
     pub reject_permille: u32,
     /// `GET /v1/transfers/{reference}` answers 503.
     pub status_fail_permille: u32,
+    /// `GET /v1/accounts/{number}/holder` (holder-name enquiry) answers 503.
+    pub enquiry_fail_permille: u32,
 }
 
 impl Default for FaultPlan {
@@ -73,6 +78,7 @@ impl Default for FaultPlan {
             duplicate_permille: 0,
             reject_permille: 0,
             status_fail_permille: 0,
+            enquiry_fail_permille: 0,
         }
     }
 }
@@ -109,10 +115,11 @@ impl FaultPlan {
             ("duplicate_permille", self.duplicate_permille),
             ("reject_permille", self.reject_permille),
         ];
-        for (name, p) in transfer.iter().chain(std::iter::once(&(
-            "status_fail_permille",
-            self.status_fail_permille,
-        ))) {
+        let reads = [
+            ("status_fail_permille", self.status_fail_permille),
+            ("enquiry_fail_permille", self.enquiry_fail_permille),
+        ];
+        for (name, p) in transfer.iter().chain(reads.iter()) {
             if *p > 1000 {
                 return Err(InvalidFaultPlan(format!("{name} is {p}, above 1000")));
             }
@@ -176,6 +183,12 @@ pub struct SimBankConfig {
     pub body_bytes_max: usize,
     /// Requests handled at once; more are answered 503 at once.
     pub requests_in_flight_max: usize,
+    /// Where the books are kept (a SQLite file, created if missing): every change is
+    /// written there before it is answered, and a bank started again from the same file
+    /// has the same accounts, balances, statements, answer feed and references (a
+    /// retried order is answered as before, never executed twice). `None`: in memory
+    /// only, forgotten when the bank stops.
+    pub path: Option<PathBuf>,
 }
 
 impl Default for SimBankConfig {
@@ -188,6 +201,7 @@ impl Default for SimBankConfig {
             accounts_max: 1_000_000,
             body_bytes_max: 64 * 1024,
             requests_in_flight_max: 4096,
+            path: None,
         }
     }
 }
@@ -201,6 +215,9 @@ pub enum AdminError {
     NotFound(AccountNo),
     #[error("{0}")]
     Full(String),
+    /// The books could not be written; the bank answers nothing until restarted.
+    #[error("the bank's books are unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// An order the simulated bank executed (money moved).
@@ -239,9 +256,58 @@ impl AuditReport {
     }
 }
 
+/// The books could not be written: the change that failed may be in memory without
+/// being on disk, so nothing more is answered (restarting loads what is on disk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unavailable(pub(crate) String);
+
+/// The books and where they are kept.
+pub(crate) struct Books {
+    pub(crate) core: Core,
+    store: Option<Store>,
+    failed: Option<String>,
+}
+
+impl Books {
+    /// Closes the store: nothing more is changed or answered (a hold that ends later
+    /// finds the books closed, as if the process had stopped).
+    fn close(&mut self) {
+        if self.store.take().is_some() && self.failed.is_none() {
+            self.failed = Some("the bank has stopped".into());
+        }
+    }
+
+    /// Runs `f` on the books and writes what it changed before returning, so nobody
+    /// can see a change (in an answer, a status, a statement) that is not durable.
+    pub(crate) fn change<T>(&mut self, f: impl FnOnce(&mut Core) -> T) -> Result<T, Unavailable> {
+        if let Some(why) = &self.failed {
+            return Err(Unavailable(why.clone()));
+        }
+        let out = f(&mut self.core);
+        let events = self.core.take_log();
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store.append(&events)
+        {
+            let why = format!("writing the books failed: {e:#}");
+            tracing::error!(error = %why, "simulated bank stops answering");
+            self.failed = Some(why.clone());
+            return Err(Unavailable(why));
+        }
+        Ok(out)
+    }
+
+    /// Reads the books (refused once a write has failed).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Core) -> T) -> Result<T, Unavailable> {
+        match &self.failed {
+            Some(why) => Err(Unavailable(why.clone())),
+            None => Ok(f(&self.core)),
+        }
+    }
+}
+
 /// State shared by the HTTP handlers, held tasks and the handle.
 pub(crate) struct Shared {
-    core: Mutex<Core>,
+    books: Mutex<Books>,
     faults: Mutex<(FaultPlan, SmallRng)>,
     /// Requests currently parked by a timeout or late fault.
     holds: AtomicUsize,
@@ -251,7 +317,7 @@ pub(crate) struct Shared {
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("core", &*self.core.lock())
+            .field("core", &self.books.lock().core)
             .field("faults", &self.faults.lock().0)
             .field("holds", &self.holds.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -273,6 +339,11 @@ impl Shared {
     pub(crate) fn status_fails(&self) -> bool {
         let (plan, roll) = self.roll();
         roll < plan.status_fail_permille
+    }
+
+    pub(crate) fn enquiry_fails(&self) -> bool {
+        let (plan, roll) = self.roll();
+        roll < plan.enquiry_fail_permille
     }
 }
 
@@ -317,13 +388,53 @@ impl SimBank {
                 accounts_max: config.accounts_max,
             },
         );
+        let store = match &config.path {
+            None => None,
+            Some(path) => {
+                let (store, events) = Store::open(path)?;
+                let n = events.len();
+                for (i, event) in events.into_iter().enumerate() {
+                    core.replay(event).map_err(|e| {
+                        anyhow::anyhow!("{}: change {} of {n}: {e}", path.display(), i + 1)
+                    })?;
+                }
+                let audit = core.audit();
+                if !audit.is_consistent() {
+                    bail!(
+                        "{}: the books do not add up: {:?}",
+                        path.display(),
+                        audit.problems
+                    );
+                }
+                tracing::info!(path = %path.display(), changes = n, accounts = audit.accounts, orders = audit.orders, "simulated bank's books loaded");
+                core.keep_log();
+                Some(store)
+            }
+        };
+        let mut books = Books {
+            core,
+            store,
+            failed: None,
+        };
+        // A restarted bank keeps its accounts: only the missing ones are opened.
         for account in config.accounts {
             let number = account.number.clone();
-            core.upsert_account(account)
+            if books.core.account(&number).is_some() {
+                continue;
+            }
+            books
+                .change(|c| c.upsert_account(account))
+                .map_err(|e| anyhow::anyhow!(e.0))?
                 .with_context(|| format!("opening account {number}"))?;
         }
+        // Orders a `late` fault held when the bank stopped: their hold is over.
+        for reference in books.core.held() {
+            books
+                .change(|c| c.finish_held(&reference))
+                .map_err(|e| anyhow::anyhow!(e.0))?;
+        }
         let shared = Arc::new(Shared {
-            core: Mutex::new(core),
+            books: Mutex::new(books),
             faults: Mutex::new((config.faults, SmallRng::seed_from_u64(config.seed))),
             holds: AtomicUsize::new(0),
             in_flight: Arc::new(Semaphore::new(
@@ -384,7 +495,9 @@ impl SimBankHandle {
 
     /// Stops accepting, lets requests in progress finish (at most
     /// [`Self::SHUTDOWN_GRACE`]), then returns. Orders parked by a `late` fault are
-    /// decided by their own tasks regardless, and remain visible through this handle.
+    /// decided by their own tasks regardless when the books are in memory; books kept
+    /// in a file are closed (a held order is decided at the next start, as after a
+    /// crash).
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -396,24 +509,31 @@ impl SimBankHandle {
         {
             server.abort();
         }
+        // Kept books are closed (their file is free for the next start).
+        self.shared.books.lock().close();
     }
 
     /// Opens an account or resets an existing one's holder and balance, as
     /// `POST /v1/accounts` does.
     pub fn open_account(&self, account: NewAccount) -> Result<AccountInfo, AdminError> {
         self.shared
-            .core
+            .books
             .lock()
-            .upsert_account(account)
+            .change(|c| c.upsert_account(account))
+            .map_err(|e| AdminError::Unavailable(e.0))?
             .map(|(info, _)| info)
     }
 
     pub fn close_account(&self, number: &AccountNo) -> Result<AccountInfo, AdminError> {
-        self.shared.core.lock().close_account(number)
+        self.shared
+            .books
+            .lock()
+            .change(|c| c.close_account(number))
+            .map_err(|e| AdminError::Unavailable(e.0))?
     }
 
     pub fn account(&self, number: &AccountNo) -> Option<AccountInfo> {
-        self.shared.core.lock().account(number)
+        self.shared.books.lock().core.account(number)
     }
 
     pub fn balance(&self, number: &AccountNo) -> Option<i64> {
@@ -422,12 +542,31 @@ impl SimBankHandle {
 
     /// What `GET /v1/transfers/{reference}` says, without the `status_fail` fault.
     pub fn status(&self, reference: &Reference) -> OrderStatus {
-        self.shared.core.lock().status(reference)
+        self.shared.books.lock().core.status(reference)
     }
 
     /// The transaction this reference executed, if money moved.
     pub fn executed(&self, reference: &Reference) -> Option<Executed> {
-        self.shared.core.lock().executed(reference)
+        self.shared.books.lock().core.executed(reference)
+    }
+
+    /// The account's whole statement (what `GET /v1/accounts/{number}/statement`
+    /// pages through), memos included; `None` for an unknown account.
+    pub fn statement(&self, number: &AccountNo) -> Option<Vec<StatementLine>> {
+        let books = self.shared.books.lock();
+        let mut lines = Vec::new();
+        let mut after_tx = 0;
+        loop {
+            let page = books
+                .core
+                .statement(number, 0, u64::MAX, after_tx, PAGE_LIMIT_MAX as usize)
+                .ok()?;
+            lines.extend(page.lines);
+            match page.next_after_tx {
+                Some(next) => after_tx = next,
+                None => return Some(lines),
+            }
+        }
     }
 
     /// Replaces the fault plan; later requests draw from it.
@@ -443,7 +582,7 @@ impl SimBankHandle {
 
     /// The bank's clock (Unix ms), the one `not_after_ms` is judged by.
     pub fn now_ms(&self) -> u64 {
-        self.shared.core.lock().now()
+        self.shared.books.lock().core.now()
     }
 
     /// Requests currently parked by a timeout or late fault; zero means every order the
@@ -455,7 +594,7 @@ impl SimBankHandle {
     /// Cross-checks the books: balances against statement lines, executions against
     /// references (at most once), final answers against the feed, and total money.
     pub fn audit(&self) -> AuditReport {
-        self.shared.core.lock().audit()
+        self.shared.books.lock().core.audit()
     }
 }
 
@@ -464,6 +603,7 @@ impl Drop for SimBankHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.shared.books.lock().close();
     }
 }
 
