@@ -683,7 +683,7 @@ impl<'a> Ticker<'a> {
         let Some(sink) = self.sink else { return };
         // Looking at the clock every record would cost more than the replay of a small
         // batch: every 1,024 records is often enough.
-        if !done && (seq % 1_024 != 0 || std::time::Instant::now() < self.next) {
+        if !done && (!seq.is_multiple_of(1_024) || std::time::Instant::now() < self.next) {
             return;
         }
         if self.currency.is_empty()

@@ -41,14 +41,14 @@ pub(crate) const MERCHANT_BASE: u64 = 2_000_000_000;
         health, ready, sign_up_citizen, sign_up_merchant, sign_in, sign_out,
         me, wallet, history, settlements, budgets, fund_budget, publish_notice, notices, totals, charge, pay, gift, refund_balance, cancel_purchase, set_auto_charge,
         refund_payment, redeem, live_payments, approve_merchant, suspend_merchant, report,
-        halt, resume, set_scheme, verify
+        halt, resume, set_scheme, scheme_versions, withdraw_scheme, verify
     ),
     components(schemas(
         Problem, Role, CitizenSignUp, MerchantSignUp, SignedUp, SignIn, Session,
         Readiness, CurrencyReadiness, Wallet, Lot, ChargeRequest, ChargeAnswer, PaymentRequest, PaymentAnswer, Suspension,
         ReportAnswer, VerifyAnswer, crate::history::Entry, crate::history::Settlement, GiftRequest, GiftAnswer,
         PayoutAnswer, AutoCharge, RefundRequest, RedemptionRequest, Reason, SchemeUpdate,
-        SchemeSetAnswer, Me, AutoChargeState, Budget, Totals, KindTotal, Funding,
+        SchemeSetAnswer, SchemeVersionView, Me, AutoChargeState, Budget, Totals, KindTotal, Funding,
         NewNotice, crate::auth::Notice
     )),
     modifiers(&Security)
@@ -174,7 +174,11 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/operator/{currency}/resume", post(resume))
         .route(
             "/api/v1/operator/{currency}/scheme",
-            axum::routing::put(set_scheme),
+            axum::routing::put(set_scheme).get(scheme_versions),
+        )
+        .route(
+            "/api/v1/operator/{currency}/scheme/{version}/withdraw",
+            post(withdraw_scheme),
         )
         .route(
             "/api/v1/operator/{currency}/merchants/{merchant}/approve",
@@ -288,33 +292,7 @@ fn admit_address(state: &AppState, from: ClientAddress) -> Result<(), ApiError> 
     }
 }
 
-/// The request's `Idempotency-Key`, turned into the ledger's key for this user.
-pub(crate) fn idempotency(
-    state: &AppState,
-    headers: &HeaderMap,
-    caller: &Caller,
-) -> Result<(ClientId, IdempotencyKey), ApiError> {
-    // Every change passes here: the per-user write limit too.
-    state.writes.admit(caller.user_id).map_err(too_many)?;
-    let caller_scope = caller.user_id as u64;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| (1..=128).contains(&k.len()))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "idempotency_key_required",
-                "send an Idempotency-Key header (1-128 characters) with every change",
-            )
-        })?;
-    let h = blake3::hash(key.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h.as_bytes()[..16]);
-    Ok((
-        ClientId(caller_scope),
-        IdempotencyKey(u128::from_le_bytes(b)),
-    ))
-}
+pub(crate) use crate::idempotency::{Answer, Fingerprint, RequestKey, idempotency};
 
 /// Path parameters, answering a problem (not axum's plain text) when they do not parse.
 pub(crate) struct PathParams<T>(pub(crate) T);
@@ -383,46 +361,67 @@ pub(crate) async fn submit(
     envelopes: Vec<Envelope>,
 ) -> Result<Vec<Outcome>, ApiError> {
     let ticket = currency.engine.submit(envelopes)?;
-    ticket
-        .outcome()
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))
+    Ok(ticket.outcome().await?)
 }
 
-pub(crate) async fn one(currency: &Currency, envelope: Envelope) -> Result<Applied, ApiError> {
-    let out = submit(currency, vec![envelope])
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::internal("no answer"))?;
-    Ok(out.result?)
+/// One command under the request's key: its answer, and whether it repeats one the
+/// ledger gave before. A refusal names only what `own` (the caller's account) may see.
+pub(crate) async fn one(
+    currency: &Currency,
+    req: &RequestKey,
+    command: Command,
+    own: Option<u64>,
+) -> Result<Answer<Applied>, ApiError> {
+    let out = submit(
+        currency,
+        vec![Envelope {
+            client: req.client,
+            key: req.key,
+            command,
+        }],
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| ApiError::internal("no answer"))?;
+    match out.result {
+        Ok(value) => Ok(Answer {
+            value,
+            replayed: out.repeated,
+        }),
+        Err(r) => Err(ApiError::refused(&r, own.map(AccountId))),
+    }
 }
 
-/// Whether the ledger already answered `(client, key)` successfully (a retry).
-pub(crate) fn remembered(currency: &Currency, client: ClientId, key: IdempotencyKey) -> bool {
+/// What the ledger answered before under the request's key, if it still remembers.
+pub(crate) fn remembered(
+    currency: &Currency,
+    req: &RequestKey,
+) -> Option<Result<Applied, ledger::Rejection>> {
     currency
         .engine
-        .read(|l| l.remembered(client, key).is_some_and(|r| r.is_ok()))
+        .read(|l| l.remembered(req.client, req.key).cloned())
 }
 
-/// One scheme command under the caller's key; its answer.
+/// One scheme command under the request's key; its answer.
 pub(crate) async fn run_scheme(
     currency: &Currency,
-    client: ClientId,
-    key: IdempotencyKey,
+    req: &RequestKey,
     command: SchemeCommand,
-) -> Result<SchemeApplied, ApiError> {
-    let applied = one(
-        currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Scheme(Box::new(command)),
-        },
-    )
-    .await?;
+    own: Option<u64>,
+) -> Result<Answer<SchemeApplied>, ApiError> {
+    let a = one(currency, req, Command::Scheme(Box::new(command)), own).await?;
+    Ok(Answer {
+        value: scheme_answer(a.value)?,
+        replayed: a.replayed,
+    })
+}
+
+/// The scheme answer inside a ledger answer. Another kind of answer can only come from
+/// an earlier, different command under the same key.
+pub(crate) fn scheme_answer(applied: Applied) -> Result<SchemeApplied, ApiError> {
     match applied {
         Applied::Scheme(s) => Ok(*s),
-        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+        _ => Err(crate::idempotency::key_reused()),
     }
 }
 
@@ -1054,10 +1053,22 @@ pub struct Wallet {
     pub available: i64,
     /// Value on its way in (a charge waiting for the bank).
     pub incoming: i64,
+    /// Citizens: the balance by source of money and validity.
     pub lots: Vec<Lot>,
+    /// Merchants: what is on its way to the bank (redemptions the bank is paying).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_redemption: Option<i64>,
+    /// Merchants: paid out to the bank, over the settlements the service keeps (see
+    /// `/me/settlements`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_out: Option<i64>,
+    /// Merchants: the last payout to the bank, Unix microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_paid_out_at: Option<u64>,
 }
 
-/// The caller's wallet, by source of money.
+/// The caller's balance: a citizen's wallet by source of money; a merchant's balance,
+/// what is on its way to its bank and what was paid out.
 #[utoipa::path(get, path = "/api/v1/me/wallet", security(("bearer" = [])), responses(
     (status = 200, body = Wallet), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")
 ))]
@@ -1065,26 +1076,45 @@ async fn wallet(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Wallet>, ApiError> {
-    let account = require(&caller, Role::Citizen)?;
+    if !matches!(caller.role, Role::Citizen | Role::Merchant) {
+        return Err(ApiError::forbidden());
+    }
+    let account = caller.account.ok_or_else(ApiError::forbidden)?;
     let currency = state.currency(&caller.currency)?;
-    let w = currency.engine.read(|l| {
-        l.account(AccountId(account)).map(|a| Wallet {
-            account,
-            balance: a.balance().map_or(0, |b| b.get()),
-            available: a.available().map_or(0, |b| b.get()),
-            incoming: a.credits_pending.get(),
-            lots: a
-                .lots
-                .iter()
-                .map(|lot| Lot {
-                    source: lot.source.as_str().to_owned(),
-                    amount: lot.amount.get(),
-                    expires_at: lot.expires_at.as_micros(),
-                })
-                .collect(),
+    let merchant = caller.role == Role::Merchant;
+    let mut w = currency
+        .engine
+        .read(|l| {
+            l.account(AccountId(account)).map(|a| Wallet {
+                account,
+                balance: a.balance().map_or(0, |b| b.get()),
+                available: a.available().map_or(0, |b| b.get()),
+                incoming: a.credits_pending.get(),
+                lots: a
+                    .lots
+                    .iter()
+                    .map(|lot| Lot {
+                        source: lot.source.as_str().to_owned(),
+                        amount: lot.amount.get(),
+                        expires_at: lot.expires_at.as_micros(),
+                    })
+                    .collect(),
+                pending_redemption: merchant.then(|| a.debits_pending.get()),
+                paid_out: None,
+                last_paid_out_at: None,
+            })
         })
-    });
-    w.map(Json).ok_or_else(|| ApiError::not_found("wallet"))
+        .ok_or_else(|| ApiError::not_found("wallet"))?;
+    if merchant {
+        let settlements =
+            currency
+                .history
+                .settlements(account, None, crate::history::SETTLEMENTS_PER_MERCHANT);
+        let paid = settlements.iter().filter(|s| s.status == "paid");
+        w.paid_out = Some(paid.clone().map(|s| s.amount).sum());
+        w.last_paid_out_at = paid.filter_map(|s| s.ended_at).max();
+    }
+    Ok(Json(w))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1126,22 +1156,29 @@ async fn charge(
     caller: Caller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ChargeRequest>,
-) -> Result<Json<ChargeAnswer>, ApiError> {
+) -> Result<Answer<Json<ChargeAnswer>>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("charge", &(req.face, req.channel, req.full_price_ok)),
+    )?;
     let currency = state.currency(&caller.currency)?;
+    let replayed = key.is_repeat() && remembered(currency, &key).is_some();
     let r = currency
         .treasury
         .charge(
-            client,
-            key,
+            key.client,
+            key.key,
             WalletId(AccountId(account)),
             won(req.face)?,
             req.channel,
             req.full_price_ok,
         )
-        .await?;
-    Ok(Json(match r {
+        .await
+        .map_err(|e| ApiError::treasury(e, Some(AccountId(account))))?;
+    let value = Json(match r {
         treasury::ChargeResult::Charged {
             purchase,
             paid,
@@ -1168,7 +1205,8 @@ async fn charge(
             discount: None,
             code: None,
         },
-    }))
+    });
+    Ok(Answer { value, replayed })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1189,7 +1227,9 @@ pub struct PaymentAnswer {
     pub payment: u64,
     pub amount: i64,
     pub cashback: i64,
-    /// Why cash-back was less than the rate alone gives, if it was.
+    /// Why cash-back was less than the rate alone gives, if it was:
+    /// `no_rate_for_merchant`, `monthly_spend_cap_reached`,
+    /// `monthly_cashback_cap_reached` or `budget_exhausted`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cashback_note: Option<String>,
 }
@@ -1207,17 +1247,26 @@ async fn pay(
     caller: Caller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<PaymentRequest>,
-) -> Result<Json<PaymentAnswer>, ApiError> {
+) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("pay", &(req.merchant, req.code.as_deref(), req.amount)),
+    )?;
     let currency = state.currency(&caller.currency)?;
-    // A retry of a payment by code gets its answer first, whatever the code says now
-    // (the shop may since be suspended, the kiosk's code gone).
-    if req.code.is_some()
-        && let Some(Ok(Applied::Scheme(s))) =
-            currency.engine.read(|l| l.remembered(client, key).cloned())
+    // The same payment by code again gets its first answer, whatever the code says
+    // now (the shop may since be suspended, the kiosk's code gone).
+    if key.is_repeat()
+        && req.code.is_some()
+        && let Some(first) = remembered(currency, &key)
     {
-        return paid_answer(*s);
+        let applied = first.map_err(|r| ApiError::refused(&r, Some(AccountId(account))))?;
+        return Ok(Answer {
+            value: paid_answer(scheme_answer(applied)?)?,
+            replayed: true,
+        });
     }
     let (merchant, amount) = match (req.merchant, req.code.as_deref()) {
         (Some(m), None) => (
@@ -1236,21 +1285,24 @@ async fn pay(
     };
     // A retry of a payment already made gets its answer even if the PIN has since
     // been locked: the money moved, and the citizen must be told so.
-    if !remembered(currency, client, key) {
+    if remembered(currency, &key).is_none_or(|r| r.is_err()) {
         state.auth.check_pin(caller.user_id, &req.pin).await?;
     }
-    let applied = run_scheme(
+    let a = run_scheme(
         currency,
-        client,
-        key,
+        &key,
         SchemeCommand::Pay {
             payer: WalletId(AccountId(account)),
             merchant: MerchantId(AccountId(merchant)),
             amount,
         },
+        Some(account),
     )
     .await?;
-    paid_answer(applied)
+    Ok(Answer {
+        value: paid_answer(a.value)?,
+        replayed: a.replayed,
+    })
 }
 
 /// The answer of a payment.
@@ -1266,9 +1318,21 @@ pub(crate) fn paid_answer(applied: SchemeApplied) -> Result<Json<PaymentAnswer>,
             payment: payment.0,
             amount: amount.get(),
             cashback: cashback.get(),
-            cashback_note: cashback_note.map(|n| format!("{n:?}")),
+            cashback_note: cashback_note.map(|n| cashback_note_code(n).to_owned()),
         })),
-        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+        // Only an earlier, different command under the same key answers otherwise.
+        _ => Err(crate::idempotency::key_reused()),
+    }
+}
+
+/// The stable code of why cash-back was less than the rate alone gives.
+fn cashback_note_code(n: ledger::scheme::CashbackNote) -> &'static str {
+    use ledger::scheme::CashbackNote as N;
+    match n {
+        N::NoRateForMerchant => "no_rate_for_merchant",
+        N::MonthlySpendCapReached => "monthly_spend_cap_reached",
+        N::MonthlyCashbackCapReached => "monthly_cashback_cap_reached",
+        N::BudgetExhausted => "budget_exhausted",
     }
 }
 
@@ -1295,30 +1359,42 @@ async fn approve_merchant(
     caller: Caller,
     headers: HeaderMap,
     PathParams((code, merchant)): PathParams<(String, u64)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("approve_merchant", &(&code, merchant)),
+    )?;
     // A merchant in the registry moves there, and the ledger follows.
     if currency.merchants.get(merchant).is_some() {
         let reason = format!("approved by operator {}", caller.user_id);
-        return crate::merchant_api::move_merchant(
-            currency,
-            merchant,
-            directory::Status::Approved,
-            &reason,
-        )
-        .await;
+        return Ok(crate::idempotency::once(&state, &key, async {
+            crate::merchant_api::move_merchant(
+                currency,
+                merchant,
+                directory::Status::Approved,
+                &reason,
+            )
+            .await
+            .map(IntoResponse::into_response)
+        })
+        .await);
     }
-    run_scheme(
+    let a = run_scheme(
         currency,
-        client,
-        key,
+        &key,
         SchemeCommand::ReinstateMerchant {
             merchant: MerchantId(AccountId(merchant)),
         },
+        None,
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(crate::idempotency::mark_replayed(
+        StatusCode::NO_CONTENT.into_response(),
+        a.replayed,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1338,31 +1414,43 @@ async fn suspend_merchant(
     headers: HeaderMap,
     PathParams((code, merchant)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<Suspension>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("suspend_merchant", &(&code, merchant, &req.reason)),
+    )?;
     if currency.merchants.get(merchant).is_some() {
-        return crate::merchant_api::move_merchant(
-            currency,
-            merchant,
-            directory::Status::Suspended,
-            &req.reason,
-        )
-        .await;
+        return Ok(crate::idempotency::once(&state, &key, async {
+            crate::merchant_api::move_merchant(
+                currency,
+                merchant,
+                directory::Status::Suspended,
+                &req.reason,
+            )
+            .await
+            .map(IntoResponse::into_response)
+        })
+        .await);
     }
     let reason = Text::new(req.reason)
         .map_err(|e| ApiError::bad_request("reason_invalid", e.to_string()))?;
-    run_scheme(
+    let a = run_scheme(
         currency,
-        client,
-        key,
+        &key,
         SchemeCommand::SuspendMerchant {
             merchant: MerchantId(AccountId(merchant)),
             reason,
         },
+        None,
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(crate::idempotency::mark_replayed(
+        StatusCode::NO_CONTENT.into_response(),
+        a.replayed,
+    ))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -1526,31 +1614,39 @@ async fn gift(
     caller: Caller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<GiftRequest>,
-) -> Result<Json<GiftAnswer>, ApiError> {
+) -> Result<Answer<Json<GiftAnswer>>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("gift", &(req.recipient, req.amount)),
+    )?;
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
-    if !remembered(currency, client, key) {
+    if remembered(currency, &key).is_none_or(|r| r.is_err()) {
         state.auth.check_pin(caller.user_id, &req.pin).await?;
     }
-    let applied = run_scheme(
+    let a = run_scheme(
         currency,
-        client,
-        key,
+        &key,
         SchemeCommand::Gift {
             sender: WalletId(AccountId(account)),
             recipient: WalletId(AccountId(req.recipient)),
             amount,
         },
+        Some(account),
     )
     .await?;
-    match applied {
-        SchemeApplied::Gifted { gift, amount } => Ok(Json(GiftAnswer {
-            gift: gift.0,
-            amount: amount.get(),
-        })),
-        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    match a.value {
+        SchemeApplied::Gifted { gift, amount } => Ok(Answer {
+            value: Json(GiftAnswer {
+                gift: gift.0,
+                amount: amount.get(),
+            }),
+            replayed: a.replayed,
+        }),
+        _ => Err(crate::idempotency::key_reused()),
     }
 }
 
@@ -1609,15 +1705,25 @@ async fn refund_balance(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-) -> Result<Json<PayoutAnswer>, ApiError> {
+) -> Result<Answer<Json<PayoutAnswer>>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("refund_balance", &()),
+    )?;
     let currency = state.currency(&caller.currency)?;
+    let replayed = key.is_repeat() && remembered(currency, &key).is_some();
     let r = currency
         .treasury
-        .refund_balance(client, key, WalletId(AccountId(account)))
-        .await?;
-    Ok(Json(payout_answer(r)))
+        .refund_balance(key.client, key.key, WalletId(AccountId(account)))
+        .await
+        .map_err(|e| ApiError::treasury(e, Some(AccountId(account))))?;
+    Ok(Answer {
+        value: Json(payout_answer(r)),
+        replayed,
+    })
 }
 
 /// Cancels an unused purchase within its window: what was paid goes back to the bank.
@@ -1630,10 +1736,16 @@ async fn cancel_purchase(
     caller: Caller,
     headers: HeaderMap,
     PathParams(purchase): PathParams<u64>,
-) -> Result<Json<PayoutAnswer>, ApiError> {
+) -> Result<Answer<Json<PayoutAnswer>>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("cancel_purchase", &purchase),
+    )?;
     let currency = state.currency(&caller.currency)?;
+    let replayed = key.is_repeat() && remembered(currency, &key).is_some();
     let owner = currency
         .engine
         .read(|l| l.purchase(ledger::TransferId(purchase)).map(|p| p.wallet.0));
@@ -1642,9 +1754,13 @@ async fn cancel_purchase(
     }
     let r = currency
         .treasury
-        .cancel_purchase(client, key, ledger::TransferId(purchase))
-        .await?;
-    Ok(Json(payout_answer(r)))
+        .cancel_purchase(key.client, key.key, ledger::TransferId(purchase))
+        .await
+        .map_err(|e| ApiError::treasury(e, Some(AccountId(account))))?;
+    Ok(Answer {
+        value: Json(payout_answer(r)),
+        replayed,
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1670,9 +1786,18 @@ async fn set_auto_charge(
     caller: Caller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<Option<AutoCharge>>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let account = require(&caller, Role::Citizen)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of(
+            "set_auto_charge",
+            &req.as_ref()
+                .map(|a| (a.day, a.monthly_face, a.channel, a.topup)),
+        ),
+    )?;
     let setting = match req {
         None => None,
         Some(a) => {
@@ -1688,17 +1813,20 @@ async fn set_auto_charge(
         }
     };
     let currency = state.currency(&caller.currency)?;
-    run_scheme(
+    let a = run_scheme(
         currency,
-        client,
-        key,
+        &key,
         SchemeCommand::SetAutoCharge {
             wallet: WalletId(AccountId(account)),
             setting,
         },
+        Some(account),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(crate::idempotency::mark_replayed(
+        StatusCode::NO_CONTENT.into_response(),
+        a.replayed,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1719,9 +1847,14 @@ async fn refund_payment(
     headers: HeaderMap,
     PathParams(payment): PathParams<u64>,
     JsonBody(req): JsonBody<RefundRequest>,
-) -> Result<Json<PaymentAnswer>, ApiError> {
+) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
     let account = require(&caller, Role::Merchant)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("refund_payment", &(payment, req.amount)),
+    )?;
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
     let merchant = currency
@@ -1730,29 +1863,32 @@ async fn refund_payment(
     if merchant != Some(account) {
         return Err(ApiError::not_found("payment"));
     }
-    let applied = run_scheme(
+    let a = run_scheme(
         currency,
-        client,
-        key,
+        &key,
         SchemeCommand::RefundPayment {
             payment: ledger::TransferId(payment),
             amount,
         },
+        Some(account),
     )
     .await?;
-    match applied {
+    match a.value {
         SchemeApplied::PaymentRefunded {
             refund,
             amount,
             cashback_returned,
             ..
-        } => Ok(Json(PaymentAnswer {
-            payment: refund.0,
-            amount: amount.get(),
-            cashback: -cashback_returned.get(),
-            cashback_note: None,
-        })),
-        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+        } => Ok(Answer {
+            value: Json(PaymentAnswer {
+                payment: refund.0,
+                amount: amount.get(),
+                cashback: -cashback_returned.get(),
+                cashback_note: None,
+            }),
+            replayed: a.replayed,
+        }),
+        _ => Err(crate::idempotency::key_reused()),
     }
 }
 
@@ -1772,16 +1908,26 @@ async fn redeem(
     caller: Caller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<RedemptionRequest>,
-) -> Result<Json<PayoutAnswer>, ApiError> {
+) -> Result<Answer<Json<PayoutAnswer>>, ApiError> {
     let account = require(&caller, Role::Merchant)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("redeem", &req.amount),
+    )?;
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
+    let replayed = key.is_repeat() && remembered(currency, &key).is_some();
     let r = currency
         .treasury
-        .redeem(client, key, MerchantId(AccountId(account)), amount)
-        .await?;
-    Ok(Json(payout_answer(Some(r))))
+        .redeem(key.client, key.key, MerchantId(AccountId(account)), amount)
+        .await
+        .map_err(|e| ApiError::treasury(e, Some(AccountId(account))))?;
+    Ok(Answer {
+        value: Json(payout_answer(Some(r))),
+        replayed,
+    })
 }
 
 /// How often a live stream checks that its session is still signed in.
@@ -1863,24 +2009,30 @@ async fn halt(
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<Reason>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("halt", &(&code, &req.reason)),
+    )?;
     let text =
         |s: String| Text::new(s).map_err(|e| ApiError::bad_request("text_invalid", e.to_string()));
-    one(
+    let a = one(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Halt {
-                operator: text(format!("user {}", caller.user_id))?,
-                reason: text(req.reason)?,
-            },
+        &key,
+        Command::Halt {
+            operator: text(format!("user {}", caller.user_id))?,
+            reason: text(req.reason)?,
         },
+        None,
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(crate::idempotency::mark_replayed(
+        StatusCode::NO_CONTENT.into_response(),
+        a.replayed,
+    ))
 }
 
 /// Resumes writes after a halt (including one the ledger imposed itself).
@@ -1892,22 +2044,23 @@ async fn resume(
     caller: Caller,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
-    one(
+    let key = idempotency(&state, &headers, &caller, Fingerprint::of("resume", &code))?;
+    let a = one(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Resume {
-                operator: Text::new(format!("user {}", caller.user_id))
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-            },
+        &key,
+        Command::Resume {
+            operator: Text::new(format!("user {}", caller.user_id))
+                .map_err(|e| ApiError::internal(e.to_string()))?,
         },
+        None,
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(crate::idempotency::mark_replayed(
+        StatusCode::NO_CONTENT.into_response(),
+        a.replayed,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1936,24 +2089,40 @@ async fn set_scheme(
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<SchemeUpdate>,
-) -> Result<Json<SchemeSetAnswer>, ApiError> {
+) -> Result<Answer<Json<SchemeSetAnswer>>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("set_scheme", &(&code, &req.toml, req.effective_at)),
+    )?;
     let config = ledger::scheme::SchemeConfig::from_toml(&req.toml)
         .map_err(|e| ApiError::bad_request("scheme_invalid", e.to_string()))?;
-    let applied = run_scheme(
+    if let Some(at) = req.effective_at
+        && let Err(problem) = ledger::scheme::check_effective_at(at, crate::merchant_api::now_us())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "scheme_effective_invalid",
+            "적용 시각이 올바르지 않습니다. 마이크로초 단위의 유닉스 시각으로, 1년 이내로 정해 주세요.",
+            "The effective time is not valid: give Unix microseconds, at most a year ahead.",
+        )
+        .detail(problem.to_string()));
+    }
+    let a = run_scheme(
         currency,
-        client,
-        key,
+        &key,
         SchemeCommand::SetScheme {
             config: Box::new(config),
             effective_at: ledger::Timestamp::from_micros(req.effective_at.unwrap_or(0)),
             operator: Text::new(format!("user {}", caller.user_id))
                 .map_err(|e| ApiError::internal(e.to_string()))?,
         },
+        None,
     )
     .await?;
-    match applied {
+    match a.value {
         SchemeApplied::SchemeSet {
             version,
             effective_at,
@@ -1965,13 +2134,95 @@ async fn set_scheme(
                     tracing::warn!(code = e.code, "ledger does not yet follow the registry");
                 }
             });
-            Ok(Json(SchemeSetAnswer {
-                version,
-                effective_at: effective_at.as_micros(),
-            }))
+            Ok(Answer {
+                value: Json(SchemeSetAnswer {
+                    version,
+                    effective_at: effective_at.as_micros(),
+                }),
+                replayed: a.replayed,
+            })
         }
-        other => Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+        _ => Err(crate::idempotency::key_reused()),
     }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SchemeVersionView {
+    pub version: u32,
+    pub name: String,
+    /// Unix microseconds from when it applies.
+    pub effective_at: u64,
+    /// Unix microseconds it was set.
+    pub set_at: u64,
+    pub operator: String,
+    /// `in_force`, `superseded` or `pending` (not yet in force: it can be withdrawn).
+    pub state: String,
+}
+
+/// The currency's scheme versions, oldest first.
+#[utoipa::path(get, path = "/api/v1/operator/{currency}/scheme", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = Vec<SchemeVersionView>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn scheme_versions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    PathParams(code): PathParams<String>,
+) -> Result<Json<Vec<SchemeVersionView>>, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    let now = ledger::Timestamp::from_micros(crate::merchant_api::now_us());
+    Ok(Json(currency.engine.read(|l| {
+        let in_force = l.scheme_at(now.max(l.last_timestamp())).map(|v| v.number);
+        l.scheme_versions()
+            .map(|v| SchemeVersionView {
+                version: v.number,
+                name: v.config.name.clone(),
+                effective_at: v.effective_at.as_micros(),
+                set_at: v.set_at.as_micros(),
+                operator: v.operator.as_str().to_owned(),
+                state: match in_force {
+                    Some(n) if n == v.number => "in_force",
+                    Some(n) if n > v.number => "superseded",
+                    _ => "pending",
+                }
+                .to_owned(),
+            })
+            .collect()
+    })))
+}
+
+/// Withdraws the latest scheme version before it comes into force (journaled; a
+/// version in force stays).
+#[utoipa::path(post, path = "/api/v1/operator/{currency}/scheme/{version}/withdraw", security(("bearer" = [])),
+    params(("currency" = String, Path), ("version" = u32, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn withdraw_scheme(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams((code, version)): PathParams<(String, u32)>,
+) -> Result<Response, ApiError> {
+    let currency = operator_of(&state, &caller, &code)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("withdraw_scheme", &(&code, version)),
+    )?;
+    let a = run_scheme(
+        currency,
+        &key,
+        SchemeCommand::WithdrawScheme {
+            version,
+            operator: Text::new(format!("user {}", caller.user_id))
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+        },
+        None,
+    )
+    .await?;
+    Ok(crate::idempotency::mark_replayed(
+        StatusCode::NO_CONTENT.into_response(),
+        a.replayed,
+    ))
 }
 
 // ----- profiles, budgets, totals -------------------------------------------------------
@@ -2201,9 +2452,14 @@ async fn fund_budget(
     headers: HeaderMap,
     PathParams((code, budget)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<Funding>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("fund_budget", &(&code, budget, req.amount)),
+    )?;
     let amount = won(req.amount)?;
     let reserve = currency
         .engine
@@ -2212,25 +2468,26 @@ async fn fund_budget(
                 .map(|v| v.config.purchase.reserve)
         })
         .ok_or_else(|| ApiError::from(ledger::Rejection::SchemeNotConfigured))?;
-    one(
+    let a = one(
         currency,
-        Envelope {
-            client,
-            key,
-            command: Command::Transfer(ledger::Transfer::posted(
-                ledger::TransferSpec::BudgetFunding {
-                    reserve: ledger::ReserveId(reserve),
-                    budget: ledger::BudgetId(AccountId(budget)),
-                    amount,
-                },
-            )),
-        },
+        &key,
+        Command::Transfer(ledger::Transfer::posted(
+            ledger::TransferSpec::BudgetFunding {
+                reserve: ledger::ReserveId(reserve),
+                budget: ledger::BudgetId(AccountId(budget)),
+                amount,
+            },
+        )),
+        None,
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(crate::idempotency::mark_replayed(
+        StatusCode::NO_CONTENT.into_response(),
+        a.replayed,
+    ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNotice {
     pub title_ko: String,
@@ -2241,16 +2498,23 @@ pub struct NewNotice {
 
 /// Publishes a notice to the currency's users (in Korean and English).
 #[utoipa::path(post, path = "/api/v1/operator/{currency}/notices", request_body = NewNotice,
-    security(("bearer" = [])), params(("currency" = String, Path)),
+    security(("bearer" = [])), params(("currency" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, body = crate::auth::Notice), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn publish_notice(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    headers: HeaderMap,
     PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<NewNotice>,
-) -> Result<(StatusCode, Json<crate::auth::Notice>), ApiError> {
+) -> Result<Response, ApiError> {
     operator_of(&state, &caller, &code)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("publish_notice", &(&code, &req)),
+    )?;
     let fields = [&req.title_ko, &req.title_en, &req.body_ko, &req.body_en];
     if fields
         .iter()
@@ -2272,8 +2536,11 @@ async fn publish_notice(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    notice.id = state.auth.publish_notice(&notice)?;
-    Ok((StatusCode::CREATED, Json(notice)))
+    Ok(crate::idempotency::once(&state, &key, async {
+        notice.id = state.auth.publish_notice(&notice)?;
+        Ok((StatusCode::CREATED, Json(notice)).into_response())
+    })
+    .await)
 }
 
 /// The currency's notices, newest first (public).

@@ -238,6 +238,7 @@ impl Auth {
             db.execute_batch("ALTER TABLE users ADD COLUMN setup TEXT")?;
         }
         crate::bank_link::init_schema(&db)?;
+        crate::auth::answers_schema(&db)?;
         let pin_key = load_or_create_key(&dir.join("pin.key"))?;
         let sessions = load_sessions(&db)?;
         Ok(Auth {
@@ -929,6 +930,93 @@ impl Auth {
         })
         .map(|rows| rows.filter_map(Result::ok).collect())
         .unwrap_or_default()
+    }
+}
+
+/// The first answers of requests whose effect is not a ledger command, by user and key
+/// (see `idempotency`).
+fn answers_schema(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "CREATE TABLE IF NOT EXISTS request_answers (
+             user_id INTEGER NOT NULL,
+             key BLOB NOT NULL,
+             fingerprint BLOB NOT NULL,
+             status INTEGER NOT NULL,
+             content_type TEXT NOT NULL,
+             body BLOB NOT NULL,
+             at INTEGER NOT NULL,
+             PRIMARY KEY (user_id, key)
+         );",
+    )
+}
+
+/// Stored answers older than this are forgotten (as keys are everywhere else).
+const STORED_ANSWERS_KEPT_S: u64 = 24 * 3600;
+
+impl Auth {
+    /// The answer stored under `(user, key)`, if any (and not too old).
+    pub fn stored_answer(
+        &self,
+        user: i64,
+        key: &[u8],
+    ) -> Result<Option<crate::idempotency::StoredAnswer>, ApiError> {
+        let cutoff = now_s().saturating_sub(STORED_ANSWERS_KEPT_S) as i64;
+        self.db
+            .lock()
+            .prepare_cached(
+                "SELECT fingerprint, status, content_type, body FROM request_answers
+                 WHERE user_id = ?1 AND key = ?2 AND at >= ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![user, key, cutoff], |r| {
+                    let fp: Vec<u8> = r.get(0)?;
+                    let mut fingerprint = [0u8; 16];
+                    if fp.len() == 16 {
+                        fingerprint.copy_from_slice(&fp);
+                    }
+                    Ok(crate::idempotency::StoredAnswer {
+                        fingerprint,
+                        status: r.get::<_, i64>(1)?.clamp(100, 599) as u16,
+                        content_type: r.get(2)?,
+                        body: r.get(3)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    /// Keeps the first answer under `(user, key)`; old ones are swept at the same time.
+    pub fn store_answer(
+        &self,
+        user: i64,
+        key: &[u8],
+        answer: &crate::idempotency::StoredAnswer,
+    ) -> Result<(), ApiError> {
+        let now = now_s() as i64;
+        let db = self.db.lock();
+        db.execute(
+            "DELETE FROM request_answers WHERE at < ?1",
+            params![now - STORED_ANSWERS_KEPT_S as i64],
+        )
+        .and_then(|_| {
+            db.execute(
+                "INSERT OR REPLACE INTO request_answers
+                 (user_id, key, fingerprint, status, content_type, body, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    user,
+                    key,
+                    &answer.fingerprint[..],
+                    i64::from(answer.status),
+                    answer.content_type,
+                    answer.body,
+                    now
+                ],
+            )
+        })
+        .map(|_| ())
+        .map_err(|e| ApiError::internal(e.to_string()))
     }
 }
 

@@ -964,7 +964,16 @@ async fn start_verification(
     JsonBody(req): JsonBody<VerificationStart>,
 ) -> Result<Response, ApiError> {
     let account = owner(&caller)?;
-    let (_, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        crate::api::Fingerprint::of(
+            "bank_verification_start",
+            &(req.bank_account.trim(), req.holder_name.as_deref()),
+        ),
+    )?
+    .key;
     let settings = state.bank_link;
     let number = bank::AccountNo::new(req.bank_account.trim())
         .map_err(|e| ApiError::bad_request("bank_account_invalid", e.to_string()))?;
@@ -995,7 +1004,8 @@ async fn start_verification(
             &caller,
             &settings,
         )
-        .await;
+        .await
+        .map(|r| crate::idempotency::mark_replayed(r, true));
     }
     let now = now_ms();
     let (starts, oldest) = auth.starts_since(caller.user_id, now.saturating_sub(DAY_MS))?;
@@ -1063,7 +1073,8 @@ async fn start_verification(
             &caller,
             &settings,
         )
-        .await;
+        .await
+        .map(|r| crate::idempotency::mark_replayed(r, true));
     }
     tracing::info!(user = caller.user_id, verification = %id, stage = stage.as_str(), "bank account verification started");
     let v = auth
@@ -1150,7 +1161,21 @@ async fn confirm_verification(
     JsonBody(req): JsonBody<VerificationConfirm>,
 ) -> Result<Json<BankLinked>, ApiError> {
     owner(&caller)?;
-    let (_, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        crate::api::Fingerprint::of(
+            "bank_verification_confirm",
+            &(
+                &id,
+                req.code.trim(),
+                req.consent,
+                req.consent_version.as_deref(),
+            ),
+        ),
+    )?
+    .key;
     let try_key = key.0.to_le_bytes();
     let settings = state.bank_link;
     let auth = &state.auth;

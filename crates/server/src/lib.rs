@@ -15,6 +15,7 @@ pub mod auth;
 pub mod bank_link;
 pub mod error;
 pub mod history;
+pub mod idempotency;
 pub mod limits;
 pub mod merchant_api;
 pub mod merchants;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub metrics: metrics::Metrics,
     pub writes: limits::Limiter,
+    /// Which request each idempotency key was used for.
+    pub requests: idempotency::Requests,
     /// Sign-ups and sign-ins per client address.
     pub by_address: limits::Limiter<u128>,
     /// Whole-journal work (reports, verification) runs one at a time: each reads the
@@ -107,6 +110,7 @@ impl AppState {
             auth,
             metrics: metrics::Metrics::new()?,
             writes: limits::Limiter::new(limits::WriteLimit::default()),
+            requests: idempotency::Requests::default(),
             by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
             whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
             bank_link: bank_link::Settings::default(),

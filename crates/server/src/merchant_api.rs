@@ -18,8 +18,8 @@ use directory::{
 };
 use ledger::scheme::{AnnualRevenue, SchemeCommand, SchemeConfig};
 use ledger::{
-    AccountId, AccountKind, Applied, ClientId, Command, Envelope, IdempotencyKey, MerchantId,
-    Source, SourceSet, Text, WalletId, Won,
+    AccountId, AccountKind, ClientId, Command, Envelope, IdempotencyKey, MerchantId, Source,
+    SourceSet, Text, WalletId, Won,
 };
 use qr::{MerchantCode, QrOptions, Recognised, ScanAnswer, Sticker};
 use rand::RngCore;
@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::api::{
-    JsonBody, PathParams, PaymentAnswer, QueryParams, idempotency, operator_of, paid_answer,
-    require, run_scheme, submit, won,
+    Answer, Fingerprint, JsonBody, PathParams, PaymentAnswer, QueryParams, idempotency,
+    operator_of, paid_answer, remembered, require, scheme_answer, submit, won,
 };
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, Problem};
@@ -380,7 +380,8 @@ pub struct ScanRequest {
 /// What a scan is, in words for people and a stable code for apps.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ScanView {
-    /// `merchant_found`, `payer_found`, `bad_checksum`, `malformed_emv`, `not_payment_code`,
+    /// `merchant_found`, `payer_found`, `incomplete_scan` (cut short or damaged: scan
+    /// again), `bad_checksum`, `malformed_emv`, `not_payment_code`,
     /// `unknown_merchant`, `merchant_suspended`, `merchant_closed`, `other_currency`, …
     pub code: String,
     pub payable: bool,
@@ -400,7 +401,7 @@ pub struct ScanView {
 }
 
 fn scan_view(currency: &Currency, a: &ScanAnswer) -> ScanView {
-    let (merchant, amount, recognised, scheme) = match a {
+    let (merchant, amount, recognised) = match a {
         ScanAnswer::Merchant(t) => (
             Some(t.merchant),
             t.amount_won,
@@ -409,13 +410,12 @@ fn scan_view(currency: &Currency, a: &ScanAnswer) -> ScanView {
                 Recognised::MaeulDynamic => "maeul_dynamic",
                 Recognised::Alias { .. } => "alias",
             }),
-            None,
         ),
-        ScanAnswer::UnknownMerchant { scheme, .. } => (None, None, None, Some(scheme.code())),
         ScanAnswer::MerchantSuspended { merchant, .. }
-        | ScanAnswer::MerchantClosed { merchant } => (Some(*merchant), None, None, None),
-        _ => (None, None, None, None),
+        | ScanAnswer::MerchantClosed { merchant } => (Some(*merchant), None, None),
+        _ => (None, None, None),
     };
+    let scheme = a.scheme();
     ScanView {
         code: a.code().to_owned(),
         payable: a.is_payable(),
@@ -432,12 +432,14 @@ fn scan_view(currency: &Currency, a: &ScanAnswer) -> ScanView {
 
 /// A refusal that says exactly what the scan was.
 fn scan_refusal(a: &ScanAnswer) -> ApiError {
+    // The same machine-readable field as the scan answer: an app need not parse words.
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         a.code(),
         &a.message_ko(),
         &a.message_en(),
     )
+    .scheme(a.scheme())
 }
 
 /// What a scanned code is, before paying (a citizen's app shows the shop and amount).
@@ -578,30 +580,32 @@ async fn consumer_payment(
     caller: Caller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ConsumerPaymentRequest>,
-) -> Result<Json<PaymentAnswer>, ApiError> {
+) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
     let merchant = require(&caller, Role::Merchant)?;
-    let (client, key) = idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("consumer_payment", &(req.code.trim(), req.amount)),
+    )?;
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
-    // A retry after the code was used gets the first answer (the code is gone by then).
-    let earlier = currency.engine.read(|l| l.remembered(client, key).cloned());
-    if let Some(Ok(Applied::Scheme(s))) = earlier {
-        if let ledger::scheme::SchemeApplied::Paid { amount: paid, .. } = &*s
-            && *paid != amount
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_reused",
-                "이미 다른 결제에 쓰인 요청 번호입니다. 새로 결제해 주세요.",
-                "This request key was used for another sale. Please start a new sale.",
-            ));
-        }
-        return paid_answer(*s);
+    // The same sale again gets its first answer (the code is used up by then).
+    if key.is_repeat()
+        && let Some(first) = remembered(currency, &key)
+    {
+        let applied = first.map_err(|r| ApiError::refused(&r, Some(AccountId(merchant))))?;
+        return Ok(Answer {
+            value: paid_answer(scheme_answer(applied)?)?,
+            replayed: true,
+        });
     }
     // A retry whose first try used the code up but got no answer (busy, deadline)
     // charges the same wallet under the same key: never a second code, never twice.
-    let payer = match currency.merchants.redeemed_for(client.0, key.0) {
-        Some(wallet) => wallet,
+    // Another code under that key is another sale: refused, not answered as the first.
+    let (sale, newly_used) = match currency.merchants.redeemed_for(key.client.0, key.key.0) {
+        Some(sale) if sale.code_digest == crate::merchants::code_digest(&req.code) => (sale, false),
+        Some(_) => return Err(crate::idempotency::key_reused()),
         None => {
             let a = currency
                 .merchants
@@ -609,9 +613,9 @@ async fn consumer_payment(
             let ScanAnswer::Payer(code) = &a else {
                 return Err(scan_refusal(&a));
             };
-            currency
+            let sale = currency
                 .merchants
-                .payer_of(code, client.0, key.0)
+                .payer_of(code, &req.code, key.client.0, key.key.0)
                 .ok_or_else(|| {
                     ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
@@ -619,21 +623,51 @@ async fn consumer_payment(
                         "확인할 수 없는 결제 코드입니다. 손님께 새 코드를 보여 달라고 해 주세요.",
                         "This payment code is not known. Ask the customer to show a new one.",
                     )
-                })?
+                })?;
+            (sale, true)
         }
     };
-    let applied = run_scheme(
-        currency,
-        client,
-        key,
-        SchemeCommand::Pay {
-            payer: WalletId(AccountId(payer)),
+    let envelope = Envelope {
+        client: key.client,
+        key: key.key,
+        command: Command::Scheme(Box::new(SchemeCommand::Pay {
+            payer: WalletId(AccountId(sale.wallet)),
             merchant: MerchantId(AccountId(merchant)),
             amount,
-        },
-    )
-    .await?;
-    paid_answer(applied)
+        })),
+    };
+    // Whatever the ledger did not do leaves the code usable until it expires: a sale
+    // refused for the customer's balance can be tried again after they charge.
+    let give_back = || {
+        if newly_used {
+            currency.merchants.give_back(&sale, key.client.0, key.key.0);
+        }
+    };
+    let ticket = currency
+        .engine
+        .submit(vec![envelope])
+        .inspect_err(|_| give_back())?;
+    let out = match ticket.outcome().await {
+        Ok(mut outs) => outs.pop().ok_or_else(|| ApiError::internal("no answer"))?,
+        // Not known whether it was charged: the binding stays, a retry learns which.
+        Err(e @ engine::CommitError::NotDurable { .. }) => return Err(e.into()),
+        Err(e) => {
+            give_back();
+            return Err(e.into());
+        }
+    };
+    match out.result {
+        Ok(applied) => Ok(Answer {
+            value: paid_answer(scheme_answer(applied)?)?,
+            replayed: out.repeated,
+        }),
+        Err(r) => {
+            if !out.repeated {
+                give_back();
+            }
+            Err(ApiError::refused(&r, Some(AccountId(merchant))))
+        }
+    }
 }
 
 // ----- QR downloads -------------------------------------------------------------------
@@ -830,10 +864,20 @@ async fn close_merchant(
     headers: HeaderMap,
     PathParams((code, merchant)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<LifecycleReason>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    idempotency(&state, &headers, &caller)?;
-    move_merchant(currency, merchant, Status::Closed, &req.reason).await
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("close_merchant", &(&code, merchant, &req.reason)),
+    )?;
+    Ok(crate::idempotency::once(&state, &key, async {
+        move_merchant(currency, merchant, Status::Closed, &req.reason)
+            .await
+            .map(IntoResponse::into_response)
+    })
+    .await)
 }
 
 /// Reopens a closed merchant with the same id (its old stickers work again).
@@ -846,10 +890,20 @@ async fn reopen_merchant(
     headers: HeaderMap,
     PathParams((code, merchant)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<LifecycleReason>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    idempotency(&state, &headers, &caller)?;
-    move_merchant(currency, merchant, Status::Approved, &req.reason).await
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("reopen_merchant", &(&code, merchant, &req.reason)),
+    )?;
+    Ok(crate::idempotency::once(&state, &key, async {
+        move_merchant(currency, merchant, Status::Approved, &req.reason)
+            .await
+            .map(IntoResponse::into_response)
+    })
+    .await)
 }
 
 /// Moves a merchant in the registry and has the ledger follow. Moving to where it
@@ -1227,7 +1281,28 @@ async fn registry_sync(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?.clone();
-    idempotency(&state, &headers, &caller)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of(
+            "registry_sync",
+            &(
+                &code,
+                blake3::hash(&body).to_hex().as_str(),
+                format!("{p:?}"),
+            ),
+        ),
+    )?;
+    Ok(crate::idempotency::once(&state, &key, run_registry_sync(currency, code, p, body)).await)
+}
+
+async fn run_registry_sync(
+    currency: Currency,
+    code: String,
+    p: SyncParams,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let parts = sync_request(&p)?;
     let request = SyncRequest {
         apply: parts.apply,
@@ -1351,11 +1426,22 @@ async fn set_revenue_bands(
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     body: Bytes,
-) -> Result<Json<RevenueBandsAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    idempotency(&state, &headers, &caller)?;
-    let labels = currency.merchants.set_revenue_bands(&body, now_us())?;
-    Ok(Json(RevenueBandsAnswer { labels }))
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of(
+            "set_revenue_bands",
+            &(&code, blake3::hash(&body).to_hex().as_str()),
+        ),
+    )?;
+    Ok(crate::idempotency::once(&state, &key, async {
+        let labels = currency.merchants.set_revenue_bands(&body, now_us())?;
+        Ok(Json(RevenueBandsAnswer { labels }).into_response())
+    })
+    .await)
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -1387,11 +1473,26 @@ async fn import_aliases(
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     body: Bytes,
-) -> Result<Json<AliasImportAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    idempotency(&state, &headers, &caller)?;
-    let r = currency.merchants.import_aliases(&body, now_us())?;
-    Ok(Json(AliasImportAnswer {
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of(
+            "import_aliases",
+            &(&code, blake3::hash(&body).to_hex().as_str()),
+        ),
+    )?;
+    Ok(crate::idempotency::once(&state, &key, async {
+        let r = currency.merchants.import_aliases(&body, now_us())?;
+        Ok(alias_answer(&r).into_response())
+    })
+    .await)
+}
+
+fn alias_answer(r: &qr::ImportReport) -> Json<AliasImportAnswer> {
+    Json(AliasImportAnswer {
         added: r.added,
         identical_duplicates: r.identical_duplicates,
         rejected: r
@@ -1404,7 +1505,7 @@ async fn import_aliases(
             })
             .collect(),
         account_conflicts: r.account_conflicts.iter().map(|c| c.line).collect(),
-    }))
+    })
 }
 
 #[cfg(test)]

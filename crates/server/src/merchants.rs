@@ -40,6 +40,24 @@ use rusqlite::{Connection, params};
 
 use crate::error::ApiError;
 
+/// A consumer code a till used for a sale under its `(client, key)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TillSale {
+    pub wallet: u64,
+    /// A digest of the code as scanned.
+    pub code_digest: [u8; 16],
+    pub token: TokenId,
+    /// When the code itself expires (µs).
+    pub code_expires_us: u64,
+}
+
+/// The digest a till sale keeps of the code it scanned.
+pub fn code_digest(code: &str) -> [u8; 16] {
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&blake3::hash(code.trim().as_bytes()).as_bytes()[..16]);
+    d
+}
+
 /// Merchants created by a registry sync get ids from here up (signed-up merchants have
 /// theirs from `api::MERCHANT_BASE`, the demo's are small numbers).
 pub const SYNCED_BASE: u64 = 3_000_000_000;
@@ -56,9 +74,10 @@ pub struct Merchants {
     consumer: Mutex<ConsumerCodes>,
     /// Token → (wallet account, expires at µs) of outstanding consumer codes.
     payers: Mutex<HashMap<[u8; 10], (u64, u64)>>,
-    /// Codes already used by a till: (client, key) → (wallet, expires µs), so a retry of
-    /// that sale charges the same wallet once the code is gone.
-    redeemed: Mutex<HashMap<(u64, u128), (u64, u64)>>,
+    /// Codes already used by a till: (client, key) → the sale, so a retry of that sale
+    /// charges the same wallet once the code is gone, and another code under the same
+    /// key is told apart.
+    redeemed: Mutex<HashMap<(u64, u128), TillSale>>,
     db: Mutex<Connection>,
     next_synced: AtomicU64,
     /// The ledger follows the registry one run at a time.
@@ -562,29 +581,56 @@ impl Merchants {
         Ok(issued)
     }
 
-    /// The wallet behind a verified consumer code (once: the entry is taken), now bound
+    /// The sale behind a verified consumer code (once: the entry is taken), now bound
     /// to the till's `(client, key)` until a minute after the code would have expired.
-    pub fn payer_of(&self, code: &VerifiedCode, client: u64, key: u128) -> Option<u64> {
+    pub fn payer_of(
+        &self,
+        code: &VerifiedCode,
+        scanned: &str,
+        client: u64,
+        key: u128,
+    ) -> Option<TillSale> {
         let (wallet, expires) = self.payers.lock().remove(&code.token.0)?;
+        let sale = TillSale {
+            wallet,
+            code_digest: code_digest(scanned),
+            token: code.token,
+            code_expires_us: expires,
+        };
         let mut redeemed = self.redeemed.lock();
         if redeemed.len() >= CONSUMER_CODES_MAX {
             let now = crate::merchant_api::now_us();
-            redeemed.retain(|_, (_, e)| *e > now);
+            redeemed.retain(|_, s| s.code_expires_us.saturating_add(60_000_000) > now);
         }
         if redeemed.len() < CONSUMER_CODES_MAX {
-            redeemed.insert((client, key), (wallet, expires.saturating_add(60_000_000)));
+            redeemed.insert((client, key), sale);
         }
-        Some(wallet)
+        Some(sale)
     }
 
-    /// The wallet a till's earlier try under `(client, key)` was charging.
-    pub fn redeemed_for(&self, client: u64, key: u128) -> Option<u64> {
+    /// The sale a till's earlier try under `(client, key)` was making.
+    pub fn redeemed_for(&self, client: u64, key: u128) -> Option<TillSale> {
         let now = crate::merchant_api::now_us();
         self.redeemed
             .lock()
             .get(&(client, key))
-            .filter(|(_, e)| *e > now)
-            .map(|(w, _)| *w)
+            .filter(|s| s.code_expires_us.saturating_add(60_000_000) > now)
+            .copied()
+    }
+
+    /// A sale the ledger refused (nothing was charged): the code is the customer's
+    /// again until it expires, and the till's key no longer holds it.
+    pub fn give_back(&self, sale: &TillSale, client: u64, key: u128) {
+        let now = crate::merchant_api::now_us();
+        self.redeemed.lock().remove(&(client, key));
+        if sale.code_expires_us <= now {
+            return;
+        }
+        if self.consumer.lock().release(sale.token, now) {
+            self.payers
+                .lock()
+                .insert(sale.token.0, (sale.wallet, sale.code_expires_us));
+        }
     }
 
     /// The turn to make the ledger follow this registry.

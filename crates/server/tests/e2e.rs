@@ -33,6 +33,7 @@ struct Service {
     http: reqwest::Client,
     bank: bank::SimBankHandle,
     auth: Arc<Auth>,
+    state: Arc<AppState>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -186,7 +187,7 @@ async fn start_full(
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server::serve(
-        state,
+        Arc::clone(&state),
         "127.0.0.1:0".parse().unwrap(),
         bound_tx,
         async move {
@@ -204,11 +205,17 @@ async fn start_full(
             .unwrap(),
         bank,
         auth,
+        state,
         _stop: stop,
     }
 }
 
 impl Service {
+    /// What a restart does to the server's memory of idempotency keys.
+    fn state_forget_keys(&self) {
+        self.state.requests.forget_all();
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -1191,7 +1198,12 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
     let refund = format!("/api/v1/me/payments/{payment}/refund");
     // (method, path, body, roles allowed)
     let routes: Vec<(M, String, Option<Value>, &[&str])> = vec![
-        (M::GET, "/api/v1/me/wallet".into(), None, &["citizen"]),
+        (
+            M::GET,
+            "/api/v1/me/wallet".into(),
+            None,
+            &["citizen", "merchant"],
+        ),
         (
             M::GET,
             "/api/v1/me/history".into(),
@@ -1353,6 +1365,18 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             M::PUT,
             "/api/v1/operator/busan/scheme".into(),
             Some(json!({"toml": BUSAN})),
+            &["operator"],
+        ),
+        (
+            M::GET,
+            "/api/v1/operator/busan/scheme".into(),
+            None,
+            &["operator"],
+        ),
+        (
+            M::POST,
+            "/api/v1/operator/busan/scheme/99/withdraw".into(),
+            None,
             &["operator"],
         ),
         (
@@ -3368,4 +3392,845 @@ async fn bank_faults_during_verification_get_honest_answers_and_never_a_link() {
         "{v}"
     );
     assert!(svc.bank.audit().is_consistent());
+}
+
+// ----- one key, one request ----------------------------------------------------------
+
+/// An approved merchant: its token and account.
+async fn approved_merchant(svc: &Service, login: &str, n: u32) -> (String, u64) {
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let (s, m) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": login, "password": "s3cret-pass", "currency": "busan",
+                   "category": 5812, "annual_revenue": 100000000, "brn": brn(n), "name": login}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let id = m["account"].as_u64().unwrap();
+    let (s, v) = svc
+        .post(
+            &format!("/api/v1/operator/busan/merchants/{id}/approve"),
+            Some(&operator),
+            Some(&format!("approve-{login}")),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    (svc.sign_in(login, "s3cret-pass").await, id)
+}
+
+async fn consumer_code(svc: &Service, citizen: &str) -> String {
+    let (s, c) = svc
+        .post(
+            "/api/v1/me/consumer-code",
+            Some(citizen),
+            None,
+            json!({"pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    c["code"].as_str().unwrap().to_owned()
+}
+
+async fn balance_of(svc: &Service, token: &str) -> i64 {
+    let (s, w) = svc.get("/api/v1/me/wallet", Some(token)).await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    w["balance"].as_i64().unwrap()
+}
+
+fn replayed(h: &reqwest::header::HeaderMap) -> bool {
+    h.get("idempotent-replayed").is_some_and(|v| v == "true")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_key_is_never_answered_as_another_request() {
+    let svc = start().await;
+    let (ana, _) = citizen_with_money(&svc, "ana", "110-000501", 100_000).await;
+    let (ben, _) = citizen_with_money(&svc, "ben", "110-000502", 100_000).await;
+    let (shop, shop_id) = approved_merchant(&svc, "till-shop", 501).await;
+    let (other, other_id) = approved_merchant(&svc, "other-shop", 502).await;
+    let post = |path: &'static str, token: String, key: &'static str, body: Value| {
+        let svc = &svc;
+        async move {
+            svc.call(
+                reqwest::Method::POST,
+                path,
+                Some(&token),
+                Some(key),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // A till reuses its key for a second customer's code: not "paid", and the second
+    // customer is not charged (it used to get the first sale's 200).
+    let first = consumer_code(&svc, &ana).await;
+    let (s, p1, h) = post(
+        "/api/v1/me/consumer-payments",
+        shop.clone(),
+        "sale-1",
+        json!({"code": first, "amount": 5000}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p1}");
+    assert!(!replayed(&h), "a first answer is not marked repeated");
+    let ben_before = balance_of(&svc, &ben).await;
+    let second = consumer_code(&svc, &ben).await;
+    let (s, v, _) = post(
+        "/api/v1/me/consumer-payments",
+        shop.clone(),
+        "sale-1",
+        json!({"code": second, "amount": 5000}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+        "{v}"
+    );
+    assert_eq!(balance_of(&svc, &ben).await, ben_before);
+    // The second customer's code is still theirs: a new sale takes it.
+    let (s, p2, _) = post(
+        "/api/v1/me/consumer-payments",
+        shop.clone(),
+        "sale-2",
+        json!({"code": second, "amount": 5000}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p2}");
+    assert_ne!(p2["payment"], p1["payment"]);
+    assert_eq!(
+        balance_of(&svc, &ben).await,
+        ben_before - 5000 + p2["cashback"].as_i64().unwrap()
+    );
+    // The same sale again: the first answer, marked as a repeat.
+    let (s, again, h) = post(
+        "/api/v1/me/consumer-payments",
+        shop.clone(),
+        "sale-1",
+        json!({"code": first, "amount": 5000}),
+    )
+    .await;
+    assert_eq!((s, &again), (StatusCode::OK, &p1));
+    assert!(replayed(&h));
+
+    // A sale refused for the customer's balance leaves their code usable until it
+    // expires (it used to be spent).
+    let code = consumer_code(&svc, &ana).await;
+    let (s, v, _) = post(
+        "/api/v1/me/consumer-payments",
+        shop.clone(),
+        "too-much",
+        json!({"code": code, "amount": 9_000_000}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // ... and the till is not told the customer's balance.
+    assert!(v["fields"].get("available").is_none(), "{v}");
+    assert!(!v.to_string().contains("InsufficientFunds"), "{v}");
+    let (s, v, _) = post(
+        "/api/v1/me/consumer-payments",
+        shop.clone(),
+        "right-amount",
+        json!({"code": code, "amount": 1000}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // Pay by code: a reused key for another merchant, another amount, a wrong PIN.
+    let sticker = |token: String| {
+        let svc = &svc;
+        async move {
+            let (_, _, text) = svc.get_bytes("/api/v1/me/qr?format=text", &token).await;
+            String::from_utf8(text).unwrap()
+        }
+    };
+    let shop_code = sticker(shop.clone()).await;
+    let other_code = sticker(other.clone()).await;
+    let (s, paid, _) = post(
+        "/api/v1/me/payments",
+        ana.clone(),
+        "by-code",
+        json!({"code": shop_code, "amount": 2000, "pin": "123456"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{paid}");
+    for body in [
+        json!({"code": other_code, "amount": 2000, "pin": "123456"}),
+        json!({"code": shop_code, "amount": 3000, "pin": "123456"}),
+        json!({"code": other_code, "amount": 9000, "pin": "000000"}),
+        json!({"merchant": other_id, "amount": 2000, "pin": "123456"}),
+    ] {
+        let (s, v, _) = post("/api/v1/me/payments", ana.clone(), "by-code", body).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+            "{v}"
+        );
+    }
+    let (s, v, h) = post(
+        "/api/v1/me/payments",
+        ana.clone(),
+        "by-code",
+        json!({"code": shop_code, "amount": 2000, "pin": "123456"}),
+    )
+    .await;
+    assert_eq!((s, &v), (StatusCode::OK, &paid));
+    assert!(replayed(&h));
+    let _ = shop_id;
+
+    // A key first used for a gift, then for a payment by code or a sale: 409, not 500.
+    let (s, v, _) = post(
+        "/api/v1/me/gifts",
+        ana.clone(),
+        "gift-then",
+        json!({"recipient": 1_000_000_000u64 + 2, "amount": 1000, "pin": "123456"}),
+    )
+    .await;
+    assert!(s.is_success() || s == StatusCode::NOT_FOUND, "{s} {v}");
+    let (s, v, _) = post(
+        "/api/v1/me/payments",
+        ana.clone(),
+        "gift-then",
+        json!({"code": shop_code, "amount": 1000, "pin": "123456"}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+        "{v}"
+    );
+
+    // The server forgets keys after a restart; the ledger still compares commands.
+    // A reused key whose first use is only in the ledger: still 409, never 500.
+    svc.state_forget_keys();
+    let (s, v, _) = post(
+        "/api/v1/me/payments",
+        ana.clone(),
+        "gift-then",
+        json!({"code": shop_code, "amount": 1000, "pin": "123456"}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+        "{v}"
+    );
+    let (s, v, _) = post(
+        "/api/v1/me/payments",
+        ana.clone(),
+        "by-code",
+        json!({"code": other_code, "amount": 2000, "pin": "123456"}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+        "{v}"
+    );
+    let sale_code = consumer_code(&svc, &ben).await;
+    let (s, v, _) = post(
+        "/api/v1/me/consumer-payments",
+        shop.clone(),
+        "sale-1",
+        json!({"code": sale_code, "amount": 5000}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_are_published_once_per_key() {
+    let svc = start().await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let notice = json!({"title_ko": "점검", "title_en": "Maintenance", "body_ko": "내일", "body_en": "Tomorrow"});
+    let publish = |key: Option<&'static str>, body: Value| {
+        let svc = &svc;
+        let operator = operator.clone();
+        async move {
+            svc.call(
+                reqwest::Method::POST,
+                "/api/v1/operator/busan/notices",
+                Some(&operator),
+                key,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (s, v, _) = publish(None, notice.clone()).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("idempotency_key_required"))
+    );
+    let (s, first, h) = publish(Some("n1"), notice.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert!(!replayed(&h));
+    let (s, again, h) = publish(Some("n1"), notice.clone()).await;
+    assert_eq!((s, &again), (StatusCode::CREATED, &first));
+    assert!(replayed(&h));
+    let mut other = notice.clone();
+    other["body_en"] = json!("The day after");
+    let (s, v, _) = publish(Some("n1"), other).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+    // Kept across the server forgetting its keys (a restart): the stored answer.
+    svc.state_forget_keys();
+    let (s, again, h) = publish(Some("n1"), notice).await;
+    assert_eq!((s, &again), (StatusCode::CREATED, &first));
+    assert!(replayed(&h));
+    let (_, list) = svc.get("/api/v1/notices/busan", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
+
+/// One state-changing route as a test sends it: two different requests (`a`, `b`).
+struct Route {
+    name: &'static str,
+    method: reqwest::Method,
+    path: String,
+    a: Option<Value>,
+    b: Option<Value>,
+}
+
+fn route(
+    name: &'static str,
+    method: reqwest::Method,
+    path: impl Into<String>,
+    a: Option<Value>,
+    b: Option<Value>,
+) -> Route {
+    Route {
+        name,
+        method,
+        path: path.into(),
+        a,
+        b,
+    }
+}
+
+/// Sends `a` then `b` under one fresh key and checks the rule: the same request again
+/// gets the first answer (marked repeated when it succeeded), any other request under
+/// the key `409 idempotency_key_reused`.
+async fn check_pair(
+    svc: &Service,
+    token: &str,
+    key: &str,
+    (first, first_body): (&Route, &Option<Value>),
+    (second, second_body): (&Route, &Option<Value>),
+) {
+    let (s1, v1, _) = svc
+        .call(
+            first.method.clone(),
+            &first.path,
+            Some(token),
+            Some(key),
+            first_body.clone(),
+        )
+        .await;
+    assert!(
+        !s1.is_server_error() || s1 == StatusCode::SERVICE_UNAVAILABLE,
+        "{} first: {s1} {v1}",
+        first.name
+    );
+    let (s2, v2, h2) = svc
+        .call(
+            second.method.clone(),
+            &second.path,
+            Some(token),
+            Some(key),
+            second_body.clone(),
+        )
+        .await;
+    let same = first.name == second.name && first_body == second_body;
+    let what = format!("{} then {}: {s1} {v1} / {s2} {v2}", first.name, second.name);
+    if same {
+        assert_eq!(s2, s1, "{what}");
+        if s1.is_success() {
+            assert_eq!(v2, v1, "{what}");
+            assert!(replayed(&h2), "{what}: a repeat is marked");
+        } else {
+            assert_eq!(v2["code"], v1["code"], "{what}");
+        }
+    } else {
+        assert_eq!(
+            (s2, v2["code"].as_str()),
+            (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+            "{what}"
+        );
+        assert!(!s2.is_server_error(), "{what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pair_of_state_changing_routes_under_one_key() {
+    use reqwest::Method as M;
+    // Hundreds of changes by one operator: above the per-user write limit's burst.
+    let svc = start_limited(
+        EngineOptions::default(),
+        server::limits::WriteLimit {
+            per_second: 100_000,
+            burst: 100_000,
+        },
+    )
+    .await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let (citizen, _) = citizen_with_money(&svc, "pairs", "110-000601", 500_000).await;
+    let (_, friend) = citizen_with_money(&svc, "pair-friend", "110-000602", 10_000).await;
+    let (shop, shop_id) = approved_merchant(&svc, "pair-shop", 601).await;
+    open_bank_account(&svc, "220-000601", "pair-shop", 0);
+    open_bank_account(&svc, "110-000699", "pairs", 0);
+    // Money for the merchant's refunds and redemptions.
+    let (s, big) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("pairs-big"),
+            json!({"merchant": shop_id, "amount": 100_000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{big}");
+    let payment = big["payment"].as_u64().unwrap();
+    let (_, _, text) = svc.get_bytes("/api/v1/me/qr?format=text", &shop).await;
+    let sticker = String::from_utf8(text).unwrap();
+
+    let citizen_routes = vec![
+        route(
+            "charge",
+            M::POST,
+            "/api/v1/me/charges",
+            Some(json!({"face": 10000})),
+            Some(json!({"face": 20000})),
+        ),
+        route(
+            "pay",
+            M::POST,
+            "/api/v1/me/payments",
+            Some(json!({"merchant": shop_id, "amount": 100, "pin": "123456"})),
+            Some(json!({"merchant": shop_id, "amount": 200, "pin": "123456"})),
+        ),
+        route(
+            "pay_by_code",
+            M::POST,
+            "/api/v1/me/payments",
+            Some(json!({"code": sticker, "amount": 100, "pin": "123456"})),
+            Some(json!({"code": sticker, "amount": 300, "pin": "123456"})),
+        ),
+        route(
+            "gift",
+            M::POST,
+            "/api/v1/me/gifts",
+            Some(json!({"recipient": friend, "amount": 100, "pin": "123456"})),
+            Some(json!({"recipient": friend, "amount": 200, "pin": "123456"})),
+        ),
+        route("refund_balance", M::POST, "/api/v1/me/refund", None, None),
+        route(
+            "cancel_purchase",
+            M::POST,
+            "/api/v1/me/purchases/1/cancel",
+            None,
+            None,
+        ),
+        route(
+            "auto_charge",
+            M::PUT,
+            "/api/v1/me/auto-charge",
+            Some(json!({"day": 5, "monthly_face": 10000, "topup": false})),
+            Some(json!({"day": 6, "monthly_face": 10000, "topup": false})),
+        ),
+        route(
+            "bank_verification",
+            M::POST,
+            "/api/v1/me/bank-account/verification",
+            Some(
+                json!({"bank_account": "110-000699", "holder_name": "pairs", "password": "s3cret-pass"}),
+            ),
+            Some(
+                json!({"bank_account": "110-000698", "holder_name": "pairs", "password": "s3cret-pass"}),
+            ),
+        ),
+    ];
+    let merchant_routes = vec![
+        route(
+            "refund_payment",
+            M::POST,
+            format!("/api/v1/me/payments/{payment}/refund"),
+            Some(json!({"amount": 100})),
+            Some(json!({"amount": 200})),
+        ),
+        route(
+            "redeem",
+            M::POST,
+            "/api/v1/me/redemptions",
+            Some(json!({"amount": 100})),
+            Some(json!({"amount": 200})),
+        ),
+        route(
+            "consumer_payment",
+            M::POST,
+            "/api/v1/me/consumer-payments",
+            Some(json!({"code": "MC1:NOTACODE", "amount": 100})),
+            Some(json!({"code": "MC1:NOTACODE", "amount": 200})),
+        ),
+        route(
+            "bank_verification",
+            M::POST,
+            "/api/v1/me/bank-account/verification",
+            Some(
+                json!({"bank_account": "220-000601", "holder_name": "pair-shop", "password": "s3cret-pass"}),
+            ),
+            Some(
+                json!({"bank_account": "220-000602", "holder_name": "pair-shop", "password": "s3cret-pass"}),
+            ),
+        ),
+    ];
+    let o = "/api/v1/operator/busan";
+    let operator_routes = vec![
+        route(
+            "halt",
+            M::POST,
+            format!("{o}/halt"),
+            Some(json!({"reason": "pairs"})),
+            Some(json!({"reason": "other"})),
+        ),
+        route("resume", M::POST, format!("{o}/resume"), None, None),
+        route(
+            "set_scheme",
+            M::PUT,
+            format!("{o}/scheme"),
+            Some(json!({"toml": BUSAN})),
+            Some(json!({"toml": BUSAN, "effective_at": 1})),
+        ),
+        route(
+            "withdraw_scheme",
+            M::POST,
+            format!("{o}/scheme/99/withdraw"),
+            None,
+            None,
+        ),
+        route(
+            "approve",
+            M::POST,
+            format!("{o}/merchants/{shop_id}/approve"),
+            Some(json!({})),
+            None,
+        ),
+        route(
+            "suspend",
+            M::POST,
+            format!("{o}/merchants/{shop_id}/suspend"),
+            Some(json!({"reason": "pairs"})),
+            Some(json!({"reason": "other"})),
+        ),
+        route(
+            "close",
+            M::POST,
+            format!("{o}/merchants/{shop_id}/close"),
+            Some(json!({"reason": "pairs"})),
+            Some(json!({"reason": "other"})),
+        ),
+        route(
+            "reopen",
+            M::POST,
+            format!("{o}/merchants/{shop_id}/reopen"),
+            Some(json!({"reason": "pairs"})),
+            Some(json!({"reason": "other"})),
+        ),
+        route(
+            "registry_sync",
+            M::POST,
+            format!("{o}/registry-sync?apply=false"),
+            Some(json!("사업자등록번호,상호명\n")),
+            Some(json!("brn,name\n")),
+        ),
+        route(
+            "qr_aliases",
+            M::POST,
+            format!("{o}/qr-aliases"),
+            Some(json!("payload,merchant_id\n")),
+            Some(json!("payload,merchant_id,note\n")),
+        ),
+        route(
+            "revenue_bands",
+            M::PUT,
+            format!("{o}/revenue-bands"),
+            Some(json!("label,min_won,max_won\n")),
+            Some(json!("label,min_won,max_won\nA,0,1\n")),
+        ),
+        route(
+            "notice",
+            M::POST,
+            format!("{o}/notices"),
+            Some(json!({"title_ko": "가", "title_en": "a", "body_ko": "나", "body_en": "b"})),
+            Some(json!({"title_ko": "가", "title_en": "a", "body_ko": "나", "body_en": "c"})),
+        ),
+        route(
+            "fund_budget",
+            M::POST,
+            format!("{o}/budgets/4/funding"),
+            Some(json!({"amount": 1000})),
+            Some(json!({"amount": 2000})),
+        ),
+    ];
+
+    let mut n = 0u32;
+    let mut checked = 0u32;
+    for (token, routes) in [
+        (&citizen, &citizen_routes),
+        (&shop, &merchant_routes),
+        (&operator, &operator_routes),
+    ] {
+        for first in routes.iter() {
+            // The same request twice, and (where the route has one) another request of
+            // the same route under the same key.
+            let mut seconds: Vec<(&Route, &Option<Value>)> =
+                routes.iter().map(|r| (r, &r.a)).collect();
+            if first.b.is_some() {
+                seconds.push((first, &first.b));
+            }
+            for second in seconds {
+                n += 1;
+                let key = format!("pair-{n}");
+                check_pair(&svc, token, &key, (first, &first.a), second).await;
+                checked += 1;
+                // Back to a currency that takes writes and a payable shop.
+                for (path, body) in [
+                    (format!("{o}/resume"), None),
+                    (
+                        format!("{o}/merchants/{shop_id}/reopen"),
+                        Some(json!({"reason": "back"})),
+                    ),
+                    (format!("{o}/merchants/{shop_id}/approve"), Some(json!({}))),
+                ] {
+                    let cleanup = format!("pair-cleanup-{n}-{path}");
+                    svc.call(M::POST, &path, Some(&operator), Some(&cleanup), body)
+                        .await;
+                }
+            }
+        }
+    }
+    let pairs: usize = [&citizen_routes, &merchant_routes, &operator_routes]
+        .iter()
+        .map(|r| r.len() * r.len() + r.iter().filter(|x| x.b.is_some()).count())
+        .sum();
+    assert_eq!(checked as usize, pairs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_tell_only_the_callers_own_data_and_merchants_see_their_balance() {
+    let svc = start().await;
+    let (citizen, wallet) = citizen_with_money(&svc, "own-data", "110-000701", 20_000).await;
+    let (shop, shop_id) = approved_merchant(&svc, "own-shop", 701).await;
+    // Short of money for one's own payment: the amount asked and one's own balance, as
+    // data, not Rust debug text.
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("too-much"),
+            json!({"merchant": shop_id, "amount": 900_000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["fields"]["requested"], 900_000, "{v}");
+    assert_eq!(v["fields"]["available"], 20_000, "{v}");
+    assert!(v.get("detail").is_none(), "{v}");
+    assert!(!v.to_string().contains("AccountId"), "{v}");
+    // A gift over the recipient's limit does not tell what the recipient received.
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/gifts",
+            Some(&citizen),
+            Some("gift-other"),
+            json!({"recipient": wallet + 999, "amount": 100, "pin": "123456"}),
+        )
+        .await;
+    assert!(s.is_client_error(), "{v}");
+    assert!(v["fields"].get("account").is_none(), "{v}");
+
+    // A payment with another scheme's code carries the scheme as the scan does.
+    let foreign = "https://www.zeropay.or.kr/qr/123";
+    let (_, scan) = svc
+        .post(
+            "/api/v1/me/scan",
+            Some(&citizen),
+            None,
+            json!({"payload": foreign}),
+        )
+        .await;
+    assert_eq!(scan["scheme"], "zeropay", "{scan}");
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("foreign"),
+            json!({"code": foreign, "amount": 1000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        (v["code"].clone(), v["scheme"].clone()),
+        (scan["code"].clone(), json!("zeropay"))
+    );
+
+    // A merchant reads its own balance, what is on its way to the bank and paid out.
+    let (s, _) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("buy"),
+            json!({"merchant": shop_id, "amount": 5_000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, w) = svc.get("/api/v1/me/wallet", Some(&shop)).await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    assert_eq!(
+        (w["account"].as_u64(), w["balance"].as_i64()),
+        (Some(shop_id), Some(5_000)),
+        "{w}"
+    );
+    assert_eq!(w["pending_redemption"], 0, "{w}");
+    assert_eq!(w["paid_out"], 0, "{w}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_every_halted_currency() {
+    let svc = start().await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let (s, r) = svc.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["currencies"][0]["state"], "running", "{r}");
+    let (s, _) = svc
+        .post(
+            "/api/v1/operator/busan/halt",
+            Some(&operator),
+            Some("halt-ready"),
+            json!({"reason": "점검"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // Halted (here by an operator; a broken invariant halts the same way): not ready,
+    // and the body says which currency and why.
+    let (s, r) = svc.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{r}");
+    assert_eq!(r["ready"], false);
+    assert_eq!(r["currencies"][0]["currency"], "busan");
+    assert_eq!(r["currencies"][0]["state"], "halted", "{r}");
+    assert!(
+        r["currencies"][0]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("점검"),
+        "{r}"
+    );
+    let (s, r) = svc.get("/readyz?currency=busan", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{r}");
+    let (s, _) = svc
+        .post(
+            "/api/v1/operator/busan/resume",
+            Some(&operator),
+            Some("resume-ready"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, r) = svc.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheme_version_in_the_wrong_unit_is_refused_and_a_pending_one_withdrawn() {
+    let svc = start().await;
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let put = |key: &'static str, effective_at: u64| {
+        let svc = &svc;
+        let operator = operator.clone();
+        async move {
+            svc.call(
+                reqwest::Method::PUT,
+                "/api/v1/operator/busan/scheme",
+                Some(&operator),
+                Some(key),
+                Some(json!({"toml": BUSAN, "effective_at": effective_at})),
+            )
+            .await
+        }
+    };
+    // Nanoseconds, u64::MAX, two years ahead: refused, and the currency is not frozen.
+    for (key, at) in [
+        ("ns", now_us * 1_000),
+        ("max", u64::MAX),
+        ("far", now_us + 2 * 366 * 86_400_000_000),
+    ] {
+        let (s, v, _) = put(key, at).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("scheme_effective_invalid")),
+            "{v}"
+        );
+    }
+    let (s, v, _) = put("ns", now_us * 1_000).await;
+    assert!(
+        v["detail"].as_str().unwrap().contains("microseconds"),
+        "{s} {v}"
+    );
+    // A month ahead is fine; before it applies it can be withdrawn, and then a version
+    // in force from now is taken.
+    let (s, v, _) = put("month", now_us + 30 * 86_400_000_000).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let version = v["version"].as_u64().unwrap();
+    let (_, list) = svc
+        .get("/api/v1/operator/busan/scheme", Some(&operator))
+        .await;
+    assert_eq!(
+        list.as_array().unwrap().last().unwrap()["state"],
+        "pending",
+        "{list}"
+    );
+    let (s, v) = svc
+        .post(
+            &format!("/api/v1/operator/busan/scheme/{version}/withdraw"),
+            Some(&operator),
+            Some("withdraw"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v, _) = put("now", 0).await;
+    assert_eq!(
+        (s, v["version"].as_u64()),
+        (StatusCode::OK, Some(version)),
+        "{v}"
+    );
+    // The version in force cannot be withdrawn.
+    let (s, v) = svc
+        .post(
+            &format!("/api/v1/operator/busan/scheme/{version}/withdraw"),
+            Some(&operator),
+            Some("withdraw-2"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("scheme_not_withdrawable")
+        ),
+        "{v}"
+    );
 }

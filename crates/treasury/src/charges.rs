@@ -75,9 +75,9 @@ impl<B: Bank> Treasury<B> {
             .await?;
         let out = outs
             .pop()
-            .ok_or_else(|| TreasuryError::Engine("no answer".into()))?;
+            .ok_or_else(|| TreasuryError::Unexpected("no answer".into()))?;
         let Applied::Scheme(applied) = expect_applied(out)? else {
-            return Err(TreasuryError::Engine(
+            return Err(TreasuryError::Unexpected(
                 "unexpected answer to a purchase".into(),
             ));
         };
@@ -90,7 +90,7 @@ impl<B: Bank> Treasury<B> {
             ..
         } = *applied
         else {
-            return Err(TreasuryError::Engine(
+            return Err(TreasuryError::Unexpected(
                 "unexpected answer to a purchase".into(),
             ));
         };
@@ -102,7 +102,7 @@ impl<B: Bank> Treasury<B> {
             discount_withheld,
         };
         let Some(record) = self.engine.read(|l| l.purchase(charge).cloned()) else {
-            return Err(TreasuryError::Engine("purchase record missing".into()));
+            return Err(TreasuryError::Unexpected("purchase record missing".into()));
         };
         match record.state {
             PurchaseState::Pending => {}
@@ -171,7 +171,7 @@ impl<B: Bank> Treasury<B> {
             .submit(vec![pay(derived(client, key, Purpose::TopUpFirstPay))])
             .await?
             .pop()
-            .ok_or_else(|| TreasuryError::Engine("no answer".into()))?;
+            .ok_or_else(|| TreasuryError::Unexpected("no answer".into()))?;
         let short = match &first.result {
             Ok(applied) => return Ok((applied.clone(), None)),
             Err(Rejection::InsufficientFunds {
@@ -234,7 +234,7 @@ impl<B: Bank> Treasury<B> {
             .submit(vec![pay(derived(client, key, Purpose::TopUpPay))])
             .await?
             .pop()
-            .ok_or_else(|| TreasuryError::Engine("no answer".into()))?;
+            .ok_or_else(|| TreasuryError::Unexpected("no answer".into()))?;
         Ok((expect_applied(second)?, Some(charged)))
     }
 }

@@ -106,9 +106,16 @@ pub enum TreasuryError {
     /// The ledger refused the command (a limit, a balance...): nothing happened.
     #[error("refused: {}", .0.code().as_str())]
     Refused(Rejection),
-    /// The currency could not take or durably answer the command.
-    #[error("ledger unavailable: {0}")]
-    Engine(String),
+    /// The currency did not take the command (busy, recovering, read-only): nothing
+    /// of it was applied.
+    #[error("ledger: {0}")]
+    NotTaken(#[from] engine::SubmitError),
+    /// The command was queued but no durable answer came (retry with the same key).
+    #[error("ledger: {0}")]
+    NotAnswered(#[from] engine::CommitError),
+    /// The ledger answered something this code does not expect: a bug.
+    #[error("unexpected ledger answer: {0}")]
+    Unexpected(String),
     #[error("no bank account is linked to {0}")]
     NoLinkedAccount(ledger::AccountId),
     #[error("bank: {0}")]
@@ -122,7 +129,11 @@ pub enum TreasuryError {
 
 impl From<EngineError> for TreasuryError {
     fn from(e: EngineError) -> Self {
-        TreasuryError::Engine(e.to_string())
+        match e {
+            EngineError::Submit(e) => TreasuryError::NotTaken(e),
+            EngineError::Commit(e) => TreasuryError::NotAnswered(e),
+            other => TreasuryError::Unexpected(other.to_string()),
+        }
     }
 }
 
@@ -242,14 +253,8 @@ impl<B: Bank> Treasury<B> {
         &self,
         commands: Vec<Envelope>,
     ) -> Result<Vec<Outcome>, TreasuryError> {
-        let ticket = self
-            .engine
-            .submit(commands)
-            .map_err(|e| TreasuryError::Engine(e.to_string()))?;
-        ticket
-            .outcome()
-            .await
-            .map_err(|e| TreasuryError::Engine(e.to_string()))
+        let ticket = self.engine.submit(commands)?;
+        Ok(ticket.outcome().await?)
     }
 
     /// One command under the treasury's own client.
@@ -266,7 +271,7 @@ impl<B: Bank> Treasury<B> {
             }])
             .await?;
         outs.pop()
-            .ok_or_else(|| TreasuryError::Engine("no answer".into()))
+            .ok_or_else(|| TreasuryError::Unexpected("no answer".into()))
     }
 
     pub(crate) fn reference(

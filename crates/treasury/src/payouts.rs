@@ -119,14 +119,14 @@ impl<B: Bank> Treasury<B> {
             .await?;
         let out = outs
             .pop()
-            .ok_or_else(|| TreasuryError::Engine("no answer".into()))?;
+            .ok_or_else(|| TreasuryError::Unexpected("no answer".into()))?;
         let Applied::Transfer {
             id,
             status: TransferStatus::Pending,
             amount,
         } = expect_applied(out)?
         else {
-            return Err(TreasuryError::Engine(
+            return Err(TreasuryError::Unexpected(
                 "unexpected answer to a redemption".into(),
             ));
         };
@@ -217,10 +217,10 @@ impl<B: Bank> Treasury<B> {
             }])
             .await?
             .pop()
-            .ok_or_else(|| TreasuryError::Engine("no answer".into()))?;
+            .ok_or_else(|| TreasuryError::Unexpected("no answer".into()))?;
         match expect_applied(out)? {
             Applied::Scheme(a) => Ok(*a),
-            _ => Err(TreasuryError::Engine("unexpected answer".into())),
+            _ => Err(TreasuryError::Unexpected("unexpected answer".into())),
         }
     }
 }

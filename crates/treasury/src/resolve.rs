@@ -51,6 +51,15 @@ pub(crate) fn settled_from(status: &OrderStatus) -> Option<Settled> {
     }
 }
 
+/// Whether a purchase's charge was posted at some point (a cancelled purchase was:
+/// it is compared with the bank as a completed charge, not a voided one).
+fn was_posted(state: PurchaseState) -> bool {
+    match state {
+        PurchaseState::Posted | PurchaseState::Cancelled => true,
+        PurchaseState::Pending | PurchaseState::Failed => false,
+    }
+}
+
 pub(crate) fn never_executed() -> Settled {
     Settled::Refused {
         code: RejectCode::Expired,
@@ -152,8 +161,9 @@ impl<B: Bank> Treasury<B> {
             match self.engine.read(|l| l.purchase(id).map(|p| p.state)) {
                 None => return Ok(Concluded::Open),
                 Some(PurchaseState::Pending) => {}
+                // A cancelled purchase was posted first: the bank did take the money.
                 Some(state) => {
-                    return Ok(self.compare(kind, id, completed, state == PurchaseState::Posted));
+                    return Ok(self.compare(kind, id, completed, was_posted(state)));
                 }
             }
         }
@@ -211,7 +221,7 @@ impl<B: Bank> Treasury<B> {
             Err(Rejection::PurchaseNotPending { .. }) => {
                 let posted = self
                     .engine
-                    .read(|l| l.purchase(id).map(|p| p.state == PurchaseState::Posted));
+                    .read(|l| l.purchase(id).map(|p| was_posted(p.state)));
                 Ok(posted.map_or(Concluded::Open, |p| self.compare(kind, id, completed, p)))
             }
             Err(Rejection::PendingNotFound { .. }) | Err(Rejection::PurchaseNotFound { .. }) => {

@@ -553,3 +553,30 @@ async fn an_auto_charge_in_doubt_is_not_charged_twice() {
     assert_eq!(w.balance(wallet(0).account()), 100_000);
     w.check_money();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_purchase_is_no_conflict_with_the_bank() {
+    let w = World::new(SEOUL, 1, 1, 33).await;
+    let charged = w
+        .treasury
+        .charge(
+            ClientId(5),
+            w.next_key(),
+            wallet(0),
+            Won::new(100_000),
+            0,
+            false,
+        )
+        .await
+        .unwrap();
+    w.treasury
+        .cancel_purchase(ClientId(5), w.next_key(), charged.purchase())
+        .await
+        .unwrap();
+    // The bank's answer feed says the charge completed; the ledger posted it, then
+    // cancelled it: that is agreement, not a conflict.
+    let report = w.treasury.sweep().await.unwrap();
+    assert!(report.answers_read > 0, "{report:?}");
+    assert!(report.conflicts.is_empty(), "{report:?}");
+    w.check_money();
+}

@@ -670,6 +670,44 @@ impl SchemeState {
     }
 }
 
+/// How far ahead a new scheme version may be set: a year and a day (a budget year).
+pub const SCHEME_HORIZON_US: u64 = 366 * crate::money::DAY_US;
+
+/// Why an `effective_at` given for a new scheme version is not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EffectiveAtProblem {
+    /// Beyond the horizon, and so large it reads as nanoseconds (or more): a unit slip.
+    #[error(
+        "effective_at {given} is not in microseconds (it reads as year {year_if_micros} or later); give Unix microseconds"
+    )]
+    WrongUnit { given: u64, year_if_micros: u64 },
+    /// Later than the horizon: versions set that far ahead would refuse every version
+    /// set before them comes into force.
+    #[error("effective_at {given} is more than 366 days ahead (latest {latest}); set it nearer")]
+    TooFarAhead { given: u64, latest: u64 },
+}
+
+/// Checks an `effective_at` (Unix microseconds; 0 or a past time means now) before a
+/// `SetScheme` is sent: the unit and the horizon. The ledger itself takes any time
+/// (journals written before this check replay as they were); callers check here.
+pub fn check_effective_at(effective_at_us: u64, now_us: u64) -> Result<(), EffectiveAtProblem> {
+    let latest = now_us.saturating_add(SCHEME_HORIZON_US);
+    if effective_at_us <= latest {
+        return Ok(());
+    }
+    // Microseconds since 1970 stay below 10^17 until the year 5138.
+    if effective_at_us >= 100_000_000_000_000_000 {
+        return Err(EffectiveAtProblem::WrongUnit {
+            given: effective_at_us,
+            year_if_micros: 1970 + effective_at_us / (365 * crate::money::DAY_US),
+        });
+    }
+    Err(EffectiveAtProblem::TooFarAhead {
+        given: effective_at_us,
+        latest,
+    })
+}
+
 /// Why the scheme would refuse a payment to this merchant now, if it would.
 pub fn merchant_suspension(cfg: &SchemeConfig, m: &MerchantProfile) -> Option<SuspendReason> {
     if m.operator_suspension.is_some() {
