@@ -1,6 +1,7 @@
-//! Operator verbs that need no running server (and refuse to run beside one: the
-//! journal is locked by whoever writes it): create a currency, load a scheme file, add
-//! staff who sign in to the API.
+//! Operator verbs that need no running server, and refuse to run beside one (or beside
+//! another verb): each holds the data directory's lock (`data_dir::lock`) while it
+//! works. Create a currency, load a scheme file, add staff who sign in to the API, sync
+//! a registry file, import a previous operator's QR codes.
 
 use std::path::Path;
 
@@ -56,6 +57,7 @@ pub fn create_currency(
     scheme: &SchemeConfig,
     budget_funding: i64,
 ) -> anyhow::Result<()> {
+    let _lock = data_dir::lock(dir, "`maeul admin create-currency`")?;
     let code = CurrencyCode::new(code).map_err(anyhow::Error::msg)?;
     let engine = Engine::create(
         data_dir::storage(dir, &code),
@@ -102,6 +104,7 @@ fn set_scheme(scheme: &SchemeConfig) -> anyhow::Result<Command> {
 
 /// A new version of a currency's scheme, in force from now.
 pub fn load_scheme(dir: &Path, code: &str, scheme: &SchemeConfig) -> anyhow::Result<()> {
+    let _lock = data_dir::lock(dir, "`maeul admin load-scheme`")?;
     let code = CurrencyCode::new(code).map_err(anyhow::Error::msg)?;
     let (engine, _) = Engine::open(data_dir::storage(dir, &code), EngineOptions::default())
         .with_context(|| format!("opening currency {code} (is `maeul serve` running?)"))?;
@@ -120,6 +123,7 @@ pub fn add_staff(
     currencies: Vec<String>,
     password: String,
 ) -> anyhow::Result<()> {
+    let _lock = data_dir::lock(dir, "`maeul admin add-staff`")?;
     anyhow::ensure!(
         matches!(role, server::Role::Operator | server::Role::Auditor),
         "staff are operators or auditors"
@@ -197,10 +201,12 @@ pub fn sync_registry(
     file: &Path,
     o: &SyncRegistryOptions,
 ) -> anyhow::Result<()> {
+    let _lock = data_dir::lock(dir, "`maeul admin sync-registry`")?;
     let merchants = open_merchants(dir, code)?;
     let thresholds = scheme_thresholds(dir, code)?;
     let now = server::merchant_api::now_us();
-    let api = |e: server::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail.unwrap_or(e.en));
+    let api =
+        |e: server::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail_text().unwrap_or(&e.en));
     let mut bands = None;
     if let Some(path) = &o.revenue_bands {
         let table = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -292,6 +298,7 @@ pub fn sync_registry(
 
 /// `maeul admin import-aliases`.
 pub fn import_aliases(dir: &Path, code: &str, file: &Path) -> anyhow::Result<()> {
+    let _lock = data_dir::lock(dir, "`maeul admin import-aliases`")?;
     let merchants = open_merchants(dir, code)?;
     let r = merchants
         .import_aliases(&std::fs::read(file)?, server::merchant_api::now_us())

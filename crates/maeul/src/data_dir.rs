@@ -41,3 +41,63 @@ pub fn currencies(data_dir: &Path) -> anyhow::Result<Vec<CurrencyCode>> {
     out.sort();
     Ok(out)
 }
+
+/// The file whose OS lock says who writes a data directory.
+pub const LOCK_FILE: &str = "maeul.lock";
+
+/// One process writes a data directory: `maeul serve`, or one offline verb. Held for
+/// the life of the value (the OS drops the lock when the process ends, even killed).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Takes the data directory's lock for `who` (e.g. "maeul serve"), or says who holds
+/// it. Two writers of one directory once gave two merchants the same id.
+pub fn lock(data_dir: &Path, who: &str) -> anyhow::Result<DataDirLock> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            anyhow::bail!(
+                "the data directory {} is in use by {}: one process writes a data directory at a time. \
+                 Stop it first (or, while `maeul serve` runs, use the HTTP API for this)",
+                data_dir.display(),
+                if holder.is_empty() {
+                    "another maeul process"
+                } else {
+                    holder
+                }
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    // Who holds it, for the next one who asks.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(
+        file,
+        "{who} (pid {}, since unix time {since})",
+        std::process::id()
+    )?;
+    file.flush()?;
+    Ok(DataDirLock { _file: file })
+}

@@ -216,13 +216,24 @@ pub struct Traffic {
     key: u128,
 }
 
+/// The client the demo's synthetic traffic submits as (apart from every user's).
+const TRAFFIC_CLIENT: ClientId = ClientId(u64::MAX - 16);
+
 impl Traffic {
+    /// Traffic from `seed`: the same seed gives the same commands under the same keys
+    /// (for tests); a run's keys never meet another seed's.
     pub fn new(seed: u64) -> Traffic {
         Traffic {
             rng: StdRng::seed_from_u64(seed),
-            client: ClientId(1_000 + seed),
-            key: 0,
+            client: TRAFFIC_CLIENT,
+            key: u128::from(seed) << 64,
         }
+    }
+
+    /// Traffic for a run of the demo: a fresh seed each start, so a restarted demo does
+    /// new work instead of replaying the answers of the last run's keys.
+    pub fn fresh() -> Traffic {
+        Traffic::new(rand::random())
     }
 
     pub fn next_command(&mut self) -> Envelope {
@@ -245,5 +256,21 @@ impl Traffic {
             key: IdempotencyKey(self.key),
             command,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_start_of_the_demo_traffic_uses_new_keys() {
+        let (mut a, mut b) = (Traffic::fresh(), Traffic::fresh());
+        assert_ne!(a.next_command().key, b.next_command().key);
+        // A seed still reproduces its run.
+        assert_eq!(
+            Traffic::new(7).next_command(),
+            Traffic::new(7).next_command()
+        );
     }
 }

@@ -53,6 +53,8 @@ pub fn demo_merchant_bank_account(i: u64) -> String {
 }
 
 pub fn run(o: ServeOptions) -> anyhow::Result<()> {
+    // One process writes a data directory: held until the server stops.
+    let _lock = data_dir::lock(&o.data_dir, "`maeul serve`")?;
     // Currencies are opened before the runtime starts: recovery is blocking work.
     let mut codes = data_dir::currencies(&o.data_dir)?;
     let demo_code = CurrencyCode::new("demo").map_err(anyhow::Error::msg)?;
@@ -79,13 +81,13 @@ pub fn run(o: ServeOptions) -> anyhow::Result<()> {
     runtime.block_on(serve(o, opened, demo_code))
 }
 
+/// A currency opened for serving: its code, storage and running engine.
+type Opened = (CurrencyCode, Arc<dyn Storage>, Arc<Engine>);
+
 /// Opens every currency, in parallel (each start may re-decide a whole journal when
 /// this build did not write it), logging progress. A currency this build refuses stops
 /// the start, naming the records; one it must serve read-only is served read-only.
-fn open_all(
-    data_dir: &std::path::Path,
-    codes: &[CurrencyCode],
-) -> anyhow::Result<Vec<(CurrencyCode, Arc<dyn Storage>, Arc<Engine>)>> {
+fn open_all(data_dir: &std::path::Path, codes: &[CurrencyCode]) -> anyhow::Result<Vec<Opened>> {
     let progress: engine::ProgressSink = Arc::new(|p: &engine::Progress| {
         if p.done {
             tracing::info!("verified {p}");
@@ -139,7 +141,7 @@ fn open_all(
 
 async fn serve(
     o: ServeOptions,
-    opened: Vec<(CurrencyCode, Arc<dyn Storage>, Arc<Engine>)>,
+    opened: Vec<Opened>,
     demo_code: CurrencyCode,
 ) -> anyhow::Result<()> {
     let has_demo = opened.iter().any(|(c, ..)| *c == demo_code);
@@ -383,7 +385,7 @@ async fn demo_traffic(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let started = Instant::now();
-    let mut traffic = demo::Traffic::new(started.elapsed().as_nanos() as u64 ^ 0x5eed);
+    let mut traffic = demo::Traffic::fresh();
     let mut sent = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     loop {

@@ -360,3 +360,55 @@ fn the_readme_links_a_verified_account_and_a_restart_keeps_the_banks_books() {
     });
     stop(child);
 }
+
+#[test]
+fn one_process_writes_a_data_directory_offline_verbs_refuse_beside_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, _, _) = serve(&data);
+    // While serve runs, an offline verb refuses, saying who holds the directory: two
+    // writers once gave two merchants the same id.
+    let file = dir.path().join("registry.csv");
+    std::fs::write(&file, "사업자등록번호,상호명\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_maeul"))
+        .args(["admin", "sync-registry"])
+        .arg(&data)
+        .args(["demo"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by `maeul serve`"), "{stderr}");
+    // And a second server on the same directory does not start.
+    let second = Command::new(env!("CARGO_BIN_EXE_maeul"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--bank-listen",
+            "127.0.0.1:0",
+            "--seconds",
+            "5",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("in use by"));
+    stop(child);
+    // Once it has stopped, the verb runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_maeul"))
+        .args(["admin", "sync-registry", "--dry-run"])
+        .arg(&data)
+        .args(["demo"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("in use by"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
