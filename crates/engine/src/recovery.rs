@@ -31,7 +31,7 @@ use crate::currency::CurrencyCode;
 use crate::error::{DivergenceReport, EngineError};
 use crate::replay::{
     DIFFERENCES_LISTED_MAX, Divergence, ProgressSink, Replayer, SNAPSHOT_PEEK_BYTES, Ticker,
-    Writer, snapshot_rules,
+    Writer, read_ahead, snapshot_rules,
 };
 use crate::storage::Storage;
 
@@ -355,10 +355,10 @@ fn replay(
             commands,
         });
     }
-    storage.read_records(from, expected_prev, &mut |rec| {
+    read_ahead(storage, from, expected_prev, &mut |rec| {
         let seq = rec.seq;
         let seen_before = replayer.own_rules_seen();
-        let applied = replayer.apply(&rec);
+        let applied = replayer.apply_decoded(rec);
         records += 1;
         ticker.tick(seq, replayer.currency(), false);
         match applied {

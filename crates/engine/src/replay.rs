@@ -256,6 +256,11 @@ impl Replayer {
     /// on to find what else differs ([`Divergence::can_continue`]); the state is then
     /// no longer the journal's.
     pub fn apply(&mut self, rec: &Record) -> Result<Option<BatchRecord>, Divergence> {
+        self.apply_decoded(DecodedRecord::of(rec))
+    }
+
+    /// [`Replayer::apply`] of a record decoded already (by [`read_ahead`]'s reader).
+    pub fn apply_decoded(&mut self, rec: DecodedRecord) -> Result<Option<BatchRecord>, Divergence> {
         let written_by = self.writer.clone();
         let diverged = |what| Divergence {
             seq: rec.seq,
@@ -263,8 +268,9 @@ impl Replayer {
             what,
             written_by: written_by.clone(),
         };
-        let body =
-            record::decode(&rec.payload).map_err(|e| diverged(DivergenceKind::Undecodable(e)))?;
+        let body = rec
+            .body
+            .map_err(|e| diverged(DivergenceKind::Undecodable(e)))?;
         let result = match (body, self.ledger.as_mut()) {
             (RecordBody::Genesis { currency, config }, None) if rec.seq == 1 => {
                 self.currency = Some(currency);
@@ -327,6 +333,64 @@ impl Replayer {
         self.last_hash = rec.hash;
         result
     }
+}
+
+/// A journal record with its payload decoded.
+#[derive(Debug)]
+pub struct DecodedRecord {
+    pub seq: u64,
+    pub offset: u64,
+    pub hash: RecordHash,
+    pub body: Result<RecordBody, DecodeError>,
+}
+
+impl DecodedRecord {
+    pub fn of(rec: &Record) -> DecodedRecord {
+        DecodedRecord {
+            seq: rec.seq,
+            offset: rec.offset,
+            hash: rec.hash,
+            body: record::decode(&rec.payload),
+        }
+    }
+}
+
+/// Records read and decoded ahead on a second thread, at most this many waiting.
+const READ_AHEAD_RECORDS: usize = 256;
+
+/// Reads records from `from` (checking the chain like [`Storage::read_records`]) on a
+/// second thread that also checksums and decodes them, and hands them in order to
+/// `visit` on this one: a long replay (a new build re-deciding a whole journal, an
+/// audit) spends this thread on the ledger alone. Stops when `visit` breaks.
+pub fn read_ahead(
+    storage: &dyn Storage,
+    from: u64,
+    expected_prev_hash: Option<RecordHash>,
+    visit: &mut dyn FnMut(DecodedRecord) -> ControlFlow<()>,
+) -> Result<crate::storage::ReadEnd, journal::JournalError> {
+    let (tx, rx) = crossbeam_channel::bounded::<DecodedRecord>(READ_AHEAD_RECORDS);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            storage.read_records(from, expected_prev_hash, &mut |rec| {
+                match tx.send(DecodedRecord::of(&rec)) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    // The visitor stopped.
+                    Err(_) => ControlFlow::Break(()),
+                }
+            })
+        });
+        for rec in rx.iter() {
+            if visit(rec).is_break() {
+                break;
+            }
+        }
+        // Dropping the receiver stops the reader at its next record.
+        drop(rx);
+        // A panic on the reader is a bug: it goes on here as one.
+        reader
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
 }
 
 /// Snapshot payloads written before builds were named (no rules id).
@@ -722,14 +786,15 @@ pub fn verify_with(
     };
     let mut replayer = Replayer::from_genesis(rules);
     let mut ticker = Ticker::new(progress, None);
-    let read = storage.read_records(1, None, &mut |rec| {
+    let read = read_ahead(storage, 1, None, &mut |rec| {
         report.records += 1;
         let writer_before = replayer.writer().cloned();
-        let applied = replayer.apply(&rec);
-        if rec.seq == 1 || replayer.writer() != writer_before.as_ref() {
-            report.writers.push((rec.seq, replayer.writer().cloned()));
+        let seq = rec.seq;
+        let applied = replayer.apply_decoded(rec);
+        if seq == 1 || replayer.writer() != writer_before.as_ref() {
+            report.writers.push((seq, replayer.writer().cloned()));
         }
-        ticker.tick(rec.seq, replayer.currency(), false);
+        ticker.tick(seq, replayer.currency(), false);
         match applied {
             Ok(Some(batch)) => report.count_batch(&batch),
             Ok(None) => {}
