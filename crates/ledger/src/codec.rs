@@ -91,11 +91,32 @@ fn get_postcard<T: serde::de::DeserializeOwned>(
     let n = r.u32(what)? as usize;
     let at = r.position();
     let bytes = r.bytes(n, what)?;
-    // The whole blob and nothing else: one value has one encoding.
+    // The whole blob and nothing else.
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((v, [])) => Ok(v),
         _ => Err(DecodeError { offset: at, what }),
     }
+}
+
+/// [`get_postcard`] for what a journal record holds (scheme commands, answers and
+/// rejections): also refuses bytes that are not the value's one encoding. Postcard
+/// reads an overlong varint (`80 00` for 0) as the number it spells, so the value is
+/// encoded again and compared: a record decodes only from the bytes this codec writes,
+/// and what replay re-encodes (idempotency fingerprints) is what was journaled. Not
+/// done for a snapshot's scheme state: a snapshot is the engine's own cache, checked by
+/// the state hash, and encoding it again would double a large start's memory.
+fn get_postcard_canonical<T: serde::Serialize + serde::de::DeserializeOwned>(
+    r: &mut Reader<'_>,
+    what: &'static str,
+) -> Result<T, DecodeError> {
+    let at = r.position() + 4;
+    let v: T = get_postcard(r, what)?;
+    let mut again = Vec::new();
+    put_postcard(&mut again, &v);
+    if again.get(4..) != r.buf.get(at..r.pos) {
+        return Err(DecodeError { offset: at, what });
+    }
+    Ok(v)
 }
 
 /// Reads canonical bytes, never past the end.
@@ -648,7 +669,7 @@ pub fn get_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
         9 => Command::Resume {
             operator: r.text()?,
         },
-        10 => Command::Scheme(Box::new(get_postcard(r, "scheme command")?)),
+        10 => Command::Scheme(Box::new(get_postcard_canonical(r, "scheme command")?)),
         _ => return Err(r.error("command tag")),
     })
 }
@@ -730,7 +751,7 @@ fn get_applied(r: &mut Reader<'_>) -> Result<Applied, DecodeError> {
         },
         8 => Applied::Halted,
         9 => Applied::Resumed,
-        10 => Applied::Scheme(Box::new(get_postcard(r, "scheme answer")?)),
+        10 => Applied::Scheme(Box::new(get_postcard_canonical(r, "scheme answer")?)),
         _ => return Err(r.error("applied tag")),
     })
 }
@@ -835,7 +856,7 @@ fn get_rejection(r: &mut Reader<'_>) -> Result<Rejection, DecodeError> {
     })?;
     use RejectionCode as C;
     if code >= FIRST_SCHEME_CODE {
-        let rej: Rejection = get_postcard(r, "scheme rejection")?;
+        let rej: Rejection = get_postcard_canonical(r, "scheme rejection")?;
         if rej.code() != code {
             return Err(DecodeError {
                 offset: at,
