@@ -4234,3 +4234,49 @@ async fn a_scheme_version_in_the_wrong_unit_is_refused_and_a_pending_one_withdra
         "{v}"
     );
 }
+
+/// Regression: `Authorization: bearer …` was refused; the scheme name is
+/// case-insensitive (RFC 9110 §11.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_name_is_case_insensitive() {
+    let svc = start().await;
+    let (token, _) = new_citizen(&svc, "casey").await;
+    for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
+        let res = svc
+            .http
+            .get(format!("{}/api/v1/me/wallet", svc.base))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "scheme {scheme}");
+    }
+    // Another scheme, or none, is still refused.
+    for header in [
+        format!("Basic {token}"),
+        token.clone(),
+        format!("Bearer{token}"),
+    ] {
+        let res = svc
+            .http
+            .get(format!("{}/api/v1/me/wallet", svc.base))
+            .header("authorization", header.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{header}");
+    }
+    // Signing out with a lower-case scheme ends the session.
+    let res = svc
+        .http
+        .delete(format!("{}/api/v1/sessions/current", svc.base))
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        svc.get("/api/v1/me/wallet", Some(&token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
