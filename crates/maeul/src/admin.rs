@@ -134,7 +134,7 @@ pub fn add_staff(
     let id = rt
         .block_on(auth.create(server::NewUser {
             login: login.to_owned(),
-            password,
+            password: password.into(),
             pin: None,
             role,
             currency: first,

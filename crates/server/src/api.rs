@@ -23,7 +23,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::{Caller, NewUser, Role};
 use crate::error::{ApiError, Problem};
-use crate::{AppState, BODY_BYTES_MAX, Currency, REQUEST_DEADLINE};
+use crate::{AppState, BODY_BYTES_MAX, Currency, REQUEST_DEADLINE, Secret};
 
 /// Wallet ids of signed-up citizens and merchants: far above the demo's and the
 /// operator's own accounts.
@@ -609,9 +609,11 @@ async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
 #[serde(deny_unknown_fields)]
 pub struct CitizenSignUp {
     pub login: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret<String>,
     /// Six digits, asked at every payment.
-    pub pin: String,
+    #[schema(value_type = String)]
+    pub pin: Secret<String>,
     pub birth_year: u16,
     pub currency: String,
 }
@@ -848,7 +850,8 @@ pub async fn finish_pending_sign_ups(state: &Arc<AppState>) -> usize {
 #[serde(deny_unknown_fields)]
 pub struct MerchantSignUp {
     pub login: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret<String>,
     pub currency: String,
     /// The scheme's own category (or the MCC where the scheme uses those).
     pub category: u16,
@@ -986,7 +989,8 @@ async fn sign_up_merchant(
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     pub login: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -1008,7 +1012,10 @@ async fn sign_in(
     JsonBody(req): JsonBody<SignIn>,
 ) -> Result<Json<Session>, ApiError> {
     admit_address(&state, from)?;
-    let (token, expires_at, role) = state.auth.sign_in(&req.login, &req.password).await?;
+    let (token, expires_at, role) = state
+        .auth
+        .sign_in(&req.login, req.password.expose())
+        .await?;
     // A sign-up cut off before the ledger answered is finished now.
     if let Some(caller) = state.auth.caller(&token)
         && let Some(setup) = state.auth.pending_setup(caller.user_id)
@@ -1223,7 +1230,8 @@ pub struct PaymentRequest {
     pub code: Option<String>,
     /// Won; may be left out when a kiosk's code carries it.
     pub amount: Option<i64>,
-    pub pin: String,
+    #[schema(value_type = String)]
+    pub pin: Secret<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -1290,7 +1298,10 @@ async fn pay(
     // A retry of a payment already made gets its answer even if the PIN has since
     // been locked: the money moved, and the citizen must be told so.
     if remembered(currency, &key).is_none_or(|r| r.is_err()) {
-        state.auth.check_pin(caller.user_id, &req.pin).await?;
+        state
+            .auth
+            .check_pin(caller.user_id, req.pin.expose())
+            .await?;
     }
     let a = run_scheme(
         currency,
@@ -1599,7 +1610,8 @@ pub struct GiftRequest {
     /// The recipient's wallet account id.
     pub recipient: u64,
     pub amount: i64,
-    pub pin: String,
+    #[schema(value_type = String)]
+    pub pin: Secret<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -1629,7 +1641,10 @@ async fn gift(
     let amount = won(req.amount)?;
     let currency = state.currency(&caller.currency)?;
     if remembered(currency, &key).is_none_or(|r| r.is_err()) {
-        state.auth.check_pin(caller.user_id, &req.pin).await?;
+        state
+            .auth
+            .check_pin(caller.user_id, req.pin.expose())
+            .await?;
     }
     let a = run_scheme(
         currency,
@@ -2558,4 +2573,39 @@ async fn notices(
     Ok(Json(
         state.auth.notices(&code, crate::auth::NOTICES_PAGE_MAX),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a request's `Debug` (in a log line, a panic, a test failure) printed
+    /// passwords and PINs.
+    #[test]
+    fn the_debug_of_requests_does_not_show_passwords_or_pins() {
+        let sign_in: Result<SignIn, _> = serde_json::from_value(
+            serde_json::json!({"login": "minji", "password": "hunter2-secret"}),
+        );
+        let shown = format!("{sign_in:?}");
+        assert!(shown.contains("minji"), "{shown}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        let sign_up: Result<CitizenSignUp, _> = serde_json::from_value(serde_json::json!({
+            "login": "minji", "password": "hunter2-secret", "pin": "987654",
+            "birth_year": 1990, "currency": "busan"
+        }));
+        let shown = format!("{sign_up:?}");
+        assert!(shown.contains("minji"), "{shown}");
+        assert!(
+            !shown.contains("hunter2-secret") && !shown.contains("987654"),
+            "{shown}"
+        );
+        let pay: Result<PaymentRequest, _> = serde_json::from_value(
+            serde_json::json!({"merchant": 7, "amount": 5000, "pin": "987654"}),
+        );
+        let shown = format!("{pay:?}");
+        assert!(
+            shown.contains("5000") && !shown.contains("987654"),
+            "{shown}"
+        );
+    }
 }

@@ -37,6 +37,7 @@ use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::secret::Secret;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -121,8 +122,8 @@ fn now_s() -> u64 {
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub login: String,
-    pub password: String,
-    pub pin: Option<String>,
+    pub password: Secret<String>,
+    pub pin: Option<Secret<String>>,
     pub role: Role,
     pub currency: String,
     pub currencies: Vec<String>,
@@ -143,7 +144,8 @@ pub struct Auth {
     hashing_waiting: std::sync::atomic::AtomicUsize,
     session_ttl: Duration,
     argon: Params,
-    pin_key: [u8; 32],
+    /// Redacted in `Debug`: `Auth` is inside `AppState`, which is printed whole.
+    pin_key: Secret<[u8; 32]>,
 }
 
 fn validate_login(login: &str) -> Result<(), ApiError> {
@@ -242,7 +244,7 @@ impl Auth {
         let pin_key = load_or_create_key(&dir.join("pin.key"))?;
         let sessions = load_sessions(&db)?;
         Ok(Auth {
-            pin_key,
+            pin_key: Secret::new(pin_key),
             db: Mutex::new(db),
             sessions: Mutex::new(sessions),
             failures: Mutex::new(HashMap::new()),
@@ -350,12 +352,12 @@ impl Auth {
     /// opened it.
     pub async fn create(&self, u: NewUser) -> Result<i64, ApiError> {
         validate_login(&u.login)?;
-        validate_password(&u.password)?;
+        validate_password(u.password.expose())?;
         if let Some(pin) = &u.pin {
-            validate_pin(pin)?;
+            validate_pin(pin.expose())?;
         }
-        let password = self.hash(u.password.clone()).await?;
-        let pin = u.pin.as_deref().map(|p| self.pin_hash(&u.login, p));
+        let password = self.hash(u.password.expose().clone()).await?;
+        let pin = u.pin.as_ref().map(|p| self.pin_hash(&u.login, p.expose()));
         let db = self.db.lock();
         let inserted = db.execute(
             "INSERT INTO users (login, role, password, pin, currency, currencies, created, setup)
@@ -625,7 +627,7 @@ impl Auth {
         input.extend_from_slice(login.as_bytes());
         input.push(0);
         input.extend_from_slice(pin.as_bytes());
-        blake3::keyed_hash(&self.pin_key, &input)
+        blake3::keyed_hash(self.pin_key.expose(), &input)
             .to_hex()
             .to_string()
     }
@@ -707,7 +709,7 @@ impl Auth {
     /// The service's secret key (`pin.key`): keyed hashes of PINs, codes and account
     /// numbers.
     pub(crate) fn secret_key(&self) -> &[u8; 32] {
-        &self.pin_key
+        self.pin_key.expose()
     }
 }
 
@@ -1023,6 +1025,31 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `Debug` of the store (inside `AppState`) printed the PIN key, and
+    /// that of a new user the password and PIN.
+    #[test]
+    fn the_debug_of_the_store_and_of_a_new_user_shows_no_secret() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let auth = Auth::open(dir.path(), true).expect("open");
+        let key = format!("{:?}", auth.secret_key());
+        assert!(!format!("{auth:?}").contains(&key));
+        let user = NewUser {
+            login: "minji".into(),
+            password: "hunter2-secret".into(),
+            pin: Some("987654".into()),
+            role: Role::Citizen,
+            currency: "busan".into(),
+            currencies: Vec::new(),
+            setup: None,
+        };
+        let shown = format!("{user:?}");
+        assert!(shown.contains("minji"), "{shown}");
+        assert!(
+            !shown.contains("hunter2-secret") && !shown.contains("987654"),
+            "{shown}"
+        );
+    }
 
     #[tokio::test]
     async fn sessions_survive_a_restart_and_sign_out_is_kept() {

@@ -751,7 +751,8 @@ pub struct VerificationStart {
     pub holder_name: Option<String>,
     /// The caller's password again: charges are taken from this account and refunds
     /// and redemptions paid into it.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: crate::Secret<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -784,7 +785,8 @@ pub struct VerificationView {
 #[serde(deny_unknown_fields)]
 pub struct VerificationConfirm {
     /// The digits after `maeul` in the 1-won deposit's memo (`maeul 1234` is taken too).
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: crate::Secret<String>,
     /// The user agrees to the consent text (출금 동의); without it nothing is linked.
     pub consent: bool,
     /// The consent text version shown; refused if it is not the current one.
@@ -988,7 +990,7 @@ async fn start_verification(
     }
     state
         .auth
-        .confirm_password(caller.user_id, &req.password)
+        .confirm_password(caller.user_id, req.password.expose())
         .await?;
     let currency = state.currency(&caller.currency)?;
     let auth = &state.auth;
@@ -1169,7 +1171,7 @@ async fn confirm_verification(
             "bank_verification_confirm",
             &(
                 &id,
-                req.code.trim(),
+                req.code.expose().trim(),
                 req.consent,
                 req.consent_version.as_deref(),
             ),
@@ -1210,7 +1212,7 @@ async fn confirm_verification(
     if v.last_try_key.as_deref() == Some(&try_key[..]) {
         return Err(code_wrong(settings.code_tries.saturating_sub(v.failures)));
     }
-    let given = normalize_code(&req.code);
+    let given = normalize_code(req.code.expose());
     let given_hash = auth.keyed("verification-code", format!("{}\0{given}", v.id).as_bytes());
     let right = v
         .code_hash

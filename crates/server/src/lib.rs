@@ -20,6 +20,7 @@ pub mod limits;
 pub mod merchant_api;
 pub mod merchants;
 mod metrics;
+pub mod secret;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use treasury::Treasury;
 
 pub use auth::{Auth, Caller, NewUser, Role};
 pub use error::{ApiError, Problem};
+pub use secret::Secret;
 
 /// One currency as the server sees it.
 #[derive(Clone, Debug)]

@@ -523,7 +523,8 @@ pub(crate) fn payment_target(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerCodeRequest {
-    pub pin: String,
+    #[schema(value_type = String)]
+    pub pin: crate::Secret<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -550,7 +551,10 @@ async fn consumer_code(
         .writes
         .admit(caller.user_id)
         .map_err(crate::api::too_many)?;
-    state.auth.check_pin(caller.user_id, &req.pin).await?;
+    state
+        .auth
+        .check_pin(caller.user_id, req.pin.expose())
+        .await?;
     let currency = state.currency(&caller.currency)?;
     let issued = currency.merchants.issue_consumer_code(wallet, now_us())?;
     let png = qr::render_png(&issued.text, &QrOptions::default())
