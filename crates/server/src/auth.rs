@@ -148,6 +148,20 @@ pub struct Auth {
     pin_key: Secret<[u8; 32]>,
 }
 
+/// The form a login is unique in and found by: NFKC, then lower case, then NFKC again
+/// (lower-casing can make text NFKC would write otherwise). `Minji`, `MINJI` and a
+/// full-width `ｍｉｎｊｉ` are one login. The login as typed at sign-up is kept for
+/// display and for the PIN hash.
+pub fn login_key(login: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let lower = login.nfkc().collect::<String>().to_lowercase();
+    lower.nfkc().collect()
+}
+
+/// Longest login text folded at sign-in (a valid login is at most 64 bytes; NFKC can
+/// shorten full-width text to a third): longer is refused before any work.
+const LOGIN_INPUT_BYTES_MAX: usize = 256;
+
 fn validate_login(login: &str) -> Result<(), ApiError> {
     let ok = (3..=64).contains(&login.len())
         && login
@@ -185,13 +199,14 @@ impl Auth {
     /// tests only.
     pub fn open(dir: &Path, fast_hashing: bool) -> anyhow::Result<Auth> {
         std::fs::create_dir_all(dir)?;
-        let db = Connection::open(dir.join("service.sqlite"))?;
+        let mut db = Connection::open(dir.join("service.sqlite"))?;
         db.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              CREATE TABLE IF NOT EXISTS users (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
                  login TEXT NOT NULL UNIQUE,
+                 login_key TEXT,
                  role TEXT NOT NULL,
                  password TEXT NOT NULL,
                  pin TEXT,
@@ -239,6 +254,7 @@ impl Auth {
         if !has_setup {
             db.execute_batch("ALTER TABLE users ADD COLUMN setup TEXT")?;
         }
+        migrate_login_keys(&mut db)?;
         crate::bank_link::init_schema(&db)?;
         crate::auth::answers_schema(&db)?;
         let pin_key = load_or_create_key(&dir.join("pin.key"))?;
@@ -360,8 +376,8 @@ impl Auth {
         let pin = u.pin.as_ref().map(|p| self.pin_hash(&u.login, p.expose()));
         let db = self.db.lock();
         let inserted = db.execute(
-            "INSERT INTO users (login, role, password, pin, currency, currencies, created, setup)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO users (login, role, password, pin, currency, currencies, created, setup, login_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 u.login,
                 u.role.as_str(),
@@ -370,11 +386,13 @@ impl Auth {
                 u.currency,
                 u.currencies.join(","),
                 now_s() as i64,
-                u.setup
+                u.setup,
+                login_key(&u.login)
             ],
         );
         match inserted {
             Ok(_) => Ok(db.last_insert_rowid()),
+            // The login, or one that folds to the same (`login_key` is unique).
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
@@ -491,8 +509,14 @@ impl Auth {
         password: &str,
     ) -> Result<(String, u64, Role), ApiError> {
         // A login that could never have been created fails like a wrong password,
-        // without being remembered.
-        if validate_login(login).is_err() || password.len() > 256 {
+        // without being remembered. Any variant of a login (case, full-width letters)
+        // finds its user.
+        let key = if login.len() <= LOGIN_INPUT_BYTES_MAX {
+            login_key(login)
+        } else {
+            String::new()
+        };
+        if validate_login(&key).is_err() || password.len() > 256 {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "sign_in_failed",
@@ -500,7 +524,7 @@ impl Auth {
                 "The login or password is wrong.",
             ));
         }
-        if !self.admit_attempt(login) {
+        if !self.admit_attempt(&key) {
             return Err(ApiError {
                 retry_after_s: Some(SIGN_IN_WINDOW_S),
                 ..ApiError::new(
@@ -513,9 +537,12 @@ impl Auth {
         }
         let row = {
             let db = self.db.lock();
+            // The exact login first: of two users whose logins fold alike (made before
+            // logins were folded, see `migrate_login_keys`) each signs in with its own.
             db.query_row(
-                "SELECT id, role, password, account, currency, currencies FROM users WHERE login = ?1",
-                params![login],
+                "SELECT id, role, password, account, currency, currencies FROM users
+                 WHERE login = ?1 OR login_key = ?2 ORDER BY login = ?1 DESC LIMIT 1",
+                params![login, key],
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
@@ -549,7 +576,7 @@ impl Auth {
             tracing::info!(user = id, "sign-in failed");
             return Err(wrong());
         }
-        self.forget_attempts(login);
+        self.forget_attempts(&key);
         let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?;
         let mut token = [0u8; 32];
         rand::rng().fill_bytes(&mut token);
@@ -713,6 +740,59 @@ impl Auth {
     }
 }
 
+/// Gives every user the folded form of its login (`login_key`, unique), for stores
+/// made before logins were folded.
+///
+/// Such a store may hold two logins that fold alike (`Minji` and `minji`). Neither is
+/// dropped or merged, and start-up goes on: the older user (smaller id) owns the
+/// folded form, so every variant signs in to it and no one can sign up under any of
+/// them; the younger keeps no folded form and signs in with its exact login only.
+/// Each start logs such users (by id) as a warning until an operator renames one.
+/// Returns them as (younger, older) pairs.
+fn migrate_login_keys(db: &mut Connection) -> anyhow::Result<Vec<(i64, i64)>> {
+    let has_key: bool = db
+        .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'login_key'")?
+        .exists([])?;
+    if !has_key {
+        db.execute_batch("ALTER TABLE users ADD COLUMN login_key TEXT")?;
+    }
+    db.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS users_login_key ON users (login_key)")?;
+    let tx = db.transaction()?;
+    let mut collisions = Vec::new();
+    {
+        let mut unkeyed =
+            tx.prepare("SELECT id, login FROM users WHERE login_key IS NULL ORDER BY id")?;
+        let rows = unkeyed
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut owner_of = tx.prepare("SELECT id FROM users WHERE login_key = ?1")?;
+        let mut set = tx.prepare("UPDATE users SET login_key = ?1 WHERE id = ?2")?;
+        for (id, login) in rows {
+            let key = login_key(&login);
+            match owner_of
+                .query_row(params![key], |r| r.get::<_, i64>(0))
+                .optional()?
+            {
+                Some(owner) => collisions.push((id, owner)),
+                None => {
+                    set.execute(params![key, id])?;
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    for (user, owner) in &collisions {
+        tracing::warn!(
+            user,
+            owner,
+            "this user's login differs from an older user's only in case or width: \
+             the older one signs in with any variant, this one with its exact login only; \
+             rename one of them"
+        );
+    }
+    Ok(collisions)
+}
+
 fn caller_of(
     user_id: i64,
     role: Role,
@@ -834,8 +914,9 @@ impl Auth {
         let mut added = 0;
         {
             let mut user = tx.prepare(
-                "INSERT OR IGNORE INTO users (login, role, password, pin, account, currency, created)
-                 VALUES (?1, 'citizen', ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO users
+                     (login, role, password, pin, account, currency, created, login_key)
+                 VALUES (?1, 'citizen', ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut person = tx.prepare(
                 "INSERT OR REPLACE INTO people (user_id, name, address) VALUES (?1, ?2, ?3)",
@@ -848,7 +929,8 @@ impl Auth {
                     pin,
                     c.account as i64,
                     currency,
-                    now_s() as i64
+                    now_s() as i64,
+                    login_key(&c.login)
                 ])? == 1
                 {
                     person.execute(params![tx.last_insert_rowid(), c.name, c.address])?;
@@ -1025,6 +1107,78 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn citizen(login: &str) -> NewUser {
+        NewUser {
+            login: login.into(),
+            password: "s3cret-pass".into(),
+            pin: None,
+            role: Role::Citizen,
+            currency: "busan".into(),
+            currencies: Vec::new(),
+            setup: None,
+        }
+    }
+
+    /// The user a sign-in reached.
+    async fn signed_in_as(auth: &Auth, login: &str) -> Option<i64> {
+        let (token, _, _) = auth.sign_in(login, "s3cret-pass").await.ok()?;
+        auth.caller(&token).map(|c| c.user_id)
+    }
+
+    #[test]
+    fn logins_fold_by_nfkc_and_case() {
+        for (given, key) in [
+            ("citizen-0001", "citizen-0001"),
+            ("CITIZEN-0001", "citizen-0001"),
+            ("Ｍｉｎｊｉ", "minji"),
+            // The Kelvin sign folds to a plain k.
+            ("\u{212A}im", "kim"),
+        ] {
+            assert_eq!(login_key(given), key, "{given}");
+        }
+    }
+
+    /// A store made before logins were folded, holding `Minji` and `minji`: start-up
+    /// goes on, both are kept, the older owns every variant, the younger signs in with
+    /// its exact login, and no third variant can sign up.
+    #[tokio::test]
+    async fn a_store_made_before_folding_keeps_both_of_two_logins_that_fold_alike() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (minji, jun) = {
+            let auth = Auth::open(dir.path(), true).expect("open");
+            let minji = auth.create(citizen("Minji")).await.expect("Minji");
+            let jun = auth.create(citizen("jun")).await.expect("jun");
+            (minji, jun)
+        };
+        {
+            // As such a store was: no folded column, a second login differing in case.
+            let db = Connection::open(dir.path().join("service.sqlite")).expect("db");
+            db.execute_batch(
+                "DROP INDEX users_login_key;
+                 ALTER TABLE users DROP COLUMN login_key;
+                 INSERT INTO users (login, role, password, currency, created)
+                     SELECT 'minji', role, password, currency, created FROM users
+                     WHERE login = 'Minji';",
+            )
+            .expect("an old store");
+        }
+        let auth = Auth::open(dir.path(), true).expect("start-up goes on");
+        let younger = minji + 2;
+        assert_eq!(signed_in_as(&auth, "Minji").await, Some(minji));
+        assert_eq!(signed_in_as(&auth, "MINJI").await, Some(minji));
+        assert_eq!(signed_in_as(&auth, "minji").await, Some(younger));
+        assert_eq!(signed_in_as(&auth, "JUN").await, Some(jun));
+        for taken in ["mInJi", "JUN"] {
+            let e = auth.create(citizen(taken)).await.err();
+            assert_eq!(e.map(|e| e.code), Some("login_taken".to_owned()), "{taken}");
+        }
+        // A second start finds the same and changes nothing.
+        drop(auth);
+        let auth = Auth::open(dir.path(), true).expect("second start");
+        assert_eq!(signed_in_as(&auth, "minji").await, Some(younger));
+        assert_eq!(signed_in_as(&auth, "MinJi").await, Some(minji));
+    }
 
     /// Regression: `Debug` of the store (inside `AppState`) printed the PIN key, and
     /// that of a new user the password and PIN.

@@ -4280,3 +4280,47 @@ async fn the_bearer_scheme_name_is_case_insensitive() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Regression: `CITIZEN-0001` could sign up beside `citizen-0001` as another user.
+/// Logins are unique after NFKC and case folding, and any variant signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_differing_only_in_case_are_one_login() {
+    let svc = start().await;
+    new_citizen(&svc, "citizen-0001").await;
+    let (s, v) = svc
+        .post(
+            "/api/v1/citizens",
+            None,
+            None,
+            json!({"login": "CITIZEN-0001", "password": "other-pass-1", "pin": "123456", "birth_year": 1990, "currency": "busan"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "login_taken");
+    let (s, v) = svc
+        .post(
+            "/api/v1/merchants",
+            None,
+            None,
+            json!({"login": "Citizen-0001", "password": "other-pass-1", "currency": "busan", "category": 5411, "annual_revenue": 100000000, "brn": brn(41), "name": "대소문자 상회"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "login_taken");
+    // Any variant finds the one user: the case, and full-width letters (NFKC).
+    for variant in ["Citizen-0001", "CITIZEN-0001", "ｃｉｔｉｚｅｎ-0001"] {
+        let token = svc.sign_in(variant, "s3cret-pass").await;
+        let (s, me) = svc.get("/api/v1/me", Some(&token)).await;
+        assert_eq!(s, StatusCode::OK, "{variant}: {me}");
+    }
+    // The wrong password under a variant is still wrong.
+    let (s, v) = svc
+        .post(
+            "/api/v1/sessions",
+            None,
+            None,
+            json!({"login": "CITIZEN-0001", "password": "other-pass-1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+}
