@@ -1014,7 +1014,7 @@ async fn sign_in(
     admit_address(&state, from)?;
     let (token, expires_at, role) = state
         .auth
-        .sign_in(&req.login, req.password.expose())
+        .sign_in(&req.login, req.password.expose(), from.0)
         .await?;
     // A sign-up cut off before the ledger answered is finished now.
     if let Some(caller) = state.auth.caller(&token)

@@ -13,14 +13,18 @@
 //!   ledger is asked; the account is recorded once the ledger has opened it. A sign-up
 //!   cut off in between (crash, dropped connection) is finished at the next sign-in or
 //!   start, never left half-made.
-//! - Sign-in failures per login are rate limited; five wrong PINs lock payments for 30
-//!   minutes.
+//! - Sign-in failures count per (login, client address): five wrong passwords make
+//!   that address wait, for that login only, so a stranger cannot lock the owner out.
+//!   Failures of one login from many addresses slow it down gently (see
+//!   `SignInGuard`), never lock it.
+//! - Five wrong PINs lock payments for 30 minutes.
 //! - No personal data in logs: logs name users by id only.
 //!
 //! Kept in SQLite (`service.sqlite` in the data directory): this is the service's own
 //! data, not money, so it lives beside the journal rather than in it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,15 +96,187 @@ struct Session {
     expires_at: u64,
 }
 
-/// Sign-in failures in the current window, per login.
+/// Sign-in attempts in the current window, of one login from one address or of one
+/// login from everywhere.
 #[derive(Clone, Copy, Debug)]
 struct Failures {
     count: u32,
     window_start: u64,
+    /// When the latest attempt was counted (the per-login delay runs from it).
+    last: u64,
+}
+
+impl Failures {
+    fn new(now: u64) -> Failures {
+        Failures {
+            count: 0,
+            window_start: now,
+            last: 0,
+        }
+    }
+
+    /// Starts a new window when `window_s` has passed.
+    fn renew(&mut self, now: u64, window_s: u64) {
+        if now >= self.window_start + window_s {
+            *self = Failures::new(now);
+        }
+    }
+}
+
+/// Who may try a password now.
+///
+/// - Per (login, client address): five failures in 15 minutes and that address waits
+///   out the window for that login. A stranger guessing at someone's login locks out
+///   only themselves (IPv6 counts per /64, see `limits::address_key`).
+/// - Per login, from every address: many addresses guessing one login (more than
+///   `LOGIN_FAILURES_FREE` in an hour) make each further attempt wait a short delay
+///   after the previous one, 1 second growing to `LOGIN_DELAY_MAX_S`, never a lock.
+///   Addresses the login signed in from recently are taken to be its owner's and are
+///   not slowed by others' failures, so a botnet cannot keep the owner out either.
+///
+/// All in memory, by hash (attacker-chosen strings are not kept); a restart forgets.
+#[derive(Debug, Default)]
+struct SignInGuard {
+    pairs: HashMap<[u8; 32], Failures>,
+    logins: HashMap<[u8; 32], Failures>,
+    /// (login, address) → when it last signed in.
+    known: HashMap<[u8; 32], u64>,
+}
+
+impl SignInGuard {
+    /// Counts an attempt of `key` (a folded login) from `address` before the password
+    /// is checked (so concurrent guesses are counted too), or says how long to wait.
+    fn admit(&mut self, key: &str, address: u128, now: u64) -> Result<(), ApiError> {
+        let pair = pair_hash(key, address);
+        let g = self;
+        make_room(
+            &mut g.pairs,
+            |v| now < v.window_start + SIGN_IN_WINDOW_S,
+            |v| v.window_start,
+        );
+        make_room(
+            &mut g.logins,
+            |v| now < v.window_start + LOGIN_WINDOW_S,
+            |v| v.window_start,
+        );
+        let p = g.pairs.entry(pair).or_insert(Failures::new(now));
+        p.renew(now, SIGN_IN_WINDOW_S);
+        if p.count >= SIGN_IN_FAILURES_MAX {
+            let wait_s = (p.window_start + SIGN_IN_WINDOW_S).saturating_sub(now);
+            let minutes = wait_s.div_ceil(60).max(1);
+            return Err(ApiError {
+                retry_after_s: Some(wait_s.max(1)),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_sign_in_failures",
+                    &format!(
+                        "이 네트워크에서 로그인에 여러 번 실패했습니다. {minutes}분 뒤에 다시 시도해 주세요."
+                    ),
+                    &format!(
+                        "Too many failed sign-ins from this network. Please try again in {minutes} min."
+                    ),
+                )
+            });
+        }
+        let l = g
+            .logins
+            .entry(login_hash(key))
+            .or_insert(Failures::new(now));
+        l.renew(now, LOGIN_WINDOW_S);
+        let owners = g
+            .known
+            .get(&pair)
+            .is_some_and(|at| now < at + KNOWN_ADDRESS_S);
+        let ready_at = l.last + login_delay_s(l.count);
+        if !owners && now < ready_at {
+            let wait_s = ready_at - now;
+            return Err(ApiError {
+                retry_after_s: Some(wait_s),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "sign_in_slowed",
+                    &format!(
+                        "이 아이디로 로그인 실패가 많아 잠시 기다려야 합니다. {wait_s}초 뒤에 다시 시도해 주세요."
+                    ),
+                    &format!(
+                        "Many failed sign-ins for this login. Please try again in {wait_s} s."
+                    ),
+                )
+            });
+        }
+        p.count += 1;
+        l.count += 1;
+        // The owner's own tries do not push back everyone else's next one.
+        if !owners {
+            l.last = now;
+        }
+        Ok(())
+    }
+
+    /// The password was right: the address's failures for the login are forgotten,
+    /// the attempt is not counted against the login, and the address is the owner's.
+    fn signed_in(&mut self, key: &str, address: u128, now: u64) {
+        let pair = pair_hash(key, address);
+        let g = self;
+        g.pairs.remove(&pair);
+        if let Some(l) = g.logins.get_mut(&login_hash(key)) {
+            l.count = l.count.saturating_sub(1);
+        }
+        make_room(&mut g.known, |at| now < at + KNOWN_ADDRESS_S, |at| *at);
+        g.known.insert(pair, now);
+    }
 }
 
 const SIGN_IN_FAILURES_MAX: u32 = 5;
 const SIGN_IN_WINDOW_S: u64 = 15 * 60;
+/// Failures of one login from all addresses in `LOGIN_WINDOW_S` before it is slowed.
+const LOGIN_FAILURES_FREE: u32 = 20;
+const LOGIN_WINDOW_S: u64 = 3600;
+/// The longest a slowed login makes an attempt wait.
+const LOGIN_DELAY_MAX_S: u64 = 60;
+/// How long an address a login signed in from counts as the owner's.
+const KNOWN_ADDRESS_S: u64 = 30 * 24 * 3600;
+/// The address key of requests without one (in-process calls): no real address has it
+/// (`limits::address_key` keeps IPv4 below 2^32 and zeroes the low 64 bits of IPv6).
+const NO_ADDRESS: u128 = u128::MAX;
+
+/// The wait before the next attempt of a login with `attempts` in its window: none up
+/// to `LOGIN_FAILURES_FREE`, then 1 s, doubling every 10 attempts, at most a minute.
+fn login_delay_s(attempts: u32) -> u64 {
+    match attempts.checked_sub(LOGIN_FAILURES_FREE) {
+        None => 0,
+        Some(over) => (1u64 << (over / 10).min(6)).min(LOGIN_DELAY_MAX_S),
+    }
+}
+
+fn login_hash(key: &str) -> [u8; 32] {
+    *blake3::hash(key.as_bytes()).as_bytes()
+}
+
+fn pair_hash(key: &str, address: u128) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(&address.to_le_bytes());
+    h.update(key.as_bytes());
+    *h.finalize().as_bytes()
+}
+
+/// Keeps `map` under `TRACKED_LOGINS_MAX`: what is stale first, then the older half.
+fn make_room<V>(
+    map: &mut HashMap<[u8; 32], V>,
+    fresh: impl Fn(&V) -> bool,
+    at: impl Fn(&V) -> u64,
+) {
+    if map.len() < TRACKED_LOGINS_MAX {
+        return;
+    }
+    map.retain(|_, v| fresh(v));
+    if map.len() >= TRACKED_LOGINS_MAX {
+        let mut times: Vec<u64> = map.values().map(&at).collect();
+        times.sort_unstable();
+        let cut = times.get(times.len() / 2).copied().unwrap_or(u64::MAX);
+        map.retain(|_, v| at(v) > cut);
+    }
+}
 const PIN_FAILURES_MAX: i64 = 5;
 const PIN_LOCK_S: u64 = 30 * 60;
 /// At most this many argon2 computations at once.
@@ -136,8 +312,8 @@ pub struct Auth {
     /// `service.sqlite`; `bank_link.rs` keeps verifications, consents and links here.
     pub(crate) db: Mutex<Connection>,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
-    /// Sign-in attempts per login (by hash: attacker-chosen strings are not kept).
-    failures: Mutex<HashMap<[u8; 32], Failures>>,
+    /// Sign-in attempts per login and address (see `SignInGuard`).
+    sign_ins: Mutex<SignInGuard>,
     /// A hash verified when the login is unknown, so that both take as long.
     dummy_hash: Mutex<Option<String>>,
     hashing: Arc<Semaphore>,
@@ -263,7 +439,7 @@ impl Auth {
             pin_key: Secret::new(pin_key),
             db: Mutex::new(db),
             sessions: Mutex::new(sessions),
-            failures: Mutex::new(HashMap::new()),
+            sign_ins: Mutex::new(SignInGuard::default()),
             dummy_hash: Mutex::new(None),
             hashing: Arc::new(Semaphore::new(HASHING_AT_ONCE)),
             hashing_waiting: std::sync::atomic::AtomicUsize::new(0),
@@ -463,50 +639,24 @@ impl Auth {
             .retain(|_, s| s.caller.user_id != user_id);
     }
 
-    /// Counts an attempt before the password is checked (so concurrent guesses are
-    /// counted too); false when the login has used up its attempts in this window.
-    fn admit_attempt(&self, login: &str) -> bool {
-        let now = now_s();
-        let key = *blake3::hash(login.as_bytes()).as_bytes();
-        let mut f = self.failures.lock();
-        if f.len() >= TRACKED_LOGINS_MAX {
-            f.retain(|_, v| now < v.window_start + SIGN_IN_WINDOW_S);
-            // Still full: forget the oldest windows first.
-            if f.len() >= TRACKED_LOGINS_MAX {
-                let mut starts: Vec<u64> = f.values().map(|v| v.window_start).collect();
-                starts.sort_unstable();
-                let cut = starts[starts.len() / 2];
-                f.retain(|_, v| v.window_start > cut);
-            }
-        }
-        let e = f.entry(key).or_insert(Failures {
-            count: 0,
-            window_start: now,
-        });
-        if now >= e.window_start + SIGN_IN_WINDOW_S {
-            *e = Failures {
-                count: 0,
-                window_start: now,
-            };
-        }
-        if e.count >= SIGN_IN_FAILURES_MAX {
-            return false;
-        }
-        e.count += 1;
-        true
+    /// Counts an attempt of `key` (a folded login) from `address` before the password
+    /// is checked (so concurrent guesses are counted too), or says how long to wait.
+    fn admit_attempt(&self, key: &str, address: u128) -> Result<(), ApiError> {
+        self.sign_ins.lock().admit(key, address, now_s())
     }
 
-    fn forget_attempts(&self, login: &str) {
-        self.failures
-            .lock()
-            .remove(blake3::hash(login.as_bytes()).as_bytes());
+    /// The password was right (see `SignInGuard::signed_in`).
+    fn signed_in_from(&self, key: &str, address: u128) {
+        self.sign_ins.lock().signed_in(key, address, now_s());
     }
 
-    /// Signs in: a session token and when it expires.
+    /// Signs in: a session token and when it expires. `from` is the client's address
+    /// (none for in-process calls, which all count as one address).
     pub async fn sign_in(
         &self,
         login: &str,
         password: &str,
+        from: Option<IpAddr>,
     ) -> Result<(String, u64, Role), ApiError> {
         // A login that could never have been created fails like a wrong password,
         // without being remembered. Any variant of a login (case, full-width letters)
@@ -524,17 +674,8 @@ impl Auth {
                 "The login or password is wrong.",
             ));
         }
-        if !self.admit_attempt(&key) {
-            return Err(ApiError {
-                retry_after_s: Some(SIGN_IN_WINDOW_S),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_sign_in_failures",
-                    "로그인에 여러 번 실패했습니다. 15분 뒤에 다시 시도해 주세요.",
-                    "Too many failed sign-ins. Please try again in 15 minutes.",
-                )
-            });
-        }
+        let address = from.map_or(NO_ADDRESS, crate::limits::address_key);
+        self.admit_attempt(&key, address)?;
         let row = {
             let db = self.db.lock();
             // The exact login first: of two users whose logins fold alike (made before
@@ -576,7 +717,7 @@ impl Auth {
             tracing::info!(user = id, "sign-in failed");
             return Err(wrong());
         }
-        self.forget_attempts(&key);
+        self.signed_in_from(&key, address);
         let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?;
         let mut token = [0u8; 32];
         rand::rng().fill_bytes(&mut token);
@@ -1122,8 +1263,127 @@ mod tests {
 
     /// The user a sign-in reached.
     async fn signed_in_as(auth: &Auth, login: &str) -> Option<i64> {
-        let (token, _, _) = auth.sign_in(login, "s3cret-pass").await.ok()?;
+        let (token, _, _) = auth.sign_in(login, "s3cret-pass", None).await.ok()?;
         auth.caller(&token).map(|c| c.user_id)
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    async fn code_of(auth: &Auth, login: &str, password: &str, from: &str) -> String {
+        match auth.sign_in(login, password, ip(from)).await {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn the_per_login_delay_grows_gently_and_stays_short() {
+        for (attempts, delay_s) in [
+            (0, 0),
+            (19, 0),
+            (20, 1),
+            (29, 1),
+            (30, 2),
+            (40, 4),
+            (70, 32),
+        ] {
+            assert_eq!(login_delay_s(attempts), delay_s, "{attempts}");
+        }
+        assert_eq!(login_delay_s(u32::MAX), LOGIN_DELAY_MAX_S);
+    }
+
+    /// Regression: five wrong passwords from anywhere locked the login everywhere.
+    #[tokio::test]
+    async fn failures_count_per_login_and_address() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let auth = Auth::open(dir.path(), true).expect("open");
+        auth.create(citizen("minji")).await.expect("minji");
+        auth.create(citizen("jun")).await.expect("jun");
+        for _ in 0..5 {
+            assert_eq!(
+                code_of(&auth, "minji", "guess-guess", "10.0.0.1").await,
+                "sign_in_failed"
+            );
+        }
+        // That address waits, for that login, told how long; a variant of the login
+        // (another case) is the same login.
+        let e = auth
+            .sign_in("MINJI", "s3cret-pass", ip("10.0.0.1"))
+            .await
+            .err();
+        assert_eq!(
+            e.as_ref().map(|e| e.code.as_str()),
+            Some("too_many_sign_in_failures")
+        );
+        assert!(
+            e.and_then(|e| e.retry_after_s)
+                .is_some_and(|s| (1..=SIGN_IN_WINDOW_S).contains(&s))
+        );
+        // The owner elsewhere, and the same address for another login, go on.
+        assert_eq!(
+            code_of(&auth, "minji", "s3cret-pass", "10.0.0.2").await,
+            "ok"
+        );
+        assert_eq!(code_of(&auth, "jun", "s3cret-pass", "10.0.0.1").await, "ok");
+        // IPv6 counts per /64: another address of the same /64 is the same address.
+        for _ in 0..5 {
+            code_of(&auth, "jun", "guess-guess", "2001:db8:1:2::1").await;
+        }
+        assert_eq!(
+            code_of(&auth, "jun", "s3cret-pass", "2001:db8:1:2::99").await,
+            "too_many_sign_in_failures"
+        );
+        assert_eq!(
+            code_of(&auth, "jun", "s3cret-pass", "2001:db8:1:3::1").await,
+            "ok"
+        );
+    }
+
+    /// Many addresses guessing one login slow it down (a short wait, never a lock);
+    /// the owner's own address is not slowed. Time is passed in.
+    #[test]
+    fn many_addresses_slow_a_login_down_but_not_its_owner() {
+        let mut g = SignInGuard::default();
+        let t = 1_000_000;
+        let owner = 99;
+        let slowed = |r: Result<(), ApiError>| match r {
+            Err(e) if e.code == "sign_in_slowed" => e.retry_after_s,
+            _ => None,
+        };
+        assert!(g.admit("minji", owner, t).is_ok());
+        g.signed_in("minji", owner, t);
+        // Four addresses, five wrong passwords each: 20, no wait yet.
+        for a in 1..=4 {
+            for _ in 0..5 {
+                assert!(g.admit("minji", a, t).is_ok());
+            }
+        }
+        // A fifth address waits a second, and is told so.
+        assert_eq!(slowed(g.admit("minji", 5, t)), Some(1));
+        // The owner does not wait.
+        assert!(g.admit("minji", owner, t).is_ok());
+        g.signed_in("minji", owner, t);
+        // A second later the fifth is heard.
+        assert!(g.admit("minji", 5, t + 1).is_ok());
+        // The waits grow with the failures but never pass a minute.
+        let mut now = t + 1;
+        let mut longest = 0;
+        for a in 6..100 {
+            if let Some(wait_s) = slowed(g.admit("minji", a, now)) {
+                assert!((1..=LOGIN_DELAY_MAX_S).contains(&wait_s), "{wait_s}");
+                longest = longest.max(wait_s);
+                now += wait_s;
+                assert!(g.admit("minji", a, now).is_ok());
+            }
+        }
+        assert_eq!(longest, LOGIN_DELAY_MAX_S);
+        assert!(g.admit("minji", owner, now).is_ok(), "the owner still");
+        // Another login is not slowed, and a new window starts afresh.
+        assert!(g.admit("jun", 5, now).is_ok());
+        assert!(g.admit("minji", 500, t + LOGIN_WINDOW_S).is_ok());
+        assert!(g.admit("minji", 501, t + LOGIN_WINDOW_S).is_ok());
     }
 
     #[test]
@@ -1221,8 +1481,8 @@ mod tests {
             })
             .await
             .expect("create");
-            let (a, _, _) = auth.sign_in("minji", "s3cret-pass").await.expect("a");
-            let (b, _, _) = auth.sign_in("minji", "s3cret-pass").await.expect("b");
+            let (a, _, _) = auth.sign_in("minji", "s3cret-pass", None).await.expect("a");
+            let (b, _, _) = auth.sign_in("minji", "s3cret-pass", None).await.expect("b");
             auth.sign_out(&b);
             (a, b)
         };

@@ -4324,3 +4324,64 @@ async fn logins_differing_only_in_case_are_one_login() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
 }
+
+impl Service {
+    /// A client whose connections come from `local` (any 127.x.y.z is a loopback
+    /// address on Linux), so one test can play two machines without the server
+    /// trusting a header.
+    fn client_from(&self, local: [u8; 4]) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .local_address(std::net::IpAddr::from(local))
+            .build()
+            .unwrap()
+    }
+}
+
+async fn sign_in_from(
+    http: &reqwest::Client,
+    base: &str,
+    login: &str,
+    password: &str,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let res = http
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let value = res.json().await.unwrap_or(Value::Null);
+    (status, value, headers)
+}
+
+/// Regression: five wrong passwords from anywhere locked the login for everyone for
+/// 15 minutes. Failures now count per (login, address): the guessing address waits,
+/// the owner at another address signs in.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_from_one_address_do_not_lock_the_owner_out_from_another() {
+    let svc = start().await;
+    new_citizen(&svc, "owner-1").await;
+    let attacker = svc.client_from([127, 0, 0, 2]);
+    let owner = svc.client_from([127, 0, 0, 3]);
+    for _ in 0..5 {
+        let (s, v, _) = sign_in_from(&attacker, &svc.base, "owner-1", "guess-guess").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+        assert_eq!(v["code"], "sign_in_failed");
+    }
+    // The guessing address is refused, even with the right password, and told how
+    // long to wait.
+    let (s, v, headers) = sign_in_from(&attacker, &svc.base, "owner-1", "s3cret-pass").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["code"], "too_many_sign_in_failures");
+    assert!(v["message_ko"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(headers.get("retry-after").is_some());
+    // The owner, elsewhere, signs in; the attacker is still refused afterwards.
+    let (s, v, _) = sign_in_from(&owner, &svc.base, "owner-1", "s3cret-pass").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["token"].as_str().is_some());
+    let (s, _, _) = sign_in_from(&attacker, &svc.base, "owner-1", "guess-guess").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+}
