@@ -4,7 +4,7 @@
 //! same user repeats the first answer. Amounts are integer won.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::request::Parts;
@@ -72,8 +72,9 @@ impl utoipa::Modify for Security {
 
 /// The error answers any route can give, declared on every operation that does not
 /// already say them: 400 (bad input), 404 (unknown currency or record, where the path
-/// names one), 409 (an idempotency key reused for another request, on writes), 429
-/// (limits), 503 (saturated or halted: try again after `Retry-After`).
+/// names one), 409 (an idempotency key reused for another request, on writes), 408 and
+/// 413 (a body too slow or too large, where there is a body), 429 (limits), 503
+/// (saturated or halted: try again after `Retry-After`).
 struct CommonErrors;
 
 impl utoipa::Modify for CommonErrors {
@@ -122,6 +123,16 @@ impl utoipa::Modify for CommonErrors {
                 }
                 if writes {
                     add("409", "The idempotency key was used for another request.");
+                }
+                if op.request_body.is_some() {
+                    add(
+                        "408",
+                        "The body did not arrive in time (`body_timeout`): nothing was done.",
+                    );
+                    add(
+                        "413",
+                        "The body is larger than this route takes (`body_too_large`).",
+                    );
                 }
                 add("429", "Too many requests: wait `Retry-After` seconds.");
                 add(
@@ -194,11 +205,38 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .merge(crate::bank_link::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
-        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        // Every route's body limit is enforced by `observe` (see `body_limit`), which
+        // hands on the body already received: axum's own default limit would only
+        // refuse a second time what was taken once.
+        .layer(DefaultBodyLimit::disable())
+        // A body that pauses longer than the body timeout fails as it is read.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.timeouts.body,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Metrics per route, and the request deadline.
+/// The largest body each route takes. Only uploads take more than `BODY_BYTES_MAX`.
+fn body_limit(route: &str) -> usize {
+    use crate::merchant_api::{FILE_BYTES_MAX, IMAGE_BYTES_MAX};
+    match route {
+        "/api/v1/me/scan-image" => IMAGE_BYTES_MAX,
+        "/api/v1/operator/{currency}/registry-sync" | "/api/v1/operator/{currency}/qr-aliases" => {
+            FILE_BYTES_MAX
+        }
+        "/api/v1/operator/{currency}/revenue-bands" => directory::revenue::TABLE_BYTES_MAX,
+        _ => BODY_BYTES_MAX,
+    }
+}
+
+/// Metrics per route, admission, and the request deadline.
+///
+/// The body is received first, whole, under the body timeouts, and only then is the
+/// request given a place among those in flight: a client that sends headers and then
+/// stalls costs a connection (bounded per address and in total), never one of the
+/// places every citizen's payment needs. Bodies being received are bounded in bytes
+/// too (`PENDING_BODY_BYTES_MAX`).
 async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -209,16 +247,26 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     // than queued behind the others (an admitted request's latency stays short). Health,
     // readiness and metrics are never shed: operators need them most under load.
     let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
-    let admitted = if probe { None } else { state.admit_request() };
-    let response = if !probe && admitted.is_none() {
-        ApiError::busy(1).into_response()
-    } else {
-        match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
-            Ok(r) => r,
-            Err(_) => ApiError::unavailable("the request's deadline passed").into_response(),
+    let response = match receive_body(&state, &route, req).await {
+        Err(e) => e.into_response(),
+        Ok((req, pending)) => {
+            let admitted = if probe { None } else { state.admit_request() };
+            // Once admitted, the in-flight limit bounds what the body holds.
+            drop(pending);
+            if !probe && admitted.is_none() {
+                ApiError::busy(1).into_response()
+            } else {
+                let r = match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        ApiError::unavailable("the request's deadline passed").into_response()
+                    }
+                };
+                drop(admitted);
+                r
+            }
         }
     };
-    drop(admitted);
     let m = &state.metrics;
     m.latency
         .with_label_values(&[route.as_str()])
@@ -230,6 +278,85 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
         m.rejections.with_label_values(&[code.0.as_str()]).inc();
     }
     response
+}
+
+/// The request with its body received whole (at most the route's limit), and the
+/// permits for the bytes it holds. 413 when the body is larger than the route takes,
+/// 408 when it pauses longer than the body timeout or arrives slower than
+/// `BODY_BYTES_PER_S_MIN`, 503 when the bodies being received already hold
+/// `PENDING_BODY_BYTES_MAX`.
+async fn receive_body(
+    state: &AppState,
+    route: &str,
+    req: Request,
+) -> Result<(Request, Option<tokio::sync::OwnedSemaphorePermit>), ApiError> {
+    use futures_util::StreamExt;
+
+    let limit = body_limit(route);
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    if declared == Some(0) {
+        return Ok((req, None));
+    }
+    // A pause is bounded by the body timeout layer; the whole body by this.
+    let expected = declared.unwrap_or(limit as u64);
+    let deadline = tokio::time::Instant::now()
+        + state.timeouts.body
+        + Duration::from_secs(expected / crate::BODY_BYTES_PER_S_MIN);
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut received: Vec<u8> = Vec::new();
+    let mut pending: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => return Err(ApiError::body_timeout()),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(body_error(e)),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        if received.len() + chunk.len() > limit {
+            return Err(ApiError::body_too_large(limit));
+        }
+        let more = u32::try_from(chunk.len())
+            .ok()
+            .and_then(|n| {
+                Arc::clone(&state.pending_body_bytes)
+                    .try_acquire_many_owned(n)
+                    .ok()
+            })
+            .ok_or_else(|| ApiError::busy(1))?;
+        match pending.as_mut() {
+            Some(p) => p.merge(more),
+            None => pending = Some(more),
+        }
+        received.extend_from_slice(&chunk);
+    }
+    Ok((
+        Request::from_parts(parts, axum::body::Body::from(received)),
+        pending,
+    ))
+}
+
+/// What a body that failed while arriving is answered.
+fn body_error(e: axum::Error) -> ApiError {
+    let cause = e.into_inner();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+    while let Some(s) = source {
+        if s.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::body_timeout();
+        }
+        source = s.source();
+    }
+    ApiError::bad_request(
+        "bad_request_body",
+        format!("the body could not be read: {cause}"),
+    )
 }
 
 // ----- extractors ---------------------------------------------------------------------
@@ -488,7 +615,12 @@ pub struct Readiness {
     /// Requests in flight now, and the most admitted at once.
     pub in_flight: usize,
     pub in_flight_max: usize,
-    /// Every place is taken: new requests are answered 503 at once.
+    /// HTTP connections open now, and the most open at once (beyond it a new
+    /// connection is answered 503 and closed).
+    pub connections_open: usize,
+    pub connections_max: usize,
+    /// Every place in flight is taken or the connections are at their cap: new
+    /// requests are answered 503 at once.
     pub saturated: bool,
 }
 
@@ -558,13 +690,16 @@ async fn ready(
         .map(|(code, c)| currency_readiness(code, c))
         .collect();
     let (in_flight, in_flight_max) = state.load();
-    let saturated = in_flight >= in_flight_max;
+    let (connections_open, connections_max) = state.connections.load();
+    let saturated = state.saturated();
     let ready = !saturated && currencies.iter().all(|c| c.state == "running");
     let body = Readiness {
         ready,
         currencies,
         in_flight,
         in_flight_max,
+        connections_open,
+        connections_max,
         saturated,
     };
     let status = if ready {

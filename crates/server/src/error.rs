@@ -129,6 +129,29 @@ impl ApiError {
         }
     }
 
+    /// The body is larger than the route takes (said by `Content-Length` or found while
+    /// reading).
+    pub fn body_too_large(limit_bytes: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "보낸 내용이 너무 큽니다. 크기를 줄여 다시 보내 주세요.",
+            "What was sent is too large. Please make it smaller and send it again.",
+        )
+        .detail(format!("at most {limit_bytes} bytes"))
+    }
+
+    /// The body did not arrive in time: a pause longer than the body timeout, or the
+    /// whole body slower than the slowest upload allowed. Nothing was done.
+    pub fn body_timeout() -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "보낸 내용이 제때 도착하지 않았습니다. 연결 상태를 확인한 뒤 다시 보내 주세요. 결제는 이뤄지지 않았습니다.",
+            "What was sent did not arrive in time. Please check your connection and send it again; nothing was charged.",
+        )
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
         ApiError {
             retry_after_s: Some(5),
@@ -215,11 +238,11 @@ impl ApiError {
 #[derive(Clone, Debug)]
 pub struct ErrorCode(pub String);
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let code = ErrorCode(self.code.clone());
+impl ApiError {
+    /// The body this error is answered with.
+    pub fn problem(self) -> Problem {
         let extra = self.extra.map(|e| *e).unwrap_or_default();
-        let body = Problem {
+        Problem {
             kind: format!("https://maeul.dev/problems/{}", self.code),
             title: self.en.clone(),
             status: self.status.as_u16(),
@@ -229,14 +252,22 @@ impl IntoResponse for ApiError {
             detail: extra.detail,
             fields: extra.fields,
             scheme: extra.scheme,
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = ErrorCode(self.code.clone());
+        let (status, retry_after_s) = (self.status, self.retry_after_s);
+        let body = self.problem();
+        let mut response = (status, axum::Json(body)).into_response();
         response.extensions_mut().insert(code);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(s) = self.retry_after_s
+        if let Some(s) = retry_after_s
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);

@@ -9,10 +9,16 @@
 //!
 //! Overload is answered at once: a full sequencer queue is `503` with `Retry-After`,
 //! never a wait that times out.
+//!
+//! Slow clients cost a connection, never a place among the requests in flight: headers
+//! must arrive within [`HEADER_TIMEOUT`], the body within [`BODY_TIMEOUT`] (buffered
+//! before the request is admitted, see `api::observe`), and connections are counted per
+//! client address and in total (`connections.rs`), the excess closed at once.
 
 pub mod api;
 pub mod auth;
 pub mod bank_link;
+pub mod connections;
 pub mod error;
 pub mod history;
 pub mod idempotency;
@@ -85,7 +91,48 @@ pub struct AppState {
     /// Requests being handled now, and the most admitted at once (load shedding).
     in_flight: std::sync::atomic::AtomicUsize,
     in_flight_max: usize,
+    /// Open connections, per client address and in total.
+    pub connections: Arc<connections::Connections>,
+    /// Bounds on how long a client may take to send its request.
+    pub timeouts: Timeouts,
+    /// Bytes of request bodies being received before admission (see `api::observe`):
+    /// one permit a byte.
+    pub pending_body_bytes: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long a client may take to send its request.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From the first read of a request (or of the next one on a kept-alive connection)
+    /// until its headers are complete. Also how long an idle kept-alive connection is
+    /// kept.
+    pub header: Duration,
+    /// The longest pause while a body arrives; the whole body must also arrive within
+    /// this plus its length at [`BODY_BYTES_PER_S_MIN`].
+    pub body: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: HEADER_TIMEOUT,
+            body: BODY_TIMEOUT,
+        }
+    }
+}
+
+/// Headers arrive within this (a phone on a poor network sends a few hundred bytes in
+/// well under a second).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request body pauses at most this long (see [`Timeouts::body`]).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The slowest body upload allowed on top of [`BODY_TIMEOUT`]: 64 KiB/s (about
+/// 0.5 Mbit/s, a poor mobile uplink). A 256 KiB JSON body gets 4 s more, an 8 MiB
+/// camera image two minutes more.
+pub const BODY_BYTES_PER_S_MIN: u64 = 64 * 1024;
+/// Bytes of request bodies held while they arrive, before their requests are admitted:
+/// beyond this a request is answered 503 at once.
+pub const PENDING_BODY_BYTES_MAX: usize = 256 * 1024 * 1024;
 
 /// Requests handled at once by default; more are answered 503 with Retry-After at once.
 /// Two cores finish about 20,000 payments a second, so 256 in flight is about 13 ms of
@@ -118,7 +165,34 @@ impl AppState {
             bank_link: bank_link::Settings::default(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             in_flight_max: IN_FLIGHT_MAX,
+            connections: Arc::new(connections::Connections::new(
+                connections::CONNECTIONS_PER_ADDRESS_MAX,
+                connections::CONNECTIONS_MAX,
+            )),
+            timeouts: Timeouts::default(),
+            pending_body_bytes: Arc::new(tokio::sync::Semaphore::new(PENDING_BODY_BYTES_MAX)),
         })
+    }
+
+    /// The same with other limits on open connections: per client address (IPv4 whole,
+    /// IPv6 per /64) and in total.
+    pub fn with_connection_limits(mut self, per_address: usize, total: usize) -> AppState {
+        self.connections = Arc::new(connections::Connections::new(per_address, total));
+        self
+    }
+
+    /// The same with other bounds on how long a client may take to send its request.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> AppState {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Whether a new request or connection would be refused now: every place in flight
+    /// is taken, or the connections are at their cap.
+    pub fn saturated(&self) -> bool {
+        let (in_flight, in_flight_max) = self.load();
+        let (open, max) = self.connections.load();
+        in_flight >= in_flight_max || open >= max
     }
 
     /// The same with another in-flight limit.
@@ -180,22 +254,84 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 /// Serves `app` on `addr` until `shutdown` resolves; returns the bound address at once
 /// through `bound`.
+///
+/// HTTP/1.1 over an accept loop of our own rather than `axum::serve`, for three bounds
+/// `axum::serve` does not give: the time to receive a request's headers (hyper's header
+/// read timeout, which needs a timer), the connections open per client address and in
+/// total (a connection beyond either is sent a 503 and closed at once), and a pause
+/// after a failed accept (out of file descriptors) instead of a busy loop. On shutdown
+/// the listener closes, idle connections close, and requests under way are finished.
 pub async fn serve(
     state: Arc<AppState>,
     addr: SocketAddr,
     bound: tokio::sync::oneshot::Sender<SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let _ = bound.send(listener.local_addr()?);
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let router = app(Arc::clone(&state));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(state.timeouts.header);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was taken:
+                    // wait a little rather than spin on the same error.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let ticket = match state.connections.open(peer.ip()) {
+            Ok(t) => t,
+            Err(why) => {
+                // Written without waiting: a short answer fits an empty socket buffer,
+                // and a client that does not read it only loses the words.
+                let _ = stream.try_write(&connections::refusal(why));
+                state
+                    .metrics
+                    .rejections
+                    .with_label_values(&["too_many_connections"])
+                    .inc();
+                drop(stream);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let mut router = router.clone();
+                async move {
+                    tower_service::Service::call(&mut router, req.map(axum::body::Body::new)).await
+                }
+            });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(ticket);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }
+
+/// The pause after a failed accept.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

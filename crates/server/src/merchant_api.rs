@@ -83,7 +83,7 @@ const MIRROR_CHUNK: usize = 512;
 pub struct MerchantDoc;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    use axum::extract::DefaultBodyLimit;
+    // Body limits per route: `api::body_limit`.
     use axum::routing::{get, post};
     Router::new()
         .route("/api/v1/directory/{currency}/nearby", get(nearby))
@@ -93,10 +93,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(merchant_card),
         )
         .route("/api/v1/me/scan", post(scan))
-        .route(
-            "/api/v1/me/scan-image",
-            post(scan_image).layer(DefaultBodyLimit::max(IMAGE_BYTES_MAX)),
-        )
+        .route("/api/v1/me/scan-image", post(scan_image))
         .route("/api/v1/me/consumer-code", post(consumer_code))
         .route("/api/v1/me/qr", get(my_qr))
         .route("/api/v1/me/consumer-payments", post(consumer_payment))
@@ -115,17 +112,15 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route(
             "/api/v1/operator/{currency}/registry-sync",
-            post(registry_sync).layer(DefaultBodyLimit::max(FILE_BYTES_MAX)),
+            post(registry_sync),
         )
         .route(
             "/api/v1/operator/{currency}/revenue-bands",
-            get(revenue_bands)
-                .put(set_revenue_bands)
-                .layer(DefaultBodyLimit::max(directory::revenue::TABLE_BYTES_MAX)),
+            get(revenue_bands).put(set_revenue_bands),
         )
         .route(
             "/api/v1/operator/{currency}/qr-aliases",
-            post(import_aliases).layer(DefaultBodyLimit::max(FILE_BYTES_MAX)),
+            post(import_aliases),
         )
 }
 

@@ -70,6 +70,16 @@ impl Metrics {
                 c.engine.queue_depth()
             );
         }
+        let (in_flight, _) = state.load();
+        let (connections, _) = state.connections.load();
+        let _ = writeln!(
+            text,
+            "# HELP maeul_requests_in_flight Requests admitted and not yet answered.\n# TYPE maeul_requests_in_flight gauge\nmaeul_requests_in_flight {in_flight}"
+        );
+        let _ = writeln!(
+            text,
+            "# HELP maeul_connections_open HTTP connections open.\n# TYPE maeul_connections_open gauge\nmaeul_connections_open {connections}"
+        );
         for (name, help) in [
             (
                 "batches",

@@ -79,6 +79,28 @@ async fn start_full(
     per_address: server::limits::WriteLimit,
     bank_link: server::bank_link::Settings,
 ) -> Service {
+    start_tuned_full(options, limit, per_address, bank_link, |s| s).await
+}
+
+/// The default service with other settings on its state (timeouts, connection caps...).
+async fn start_tuned(tune: impl FnOnce(AppState) -> AppState) -> Service {
+    start_tuned_full(
+        EngineOptions::default(),
+        server::limits::WriteLimit::default(),
+        server::limits::WriteLimit::PER_ADDRESS,
+        server::bank_link::Settings::default(),
+        tune,
+    )
+    .await
+}
+
+async fn start_tuned_full(
+    options: EngineOptions,
+    limit: server::limits::WriteLimit,
+    per_address: server::limits::WriteLimit,
+    bank_link: server::bank_link::Settings,
+    tune: impl FnOnce(AppState) -> AppState,
+) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
         dir.path().join("currencies/busan"),
@@ -177,13 +199,13 @@ async fn start_full(
             Arc::new(server::merchants::Merchants::open(dir.path(), "busan", [7; 32]).unwrap()),
         ),
     );
-    let state = Arc::new(
+    let state = Arc::new(tune(
         AppState::new(currencies, Arc::clone(&auth))
             .unwrap()
             .with_write_limit(limit)
             .with_address_limit(per_address)
             .with_bank_link(bank_link),
-    );
+    ));
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server::serve(
@@ -4384,4 +4406,313 @@ async fn wrong_passwords_from_one_address_do_not_lock_the_owner_out_from_another
     assert!(v["token"].as_str().is_some());
     let (s, _, _) = sign_in_from(&attacker, &svc.base, "owner-1", "guess-guess").await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+}
+
+// ----- slow clients and overload at the connection level --------------------------------
+
+/// Writes all of `bytes` (tokio's `io-util` is not among this workspace's features).
+async fn send(conn: &tokio::net::TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        conn.writable().await?;
+        match conn.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads what has arrived (0 at the end).
+async fn recv(conn: &tokio::net::TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        conn.readable().await?;
+        match conn.try_read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => return other,
+        }
+    }
+}
+
+/// Reads until the server closes the connection.
+async fn recv_to_end(conn: &tokio::net::TcpStream) -> Vec<u8> {
+    let (mut all, mut buf) = (Vec::new(), [0u8; 4096]);
+    while let Ok(n) = recv(conn, &mut buf).await {
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&buf[..n]);
+    }
+    all
+}
+
+impl Service {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// A TCP connection to the server from `from` (any 127.x.y.z is this machine): the
+    /// server counts connections per client address.
+    async fn connect_from(&self, from: [u8; 4]) -> tokio::net::TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+        socket.connect(self.addr()).await.unwrap()
+    }
+}
+
+/// One answer read from a kept-alive connection: status, head, body (at most 4 s).
+async fn read_answer(conn: &mut tokio::net::TcpStream) -> (u16, String, String) {
+    tokio::time::timeout(Duration::from_secs(4), async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buf.len() >= end + 4 + length {
+                    let status = head[9..12].parse().unwrap();
+                    let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]);
+                    return (status, head, body.into_owned());
+                }
+            }
+            let n = recv(conn, &mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before a whole answer: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("an answer within 4 s")
+}
+
+/// GET `path` on a kept-alive connection.
+async fn raw_get(conn: &mut tokio::net::TcpStream, path: &str) -> (u16, String, String) {
+    send(
+        conn,
+        format!("GET {path} HTTP/1.1\r\nhost: maeul\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    read_answer(conn).await
+}
+
+/// Polls until `f` holds (at most `within`); whether it did.
+async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + within;
+    while std::time::Instant::now() < until {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}
+
+/// Regression: 270 connections that sent a payment's headers and then stalled held all
+/// 256 places in flight for the whole 30 s request deadline, and every other request
+/// was answered `503 busy`. Bodies are now received before a request takes a place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_do_not_take_the_places_payments_need() {
+    // The stalls must outlast the test: a long body timeout.
+    let svc = start_tuned(|s| {
+        s.with_timeouts(server::Timeouts {
+            header: Duration::from_secs(5),
+            body: Duration::from_secs(30),
+        })
+    })
+    .await;
+    let (citizen, _) = citizen_with_money(&svc, "patient", "110-000071", 100_000).await;
+    let (_, merchant) = approved_merchant(&svc, "stall-shop", 71).await;
+    // 300 connections from three other addresses (each under the per-address cap) send
+    // the headers of a payment and part of its body, then nothing.
+    let mut stalled = Vec::new();
+    for i in 0..300u32 {
+        let conn = svc.connect_from([127, 0, 0, 2 + (i % 3) as u8]).await;
+        send(
+            &conn,
+            format!(
+                "POST /api/v1/me/payments HTTP/1.1\r\nhost: maeul\r\nauthorization: Bearer {citizen}\r\nidempotency-key: stall-{i}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"amount\""
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        stalled.push(conn);
+    }
+    // The server has taken them all (and, before the fix, every place in flight).
+    eventually(Duration::from_secs(5), || {
+        svc.state.connections.load().0 >= 300 || svc.state.load().0 >= svc.state.load().1
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (status, body, _) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("through-the-stalls"),
+            Some(json!({"merchant": merchant, "amount": 1000, "pin": "123456"})),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(took < Duration::from_secs(2), "the payment took {took:?}");
+    // The stalls are still held, and cost no place in flight.
+    assert!(svc.state.connections.load().0 >= 300);
+    assert_eq!(svc.state.load().0, 0);
+    let (s, ready) = svc.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::OK, "{ready}");
+    assert!(
+        ready["connections_open"].as_u64().unwrap() >= 300,
+        "{ready}"
+    );
+    drop(stalled);
+}
+
+/// A body that stops, or trickles in slower than the slowest upload allowed, is cut
+/// after the body timeout with a 408 that says so, and nothing is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_or_trickling_body_is_cut_after_the_body_timeout() {
+    let svc = start_tuned(|s| {
+        s.with_timeouts(server::Timeouts {
+            header: Duration::from_secs(5),
+            body: Duration::from_secs(1),
+        })
+    })
+    .await;
+    let head = "POST /api/v1/citizens HTTP/1.1\r\nhost: maeul\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
+    // Stalled: ten bytes of a hundred, then nothing.
+    let mut conn = svc.connect_from([127, 0, 0, 1]).await;
+    let started = std::time::Instant::now();
+    send(&conn, format!("{head}{{\"login\":").as_bytes())
+        .await
+        .unwrap();
+    let (status, _, body) = tokio::time::timeout(Duration::from_secs(5), read_answer(&mut conn))
+        .await
+        .expect("the stalled body is answered well before the request deadline");
+    let took = started.elapsed();
+    assert_eq!(status, 408, "{body}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["code"], "body_timeout", "{problem}");
+    assert!(
+        problem["message_ko"].as_str().unwrap().contains("도착하지"),
+        "{problem}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+
+    // Trickling: a byte every 200 ms never pauses a whole second, but the body as a
+    // whole is too slow.
+    let conn = Arc::new(svc.connect_from([127, 0, 0, 1]).await);
+    let started = std::time::Instant::now();
+    send(&conn, head.as_bytes()).await.unwrap();
+    let trickle = {
+        let conn = Arc::clone(&conn);
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                if send(&conn, b" ").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(5), recv_to_end(&conn))
+        .await
+        .unwrap_or_default();
+    let took = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    trickle.abort();
+}
+
+/// Connections beyond the per-address cap get a 503 with Retry-After and are closed at
+/// once; other addresses are served; a closed connection gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_per_address_cap_are_refused_at_once() {
+    let svc = start_tuned(|s| s.with_connection_limits(3, 1000)).await;
+    let from = [127, 0, 0, 5];
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut conn = svc.connect_from(from).await;
+        let (status, _, _) = raw_get(&mut conn, "/healthz").await;
+        assert_eq!(status, 200);
+        held.push(conn);
+    }
+    let fourth = svc.connect_from(from).await;
+    let answer = tokio::time::timeout(Duration::from_secs(2), recv_to_end(&fourth))
+        .await
+        .expect("refused and closed at once");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("retry-after: 1\r\n"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"too_many_connections\""),
+        "{answer}"
+    );
+    // Another address is not affected.
+    let mut other = svc.connect_from([127, 0, 0, 6]).await;
+    assert_eq!(raw_get(&mut other, "/healthz").await.0, 200);
+    // A held connection closes: its place comes back.
+    drop(held.pop());
+    assert!(
+        eventually(Duration::from_secs(3), || svc.state.connections.load().0
+            == 3)
+        .await,
+        "{:?}",
+        svc.state.connections.load()
+    );
+    let mut again = svc.connect_from(from).await;
+    assert_eq!(raw_get(&mut again, "/healthz").await.0, 200);
+}
+
+/// Readiness tells the connections open and answers 503 with Retry-After when the node
+/// is saturated: connections at their cap, or every place in flight taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_connections_and_saturation() {
+    let svc = start_tuned(|s| s.with_connection_limits(256, 4).with_in_flight_limit(1)).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut conn = svc.connect_from([127, 0, 0, 1]).await;
+        assert_eq!(raw_get(&mut conn, "/healthz").await.0, 200);
+        held.push(conn);
+    }
+    // The fourth connection is the last place.
+    let mut probe = svc.connect_from([127, 0, 0, 1]).await;
+    let (status, head, body) = raw_get(&mut probe, "/readyz").await;
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 503, "{ready}");
+    assert!(head.contains("retry-after:"), "{head}");
+    assert_eq!(ready["connections_open"], 4, "{ready}");
+    assert_eq!(ready["connections_max"], 4, "{ready}");
+    assert_eq!(ready["saturated"], true, "{ready}");
+    assert_eq!(ready["ready"], false, "{ready}");
+    drop(held);
+    assert!(
+        eventually(Duration::from_secs(3), || svc.state.connections.load().0
+            == 1)
+        .await
+    );
+    let (status, _, body) = raw_get(&mut probe, "/readyz").await;
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["connections_open"], 1, "{ready}");
+    assert_eq!(ready["saturated"], false, "{ready}");
+    // Every place in flight taken (by the test) is saturation too.
+    let place = svc.state.admit_request().unwrap();
+    let (status, _, body) = raw_get(&mut probe, "/readyz").await;
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["saturated"], true, "{ready}");
+    drop(place);
 }
