@@ -98,6 +98,10 @@ pub struct AppState {
     /// Bytes of request bodies being received before admission (see `api::observe`):
     /// one permit a byte.
     pub pending_body_bytes: Arc<tokio::sync::Semaphore>,
+    /// Camera-image decodes running at once (each may take up to
+    /// `qr::DECODE_MEMORY_MAX_BYTES` of memory and seconds of a core); one permit each.
+    /// More are answered 503 at once, never queued.
+    pub image_decodes: Arc<tokio::sync::Semaphore>,
 }
 
 /// How long a client may take to send its request.
@@ -133,6 +137,8 @@ pub const BODY_BYTES_PER_S_MIN: u64 = 64 * 1024;
 /// Bytes of request bodies held while they arrive, before their requests are admitted:
 /// beyond this a request is answered 503 at once.
 pub const PENDING_BODY_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// Camera-image decodes at once by default: two cores, each decode up to 64 MiB.
+pub const IMAGE_DECODES_MAX: usize = 2;
 
 /// Requests handled at once by default; more are answered 503 with Retry-After at once.
 /// Two cores finish about 20,000 payments a second, so 256 in flight is about 13 ms of
@@ -171,6 +177,7 @@ impl AppState {
             )),
             timeouts: Timeouts::default(),
             pending_body_bytes: Arc::new(tokio::sync::Semaphore::new(PENDING_BODY_BYTES_MAX)),
+            image_decodes: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_MAX)),
         })
     }
 
@@ -184,6 +191,12 @@ impl AppState {
     /// The same with other bounds on how long a client may take to send its request.
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> AppState {
         self.timeouts = timeouts;
+        self
+    }
+
+    /// The same with another number of camera-image decodes at once.
+    pub fn with_image_decodes(mut self, at_once: usize) -> AppState {
+        self.image_decodes = Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
         self
     }
 

@@ -464,18 +464,29 @@ async fn scan_image(
 ) -> Result<Json<ScanView>, ApiError> {
     require(&caller, Role::Citizen)?;
     let currency = state.currency(&caller.currency)?.clone();
-    // Image decoding is CPU work: off the async threads.
-    let found = tokio::task::spawn_blocking(move || qr::decode_image(&body))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                e.code(),
-                e.message_ko(),
-                e.message_en(),
-            )
-        })?;
+    // A decode may take `qr::DECODE_MEMORY_MAX_BYTES` and seconds of a core: only a few
+    // run at once, and one more is answered 503 at once rather than queued (a queue of
+    // images would hold their memory and answer after the citizen gave up).
+    let permit = Arc::clone(&state.image_decodes)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::busy(1))?;
+    // Image decoding is CPU work: off the async threads. The permit goes with the work,
+    // which goes on even if the request is dropped.
+    let found = tokio::task::spawn_blocking(move || {
+        let found = qr::decode_image(&body);
+        drop(permit);
+        found
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            e.message_ko(),
+            e.message_en(),
+        )
+    })?;
     let first = found.first().cloned().unwrap_or_default();
     let a = currency.merchants.classify_for_citizen(&first, now_us());
     Ok(Json(scan_view(&currency, &a)))

@@ -4716,3 +4716,36 @@ async fn readiness_reports_connections_and_saturation() {
     assert_eq!(ready["saturated"], true, "{ready}");
     drop(place);
 }
+
+/// Camera-image decodes are bounded: with every permit taken a scan is answered 503
+/// with Retry-After at once (never queued); when one is free the scan is decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_is_refused_at_once_while_every_decode_permit_is_taken() {
+    let svc = start_tuned(|s| s.with_image_decodes(1)).await;
+    let (citizen, _) = new_citizen(&svc, "camera").await;
+    let png = qr::render_png("hello", &qr::QrOptions::default()).unwrap();
+    let scan = || {
+        svc.http
+            .post(format!("{}/api/v1/me/scan-image", svc.base))
+            .bearer_auth(&citizen)
+            .header("content-type", "image/png")
+            .body(png.clone())
+            .send()
+    };
+    // A decode in progress holds the only permit.
+    let decoding = svc.state.image_decodes.try_acquire().unwrap();
+    let started = std::time::Instant::now();
+    let res = scan().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "busy", "{problem}");
+    drop(decoding);
+    let res = scan().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let view: Value = res.json().await.unwrap();
+    assert_eq!(view["payable"], false, "{view}");
+    // The permit came back after the decode.
+    assert_eq!(svc.state.image_decodes.available_permits(), 1);
+}
