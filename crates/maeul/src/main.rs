@@ -53,6 +53,10 @@ enum Cmd {
         /// bursts of ten times that pass.
         #[arg(long, default_value_t = server::limits::WriteLimit::PER_ADDRESS.per_second)]
         sign_ins_per_address: u32,
+        /// HTTP connections open at once from one client address (IPv6: per /64); more
+        /// are answered 503 and closed. A load generator on this machine needs more.
+        #[arg(long, default_value_t = server::connections::CONNECTIONS_PER_ADDRESS_MAX)]
+        connections_per_address: usize,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -244,6 +248,7 @@ fn main() -> ExitCode {
             seconds,
             scheme,
             sign_ins_per_address,
+            connections_per_address,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
             maeul::serve::run(maeul::serve::ServeOptions {
@@ -255,6 +260,7 @@ fn main() -> ExitCode {
                 limit: seconds.map(Duration::from_secs),
                 scheme,
                 sign_ins_per_address,
+                connections_per_address,
             })
         })(),
         Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),

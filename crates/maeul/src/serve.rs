@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub scheme: Option<SchemeConfig>,
     /// Sign-ups and sign-ins a second per client address.
     pub sign_ins_per_address: u32,
+    /// HTTP connections open at once per client address.
+    pub connections_per_address: usize,
 }
 
 /// The issuer's account at the (simulated) bank.
@@ -223,12 +225,17 @@ async fn serve(
             Currency::new(Arc::clone(engine), Arc::clone(storage), treasury, merchants),
         );
     }
-    let state = Arc::new(AppState::new(currencies, auth)?.with_address_limit(
-        server::limits::WriteLimit {
-            per_second: o.sign_ins_per_address,
-            burst: o.sign_ins_per_address.saturating_mul(10),
-        },
-    ));
+    let state = Arc::new(
+        AppState::new(currencies, auth)?
+            .with_address_limit(server::limits::WriteLimit {
+                per_second: o.sign_ins_per_address,
+                burst: o.sign_ins_per_address.saturating_mul(10),
+            })
+            .with_connection_limits(
+                o.connections_per_address,
+                server::connections::CONNECTIONS_MAX,
+            ),
+    );
     // Sign-ups cut off by the last stop are finished in the background, and the ledger
     // is made to follow each merchant registry (a stop between a registry change and
     // the ledger's leaves them apart until now).
