@@ -31,10 +31,34 @@ const LIVE_BACKLOG: usize = 1_024;
 const PRUNE_EVERY_BATCHES: u64 = 4_096;
 const PRUNE_AFTER_US: u64 = 7 * 24 * 3600 * 1_000_000;
 
+/// Commands of one journal record a cursor can tell apart. The engine's batches are
+/// smaller (`batch_commands_max`, 16,384 by default; a test checks it); beyond this, the
+/// last entries of a record would share cursors.
+pub const CURSOR_COMMANDS_MAX: u64 = 1 << 16;
+/// Entries one command can give one account (payment and cash-back: 2) or all its
+/// accounts (with the merchant's payment_received: 3), each in its own slot.
+const CURSOR_SLOTS: u64 = 4;
+
+/// The page cursor of an entry: the journal record's seq, the command's index in it and
+/// the entry's slot in the command (fixed per kind), so that
+/// - every entry of an account has its own cursor, even two from one command (a
+///   payment and its cash-back), and a page that ends between them loses neither;
+/// - cursors grow with the journal, so `before` pages from newest to oldest;
+/// - a restart (history rebuilt from the journal's tail) gives the same cursors;
+/// - they stay below 2^53 (exact in JavaScript numbers) for the first 2^35 records.
+pub fn cursor(seq: u64, command: usize, slot: u64) -> u64 {
+    debug_assert!(slot < CURSOR_SLOTS, "slot {slot}");
+    let command = (command as u64).min(CURSOR_COMMANDS_MAX - 1);
+    seq.saturating_mul(CURSOR_COMMANDS_MAX * CURSOR_SLOTS)
+        | (command * CURSOR_SLOTS)
+        | slot.min(CURSOR_SLOTS - 1)
+}
+
 /// One line of an account's history, from that account's point of view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Entry {
-    /// Page cursor: pass it as `before` to get older entries.
+    /// Page cursor: pass it as `before` to get older entries. Unique within the
+    /// account's history, larger for newer entries, and the same after a restart.
     pub cursor: u64,
     /// Unix microseconds (journal time).
     pub at: u64,
@@ -78,14 +102,18 @@ pub struct History {
 }
 
 impl History {
-    /// Builds from the end of the journal and follows the engine from then on.
-    pub fn follow(engine: &Arc<Engine>, storage: &Arc<dyn Storage>) -> Arc<History> {
-        let history = Arc::new(History {
+    fn empty() -> History {
+        History {
             accounts: RwLock::new(HashMap::new()),
             redemptions: RwLock::new(HashMap::new()),
             settlements: RwLock::new(HashMap::new()),
             live: broadcast::channel(LIVE_BACKLOG).0,
-        });
+        }
+    }
+
+    /// Builds from the end of the journal and follows the engine from then on.
+    pub fn follow(engine: &Arc<Engine>, storage: &Arc<dyn Storage>) -> Arc<History> {
+        let history = Arc::new(History::empty());
         // Subscribe first, then read: nothing between the two is missed, and batches
         // read from the journal are skipped when they come again.
         let mut rx = engine.subscribe();
@@ -250,16 +278,23 @@ impl History {
         outcomes: &[Outcome],
         engine: &Engine,
     ) {
+        if commands.len() as u64 > CURSOR_COMMANDS_MAX {
+            tracing::warn!(
+                seq,
+                commands = commands.len(),
+                "a record with more commands than cursors tell apart: some entries share one"
+            );
+        }
         for (i, (env, out)) in commands.iter().zip(outcomes).enumerate() {
             let (Ok(applied), false) = (&out.result, out.repeated) else {
                 continue;
             };
-            let cursor = seq << 16 | (i as u64 & 0xFFFF);
-            let entry = |kind: &str,
+            let entry = |slot: u64,
+                         kind: &str,
                          amount: i64,
                          counterparty: Option<u64>,
                          transfer: Option<TransferId>| Entry {
-                cursor,
+                cursor: cursor(seq, i, slot),
                 at: at.as_micros(),
                 kind: kind.to_owned(),
                 amount,
@@ -280,13 +315,19 @@ impl History {
                         },
                     ) => {
                         let (p, m) = (payer.account().0, merchant.account().0);
-                        self.push(p, entry("payment", -amount.get(), Some(m), Some(*payment)));
+                        self.push(
+                            p,
+                            entry(0, "payment", -amount.get(), Some(m), Some(*payment)),
+                        );
                         if cashback.is_positive() {
-                            self.push(p, entry("cashback", cashback.get(), None, Some(*payment)));
+                            self.push(
+                                p,
+                                entry(1, "cashback", cashback.get(), None, Some(*payment)),
+                            );
                         }
                         self.push(
                             m,
-                            entry("payment_received", amount.get(), Some(p), Some(*payment)),
+                            entry(2, "payment_received", amount.get(), Some(p), Some(*payment)),
                         );
                     }
                     (
@@ -302,10 +343,13 @@ impl History {
                             engine.read(|l| l.payment(*payment).map(|r| (r.payer.0, r.merchant.0)));
                         if let Some((p, m)) = parties {
                             let back = amount.get() - cashback_returned.get();
-                            self.push(p, entry("payment_refunded", back, Some(m), Some(*refund)));
+                            self.push(
+                                p,
+                                entry(0, "payment_refunded", back, Some(m), Some(*refund)),
+                            );
                             self.push(
                                 m,
-                                entry("payment_refund", -amount.get(), Some(p), Some(*refund)),
+                                entry(1, "payment_refund", -amount.get(), Some(p), Some(*refund)),
                             );
                         }
                     }
@@ -319,13 +363,13 @@ impl History {
                         },
                     ) => self.push(
                         wallet.account().0,
-                        entry("charge", face.get(), None, Some(*charge)),
+                        entry(0, "charge", face.get(), None, Some(*charge)),
                     ),
                     (SchemeCommand::ConfirmPurchase { purchase }, _) => {
                         let rec =
                             engine.read(|l| l.purchase(*purchase).map(|p| (p.wallet.0, p.face)));
                         if let Some((w, face)) = rec {
-                            self.push(w, entry("charge", face.get(), None, Some(*purchase)));
+                            self.push(w, entry(0, "charge", face.get(), None, Some(*purchase)));
                         }
                     }
                     (
@@ -335,10 +379,13 @@ impl History {
                         SchemeApplied::Gifted { gift, amount },
                     ) => {
                         let (s, r) = (sender.account().0, recipient.account().0);
-                        self.push(s, entry("gift_sent", -amount.get(), Some(r), Some(*gift)));
+                        self.push(
+                            s,
+                            entry(0, "gift_sent", -amount.get(), Some(r), Some(*gift)),
+                        );
                         self.push(
                             r,
-                            entry("gift_received", amount.get(), Some(s), Some(*gift)),
+                            entry(1, "gift_received", amount.get(), Some(s), Some(*gift)),
                         );
                     }
                     (
@@ -352,6 +399,7 @@ impl History {
                     ) => self.push(
                         wallet.account().0,
                         entry(
+                            0,
                             "refund",
                             -(cash.get() + subsidy.get()),
                             None,
@@ -373,6 +421,7 @@ impl History {
                             self.push(
                                 w,
                                 entry(
+                                    0,
                                     "refund",
                                     -(cash.get() + subsidy.get()),
                                     None,
@@ -385,7 +434,7 @@ impl History {
                         if let Some(m) = self.end_redemption(*redemption, "paid", at) {
                             self.push(
                                 m,
-                                entry("redemption", -amount.get(), None, Some(*redemption)),
+                                entry(0, "redemption", -amount.get(), None, Some(*redemption)),
                             );
                         }
                     }
@@ -396,7 +445,7 @@ impl History {
                         (TransferSpec::Redemption { merchant, .. }, TransferStatus::Posted) => {
                             let m = merchant.account().0;
                             self.open_settlement(m, *id, amount.get(), at, true);
-                            self.push(m, entry("redemption", -amount.get(), None, Some(*id)));
+                            self.push(m, entry(0, "redemption", -amount.get(), None, Some(*id)));
                         }
                         (TransferSpec::Redemption { merchant, .. }, TransferStatus::Pending) => {
                             let m = merchant.account().0;
@@ -406,7 +455,7 @@ impl History {
                         (TransferSpec::Expiry { wallet, .. }, _) => {
                             self.push(
                                 wallet.account().0,
-                                entry("expiry", -amount.get(), None, Some(*id)),
+                                entry(0, "expiry", -amount.get(), None, Some(*id)),
                             );
                         }
                         _ => {}
@@ -418,5 +467,90 @@ impl History {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(cursor: u64, transfer: u64) -> Entry {
+        Entry {
+            cursor,
+            at: 0,
+            kind: "payment".into(),
+            amount: -1,
+            counterparty: None,
+            transfer: Some(transfer),
+        }
+    }
+
+    /// Every page of `account`'s history of at most `limit` entries, following `before`.
+    fn all_pages(h: &History, account: u64, limit: usize) -> Vec<Entry> {
+        let mut seen: Vec<Entry> = Vec::new();
+        loop {
+            let page = h.page(account, seen.last().map(|e| e.cursor), limit);
+            assert!(page.len() <= limit);
+            if page.is_empty() {
+                return seen;
+            }
+            seen.extend(page);
+        }
+    }
+
+    proptest! {
+        /// Whatever a journal gives (several entries of one command for one account,
+        /// many commands per record, records of other currencies' seqs skipped), paging
+        /// with any limit shows every entry exactly once, newest first.
+        #[test]
+        fn paging_shows_every_entry_exactly_once(
+            records in prop::collection::vec(
+                (1u64..4, prop::collection::vec(prop::collection::vec(0u64..3, 1..=3), 1..6)),
+                0..12,
+            ),
+            limit in 1usize..8,
+        ) {
+            let h = History::empty();
+            let mut pushed: HashMap<u64, Vec<Entry>> = HashMap::new();
+            let (mut seq, mut transfer) = (0, 0);
+            for (gap, commands) in records {
+                seq += gap;
+                for (i, accounts) in commands.iter().enumerate() {
+                    for (slot, account) in accounts.iter().enumerate() {
+                        transfer += 1;
+                        let e = entry(cursor(seq, i, slot as u64), transfer);
+                        h.push(*account, e.clone());
+                        pushed.entry(*account).or_default().push(e);
+                    }
+                }
+            }
+            for account in 0..3 {
+                let mut want = pushed.remove(&account).unwrap_or_default();
+                want.reverse();
+                prop_assert_eq!(all_pages(&h, account, limit), want);
+            }
+        }
+    }
+
+    #[test]
+    fn cursors_grow_with_slot_command_and_record_and_stay_exact_in_javascript() {
+        let order = [
+            cursor(1, 0, 0),
+            cursor(1, 0, 1),
+            cursor(1, 0, 2),
+            cursor(1, 1, 0),
+            cursor(1, CURSOR_COMMANDS_MAX as usize - 1, 3),
+            cursor(2, 0, 0),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert!(cursor((1 << 35) - 1, CURSOR_COMMANDS_MAX as usize - 1, 3) < 1 << 53);
+    }
+
+    #[test]
+    fn the_engines_batches_fit_in_a_cursor() {
+        let o = engine::EngineOptions::default();
+        assert!(o.batch_commands_max as u64 <= CURSOR_COMMANDS_MAX);
+        assert!(o.submission_commands_max as u64 <= CURSOR_COMMANDS_MAX);
     }
 }

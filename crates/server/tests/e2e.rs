@@ -4749,3 +4749,76 @@ async fn a_scan_is_refused_at_once_while_every_decode_permit_is_taken() {
     // The permit came back after the decode.
     assert_eq!(svc.state.image_decodes.available_permits(), 1);
 }
+
+/// Every page of `token`'s history of at most `limit` entries, following `before`.
+async fn all_pages(svc: &Service, token: &str, limit: usize) -> Vec<Value> {
+    let mut seen = Vec::new();
+    let mut before: Option<u64> = None;
+    for _ in 0..100 {
+        let path = match before {
+            Some(b) => format!("/api/v1/me/history?limit={limit}&before={b}"),
+            None => format!("/api/v1/me/history?limit={limit}"),
+        };
+        let (s, page) = svc.get(&path, Some(token)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let page = page.as_array().unwrap().clone();
+        assert!(page.len() <= limit, "{page:?}");
+        let Some(last) = page.last() else {
+            return seen;
+        };
+        before = Some(last["cursor"].as_u64().unwrap());
+        seen.extend(page);
+    }
+    panic!("history paging did not end: {seen:?}");
+}
+
+/// Regression: every entry of one command shared one cursor, so a page that ended
+/// between a payment's `payment` and `cashback` entries lost the second (with limit=1,
+/// 3 of a citizen's 7 entries were never shown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_show_every_entry_exactly_once_whatever_the_page_size() {
+    let svc = start().await;
+    let (citizen, _) = citizen_with_money(&svc, "pager", "110-000090", 100_000).await;
+    let (shop, merchant) = approved_merchant(&svc, "pager-shop", 90).await;
+    for i in 1..=3 {
+        let (s, p) = svc
+            .post(
+                "/api/v1/me/payments",
+                Some(&citizen),
+                Some(&format!("page-pay-{i}")),
+                json!({"merchant": merchant, "amount": 1000 * i, "pin": "123456"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert!(p["cashback"].as_i64().unwrap() > 0, "{p}");
+    }
+    let (s, all) = svc
+        .get("/api/v1/me/history?limit=200", Some(&citizen))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let all = all.as_array().unwrap().clone();
+    let kinds: Vec<&str> = all.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "cashback", "payment", "cashback", "payment", "cashback", "payment", "charge"
+        ],
+        "{all:?}"
+    );
+    for limit in [1, 2, 3] {
+        assert_eq!(all_pages(&svc, &citizen, limit).await, all, "limit={limit}");
+    }
+    let cursors: Vec<u64> = all.iter().map(|e| e["cursor"].as_u64().unwrap()).collect();
+    assert!(
+        cursors.windows(2).all(|w| w[0] > w[1]),
+        "cursors are unique and newest first: {cursors:?}"
+    );
+    // JavaScript clients read cursors as doubles: they must be exact there.
+    assert!(cursors.iter().all(|c| *c < 1 << 53), "{cursors:?}");
+    let (_, shop_all) = svc.get("/api/v1/me/history?limit=200", Some(&shop)).await;
+    assert_eq!(shop_all.as_array().unwrap().len(), 3, "{shop_all}");
+    assert_eq!(
+        all_pages(&svc, &shop, 1).await,
+        *shop_all.as_array().unwrap()
+    );
+}
