@@ -2087,10 +2087,18 @@ async fn redeem(
 /// How often a live stream checks that its session is still signed in.
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Seconds a client is told to wait when every live-stream place is taken.
+const STREAMS_FULL_RETRY_S: u64 = 30;
+
 /// Payments as they happen (server-sent events, one `payment` event each, JSON data as
-/// in the history): a merchant's incoming ones, a citizen's outgoing ones.
+/// in the history): a merchant's incoming ones, a citizen's outgoing ones. A user holds
+/// at most a few streams at once (429 `too_many_streams` beyond), and the service a
+/// bounded number (503 `streams_full` with `Retry-After` beyond); a place comes back
+/// when its client goes away.
 #[utoipa::path(get, path = "/api/v1/me/payments/live", security(("bearer" = [])),
-    responses((status = 200, description = "text/event-stream"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "text/event-stream"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "This user holds as many live streams as one may (`too_many_streams`): close one first.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The service holds as many live streams as it takes (`streams_full`): try again after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json")))]
 async fn live_payments(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -2109,10 +2117,20 @@ async fn live_payments(
     };
     let account = caller.account.ok_or_else(ApiError::forbidden)?;
     let currency = state.currency(&caller.currency)?;
-    let rx = currency.history.live();
+    // The place travels with the stream and is given back when it is dropped: when
+    // the client goes away, or the session ends.
+    let slot = state
+        .streams
+        .admit(caller.user_id)
+        .map_err(|refused| match refused {
+            crate::limits::StreamRefused::PerUser { limit } => ApiError::too_many_streams(limit),
+            crate::limits::StreamRefused::Total => ApiError::streams_full(STREAMS_FULL_RETRY_S),
+        })?;
+    // Only this account's entries: other accounts' payments wake nothing here.
+    let rx = currency.history.live(account);
     // The stream ends when its session does (sign-out or expiry): checked at every
     // event and at least every few seconds.
-    let live = (Arc::clone(&state), caller);
+    let live = (Arc::clone(&state), caller, slot);
     let stream = futures_util::stream::unfold((rx, live), move |(mut rx, live)| async move {
         let mut check = tokio::time::interval(SESSION_CHECK);
         loop {
@@ -2129,7 +2147,7 @@ async fn live_payments(
                 return None;
             }
             match received {
-                Ok((a, entry)) if a == account && entry.kind == wanted => {
+                Ok(entry) if entry.kind == wanted => {
                     let data = serde_json::to_string(&entry).unwrap_or_default();
                     let event = axum::response::sse::Event::default()
                         .event("payment")

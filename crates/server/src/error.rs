@@ -152,6 +152,33 @@ impl ApiError {
         )
     }
 
+    /// The caller holds as many live streams as one user may (`limit`): closing one
+    /// helps, waiting does not, so there is no `Retry-After`.
+    pub fn too_many_streams(limit: usize) -> ApiError {
+        let mut fields = Map::new();
+        fields.insert("limit".into(), json!(limit));
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            "실시간 결제 알림이 이미 여러 곳에서 열려 있습니다. 다른 기기나 창의 알림을 닫고 다시 시도해 주세요.",
+            "Live payment updates are already open in too many places. Close them on another device or tab, then try again.",
+        )
+        .fields(fields)
+    }
+
+    /// The service holds as many live streams as it takes: try again later.
+    pub fn streams_full(retry_after_s: u64) -> ApiError {
+        ApiError {
+            retry_after_s: Some(retry_after_s.max(1)),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "streams_full",
+                "지금은 실시간 결제 알림을 더 열 수 없습니다. 잠시 후 다시 시도해 주세요. 결제와 내역 조회는 그대로 됩니다.",
+                "Live payment updates cannot be opened right now. Please try again shortly; payments and history work as usual.",
+            )
+        }
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
         ApiError {
             retry_after_s: Some(5),

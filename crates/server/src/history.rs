@@ -2,9 +2,11 @@
 //!
 //! At start it reads the end of the journal (at most `REBUILD_RECORDS` records), then
 //! follows every durable batch the engine publishes. Each account keeps its last
-//! `ENTRIES_PER_ACCOUNT` entries; merchants' incoming payments are also broadcast to
-//! live streams (server-sent events). Derived, never authoritative: the ledger and the
-//! journal are.
+//! `ENTRIES_PER_ACCOUNT` entries, each with a cursor of its own derived from where it is
+//! in the journal (so pages neither skip nor repeat, and a restart keeps them); payments
+//! and incoming payments also go to the account's live streams (server-sent events),
+//! through a channel per account that has streams open. Derived, never authoritative:
+//! the ledger and the journal are.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
@@ -16,14 +18,18 @@ use ledger::scheme::{SchemeApplied, SchemeCommand};
 use ledger::{
     Applied, Command, Envelope, Outcome, Timestamp, TransferId, TransferSpec, TransferStatus,
 };
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 pub const ENTRIES_PER_ACCOUNT: usize = 500;
 pub const REBUILD_RECORDS: u64 = 200_000;
-const LIVE_BACKLOG: usize = 1_024;
+/// Live entries waiting for one account's slowest stream; one further behind skips
+/// ahead (its client reads the history for what it missed).
+const LIVE_BACKLOG: usize = 64;
+/// The kinds live streams tell (a citizen's payments, a merchant's incoming ones).
+const LIVE_KINDS: [&str; 2] = ["payment", "payment_received"];
 /// Pending redemptions are checked against the ledger this often (in batches): one that
 /// expired there ends without a command, so it is dropped here once it is older than
 /// `PRUNE_AFTER_US` (far past any payout's pending window, so one confirmed in a batch
@@ -98,7 +104,44 @@ pub struct History {
     redemptions: RwLock<HashMap<TransferId, (u64, Timestamp)>>,
     /// Each merchant's settlements, newest last.
     settlements: RwLock<HashMap<u64, VecDeque<Settlement>>>,
-    live: broadcast::Sender<(u64, Entry)>,
+    /// One channel per account with live streams open, made by its first stream and
+    /// dropped with its last: a payment wakes its own accounts' streams and no others
+    /// (one channel for the whole currency woke every stream on every payment).
+    live: Mutex<HashMap<u64, broadcast::Sender<Entry>>>,
+}
+
+/// One live stream's entries of one account; the account's channel goes with its last
+/// stream.
+#[derive(Debug)]
+pub struct LiveEntries {
+    history: Arc<History>,
+    account: u64,
+    rx: Option<broadcast::Receiver<Entry>>,
+}
+
+impl LiveEntries {
+    /// The account's next live entry (`Lagged` when this stream fell behind).
+    pub async fn recv(&mut self) -> Result<Entry, broadcast::error::RecvError> {
+        match self.rx.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for LiveEntries {
+    fn drop(&mut self) {
+        // Under the lock streams subscribe under: none can join between the count and
+        // the removal.
+        let mut live = self.history.live.lock();
+        drop(self.rx.take());
+        if live
+            .get(&self.account)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            live.remove(&self.account);
+        }
+    }
 }
 
 impl History {
@@ -107,7 +150,7 @@ impl History {
             accounts: RwLock::new(HashMap::new()),
             redemptions: RwLock::new(HashMap::new()),
             settlements: RwLock::new(HashMap::new()),
-            live: broadcast::channel(LIVE_BACKLOG).0,
+            live: Mutex::new(HashMap::new()),
         }
     }
 
@@ -251,9 +294,24 @@ impl History {
             .collect()
     }
 
-    /// Live entries of every account (callers filter their own).
-    pub fn live(&self) -> broadcast::Receiver<(u64, Entry)> {
-        self.live.subscribe()
+    /// Live entries (payments and incoming payments) of `account`, from now on.
+    pub fn live(self: &Arc<Self>, account: u64) -> LiveEntries {
+        let rx = self
+            .live
+            .lock()
+            .entry(account)
+            .or_insert_with(|| broadcast::channel(LIVE_BACKLOG).0)
+            .subscribe();
+        LiveEntries {
+            history: Arc::clone(self),
+            account,
+            rx: Some(rx),
+        }
+    }
+
+    /// Accounts with live streams open (for tests and metrics).
+    pub fn live_accounts(&self) -> usize {
+        self.live.lock().len()
     }
 
     fn push(&self, account: u64, entry: Entry) {
@@ -265,8 +323,10 @@ impl History {
             }
             q.push_back(entry.clone());
         }
-        if self.live.receiver_count() > 0 {
-            let _ = self.live.send((account, entry));
+        if LIVE_KINDS.contains(&entry.kind.as_str())
+            && let Some(tx) = self.live.lock().get(&account)
+        {
+            let _ = tx.send(entry);
         }
     }
 
@@ -552,5 +612,36 @@ mod tests {
         let o = engine::EngineOptions::default();
         assert!(o.batch_commands_max as u64 <= CURSOR_COMMANDS_MAX);
         assert!(o.submission_commands_max as u64 <= CURSOR_COMMANDS_MAX);
+    }
+
+    #[tokio::test]
+    async fn live_entries_reach_only_their_accounts_streams_and_channels_go_with_the_last() {
+        let h = Arc::new(History::empty());
+        let mut one = h.live(1);
+        let mut one_again = h.live(1);
+        let mut two = h.live(2);
+        assert_eq!(h.live_accounts(), 2);
+        h.push(1, entry(cursor(1, 0, 0), 1));
+        assert_eq!(one.recv().await.ok().map(|e| e.transfer), Some(Some(1)));
+        assert_eq!(
+            one_again.recv().await.ok().map(|e| e.transfer),
+            Some(Some(1))
+        );
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(50), two.recv()).await;
+        assert!(
+            quiet.is_err(),
+            "account 2's stream woke for account 1: {quiet:?}"
+        );
+        // A cash-back is in the history, not on the live stream.
+        let mut cashback = entry(cursor(1, 0, 1), 2);
+        cashback.kind = "cashback".into();
+        h.push(1, cashback);
+        h.push(1, entry(cursor(2, 0, 0), 3));
+        assert_eq!(one.recv().await.ok().map(|e| e.transfer), Some(Some(3)));
+        drop(one);
+        assert_eq!(h.live_accounts(), 2, "account 1 still has a stream");
+        drop(one_again);
+        drop(two);
+        assert_eq!(h.live_accounts(), 0, "channels go with their last stream");
     }
 }

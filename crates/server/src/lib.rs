@@ -88,6 +88,8 @@ pub struct AppState {
     pub whole_journal: Arc<tokio::sync::Semaphore>,
     /// Bounds of bank-account verification (code lifetime, tries, starts a day).
     pub bank_link: bank_link::Settings,
+    /// Live payment streams open, per user and in all.
+    pub streams: Arc<limits::Streams>,
     /// Requests being handled now, and the most admitted at once (load shedding).
     in_flight: std::sync::atomic::AtomicUsize,
     in_flight_max: usize,
@@ -169,6 +171,7 @@ impl AppState {
             by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
             whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
             bank_link: bank_link::Settings::default(),
+            streams: limits::Streams::new(limits::StreamLimit::default()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             in_flight_max: IN_FLIGHT_MAX,
             connections: Arc::new(connections::Connections::new(
@@ -239,6 +242,12 @@ impl AppState {
     /// The same with other bounds on bank-account verification.
     pub fn with_bank_link(mut self, settings: bank_link::Settings) -> AppState {
         self.bank_link = settings;
+        self
+    }
+
+    /// The same with other caps on live payment streams (per user, in all).
+    pub fn with_stream_limit(mut self, limit: limits::StreamLimit) -> AppState {
+        self.streams = limits::Streams::new(limit);
         self
     }
 

@@ -1,15 +1,17 @@
-//! Token-bucket limits:
+//! Limits on what one user or address can take:
 //! - per signed-in user over every state-changing request. A person never needs
 //!   hundreds of changes a second; a script that tries is answered 429 with Retry-After
 //!   instead of ageing out everyone's idempotency keys;
 //! - per client address over sign-up and sign-in (the requests without a user), so one
 //!   machine cannot take the password-hashing capacity everyone's sign-in needs. IPv6
 //!   addresses count per /64 (one subscriber's prefix). The default is generous because
-//!   Korean mobile carriers put many phones behind one address.
+//!   Korean mobile carriers put many phones behind one address;
+//! - live payment streams held open, per user and in all (`Streams`): places, not rates.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -98,9 +100,131 @@ impl<K: Hash + Eq> Limiter<K> {
     }
 }
 
+/// Live payment streams (server-sent events) held open at once: a few per user (a
+/// phone, a tablet, a till's screens), and a bound on all of them so that idle
+/// connections cannot take the memory and file descriptors payments need.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimit {
+    pub per_user: usize,
+    pub total: usize,
+}
+
+impl Default for StreamLimit {
+    fn default() -> Self {
+        StreamLimit {
+            per_user: 4,
+            total: 10_000,
+        }
+    }
+}
+
+/// Why a stream was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRefused {
+    /// The user holds `per_user` streams already.
+    PerUser { limit: usize },
+    /// The service holds `total` streams.
+    Total,
+}
+
+/// The live streams open now, per user and in all.
+#[derive(Debug)]
+pub struct Streams {
+    limit: StreamLimit,
+    /// Streams open per user (users with none are not kept), and in all.
+    open: Mutex<(HashMap<i64, usize>, usize)>,
+}
+
+/// One open stream's place; given back when dropped (with the stream, when the client
+/// goes away or the session ends).
+#[derive(Debug)]
+pub struct StreamSlot {
+    streams: Arc<Streams>,
+    user: i64,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock();
+        let (per_user, total) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(n) = per_user.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_user.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Streams {
+    pub fn new(limit: StreamLimit) -> Arc<Streams> {
+        Arc::new(Streams {
+            limit,
+            open: Mutex::new((HashMap::new(), 0)),
+        })
+    }
+
+    /// A place for one more stream of `user`, or why not. The user's own cap is told
+    /// first: waiting does not help there, closing one of their streams does.
+    pub fn admit(self: &Arc<Self>, user: i64) -> Result<StreamSlot, StreamRefused> {
+        let mut open = self.open.lock();
+        let (per_user, total) = &mut *open;
+        let mine = per_user.get(&user).copied().unwrap_or(0);
+        if mine >= self.limit.per_user {
+            return Err(StreamRefused::PerUser {
+                limit: self.limit.per_user,
+            });
+        }
+        if *total >= self.limit.total {
+            return Err(StreamRefused::Total);
+        }
+        *total += 1;
+        *per_user.entry(user).or_insert(0) += 1;
+        Ok(StreamSlot {
+            streams: Arc::clone(self),
+            user,
+        })
+    }
+
+    /// Streams open now (all users).
+    pub fn open(&self) -> usize {
+        self.open.lock().1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_are_capped_per_user_and_in_all_and_places_come_back() {
+        let streams = Streams::new(StreamLimit {
+            per_user: 2,
+            total: 3,
+        });
+        let a1 = streams.admit(1);
+        let a2 = streams.admit(1);
+        assert!(a1.is_ok() && a2.is_ok());
+        assert_eq!(
+            streams.admit(1).err(),
+            Some(StreamRefused::PerUser { limit: 2 })
+        );
+        let b1 = streams.admit(2);
+        assert!(b1.is_ok());
+        assert_eq!(streams.admit(3).err(), Some(StreamRefused::Total));
+        assert_eq!(streams.open(), 3);
+        drop(a1);
+        assert_eq!(streams.open(), 2);
+        let c1 = streams.admit(3);
+        assert!(c1.is_ok(), "a closed stream gave its place back");
+        drop((a2, b1, c1));
+        assert_eq!(streams.open(), 0);
+        assert!(
+            streams.open.lock().0.is_empty(),
+            "users with none are not kept"
+        );
+    }
 
     #[test]
     fn a_burst_then_the_rate() {

@@ -59,6 +59,18 @@ async fn start_configured(
         limit,
         per_address,
         server::bank_link::Settings::default(),
+        server::limits::StreamLimit::default(),
+    )
+    .await
+}
+
+async fn start_streams(streams: server::limits::StreamLimit) -> Service {
+    start_full(
+        EngineOptions::default(),
+        server::limits::WriteLimit::default(),
+        server::limits::WriteLimit::PER_ADDRESS,
+        server::bank_link::Settings::default(),
+        streams,
     )
     .await
 }
@@ -69,6 +81,7 @@ async fn start_bank_link(settings: server::bank_link::Settings) -> Service {
         server::limits::WriteLimit::default(),
         server::limits::WriteLimit::PER_ADDRESS,
         settings,
+        server::limits::StreamLimit::default(),
     )
     .await
 }
@@ -78,6 +91,7 @@ async fn start_full(
     limit: server::limits::WriteLimit,
     per_address: server::limits::WriteLimit,
     bank_link: server::bank_link::Settings,
+    streams: server::limits::StreamLimit,
 ) -> Service {
     start_tuned_full(options, limit, per_address, bank_link, |s| s).await
 }
@@ -204,7 +218,8 @@ async fn start_tuned_full(
             .unwrap()
             .with_write_limit(limit)
             .with_address_limit(per_address)
-            .with_bank_link(bank_link),
+            .with_bank_link(bank_link)
+            .with_stream_limit(streams),
     ));
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -4821,4 +4836,197 @@ async fn history_pages_show_every_entry_exactly_once_whatever_the_page_size() {
         all_pages(&svc, &shop, 1).await,
         *shop_all.as_array().unwrap()
     );
+}
+
+async fn open_live(svc: &Service, token: &str) -> reqwest::Response {
+    svc.http
+        .get(format!("{}/api/v1/me/payments/live", svc.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The data of the next `payment` event on `live`, or `None` if none comes `within`.
+async fn next_payment_event(live: &mut reqwest::Response, within: Duration) -> Option<Value> {
+    let mut text = String::new();
+    tokio::time::timeout(within, async {
+        loop {
+            if let Some(at) = text.find("event: payment\ndata: ") {
+                let rest = &text[at + "event: payment\ndata: ".len()..];
+                if let Some(end) = rest.find('\n') {
+                    return serde_json::from_str::<Value>(&rest[..end]).unwrap();
+                }
+            }
+            let chunk = live.chunk().await.unwrap().expect("the stream ended");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .ok()
+}
+
+/// Every payment used to wake every open stream of the currency, each then dropping
+/// what was not its own: a stream now hears its own account's payments only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_hears_only_its_own_accounts_payments() {
+    let svc = start().await;
+    let (ana, _) = citizen_with_money(&svc, "ana", "110-000091", 50_000).await;
+    let (bora, _) = citizen_with_money(&svc, "bora", "110-000092", 50_000).await;
+    let (shop, merchant) = approved_merchant(&svc, "live-shop", 91).await;
+    let mut ana_live = open_live(&svc, &ana).await;
+    let mut bora_live = open_live(&svc, &bora).await;
+    let mut shop_live = open_live(&svc, &shop).await;
+    for live in [&ana_live, &bora_live, &shop_live] {
+        assert_eq!(live.status(), StatusCode::OK);
+    }
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&ana),
+            Some("ana-pays"),
+            json!({"merchant": merchant, "amount": 1_000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let e = next_payment_event(&mut ana_live, Duration::from_secs(5))
+        .await
+        .expect("the payer's stream hears its payment");
+    assert_eq!(
+        (e["kind"].as_str(), e["amount"].as_i64()),
+        (Some("payment"), Some(-1_000))
+    );
+    let e = next_payment_event(&mut shop_live, Duration::from_secs(5))
+        .await
+        .expect("the merchant's stream hears it");
+    assert_eq!(
+        (e["kind"].as_str(), e["amount"].as_i64()),
+        (Some("payment_received"), Some(1_000))
+    );
+    assert_eq!(
+        next_payment_event(&mut bora_live, Duration::from_secs(1)).await,
+        None,
+        "another citizen's stream heard ana's payment"
+    );
+    let (s, p) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&bora),
+            Some("bora-pays"),
+            json!({"merchant": merchant, "amount": 2_000, "pin": "123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let e = next_payment_event(&mut bora_live, Duration::from_secs(5))
+        .await
+        .expect("bora's stream hears bora's payment");
+    assert_eq!(
+        (e["kind"].as_str(), e["amount"].as_i64()),
+        (Some("payment"), Some(-2_000))
+    );
+    assert_eq!(
+        next_payment_event(&mut ana_live, Duration::from_secs(1)).await,
+        None,
+        "ana's stream heard bora's payment"
+    );
+}
+
+/// One user may hold a few live streams (phone, tablet, a till's screens), not
+/// thousands: beyond the cap the answer is 429 at once, and a closed stream gives its
+/// place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_streams_are_capped_per_user_and_a_closed_one_gives_its_place_back() {
+    let svc = start().await;
+    let (token, _) = new_citizen(&svc, "streamer").await;
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let live = open_live(&svc, &token).await;
+        assert_eq!(live.status(), StatusCode::OK);
+        open.push(live);
+    }
+    let refused = open_live(&svc, &token).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let v: Value = refused.json().await.unwrap();
+    assert_eq!(v["code"], "too_many_streams", "{v}");
+    assert!(!v["message_ko"].as_str().unwrap().is_empty(), "{v}");
+    assert!(!v["message_en"].as_str().unwrap().is_empty(), "{v}");
+    // Another session of the same user counts against the same cap.
+    let again = svc.sign_in("streamer", "s3cret-pass").await;
+    assert_eq!(
+        open_live(&svc, &again).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another user is not affected.
+    let (other, _) = new_citizen(&svc, "neighbour").await;
+    let other_live = open_live(&svc, &other).await;
+    assert_eq!(other_live.status(), StatusCode::OK);
+    // The client goes away: its place comes back.
+    drop(open.pop());
+    let reopened = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let live = open_live(&svc, &token).await;
+            if live.status() == StatusCode::OK {
+                return live;
+            }
+            assert_eq!(live.status(), StatusCode::TOO_MANY_REQUESTS);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a closed stream gave its place back");
+    open.push(reopened);
+    assert_eq!(
+        open_live(&svc, &token).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// Beyond the service's cap on live streams, a new one is answered 503 with
+/// `Retry-After` at once (not queued, not 429: it is nobody's own fault), and a place
+/// comes back when a stream closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_services_cap_on_live_streams_the_answer_is_503_with_retry_after() {
+    let svc = start_streams(server::limits::StreamLimit {
+        per_user: 4,
+        total: 3,
+    })
+    .await;
+    let (a, _) = new_citizen(&svc, "first").await;
+    let (b, _) = new_citizen(&svc, "second").await;
+    let mut open = vec![
+        open_live(&svc, &a).await,
+        open_live(&svc, &a).await,
+        open_live(&svc, &b).await,
+    ];
+    assert!(open.iter().all(|l| l.status() == StatusCode::OK));
+    let refused = open_live(&svc, &b).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let wait: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!(wait >= 1);
+    let v: Value = refused.json().await.unwrap();
+    assert_eq!(v["code"], "streams_full", "{v}");
+    assert!(!v["message_ko"].as_str().unwrap().is_empty(), "{v}");
+    // Payments and other reads are not affected.
+    let (s, _) = svc.get("/api/v1/me/history", Some(&b)).await;
+    assert_eq!(s, StatusCode::OK);
+    drop(open.remove(0));
+    let reopened = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let live = open_live(&svc, &b).await;
+            if live.status() == StatusCode::OK {
+                return live;
+            }
+            assert_eq!(live.status(), StatusCode::SERVICE_UNAVAILABLE);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a closed stream gave its place back");
+    open.push(reopened);
+    assert_eq!(svc.state.streams.open(), 3);
 }
