@@ -93,7 +93,10 @@ async fn start_full(
     bank_link: server::bank_link::Settings,
     streams: server::limits::StreamLimit,
 ) -> Service {
-    start_tuned_full(options, limit, per_address, bank_link, |s| s).await
+    start_tuned_full(options, limit, per_address, bank_link, move |s| {
+        s.with_stream_limit(streams)
+    })
+    .await
 }
 
 /// The default service with other settings on its state (timeouts, connection caps...).
@@ -218,8 +221,7 @@ async fn start_tuned_full(
             .unwrap()
             .with_write_limit(limit)
             .with_address_limit(per_address)
-            .with_bank_link(bank_link)
-            .with_stream_limit(streams),
+            .with_bank_link(bank_link),
     ));
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
