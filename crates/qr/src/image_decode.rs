@@ -184,6 +184,36 @@ pub fn decode_image(bytes: &[u8]) -> Result<Vec<Vec<u8>>, ImageDecodeError> {
         .unwrap_or(Err(ImageDecodeError::DecoderPanicked))
 }
 
+/// What the file's header alone says: its format, and whether its dimensions are within
+/// the bounds ([`IMAGE_PIXELS_MAX`], [`IMAGE_SIDE_MAX`]). Reads no pixels, so a server
+/// can refuse a decompression bomb before it gives the file one of its few decode places.
+/// [`decode_image`] makes the same checks and more (memory for the format's details).
+pub fn check_image_header(bytes: &[u8]) -> Result<(), ImageDecodeError> {
+    if bytes.is_empty() {
+        return Err(ImageDecodeError::Empty);
+    }
+    if bytes.len() > IMAGE_BYTES_MAX {
+        return Err(ImageDecodeError::TooLarge { bytes: bytes.len() });
+    }
+    let dimensions = || match image::guess_format(bytes) {
+        Ok(ImageFormat::Png) => {
+            let limits = png::Limits {
+                bytes: PNG_DECODER_BYTES_MAX,
+            };
+            let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+            let info = decoder.read_header_info().map_err(corrupt)?;
+            Ok((info.width, info.height))
+        }
+        Ok(ImageFormat::Jpeg) => jpeg_frame(bytes)
+            .map(|f| (f.width, f.height))
+            .ok_or_else(|| corrupt("no JPEG frame header")),
+        _ => Err(ImageDecodeError::UnsupportedFormat),
+    };
+    let (width, height) =
+        catch_unwind(dimensions).unwrap_or(Err(ImageDecodeError::DecoderPanicked))?;
+    Plan::new(width, height).map(|_| ())
+}
+
 /// Decodes the image and classifies the best code in it: the first that is payable, else
 /// the first found.
 pub fn classify_image(
@@ -784,6 +814,29 @@ mod tests {
             assert!(plan.pixels() <= WORKING_PIXELS_MAX);
             assert!(plan.detect_bytes() <= DECODE_MEMORY_MAX_BYTES, "{w}×{h}");
         }
+    }
+
+    #[test]
+    fn the_header_check_refuses_a_bomb_and_passes_a_fair_image() {
+        // SOI then SOF0 declaring 60,000 × 60,000 pixels: refused from 21 bytes.
+        let mut jpeg = vec![
+            0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8, 0xEA, 0x60, 0xEA, 0x60, 3,
+        ];
+        jpeg.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        assert_eq!(
+            check_image_header(&jpeg),
+            Err(ImageDecodeError::TooManyPixels {
+                width: 60_000,
+                height: 60_000
+            })
+        );
+        let fair = crate::render_png("hello", &crate::QrOptions::default()).unwrap();
+        assert_eq!(check_image_header(&fair), Ok(()));
+        assert_eq!(check_image_header(b""), Err(ImageDecodeError::Empty));
+        assert_eq!(
+            check_image_header(b"GIF89a\x01\x00"),
+            Err(ImageDecodeError::UnsupportedFormat)
+        );
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub use emv::{
     AlternateLanguage, EmvError, EmvPayload, EncodeError, FieldPath, Initiation, MAEUL_GUID,
     MerchantCode, Problem,
 };
-pub use image_decode::{ImageDecodeError, classify_image, decode_image};
+pub use image_decode::{ImageDecodeError, check_image_header, classify_image, decode_image};
 pub use render::{
     CALL_TO_ACTION, ErrorCorrection, QrOptions, RenderError, Sticker, StickerPng,
     StickerPngOptions, render_png, render_sticker_png, render_sticker_svg, render_svg,

@@ -464,6 +464,9 @@ async fn scan_image(
 ) -> Result<Json<ScanView>, ApiError> {
     require(&caller, Role::Citizen)?;
     let currency = state.currency(&caller.currency)?.clone();
+    // What the header alone refuses (a decompression bomb, a GIF) is answered before a
+    // decode place is taken: a burst of bombs must not crowd out real photos.
+    qr::check_image_header(&body).map_err(image_refusal)?;
     // A decode may take `qr::DECODE_MEMORY_MAX_BYTES` and seconds of a core: only a few
     // run at once, and one more is answered 503 at once rather than queued (a queue of
     // images would hold their memory and answer after the citizen gave up).
@@ -479,17 +482,20 @@ async fn scan_image(
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.code(),
-            e.message_ko(),
-            e.message_en(),
-        )
-    })?;
+    .map_err(image_refusal)?;
     let first = found.first().cloned().unwrap_or_default();
     let a = currency.merchants.classify_for_citizen(&first, now_us());
     Ok(Json(scan_view(&currency, &a)))
+}
+
+/// An image that could not be read for codes: 422 with the decoder's code and words.
+fn image_refusal(e: qr::ImageDecodeError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        e.code(),
+        e.message_ko(),
+        e.message_en(),
+    )
 }
 
 /// The merchant and amount a citizen's payment by scanned code goes to.

@@ -4758,6 +4758,24 @@ async fn a_scan_is_refused_at_once_while_every_decode_permit_is_taken() {
     assert_eq!(res.headers()["retry-after"], "1");
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["code"], "busy", "{problem}");
+    // What the header alone refuses needs no decode place: a burst of bombs cannot
+    // crowd out real photos. SOI then SOF0 declaring 60,000 × 60,000 pixels.
+    let mut bomb = vec![
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8, 0xEA, 0x60, 0xEA, 0x60, 3,
+    ];
+    bomb.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    let res = svc
+        .http
+        .post(format!("{}/api/v1/me/scan-image", svc.base))
+        .bearer_auth(&citizen)
+        .header("content-type", "image/jpeg")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "image_too_many_pixels", "{problem}");
     drop(decoding);
     let res = scan().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
