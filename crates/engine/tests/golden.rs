@@ -518,7 +518,12 @@ fn the_journal_written_by_an_earlier_build_verifies_and_every_rule_change_fails_
         write_fixture(&fixture_dir());
     }
     let data = tempfile::tempdir().unwrap();
-    common_copy(&fixture_dir(), data.path());
+    assert!(
+        fixture_dir().is_dir(),
+        "{}: missing (MAEUL_UPDATE_GOLDEN=1 writes it)",
+        fixture_dir().display()
+    );
+    common::copy_dir(&fixture_dir(), data.path());
     let currency = fixture_currency_dir(data.path());
 
     let report = engine::verify(&FileStorage::new(&currency, FileJournalConfig::default()));
@@ -564,21 +569,6 @@ fn the_journal_written_by_an_earlier_build_verifies_and_every_rule_change_fails_
     assert_eq!(start.records_replayed, report.records, "{start:?}");
     assert_eq!(engine.state_hash(), report.state_hash.unwrap());
     engine.shutdown();
-}
-
-fn common_copy(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from)
-        .unwrap_or_else(|e| panic!("{}: {e} (MAEUL_UPDATE_GOLDEN=1 writes it)", from.display()))
-    {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            common_copy(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 // The fixture's accounts.

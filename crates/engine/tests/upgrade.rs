@@ -14,13 +14,10 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use common::*;
-use engine::{
-    Engine, EngineError, EngineOptions, FileStorage, Health, Storage, SubmitError, TakenOver,
-};
+use engine::{Engine, EngineError, EngineOptions, FileStorage, Health, SubmitError, TakenOver};
 use journal::FileJournalConfig;
 use ledger::scheme::{AnnualRevenue, SchemeCommand, SchemeConfig};
 use ledger::*;
@@ -66,13 +63,6 @@ fn opts(rules: Rules, clock: engine::Clock) -> EngineOptions {
     }
 }
 
-fn file_storage(dir: &Path) -> Arc<dyn Storage> {
-    Arc::new(FileStorage::new(
-        dir,
-        FileJournalConfig::default().with_chunk_size(1 << 20),
-    ))
-}
-
 /// Runs one batch (one journal record); every command must be applied. Returns the
 /// record's seq and the outcomes.
 fn step(engine: &Engine, commands: Vec<Envelope>) -> (u64, Vec<Outcome>) {
@@ -109,7 +99,7 @@ struct Written {
 fn write_workload(dir: &Path, rules: Rules) -> Written {
     let (now, clock) = manual_clock(T0);
     let engine = Engine::create(
-        file_storage(dir),
+        common::storage(dir),
         currency(),
         LedgerConfig::default(),
         opts(rules, clock),
@@ -296,19 +286,6 @@ fn write_workload(dir: &Path, rules: Rules) -> Written {
     w
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn journal_bytes(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join(journal::JOURNAL_FILE_NAME)).unwrap()
 }
@@ -328,7 +305,7 @@ fn a_changed_rule_refuses_to_serve_whatever_the_tail_holds_for_each_kind_of_comm
 
     // The good build itself restarts re-checking only the tail.
     let (engine, report) = Engine::open(
-        file_storage(good.path()),
+        common::storage(good.path()),
         opts(Rules::this_build(), later_clock()),
     )
     .unwrap();
@@ -355,10 +332,10 @@ fn a_changed_rule_refuses_to_serve_whatever_the_tail_holds_for_each_kind_of_comm
     );
     for (fault, record) in expected {
         let copy = tempfile::tempdir().unwrap();
-        copy_dir(good.path(), copy.path());
+        common::copy_dir(good.path(), copy.path());
         let before = journal_bytes(copy.path());
         let err = Engine::open(
-            file_storage(copy.path()),
+            common::storage(copy.path()),
             opts(Rules::with_fault(fault), later_clock()),
         )
         .map(|(_, report)| report)
@@ -405,7 +382,7 @@ fn another_build_re_decides_the_whole_journal_and_names_itself_before_writing() 
     let short = tempfile::tempdir().unwrap();
     let (_, clock) = manual_clock(T0);
     let engine = Engine::create(
-        file_storage(short.path()),
+        common::storage(short.path()),
         currency(),
         LedgerConfig::default(),
         opts(Rules::this_build(), clock.clone()),
@@ -418,7 +395,7 @@ fn another_build_re_decides_the_whole_journal_and_names_itself_before_writing() 
     let last_good = engine.durable_seq();
     engine.shutdown();
     let (engine, report) = Engine::open(
-        file_storage(short.path()),
+        common::storage(short.path()),
         opts(other.clone(), clock.clone()),
     )
     .unwrap();
@@ -440,7 +417,7 @@ fn another_build_re_decides_the_whole_journal_and_names_itself_before_writing() 
     assert_eq!(engine.durable_seq(), last_good + 1);
     step(&engine, vec![payment(0, 0, 1)]);
     engine.shutdown();
-    let v = engine::verify_with(file_storage(short.path()).as_ref(), &other, None);
+    let v = engine::verify_with(common::storage(short.path()).as_ref(), &other, None);
     assert!(v.ok(), "{v}");
     let names: Vec<_> = v
         .writers
@@ -471,7 +448,7 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     };
     let (now, clock) = manual_clock(T0);
     let engine = Engine::create(
-        file_storage(dir.path()),
+        common::storage(dir.path()),
         currency(),
         LedgerConfig::default(),
         small_tail(good.clone(), clock.clone()),
@@ -557,7 +534,7 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     // The bad build starts: its full verification finds nothing to disagree with.
     now.fetch_add(60 * SECOND_US, Ordering::SeqCst);
     let (engine, report) = Engine::open(
-        file_storage(dir.path()),
+        common::storage(dir.path()),
         small_tail(bad.clone(), clock.clone()),
     )
     .unwrap();
@@ -589,9 +566,9 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     // A third build that never served here disagrees with the bad records: it refuses.
     let stranger = Rules::with_fault(Fault::CashbackTenfold);
     let copy = tempfile::tempdir().unwrap();
-    copy_dir(dir.path(), copy.path());
+    common::copy_dir(dir.path(), copy.path());
     let err = Engine::open(
-        file_storage(copy.path()),
+        common::storage(copy.path()),
         small_tail(stranger, clock.clone()),
     )
     .map(|_| ())
@@ -602,7 +579,7 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     // the bad build's records, and starts halted and read-only with the list.
     let before = journal_bytes(dir.path());
     let (engine, report) = Engine::open(
-        file_storage(dir.path()),
+        common::storage(dir.path()),
         small_tail(good.clone(), clock.clone()),
     )
     .unwrap();
@@ -633,7 +610,8 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     engine.shutdown();
     // Nothing was written, and the next start says the same.
     assert!(journal_bytes(dir.path()) == before);
-    let (engine, report) = Engine::open(file_storage(dir.path()), small_tail(good, clock)).unwrap();
+    let (engine, report) =
+        Engine::open(common::storage(dir.path()), small_tail(good, clock)).unwrap();
     assert_eq!(report.quarantine, Some(q));
     engine.shutdown();
 }
