@@ -13,8 +13,9 @@
 //!   part of its body, then stall; meanwhile a citizen pays: the answer and its time.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 struct Server {
@@ -33,28 +34,7 @@ impl Drop for Server {
 /// `maeul serve` on an empty data directory: the demo, without synthetic traffic.
 fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maeul"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--bank-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--demo-rate", "0", "--seconds", "300", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().unwrap().unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches(',')
-        .to_owned();
+    let (child, base, _) = common::serve(dir.path(), 0, 300);
     Server {
         child,
         base,

@@ -4,35 +4,15 @@
 //! journal then verifies.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
 
 #[test]
 fn serve_brings_up_the_demo_and_stops_cleanly_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maeul"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--bank-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--demo-rate", "100", "--seconds", "120", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().unwrap().unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches(',')
-        .to_owned();
+    let (mut child, base, _) = common::serve(dir.path(), 100, 120);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();
@@ -132,35 +112,9 @@ fn serve_brings_up_the_demo_and_stops_cleanly_on_ctrl_c() {
     assert!(report.ok(), "{report}");
 }
 
-/// Starts `maeul serve` on `dir` (no synthetic traffic); the child, the API's and the
-/// bank's base URLs.
+/// Starts `maeul serve` on `dir` without synthetic traffic.
 fn serve(dir: &std::path::Path) -> (std::process::Child, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maeul"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--bank-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--demo-rate", "0", "--seconds", "300", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let urls: Vec<String> = line
-        .split_whitespace()
-        .filter(|w| w.starts_with("http://"))
-        .map(|w| w.trim_end_matches(',').to_owned())
-        .collect();
-    assert_eq!(urls.len(), 2, "{line}");
-    (child, urls[0].clone(), urls[1].clone())
+    common::serve(dir, 0, 300)
 }
 
 fn stop(mut child: std::process::Child) {

@@ -1,0 +1,38 @@
+//! Shared by the tests that run the real binary.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Starts `maeul serve` on `dir` with `demo_rate` synthetic payments a second, stopping
+/// by itself after `seconds`; the child, the API's and the bank's base URLs (which the
+/// server prints on its first line).
+pub fn serve(dir: &Path, demo_rate: u32, seconds: u32) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maeul"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--bank-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--demo-rate", &demo_rate.to_string()])
+        .args(["--seconds", &seconds.to_string(), "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    // The rest is read and dropped: a closed pipe would fail the server's next print.
+    std::thread::spawn(move || lines.for_each(drop));
+    let urls: Vec<String> = line
+        .split_whitespace()
+        .filter(|w| w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(',').to_owned())
+        .collect();
+    assert_eq!(urls.len(), 2, "{line}");
+    (child, urls[0].clone(), urls[1].clone())
+}
