@@ -8,33 +8,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bank::{AccountNo, HttpBank, NewAccount, SimBank, SimBankConfig};
-use engine::{CurrencyCode, Engine, EngineOptions, FileStorage, Storage};
-use ledger::scheme::{SchemeCommand, SchemeConfig};
+use bank::{AccountNo, NewAccount};
+use engine::EngineOptions;
 use ledger::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::{AppState, Auth, Currency, NewUser, Role};
-use treasury::{LinkedAccounts, Treasury, TreasuryConfig};
+use server::{AppState, NewUser, Role};
 
-const BUSAN: &str = include_str!("../../../schemes/busan-like.toml");
+mod common;
+
+use common::{BUSAN, Service, start_tuned_full};
 
 /// A valid 사업자등록번호 (check digit computed) for test shop `n`.
 fn brn(n: u32) -> String {
     directory::Brn::from_prefix(123_450_000 + n)
         .unwrap()
         .to_string()
-}
-
-struct Service {
-    _dir: tempfile::TempDir,
-    engine: Arc<Engine>,
-    base: String,
-    http: reqwest::Client,
-    bank: bank::SimBankHandle,
-    auth: Arc<Auth>,
-    state: Arc<AppState>,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 async fn start() -> Service {
@@ -109,210 +98,6 @@ async fn start_tuned(tune: impl FnOnce(AppState) -> AppState) -> Service {
         tune,
     )
     .await
-}
-
-async fn start_tuned_full(
-    options: EngineOptions,
-    limit: server::limits::WriteLimit,
-    per_address: server::limits::WriteLimit,
-    bank_link: server::bank_link::Settings,
-    tune: impl FnOnce(AppState) -> AppState,
-) -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
-        dir.path().join("currencies/busan"),
-        journal::FileJournalConfig::default(),
-    ));
-    let engine = Arc::new(
-        Engine::create(
-            Arc::clone(&storage),
-            CurrencyCode::new("busan").unwrap(),
-            LedgerConfig::default(),
-            options,
-        )
-        .unwrap(),
-    );
-    // The currency's own accounts and scheme (what `maeul` sets up for a new currency).
-    let open = |id: u64, kind| Command::OpenAccount {
-        account: AccountId(id),
-        kind,
-        accepts: SourceSet::ALL,
-    };
-    let mut cmds = vec![
-        open(1, AccountKind::IssuerReserve),
-        open(2, AccountKind::SubsidyBudget),
-        open(3, AccountKind::SettlementClearing),
-        open(4, AccountKind::SubsidyBudget),
-        Command::Transfer(Transfer::posted(TransferSpec::BudgetFunding {
-            reserve: ReserveId::new(1),
-            budget: BudgetId::new(4),
-            amount: Won::new(1_000_000_000),
-        })),
-    ];
-    cmds.push(Command::Scheme(Box::new(SchemeCommand::SetScheme {
-        config: Box::new(SchemeConfig::from_toml(BUSAN).unwrap()),
-        effective_at: Timestamp::ZERO,
-        operator: Text::new("setup").unwrap(),
-    })));
-    let envs: Vec<Envelope> = cmds
-        .into_iter()
-        .enumerate()
-        .map(|(i, command)| Envelope {
-            client: ClientId(9),
-            key: IdempotencyKey(i as u128 + 1),
-            command,
-        })
-        .collect();
-    let outs = engine.submit(envs).unwrap().outcome().await.unwrap();
-    assert!(outs.iter().all(Outcome::is_applied), "{outs:?}");
-
-    let bank = SimBank::start("127.0.0.1:0".parse().unwrap(), SimBankConfig::default())
-        .await
-        .unwrap();
-    bank.open_account(NewAccount {
-        number: AccountNo::new("999-ISSUER").unwrap(),
-        holder: "issuer".into(),
-        balance: 1_000_000_000,
-        allow_negative: false,
-    })
-    .unwrap();
-    let treasury = Arc::new(Treasury::new(
-        Arc::clone(&engine),
-        Arc::clone(&storage),
-        HttpBank::new(bank.url()).unwrap(),
-        LinkedAccounts::new(),
-        TreasuryConfig::new(
-            AccountNo::new("999-ISSUER").unwrap(),
-            ReserveId::new(1),
-            ClearingId::new(3),
-        ),
-    ));
-    let auth = Arc::new(Auth::open(dir.path(), true).unwrap());
-    for (login, role, runs) in [
-        ("operator-busan", Role::Operator, "busan"),
-        ("auditor-busan", Role::Auditor, "busan"),
-        // An operator of another town: nothing of Busan's is theirs.
-        ("operator-seoul", Role::Operator, "seoul"),
-    ] {
-        auth.create(NewUser {
-            login: login.into(),
-            password: "correct horse battery".into(),
-            pin: None,
-            role,
-            currency: runs.into(),
-            currencies: vec![runs.into()],
-            setup: None,
-        })
-        .await
-        .unwrap();
-    }
-    let mut currencies = BTreeMap::new();
-    currencies.insert(
-        "busan".to_owned(),
-        Currency::new(
-            Arc::clone(&engine),
-            storage,
-            treasury,
-            Arc::new(server::merchants::Merchants::open(dir.path(), "busan", [7; 32]).unwrap()),
-        ),
-    );
-    let state = Arc::new(tune(
-        AppState::new(currencies, Arc::clone(&auth))
-            .unwrap()
-            .with_write_limit(limit)
-            .with_address_limit(per_address)
-            .with_bank_link(bank_link),
-    ));
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server::serve(
-        Arc::clone(&state),
-        "127.0.0.1:0".parse().unwrap(),
-        bound_tx,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let addr = bound_rx.await.unwrap();
-    Service {
-        _dir: dir,
-        engine,
-        base: format!("http://{addr}"),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-        bank,
-        auth,
-        state,
-        _stop: stop,
-    }
-}
-
-impl Service {
-    /// What a restart does to the server's memory of idempotency keys.
-    fn state_forget_keys(&self) {
-        self.state.requests.forget_all();
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(k) = key {
-            req = req.header("Idempotency-Key", k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value, headers)
-    }
-
-    async fn post(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        key: Option<&str>,
-        body: Value,
-    ) -> (StatusCode, Value) {
-        let (s, v, _) = self
-            .call(reqwest::Method::POST, path, token, key, Some(body))
-            .await;
-        (s, v)
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let (s, v, _) = self
-            .call(reqwest::Method::GET, path, token, None, None)
-            .await;
-        (s, v)
-    }
-
-    async fn sign_in(&self, login: &str, password: &str) -> String {
-        let (s, v) = self
-            .post(
-                "/api/v1/sessions",
-                None,
-                None,
-                json!({"login": login, "password": password}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        v["token"].as_str().unwrap().to_owned()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2621,7 +2406,7 @@ async fn a_previous_operators_qr_column_pays_from_the_moment_of_import() {
     assert_eq!(v["payable"], false, "{v}");
 
     // Kept as an alias file: a restart replays it.
-    let reopened = server::merchants::Merchants::open(svc._dir.path(), "busan", [7; 32]).unwrap();
+    let reopened = server::merchants::Merchants::open(svc.dir.path(), "busan", [7; 32]).unwrap();
     match reopened.classify_for_citizen(old.as_bytes(), server::merchant_api::now_us()) {
         qr::ScanAnswer::Merchant(t) => assert_eq!(t.merchant, new_shop),
         other => panic!("after a restart: {other:?}"),

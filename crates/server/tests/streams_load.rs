@@ -23,16 +23,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bank::{AccountNo, HttpBank, NewAccount, SimBank, SimBankConfig};
-use engine::{CurrencyCode, Engine, EngineOptions, FileStorage, Storage};
-use ledger::scheme::{SchemeCommand, SchemeConfig};
+use engine::EngineOptions;
+use ledger::scheme::SchemeCommand;
 use ledger::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::{AppState, Auth, Currency, NewUser, Role};
-use treasury::{LinkedAccounts, Treasury, TreasuryConfig};
 
-const BUSAN: &str = include_str!("../../../schemes/busan-like.toml");
+mod common;
+
+use common::Service;
 const PASSWORD: &str = "s3cret-pass";
 const PIN: &str = "123456";
 
@@ -43,145 +42,42 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-struct Service {
-    _dir: tempfile::TempDir,
-    engine: Arc<Engine>,
-    base: String,
-    http: reqwest::Client,
-    _bank: bank::SimBankHandle,
-    _stop: tokio::sync::oneshot::Sender<()>,
+/// The server as `e2e.rs` starts it, with the per-user write limit and the per-address
+/// sign-up limit lifted (one load generator signs everyone up and pays as fast as it
+/// can), and a counter for idempotency keys.
+struct Load {
+    svc: Service,
     key: std::sync::atomic::AtomicU64,
 }
 
-/// The server as `e2e.rs` starts it, with the per-user write limit and the per-address
-/// sign-up limit lifted (one load generator signs everyone up and pays as fast as it can).
-async fn start() -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
-        dir.path().join("currencies/busan"),
-        journal::FileJournalConfig::default(),
-    ));
-    let engine = Arc::new(
-        Engine::create(
-            Arc::clone(&storage),
-            CurrencyCode::new("busan").unwrap(),
-            LedgerConfig::default(),
-            EngineOptions::default(),
-        )
-        .unwrap(),
-    );
-    let open = |id: u64, kind| Command::OpenAccount {
-        account: AccountId(id),
-        kind,
-        accepts: SourceSet::ALL,
-    };
-    let cmds = vec![
-        open(1, AccountKind::IssuerReserve),
-        open(2, AccountKind::SubsidyBudget),
-        open(3, AccountKind::SettlementClearing),
-        open(4, AccountKind::SubsidyBudget),
-        Command::Transfer(Transfer::posted(TransferSpec::BudgetFunding {
-            reserve: ReserveId::new(1),
-            budget: BudgetId::new(4),
-            amount: Won::new(1_000_000_000),
-        })),
-        Command::Scheme(Box::new(SchemeCommand::SetScheme {
-            config: Box::new(SchemeConfig::from_toml(BUSAN).unwrap()),
-            effective_at: Timestamp::ZERO,
-            operator: Text::new("setup").unwrap(),
-        })),
-    ];
-    let envs: Vec<Envelope> = cmds
-        .into_iter()
-        .enumerate()
-        .map(|(i, command)| Envelope {
-            client: ClientId(9),
-            key: IdempotencyKey(i as u128 + 1),
-            command,
-        })
-        .collect();
-    let outs = engine.submit(envs).unwrap().outcome().await.unwrap();
-    assert!(outs.iter().all(Outcome::is_applied), "{outs:?}");
+impl std::ops::Deref for Load {
+    type Target = Service;
 
-    let bank = SimBank::start("127.0.0.1:0".parse().unwrap(), SimBankConfig::default())
-        .await
-        .unwrap();
-    bank.open_account(NewAccount {
-        number: AccountNo::new("999-ISSUER").unwrap(),
-        holder: "issuer".into(),
-        balance: 1_000_000_000,
-        allow_negative: false,
-    })
-    .unwrap();
-    let treasury = Arc::new(Treasury::new(
-        Arc::clone(&engine),
-        Arc::clone(&storage),
-        HttpBank::new(bank.url()).unwrap(),
-        LinkedAccounts::new(),
-        TreasuryConfig::new(
-            AccountNo::new("999-ISSUER").unwrap(),
-            ReserveId::new(1),
-            ClearingId::new(3),
-        ),
-    ));
-    let auth = Arc::new(Auth::open(dir.path(), true).unwrap());
-    auth.create(NewUser {
-        login: "operator-busan".into(),
-        password: "correct horse battery".into(),
-        pin: None,
-        role: Role::Operator,
-        currency: "busan".into(),
-        currencies: vec!["busan".into()],
-        setup: None,
-    })
-    .await
-    .unwrap();
-    let mut currencies = BTreeMap::new();
-    currencies.insert(
-        "busan".to_owned(),
-        Currency::new(
-            Arc::clone(&engine),
-            storage,
-            treasury,
-            Arc::new(server::merchants::Merchants::open(dir.path(), "busan", [7; 32]).unwrap()),
-        ),
-    );
+    fn deref(&self) -> &Service {
+        &self.svc
+    }
+}
+
+async fn start() -> Load {
     let unlimited = server::limits::WriteLimit {
         per_second: 1_000_000,
         burst: 1_000_000,
     };
-    let state = Arc::new(
-        AppState::new(currencies, auth)
-            .unwrap()
-            .with_write_limit(unlimited)
-            .with_address_limit(unlimited),
-    );
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server::serve(
-        state,
-        "127.0.0.1:0".parse().unwrap(),
-        bound_tx,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let addr = bound_rx.await.unwrap();
-    Service {
-        _dir: dir,
-        engine,
-        base: format!("http://{addr}"),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        _bank: bank,
-        _stop: stop,
+    let svc = common::start_tuned_full(
+        EngineOptions::default(),
+        unlimited,
+        unlimited,
+        server::bank_link::Settings::default(),
+        |s| s,
+    )
+    .await;
+    Load {
+        svc,
         key: std::sync::atomic::AtomicU64::new(1_000),
     }
 }
 
-impl Service {
+impl Load {
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
         let mut req = self
             .http
@@ -204,18 +100,6 @@ impl Service {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
-    }
-
-    async fn sign_in(&self, login: &str, password: &str) -> String {
-        let (s, v) = self
-            .post(
-                "/api/v1/sessions",
-                None,
-                json!({"login": login, "password": password}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        v["token"].as_str().unwrap().to_owned()
     }
 
     /// A signed-in citizen: token and wallet.
@@ -330,7 +214,7 @@ struct Measured {
 
 /// One citizen pays the merchant for `seconds`, `concurrency` requests at a time.
 async fn drive(
-    svc: &Arc<Service>,
+    svc: &Arc<Load>,
     payer: &str,
     merchant: u64,
     seconds: u64,
@@ -487,7 +371,7 @@ async fn payments_with_many_idle_live_streams() {
     }
 }
 
-impl Service {
+impl Load {
     async fn citizen_token(&self, round: u64, i: usize) -> String {
         self.citizen(&format!("listener-{round}-{i}")).await.0
     }
