@@ -14,11 +14,6 @@ use treasury::{ChargeResult, PayoutResult};
 
 /// The reconciliation window starts after the set-up, whose deposit of the budgets'
 /// funding is (rightly) a line maeul has no order for.
-async fn window_start() -> u64 {
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    treasury_now_us() / 1_000
-}
-
 fn plan(f: impl FnOnce(&mut FaultPlan)) -> FaultPlan {
     let mut p = FaultPlan::none();
     f(&mut p);

@@ -28,7 +28,7 @@ fn now_ms() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verification_deposit_leaves_the_issuer_once_and_is_reconciled_apart() {
     let w = World::new(BUSAN, 2, 0, 31).await;
-    let start_ms = now_ms();
+    let start_ms = window_start().await;
     let issuer_before = w.bank.balance(&issuer_account()).unwrap();
     let d = deposit("1234", 0, now_ms());
     let t = &w.treasury;

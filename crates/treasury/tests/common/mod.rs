@@ -266,6 +266,14 @@ impl World {
     }
 }
 
+/// The start of a reconciliation window that holds only what the test does next: the
+/// set-up's balance adjustments (booked in the same millisecond as `World::new` returns)
+/// fall before it.
+pub async fn window_start() -> u64 {
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    treasury_now_us() / 1_000
+}
+
 pub fn treasury_now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
