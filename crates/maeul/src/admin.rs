@@ -146,7 +146,7 @@ pub fn add_staff(
     Ok(())
 }
 
-fn open_merchants(dir: &Path, code: &str) -> anyhow::Result<server::merchants::Merchants> {
+fn open_merchants(dir: &Path, code: &str) -> anyhow::Result<service::merchants::Merchants> {
     anyhow::ensure!(
         crate::data_dir::currencies(dir)?
             .iter()
@@ -154,8 +154,8 @@ fn open_merchants(dir: &Path, code: &str) -> anyhow::Result<server::merchants::M
         "no currency {code} in {}",
         dir.display()
     );
-    let key = server::auth::load_or_create_key(&dir.join("qr.key"))?;
-    server::merchants::Merchants::open(dir, code, key)
+    let key = service::auth::load_or_create_key(&dir.join("qr.key"))?;
+    service::merchants::Merchants::open(dir, code, key)
 }
 
 /// How `maeul admin sync-registry` takes a file.
@@ -185,7 +185,7 @@ fn scheme_thresholds(dir: &Path, code: &str) -> anyhow::Result<Vec<Won>> {
     let thresholds = engine
         .read(|l| {
             l.scheme_at(l.last_timestamp())
-                .map(|v| server::merchant_api::revenue_thresholds(&v.config))
+                .map(|v| service::mirror::revenue_thresholds(&v.config))
         })
         .unwrap_or_default();
     engine.shutdown();
@@ -204,9 +204,10 @@ pub fn sync_registry(
     let _lock = data_dir::lock(dir, "`maeul admin sync-registry`")?;
     let merchants = open_merchants(dir, code)?;
     let thresholds = scheme_thresholds(dir, code)?;
-    let now = server::merchant_api::now_us();
-    let api =
-        |e: server::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail_text().unwrap_or(&e.en));
+    let now = service::now_us();
+    let api = |e: service::ServiceError| {
+        anyhow::anyhow!("{}: {}", e.code, e.detail_text().unwrap_or(&e.en))
+    };
     let mut bands = None;
     if let Some(path) = &o.revenue_bands {
         let table = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -226,7 +227,7 @@ pub fn sync_registry(
     }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let started = std::time::Instant::now();
-    let request = server::merchants::SyncRequest {
+    let request = service::merchants::SyncRequest {
         apply: o.apply,
         new_status: o.new_status,
         unverified_brn: o.unverified_brn,
@@ -301,7 +302,7 @@ pub fn import_aliases(dir: &Path, code: &str, file: &Path) -> anyhow::Result<()>
     let _lock = data_dir::lock(dir, "`maeul admin import-aliases`")?;
     let merchants = open_merchants(dir, code)?;
     let r = merchants
-        .import_aliases(&std::fs::read(file)?, server::merchant_api::now_us())
+        .import_aliases(&std::fs::read(file)?, service::now_us())
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.en))?;
     println!(
         "{} aliases added, {} repeated, {} rows rejected, {} account conflicts",

@@ -148,17 +148,17 @@ pub fn populate(engine: &Engine, now: Timestamp, scheme: &SchemeConfig) -> anyho
         ));
     }
     // The registry's merchants (their statuses are mirrored when the server starts).
-    let thresholds = server::merchant_api::revenue_thresholds(scheme);
+    let thresholds = service::mirror::revenue_thresholds(scheme);
     for m in merchant_records(now.as_micros()) {
         let id = MerchantId::new(m.id.0);
         let (category, annual_revenue) =
-            server::merchant_api::ledger_profile(&m.profile, Some(&thresholds));
+            service::mirror::ledger_profile(&m.profile, Some(&thresholds));
         setup.push(env(
             &mut key,
             Command::OpenAccount {
                 account: id.account(),
                 kind: AccountKind::Merchant,
-                accepts: server::merchant_api::source_set(m.profile.accepts),
+                accepts: service::mirror::source_set(m.profile.accepts),
             },
         ));
         setup.push(env(

@@ -51,7 +51,7 @@ enum Cmd {
         scheme: Option<PathBuf>,
         /// Sign-ups and sign-ins a second from one client address (IPv6: per /64);
         /// bursts of ten times that pass.
-        #[arg(long, default_value_t = server::limits::WriteLimit::PER_ADDRESS.per_second)]
+        #[arg(long, default_value_t = service::limits::WriteLimit::PER_ADDRESS.per_second)]
         sign_ins_per_address: u32,
         /// HTTP connections open at once from one client address (IPv6: per /64); more
         /// are answered 503 and closed. A load generator on this machine needs more.

@@ -17,7 +17,8 @@ use bank::{AccountNo, HttpBank, NewAccount, SimBank, SimBankConfig};
 use engine::{CurrencyCode, Engine, EngineError, EngineOptions, Storage};
 use ledger::scheme::SchemeConfig;
 use ledger::{ClearingId, ReserveId};
-use server::{AppState, Auth, Currency, NewUser, Role};
+use server::AppState;
+use service::{Auth, Currency, NewUser, Role, Service};
 use treasury::{LinkedAccounts, Schedule, Treasury, TreasuryConfig};
 
 use crate::{data_dir, demo};
@@ -175,10 +176,10 @@ async fn serve(
     // Demo staff (with a published password) only beside the simulated bank.
     if has_demo && sim.is_some() {
         ensure_demo_staff(&auth, demo_code.as_str()).await;
-        let people: Vec<server::auth::SeededCitizen> = demo::citizen_people()
+        let people: Vec<service::auth::SeededCitizen> = demo::citizen_people()
             .into_iter()
             .map(
-                |(login, account, name, address)| server::auth::SeededCitizen {
+                |(login, account, name, address)| service::auth::SeededCitizen {
                     login,
                     account,
                     name,
@@ -199,17 +200,17 @@ async fn serve(
     let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
     // One key for every currency's consumer codes, so a code shown in the wrong town is
     // told apart from a forged one.
-    let qr_key = server::auth::load_or_create_key(&o.data_dir.join("qr.key"))?;
+    let qr_key = service::auth::load_or_create_key(&o.data_dir.join("qr.key"))?;
     let mut currencies = BTreeMap::new();
     for (code, storage, engine) in &opened {
-        let merchants = Arc::new(server::merchants::Merchants::open(
+        let merchants = Arc::new(service::merchants::Merchants::open(
             &o.data_dir,
             code.as_str(),
             qr_key,
         )?);
         if *code == demo_code && merchants.read(|r| r.is_empty()) {
             let made = merchants
-                .create_many(demo::merchant_records(server::merchant_api::now_us()))
+                .create_many(demo::merchant_records(service::now_us()))
                 .map_err(|e| anyhow::anyhow!("demo registry: {}: {}", e.code, e.en))?;
             tracing::info!(made, "demo merchant registry written");
         }
@@ -225,17 +226,14 @@ async fn serve(
             Currency::new(Arc::clone(engine), Arc::clone(storage), treasury, merchants),
         );
     }
-    let state = Arc::new(
-        AppState::new(currencies, auth)?
-            .with_address_limit(server::limits::WriteLimit {
-                per_second: o.sign_ins_per_address,
-                burst: o.sign_ins_per_address.saturating_mul(10),
-            })
-            .with_connection_limits(
-                o.connections_per_address,
-                server::connections::CONNECTIONS_MAX,
-            ),
-    );
+    let service = Service::new(currencies, auth).with_address_limit(service::limits::WriteLimit {
+        per_second: o.sign_ins_per_address,
+        burst: o.sign_ins_per_address.saturating_mul(10),
+    });
+    let state = Arc::new(AppState::new(Arc::new(service))?.with_connection_limits(
+        o.connections_per_address,
+        server::connections::CONNECTIONS_MAX,
+    ));
     // Sign-ups cut off by the last stop are finished in the background, and the ledger
     // is made to follow each merchant registry (a stop between a registry change and
     // the ledger's leaves them apart until now).
@@ -250,7 +248,7 @@ async fn serve(
                 let ids: Vec<u64> = c
                     .merchants
                     .read(|r| r.records().iter().map(|m| m.id.0).collect());
-                match server::merchant_api::mirror_in_ledger(c, &ids).await {
+                match service::mirror::mirror_in_ledger(c, &ids).await {
                     Ok(0) => {}
                     Ok(n) => {
                         tracing::info!(currency = %code, commands = n, "ledger now follows the merchant registry")

@@ -280,10 +280,10 @@ fn an_offline_sync_writes_every_row_to_a_report_and_links_the_old_qr_codes() {
     );
 
     // The server (stopped) finds them when it starts: records, aliases, the table.
-    let key = server::auth::load_or_create_key(&data_path.join("qr.key")).unwrap();
-    let merchants = server::merchants::Merchants::open(&data_path, "busan", key).unwrap();
+    let key = service::auth::load_or_create_key(&data_path.join("qr.key")).unwrap();
+    let merchants = service::merchants::Merchants::open(&data_path, "busan", key).unwrap();
     assert!(merchants.revenue_bands_csv().contains("S등급,0,300000000"));
-    let now = server::merchant_api::now_us();
+    let now = service::now_us();
     let first_id: u64 = rows
         .iter()
         .find(|r| r[0] == "2" && r[2] == "added")

@@ -15,15 +15,18 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ledger::scheme::{SchemeApplied, SchemeCommand};
 use ledger::{
-    AccountId, AccountKind, Applied, ClientId, Command, Envelope, IdempotencyKey, MerchantId,
-    Outcome, SourceSet, Text, WalletId, Won,
+    AccountId, AccountKind, ClientId, Command, Envelope, IdempotencyKey, MerchantId, SourceSet,
+    Text, WalletId, Won,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::auth::{Caller, NewUser, Role};
-use crate::error::{ApiError, Problem};
-use crate::{AppState, BODY_BYTES_MAX, Currency, REQUEST_DEADLINE, Secret};
+use service::ledger_ops::{one, remembered, require, run_scheme, scheme_answer, submit, won};
+use service::{Caller, Currency, NewUser, Problem, Role, Secret, ServiceError};
+
+pub use crate::idempotency::{Answer, Fingerprint, RequestKey, idempotency};
+use crate::problem::ApiError;
+use crate::{AppState, BODY_BYTES_MAX, REQUEST_DEADLINE};
 
 /// Wallet ids of signed-up citizens and merchants: far above the demo's and the
 /// operator's own accounts.
@@ -274,7 +277,7 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     m.requests
         .with_label_values(&[route.as_str(), response.status().as_str()])
         .inc();
-    if let Some(code) = response.extensions().get::<crate::error::ErrorCode>() {
+    if let Some(code) = response.extensions().get::<crate::problem::ErrorCode>() {
         m.rejections.with_label_values(&[code.0.as_str()]).inc();
     }
     response
@@ -361,7 +364,12 @@ fn body_error(e: axum::Error) -> ApiError {
 
 // ----- extractors ---------------------------------------------------------------------
 
-impl FromRequestParts<Arc<AppState>> for Caller {
+/// The signed-in caller of a request, by its `Authorization: Bearer` token; `401`
+/// without a live session.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -369,7 +377,11 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        state.auth.caller(token).ok_or_else(ApiError::unauthorized)
+        state
+            .auth
+            .caller(token)
+            .map(SignedIn)
+            .ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -384,18 +396,6 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim_start_matches(' ');
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-pub(crate) fn too_many(wait_s: u64) -> ApiError {
-    ApiError {
-        retry_after_s: Some(wait_s),
-        ..ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.",
-            "Too many requests. Please try again shortly.",
-        )
-    }
 }
 
 /// The client's address, when the server was started with it (`serve`); requests
@@ -422,12 +422,10 @@ fn admit_address(state: &AppState, from: ClientAddress) -> Result<(), ApiError> 
         Some(ip) => state
             .by_address
             .admit(crate::limits::address_key(ip))
-            .map_err(too_many),
+            .map_err(ApiError::too_many),
         None => Ok(()),
     }
 }
-
-pub(crate) use crate::idempotency::{Answer, Fingerprint, RequestKey, idempotency};
 
 /// Path parameters, answering a problem (not axum's plain text) when they do not parse.
 pub(crate) struct PathParams<T>(pub(crate) T);
@@ -489,92 +487,6 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
             .detail(e.body_text())),
         }
     }
-}
-
-pub(crate) async fn submit(
-    currency: &Currency,
-    envelopes: Vec<Envelope>,
-) -> Result<Vec<Outcome>, ApiError> {
-    let ticket = currency.engine.submit(envelopes)?;
-    Ok(ticket.outcome().await?)
-}
-
-/// One command under the request's key: its answer, and whether it repeats one the
-/// ledger gave before. A refusal names only what `own` (the caller's account) may see.
-pub(crate) async fn one(
-    currency: &Currency,
-    req: &RequestKey,
-    command: Command,
-    own: Option<u64>,
-) -> Result<Answer<Applied>, ApiError> {
-    let out = submit(
-        currency,
-        vec![Envelope {
-            client: req.client,
-            key: req.key,
-            command,
-        }],
-    )
-    .await?
-    .pop()
-    .ok_or_else(|| ApiError::internal("no answer"))?;
-    match out.result {
-        Ok(value) => Ok(Answer {
-            value,
-            replayed: out.repeated,
-        }),
-        Err(r) => Err(ApiError::refused(&r, own.map(AccountId))),
-    }
-}
-
-/// What the ledger answered before under the request's key, if it still remembers.
-pub(crate) fn remembered(
-    currency: &Currency,
-    req: &RequestKey,
-) -> Option<Result<Applied, ledger::Rejection>> {
-    currency
-        .engine
-        .read(|l| l.remembered(req.client, req.key).cloned())
-}
-
-/// One scheme command under the request's key; its answer.
-pub(crate) async fn run_scheme(
-    currency: &Currency,
-    req: &RequestKey,
-    command: SchemeCommand,
-    own: Option<u64>,
-) -> Result<Answer<SchemeApplied>, ApiError> {
-    let a = one(currency, req, Command::Scheme(Box::new(command)), own).await?;
-    Ok(Answer {
-        value: scheme_answer(a.value)?,
-        replayed: a.replayed,
-    })
-}
-
-/// The scheme answer inside a ledger answer. Another kind of answer can only come from
-/// an earlier, different command under the same key.
-pub(crate) fn scheme_answer(applied: Applied) -> Result<SchemeApplied, ApiError> {
-    match applied {
-        Applied::Scheme(s) => Ok(*s),
-        _ => Err(crate::idempotency::key_reused()),
-    }
-}
-
-pub(crate) fn won(amount: i64) -> Result<Won, ApiError> {
-    if amount <= 0 || amount > Won::TRANSFER_MAX.get() {
-        return Err(ApiError::bad_request(
-            "amount_invalid",
-            "amounts are whole won, from 1 to 1,000,000,000,000",
-        ));
-    }
-    Ok(Won::new(amount))
-}
-
-pub(crate) fn require(caller: &Caller, role: Role) -> Result<u64, ApiError> {
-    if caller.role != role {
-        return Err(ApiError::forbidden());
-    }
-    caller.account.ok_or_else(ApiError::forbidden)
 }
 
 // ----- system -------------------------------------------------------------------------
@@ -900,7 +812,7 @@ async fn finish_sign_up(
     let currency_code = currency_code.to_owned();
     tokio::spawn(async move {
         let currency = state.currency(&currency_code)?;
-        let (account, commands) = setup.commands(user_id)?;
+        let (account, commands) = setup.commands(user_id).map_err(|e| e.0)?;
         let envelopes = commands
             .into_iter()
             .enumerate()
@@ -925,7 +837,7 @@ async fn finish_sign_up(
                             l.profile.clone(),
                             directory::Status::Applied,
                             "applied",
-                            crate::merchant_api::now_us(),
+                            service::now_us(),
                         ) {
                             Ok(_) => {}
                             // A concurrent finish of the same sign-up made it first.
@@ -945,7 +857,7 @@ async fn finish_sign_up(
                     state.auth.set_account(user_id, account.0)?;
                     return Ok(account);
                 }
-                Some(r) => ApiError::from(r),
+                Some(r) => ServiceError::from(r),
             },
             Err(e) if first => {
                 // Not applied (busy or halted): nothing in the ledger to keep.
@@ -963,6 +875,7 @@ async fn finish_sign_up(
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(ApiError)
 }
 
 /// Finishes every sign-up that was cut off before the ledger answered (at start).
@@ -1171,7 +1084,7 @@ async fn sign_in(
 ))]
 async fn sign_out(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    _caller: SignedIn,
     headers: HeaderMap,
 ) -> StatusCode {
     if let Some(t) = bearer_token(&headers) {
@@ -1220,7 +1133,7 @@ pub struct Wallet {
 ))]
 async fn wallet(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
 ) -> Result<Json<Wallet>, ApiError> {
     if !matches!(caller.role, Role::Citizen | Role::Merchant) {
         return Err(ApiError::forbidden());
@@ -1299,7 +1212,7 @@ pub struct ChargeAnswer {
 ))]
 async fn charge(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ChargeRequest>,
 ) -> Result<Answer<Json<ChargeAnswer>>, ApiError> {
@@ -1391,7 +1304,7 @@ pub struct PaymentAnswer {
 ))]
 async fn pay(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     JsonBody(req): JsonBody<PaymentRequest>,
 ) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
@@ -1471,7 +1384,7 @@ pub(crate) fn paid_answer(applied: SchemeApplied) -> Result<Json<PaymentAnswer>,
             cashback_note: cashback_note.map(|n| cashback_note_code(n).to_owned()),
         })),
         // Only an earlier, different command under the same key answers otherwise.
-        _ => Err(crate::idempotency::key_reused()),
+        _ => Err(ApiError(crate::idempotency::key_reused())),
     }
 }
 
@@ -1493,10 +1406,7 @@ pub(crate) fn operator_of<'a>(
     caller: &Caller,
     code: &str,
 ) -> Result<&'a Currency, ApiError> {
-    if caller.role != Role::Operator || !caller.may_run(code) {
-        return Err(ApiError::forbidden());
-    }
-    state.currency(code)
+    Ok(state.service.operator_of(caller, code)?)
 }
 
 /// Approves a merchant's application (or lifts an operator's suspension).
@@ -1506,7 +1416,7 @@ pub(crate) fn operator_of<'a>(
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn approve_merchant(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams((code, merchant)): PathParams<(String, u64)>,
 ) -> Result<Response, ApiError> {
@@ -1521,14 +1431,9 @@ async fn approve_merchant(
     if currency.merchants.get(merchant).is_some() {
         let reason = format!("approved by operator {}", caller.user_id);
         return Ok(crate::idempotency::once(&state, &key, async {
-            crate::merchant_api::move_merchant(
-                currency,
-                merchant,
-                directory::Status::Approved,
-                &reason,
-            )
-            .await
-            .map(IntoResponse::into_response)
+            service::mirror::move_merchant(currency, merchant, directory::Status::Approved, &reason)
+                .await
+                .map(IntoResponse::into_response)
         })
         .await);
     }
@@ -1560,7 +1465,7 @@ pub struct Suspension {
     responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn suspend_merchant(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams((code, merchant)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<Suspension>,
@@ -1574,7 +1479,7 @@ async fn suspend_merchant(
     )?;
     if currency.merchants.get(merchant).is_some() {
         return Ok(crate::idempotency::once(&state, &key, async {
-            crate::merchant_api::move_merchant(
+            service::mirror::move_merchant(
                 currency,
                 merchant,
                 directory::Status::Suspended,
@@ -1623,7 +1528,7 @@ pub struct ReportAnswer {
     responses((status = 200, body = ReportAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn report(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     PathParams(code): PathParams<String>,
 ) -> Result<Json<ReportAnswer>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?.clone();
@@ -1671,7 +1576,7 @@ pub struct VerifyAnswer {
     responses((status = 200, body = VerifyAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn verify(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     PathParams(code): PathParams<String>,
 ) -> Result<Json<VerifyAnswer>, ApiError> {
     if !matches!(caller.role, Role::Auditor | Role::Operator) || !caller.may_run(&code) {
@@ -1707,7 +1612,7 @@ pub struct Paging {
     responses((status = 200, body = Vec<crate::history::Entry>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn history(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<Vec<crate::history::Entry>>, ApiError> {
     if !matches!(caller.role, Role::Citizen | Role::Merchant) {
@@ -1726,7 +1631,7 @@ async fn history(
     responses((status = 200, body = Vec<crate::history::Settlement>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn settlements(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<Vec<crate::history::Settlement>>, ApiError> {
     let account = require(&caller, Role::Merchant)?;
@@ -1762,7 +1667,7 @@ pub struct GiftAnswer {
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn gift(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     JsonBody(req): JsonBody<GiftRequest>,
 ) -> Result<Answer<Json<GiftAnswer>>, ApiError> {
@@ -1800,7 +1705,7 @@ async fn gift(
             }),
             replayed: a.replayed,
         }),
-        _ => Err(crate::idempotency::key_reused()),
+        _ => Err(ApiError(crate::idempotency::key_reused())),
     }
 }
 
@@ -1857,7 +1762,7 @@ fn payout_answer(p: Option<treasury::PayoutResult>) -> PayoutAnswer {
         (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn refund_balance(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
 ) -> Result<Answer<Json<PayoutAnswer>>, ApiError> {
     let account = require(&caller, Role::Citizen)?;
@@ -1887,7 +1792,7 @@ async fn refund_balance(
         (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn cancel_purchase(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(purchase): PathParams<u64>,
 ) -> Result<Answer<Json<PayoutAnswer>>, ApiError> {
@@ -1937,7 +1842,7 @@ pub struct AutoCharge {
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn set_auto_charge(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     JsonBody(req): JsonBody<Option<AutoCharge>>,
 ) -> Result<Response, ApiError> {
@@ -1997,7 +1902,7 @@ pub struct RefundRequest {
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn refund_payment(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(payment): PathParams<u64>,
     JsonBody(req): JsonBody<RefundRequest>,
@@ -2042,7 +1947,7 @@ async fn refund_payment(
             }),
             replayed: a.replayed,
         }),
-        _ => Err(crate::idempotency::key_reused()),
+        _ => Err(ApiError(crate::idempotency::key_reused())),
     }
 }
 
@@ -2059,7 +1964,7 @@ pub struct RedemptionRequest {
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn redeem(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     JsonBody(req): JsonBody<RedemptionRequest>,
 ) -> Result<Answer<Json<PayoutAnswer>>, ApiError> {
@@ -2101,7 +2006,7 @@ const STREAMS_FULL_RETRY_S: u64 = 30;
         (status = 503, description = "The service holds as many live streams as it takes (`streams_full`): try again after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json")))]
 async fn live_payments(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
 ) -> Result<
     axum::response::sse::Sse<
         impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
@@ -2177,7 +2082,7 @@ pub struct Reason {
     responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn halt(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<Reason>,
@@ -2213,7 +2118,7 @@ async fn halt(
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn resume(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
 ) -> Result<Response, ApiError> {
@@ -2257,7 +2162,7 @@ pub struct SchemeSetAnswer {
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn set_scheme(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<SchemeUpdate>,
@@ -2272,7 +2177,7 @@ async fn set_scheme(
     let config = ledger::scheme::SchemeConfig::from_toml(&req.toml)
         .map_err(|e| ApiError::bad_request("scheme_invalid", e.to_string()))?;
     if let Some(at) = req.effective_at
-        && let Err(problem) = ledger::scheme::check_effective_at(at, crate::merchant_api::now_us())
+        && let Err(problem) = ledger::scheme::check_effective_at(at, service::now_us())
     {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -2302,7 +2207,7 @@ async fn set_scheme(
             // Merchants' revenue bands are judged against the scheme in force.
             let currency = currency.clone();
             tokio::spawn(async move {
-                if let Err(e) = crate::merchant_api::mirror_all(&currency).await {
+                if let Err(e) = service::mirror::mirror_all(&currency).await {
                     tracing::warn!(code = e.code, "ledger does not yet follow the registry");
                 }
             });
@@ -2314,7 +2219,7 @@ async fn set_scheme(
                 replayed: a.replayed,
             })
         }
-        _ => Err(crate::idempotency::key_reused()),
+        _ => Err(ApiError(crate::idempotency::key_reused())),
     }
 }
 
@@ -2337,11 +2242,11 @@ pub struct SchemeVersionView {
     responses((status = 200, body = Vec<SchemeVersionView>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn scheme_versions(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     PathParams(code): PathParams<String>,
 ) -> Result<Json<Vec<SchemeVersionView>>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
-    let now = ledger::Timestamp::from_micros(crate::merchant_api::now_us());
+    let now = ledger::Timestamp::from_micros(service::now_us());
     Ok(Json(currency.engine.read(|l| {
         let in_force = l.scheme_at(now.max(l.last_timestamp())).map(|v| v.number);
         l.scheme_versions()
@@ -2369,7 +2274,7 @@ async fn scheme_versions(
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn withdraw_scheme(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams((code, version)): PathParams<(String, u32)>,
 ) -> Result<Response, ApiError> {
@@ -2440,7 +2345,10 @@ pub struct Me {
 /// state (a failed auto-charge is shown here with its next attempt).
 #[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")))]
-async fn me(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Me>, ApiError> {
+async fn me(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+) -> Result<Json<Me>, ApiError> {
     let person = state.auth.person(caller.user_id);
     let mut me = Me {
         user_id: caller.user_id,
@@ -2519,7 +2427,7 @@ pub struct Budget {
     responses((status = 200, body = Vec<Budget>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn budgets(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     PathParams(code): PathParams<String>,
 ) -> Result<Json<Vec<Budget>>, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
@@ -2572,7 +2480,7 @@ pub struct Totals {
     responses((status = 200, body = Totals), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn totals(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     PathParams(code): PathParams<String>,
 ) -> Result<Json<Totals>, ApiError> {
     if !matches!(caller.role, Role::Auditor | Role::Operator) || !caller.may_run(&code) {
@@ -2620,7 +2528,7 @@ pub struct Funding {
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn fund_budget(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams((code, budget)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<Funding>,
@@ -2675,7 +2583,7 @@ pub struct NewNotice {
         (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn publish_notice(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<NewNotice>,
@@ -2708,11 +2616,13 @@ async fn publish_notice(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    Ok(crate::idempotency::once(&state, &key, async {
-        notice.id = state.auth.publish_notice(&notice)?;
-        Ok((StatusCode::CREATED, Json(notice)).into_response())
-    })
-    .await)
+    Ok(
+        crate::idempotency::once::<_, ApiError>(&state, &key, async {
+            notice.id = state.auth.publish_notice(&notice)?;
+            Ok((StatusCode::CREATED, Json(notice)).into_response())
+        })
+        .await,
+    )
 }
 
 /// The currency's notices, newest first (public).

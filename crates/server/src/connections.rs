@@ -110,9 +110,9 @@ pub fn refusal(why: Refused) -> Vec<u8> {
         Refused::Address => "too many connections from this address",
         Refused::Total => "the server has its most connections open",
     };
-    let problem = crate::ApiError {
+    let problem = service::ServiceError {
         retry_after_s: Some(1),
-        ..crate::ApiError::new(
+        ..service::ServiceError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "too_many_connections",
             "연결이 너무 많습니다. 잠시 후 다시 시도해 주세요. 결제는 이뤄지지 않았습니다.",

@@ -16,78 +16,30 @@
 //! client address and in total (`connections.rs`), the excess closed at once.
 
 pub mod api;
-pub mod auth;
 pub mod bank_link;
 pub mod connections;
-pub mod error;
-pub mod history;
 pub mod idempotency;
-pub mod limits;
 pub mod merchant_api;
-pub mod merchants;
 mod metrics;
-pub mod secret;
+pub mod problem;
 
-use std::collections::BTreeMap;
+// The service's modules, by the names the routes use.
+use service::{auth, history, limits, merchants};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use bank::HttpBank;
-use engine::{Engine, Storage};
-use treasury::Treasury;
-
-pub use auth::{Auth, Caller, NewUser, Role};
-pub use error::{ApiError, Problem};
-pub use secret::Secret;
-
-/// One currency as the server sees it.
-#[derive(Clone, Debug)]
-pub struct Currency {
-    pub engine: Arc<Engine>,
-    pub storage: Arc<dyn Storage>,
-    pub treasury: Arc<Treasury<HttpBank>>,
-    pub history: Arc<history::History>,
-    /// The merchant registry, QR aliases and consumer codes.
-    pub merchants: Arc<merchants::Merchants>,
-}
-
-impl Currency {
-    /// Joins a running engine, its journal and its treasury; starts following the
-    /// journal for history (needs a tokio runtime).
-    pub fn new(
-        engine: Arc<Engine>,
-        storage: Arc<dyn Storage>,
-        treasury: Arc<Treasury<HttpBank>>,
-        merchants: Arc<merchants::Merchants>,
-    ) -> Currency {
-        let history = history::History::follow(&engine, &storage);
-        Currency {
-            engine,
-            storage,
-            treasury,
-            history,
-            merchants,
-        }
-    }
-}
+pub use problem::ApiError;
+pub use service::{Auth, Caller, Currency, NewUser, Problem, Role, Secret, Service};
 
 #[derive(Debug)]
+/// The service and what HTTP adds to it: metrics, admission, connection caps, the bounds
+/// on how long a client may take. Derefs to the [`Service`].
 pub struct AppState {
-    pub currencies: BTreeMap<String, Currency>,
-    pub auth: Arc<Auth>,
+    pub service: Arc<Service>,
     pub metrics: metrics::Metrics,
-    pub writes: limits::Limiter,
-    /// Which request each idempotency key was used for.
-    pub requests: idempotency::Requests,
-    /// Sign-ups and sign-ins per client address.
-    pub by_address: limits::Limiter<u128>,
-    /// Whole-journal work (reports, verification) runs one at a time: each reads the
-    /// journal from genesis and would otherwise take the cores payments need.
-    pub whole_journal: Arc<tokio::sync::Semaphore>,
-    /// Bounds of bank-account verification (code lifetime, tries, starts a day).
-    pub bank_link: bank_link::Settings,
     /// Live payment streams open, per user and in all.
     pub streams: Arc<limits::Streams>,
     /// Requests being handled now, and the most admitted at once (load shedding).
@@ -157,20 +109,19 @@ impl Drop for InFlight<'_> {
     }
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Service;
+
+    fn deref(&self) -> &Service {
+        &self.service
+    }
+}
+
 impl AppState {
-    pub fn new(
-        currencies: BTreeMap<String, Currency>,
-        auth: Arc<Auth>,
-    ) -> anyhow::Result<AppState> {
+    pub fn new(service: Arc<Service>) -> anyhow::Result<AppState> {
         Ok(AppState {
-            currencies,
-            auth,
+            service,
             metrics: metrics::Metrics::new()?,
-            writes: limits::Limiter::new(limits::WriteLimit::default()),
-            requests: idempotency::Requests::default(),
-            by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
-            whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
-            bank_link: bank_link::Settings::default(),
             streams: limits::Streams::new(limits::StreamLimit::default()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             in_flight_max: IN_FLIGHT_MAX,
@@ -233,34 +184,10 @@ impl AppState {
         Some(place)
     }
 
-    /// The same with a given limit on sign-ups and sign-ins per client address.
-    pub fn with_address_limit(mut self, limit: limits::WriteLimit) -> AppState {
-        self.by_address = limits::Limiter::new(limit);
-        self
-    }
-
-    /// The same with other bounds on bank-account verification.
-    pub fn with_bank_link(mut self, settings: bank_link::Settings) -> AppState {
-        self.bank_link = settings;
-        self
-    }
-
     /// The same with other caps on live payment streams (per user, in all).
     pub fn with_stream_limit(mut self, limit: limits::StreamLimit) -> AppState {
         self.streams = limits::Streams::new(limit);
         self
-    }
-
-    /// The same with a given per-user write limit.
-    pub fn with_write_limit(mut self, limit: limits::WriteLimit) -> AppState {
-        self.writes = limits::Limiter::new(limit);
-        self
-    }
-
-    pub fn currency(&self, code: &str) -> Result<&Currency, ApiError> {
-        self.currencies
-            .get(code)
-            .ok_or_else(|| ApiError::not_found("currency"))
     }
 }
 
@@ -358,12 +285,14 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn requests_beyond_the_in_flight_limit_are_shed_and_places_come_back() {
         let dir = tempfile::tempdir().expect("temp dir");
         let auth = Arc::new(Auth::open(dir.path(), true).expect("auth"));
-        let state = AppState::new(BTreeMap::new(), auth)
+        let service = Arc::new(Service::new(BTreeMap::new(), auth));
+        let state = AppState::new(service)
             .expect("state")
             .with_in_flight_limit(2);
         let a = state.admit_request();

@@ -4,7 +4,6 @@
 //! scheme commands (`api.rs` helpers).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,35 +12,37 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use base64::Engine as _;
 use directory::{
-    Filter, GeoPoint, Mcc, Merchant, MerchantProfile, NameQuery, NearbyQuery, NewStatus, Page,
-    ReportRow, SourceFilter, SourceMask, Status, StatusSet,
+    Filter, GeoPoint, Mcc, Merchant, NameQuery, NearbyQuery, NewStatus, Page, ReportRow,
+    SourceFilter, SourceMask, Status, StatusSet,
 };
-use ledger::scheme::{AnnualRevenue, SchemeCommand, SchemeConfig};
-use ledger::{
-    AccountId, AccountKind, ClientId, Command, Envelope, IdempotencyKey, MerchantId, Source,
-    SourceSet, Text, WalletId, Won,
-};
+use ledger::scheme::SchemeCommand;
+use ledger::{AccountId, Command, Envelope, MerchantId, WalletId, Won};
 use qr::{MerchantCode, QrOptions, Recognised, ScanAnswer, Sticker};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use service::ledger_ops::{remembered, require, scheme_answer, won};
+use service::merchants::SyncRequest;
+use service::mirror::{mirror_in_ledger, move_merchant, thresholds_in_force};
+use service::{Currency, Problem, Role};
+
+use crate::AppState;
 use crate::api::{
-    Answer, Fingerprint, JsonBody, PathParams, PaymentAnswer, QueryParams, idempotency,
-    operator_of, paid_answer, remembered, require, scheme_answer, submit, won,
+    Answer, Fingerprint, JsonBody, PathParams, PaymentAnswer, QueryParams, SignedIn, idempotency,
+    operator_of, paid_answer,
 };
-use crate::auth::{Caller, Role};
-use crate::error::{ApiError, Problem};
-use crate::merchants::SyncRequest;
-use crate::{AppState, Currency};
+use crate::problem::ApiError;
+
+/// At most `n` characters of `s`.
+fn truncate_chars(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
 
 /// Registry and alias files up to this size are taken through the API (about 300,000
 /// registry rows); larger ones go through `maeul admin sync-registry`.
 pub const FILE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Camera images up to this size.
 pub const IMAGE_BYTES_MAX: usize = 8 * 1024 * 1024;
-/// Ledger commands per submission when the ledger follows the registry.
-const MIRROR_CHUNK: usize = 512;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -122,14 +123,6 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/api/v1/operator/{currency}/qr-aliases",
             post(import_aliases),
         )
-}
-
-/// Wall-clock microseconds since the Unix epoch (what the registry and QR codes are
-/// given as `now`).
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 // ----- what a merchant looks like from outside ----------------------------------------
@@ -442,14 +435,14 @@ fn scan_refusal(a: &ScanAnswer) -> ApiError {
     responses((status = 200, body = ScanView), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn scan(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     JsonBody(req): JsonBody<ScanRequest>,
 ) -> Result<Json<ScanView>, ApiError> {
     require(&caller, Role::Citizen)?;
     let currency = state.currency(&caller.currency)?;
     let a = currency
         .merchants
-        .classify_for_citizen(req.payload.as_bytes(), now_us());
+        .classify_for_citizen(req.payload.as_bytes(), service::now_us());
     Ok(Json(scan_view(currency, &a)))
 }
 
@@ -459,7 +452,7 @@ async fn scan(
     responses((status = 200, body = ScanView), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn scan_image(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     body: Bytes,
 ) -> Result<Json<ScanView>, ApiError> {
     require(&caller, Role::Citizen)?;
@@ -484,7 +477,9 @@ async fn scan_image(
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(image_refusal)?;
     let first = found.first().cloned().unwrap_or_default();
-    let a = currency.merchants.classify_for_citizen(&first, now_us());
+    let a = currency
+        .merchants
+        .classify_for_citizen(&first, service::now_us());
     Ok(Json(scan_view(&currency, &a)))
 }
 
@@ -506,7 +501,7 @@ pub(crate) fn payment_target(
 ) -> Result<(u64, Won), ApiError> {
     let a = currency
         .merchants
-        .classify_for_citizen(code.as_bytes(), now_us());
+        .classify_for_citizen(code.as_bytes(), service::now_us());
     let ScanAnswer::Merchant(target) = &a else {
         return Err(scan_refusal(&a));
     };
@@ -554,7 +549,7 @@ pub struct ConsumerCodeAnswer {
     responses((status = 200, body = ConsumerCodeAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn consumer_code(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     JsonBody(req): JsonBody<ConsumerCodeRequest>,
 ) -> Result<Json<ConsumerCodeAnswer>, ApiError> {
     let wallet = require(&caller, Role::Citizen)?;
@@ -562,13 +557,15 @@ async fn consumer_code(
     state
         .writes
         .admit(caller.user_id)
-        .map_err(crate::api::too_many)?;
+        .map_err(ApiError::too_many)?;
     state
         .auth
         .check_pin(caller.user_id, req.pin.expose())
         .await?;
     let currency = state.currency(&caller.currency)?;
-    let issued = currency.merchants.issue_consumer_code(wallet, now_us())?;
+    let issued = currency
+        .merchants
+        .issue_consumer_code(wallet, service::now_us())?;
     let png = qr::render_png(&issued.text, &QrOptions::default())
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(ConsumerCodeAnswer {
@@ -593,7 +590,7 @@ pub struct ConsumerPaymentRequest {
     responses((status = 200, body = PaymentAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn consumer_payment(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ConsumerPaymentRequest>,
 ) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
@@ -621,11 +618,11 @@ async fn consumer_payment(
     // Another code under that key is another sale: refused, not answered as the first.
     let (sale, newly_used) = match currency.merchants.redeemed_for(key.client.0, key.key.0) {
         Some(sale) if sale.code_digest == crate::merchants::code_digest(&req.code) => (sale, false),
-        Some(_) => return Err(crate::idempotency::key_reused()),
+        Some(_) => return Err(ApiError(crate::idempotency::key_reused())),
         None => {
             let a = currency
                 .merchants
-                .classify_for_merchant(req.code.as_bytes(), now_us());
+                .classify_for_merchant(req.code.as_bytes(), service::now_us());
             let ScanAnswer::Payer(code) = &a else {
                 return Err(scan_refusal(&a));
             };
@@ -777,7 +774,7 @@ fn qr_response(currency_code: &str, m: &Merchant, p: &QrParams) -> Result<Respon
     responses((status = 200, description = "image/png, image/svg+xml or text/plain"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn my_qr(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     QueryParams(p): QueryParams<QrParams>,
 ) -> Result<Response, ApiError> {
     let merchant = require(&caller, Role::Merchant)?;
@@ -795,7 +792,7 @@ async fn my_qr(
     responses((status = 200, description = "image/png, image/svg+xml or text/plain"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn merchant_qr(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     PathParams((code, merchant)): PathParams<(String, u64)>,
     QueryParams(p): QueryParams<QrParams>,
 ) -> Result<Response, ApiError> {
@@ -831,7 +828,7 @@ pub struct MerchantList {
     responses((status = 200, body = MerchantList), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn list_merchants(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     PathParams(code): PathParams<String>,
     QueryParams(p): QueryParams<ListParams>,
 ) -> Result<Json<MerchantList>, ApiError> {
@@ -876,7 +873,7 @@ pub struct LifecycleReason {
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn close_merchant(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams((code, merchant)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<LifecycleReason>,
@@ -902,7 +899,7 @@ async fn close_merchant(
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn reopen_merchant(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams((code, merchant)): PathParams<(String, u64)>,
     JsonBody(req): JsonBody<LifecycleReason>,
@@ -920,195 +917,6 @@ async fn reopen_merchant(
             .map(IntoResponse::into_response)
     })
     .await)
-}
-
-/// Moves a merchant in the registry and has the ledger follow. Moving to where it
-/// already is succeeds (a retried request).
-pub(crate) async fn move_merchant(
-    currency: &Currency,
-    merchant: u64,
-    to: Status,
-    reason: &str,
-) -> Result<StatusCode, ApiError> {
-    let Some(m) = currency.merchants.get(merchant) else {
-        return Err(ApiError::not_found("merchant"));
-    };
-    if m.status != to {
-        currency
-            .merchants
-            .transition(merchant, to, reason, now_us())?;
-    }
-    mirror_in_ledger(currency, &[merchant]).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The ledger's view of a merchant, made to follow the registry: an account for every
-/// record, the profile the scheme rules read, and an operator suspension exactly when
-/// the merchant is not approved. Reads the ledger first and sends only what differs, so
-/// running it again changes nothing. Returns the commands applied.
-pub async fn mirror_in_ledger(currency: &Currency, ids: &[u64]) -> Result<usize, ApiError> {
-    // One at a time per currency: two runs planning from the same reads could land in
-    // the wrong order (a reinstatement after a later close).
-    let _turn = currency.merchants.mirror_turn().await;
-    let mut applied = 0;
-    for chunk in ids.chunks(MIRROR_CHUNK) {
-        let records: Vec<Merchant> = chunk
-            .iter()
-            .filter_map(|id| currency.merchants.get(*id))
-            .collect();
-        let commands: Vec<Command> = currency.engine.read(|l| {
-            let mut out = Vec::new();
-            // Revenue bands are judged against the scheme in force.
-            let thresholds = l
-                .scheme_at(l.last_timestamp())
-                .map(|v| revenue_thresholds(&v.config));
-            for m in &records {
-                let id = MerchantId(AccountId(m.id.0));
-                let (category, revenue) = ledger_profile(&m.profile, thresholds.as_deref());
-                if l.account(id.account()).is_none() {
-                    out.push(Command::OpenAccount {
-                        account: id.account(),
-                        kind: AccountKind::Merchant,
-                        accepts: source_set(m.profile.accepts),
-                    });
-                }
-                let profile = l.merchant_profile(id.account());
-                if profile.is_none_or(|p| p.category != category || p.annual_revenue != revenue) {
-                    out.push(Command::Scheme(Box::new(
-                        SchemeCommand::SetMerchantProfile {
-                            merchant: id,
-                            category,
-                            annual_revenue: revenue,
-                        },
-                    )));
-                }
-                let suspended = profile.is_some_and(|p| p.operator_suspension.is_some());
-                let should_be = m.status != Status::Approved;
-                if should_be && !suspended {
-                    let why = match m.status {
-                        Status::Applied => "awaiting approval".to_owned(),
-                        Status::Closed => format!("closed: {}", m.last_change.reason),
-                        _ => m.last_change.reason.clone(),
-                    };
-                    // Never skipped: a reason too long for the journal is cut (at a
-                    // character boundary), an empty one replaced.
-                    let reason = Text::new(truncate_bytes(&why, Text::BYTES_MAX))
-                        .or_else(|_| Text::new("not approved"));
-                    if let Ok(reason) = reason {
-                        out.push(Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
-                            merchant: id,
-                            reason,
-                        })));
-                    }
-                } else if !should_be && suspended {
-                    out.push(Command::Scheme(Box::new(
-                        SchemeCommand::ReinstateMerchant { merchant: id },
-                    )));
-                }
-            }
-            out
-        });
-        if commands.is_empty() {
-            continue;
-        }
-        let envelopes: Vec<Envelope> = commands
-            .into_iter()
-            .map(|command| {
-                let mut key = [0u8; 16];
-                rand::rng().fill_bytes(&mut key);
-                Envelope {
-                    client: ClientId(u64::MAX - 2),
-                    key: IdempotencyKey(u128::from_le_bytes(key)),
-                    command,
-                }
-            })
-            .collect();
-        for out in submit(currency, envelopes).await? {
-            match out.result {
-                Ok(_) => applied += 1,
-                Err(r) => {
-                    tracing::warn!(rejection = ?r, "the ledger refused to follow the registry")
-                }
-            }
-        }
-    }
-    Ok(applied)
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends at a character boundary.
-pub(crate) fn truncate_bytes(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// At most `n` characters of `s`.
-fn truncate_chars(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
-}
-
-/// Where a scheme splits merchants by annual revenue: each cash-back band's upper bound,
-/// the scheme's revenue cap and its sources' revenue caps. Every one of them divides
-/// revenue into "at or under" and "over".
-pub fn revenue_thresholds(cfg: &SchemeConfig) -> Vec<Won> {
-    let mut t: Vec<Won> = cfg
-        .cashback
-        .iter()
-        .flat_map(|c| c.bands.iter().filter_map(|b| b.up_to))
-        .chain(cfg.merchants.revenue_cap)
-        .chain(cfg.sources.iter().filter_map(|s| s.merchant_revenue_cap))
-        .collect();
-    t.sort_unstable();
-    t.dedup();
-    t
-}
-
-/// The revenue thresholds of the scheme in force, if there is one.
-fn thresholds_in_force(currency: &Currency) -> Option<Vec<Won>> {
-    currency.engine.read(|l| {
-        l.scheme_at(l.last_timestamp())
-            .map(|v| revenue_thresholds(&v.config))
-    })
-}
-
-/// The category and annual revenue the scheme rules read, from a registry profile.
-/// Revenue is where the scheme is known: an amount is itself; a band or range (영세,
-/// "10억~30억", "30억 초과") wholly inside one of the scheme's cash-back bands and on one
-/// side of every revenue cap (`thresholds`, from [`revenue_thresholds`]) is a revenue
-/// inside it, which every rule treats as it would the whole band; one that straddles a
-/// threshold, or no revenue at all, is unknown to the ledger, which gives it the least
-/// generous treatment (the scheme's lowest cash-back rate, never the top one). Without a
-/// scheme (`None`) only an amount is known.
-pub fn ledger_profile(p: &MerchantProfile, thresholds: Option<&[Won]>) -> (u16, AnnualRevenue) {
-    let category = p.category.or(p.mcc.map(Mcc::code)).unwrap_or(0);
-    let revenue = match (p.revenue.map(directory::Revenue::range), thresholds) {
-        (None, _) => AnnualRevenue::Unknown,
-        (Some(r), Some(t)) => r
-            .decide(t)
-            .map_or(AnnualRevenue::Unknown, AnnualRevenue::Known),
-        (Some(r), None) if r.max_won() == Some(r.min_won()) => AnnualRevenue::Known(r.min_won()),
-        (Some(_), None) => AnnualRevenue::Unknown,
-    };
-    (category, revenue)
-}
-
-/// Makes the ledger follow every merchant of the registry again (after a new scheme
-/// version: revenue bands are judged against the scheme in force).
-pub async fn mirror_all(currency: &Currency) -> Result<usize, ApiError> {
-    let ids: Vec<u64> = currency
-        .merchants
-        .read(|r| r.records().iter().map(|m| m.id.0).collect());
-    mirror_in_ledger(currency, &ids).await
-}
-
-pub fn source_set(mask: SourceMask) -> SourceSet {
-    let sources: Vec<Source> = mask.iter().collect();
-    SourceSet::of(&sources)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -1290,7 +1098,7 @@ struct SyncRequestParts {
         (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn registry_sync(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     QueryParams(p): QueryParams<SyncParams>,
@@ -1328,9 +1136,10 @@ async fn run_registry_sync(
         revenue_bands: None,
     };
     let merchants = Arc::clone(&currency.merchants);
-    let outcome = tokio::task::spawn_blocking(move || merchants.sync(&body, &request, now_us()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let outcome =
+        tokio::task::spawn_blocking(move || merchants.sync(&body, &request, service::now_us()))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
     let ledger_commands = mirror_in_ledger(&currency, &outcome.touched).await?;
     if parts.csv {
         let csv = tokio::task::spawn_blocking(move || directory::report_csv(&outcome.rows))
@@ -1415,7 +1224,7 @@ pub struct RevenueBandsAnswer {
     responses((status = 200, body = String, content_type = "text/csv"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn revenue_bands(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     PathParams(code): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let currency = operator_of(&state, &caller, &code)?;
@@ -1438,7 +1247,7 @@ async fn revenue_bands(
     responses((status = 200, body = RevenueBandsAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn set_revenue_bands(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     body: Bytes,
@@ -1453,11 +1262,15 @@ async fn set_revenue_bands(
             &(&code, blake3::hash(&body).to_hex().as_str()),
         ),
     )?;
-    Ok(crate::idempotency::once(&state, &key, async {
-        let labels = currency.merchants.set_revenue_bands(&body, now_us())?;
-        Ok(Json(RevenueBandsAnswer { labels }).into_response())
-    })
-    .await)
+    Ok(
+        crate::idempotency::once::<_, ApiError>(&state, &key, async {
+            let labels = currency
+                .merchants
+                .set_revenue_bands(&body, service::now_us())?;
+            Ok(Json(RevenueBandsAnswer { labels }).into_response())
+        })
+        .await,
+    )
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -1485,7 +1298,7 @@ pub struct AliasImportAnswer {
     responses((status = 200, body = AliasImportAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn import_aliases(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    SignedIn(caller): SignedIn,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     body: Bytes,
@@ -1500,11 +1313,15 @@ async fn import_aliases(
             &(&code, blake3::hash(&body).to_hex().as_str()),
         ),
     )?;
-    Ok(crate::idempotency::once(&state, &key, async {
-        let r = currency.merchants.import_aliases(&body, now_us())?;
-        Ok(alias_answer(&r).into_response())
-    })
-    .await)
+    Ok(
+        crate::idempotency::once::<_, ApiError>(&state, &key, async {
+            let r = currency
+                .merchants
+                .import_aliases(&body, service::now_us())?;
+            Ok(alias_answer(&r).into_response())
+        })
+        .await,
+    )
 }
 
 fn alias_answer(r: &qr::ImportReport) -> Json<AliasImportAnswer> {
@@ -1530,10 +1347,6 @@ mod tests {
 
     #[test]
     fn truncation_keeps_whole_characters() {
-        let s = "가나다라"; // 3 bytes each
-        assert_eq!(truncate_bytes(s, 12), s);
-        assert_eq!(truncate_bytes(s, 7), "가나");
-        assert_eq!(truncate_bytes(s, 2), "");
         assert_eq!(truncate_chars("경동시장 행복상회 본점 2호", 4), "경동시장");
     }
 }

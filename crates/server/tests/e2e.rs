@@ -31,56 +31,56 @@ async fn start() -> Service {
 }
 
 async fn start_with(options: EngineOptions) -> Service {
-    start_limited(options, server::limits::WriteLimit::default()).await
+    start_limited(options, service::limits::WriteLimit::default()).await
 }
 
-async fn start_limited(options: EngineOptions, limit: server::limits::WriteLimit) -> Service {
-    start_configured(options, limit, server::limits::WriteLimit::PER_ADDRESS).await
+async fn start_limited(options: EngineOptions, limit: service::limits::WriteLimit) -> Service {
+    start_configured(options, limit, service::limits::WriteLimit::PER_ADDRESS).await
 }
 
 async fn start_configured(
     options: EngineOptions,
-    limit: server::limits::WriteLimit,
-    per_address: server::limits::WriteLimit,
+    limit: service::limits::WriteLimit,
+    per_address: service::limits::WriteLimit,
 ) -> Service {
     start_full(
         options,
         limit,
         per_address,
-        server::bank_link::Settings::default(),
-        server::limits::StreamLimit::default(),
+        service::bank_link::Settings::default(),
+        service::limits::StreamLimit::default(),
     )
     .await
 }
 
-async fn start_streams(streams: server::limits::StreamLimit) -> Service {
+async fn start_streams(streams: service::limits::StreamLimit) -> Service {
     start_full(
         EngineOptions::default(),
-        server::limits::WriteLimit::default(),
-        server::limits::WriteLimit::PER_ADDRESS,
-        server::bank_link::Settings::default(),
+        service::limits::WriteLimit::default(),
+        service::limits::WriteLimit::PER_ADDRESS,
+        service::bank_link::Settings::default(),
         streams,
     )
     .await
 }
 
-async fn start_bank_link(settings: server::bank_link::Settings) -> Service {
+async fn start_bank_link(settings: service::bank_link::Settings) -> Service {
     start_full(
         EngineOptions::default(),
-        server::limits::WriteLimit::default(),
-        server::limits::WriteLimit::PER_ADDRESS,
+        service::limits::WriteLimit::default(),
+        service::limits::WriteLimit::PER_ADDRESS,
         settings,
-        server::limits::StreamLimit::default(),
+        service::limits::StreamLimit::default(),
     )
     .await
 }
 
 async fn start_full(
     options: EngineOptions,
-    limit: server::limits::WriteLimit,
-    per_address: server::limits::WriteLimit,
-    bank_link: server::bank_link::Settings,
-    streams: server::limits::StreamLimit,
+    limit: service::limits::WriteLimit,
+    per_address: service::limits::WriteLimit,
+    bank_link: service::bank_link::Settings,
+    streams: service::limits::StreamLimit,
 ) -> Service {
     start_tuned_full(options, limit, per_address, bank_link, move |s| {
         s.with_stream_limit(streams)
@@ -92,9 +92,9 @@ async fn start_full(
 async fn start_tuned(tune: impl FnOnce(AppState) -> AppState) -> Service {
     start_tuned_full(
         EngineOptions::default(),
-        server::limits::WriteLimit::default(),
-        server::limits::WriteLimit::PER_ADDRESS,
-        server::bank_link::Settings::default(),
+        service::limits::WriteLimit::default(),
+        service::limits::WriteLimit::PER_ADDRESS,
+        service::bank_link::Settings::default(),
         tune,
     )
     .await
@@ -1309,7 +1309,7 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
 async fn a_user_writing_too_fast_is_told_to_wait() {
     let svc = start_limited(
         EngineOptions::default(),
-        server::limits::WriteLimit {
+        service::limits::WriteLimit {
             per_second: 1,
             burst: 4,
         },
@@ -1415,8 +1415,8 @@ async fn signing_out_ends_the_live_stream_and_a_cut_off_sign_up_is_finished_at_s
 async fn sign_ups_and_sign_ins_from_one_address_are_limited() {
     let svc = start_configured(
         EngineOptions::default(),
-        server::limits::WriteLimit::default(),
-        server::limits::WriteLimit {
+        service::limits::WriteLimit::default(),
+        service::limits::WriteLimit {
             per_second: 1,
             burst: 3,
         },
@@ -2406,8 +2406,8 @@ async fn a_previous_operators_qr_column_pays_from_the_moment_of_import() {
     assert_eq!(v["payable"], false, "{v}");
 
     // Kept as an alias file: a restart replays it.
-    let reopened = server::merchants::Merchants::open(svc.dir.path(), "busan", [7; 32]).unwrap();
-    match reopened.classify_for_citizen(old.as_bytes(), server::merchant_api::now_us()) {
+    let reopened = service::merchants::Merchants::open(svc.dir.path(), "busan", [7; 32]).unwrap();
+    match reopened.classify_for_citizen(old.as_bytes(), service::now_us()) {
         qr::ScanAnswer::Merchant(t) => assert_eq!(t.merchant, new_shop),
         other => panic!("after a restart: {other:?}"),
     }
@@ -2960,7 +2960,7 @@ async fn the_name_the_service_knows_is_compared_and_merchants_give_theirs() {
     svc.auth
         .seed_citizens(
             "busan",
-            &[server::auth::SeededCitizen {
+            &[service::auth::SeededCitizen {
                 login: "known-1".into(),
                 account: 1_999_999_999,
                 name: "박서준".into(),
@@ -3013,7 +3013,7 @@ async fn the_name_the_service_knows_is_compared_and_merchants_give_theirs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_code_is_refused_and_starts_are_bounded_a_day() {
-    let svc = start_bank_link(server::bank_link::Settings {
+    let svc = start_bank_link(service::bank_link::Settings {
         code_ttl: Duration::from_secs(1),
         code_tries: 5,
         starts_per_day: 2,
@@ -3601,7 +3601,7 @@ async fn every_pair_of_state_changing_routes_under_one_key() {
     // Hundreds of changes by one operator: above the per-user write limit's burst.
     let svc = start_limited(
         EngineOptions::default(),
-        server::limits::WriteLimit {
+        service::limits::WriteLimit {
             per_second: 100_000,
             burst: 100_000,
         },
@@ -4791,7 +4791,7 @@ async fn live_streams_are_capped_per_user_and_a_closed_one_gives_its_place_back(
 /// comes back when a stream closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_services_cap_on_live_streams_the_answer_is_503_with_retry_after() {
-    let svc = start_streams(server::limits::StreamLimit {
+    let svc = start_streams(service::limits::StreamLimit {
         per_user: 4,
         total: 3,
     })

@@ -59,7 +59,7 @@ impl std::ops::Deref for Load {
 }
 
 async fn start() -> Load {
-    let unlimited = server::limits::WriteLimit {
+    let unlimited = service::limits::WriteLimit {
         per_second: 1_000_000,
         burst: 1_000_000,
     };
@@ -67,7 +67,7 @@ async fn start() -> Load {
         EngineOptions::default(),
         unlimited,
         unlimited,
-        server::bank_link::Settings::default(),
+        service::bank_link::Settings::default(),
         |s| s,
     )
     .await;

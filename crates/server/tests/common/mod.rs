@@ -30,9 +30,9 @@ pub struct Service {
 
 pub async fn start_tuned_full(
     options: EngineOptions,
-    limit: server::limits::WriteLimit,
-    per_address: server::limits::WriteLimit,
-    bank_link: server::bank_link::Settings,
+    limit: service::limits::WriteLimit,
+    per_address: service::limits::WriteLimit,
+    bank_link: service::bank_link::Settings,
     tune: impl FnOnce(AppState) -> AppState,
 ) -> Service {
     let dir = tempfile::tempdir().unwrap();
@@ -130,15 +130,17 @@ pub async fn start_tuned_full(
             Arc::clone(&engine),
             storage,
             treasury,
-            Arc::new(server::merchants::Merchants::open(dir.path(), "busan", [7; 32]).unwrap()),
+            Arc::new(service::merchants::Merchants::open(dir.path(), "busan", [7; 32]).unwrap()),
         ),
     );
     let state = Arc::new(tune(
-        AppState::new(currencies, Arc::clone(&auth))
-            .unwrap()
-            .with_write_limit(limit)
-            .with_address_limit(per_address)
-            .with_bank_link(bank_link),
+        AppState::new(Arc::new(
+            server::Service::new(currencies, Arc::clone(&auth))
+                .with_write_limit(limit)
+                .with_address_limit(per_address)
+                .with_bank_link(bank_link),
+        ))
+        .unwrap(),
     ));
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,9 +1,12 @@
-//! The one error type of the HTTP boundary: every failure is an
-//! `application/problem+json` answer with a stable `code`, a message for the citizen in
-//! Korean and English that says what to do, and (for operators) the cause.
+//! The one error type of the service: every failure has a stable `code`, a message for
+//! the citizen in Korean and English that says what to do, (for operators) the cause,
+//! and the HTTP status that says what kind of failure it is. The API answers it as
+//! `application/problem+json` ([`Problem`]); pages show its words.
+//!
+//! The kind is an `http::StatusCode`: a shared vocabulary (not found, conflict,
+//! unavailable…) from the `http` types crate, not a dependency on a server.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use ledger::{AccountId, Rejection, RejectionCode};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -38,7 +41,7 @@ pub struct Problem {
 }
 
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub struct ServiceError {
     pub status: StatusCode,
     pub code: String,
     pub ko: String,
@@ -57,9 +60,9 @@ pub struct ProblemExtra {
     pub scheme: Option<String>,
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &str, ko: &str, en: &str) -> ApiError {
-        ApiError {
+impl ServiceError {
+    pub fn new(status: StatusCode, code: &str, ko: &str, en: &str) -> ServiceError {
+        ServiceError {
             status,
             code: code.to_owned(),
             ko: ko.to_owned(),
@@ -74,13 +77,13 @@ impl ApiError {
         self.extra.as_ref().and_then(|e| e.detail.as_deref())
     }
 
-    pub fn detail(mut self, d: impl Into<String>) -> ApiError {
+    pub fn detail(mut self, d: impl Into<String>) -> ServiceError {
         self.extra.get_or_insert_with(Box::default).detail = Some(d.into());
         self
     }
 
-    pub fn bad_request(code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> ServiceError {
+        ServiceError::new(
             StatusCode::BAD_REQUEST,
             code,
             "요청 내용이 올바르지 않습니다. 입력값을 확인해 주세요.",
@@ -89,8 +92,21 @@ impl ApiError {
         .detail(detail)
     }
 
-    pub fn unauthorized() -> ApiError {
-        ApiError::new(
+    /// A per-user or per-address limit was reached: try again after `wait_s`.
+    pub fn too_many(wait_s: u64) -> ServiceError {
+        ServiceError {
+            retry_after_s: Some(wait_s),
+            ..ServiceError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+                "Too many requests. Please try again shortly.",
+            )
+        }
+    }
+
+    pub fn unauthorized() -> ServiceError {
+        ServiceError::new(
             StatusCode::UNAUTHORIZED,
             "sign_in_required",
             "로그인이 필요합니다. 다시 로그인해 주세요.",
@@ -98,8 +114,8 @@ impl ApiError {
         )
     }
 
-    pub fn forbidden() -> ApiError {
-        ApiError::new(
+    pub fn forbidden() -> ServiceError {
+        ServiceError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "이 기능을 사용할 권한이 없습니다.",
@@ -107,8 +123,8 @@ impl ApiError {
         )
     }
 
-    pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(
+    pub fn not_found(what: &str) -> ServiceError {
+        ServiceError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "찾을 수 없습니다.",
@@ -117,10 +133,10 @@ impl ApiError {
         .detail(what.to_owned())
     }
 
-    pub fn busy(retry_after_s: u64) -> ApiError {
-        ApiError {
+    pub fn busy(retry_after_s: u64) -> ServiceError {
+        ServiceError {
             retry_after_s: Some(retry_after_s.max(1)),
-            ..ApiError::new(
+            ..ServiceError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 "지금 이용자가 많습니다. 잠시 후 다시 시도해 주세요. 결제는 이뤄지지 않았습니다.",
@@ -131,8 +147,8 @@ impl ApiError {
 
     /// The body is larger than the route takes (said by `Content-Length` or found while
     /// reading).
-    pub fn body_too_large(limit_bytes: usize) -> ApiError {
-        ApiError::new(
+    pub fn body_too_large(limit_bytes: usize) -> ServiceError {
+        ServiceError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             "보낸 내용이 너무 큽니다. 크기를 줄여 다시 보내 주세요.",
@@ -143,8 +159,8 @@ impl ApiError {
 
     /// The body did not arrive in time: a pause longer than the body timeout, or the
     /// whole body slower than the slowest upload allowed. Nothing was done.
-    pub fn body_timeout() -> ApiError {
-        ApiError::new(
+    pub fn body_timeout() -> ServiceError {
+        ServiceError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
             "보낸 내용이 제때 도착하지 않았습니다. 연결 상태를 확인한 뒤 다시 보내 주세요. 결제는 이뤄지지 않았습니다.",
@@ -154,10 +170,10 @@ impl ApiError {
 
     /// The caller holds as many live streams as one user may (`limit`): closing one
     /// helps, waiting does not, so there is no `Retry-After`.
-    pub fn too_many_streams(limit: usize) -> ApiError {
+    pub fn too_many_streams(limit: usize) -> ServiceError {
         let mut fields = Map::new();
         fields.insert("limit".into(), json!(limit));
-        ApiError::new(
+        ServiceError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_streams",
             "실시간 결제 알림이 이미 여러 곳에서 열려 있습니다. 다른 기기나 창의 알림을 닫고 다시 시도해 주세요.",
@@ -167,10 +183,10 @@ impl ApiError {
     }
 
     /// The service holds as many live streams as it takes: try again later.
-    pub fn streams_full(retry_after_s: u64) -> ApiError {
-        ApiError {
+    pub fn streams_full(retry_after_s: u64) -> ServiceError {
+        ServiceError {
             retry_after_s: Some(retry_after_s.max(1)),
-            ..ApiError::new(
+            ..ServiceError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "streams_full",
                 "지금은 실시간 결제 알림을 더 열 수 없습니다. 잠시 후 다시 시도해 주세요. 결제와 내역 조회는 그대로 됩니다.",
@@ -179,10 +195,10 @@ impl ApiError {
         }
     }
 
-    pub fn unavailable(detail: impl Into<String>) -> ApiError {
-        ApiError {
+    pub fn unavailable(detail: impl Into<String>) -> ServiceError {
+        ServiceError {
             retry_after_s: Some(5),
-            ..ApiError::new(
+            ..ServiceError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "잠시 서비스를 이용할 수 없습니다. 잠시 후 같은 요청을 다시 보내 주세요.",
@@ -194,10 +210,10 @@ impl ApiError {
 
     /// A fault of ours: the cause goes to the log (it may name internals), the caller
     /// is told what to do.
-    pub fn internal(detail: impl Into<String>) -> ApiError {
+    pub fn internal(detail: impl Into<String>) -> ServiceError {
         let detail = detail.into();
         tracing::error!(cause = %detail, "internal error answered 500");
-        ApiError::new(
+        ServiceError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "처리 중 문제가 생겼습니다. 고객센터에 문의해 주세요.",
@@ -206,7 +222,7 @@ impl ApiError {
     }
 
     /// With structured fields (see [`Problem::fields`]).
-    pub fn fields(mut self, fields: Map<String, Value>) -> ApiError {
+    pub fn fields(mut self, fields: Map<String, Value>) -> ServiceError {
         if !fields.is_empty() {
             self.extra.get_or_insert_with(Box::default).fields = Some(fields);
         }
@@ -214,7 +230,7 @@ impl ApiError {
     }
 
     /// With the payment scheme a scanned code belongs to (see [`Problem::scheme`]).
-    pub fn scheme(mut self, scheme: Option<&str>) -> ApiError {
+    pub fn scheme(mut self, scheme: Option<&str>) -> ServiceError {
         if let Some(s) = scheme {
             self.extra.get_or_insert_with(Box::default).scheme = Some(s.to_owned());
         }
@@ -223,10 +239,11 @@ impl ApiError {
 
     /// The ledger refused: the words for its code, and the fields `own` (the caller's
     /// account, when there is one) may see.
-    pub fn refused(r: &Rejection, own: Option<AccountId>) -> ApiError {
+    pub fn refused(r: &Rejection, own: Option<AccountId>) -> ServiceError {
         let code = r.code();
         let (status, ko, en) = words(code);
-        let mut e = ApiError::new(status, code.as_str(), ko, en).fields(rejection_fields(r, own));
+        let mut e =
+            ServiceError::new(status, code.as_str(), ko, en).fields(rejection_fields(r, own));
         if code == RejectionCode::CurrencyHalted {
             e.retry_after_s = Some(30);
         }
@@ -234,11 +251,11 @@ impl ApiError {
     }
 
     /// The treasury could not finish: refusals as the ledger's, the rest typed.
-    pub fn treasury(e: treasury::TreasuryError, own: Option<AccountId>) -> ApiError {
+    pub fn treasury(e: treasury::TreasuryError, own: Option<AccountId>) -> ServiceError {
         use treasury::TreasuryError as T;
         match e {
-            T::Refused(r) => ApiError::refused(&r, own),
-            T::NoLinkedAccount(_) => ApiError::new(
+            T::Refused(r) => ServiceError::refused(&r, own),
+            T::NoLinkedAccount(_) => ServiceError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no_linked_account",
                 "연결된 은행 계좌가 없습니다. 먼저 계좌를 연결해 주세요.",
@@ -246,9 +263,9 @@ impl ApiError {
             ),
             T::NotTaken(e) => e.into(),
             T::NotAnswered(e) => e.into(),
-            T::Bank(e) => ApiError {
+            T::Bank(e) => ServiceError {
                 retry_after_s: Some(5),
-                ..ApiError::new(
+                ..ServiceError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "bank_unavailable",
                     "은행 응답이 늦어지고 있습니다. 같은 요청 번호로 잠시 후 다시 확인해 주세요.",
@@ -256,16 +273,12 @@ impl ApiError {
                 )
                 .detail(e.to_string())
             },
-            T::Journal(d) | T::Unexpected(d) | T::Reference(d) => ApiError::internal(d),
+            T::Journal(d) | T::Unexpected(d) | T::Reference(d) => ServiceError::internal(d),
         }
     }
 }
 
-/// The stable code of an error answer, left on the response for the metrics layer.
-#[derive(Clone, Debug)]
-pub struct ErrorCode(pub String);
-
-impl ApiError {
+impl ServiceError {
     /// The body this error is answered with.
     pub fn problem(self) -> Problem {
         let extra = self.extra.map(|e| *e).unwrap_or_default();
@@ -280,26 +293,6 @@ impl ApiError {
             fields: extra.fields,
             scheme: extra.scheme,
         }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let code = ErrorCode(self.code.clone());
-        let (status, retry_after_s) = (self.status, self.retry_after_s);
-        let body = self.problem();
-        let mut response = (status, axum::Json(body)).into_response();
-        response.extensions_mut().insert(code);
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if let Some(s) = retry_after_s
-            && let Ok(v) = HeaderValue::from_str(&s.to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        response
     }
 }
 
@@ -663,21 +656,21 @@ fn rejection_fields(r: &Rejection, own: Option<AccountId>) -> Map<String, Value>
     f
 }
 
-impl From<Rejection> for ApiError {
+impl From<Rejection> for ServiceError {
     /// Without knowing whose account the caller is: nothing about any account.
-    fn from(r: Rejection) -> ApiError {
-        ApiError::refused(&r, None)
+    fn from(r: Rejection) -> ServiceError {
+        ServiceError::refused(&r, None)
     }
 }
 
-impl From<engine::SubmitError> for ApiError {
-    fn from(e: engine::SubmitError) -> ApiError {
+impl From<engine::SubmitError> for ServiceError {
+    fn from(e: engine::SubmitError) -> ServiceError {
         use engine::SubmitError as S;
         match e {
-            S::Busy { retry_after } => ApiError::busy(retry_after.as_secs().max(1)),
-            S::ReadOnly { cause } => ApiError {
+            S::Busy { retry_after } => ServiceError::busy(retry_after.as_secs().max(1)),
+            S::ReadOnly { cause } => ServiceError {
                 retry_after_s: Some(60),
-                ..ApiError::new(
+                ..ServiceError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "currency_halted",
                     "운영 점검 중이라 지금은 조회만 할 수 있습니다. 결제는 이뤄지지 않았습니다. 공지사항을 확인해 주세요.",
@@ -685,13 +678,13 @@ impl From<engine::SubmitError> for ApiError {
                 )
                 .detail(cause)
             },
-            S::Unavailable { cause } => ApiError::unavailable(cause),
-            S::Stopped => ApiError::unavailable("the currency is stopping"),
-            S::TooLarge { max } => ApiError::bad_request(
+            S::Unavailable { cause } => ServiceError::unavailable(cause),
+            S::Stopped => ServiceError::unavailable("the currency is stopping"),
+            S::TooLarge { max } => ServiceError::bad_request(
                 "too_many_commands",
                 format!("at most {max} commands in one request"),
             ),
-            S::LinkedTooLong { max } => ApiError::bad_request(
+            S::LinkedTooLong { max } => ServiceError::bad_request(
                 "linked_too_long",
                 format!("at most {max} transfers linked"),
             ),
@@ -699,14 +692,14 @@ impl From<engine::SubmitError> for ApiError {
     }
 }
 
-impl From<engine::CommitError> for ApiError {
-    fn from(e: engine::CommitError) -> ApiError {
+impl From<engine::CommitError> for ServiceError {
+    fn from(e: engine::CommitError) -> ServiceError {
         use engine::CommitError as C;
         match e {
             // The outcome is unknown: the same key again gets the answer, whichever.
-            C::NotDurable { cause } => ApiError {
+            C::NotDurable { cause } => ServiceError {
                 retry_after_s: Some(1),
-                ..ApiError::new(
+                ..ServiceError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "outcome_unknown",
                     "처리 결과를 확인하지 못했습니다. 같은 요청 번호로 다시 보내면 결과를 알려 드립니다. 두 번 처리되지 않습니다.",
@@ -714,14 +707,14 @@ impl From<engine::CommitError> for ApiError {
                 )
                 .detail(cause)
             },
-            C::NotApplied { cause } => ApiError::unavailable(cause),
-            C::Stopped => ApiError::unavailable("the currency stopped before answering"),
+            C::NotApplied { cause } => ServiceError::unavailable(cause),
+            C::Stopped => ServiceError::unavailable("the currency stopped before answering"),
         }
     }
 }
 
-impl From<treasury::TreasuryError> for ApiError {
-    fn from(e: treasury::TreasuryError) -> ApiError {
-        ApiError::treasury(e, None)
+impl From<treasury::TreasuryError> for ServiceError {
+    fn from(e: treasury::TreasuryError) -> ServiceError {
+        ServiceError::treasury(e, None)
     }
 }

@@ -31,8 +31,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::http::StatusCode;
 use base64::Engine as _;
+use http::StatusCode;
 use parking_lot::Mutex;
 use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::secret::Secret;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -146,7 +146,7 @@ struct SignInGuard {
 impl SignInGuard {
     /// Counts an attempt of `key` (a folded login) from `address` before the password
     /// is checked (so concurrent guesses are counted too), or says how long to wait.
-    fn admit(&mut self, key: &str, address: u128, now: u64) -> Result<(), ApiError> {
+    fn admit(&mut self, key: &str, address: u128, now: u64) -> Result<(), ServiceError> {
         let pair = pair_hash(key, address);
         let g = self;
         make_room(
@@ -164,9 +164,9 @@ impl SignInGuard {
         if p.count >= SIGN_IN_FAILURES_MAX {
             let wait_s = (p.window_start + SIGN_IN_WINDOW_S).saturating_sub(now);
             let minutes = wait_s.div_ceil(60).max(1);
-            return Err(ApiError {
+            return Err(ServiceError {
                 retry_after_s: Some(wait_s.max(1)),
-                ..ApiError::new(
+                ..ServiceError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_sign_in_failures",
                     &format!(
@@ -190,9 +190,9 @@ impl SignInGuard {
         let ready_at = l.last + login_delay_s(l.count);
         if !owners && now < ready_at {
             let wait_s = ready_at - now;
-            return Err(ApiError {
+            return Err(ServiceError {
                 retry_after_s: Some(wait_s),
-                ..ApiError::new(
+                ..ServiceError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "sign_in_slowed",
                     &format!(
@@ -338,7 +338,7 @@ pub fn login_key(login: &str) -> String {
 /// shorten full-width text to a third): longer is refused before any work.
 const LOGIN_INPUT_BYTES_MAX: usize = 256;
 
-fn validate_login(login: &str) -> Result<(), ApiError> {
+fn validate_login(login: &str) -> Result<(), ServiceError> {
     let ok = (3..=64).contains(&login.len())
         && login
             .chars()
@@ -346,16 +346,16 @@ fn validate_login(login: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(ServiceError::bad_request(
             "login_invalid",
             "a login is 3-64 characters of letters, digits and . _ - @",
         ))
     }
 }
 
-fn validate_password(p: &str) -> Result<(), ApiError> {
+fn validate_password(p: &str) -> Result<(), ServiceError> {
     if p.chars().count() < 8 || p.len() > 256 {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "password_invalid",
             "a password is 8 to 256 characters",
         ));
@@ -363,9 +363,12 @@ fn validate_password(p: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn validate_pin(p: &str) -> Result<(), ApiError> {
+fn validate_pin(p: &str) -> Result<(), ServiceError> {
     if p.len() != 6 || !p.chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::bad_request("pin_invalid", "a PIN is 6 digits"));
+        return Err(ServiceError::bad_request(
+            "pin_invalid",
+            "a PIN is 6 digits",
+        ));
     }
     Ok(())
 }
@@ -453,7 +456,7 @@ impl Auth {
     }
 
     /// A turn at password hashing, or 503 when too many already wait for one.
-    async fn hashing_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    async fn hashing_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ServiceError> {
         use std::sync::atomic::Ordering;
         if let Ok(permit) = self.hashing.try_acquire() {
             return Ok(permit);
@@ -467,14 +470,14 @@ impl Auth {
         }
         let waiting = Waiting(&self.hashing_waiting);
         if waiting.0.fetch_add(1, Ordering::AcqRel) >= HASHING_WAITING_MAX {
-            return Err(ApiError::busy(2));
+            return Err(ServiceError::busy(2));
         }
         let permit = self.hashing.acquire().await;
         drop(waiting);
-        permit.map_err(|e| ApiError::internal(e.to_string()))
+        permit.map_err(|e| ServiceError::internal(e.to_string()))
     }
 
-    async fn hash(&self, secret: String) -> Result<String, ApiError> {
+    async fn hash(&self, secret: String) -> Result<String, ServiceError> {
         let _permit = self.hashing_turn().await?;
         let argon = self.argon();
         tokio::task::spawn_blocking(move || {
@@ -487,11 +490,11 @@ impl Auth {
                 .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::internal)
+        .map_err(|e| ServiceError::internal(e.to_string()))?
+        .map_err(ServiceError::internal)
     }
 
-    async fn verify(&self, secret: String, stored: String) -> Result<bool, ApiError> {
+    async fn verify(&self, secret: String, stored: String) -> Result<bool, ServiceError> {
         let _permit = self.hashing_turn().await?;
         let argon = self.argon();
         tokio::task::spawn_blocking(move || {
@@ -500,10 +503,10 @@ impl Auth {
                 .unwrap_or(false)
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))
+        .map_err(|e| ServiceError::internal(e.to_string()))
     }
 
-    async fn dummy_hash(&self) -> Result<String, ApiError> {
+    async fn dummy_hash(&self) -> Result<String, ServiceError> {
         if let Some(h) = self.dummy_hash.lock().clone() {
             return Ok(h);
         }
@@ -513,7 +516,7 @@ impl Auth {
     }
 
     /// Checks a password again (before a sensitive change such as re-linking a bank).
-    pub async fn confirm_password(&self, user_id: i64, password: &str) -> Result<(), ApiError> {
+    pub async fn confirm_password(&self, user_id: i64, password: &str) -> Result<(), ServiceError> {
         let hash: Option<String> = self
             .db
             .lock()
@@ -523,7 +526,7 @@ impl Auth {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| ServiceError::internal(e.to_string()))?;
         let ok = match hash {
             Some(h) if password.len() <= 256 => self.verify(password.to_owned(), h).await?,
             _ => false,
@@ -531,7 +534,7 @@ impl Auth {
         if ok {
             Ok(())
         } else {
-            Err(ApiError::new(
+            Err(ServiceError::new(
                 StatusCode::UNAUTHORIZED,
                 "password_wrong",
                 "비밀번호가 맞지 않습니다.",
@@ -542,7 +545,7 @@ impl Auth {
 
     /// Creates a user; `account` is filled in by `set_account` once the ledger has
     /// opened it.
-    pub async fn create(&self, u: NewUser) -> Result<i64, ApiError> {
+    pub async fn create(&self, u: NewUser) -> Result<i64, ServiceError> {
         validate_login(&u.login)?;
         validate_password(u.password.expose())?;
         if let Some(pin) = &u.pin {
@@ -572,26 +575,26 @@ impl Auth {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                Err(ApiError::new(
+                Err(ServiceError::new(
                     StatusCode::CONFLICT,
                     "login_taken",
                     "이미 사용 중인 아이디입니다. 다른 아이디를 골라 주세요.",
                     "This login is taken. Please choose another.",
                 ))
             }
-            Err(e) => Err(ApiError::internal(e.to_string())),
+            Err(e) => Err(ServiceError::internal(e.to_string())),
         }
     }
 
     /// Records the user's ledger account: the set-up is done.
-    pub fn set_account(&self, user_id: i64, account: u64) -> Result<(), ApiError> {
+    pub fn set_account(&self, user_id: i64, account: u64) -> Result<(), ServiceError> {
         self.db
             .lock()
             .execute(
                 "UPDATE users SET account = ?1, setup = NULL WHERE id = ?2",
                 params![account as i64, user_id],
             )
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| ServiceError::internal(e.to_string()))?;
         // Sessions opened before the set-up finished learn the account (rare: a scan).
         for s in self.sessions.lock().values_mut() {
             if s.caller.user_id == user_id {
@@ -641,7 +644,7 @@ impl Auth {
 
     /// Counts an attempt of `key` (a folded login) from `address` before the password
     /// is checked (so concurrent guesses are counted too), or says how long to wait.
-    fn admit_attempt(&self, key: &str, address: u128) -> Result<(), ApiError> {
+    fn admit_attempt(&self, key: &str, address: u128) -> Result<(), ServiceError> {
         self.sign_ins.lock().admit(key, address, now_s())
     }
 
@@ -657,7 +660,7 @@ impl Auth {
         login: &str,
         password: &str,
         from: Option<IpAddr>,
-    ) -> Result<(String, u64, Role), ApiError> {
+    ) -> Result<(String, u64, Role), ServiceError> {
         // A login that could never have been created fails like a wrong password,
         // without being remembered. Any variant of a login (case, full-width letters)
         // finds its user.
@@ -667,7 +670,7 @@ impl Auth {
             String::new()
         };
         if validate_login(&key).is_err() || password.len() > 256 {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 StatusCode::UNAUTHORIZED,
                 "sign_in_failed",
                 "아이디 또는 비밀번호가 맞지 않습니다.",
@@ -696,10 +699,10 @@ impl Auth {
                 },
             )
             .optional()
-            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ServiceError::internal(e.to_string()))?
         };
         let wrong = || {
-            ApiError::new(
+            ServiceError::new(
                 StatusCode::UNAUTHORIZED,
                 "sign_in_failed",
                 "아이디 또는 비밀번호가 맞지 않습니다.",
@@ -718,7 +721,7 @@ impl Auth {
             return Err(wrong());
         }
         self.signed_in_from(&key, address);
-        let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?;
+        let role = Role::parse(&role).ok_or_else(|| ServiceError::internal("unknown role"))?;
         let mut token = [0u8; 32];
         rand::rng().fill_bytes(&mut token);
         let expires_at = now_s() + self.session_ttl.as_secs();
@@ -731,7 +734,7 @@ impl Auth {
                 "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
                 params![&session[..], id, expires_at as i64],
             )
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| ServiceError::internal(e.to_string()))?;
         {
             let mut sessions = self.sessions.lock();
             if sessions.len() >= SESSIONS_MAX {
@@ -746,7 +749,7 @@ impl Auth {
                         "DELETE FROM sessions WHERE token_hash = ?1",
                         params![&session[..]],
                     );
-                    return Err(ApiError::busy(60));
+                    return Err(ServiceError::busy(60));
                 }
             }
             sessions.insert(session, Session { caller, expires_at });
@@ -803,7 +806,7 @@ impl Auth {
     /// Checks a payment PIN; five wrong ones lock payments for 30 minutes. The read,
     /// the comparison and the count happen under one lock, so concurrent guesses are
     /// all counted and none can undo a lock.
-    pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ApiError> {
+    pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ServiceError> {
         let db = self.db.lock();
         // Every payment asks: the statement is parsed once and cached.
         let (hash, failures, locked_until, login) = db
@@ -820,18 +823,18 @@ impl Auth {
                     ))
                 })
             })
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| ServiceError::internal(e.to_string()))?;
         let Some(hash) = hash else {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "pin_not_set",
                 "no payment PIN is set",
             ));
         };
         let now = now_s() as i64;
         if locked_until > now {
-            return Err(ApiError {
+            return Err(ServiceError {
                 retry_after_s: Some((locked_until - now) as u64),
-                ..ApiError::new(
+                ..ServiceError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "pin_locked",
                     "비밀번호를 여러 번 틀려 결제가 30분 동안 잠겼습니다.",
@@ -862,7 +865,7 @@ impl Auth {
         );
         drop(db);
         tracing::info!(user = user_id, failures, "wrong payment PIN");
-        Err(ApiError::new(
+        Err(ServiceError::new(
             StatusCode::UNAUTHORIZED,
             "pin_wrong",
             "결제 비밀번호가 맞지 않습니다.",
@@ -1115,7 +1118,7 @@ pub struct Notice {
 pub const NOTICES_PAGE_MAX: usize = 100;
 
 impl Auth {
-    pub fn publish_notice(&self, n: &Notice) -> Result<i64, ApiError> {
+    pub fn publish_notice(&self, n: &Notice) -> Result<i64, ServiceError> {
         let db = self.db.lock();
         db.execute(
             "INSERT INTO notices (currency, title_ko, title_en, body_ko, body_en, at)
@@ -1129,7 +1132,7 @@ impl Auth {
                 now_s() as i64
             ],
         )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| ServiceError::internal(e.to_string()))?;
         Ok(db.last_insert_rowid())
     }
 
@@ -1184,7 +1187,7 @@ impl Auth {
         &self,
         user: i64,
         key: &[u8],
-    ) -> Result<Option<crate::idempotency::StoredAnswer>, ApiError> {
+    ) -> Result<Option<crate::idempotency::StoredAnswer>, ServiceError> {
         let cutoff = now_s().saturating_sub(STORED_ANSWERS_KEPT_S) as i64;
         self.db
             .lock()
@@ -1208,7 +1211,7 @@ impl Auth {
                 })
                 .optional()
             })
-            .map_err(|e| ApiError::internal(e.to_string()))
+            .map_err(|e| ServiceError::internal(e.to_string()))
     }
 
     /// Keeps the first answer under `(user, key)`; old ones are swept at the same time.
@@ -1217,7 +1220,7 @@ impl Auth {
         user: i64,
         key: &[u8],
         answer: &crate::idempotency::StoredAnswer,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let now = now_s() as i64;
         let db = self.db.lock();
         db.execute(
@@ -1241,7 +1244,7 @@ impl Auth {
             )
         })
         .map(|_| ())
-        .map_err(|e| ApiError::internal(e.to_string()))
+        .map_err(|e| ServiceError::internal(e.to_string()))
     }
 }
 
@@ -1348,7 +1351,7 @@ mod tests {
         let mut g = SignInGuard::default();
         let t = 1_000_000;
         let owner = 99;
-        let slowed = |r: Result<(), ApiError>| match r {
+        let slowed = |r: Result<(), ServiceError>| match r {
             Err(e) if e.code == "sign_in_slowed" => e.retry_after_s,
             _ => None,
         };

@@ -22,12 +22,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::StatusCode;
 use directory::sync::LegacyQrRow;
 use directory::{
     Actor, Brn, DirectoryError, Merchant, MerchantId, MerchantProfile, NewStatus, Registry,
     ReportRow, RevenueBands, SourceMask, Status, SyncOptions, SyncReport,
 };
+use http::StatusCode;
 use ledger::Won;
 use parking_lot::{Mutex, RwLock};
 use qr::{
@@ -38,7 +38,7 @@ use qr::{
 use rand::RngCore;
 use rusqlite::{Connection, params};
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 /// A consumer code a till used for a sale under its `(client, key)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub struct Merchants {
     mirror: tokio::sync::Mutex<()>,
 }
 
-fn directory_error(e: DirectoryError) -> ApiError {
+fn directory_error(e: DirectoryError) -> ServiceError {
     let status = match &e {
         DirectoryError::UnknownMerchant(_) => StatusCode::NOT_FOUND,
         DirectoryError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
@@ -103,11 +103,11 @@ fn directory_error(e: DirectoryError) -> ApiError {
             "The merchant's details are not valid. Please check what was entered.",
         ),
     };
-    ApiError::new(status, e.code(), ko, en).detail(e.to_string())
+    ServiceError::new(status, e.code(), ko, en).detail(e.to_string())
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(e.to_string())
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::internal(e.to_string())
 }
 
 impl Merchants {
@@ -227,7 +227,7 @@ impl Merchants {
         &self,
         records: impl IntoIterator<Item = &'a Merchant>,
         log_status: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let mut db = self.db.lock();
         let tx = db.transaction().map_err(internal)?;
         {
@@ -276,7 +276,7 @@ impl Merchants {
         status: Status,
         reason: &str,
         now_us: u64,
-    ) -> Result<Merchant, ApiError> {
+    ) -> Result<Merchant, ServiceError> {
         let mut reg = self.registry.write();
         // Checked first and written to disk before the registry takes it: a record is
         // never served that a restart would lose.
@@ -324,7 +324,7 @@ impl Merchants {
     }
 
     /// Creates many at once (the demo's population), in one transaction.
-    pub fn create_many(&self, merchants: Vec<Merchant>) -> Result<usize, ApiError> {
+    pub fn create_many(&self, merchants: Vec<Merchant>) -> Result<usize, ServiceError> {
         let mut reg = self.registry.write();
         let mut made = Vec::with_capacity(merchants.len());
         for m in merchants {
@@ -357,7 +357,7 @@ impl Merchants {
         to: Status,
         reason: &str,
         now_us: u64,
-    ) -> Result<Merchant, ApiError> {
+    ) -> Result<Merchant, ServiceError> {
         let mut reg = self.registry.write();
         let m = reg
             .transition(MerchantId(id), to, reason, Actor::Operator, now_us)
@@ -375,7 +375,7 @@ impl Merchants {
         file: &[u8],
         request: &SyncRequest,
         now_us: u64,
-    ) -> Result<SyncOutcome, ApiError> {
+    ) -> Result<SyncOutcome, ServiceError> {
         let bands = match &request.revenue_bands {
             Some(b) => b.clone(),
             None => self.revenue_bands.read().clone(),
@@ -388,7 +388,7 @@ impl Merchants {
             revenue_thresholds: &request.revenue_thresholds,
         };
         let sync_error = |e: directory::SyncError| {
-            ApiError::new(
+            ServiceError::new(
                 StatusCode::BAD_REQUEST,
                 e.code(),
                 "가맹점 목록 파일을 읽을 수 없습니다. 파일 형식을 확인해 주세요.",
@@ -481,13 +481,13 @@ impl Merchants {
     /// The operator's revenue labels (CSV `label,min_won,max_won`, see
     /// `directory::revenue`): checked, stored, and used by every sync from now on.
     /// An empty table (a header alone) goes back to the built-in labels.
-    pub fn set_revenue_bands(&self, file: &[u8], now_us: u64) -> Result<usize, ApiError> {
+    pub fn set_revenue_bands(&self, file: &[u8], now_us: u64) -> Result<usize, ServiceError> {
         let table = RevenueBands::from_csv(file).map_err(|errors| {
             let detail: Vec<String> = errors
                 .iter()
                 .map(|e| format!("line {}: {}", e.line, e.message_en))
                 .collect();
-            ApiError::new(
+            ServiceError::new(
                 StatusCode::BAD_REQUEST,
                 "revenue_bands_invalid",
                 &format!(
@@ -523,7 +523,7 @@ impl Merchants {
 
     /// Imports a previous operator's QR aliases (CSV `payload,merchant_id[,note]`). Kept
     /// only if at least one row was taken.
-    pub fn import_aliases(&self, file: &[u8], now_us: u64) -> Result<ImportReport, ApiError> {
+    pub fn import_aliases(&self, file: &[u8], now_us: u64) -> Result<ImportReport, ServiceError> {
         let mut aliases = self.aliases.write();
         let report = aliases.import_csv(file);
         if report.added > 0 {
@@ -566,12 +566,16 @@ impl Merchants {
     }
 
     /// A new one-time consumer code for `wallet`.
-    pub fn issue_consumer_code(&self, wallet: u64, now_us: u64) -> Result<IssuedCode, ApiError> {
+    pub fn issue_consumer_code(
+        &self,
+        wallet: u64,
+        now_us: u64,
+    ) -> Result<IssuedCode, ServiceError> {
         let mut payers = self.payers.lock();
         if payers.len() >= CONSUMER_CODES_MAX {
             payers.retain(|_, (_, expires)| *expires > now_us);
             if payers.len() >= CONSUMER_CODES_MAX {
-                return Err(ApiError::busy(10));
+                return Err(ServiceError::busy(10));
             }
         }
         let mut token = [0u8; 10];
@@ -599,7 +603,7 @@ impl Merchants {
         };
         let mut redeemed = self.redeemed.lock();
         if redeemed.len() >= CONSUMER_CODES_MAX {
-            let now = crate::merchant_api::now_us();
+            let now = crate::now_us();
             redeemed.retain(|_, s| s.code_expires_us.saturating_add(60_000_000) > now);
         }
         if redeemed.len() < CONSUMER_CODES_MAX {
@@ -610,7 +614,7 @@ impl Merchants {
 
     /// The sale a till's earlier try under `(client, key)` was making.
     pub fn redeemed_for(&self, client: u64, key: u128) -> Option<TillSale> {
-        let now = crate::merchant_api::now_us();
+        let now = crate::now_us();
         self.redeemed
             .lock()
             .get(&(client, key))
@@ -621,7 +625,7 @@ impl Merchants {
     /// A sale the ledger refused (nothing was charged): the code is the customer's
     /// again until it expires, and the till's key no longer holds it.
     pub fn give_back(&self, sale: &TillSale, client: u64, key: u128) {
-        let now = crate::merchant_api::now_us();
+        let now = crate::now_us();
         self.redeemed.lock().remove(&(client, key));
         if sale.code_expires_us <= now {
             return;

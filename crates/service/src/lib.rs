@@ -1,0 +1,139 @@
+//! # service — what maeul does for people, without HTTP
+//!
+//! Users and sessions, sign-in and PINs (`auth`), bank-account verification and linking
+//! (`bank_link`), the merchant registry with its QR aliases and consumer codes
+//! (`merchants`), the ledger following the registry (`mirror`), ledger commands under a
+//! request's key (`ledger_ops`, `idempotency`), per-user limits (`limits`) and the
+//! history projection (`history`). The HTTP API (`server`) and the pages are thin layers
+//! over this crate: they read requests and render answers; the rules of who may do what,
+//! and what a repeated request is answered, live here.
+//!
+//! Errors are one type, [`ServiceError`]: a stable code, words for people in Korean and
+//! English, the cause for operators.
+
+pub mod auth;
+pub mod bank_link;
+pub mod error;
+pub mod history;
+pub mod idempotency;
+pub mod ledger_ops;
+pub mod limits;
+pub mod merchants;
+pub mod mirror;
+pub mod secret;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bank::HttpBank;
+use engine::{Engine, Storage};
+use treasury::Treasury;
+
+pub use auth::{Auth, Caller, NewUser, Role};
+pub use error::{Problem, ServiceError};
+pub use idempotency::Answered;
+pub use secret::Secret;
+
+/// One currency as the service sees it.
+#[derive(Clone, Debug)]
+pub struct Currency {
+    pub engine: Arc<Engine>,
+    pub storage: Arc<dyn Storage>,
+    pub treasury: Arc<Treasury<HttpBank>>,
+    pub history: Arc<history::History>,
+    /// The merchant registry, QR aliases and consumer codes.
+    pub merchants: Arc<merchants::Merchants>,
+}
+
+impl Currency {
+    /// Joins a running engine, its journal and its treasury; starts following the
+    /// journal for history (needs a tokio runtime).
+    pub fn new(
+        engine: Arc<Engine>,
+        storage: Arc<dyn Storage>,
+        treasury: Arc<Treasury<HttpBank>>,
+        merchants: Arc<merchants::Merchants>,
+    ) -> Currency {
+        let history = history::History::follow(&engine, &storage);
+        Currency {
+            engine,
+            storage,
+            treasury,
+            history,
+            merchants,
+        }
+    }
+}
+
+/// The service: every currency this node runs, its users, and the limits that apply to
+/// everyone whichever way they come in (API or pages).
+#[derive(Debug)]
+pub struct Service {
+    pub currencies: BTreeMap<String, Currency>,
+    pub auth: Arc<Auth>,
+    /// Changes per user.
+    pub writes: limits::Limiter,
+    /// Which request each idempotency key was used for.
+    pub requests: idempotency::Requests,
+    /// Sign-ups and sign-ins per client address.
+    pub by_address: limits::Limiter<u128>,
+    /// Whole-journal work (reports, verification) runs one at a time: each reads the
+    /// journal from genesis and would otherwise take the cores payments need.
+    pub whole_journal: Arc<tokio::sync::Semaphore>,
+    /// Bounds of bank-account verification (code lifetime, tries, starts a day).
+    pub bank_link: bank_link::Settings,
+}
+
+impl Service {
+    pub fn new(currencies: BTreeMap<String, Currency>, auth: Arc<Auth>) -> Service {
+        Service {
+            currencies,
+            auth,
+            writes: limits::Limiter::new(limits::WriteLimit::default()),
+            requests: idempotency::Requests::default(),
+            by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
+            whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
+            bank_link: bank_link::Settings::default(),
+        }
+    }
+
+    /// The same with a given per-user write limit.
+    pub fn with_write_limit(mut self, limit: limits::WriteLimit) -> Service {
+        self.writes = limits::Limiter::new(limit);
+        self
+    }
+
+    /// The same with a given limit on sign-ups and sign-ins per client address.
+    pub fn with_address_limit(mut self, limit: limits::WriteLimit) -> Service {
+        self.by_address = limits::Limiter::new(limit);
+        self
+    }
+
+    /// The same with other bounds on bank-account verification.
+    pub fn with_bank_link(mut self, settings: bank_link::Settings) -> Service {
+        self.bank_link = settings;
+        self
+    }
+
+    pub fn currency(&self, code: &str) -> Result<&Currency, ServiceError> {
+        self.currencies
+            .get(code)
+            .ok_or_else(|| ServiceError::not_found("currency"))
+    }
+
+    /// The currency `code`, for one of its operators; `403` for anyone else.
+    pub fn operator_of(&self, caller: &Caller, code: &str) -> Result<&Currency, ServiceError> {
+        if caller.role != Role::Operator || !caller.may_run(code) {
+            return Err(ServiceError::forbidden());
+        }
+        self.currency(code)
+    }
+}
+
+/// Microseconds since the Unix epoch (the registry's and the ledger's clock).
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
