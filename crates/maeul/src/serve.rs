@@ -240,7 +240,7 @@ async fn serve(
     {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
-            let n = server::api::finish_pending_sign_ups(&state).await;
+            let n = server::routes::finish_pending_sign_ups(&state).await;
             if n > 0 {
                 tracing::info!(n, "finished sign-ups cut off by the last stop");
             }

@@ -13,7 +13,7 @@ use service::bank_link::{
 use utoipa::OpenApi;
 
 use crate::AppState;
-use crate::api::{JsonBody, PathParams, SignedIn};
+use crate::extract::{JsonBody, PathParams, SignedIn};
 use crate::idempotency::{Answer, idempotency_key};
 use crate::problem::ApiError;
 #[allow(unused_imports)] // named by the OpenAPI annotations

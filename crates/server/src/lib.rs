@@ -12,16 +12,17 @@
 //!
 //! Slow clients cost a connection, never a place among the requests in flight: headers
 //! must arrive within [`HEADER_TIMEOUT`], the body within [`BODY_TIMEOUT`] (buffered
-//! before the request is admitted, see `api::observe`), and connections are counted per
+//! before the request is admitted, see `admission::observe`), and connections are counted per
 //! client address and in total (`connections.rs`), the excess closed at once.
 
-pub mod api;
+mod admission;
 pub mod bank_link;
 pub mod connections;
+pub mod extract;
 pub mod idempotency;
-pub mod merchant_api;
 mod metrics;
 pub mod problem;
+pub mod routes;
 
 // The service's modules, by the names the routes use.
 use service::{auth, history, limits, merchants};
@@ -49,7 +50,7 @@ pub struct AppState {
     pub connections: Arc<connections::Connections>,
     /// Bounds on how long a client may take to send its request.
     pub timeouts: Timeouts,
-    /// Bytes of request bodies being received before admission (see `api::observe`):
+    /// Bytes of request bodies being received before admission (see `admission::observe`):
     /// one permit a byte.
     pub pending_body_bytes: Arc<tokio::sync::Semaphore>,
     /// Camera-image decodes running at once (each may take up to
@@ -198,7 +199,7 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The application: routes, body limit, deadline and metrics around them.
 pub fn app(state: Arc<AppState>) -> Router {
-    api::routes(Arc::clone(&state))
+    routes::routes(Arc::clone(&state))
 }
 
 /// Serves `app` on `addr` until `shutdown` resolves; returns the bound address at once

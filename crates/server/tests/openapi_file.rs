@@ -5,7 +5,7 @@
 #[test]
 fn the_committed_openapi_document_is_current() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
-    let served = match server::api::openapi_document().to_pretty_json() {
+    let served = match server::routes::openapi_document().to_pretty_json() {
         Ok(s) => s + "\n",
         Err(e) => panic!("the OpenAPI document does not serialize: {e}"),
     };

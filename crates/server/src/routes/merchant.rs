@@ -1,0 +1,459 @@
+//! A merchant's till: payments charged from a customer's one-time code, refunds, redemption to the bank, the settlement list, live payments as they arrive, and its QR sticker.
+
+use super::citizen::{
+    Paging, PaymentAnswer, PayoutAnswer, paid_answer, payout_answer, scan_refusal,
+};
+use super::prelude::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        settlements,
+        refund_payment,
+        redeem,
+        live_payments,
+        consumer_payment,
+        my_qr
+    ),
+    components(schemas(RefundRequest, RedemptionRequest, ConsumerPaymentRequest))
+)]
+#[derive(Debug)]
+pub struct Doc;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/me/settlements", get(settlements))
+        .route("/api/v1/me/payments/{payment}/refund", post(refund_payment))
+        .route("/api/v1/me/redemptions", post(redeem))
+        .route("/api/v1/me/payments/live", get(live_payments))
+        .route("/api/v1/me/qr", get(my_qr))
+        .route("/api/v1/me/consumer-payments", post(consumer_payment))
+}
+
+/// A merchant's settlement history: each redemption to its bank (asked for, or made by
+/// the daily settlement) and where it stands, newest first, paged by `before` (a
+/// transfer id from an earlier page).
+#[utoipa::path(get, path = "/api/v1/me/settlements", security(("bearer" = [])), params(Paging),
+    responses((status = 200, body = Vec<crate::history::Settlement>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn settlements(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    QueryParams(paging): QueryParams<Paging>,
+) -> Result<Json<Vec<crate::history::Settlement>>, ApiError> {
+    let account = require(&caller, Role::Merchant)?;
+    let currency = state.currency(&caller.currency)?;
+    let limit = paging.limit.unwrap_or(50).clamp(1, 200);
+    Ok(Json(currency.history.settlements(
+        account,
+        paging.before,
+        limit,
+    )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    pub amount: i64,
+}
+
+/// A merchant cancels or refunds (part of) a payment it received; the cash-back the
+/// payment earned goes back with it.
+#[utoipa::path(post, path = "/api/v1/me/payments/{payment}/refund", request_body = RefundRequest, security(("bearer" = [])),
+    params(("payment" = u64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = PaymentAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn refund_payment(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    headers: HeaderMap,
+    PathParams(payment): PathParams<u64>,
+    JsonBody(req): JsonBody<RefundRequest>,
+) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
+    let account = require(&caller, Role::Merchant)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("refund_payment", &(payment, req.amount)),
+    )?;
+    let amount = won(req.amount)?;
+    let currency = state.currency(&caller.currency)?;
+    let merchant = currency
+        .engine
+        .read(|l| l.payment(ledger::TransferId(payment)).map(|p| p.merchant.0));
+    if merchant != Some(account) {
+        return Err(ApiError::not_found("payment"));
+    }
+    let a = run_scheme(
+        currency,
+        &key,
+        SchemeCommand::RefundPayment {
+            payment: ledger::TransferId(payment),
+            amount,
+        },
+        Some(account),
+    )
+    .await?;
+    match a.value {
+        SchemeApplied::PaymentRefunded {
+            refund,
+            amount,
+            cashback_returned,
+            ..
+        } => Ok(Answer {
+            value: Json(PaymentAnswer {
+                payment: refund.0,
+                amount: amount.get(),
+                cashback: -cashback_returned.get(),
+                cashback_note: None,
+            }),
+            replayed: a.replayed,
+        }),
+        _ => Err(ApiError(crate::idempotency::key_reused())),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionRequest {
+    pub amount: i64,
+}
+
+/// A merchant redeems part of its balance to its linked bank account.
+#[utoipa::path(post, path = "/api/v1/me/redemptions", request_body = RedemptionRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = PayoutAnswer), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
+async fn redeem(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<RedemptionRequest>,
+) -> Result<Answer<Json<PayoutAnswer>>, ApiError> {
+    let account = require(&caller, Role::Merchant)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("redeem", &req.amount),
+    )?;
+    let amount = won(req.amount)?;
+    let currency = state.currency(&caller.currency)?;
+    let replayed = key.is_repeat() && remembered(currency, &key).is_some();
+    let r = currency
+        .treasury
+        .redeem(key.client, key.key, MerchantId(AccountId(account)), amount)
+        .await
+        .map_err(|e| ApiError::treasury(e, Some(AccountId(account))))?;
+    Ok(Answer {
+        value: Json(payout_answer(Some(r))),
+        replayed,
+    })
+}
+
+/// How often a live stream checks that its session is still signed in.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Seconds a client is told to wait when every live-stream place is taken.
+const STREAMS_FULL_RETRY_S: u64 = 30;
+
+/// Payments as they happen (server-sent events, one `payment` event each, JSON data as
+/// in the history): a merchant's incoming ones, a citizen's outgoing ones. A user holds
+/// at most a few streams at once (429 `too_many_streams` beyond), and the service a
+/// bounded number (503 `streams_full` with `Retry-After` beyond); a place comes back
+/// when its client goes away.
+#[utoipa::path(get, path = "/api/v1/me/payments/live", security(("bearer" = [])),
+    responses((status = 200, description = "text/event-stream"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "This user holds as many live streams as one may (`too_many_streams`): close one first.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The service holds as many live streams as it takes (`streams_full`): try again after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json")))]
+async fn live_payments(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    // A merchant hears what it receives; a citizen what it pays (a till that scanned
+    // the citizen's code charges the wallet, and the app shows it at once).
+    let wanted = match caller.role {
+        Role::Merchant => "payment_received",
+        Role::Citizen => "payment",
+        _ => return Err(ApiError::forbidden()),
+    };
+    let account = caller.account.ok_or_else(ApiError::forbidden)?;
+    let currency = state.currency(&caller.currency)?;
+    // The place travels with the stream and is given back when it is dropped: when
+    // the client goes away, or the session ends.
+    let slot = state
+        .streams
+        .admit(caller.user_id)
+        .map_err(|refused| match refused {
+            crate::limits::StreamRefused::PerUser { limit } => ApiError::too_many_streams(limit),
+            crate::limits::StreamRefused::Total => ApiError::streams_full(STREAMS_FULL_RETRY_S),
+        })?;
+    // Only this account's entries: other accounts' payments wake nothing here.
+    let rx = currency.history.live(account);
+    // The stream ends when its session does (sign-out or expiry): checked at every
+    // event and at least every few seconds.
+    let live = (Arc::clone(&state), caller, slot);
+    let stream = futures_util::stream::unfold((rx, live), move |(mut rx, live)| async move {
+        let mut check = tokio::time::interval(SESSION_CHECK);
+        loop {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = check.tick() => {
+                    if !live.0.auth.session_live(&live.1) {
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            if !live.0.auth.session_live(&live.1) {
+                return None;
+            }
+            match received {
+                Ok(entry) if entry.kind == wanted => {
+                    let data = serde_json::to_string(&entry).unwrap_or_default();
+                    let event = axum::response::sse::Event::default()
+                        .event("payment")
+                        .data(data);
+                    return Some((Ok(event), (rx, live)));
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()))
+}
+
+/// At most `n` characters of `s`.
+fn truncate_chars(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerPaymentRequest {
+    /// What the till scanned from the citizen's app.
+    pub code: String,
+    pub amount: i64,
+}
+
+/// A merchant charges a citizen by scanning the citizen's one-time code. The citizen's
+/// app sees the payment on its live stream.
+#[utoipa::path(post, path = "/api/v1/me/consumer-payments", request_body = ConsumerPaymentRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "the same key repeats the first answer")),
+    responses((status = 200, body = PaymentAnswer), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn consumer_payment(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<ConsumerPaymentRequest>,
+) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
+    let merchant = require(&caller, Role::Merchant)?;
+    let key = idempotency(
+        &state,
+        &headers,
+        &caller,
+        Fingerprint::of("consumer_payment", &(req.code.trim(), req.amount)),
+    )?;
+    let amount = won(req.amount)?;
+    let currency = state.currency(&caller.currency)?;
+    // The same sale again gets its first answer (the code is used up by then).
+    if key.is_repeat()
+        && let Some(first) = remembered(currency, &key)
+    {
+        let applied = first.map_err(|r| ApiError::refused(&r, Some(AccountId(merchant))))?;
+        return Ok(Answer {
+            value: paid_answer(scheme_answer(applied)?)?,
+            replayed: true,
+        });
+    }
+    // A retry whose first try used the code up but got no answer (busy, deadline)
+    // charges the same wallet under the same key: never a second code, never twice.
+    // Another code under that key is another sale: refused, not answered as the first.
+    let (sale, newly_used) = match currency.merchants.redeemed_for(key.client.0, key.key.0) {
+        Some(sale) if sale.code_digest == crate::merchants::code_digest(&req.code) => (sale, false),
+        Some(_) => return Err(ApiError(crate::idempotency::key_reused())),
+        None => {
+            let a = currency
+                .merchants
+                .classify_for_merchant(req.code.as_bytes(), service::now_us());
+            let ScanAnswer::Payer(code) = &a else {
+                return Err(scan_refusal(&a));
+            };
+            let sale = currency
+                .merchants
+                .payer_of(code, &req.code, key.client.0, key.key.0)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "consumer_code_unknown",
+                        "확인할 수 없는 결제 코드입니다. 손님께 새 코드를 보여 달라고 해 주세요.",
+                        "This payment code is not known. Ask the customer to show a new one.",
+                    )
+                })?;
+            (sale, true)
+        }
+    };
+    let envelope = Envelope {
+        client: key.client,
+        key: key.key,
+        command: Command::Scheme(Box::new(SchemeCommand::Pay {
+            payer: WalletId(AccountId(sale.wallet)),
+            merchant: MerchantId(AccountId(merchant)),
+            amount,
+        })),
+    };
+    // Whatever the ledger did not do leaves the code usable until it expires: a sale
+    // refused for the customer's balance can be tried again after they charge.
+    let give_back = || {
+        if newly_used {
+            currency.merchants.give_back(&sale, key.client.0, key.key.0);
+        }
+    };
+    let ticket = currency
+        .engine
+        .submit(vec![envelope])
+        .inspect_err(|_| give_back())?;
+    let out = match ticket.outcome().await {
+        Ok(mut outs) => outs.pop().ok_or_else(|| ApiError::internal("no answer"))?,
+        // Not known whether it was charged: the binding stays, a retry learns which.
+        Err(e @ engine::CommitError::NotDurable { .. }) => return Err(e.into()),
+        Err(e) => {
+            give_back();
+            return Err(e.into());
+        }
+    };
+    match out.result {
+        Ok(applied) => Ok(Answer {
+            value: paid_answer(scheme_answer(applied)?)?,
+            replayed: out.repeated,
+        }),
+        Err(r) => {
+            if !out.repeated {
+                give_back();
+            }
+            Err(ApiError::refused(&r, Some(AccountId(merchant))))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QrParams {
+    /// `png` (default), `svg`, `sticker.svg` (A6, printable), `sticker.png`, or `text`
+    /// (the payload itself).
+    pub format: Option<String>,
+    /// Won, for a kiosk's one-sale code; absent for the shop's sticker.
+    pub amount: Option<u64>,
+}
+
+pub(crate) fn qr_response(
+    currency_code: &str,
+    m: &Merchant,
+    p: &QrParams,
+) -> Result<Response, ApiError> {
+    let city = m
+        .profile
+        .sigungu
+        .clone()
+        .or_else(|| m.profile.sido.clone())
+        .unwrap_or_else(|| "KR".into());
+    let mcc = m.profile.mcc.map_or(5499, Mcc::code);
+    // EMVCo allows 25 characters of name and 15 of city; the registry allows more.
+    let mut code = MerchantCode::new_static(
+        currency_code,
+        m.id.0,
+        mcc,
+        truncate_chars(&m.profile.name, 25),
+        truncate_chars(&city, 15),
+    );
+    if let Some(amount) = p.amount {
+        if amount == 0 || i64::try_from(amount).is_err() {
+            return Err(ApiError::bad_request("amount_invalid", "1 won or more"));
+        }
+        code = code.with_amount(amount);
+    }
+    let payload = code
+        .encode()
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let render = |e: qr::RenderError| ApiError::internal(e.to_string());
+    let (mime, body): (&str, Vec<u8>) = match p.format.as_deref().unwrap_or("png") {
+        "png" => (
+            "image/png",
+            qr::render_png(&payload, &QrOptions::default()).map_err(render)?,
+        ),
+        "svg" => (
+            "image/svg+xml",
+            qr::render_svg(&payload, &QrOptions::default())
+                .map_err(render)?
+                .into_bytes(),
+        ),
+        "sticker.svg" | "sticker.png" => {
+            let sticker = Sticker {
+                payload: &payload,
+                merchant_name: &m.profile.name,
+                currency_name: currency_code,
+                call_to_action: qr::CALL_TO_ACTION,
+            };
+            if p.format.as_deref() == Some("sticker.svg") {
+                (
+                    "image/svg+xml",
+                    qr::render_sticker_svg(&sticker)
+                        .map_err(render)?
+                        .into_bytes(),
+                )
+            } else {
+                let png = qr::render_sticker_png(
+                    &sticker,
+                    &qr::StickerPngOptions {
+                        dpi: 300,
+                        font: None,
+                    },
+                )
+                .map_err(render)?;
+                ("image/png", png.png)
+            }
+        }
+        "text" => ("text/plain; charset=utf-8", payload.into_bytes()),
+        other => {
+            return Err(ApiError::bad_request(
+                "format_unknown",
+                format!("{other}: use png, svg, sticker.svg, sticker.png or text"),
+            ));
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, mime)], body).into_response())
+}
+
+/// The merchant's own QR code: the shop's sticker, or a one-sale code with `amount`.
+#[utoipa::path(get, path = "/api/v1/me/qr", security(("bearer" = [])), params(QrParams),
+    responses((status = 200, description = "image/png, image/svg+xml or text/plain"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn my_qr(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    QueryParams(p): QueryParams<QrParams>,
+) -> Result<Response, ApiError> {
+    let merchant = require(&caller, Role::Merchant)?;
+    let currency = state.currency(&caller.currency)?;
+    let m = currency
+        .merchants
+        .get(merchant)
+        .ok_or_else(|| ApiError::not_found("merchant record"))?;
+    qr_response(&caller.currency, &m, &p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate_chars("경동시장 행복상회 본점 2호", 4), "경동시장");
+    }
+}

@@ -1,0 +1,166 @@
+//! Liveness, readiness (every currency's state and the node's load), metrics and the OpenAPI document.
+
+use super::openapi_document;
+use super::prelude::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(health, ready),
+    components(schemas(Readiness, CurrencyReadiness))
+)]
+#[derive(Debug)]
+pub struct Doc;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive")))]
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// One currency's state, as readiness reports it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CurrencyReadiness {
+    pub currency: String,
+    /// `running`; `halted` (by an operator or by a broken invariant: writes refused,
+    /// reads go on); `read_only` (this build decides records another build wrote
+    /// differently: an operator must decide); `recovering` or `failed` (the journal
+    /// failed and the state is being rebuilt); `stopped`.
+    pub state: String,
+    /// Why, when it is not running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Journal records this build decides differently (read-only currencies).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differing_records: Vec<u64>,
+    /// A background re-check of the journal found a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_failure: Option<String>,
+    pub durable_seq: u64,
+}
+
+/// Whether this node takes every request it should: every currency takes writes and
+/// the node is not saturated.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub currencies: Vec<CurrencyReadiness>,
+    /// Requests in flight now, and the most admitted at once.
+    pub in_flight: usize,
+    pub in_flight_max: usize,
+    /// HTTP connections open now, and the most open at once (beyond it a new
+    /// connection is answered 503 and closed).
+    pub connections_open: usize,
+    pub connections_max: usize,
+    /// Every place in flight is taken or the connections are at their cap: new
+    /// requests are answered 503 at once.
+    pub saturated: bool,
+}
+
+/// The readiness of one currency.
+pub(crate) fn currency_readiness(code: &str, c: &Currency) -> CurrencyReadiness {
+    let (mut state, mut cause) = match c.engine.health() {
+        engine::Health::Running => ("running", None),
+        engine::Health::Recovering { cause } => ("recovering", Some(cause)),
+        engine::Health::Failed { cause } => ("failed", Some(cause)),
+        engine::Health::ReadOnly { cause } => ("read_only", Some(cause)),
+        engine::Health::Stopped => ("stopped", None),
+    };
+    if state == "running"
+        && let Some(h) = c.engine.read(|l| l.halted().cloned())
+    {
+        state = "halted";
+        cause = Some(match h.cause {
+            ledger::HaltCause::Operator { operator, reason } => {
+                format!("halted by {operator}: {reason}")
+            }
+            ledger::HaltCause::Violation(v) => {
+                format!(
+                    "halted by the ledger: a batch broke an invariant ({v}); an operator must resume"
+                )
+            }
+        });
+    }
+    CurrencyReadiness {
+        currency: code.to_owned(),
+        state: state.to_owned(),
+        cause,
+        differing_records: c
+            .engine
+            .quarantine()
+            .map(|q| q.differences.iter().map(|d| d.seq).collect())
+            .unwrap_or_default(),
+        audit_failure: c.engine.audit_failure(),
+        durable_seq: c.engine.durable_seq(),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyParams {
+    /// Only this currency (a balancer in front of one town's traffic).
+    pub currency: Option<String>,
+}
+
+/// Readiness: 200 when every currency takes writes and the node is not saturated;
+/// otherwise 503 with `Retry-After`. Either way the body lists every currency's state
+/// (halted, read-only, recovering…) and the node's load.
+#[utoipa::path(get, path = "/readyz", params(ReadyParams), responses(
+    (status = 200, description = "ready", body = Readiness),
+    (status = 503, description = "a currency does not take writes, or the node is saturated", body = Readiness)
+))]
+async fn ready(
+    State(state): State<Arc<AppState>>,
+    QueryParams(p): QueryParams<ReadyParams>,
+) -> Result<Response, ApiError> {
+    if let Some(code) = &p.currency {
+        state.currency(code)?;
+    }
+    let currencies: Vec<CurrencyReadiness> = state
+        .currencies
+        .iter()
+        .filter(|(code, _)| p.currency.as_ref().is_none_or(|c| c == *code))
+        .map(|(code, c)| currency_readiness(code, c))
+        .collect();
+    let (in_flight, in_flight_max) = state.load();
+    let (connections_open, connections_max) = state.connections.load();
+    let saturated = state.saturated();
+    let ready = !saturated && currencies.iter().all(|c| c.state == "running");
+    let body = Readiness {
+        ready,
+        currencies,
+        in_flight,
+        in_flight_max,
+        connections_open,
+        connections_max,
+        saturated,
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = (status, Json(body)).into_response();
+    if !ready {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+    }
+    Ok(response)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    state.metrics.render(&state)
+}
+
+async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}
