@@ -379,63 +379,15 @@ impl Auth {
     pub fn open(dir: &Path, fast_hashing: bool) -> anyhow::Result<Auth> {
         std::fs::create_dir_all(dir)?;
         let mut db = Connection::open(dir.join("service.sqlite"))?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS users (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT,
-                 login TEXT NOT NULL UNIQUE,
-                 login_key TEXT,
-                 role TEXT NOT NULL,
-                 password TEXT NOT NULL,
-                 pin TEXT,
-                 pin_failures INTEGER NOT NULL DEFAULT 0,
-                 pin_locked_until INTEGER NOT NULL DEFAULT 0,
-                 account INTEGER,
-                 currency TEXT NOT NULL,
-                 currencies TEXT NOT NULL DEFAULT '',
-                 created INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS sessions (
-                 token_hash BLOB PRIMARY KEY,
-                 user_id INTEGER NOT NULL,
-                 expires_at INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS people (
-                 user_id INTEGER PRIMARY KEY,
-                 name TEXT NOT NULL,
-                 address TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS bank_links (
-                 account INTEGER PRIMARY KEY,
-                 bank_account TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS notices (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT,
-                 currency TEXT NOT NULL,
-                 title_ko TEXT NOT NULL,
-                 title_en TEXT NOT NULL,
-                 body_ko TEXT NOT NULL,
-                 body_en TEXT NOT NULL,
-                 at INTEGER NOT NULL
-             );",
-        )?;
+        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
+        crate::schema::migrate(&mut db, crate::schema::Store::Service)?;
         let argon = if fast_hashing {
             Params::new(256, 1, 1, None)
         } else {
             Params::new(19 * 1024, 2, 1, None)
         }
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        // Added after the first release: older stores get the column.
-        let has_setup: bool = db
-            .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'setup'")?
-            .exists([])?;
-        if !has_setup {
-            db.execute_batch("ALTER TABLE users ADD COLUMN setup TEXT")?;
-        }
-        migrate_login_keys(&mut db)?;
-        crate::bank_link::init_schema(&db)?;
-        crate::auth::answers_schema(&db)?;
+        fold_login_keys(&mut db)?;
         let pin_key = load_or_create_key(&dir.join("pin.key"))?;
         let sessions = load_sessions(&db)?;
         Ok(Auth {
@@ -682,7 +634,7 @@ impl Auth {
         let row = {
             let db = self.db.lock();
             // The exact login first: of two users whose logins fold alike (made before
-            // logins were folded, see `migrate_login_keys`) each signs in with its own.
+            // logins were folded, see `fold_login_keys`) each signs in with its own.
             db.query_row(
                 "SELECT id, role, password, account, currency, currencies FROM users
                  WHERE login = ?1 OR login_key = ?2 ORDER BY login = ?1 DESC LIMIT 1",
@@ -893,14 +845,7 @@ impl Auth {
 /// them; the younger keeps no folded form and signs in with its exact login only.
 /// Each start logs such users (by id) as a warning until an operator renames one.
 /// Returns them as (younger, older) pairs.
-fn migrate_login_keys(db: &mut Connection) -> anyhow::Result<Vec<(i64, i64)>> {
-    let has_key: bool = db
-        .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'login_key'")?
-        .exists([])?;
-    if !has_key {
-        db.execute_batch("ALTER TABLE users ADD COLUMN login_key TEXT")?;
-    }
-    db.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS users_login_key ON users (login_key)")?;
+fn fold_login_keys(db: &mut Connection) -> anyhow::Result<Vec<(i64, i64)>> {
     let tx = db.transaction()?;
     let mut collisions = Vec::new();
     {
@@ -1161,23 +1106,6 @@ impl Auth {
     }
 }
 
-/// The first answers of requests whose effect is not a ledger command, by user and key
-/// (see `idempotency`).
-fn answers_schema(db: &Connection) -> rusqlite::Result<()> {
-    db.execute_batch(
-        "CREATE TABLE IF NOT EXISTS request_answers (
-             user_id INTEGER NOT NULL,
-             key BLOB NOT NULL,
-             fingerprint BLOB NOT NULL,
-             status INTEGER NOT NULL,
-             content_type TEXT NOT NULL,
-             body BLOB NOT NULL,
-             at INTEGER NOT NULL,
-             PRIMARY KEY (user_id, key)
-         );",
-    )
-}
-
 /// Stored answers older than this are forgotten (as keys are everywhere else).
 const STORED_ANSWERS_KEPT_S: u64 = 24 * 3600;
 
@@ -1417,8 +1345,10 @@ mod tests {
         {
             // As such a store was: no folded column, a second login differing in case.
             let db = Connection::open(dir.path().join("service.sqlite")).expect("db");
+            // (made before migrations too: schema version 0).
             db.execute_batch(
-                "DROP INDEX users_login_key;
+                "PRAGMA user_version = 0;
+                 DROP INDEX users_login_key;
                  ALTER TABLE users DROP COLUMN login_key;
                  INSERT INTO users (login, role, password, currency, created)
                      SELECT 'minji', role, password, currency, created FROM users

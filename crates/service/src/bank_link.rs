@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::StatusCode;
 use ledger::AccountId;
 use rand::{Rng, RngCore};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use treasury::{Settled, VerificationDeposit};
 use unicode_normalization::UnicodeNormalization;
@@ -275,53 +275,6 @@ fn db_error(e: rusqlite::Error) -> ServiceError {
 }
 
 // ----- the store ----------------------------------------------------------------------
-
-/// Creates the tables (and the columns `bank_links` gained) in `service.sqlite`.
-pub(crate) fn init_schema(db: &Connection) -> rusqlite::Result<()> {
-    db.execute_batch(
-        "CREATE TABLE IF NOT EXISTS bank_verifications (
-             id TEXT PRIMARY KEY,
-             user_id INTEGER NOT NULL,
-             account INTEGER NOT NULL,
-             currency TEXT NOT NULL,
-             request_key BLOB NOT NULL,
-             fingerprint BLOB NOT NULL,
-             bank_account TEXT NOT NULL,
-             code_hash BLOB,
-             code TEXT,
-             created_ms INTEGER NOT NULL,
-             expires_ms INTEGER NOT NULL,
-             state TEXT NOT NULL,
-             failures INTEGER NOT NULL DEFAULT 0,
-             detail TEXT,
-             last_try_key BLOB,
-             UNIQUE (user_id, request_key)
-         );
-         CREATE INDEX IF NOT EXISTS bank_verifications_by_user
-             ON bank_verifications (user_id, created_ms);
-         CREATE TABLE IF NOT EXISTS bank_consents (
-             id INTEGER PRIMARY KEY AUTOINCREMENT,
-             user_id INTEGER NOT NULL,
-             account INTEGER NOT NULL,
-             currency TEXT NOT NULL,
-             verification TEXT NOT NULL,
-             bank_account_hash TEXT NOT NULL,
-             bank_account_masked TEXT NOT NULL,
-             purpose TEXT NOT NULL,
-             text_version TEXT NOT NULL,
-             at_ms INTEGER NOT NULL
-         );",
-    )?;
-    for (column, ty) in [("verified_ms", "INTEGER"), ("consent", "INTEGER")] {
-        let has: bool = db
-            .prepare("SELECT 1 FROM pragma_table_info('bank_links') WHERE name = ?1")?
-            .exists(params![column])?;
-        if !has {
-            db.execute_batch(&format!("ALTER TABLE bank_links ADD COLUMN {column} {ty}"))?;
-        }
-    }
-    Ok(())
-}
 
 /// Where a verification stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,6 +20,7 @@ pub mod ledger_ops;
 pub mod limits;
 pub mod merchants;
 pub mod mirror;
+pub mod schema;
 pub mod secret;
 
 use std::collections::BTreeMap;

@@ -114,37 +114,9 @@ impl Merchants {
     /// Opens (or creates) the registry of `currency` in `dir` and loads it.
     pub fn open(dir: &Path, currency: &str, secret: [u8; 32]) -> anyhow::Result<Merchants> {
         std::fs::create_dir_all(dir)?;
-        let db = Connection::open(dir.join("directory.sqlite"))?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS merchants (
-                 currency TEXT NOT NULL,
-                 id INTEGER NOT NULL,
-                 record TEXT NOT NULL,
-                 PRIMARY KEY (currency, id)
-             );
-             CREATE TABLE IF NOT EXISTS alias_files (
-                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                 currency TEXT NOT NULL,
-                 csv BLOB NOT NULL,
-                 at_us INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS revenue_bands (
-                 currency TEXT PRIMARY KEY,
-                 csv BLOB NOT NULL,
-                 at_us INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS status_log (
-                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                 currency TEXT NOT NULL,
-                 id INTEGER NOT NULL,
-                 status TEXT NOT NULL,
-                 reason TEXT NOT NULL,
-                 by TEXT NOT NULL,
-                 at_us INTEGER NOT NULL
-             );",
-        )?;
+        let mut db = Connection::open(dir.join("directory.sqlite"))?;
+        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
+        crate::schema::migrate(&mut db, crate::schema::Store::Directory)?;
         let mut records = Vec::new();
         {
             let mut stmt = db.prepare("SELECT record FROM merchants WHERE currency = ?1")?;
@@ -651,7 +623,7 @@ pub struct SyncRequest {
     pub new_status: NewStatus,
     /// Take rows whose BRN fails its check digit as unverified merchants awaiting review.
     pub unverified_brn: bool,
-    /// Where the scheme in force splits revenue (`merchant_api::revenue_thresholds`).
+    /// Where the scheme in force splits revenue (`mirror::revenue_thresholds`).
     pub revenue_thresholds: Vec<Won>,
     /// Revenue labels for this run only, instead of the stored table (a dry run with a
     /// table not stored yet).
