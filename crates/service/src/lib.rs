@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod bank_link;
+pub mod citizen;
 pub mod error;
 pub mod history;
 pub mod idempotency;
@@ -20,6 +21,7 @@ pub mod ledger_ops;
 pub mod limits;
 pub mod merchants;
 pub mod mirror;
+pub mod public;
 pub mod schema;
 pub mod secret;
 

@@ -1,9 +1,9 @@
 //! A merchant's till: payments charged from a customer's one-time code, refunds, redemption to the bank, the settlement list, live payments as they arrive, and its QR sticker.
 
-use super::citizen::{
+use super::prelude::*;
+use service::citizen::{
     Paging, PaymentAnswer, PayoutAnswer, paid_answer, payout_answer, scan_refusal,
 };
-use super::prelude::*;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -269,7 +269,7 @@ async fn consumer_payment(
     {
         let applied = first.map_err(|r| ApiError::refused(&r, Some(AccountId(merchant))))?;
         return Ok(Answer {
-            value: paid_answer(scheme_answer(applied)?)?,
+            value: Json(paid_answer(scheme_answer(applied)?)?),
             replayed: true,
         });
     }
@@ -284,7 +284,7 @@ async fn consumer_payment(
                 .merchants
                 .classify_for_merchant(req.code.as_bytes(), service::now_us());
             let ScanAnswer::Payer(code) = &a else {
-                return Err(scan_refusal(&a));
+                return Err(scan_refusal(&a).into());
             };
             let sale = currency
                 .merchants
@@ -331,7 +331,7 @@ async fn consumer_payment(
     };
     match out.result {
         Ok(applied) => Ok(Answer {
-            value: paid_answer(scheme_answer(applied)?)?,
+            value: Json(paid_answer(scheme_answer(applied)?)?),
             replayed: out.repeated,
         }),
         Err(r) => {

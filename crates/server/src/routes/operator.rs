@@ -3,7 +3,7 @@
 use super::auditor::whole_journal_turn;
 use super::merchant::{QrParams, qr_response};
 use super::prelude::*;
-use super::public::MerchantCard;
+use service::public::MerchantCard;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -9,7 +9,6 @@ pub(crate) use axum::http::{HeaderMap, StatusCode, header};
 pub(crate) use axum::response::{IntoResponse, Response};
 pub(crate) use axum::routing::{delete, get, post};
 pub(crate) use axum::{Json, Router};
-pub(crate) use base64::Engine as _;
 pub(crate) use directory::{
     Filter, GeoPoint, Mcc, Merchant, NameQuery, NearbyQuery, NewStatus, Page, ReportRow,
     SourceFilter, SourceMask, Status, StatusSet,
@@ -19,7 +18,7 @@ pub(crate) use ledger::{
     AccountId, AccountKind, ClientId, Command, Envelope, IdempotencyKey, MerchantId, SourceSet,
     Text, WalletId, Won,
 };
-pub(crate) use qr::{MerchantCode, QrOptions, Recognised, ScanAnswer, Sticker};
+pub(crate) use qr::{MerchantCode, QrOptions, ScanAnswer, Sticker};
 pub(crate) use serde::{Deserialize, Serialize};
 pub(crate) use service::ledger_ops::{
     one, remembered, require, run_scheme, scheme_answer, submit, won,

@@ -577,3 +577,30 @@ async fn me(
     }
     Ok(Json(me))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a request's `Debug` (in a log line, a panic, a test failure) printed
+    /// passwords and PINs.
+    #[test]
+    fn the_debug_of_requests_does_not_show_passwords_or_pins() {
+        let sign_in: Result<SignIn, _> = serde_json::from_value(
+            serde_json::json!({"login": "minji", "password": "hunter2-secret"}),
+        );
+        let shown = format!("{sign_in:?}");
+        assert!(shown.contains("minji"), "{shown}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        let sign_up: Result<CitizenSignUp, _> = serde_json::from_value(serde_json::json!({
+            "login": "minji", "password": "hunter2-secret", "pin": "987654",
+            "birth_year": 1990, "currency": "busan"
+        }));
+        let shown = format!("{sign_up:?}");
+        assert!(shown.contains("minji"), "{shown}");
+        assert!(
+            !shown.contains("hunter2-secret") && !shown.contains("987654"),
+            "{shown}"
+        );
+    }
+}
