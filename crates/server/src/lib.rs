@@ -25,7 +25,7 @@ pub mod problem;
 pub mod routes;
 
 // The service's modules, by the names the routes use.
-use service::{auth, history, limits, merchants};
+use service::{auth, history, limits};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

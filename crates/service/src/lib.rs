@@ -11,6 +11,7 @@
 //! Errors are one type, [`ServiceError`]: a stable code, words for people in Korean and
 //! English, the cause for operators.
 
+pub mod auditor;
 pub mod auth;
 pub mod bank_link;
 pub mod citizen;
@@ -19,6 +20,7 @@ pub mod history;
 pub mod idempotency;
 pub mod ledger_ops;
 pub mod limits;
+pub mod merchant;
 pub mod merchants;
 pub mod mirror;
 pub mod public;

@@ -1,9 +1,18 @@
-//! A merchant's till: payments charged from a customer's one-time code, refunds, redemption to the bank, the settlement list, live payments as they arrive, and its QR sticker.
+//! A merchant's routes: the till (payments charged from a customer's one-time code),
+//! refunds, redemption to the bank, the settlement list, live payments as they arrive,
+//! and the QR sticker. Thin over `service::merchant`.
+
+use service::citizen::{Paging, PaymentAnswer, PayoutAnswer};
+use service::merchant::{ConsumerPaymentRequest, QrParams, RedemptionRequest, RefundRequest};
 
 use super::prelude::*;
-use service::citizen::{
-    Paging, PaymentAnswer, PayoutAnswer, paid_answer, payout_answer, scan_refusal,
-};
+use crate::idempotency::idempotency_key;
+
+/// How often a live stream checks that its session is still signed in.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Seconds a client is told to wait when every live-stream place is taken.
+const STREAMS_FULL_RETRY_S: u64 = 30;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,20 +49,9 @@ async fn settlements(
     SignedIn(caller): SignedIn,
     QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<Vec<crate::history::Settlement>>, ApiError> {
-    let account = require(&caller, Role::Merchant)?;
-    let currency = state.currency(&caller.currency)?;
-    let limit = paging.limit.unwrap_or(50).clamp(1, 200);
-    Ok(Json(currency.history.settlements(
-        account,
-        paging.before,
-        limit,
-    )))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundRequest {
-    pub amount: i64,
+    Ok(Json(
+        service::merchant::settlements(&state.service, &caller, paging).await?,
+    ))
 }
 
 /// A merchant cancels or refunds (part of) a payment it received; the cash-back the
@@ -69,54 +67,16 @@ async fn refund_payment(
     PathParams(payment): PathParams<u64>,
     JsonBody(req): JsonBody<RefundRequest>,
 ) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
-    let account = require(&caller, Role::Merchant)?;
-    let key = idempotency(
-        &state,
-        &headers,
+    Ok(service::merchant::refund_payment(
+        &state.service,
         &caller,
-        Fingerprint::of("refund_payment", &(payment, req.amount)),
-    )?;
-    let amount = won(req.amount)?;
-    let currency = state.currency(&caller.currency)?;
-    let merchant = currency
-        .engine
-        .read(|l| l.payment(ledger::TransferId(payment)).map(|p| p.merchant.0));
-    if merchant != Some(account) {
-        return Err(ApiError::not_found("payment"));
-    }
-    let a = run_scheme(
-        currency,
-        &key,
-        SchemeCommand::RefundPayment {
-            payment: ledger::TransferId(payment),
-            amount,
-        },
-        Some(account),
+        idempotency_key(&headers),
+        payment,
+        req,
     )
-    .await?;
-    match a.value {
-        SchemeApplied::PaymentRefunded {
-            refund,
-            amount,
-            cashback_returned,
-            ..
-        } => Ok(Answer {
-            value: Json(PaymentAnswer {
-                payment: refund.0,
-                amount: amount.get(),
-                cashback: -cashback_returned.get(),
-                cashback_note: None,
-            }),
-            replayed: a.replayed,
-        }),
-        _ => Err(ApiError(crate::idempotency::key_reused())),
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedemptionRequest {
-    pub amount: i64,
+    .await?
+    .map(Json)
+    .into())
 }
 
 /// A merchant redeems part of its balance to its linked bank account.
@@ -130,32 +90,13 @@ async fn redeem(
     headers: HeaderMap,
     JsonBody(req): JsonBody<RedemptionRequest>,
 ) -> Result<Answer<Json<PayoutAnswer>>, ApiError> {
-    let account = require(&caller, Role::Merchant)?;
-    let key = idempotency(
-        &state,
-        &headers,
-        &caller,
-        Fingerprint::of("redeem", &req.amount),
-    )?;
-    let amount = won(req.amount)?;
-    let currency = state.currency(&caller.currency)?;
-    let replayed = key.is_repeat() && remembered(currency, &key).is_some();
-    let r = currency
-        .treasury
-        .redeem(key.client, key.key, MerchantId(AccountId(account)), amount)
-        .await
-        .map_err(|e| ApiError::treasury(e, Some(AccountId(account))))?;
-    Ok(Answer {
-        value: Json(payout_answer(Some(r))),
-        replayed,
-    })
+    Ok(
+        service::merchant::redeem(&state.service, &caller, idempotency_key(&headers), req)
+            .await?
+            .map(Json)
+            .into(),
+    )
 }
-
-/// How often a live stream checks that its session is still signed in.
-const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Seconds a client is told to wait when every live-stream place is taken.
-const STREAMS_FULL_RETRY_S: u64 = 30;
 
 /// Payments as they happen (server-sent events, one `payment` event each, JSON data as
 /// in the history): a merchant's incoming ones, a citizen's outgoing ones. A user holds
@@ -230,19 +171,6 @@ async fn live_payments(
     Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()))
 }
 
-/// At most `n` characters of `s`.
-fn truncate_chars(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConsumerPaymentRequest {
-    /// What the till scanned from the citizen's app.
-    pub code: String,
-    pub amount: i64,
-}
-
 /// A merchant charges a citizen by scanning the citizen's one-time code. The citizen's
 /// app sees the payment on its live stream.
 #[utoipa::path(post, path = "/api/v1/me/consumer-payments", request_body = ConsumerPaymentRequest, security(("bearer" = [])),
@@ -254,103 +182,39 @@ async fn consumer_payment(
     headers: HeaderMap,
     JsonBody(req): JsonBody<ConsumerPaymentRequest>,
 ) -> Result<Answer<Json<PaymentAnswer>>, ApiError> {
-    let merchant = require(&caller, Role::Merchant)?;
-    let key = idempotency(
-        &state,
-        &headers,
-        &caller,
-        Fingerprint::of("consumer_payment", &(req.code.trim(), req.amount)),
-    )?;
-    let amount = won(req.amount)?;
-    let currency = state.currency(&caller.currency)?;
-    // The same sale again gets its first answer (the code is used up by then).
-    if key.is_repeat()
-        && let Some(first) = remembered(currency, &key)
-    {
-        let applied = first.map_err(|r| ApiError::refused(&r, Some(AccountId(merchant))))?;
-        return Ok(Answer {
-            value: Json(paid_answer(scheme_answer(applied)?)?),
-            replayed: true,
-        });
-    }
-    // A retry whose first try used the code up but got no answer (busy, deadline)
-    // charges the same wallet under the same key: never a second code, never twice.
-    // Another code under that key is another sale: refused, not answered as the first.
-    let (sale, newly_used) = match currency.merchants.redeemed_for(key.client.0, key.key.0) {
-        Some(sale) if sale.code_digest == crate::merchants::code_digest(&req.code) => (sale, false),
-        Some(_) => return Err(ApiError(crate::idempotency::key_reused())),
-        None => {
-            let a = currency
-                .merchants
-                .classify_for_merchant(req.code.as_bytes(), service::now_us());
-            let ScanAnswer::Payer(code) = &a else {
-                return Err(scan_refusal(&a).into());
-            };
-            let sale = currency
-                .merchants
-                .payer_of(code, &req.code, key.client.0, key.key.0)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "consumer_code_unknown",
-                        "확인할 수 없는 결제 코드입니다. 손님께 새 코드를 보여 달라고 해 주세요.",
-                        "This payment code is not known. Ask the customer to show a new one.",
-                    )
-                })?;
-            (sale, true)
-        }
-    };
-    let envelope = Envelope {
-        client: key.client,
-        key: key.key,
-        command: Command::Scheme(Box::new(SchemeCommand::Pay {
-            payer: WalletId(AccountId(sale.wallet)),
-            merchant: MerchantId(AccountId(merchant)),
-            amount,
-        })),
-    };
-    // Whatever the ledger did not do leaves the code usable until it expires: a sale
-    // refused for the customer's balance can be tried again after they charge.
-    let give_back = || {
-        if newly_used {
-            currency.merchants.give_back(&sale, key.client.0, key.key.0);
-        }
-    };
-    let ticket = currency
-        .engine
-        .submit(vec![envelope])
-        .inspect_err(|_| give_back())?;
-    let out = match ticket.outcome().await {
-        Ok(mut outs) => outs.pop().ok_or_else(|| ApiError::internal("no answer"))?,
-        // Not known whether it was charged: the binding stays, a retry learns which.
-        Err(e @ engine::CommitError::NotDurable { .. }) => return Err(e.into()),
-        Err(e) => {
-            give_back();
-            return Err(e.into());
-        }
-    };
-    match out.result {
-        Ok(applied) => Ok(Answer {
-            value: Json(paid_answer(scheme_answer(applied)?)?),
-            replayed: out.repeated,
-        }),
-        Err(r) => {
-            if !out.repeated {
-                give_back();
-            }
-            Err(ApiError::refused(&r, Some(AccountId(merchant))))
-        }
-    }
+    Ok(
+        service::merchant::consumer_payment(
+            &state.service,
+            &caller,
+            idempotency_key(&headers),
+            req,
+        )
+        .await?
+        .map(Json)
+        .into(),
+    )
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct QrParams {
-    /// `png` (default), `svg`, `sticker.svg` (A6, printable), `sticker.png`, or `text`
-    /// (the payload itself).
-    pub format: Option<String>,
-    /// Won, for a kiosk's one-sale code; absent for the shop's sticker.
-    pub amount: Option<u64>,
+/// The merchant's own QR code: the shop's sticker, or a one-sale code with `amount`.
+#[utoipa::path(get, path = "/api/v1/me/qr", security(("bearer" = [])), params(QrParams),
+    responses((status = 200, description = "image/png, image/svg+xml or text/plain"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn my_qr(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    QueryParams(p): QueryParams<QrParams>,
+) -> Result<Response, ApiError> {
+    let merchant = require(&caller, Role::Merchant)?;
+    let currency = state.currency(&caller.currency)?;
+    let m = currency
+        .merchants
+        .get(merchant)
+        .ok_or_else(|| ApiError::not_found("merchant record"))?;
+    qr_response(&caller.currency, &m, &p)
+}
+
+/// At most `n` characters of `s`.
+fn truncate_chars(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
 }
 
 pub(crate) fn qr_response(
@@ -429,23 +293,6 @@ pub(crate) fn qr_response(
         }
     };
     Ok(([(header::CONTENT_TYPE, mime)], body).into_response())
-}
-
-/// The merchant's own QR code: the shop's sticker, or a one-sale code with `amount`.
-#[utoipa::path(get, path = "/api/v1/me/qr", security(("bearer" = [])), params(QrParams),
-    responses((status = 200, description = "image/png, image/svg+xml or text/plain"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn my_qr(
-    State(state): State<Arc<AppState>>,
-    SignedIn(caller): SignedIn,
-    QueryParams(p): QueryParams<QrParams>,
-) -> Result<Response, ApiError> {
-    let merchant = require(&caller, Role::Merchant)?;
-    let currency = state.currency(&caller.currency)?;
-    let m = currency
-        .merchants
-        .get(merchant)
-        .ok_or_else(|| ApiError::not_found("merchant record"))?;
-    qr_response(&caller.currency, &m, &p)
 }
 
 #[cfg(test)]

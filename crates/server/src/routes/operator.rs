@@ -1,7 +1,9 @@
 //! An operator runs their own currencies only: the merchant lifecycle (approve, suspend, close, reopen), registry sync and QR aliases, revenue bands, the scheme's versions, budgets, notices, halt and resume, and the report.
 
-use super::auditor::whole_journal_turn;
-use super::merchant::{QrParams, qr_response};
+use service::auditor::whole_journal_turn;
+use service::merchant::QrParams;
+
+use super::merchant::qr_response;
 use super::prelude::*;
 use service::public::MerchantCard;
 

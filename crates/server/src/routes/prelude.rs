@@ -9,20 +9,15 @@ pub(crate) use axum::http::{HeaderMap, StatusCode, header};
 pub(crate) use axum::response::{IntoResponse, Response};
 pub(crate) use axum::routing::{delete, get, post};
 pub(crate) use axum::{Json, Router};
-pub(crate) use directory::{
-    Filter, GeoPoint, Mcc, Merchant, NameQuery, NearbyQuery, NewStatus, Page, ReportRow,
-    SourceFilter, SourceMask, Status, StatusSet,
-};
+pub(crate) use directory::{Mcc, Merchant, NewStatus, ReportRow, Status};
 pub(crate) use ledger::scheme::{SchemeApplied, SchemeCommand};
 pub(crate) use ledger::{
     AccountId, AccountKind, ClientId, Command, Envelope, IdempotencyKey, MerchantId, SourceSet,
     Text, WalletId, Won,
 };
-pub(crate) use qr::{MerchantCode, QrOptions, ScanAnswer, Sticker};
+pub(crate) use qr::{MerchantCode, QrOptions, Sticker};
 pub(crate) use serde::{Deserialize, Serialize};
-pub(crate) use service::ledger_ops::{
-    one, remembered, require, run_scheme, scheme_answer, submit, won,
-};
+pub(crate) use service::ledger_ops::{one, require, run_scheme, submit, won};
 pub(crate) use service::merchants::SyncRequest;
 pub(crate) use service::mirror::{mirror_in_ledger, move_merchant, thresholds_in_force};
 pub(crate) use service::{Caller, Currency, NewUser, Problem, Role, Secret, ServiceError};
