@@ -240,7 +240,7 @@ async fn serve(
     {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
-            let n = server::routes::finish_pending_sign_ups(&state).await;
+            let n = service::session::finish_pending_sign_ups(&state.service).await;
             if n > 0 {
                 tracing::info!(n, "finished sign-ups cut off by the last stop");
             }

@@ -66,17 +66,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
-/// Sign-ups and sign-ins from one address are limited (before any password is hashed).
-pub(crate) fn admit_address(state: &AppState, from: ClientAddress) -> Result<(), ApiError> {
-    match from.0 {
-        Some(ip) => state
-            .by_address
-            .admit(crate::limits::address_key(ip))
-            .map_err(ApiError::too_many),
-        None => Ok(()),
-    }
-}
-
 /// Path parameters, answering a problem (not axum's plain text) when they do not parse.
 pub(crate) struct PathParams<T>(pub(crate) T);
 

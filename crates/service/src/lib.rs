@@ -26,6 +26,7 @@ pub mod mirror;
 pub mod public;
 pub mod schema;
 pub mod secret;
+pub mod session;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -119,6 +120,18 @@ impl Service {
     pub fn with_bank_link(mut self, settings: bank_link::Settings) -> Service {
         self.bank_link = settings;
         self
+    }
+
+    /// Sign-ups and sign-ins from one client address are limited (before any password is
+    /// hashed); requests without an address (in-process) are not.
+    pub fn admit_address(&self, from: Option<std::net::IpAddr>) -> Result<(), ServiceError> {
+        match from {
+            Some(ip) => self
+                .by_address
+                .admit(limits::address_key(ip))
+                .map_err(ServiceError::too_many),
+            None => Ok(()),
+        }
     }
 
     pub fn currency(&self, code: &str) -> Result<&Currency, ServiceError> {

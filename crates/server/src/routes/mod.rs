@@ -24,7 +24,6 @@ pub(crate) mod public;
 pub(crate) mod session;
 pub(crate) mod system;
 
-pub use session::finish_pending_sign_ups;
 pub use system::{CurrencyReadiness, Readiness};
 
 use axum::extract::DefaultBodyLimit;

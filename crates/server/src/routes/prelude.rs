@@ -11,21 +11,16 @@ pub(crate) use axum::routing::{delete, get, post};
 pub(crate) use axum::{Json, Router};
 pub(crate) use directory::{Mcc, Merchant, NewStatus, ReportRow, Status};
 pub(crate) use ledger::scheme::{SchemeApplied, SchemeCommand};
-pub(crate) use ledger::{
-    AccountId, AccountKind, ClientId, Command, Envelope, IdempotencyKey, MerchantId, SourceSet,
-    Text, WalletId, Won,
-};
+pub(crate) use ledger::{AccountId, AccountKind, Command, MerchantId, Text};
 pub(crate) use qr::{MerchantCode, QrOptions, Sticker};
 pub(crate) use serde::{Deserialize, Serialize};
-pub(crate) use service::ledger_ops::{one, require, run_scheme, submit, won};
+pub(crate) use service::ledger_ops::{one, require, run_scheme, won};
 pub(crate) use service::merchants::SyncRequest;
 pub(crate) use service::mirror::{mirror_in_ledger, move_merchant, thresholds_in_force};
-pub(crate) use service::{Caller, Currency, NewUser, Problem, Role, Secret, ServiceError};
+pub(crate) use service::{Caller, Currency, Problem, Role};
 pub(crate) use utoipa::{IntoParams, OpenApi, ToSchema};
 
 pub(crate) use crate::AppState;
-pub(crate) use crate::extract::{
-    ClientAddress, JsonBody, PathParams, QueryParams, SignedIn, admit_address,
-};
+pub(crate) use crate::extract::{ClientAddress, JsonBody, PathParams, QueryParams, SignedIn};
 pub(crate) use crate::idempotency::{Answer, Fingerprint, idempotency};
 pub(crate) use crate::problem::ApiError;
