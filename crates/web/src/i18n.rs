@@ -301,7 +301,7 @@ impl M {
             StateRunning => ("정상 운영", "Running"),
             StateDegraded => ("일부 장애", "Degraded"),
             StateHalted => ("중단됨", "Halted"),
-            Since => ("시작 시각", "Since"),
+            Since => ("이 상태가 된 시각", "In this state since"),
             SinceUnknown => ("알 수 없음", "unknown"),
             Reason => ("이유", "Reason"),
             OperatorNote => ("운영자 안내", "Operator's note"),

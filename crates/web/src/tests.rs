@@ -409,3 +409,43 @@ async fn the_home_page_links_only_pages_that_exist() {
         );
     }
 }
+
+/// The API's middleware names requests by their matched route (metrics, body limits,
+/// which probes are never shed): behind the pages it must still see its own routes.
+#[tokio::test]
+async fn the_api_behind_the_pages_still_sees_its_matched_routes() {
+    use axum::extract::MatchedPath;
+    use axum::middleware::Next;
+
+    async fn echo_route(req: axum::extract::Request, next: Next) -> Response {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
+        let mut response = next.run(req).await;
+        response.headers_mut().insert(
+            "x-route",
+            axum::http::HeaderValue::from_str(&route).unwrap(),
+        );
+        response
+    }
+    let api = Router::new()
+        .route("/readyz", axum::routing::get(|| async { "ready" }))
+        .route(
+            "/api/v1/notices/{currency}",
+            axum::routing::get(|| async { "[]" }),
+        )
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::middleware::from_fn(echo_route));
+    let app = site(api, Arc::new(Fixed(currencies())));
+    for (uri, route) in [
+        ("/readyz", "/readyz"),
+        ("/api/v1/notices/demo", "/api/v1/notices/{currency}"),
+    ] {
+        let (status, h, _) = get_with(app.clone(), uri, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert_eq!(header_of(&h, "x-route"), route, "{uri}");
+    }
+    let (_, h, _) = get_with(app, "/api/v1/nothing", &[]).await;
+    assert_eq!(header_of(&h, "x-route"), "unmatched");
+}
