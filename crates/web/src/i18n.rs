@@ -152,14 +152,12 @@ impl Text {
 /// Every fixed text of the pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum M {
-    SiteName,
     SiteTagline,
     SkipToMain,
     NavLabel,
     NavHome,
     NavStatus,
     PrefsLabel,
-    SwitchLanguageTitle,
     LargeTextOn,
     LargeTextOff,
     FooterAbout,
@@ -223,14 +221,12 @@ impl M {
     pub fn words(self) -> (&'static str, &'static str) {
         use M::*;
         match self {
-            SiteName => ("maeul 마을", "maeul"),
             SiteTagline => ("우리 동네 지역화폐", "Regional digital currencies"),
             SkipToMain => ("본문으로 바로가기", "Skip to main content"),
             NavLabel => ("주 메뉴", "Main menu"),
             NavHome => ("홈", "Home"),
             NavStatus => ("서비스 상태", "Service status"),
             PrefsLabel => ("언어와 글씨 크기", "Language and text size"),
-            SwitchLanguageTitle => ("Read this page in English", "이 페이지를 한국어로 보기"),
             LargeTextOn => ("큰글씨 모드 켜기", "Turn on large text"),
             LargeTextOff => ("큰글씨 모드 끄기", "Turn off large text"),
             FooterAbout => (
