@@ -72,6 +72,35 @@ struct Seen {
     incidents: VecDeque<Notice>,
 }
 
+impl Seen {
+    /// The first look at a currency: in its state since the ledger says (a halt), or
+    /// since now.
+    fn first(observed: &Observed, now_ms: u64) -> Seen {
+        Seen {
+            state: observed.state,
+            reason: observed.reason.as_ref().map(|r| r.code),
+            since_ms: observed.since_ms.unwrap_or(now_ms),
+            incidents: VecDeque::new(),
+        }
+    }
+
+    /// A later look: a different state (or the same state for another reason) is an
+    /// incident, at the ledger's time for it if it has one, else now.
+    fn update(&mut self, observed: &Observed, now_ms: u64) {
+        let reason = observed.reason.as_ref().map(|r| r.code);
+        if self.state == observed.state && self.reason == reason {
+            return;
+        }
+        let at_ms = observed.since_ms.unwrap_or(now_ms);
+        self.incidents
+            .push_front(incident(observed.state, reason, at_ms));
+        self.incidents.truncate(INCIDENTS_KEPT_MAX);
+        self.state = observed.state;
+        self.reason = reason;
+        self.since_ms = at_ms;
+    }
+}
+
 impl Status {
     pub fn new(state: Arc<AppState>) -> Status {
         Status {
@@ -86,22 +115,13 @@ impl Status {
         let mut out = Vec::with_capacity(self.state.currencies.len());
         for (code, c) in &self.state.currencies {
             let observed = observe(c, now_ms);
-            let seen = inner.seen.entry(code.clone()).or_insert_with(|| Seen {
-                state: observed.state,
-                reason: observed.reason.as_ref().map(|r| r.code),
-                since_ms: observed.since_ms.unwrap_or(now_ms),
-                incidents: VecDeque::new(),
-            });
-            let reason_code = observed.reason.as_ref().map(|r| r.code);
-            if seen.state != observed.state || seen.reason != reason_code {
-                let at_ms = observed.since_ms.unwrap_or(now_ms);
-                seen.incidents
-                    .push_front(incident(observed.state, reason_code, at_ms));
-                seen.incidents.truncate(INCIDENTS_KEPT_MAX);
-                seen.state = observed.state;
-                seen.reason = reason_code;
-                seen.since_ms = at_ms;
-            }
+            let seen = match inner.seen.entry(code.clone()) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(Seen::first(&observed, now_ms))
+                }
+            };
+            seen.update(&observed, now_ms);
             let mut notices: Vec<Notice> = self
                 .state
                 .auth
@@ -333,6 +353,54 @@ mod tests {
             ServiceState::Halted,
             Some(ReasonCode::ReadOnly),
         );
+    }
+
+    fn observed(state: ServiceState, code: Option<ReasonCode>, since_ms: Option<u64>) -> Observed {
+        Observed {
+            state,
+            reason: code.map(|code| Reason { code, note: None }),
+            since_ms,
+            works: Works::default(),
+        }
+    }
+
+    #[test]
+    fn state_changes_seen_by_this_process_are_incidents_with_their_time() {
+        let running = observed(ServiceState::Running, None, None);
+        let mut seen = Seen::first(&running, 1_000);
+        assert_eq!(seen.since_ms, 1_000);
+        seen.update(&running, 2_000);
+        assert_eq!(seen.since_ms, 1_000, "the same state keeps its start");
+        assert!(seen.incidents.is_empty());
+        // A halt carries its own time (earlier than this look).
+        let halted = observed(
+            ServiceState::Halted,
+            Some(ReasonCode::OperatorHalt),
+            Some(2_500),
+        );
+        seen.update(&halted, 3_000);
+        assert_eq!(seen.since_ms, 2_500);
+        assert_eq!(seen.incidents.len(), 1);
+        assert_eq!(seen.incidents[0].at_ms, 2_500);
+        assert_eq!(seen.incidents[0].kind, NoticeKind::Incident);
+        // The same state for another reason is another incident.
+        let violated = observed(
+            ServiceState::Halted,
+            Some(ReasonCode::LedgerCheck),
+            Some(3_500),
+        );
+        seen.update(&violated, 4_000);
+        assert_eq!(seen.incidents.len(), 2);
+        seen.update(&running, 5_000);
+        assert_eq!(seen.since_ms, 5_000);
+        assert_eq!(seen.incidents[0].title.en, "Status changed: Running");
+        assert_eq!(seen.incidents[0].at_ms, 5_000);
+        // Only the latest are kept.
+        for i in 0..(INCIDENTS_KEPT_MAX as u64 * 2) {
+            let o = if i % 2 == 0 { &halted } else { &running };
+            seen.update(o, 6_000 + i);
+        }
+        assert_eq!(seen.incidents.len(), INCIDENTS_KEPT_MAX);
     }
 
     #[test]
