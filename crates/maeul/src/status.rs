@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(n.at_ms, 42);
         assert_eq!(n.title.ko, "상태 변경: 중단됨");
         assert_eq!(n.title.en, "Status changed: Halted");
-        assert_eq!(n.body.ko, "운영자가 결제를 일시 중단했습니다.");
+        assert_eq!(n.body.ko, "운영자가 서비스를 일시 중단했습니다.");
         let n = incident(ServiceState::Running, None, 43);
         assert_eq!(n.title.ko, "상태 변경: 정상 운영");
         assert_eq!(n.body, Text::default());

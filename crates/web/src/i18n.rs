@@ -291,7 +291,7 @@ impl M {
             StatusLastUpdated => ("마지막 확인", "Last updated"),
             StatusRefresh => ("새로 고침", "Refresh"),
             StatusAutoRefresh => (
-                "이 내용은 15초마다 저절로 새로 고쳐집니다.",
+                "이 내용은 15초마다 자동으로 새로 고침됩니다.",
                 "This information refreshes itself every 15 seconds.",
             ),
             StateRunning => ("정상 운영", "Running"),
@@ -312,7 +312,7 @@ impl M {
             KindNotice => ("공지", "Notice"),
             KindIncident => ("장애", "Incident"),
             ReasonOperatorHalt => (
-                "운영자가 결제를 일시 중단했습니다.",
+                "운영자가 서비스를 일시 중단했습니다.",
                 "An operator has paused the service.",
             ),
             ReasonLedgerCheck => (

@@ -222,7 +222,7 @@ async fn status_json_has_the_documented_shape() {
     assert_eq!(seoul["reason"]["code"], "operator_halt");
     assert_eq!(
         seoul["reason"]["message"]["ko"],
-        "운영자가 결제를 일시 중단했습니다."
+        "운영자가 서비스를 일시 중단했습니다."
     );
     assert_eq!(seoul["reason"]["note"], EVIL);
     // And it reads back as the documented type.
@@ -252,7 +252,7 @@ async fn the_status_page_states_each_currency_in_words_and_polls_a_fragment() {
     assert!(body.contains(r#"data-currency="busan" data-state="running""#));
     assert!(body.contains(r#"data-currency="seoul" data-state="halted""#));
     assert!(body.contains("일부 지역화폐에 문제가 있습니다"));
-    assert!(body.contains("운영자가 결제를 일시 중단했습니다."));
+    assert!(body.contains("운영자가 서비스를 일시 중단했습니다."));
     assert!(body.contains(r#"hx-get="/status/live""#));
     assert!(body.contains(r#"datetime="2026-12-03T17:00:00+09:00""#));
     // The fragment is the live part only, with the same polling, not a whole page.
