@@ -7,3 +7,4 @@ pub mod demo;
 pub mod drill;
 pub mod loadgen;
 pub mod serve;
+pub mod status;

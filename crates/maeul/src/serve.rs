@@ -279,8 +279,12 @@ async fn serve(
 
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    // The API and the web pages on one origin.
+    let status = Arc::new(crate::status::Status::new(Arc::clone(&state)));
+    let router = web::site(server::app(Arc::clone(&state)), status);
     let http = tokio::spawn(server::serve(
         Arc::clone(&state),
+        router,
         o.listen,
         bound_tx,
         async move {
@@ -288,7 +292,7 @@ async fn serve(
         },
     ));
     let addr = bound_rx.await.context("the HTTP server did not start")?;
-    tracing::info!(%addr, "HTTP API listening: try GET /api/v1/openapi.json");
+    tracing::info!(%addr, "HTTP API and pages listening: open / or GET /api/v1/openapi.json");
     // On stdout, for scripts and tests that start on port 0.
     println!("maeul: HTTP API on http://{addr}, bank at {bank_url}");
     if has_demo {

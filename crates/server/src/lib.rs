@@ -202,8 +202,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     routes::routes(Arc::clone(&state))
 }
 
-/// Serves `app` on `addr` until `shutdown` resolves; returns the bound address at once
-/// through `bound`.
+/// Serves `router` (the API, [`app`], and whatever the caller adds beside it) on `addr`
+/// until `shutdown` resolves; returns the bound address at once through `bound`.
 ///
 /// HTTP/1.1 over an accept loop of our own rather than `axum::serve`, for three bounds
 /// `axum::serve` does not give: the time to receive a request's headers (hyper's header
@@ -213,6 +213,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// the listener closes, idle connections close, and requests under way are finished.
 pub async fn serve(
     state: Arc<AppState>,
+    router: Router,
     addr: SocketAddr,
     bound: tokio::sync::oneshot::Sender<SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -221,7 +222,6 @@ pub async fn serve(
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let _ = bound.send(listener.local_addr()?);
-    let router = app(Arc::clone(&state));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(state.timeouts.header);

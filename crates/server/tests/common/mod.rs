@@ -146,6 +146,7 @@ pub async fn start_tuned_full(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server::serve(
         Arc::clone(&state),
+        server::app(Arc::clone(&state)),
         "127.0.0.1:0".parse().unwrap(),
         bound_tx,
         async move {

@@ -1,0 +1,135 @@
+//! maeul's web pages: server-rendered HTML (maud) served by `maeul serve` itself on the
+//! same origin as the API, with htmx (vendored, built into the binary) for the few
+//! partial updates, and no JavaScript build step.
+//!
+//! The key decision: this crate depends on nothing of ours. What a page shows comes in
+//! through small traits the binary implements ([`StatusSource`] for now), so the pages
+//! can be tested without a ledger and the service layer can change beneath them.
+//!
+//! Every page is in Korean by default and in English on a switch (`lang` cookie, else
+//! `Accept-Language`), has a large-text mode (`text` cookie), and works without
+//! JavaScript. Page responses carry a strict Content-Security-Policy: no inline script
+//! or style, everything from `/assets`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, VARY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::Markup;
+
+pub mod assets;
+pub mod i18n;
+mod layout;
+mod pages;
+pub mod prefs;
+pub mod status;
+pub mod time;
+
+pub use i18n::{Lang, M, Text};
+pub use prefs::Prefs;
+pub use status::{
+    CurrencyStatus, Notice, NoticeKind, Reason, ReasonCode, ServiceState, StatusDocument,
+    StatusSource, Works,
+};
+
+/// What the page handlers share.
+#[derive(Clone)]
+pub struct Pages {
+    pub status: Arc<dyn StatusSource>,
+}
+
+impl std::fmt::Debug for Pages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pages").finish_non_exhaustive()
+    }
+}
+
+/// The policy for every page: scripts, styles, images and requests only from this
+/// origin (so no inline script or style), never framed.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
+
+/// The pages' routes, with no fallback (so they can be merged into another router).
+pub fn routes(status: Arc<dyn StatusSource>) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/status", get(status::page_handler))
+        .route("/status/live", get(status::fragment))
+        .route("/status.json", get(status::json))
+        .route("/lang", get(prefs::switch_lang))
+        .route("/text", get(prefs::switch_text))
+        .route("/manifest.webmanifest", get(assets::manifest))
+        .route("/assets/{file}", get(assets::serve))
+        .layer(axum::middleware::map_response(secure))
+        .with_state(Pages { status })
+}
+
+/// The whole site: the pages, then `api` for every other request. A 404 from `api`
+/// outside `/api/` becomes the friendly page-not-found page in the visitor's language;
+/// under `/api/` the API's own answer (problem+json) is kept.
+///
+/// `api` keeps its own fallback, which is why this is not a plain `Router::merge`
+/// (axum refuses to merge two routers that both have one).
+pub fn site(api: Router, status: Arc<dyn StatusSource>) -> Router {
+    routes(status).fallback(move |req: Request| {
+        let mut api = api.clone();
+        async move {
+            let path = req.uri().path().to_owned();
+            let here = req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| path.clone(), |p| p.as_str().to_owned());
+            let prefs = Prefs::from_headers(req.headers());
+            let response = match tower_service::Service::call(&mut api, req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            if response.status() == StatusCode::NOT_FOUND && !is_api_path(&path) {
+                secure(pages::not_found(prefs, &here)).await
+            } else {
+                response
+            }
+        }
+    })
+}
+
+/// Whether a path belongs to the API (whose errors are its own).
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// Adds the security headers to a page response.
+async fn secure(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
+    );
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// An HTML answer that depends on the visitor's cookies and languages: never reused for
+/// someone else, always revalidated.
+fn html_response(markup: Markup) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (CACHE_CONTROL, "no-cache"),
+            (VARY, "Cookie, Accept-Language"),
+        ],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;
