@@ -1,19 +1,19 @@
 //! # server — maeul's HTTP API
 //!
-//! JSON over HTTP under `/api/v1`, for citizens, merchants, operators and auditors;
-//! errors are `application/problem+json` with a stable code and words in Korean and
-//! English (`error.rs`); sign-in, sessions, roles and payment PINs are in `auth.rs`; the
-//! routes and their OpenAPI description in `api.rs`. Money never moves here: handlers
-//! turn requests into ledger commands (through the engine) and bank orders (through the
-//! treasury), and answer what those answered.
+//! JSON over HTTP under `/api/v1`, for citizens, merchants, operators and auditors, as
+//! a thin layer over the service (`service`): one route file per role (`routes/`)
+//! reads the request, calls a use case and renders its answer; a `ServiceError` is
+//! answered as `application/problem+json` (`problem.rs`) with its stable code and words
+//! in Korean and English. Money never moves here, nor is any rule decided here.
 //!
 //! Overload is answered at once: a full sequencer queue is `503` with `Retry-After`,
 //! never a wait that times out.
 //!
 //! Slow clients cost a connection, never a place among the requests in flight: headers
 //! must arrive within [`HEADER_TIMEOUT`], the body within [`BODY_TIMEOUT`] (buffered
-//! before the request is admitted, see `admission::observe`), and connections are counted per
-//! client address and in total (`connections.rs`), the excess closed at once.
+//! before the request is admitted, see `admission::observe`), and connections are
+//! counted per client address and in total (`connections.rs`), the excess closed at
+//! once.
 
 mod admission;
 pub mod bank_link;
@@ -35,9 +35,9 @@ use axum::Router;
 pub use problem::ApiError;
 pub use service::{Auth, Caller, Currency, NewUser, Problem, Role, Secret, Service};
 
-#[derive(Debug)]
 /// The service and what HTTP adds to it: metrics, admission, connection caps, the bounds
 /// on how long a client may take. Derefs to the [`Service`].
+#[derive(Debug)]
 pub struct AppState {
     pub service: Arc<Service>,
     pub metrics: metrics::Metrics,
@@ -50,8 +50,8 @@ pub struct AppState {
     pub connections: Arc<connections::Connections>,
     /// Bounds on how long a client may take to send its request.
     pub timeouts: Timeouts,
-    /// Bytes of request bodies being received before admission (see `admission::observe`):
-    /// one permit a byte.
+    /// Bytes of request bodies being received before admission (see
+    /// `admission::observe`): one permit a byte.
     pub pending_body_bytes: Arc<tokio::sync::Semaphore>,
     /// Camera-image decodes running at once (each may take up to
     /// `qr::DECODE_MEMORY_MAX_BYTES` of memory and seconds of a core); one permit each.
