@@ -281,7 +281,11 @@ async fn serve(
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     // The API and the web pages on one origin.
     let status = Arc::new(crate::status::Status::new(Arc::clone(&state)));
-    let router = web::site(server::app(Arc::clone(&state)), status);
+    let router = web::site(
+        server::app(Arc::clone(&state)),
+        status,
+        Arc::clone(&state.service),
+    );
     let http = tokio::spawn(server::serve(
         Arc::clone(&state),
         router,

@@ -17,6 +17,7 @@ const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"
 pub enum Nav {
     Home,
     Status,
+    Wallet,
     None,
 }
 
@@ -53,6 +54,7 @@ pub fn page(prefs: Prefs, here: &str, current: Nav, title: &str, body: Markup) -
                             ul {
                                 li { a href="/" aria-current=[current_attr(Nav::Home)] { (lang.t(M::NavHome)) } }
                                 li { a href="/status" aria-current=[current_attr(Nav::Status)] { (lang.t(M::NavStatus)) } }
+                                li { a href="/wallet" aria-current=[current_attr(Nav::Wallet)] { (lang.t(M::NavWallet)) } }
                             }
                         }
                     }

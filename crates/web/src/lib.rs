@@ -2,9 +2,14 @@
 //! same origin as the API, with htmx (vendored, built into the binary) for the few
 //! partial updates, and no JavaScript build step.
 //!
-//! The key decision: this crate depends on nothing of ours. What a page shows comes in
-//! through small traits the binary implements ([`StatusSource`] for now), so the pages
-//! can be tested without a ledger and the service layer can change beneath them.
+//! The pages are a second thin layer over the `service` crate, beside the HTTP API:
+//! signed-in pages (sign-in, the citizen's wallet) call the same use cases the API does
+//! and only read forms and render answers. The public status page still comes in
+//! through a small trait the binary implements ([`StatusSource`]). This crate never
+//! depends on `server`.
+//!
+//! Signed in, the session is the service's token in an `HttpOnly; SameSite=Strict`
+//! cookie, and every state-changing form carries a CSRF token (see [`session`]).
 //!
 //! Every page is in Korean by default and in English on a switch (`lang` cookie, else
 //! `Accept-Language`), has a large-text mode (`text` cookie), and works without
@@ -21,16 +26,19 @@ use axum::http::header::{
 };
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use maud::Markup;
 
+mod account;
 pub mod assets;
 pub mod i18n;
 mod layout;
 mod pages;
 pub mod prefs;
+pub mod session;
 pub mod status;
 pub mod time;
+pub mod wallet;
 
 pub use i18n::{Lang, M, Text};
 pub use prefs::Prefs;
@@ -43,6 +51,9 @@ pub use status::{
 #[derive(Clone)]
 pub struct Pages {
     pub status: Arc<dyn StatusSource>,
+    pub service: Arc<service::Service>,
+    /// What signed-in forms' tokens are derived under (random per process).
+    pub csrf: session::CsrfKey,
 }
 
 impl std::fmt::Debug for Pages {
@@ -56,18 +67,28 @@ impl std::fmt::Debug for Pages {
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
 /// The pages' routes, with no fallback (so they can be merged into another router).
-pub fn routes(status: Arc<dyn StatusSource>) -> Router {
+pub fn routes(status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/status", get(status::page_handler))
         .route("/status/live", get(status::fragment))
         .route("/status.json", get(status::json))
+        .route(
+            "/sign-in",
+            get(account::sign_in_page).post(account::sign_in),
+        )
+        .route("/sign-out", post(account::sign_out))
+        .route("/wallet", get(wallet::wallet))
         .route("/lang", get(prefs::switch_lang))
         .route("/text", get(prefs::switch_text))
         .route("/manifest.webmanifest", get(assets::manifest))
         .route("/assets/{file}", get(assets::serve))
         .layer(axum::middleware::map_response(secure))
-        .with_state(Pages { status })
+        .with_state(Pages {
+            status,
+            service,
+            csrf: session::CsrfKey::random(),
+        })
 }
 
 /// The whole site: the pages, then `api` for every other request. A 404 from `api`
@@ -76,8 +97,8 @@ pub fn routes(status: Arc<dyn StatusSource>) -> Router {
 ///
 /// `api` keeps its own fallback, which is why this is not a plain `Router::merge`
 /// (axum refuses to merge two routers that both have one).
-pub fn site(api: Router, status: Arc<dyn StatusSource>) -> Router {
-    routes(status).fallback(move |req: Request| {
+pub fn site(api: Router, status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> Router {
+    routes(status, service).fallback(move |req: Request| {
         let mut api = api.clone();
         async move {
             let path = req.uri().path().to_owned();
@@ -129,6 +150,16 @@ fn html_response(markup: Markup) -> Response {
         markup.into_string(),
     )
         .into_response()
+}
+
+/// A page for one signed-in person (or carrying a form token): never stored by any
+/// cache, the browser's included.
+fn private_response(markup: Markup) -> Response {
+    let mut response = html_response(markup);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 #[cfg(test)]

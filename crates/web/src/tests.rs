@@ -53,8 +53,19 @@ fn currencies() -> Vec<CurrencyStatus> {
     ]
 }
 
+/// A service with no currency and an empty user store (in a directory kept until the
+/// test process ends).
+fn test_service() -> Arc<service::Service> {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let auth = service::Auth::open(&dir, true).unwrap();
+    Arc::new(service::Service::new(
+        std::collections::BTreeMap::new(),
+        Arc::new(auth),
+    ))
+}
+
 fn app() -> Router {
-    routes(Arc::new(Fixed(currencies())))
+    routes(Arc::new(Fixed(currencies())), test_service())
 }
 
 /// A stand-in for the API: one route, and a problem+json 404 for everything else.
@@ -71,7 +82,7 @@ fn site_app() -> Router {
                 r#"{"code":"not_found"}"#,
             )
         });
-    site(api, Arc::new(Fixed(currencies())))
+    site(api, Arc::new(Fixed(currencies())), test_service())
 }
 
 async fn get_with(
@@ -437,7 +448,7 @@ async fn the_api_behind_the_pages_still_sees_its_matched_routes() {
         )
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::from_fn(echo_route));
-    let app = site(api, Arc::new(Fixed(currencies())));
+    let app = site(api, Arc::new(Fixed(currencies())), test_service());
     for (uri, route) in [
         ("/readyz", "/readyz"),
         ("/api/v1/notices/demo", "/api/v1/notices/{currency}"),
@@ -448,4 +459,308 @@ async fn the_api_behind_the_pages_still_sees_its_matched_routes() {
     }
     let (_, h, _) = get_with(app, "/api/v1/nothing", &[]).await;
     assert_eq!(header_of(&h, "x-route"), "unmatched");
+}
+
+mod signed_in {
+    //! Sign-in, sign-out and the wallet's gate, through the router with a real user store.
+    use super::*;
+
+    const PASSWORD: &str = "correct horse battery";
+
+    async fn with_user(role: service::Role) -> (Arc<service::Service>, Router) {
+        let service = test_service();
+        let user = service
+            .auth
+            .create(service::NewUser {
+                login: "minji".into(),
+                password: service::Secret::new(PASSWORD.into()),
+                pin: (role == service::Role::Citizen)
+                    .then(|| service::Secret::new("123456".into())),
+                role,
+                currency: "demo".into(),
+                currencies: Vec::new(),
+                setup: None,
+            })
+            .await
+            .unwrap();
+        service.auth.set_account(user, 1_000_000_001).unwrap();
+        let app = routes(Arc::new(Fixed(Vec::new())), Arc::clone(&service));
+        (service, app)
+    }
+
+    async fn post(
+        router: Router,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut req =
+            Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = router
+            .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    fn set_cookies(h: &axum::http::HeaderMap) -> Vec<String> {
+        h.get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The sign-in form's token, from its cookie (and checked to be the form's).
+    async fn form_token(app: &Router) -> String {
+        let (status, h, body) = get_with(app.clone(), "/sign-in", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(header_of(&h, "cache-control"), "no-store");
+        let cookie = set_cookies(&h)
+            .into_iter()
+            .find(|c| c.starts_with("maeul_csrf="))
+            .unwrap();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let token = cookie["maeul_csrf=".len()..]
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(
+            body.contains(&format!(r#"name="csrf" value="{token}""#)),
+            "{body}"
+        );
+        token
+    }
+
+    /// Signs in through the form: the session cookie's token.
+    async fn sign_in(app: &Router) -> String {
+        let t = form_token(app).await;
+        let (status, h, _) = post(
+            app.clone(),
+            "/sign-in",
+            &[("cookie", &format!("maeul_csrf={t}"))],
+            &format!("login=minji&password=correct+horse+battery&csrf={t}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(header_of(&h, "location"), "/wallet");
+        let c = set_cookies(&h)
+            .into_iter()
+            .find(|c| c.starts_with("maeul_session="))
+            .unwrap();
+        c["maeul_session=".len()..]
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn signing_in_sets_a_strict_http_only_session_cookie() {
+        let (service, app) = with_user(service::Role::Citizen).await;
+        let t = form_token(&app).await;
+        let (status, h, _) = post(
+            app.clone(),
+            "/sign-in",
+            &[
+                ("cookie", &format!("maeul_csrf={t}")),
+                ("origin", "https://maeul.example"),
+                ("host", "maeul.example"),
+                ("x-forwarded-proto", "https"),
+            ],
+            &format!("login=minji&password=correct+horse+battery&csrf={t}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let cookies = set_cookies(&h);
+        let session = cookies
+            .iter()
+            .find(|c| c.starts_with("maeul_session="))
+            .unwrap();
+        for part in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=",
+            "Secure",
+        ] {
+            assert!(session.contains(part), "{part}: {session}");
+        }
+        let token = session["maeul_session=".len()..].split(';').next().unwrap();
+        assert!(service.auth.caller(token).is_some());
+        // Over plain HTTP, no Secure (the browser would drop the cookie).
+        let token = sign_in(&app).await;
+        assert!(service.auth.caller(&token).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_shows_the_services_words_and_not_the_password() {
+        let (_, app) = with_user(service::Role::Citizen).await;
+        let t = form_token(&app).await;
+        let (status, h, body) = post(
+            app.clone(),
+            "/sign-in",
+            &[("cookie", &format!("maeul_csrf={t}"))],
+            &format!("login=minji&password=s3cret-guess-%3Cb%3E&csrf={t}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            body.contains("아이디 또는 비밀번호가 맞지 않습니다."),
+            "{body}"
+        );
+        assert!(body.contains(r#"value="minji""#), "the login is kept");
+        assert!(
+            !body.contains("s3cret-guess"),
+            "the password is never echoed"
+        );
+        assert!(
+            set_cookies(&h)
+                .iter()
+                .all(|c| !c.starts_with("maeul_session="))
+        );
+        let (_, _, body) = post(
+            app,
+            "/sign-in",
+            &[("cookie", &format!("maeul_csrf={t}; lang=en"))],
+            &format!("login=minji&password=nope&csrf={t}"),
+        )
+        .await;
+        assert!(body.contains("The login or password is wrong."), "{body}");
+    }
+
+    #[tokio::test]
+    async fn sign_in_needs_the_forms_token_and_our_origin() {
+        let (_, app) = with_user(service::Role::Citizen).await;
+        let t = form_token(&app).await;
+        let good = format!("login=minji&password=correct+horse+battery&csrf={t}");
+        let cookie = format!("maeul_csrf={t}");
+        let other = format!("maeul_csrf={}", crate::session::fresh_token());
+        for (headers, body) in [
+            // No token in the form.
+            (
+                vec![("cookie", cookie.as_str())],
+                "login=minji&password=correct+horse+battery".to_owned(),
+            ),
+            // No cookie.
+            (vec![], good.clone()),
+            // A cookie that is not the form's.
+            (vec![("cookie", other.as_str())], good.clone()),
+            // Another site's page.
+            (
+                vec![
+                    ("cookie", cookie.as_str()),
+                    ("host", "maeul.example"),
+                    ("origin", "http://evil.example"),
+                ],
+                good.clone(),
+            ),
+        ] {
+            let (status, h, page) = post(app.clone(), "/sign-in", &headers, &body).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?} {body}");
+            assert!(page.contains("요청을 확인할 수 없습니다"), "{page}");
+            assert!(set_cookies(&h).is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_wallet_needs_a_citizens_session() {
+        let (_, app) = with_user(service::Role::Citizen).await;
+        let (status, h, _) = get_with(app.clone(), "/wallet", &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(header_of(&h, "location"), "/sign-in");
+        let (status, _, _) = get_with(
+            app.clone(),
+            "/wallet",
+            &[("cookie", "maeul_session=forged")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+
+        let (_, app) = with_user(service::Role::Merchant).await;
+        let token = sign_in(&app).await;
+        let (status, _, body) = get_with(
+            app,
+            "/wallet",
+            &[("cookie", &format!("maeul_session={token}"))],
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("시민 회원 전용 페이지입니다"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn signing_out_needs_the_sessions_token_and_ends_the_session() {
+        let (service, app) = with_user(service::Role::Citizen).await;
+        let token = sign_in(&app).await;
+        let cookie = format!("maeul_session={token}");
+        // Without the token, or with another session's: refused, still signed in.
+        let another = crate::session::CsrfKey::random().for_session(&token);
+        for body in [String::new(), format!("csrf={another}")] {
+            let (status, _, page) =
+                post(app.clone(), "/sign-out", &[("cookie", &cookie)], &body).await;
+            assert_eq!(status, StatusCode::FORBIDDEN);
+            assert!(page.contains("요청을 확인할 수 없습니다"));
+            assert!(service.auth.caller(&token).is_some());
+        }
+        // The wallet page's form carries the right one (here the page says the wallet
+        // cannot be read: this service has no currency; signing out still works).
+        let (status, h, page) = get_with(app.clone(), "/wallet", &[("cookie", &cookie)]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(header_of(&h, "cache-control"), "no-store");
+        assert!(page.contains("찾을 수 없습니다"), "{page}");
+        let at = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+        let csrf = &page[at..at + 64];
+        // From another site, even with the token: refused.
+        let (status, _, _) = post(
+            app.clone(),
+            "/sign-out",
+            &[
+                ("cookie", &cookie),
+                ("host", "maeul.example"),
+                ("origin", "http://evil.example"),
+            ],
+            &format!("csrf={csrf}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(service.auth.caller(&token).is_some());
+        let (status, h, _) = post(
+            app.clone(),
+            "/sign-out",
+            &[("cookie", &cookie)],
+            &format!("csrf={csrf}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(header_of(&h, "location"), "/");
+        assert!(
+            service.auth.caller(&token).is_none(),
+            "the session has ended"
+        );
+        assert!(
+            set_cookies(&h)
+                .iter()
+                .any(|c| c.starts_with("maeul_session=;") && c.contains("Max-Age=0")),
+            "{h:?}"
+        );
+        let (status, h, _) = get_with(app, "/wallet", &[("cookie", &cookie)]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(header_of(&h, "location"), "/sign-in");
+    }
 }

@@ -49,6 +49,11 @@ impl Kst {
         )
     }
 
+    /// `2026-12-03`.
+    pub fn date(self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
     /// `2026-12-03 18:05:09`: the same in both languages, and unambiguous.
     pub fn display(self) -> String {
         format!(
@@ -94,6 +99,7 @@ mod tests {
             Kst::from_ms(1_709_218_800_000).display(),
             "2024-03-01 00:00:00"
         );
+        assert_eq!(Kst::from_ms(1_709_218_800_000).date(), "2024-03-01");
     }
 
     #[test]
