@@ -125,3 +125,35 @@ export async function statusJson() {
   assert.equal(response.status, 200);
   return response.json();
 }
+
+/** The demo's published password (crates/maeul/src/serve.rs, `DEMO_PASSWORD`). */
+export const DEMO_PASSWORD = 'maeul-demo-password';
+
+/** Signs in through the API, as an app would: the session's token. */
+export async function apiSignIn(login, password = DEMO_PASSWORD) {
+  const response = await fetch(new URL('/api/v1/sessions', BASE), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ login, password }),
+  });
+  assert.equal(response.status, 200, `signing in ${login} through the API`);
+  return (await response.json()).token;
+}
+
+/** `GET /api/v1/me/wallet` with a bearer token. */
+export async function apiWallet(token) {
+  const response = await fetch(new URL('/api/v1/me/wallet', BASE), {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(response.status, 200);
+  return response.json();
+}
+
+/** Signs in through the sign-in page's form (in Korean or English). */
+export async function signInWithForm(page, login, password = DEMO_PASSWORD) {
+  await page.goto('/sign-in');
+  const ko = (await page.getAttribute('html', 'lang')) === 'ko';
+  await page.getByLabel(ko ? '아이디' : 'Login', { exact: true }).fill(login);
+  await page.getByLabel(ko ? '비밀번호' : 'Password', { exact: true }).fill(password);
+  await page.locator('main').getByRole('button', { name: ko ? '로그인' : 'Sign in' }).click();
+}
