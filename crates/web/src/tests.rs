@@ -645,6 +645,36 @@ mod signed_in {
     }
 
     #[tokio::test]
+    async fn repeated_failures_are_slowed_as_the_api_is_429_with_retry_after() {
+        let (_, app) = with_user(service::Role::Citizen).await;
+        let t = form_token(&app).await;
+        let mut limited = None;
+        for _ in 0..8 {
+            let (status, h, body) = post(
+                app.clone(),
+                "/sign-in",
+                &[("cookie", &format!("maeul_csrf={t}"))],
+                &format!("login=minji&password=guess-number-x&csrf={t}"),
+            )
+            .await;
+            assert!(!body.contains("guess-number-x"));
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                limited = Some((h, body));
+                break;
+            }
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let (h, body) = limited.expect("the service slows repeated failures");
+        assert!(header_of(&h, "retry-after").parse::<u64>().unwrap() >= 1);
+        assert!(
+            body.contains(r#"data-code="sign_in_slowed""#)
+                || body.contains(r#"data-code="too_many_sign_in_failures""#),
+            "{body}"
+        );
+        assert!(body.contains("다시 시도해 주세요"), "{body}");
+    }
+
+    #[tokio::test]
     async fn sign_in_needs_the_forms_token_and_our_origin() {
         let (_, app) = with_user(service::Role::Citizen).await;
         let t = form_token(&app).await;
