@@ -14,9 +14,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use service::ServiceError;
 use service::secret::Secret;
 use service::session::SignIn;
+use service::{Role, ServiceError};
 
 use crate::i18n::{Lang, M};
 use crate::layout::{Nav, page};
@@ -58,7 +58,7 @@ pub async fn sign_in_page(parts: Parts) -> Response {
 }
 
 /// `POST /sign-in`: signs in through the service; on success the session cookie and a
-/// 303 to the wallet, else the form again with the service's words (never the password).
+/// 303 to the person's own desk ([`home_for`] their role), else the form again with the service's words (never the password).
 pub async fn sign_in(
     State(pages): State<Pages>,
     parts: Parts,
@@ -98,7 +98,7 @@ pub async fn sign_in(
             let max_age = session
                 .expires_at
                 .saturating_sub(crate::time::now_ms() / 1000);
-            let mut response = see_other("/wallet");
+            let mut response = see_other(home_for(session.role));
             set_cookie(&mut response, &session_cookie(&session.token, max_age, tls));
             set_cookie(&mut response, &clear_cookie(CSRF_COOKIE, "/sign-in", tls));
             response
@@ -197,6 +197,24 @@ pub fn refused(prefs: Prefs) -> Response {
     let mut response = private_response(page(prefs, "/", Nav::None, lang.t(M::RefusedTitle), body));
     *response.status_mut() = StatusCode::FORBIDDEN;
     response
+}
+
+/// Where someone of `role` starts after signing in: their own desk.
+pub fn home_for(role: Role) -> &'static str {
+    match role {
+        Role::Citizen => "/wallet",
+        Role::Merchant => "/shop",
+        Role::Operator => "/console",
+        Role::Auditor => "/audit",
+    }
+}
+
+/// `GET /me`: the signed-in person's own desk (by role), or the sign-in page.
+pub async fn me(State(pages): State<Pages>, parts: Parts) -> Response {
+    match signed_in(&pages.service, &parts.headers) {
+        Some(s) => see_other(home_for(s.caller.role)),
+        None => see_other("/sign-in"),
+    }
 }
 
 /// 303 to one of our own paths.

@@ -1,8 +1,9 @@
 //! Languages and the message catalog.
 //!
 //! Korean is the default; English is a switch away. Every fixed text of the pages is a
-//! [`M`] whose Korean and English words sit side by side in one `match`, so a message
-//! without a translation does not compile and nothing is loaded from files at run time.
+//! [`Words`] value, [`M`] for the shared ones, whose Korean and English words sit side by
+//! side in one `match`, so a message without a translation does not compile and nothing
+//! is loaded from files at run time.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +50,7 @@ impl Lang {
     }
 
     /// The words of `m` in this language.
-    pub fn t(self, m: M) -> &'static str {
+    pub fn t(self, m: impl Words) -> &'static str {
         let (ko, en) = m.words();
         match self {
             Lang::Ko => ko,
@@ -149,7 +150,15 @@ impl Text {
     }
 }
 
-/// Every fixed text of the pages.
+/// A fixed text in both languages. The shared words of every page are [`M`]; a page
+/// with many words of its own keeps them in its own enum beside it (one `match` with
+/// Korean and English side by side, so a missing translation does not compile).
+pub trait Words: Copy {
+    /// (Korean, English).
+    fn words(self) -> (&'static str, &'static str);
+}
+
+/// The shared fixed texts of the pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum M {
     SiteTagline,
@@ -214,7 +223,7 @@ pub enum M {
     GoStatus,
     CurrencyLabel,
     KstSuffix,
-    NavWallet,
+    NavMine,
     SignInTitle,
     SignInLead,
     LoginLabel,
@@ -264,9 +273,8 @@ pub enum M {
     EntryExpiry,
 }
 
-impl M {
-    /// (Korean, English).
-    pub fn words(self) -> (&'static str, &'static str) {
+impl Words for M {
+    fn words(self) -> (&'static str, &'static str) {
         use M::*;
         match self {
             SiteTagline => ("우리 동네 지역화폐", "Regional digital currencies"),
@@ -397,7 +405,7 @@ impl M {
             GoStatus => ("서비스 상태 보기", "See the service status"),
             CurrencyLabel => ("지역화폐", "Currency"),
             KstSuffix => ("한국 시간", "Korea time"),
-            NavWallet => ("내 지갑", "My wallet"),
+            NavMine => ("내 화면", "My page"),
             SignInTitle => ("로그인", "Sign in"),
             SignInLead => (
                 "아이디와 비밀번호로 로그인하면 내 지갑의 잔액과 거래 내역을 볼 수 있습니다.",

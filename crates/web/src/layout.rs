@@ -17,7 +17,14 @@ const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"
 pub enum Nav {
     Home,
     Status,
+    /// A citizen's pages.
     Wallet,
+    /// A merchant's pages.
+    Shop,
+    /// An operator's console.
+    Console,
+    /// An auditor's desk.
+    Audit,
     None,
 }
 
@@ -27,6 +34,8 @@ pub fn page(prefs: Prefs, here: &str, current: Nav, title: &str, body: Markup) -
     let lang = prefs.lang;
     let other = lang.other();
     let current_attr = |nav: Nav| (current == nav).then_some("page");
+    // One menu entry for everyone's own desk: `/me` sends each role to theirs.
+    let mine = matches!(current, Nav::Wallet | Nav::Shop | Nav::Console | Nav::Audit);
     html! {
         (DOCTYPE)
         html lang=(lang.code()) class=[prefs.large_text.then_some("large-text")] {
@@ -54,7 +63,7 @@ pub fn page(prefs: Prefs, here: &str, current: Nav, title: &str, body: Markup) -
                             ul {
                                 li { a href="/" aria-current=[current_attr(Nav::Home)] { (lang.t(M::NavHome)) } }
                                 li { a href="/status" aria-current=[current_attr(Nav::Status)] { (lang.t(M::NavStatus)) } }
-                                li { a href="/wallet" aria-current=[current_attr(Nav::Wallet)] { (lang.t(M::NavWallet)) } }
+                                li { a href="/me" aria-current=[mine.then_some("page")] { (lang.t(M::NavMine)) } }
                             }
                         }
                     }

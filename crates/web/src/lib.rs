@@ -31,16 +31,20 @@ use maud::Markup;
 
 mod account;
 pub mod assets;
+mod audit;
+mod citizen;
+mod console;
 pub mod i18n;
 mod layout;
 mod pages;
 pub mod prefs;
 pub mod session;
+mod shop;
 pub mod status;
 pub mod time;
 pub mod wallet;
 
-pub use i18n::{Lang, M, Text};
+pub use i18n::{Lang, M, Text, Words};
 pub use prefs::Prefs;
 pub use status::{
     CurrencyStatus, Notice, NoticeKind, Reason, ReasonCode, ServiceState, StatusDocument,
@@ -78,7 +82,12 @@ pub fn routes(status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> 
             get(account::sign_in_page).post(account::sign_in),
         )
         .route("/sign-out", post(account::sign_out))
+        .route("/me", get(account::me))
         .route("/wallet", get(wallet::wallet))
+        .merge(citizen::routes())
+        .merge(shop::routes())
+        .merge(console::routes())
+        .merge(audit::routes())
         .route("/lang", get(prefs::switch_lang))
         .route("/text", get(prefs::switch_text))
         .route("/manifest.webmanifest", get(assets::manifest))

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
-use crate::i18n::{Lang, M, Text};
+use crate::i18n::{Lang, M, Text, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
 use crate::time::{Kst, now_ms};
