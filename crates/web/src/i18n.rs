@@ -102,7 +102,7 @@ fn from_accept_language(header: &str) -> Option<Lang> {
 }
 
 /// A quality value (`0`, `0.8`, `1.000`) in thousandths.
-fn parse_quality(q: &str) -> Option<u16> {
+pub(crate) fn parse_quality(q: &str) -> Option<u16> {
     let q = q.trim();
     let (whole, frac) = q.split_once('.').unwrap_or((q, ""));
     if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {

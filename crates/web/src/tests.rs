@@ -340,6 +340,69 @@ async fn assets_have_their_types_and_hashed_urls_are_immutable() {
     assert!(page.contains(&assets::url("maeul.css")) && page.contains(&assets::url("htmx.min.js")));
 }
 
+/// The raw body of `uri` with `headers`.
+async fn fetch_bytes(uri: &str, headers: &[(&str, &str)]) -> (axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::get(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let response = app()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+        .await
+        .unwrap();
+    (headers, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn text_assets_go_gzipped_to_browsers_that_take_it() {
+    use std::io::Read;
+    let url = assets::url("htmx.min.js");
+    let (plain_h, plain) = fetch_bytes(&url, &[]).await;
+    assert!(plain_h.get("content-encoding").is_none());
+    assert_eq!(header_of(&plain_h, "vary"), "Accept-Encoding");
+    let (h, gz) = fetch_bytes(&url, &[("accept-encoding", "gzip, deflate, br, zstd")]).await;
+    assert_eq!(header_of(&h, "content-encoding"), "gzip");
+    assert_eq!(header_of(&h, "vary"), "Accept-Encoding");
+    assert!(
+        gz.len() * 2 < plain.len(),
+        "{} of {}",
+        gz.len(),
+        plain.len()
+    );
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain);
+    // Its own tag; either tag revalidates.
+    let gz_etag = header_of(&h, "etag").to_owned();
+    assert!(gz_etag.ends_with("-gz\""), "{gz_etag}");
+    assert_ne!(gz_etag, header_of(&plain_h, "etag"));
+    let (h304, body) = fetch_bytes(
+        &url,
+        &[("accept-encoding", "gzip"), ("if-none-match", &gz_etag)],
+    )
+    .await;
+    assert!(body.is_empty() && h304.get("content-encoding").is_none());
+    // Refused (q=0), unreadable or absent: the plain file.
+    for refused in ["gzip;q=0", "gzip;q=0.000", "br", "gzip;q=x", "identity"] {
+        let (h, body) = fetch_bytes(&url, &[("accept-encoding", refused)]).await;
+        assert!(h.get("content-encoding").is_none(), "{refused}");
+        assert_eq!(body, plain, "{refused}");
+    }
+    let (h, _) = fetch_bytes(&url, &[("accept-encoding", "*;q=0.5")]).await;
+    assert_eq!(header_of(&h, "content-encoding"), "gzip");
+    // PNG is compressed already; pages are never compressed (BREACH).
+    let (h, _) = fetch_bytes(&assets::url("icon-192.png"), &[("accept-encoding", "gzip")]).await;
+    assert!(h.get("content-encoding").is_none() && h.get("vary").is_none());
+    let (h, _) = fetch_bytes("/", &[("accept-encoding", "gzip")]).await;
+    assert!(h.get("content-encoding").is_none());
+}
+
 #[tokio::test]
 async fn htmx_is_vendored_with_its_version_and_licence() {
     let (_, _, js) = fetch("/assets/htmx.min.js", &[]).await;
@@ -549,6 +612,11 @@ mod signed_in {
 
     /// Signs in through the form: the session cookie's token.
     async fn sign_in(app: &Router) -> String {
+        sign_in_to(app, "/wallet").await
+    }
+
+    /// Signs in through the form, landing on `desk`: the session cookie's token.
+    async fn sign_in_to(app: &Router, desk: &str) -> String {
         let t = form_token(app).await;
         let (status, h, _) = post(
             app.clone(),
@@ -558,7 +626,7 @@ mod signed_in {
         )
         .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
-        assert_eq!(header_of(&h, "location"), "/wallet");
+        assert_eq!(header_of(&h, "location"), desk);
         let c = set_cookies(&h)
             .into_iter()
             .find(|c| c.starts_with("maeul_session="))
@@ -722,8 +790,17 @@ mod signed_in {
         .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
 
+        // A merchant lands on their own desk, and is refused the citizen's.
         let (_, app) = with_user(service::Role::Merchant).await;
-        let token = sign_in(&app).await;
+        let token = sign_in_to(&app, "/shop").await;
+        let (status, h, _) = get_with(
+            app.clone(),
+            "/me",
+            &[("cookie", &format!("maeul_session={token}"))],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(header_of(&h, "location"), "/shop");
         let (status, _, body) = get_with(
             app,
             "/wallet",
