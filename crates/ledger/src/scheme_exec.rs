@@ -800,10 +800,10 @@ impl Ledger {
         }
         let a = &self.accounts[w as usize];
         let holding = arith(a.balance().and_then(|b| b.checked_add(a.credits_pending)))?;
-        if let Some(cap) = rules.holding_cap {
-            if after(holding)? > cap {
-                return Err(Rejection::HoldingCap { cap, holding }.into());
-            }
+        if let Some(cap) = rules.holding_cap
+            && after(holding)? > cap
+        {
+            return Err(Rejection::HoldingCap { cap, holding }.into());
         }
 
         let mut discount = share(face, u64::from(rules.discount_bp));

@@ -81,14 +81,15 @@ impl Words for W {
     }
 }
 
-/// A signed-in citizen, or the answer for anyone else: to the sign-in page, or 403.
-pub(crate) fn citizen(pages: &Pages, parts: &Parts) -> Result<(Prefs, SignedIn), Response> {
+/// A signed-in citizen, or the answer for anyone else: to the sign-in page, or 403
+/// (boxed: the answer is large and the rare case).
+pub(crate) fn citizen(pages: &Pages, parts: &Parts) -> Result<(Prefs, SignedIn), Box<Response>> {
     let prefs = Prefs::from_headers(&parts.headers);
     let Some(session) = signed_in(&pages.service, &parts.headers) else {
-        return Err(see_other("/sign-in"));
+        return Err(Box::new(see_other("/sign-in")));
     };
     if session.caller.role != Role::Citizen {
-        return Err(crate::wallet::citizens_only(prefs));
+        return Err(Box::new(crate::wallet::citizens_only(prefs)));
     }
     Ok((prefs, session))
 }
@@ -98,12 +99,12 @@ pub(crate) fn citizen_post(
     pages: &Pages,
     parts: &Parts,
     csrf: Option<&str>,
-) -> Result<(Prefs, SignedIn), Response> {
+) -> Result<(Prefs, SignedIn), Box<Response>> {
     let (prefs, session) = citizen(pages, parts)?;
     if !origin_allowed(&parts.headers, &parts.uri)
         || !tokens_match(&pages.csrf.for_session(&session.token), csrf)
     {
-        return Err(refused(prefs));
+        return Err(Box::new(refused(prefs)));
     }
     Ok((prefs, session))
 }

@@ -131,7 +131,7 @@ pub async fn page(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = query.map(|Query(q)| q).unwrap_or_default();
     if let Some(id) = q.v.as_deref() {
@@ -154,7 +154,7 @@ pub async fn start(
     let f = form.map(|Form(f)| f).unwrap_or_default();
     let (prefs, session) = match citizen_post(&pages, &parts, f.csrf.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let answer = service::bank_link::start_verification(
         &pages.service,
@@ -185,7 +185,7 @@ pub async fn confirm(
     let f = form.map(|Form(f)| f).unwrap_or_default();
     let (prefs, session) = match citizen_post(&pages, &parts, f.csrf.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let id = f.id.unwrap_or_default();
     let answer = service::bank_link::confirm_verification(

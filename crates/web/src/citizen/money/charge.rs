@@ -131,7 +131,7 @@ pub async fn page(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let full = q.full_price_ok.is_some();
@@ -169,7 +169,7 @@ pub async fn submit(
     let f = form.map(|Form(f)| f).unwrap_or_default();
     let (prefs, session) = match citizen_post(&pages, &parts, f.csrf.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let full = f.full_price_ok.is_some();
     let raw = f.face.clone().unwrap_or_default();
@@ -212,7 +212,7 @@ pub async fn result(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let id = query.ok().and_then(|Query(q)| q.purchase).unwrap_or(0);

@@ -97,7 +97,7 @@ pub async fn page(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = query.map(|Query(q)| q).unwrap_or_default();
     render(prefs, &pages, &session, &q, "", "", None)
@@ -111,7 +111,7 @@ pub async fn submit(
     let f = form.map(|Form(f)| f).unwrap_or_default();
     let (prefs, session) = match citizen_post(&pages, &parts, f.csrf.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let to_raw = f.recipient.clone().unwrap_or_default();
     let amount_raw = f.amount.clone().unwrap_or_default();

@@ -52,7 +52,7 @@ pub async fn page(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let before = query.ok().and_then(|Query(q)| q.before);

@@ -127,7 +127,7 @@ pub async fn page(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = query.map(|Query(q)| q).unwrap_or_default();
     render(prefs, &pages, &session, &q, None).await
@@ -142,7 +142,7 @@ pub async fn cancel(
     let f = form.map(|Form(f)| f).unwrap_or_default();
     let (prefs, session) = match citizen_post(&pages, &parts, f.csrf.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let answer = service::citizen::cancel_purchase(
         &pages.service,
@@ -166,7 +166,7 @@ pub async fn balance(
     let f = form.map(|Form(f)| f).unwrap_or_default();
     let (prefs, session) = match citizen_post(&pages, &parts, f.csrf.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let answer = service::citizen::refund_balance(
         &pages.service,
