@@ -38,6 +38,7 @@ enum C {
     Discount,
     DiscountWithheld,
     LimitsTitle,
+    Limit,
     MonthlyLimit,
     YearlyLimit,
     ChannelLimit,
@@ -80,7 +81,8 @@ impl Words for C {
                 "할인 예산이 모두 쓰여 이번 충전은 할인 없이 진행됩니다.",
                 "The discount budget is spent: this charge is at full price.",
             ),
-            C::LimitsTitle => ("이번 달 한도", "Your limits"),
+            C::LimitsTitle => ("구매 한도", "Your limits"),
+            C::Limit => ("한도", "Limit"),
             C::MonthlyLimit => ("월 구매 한도", "Monthly limit"),
             C::YearlyLimit => ("연 구매 한도", "Yearly limit"),
             C::ChannelLimit => ("이 충전 방법의 월 한도", "Monthly limit of this channel"),
@@ -321,14 +323,16 @@ fn quote_section(
     q: &ChargeQuote,
     full: bool,
 ) -> Markup {
-    let limit_row = |name: C, limit: Option<i64>, used: i64, left: Option<i64>| {
+    let limit_item = |id: &str, name: C, limit: Option<i64>, used: i64, left: Option<i64>| {
         html! {
             @if let Some(l) = limit {
-                tr {
-                    th scope="row" { (lang.t(name)) }
-                    td.num data-amount=(l) { (won(lang, l)) }
-                    td.num data-amount=(used) { (won(lang, used)) }
-                    td.num data-amount=[left] { (left.map_or_else(|| lang.t(C::NoLimit).to_owned(), |v| won(lang, v))) }
+                li data-limit=(id) {
+                    h3 { (lang.t(name)) }
+                    dl.facts {
+                        div { dt { (lang.t(C::Limit)) } dd.limit data-amount=(l) { (won(lang, l)) } }
+                        div { dt { (lang.t(C::UsedSoFar)) } dd.used data-amount=(used) { (won(lang, used)) } }
+                        div { dt { (lang.t(C::LeftAfter)) } dd.left data-amount=[left] { (left.map_or_else(|| lang.t(C::NoLimit).to_owned(), |v| won(lang, v))) } }
+                    }
                 }
             }
         }
@@ -350,22 +354,10 @@ fn quote_section(
         @if any_limit {
             section aria-labelledby="charge-limits" {
                 h2 #charge-limits { (lang.t(C::LimitsTitle)) }
-                // Focusable, so that a keyboard can scroll it on a narrow screen.
-                div.table-wrap tabindex="0" role="region" aria-labelledby="charge-limits" {
-                    table.limits {
-                        caption.visually-hidden { (lang.t(C::LimitsTitle)) }
-                        thead { tr {
-                            th scope="col" { span.visually-hidden { (lang.t(C::LimitsTitle)) } }
-                            th scope="col" .num { (lang.t(C::LimitsTitle)) }
-                            th scope="col" .num { (lang.t(C::UsedSoFar)) }
-                            th scope="col" .num { (lang.t(C::LeftAfter)) }
-                        } }
-                        tbody {
-                            (limit_row(C::MonthlyLimit, q.monthly_limit, q.purchased_this_month, q.monthly_left_after))
-                            (limit_row(C::ChannelLimit, q.channel_limit, q.purchased_on_channel, q.channel_left_after))
-                            (limit_row(C::YearlyLimit, q.yearly_limit, q.purchased_this_year, q.yearly_left_after))
-                        }
-                    }
+                ul.limits {
+                    (limit_item("monthly", C::MonthlyLimit, q.monthly_limit, q.purchased_this_month, q.monthly_left_after))
+                    (limit_item("channel", C::ChannelLimit, q.channel_limit, q.purchased_on_channel, q.channel_left_after))
+                    (limit_item("yearly", C::YearlyLimit, q.yearly_limit, q.purchased_this_year, q.yearly_left_after))
                 }
             }
         }
