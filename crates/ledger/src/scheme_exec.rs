@@ -17,10 +17,10 @@ use crate::money::{DAY_US, Timestamp, Won};
 use crate::outcome::{PendingEnd, Rejection, TransferStatus, Violation};
 use crate::scheme::calendar::KstDate;
 use crate::scheme::{
-    AutoChargeSetting, AutoChargeStatus, BP_ONE, BirthYearParity, BudgetUsage, CashbackNote,
-    CashbackRecord, CitizenProfile, MerchantProfile, PayoutRecord, PurchaseRecord, PurchaseState,
-    SCHEME_VERSIONS_MAX, SchemeApplied, SchemeCommand, SchemeConfig, SchemeVersion,
-    merchant_suspension, scheme_sources,
+    AutoChargeSetting, AutoChargeStatus, BP_ONE, BalanceRefundQuote, BirthYearParity, BudgetUsage,
+    CancelQuote, CashbackNote, CashbackRecord, CitizenProfile, MerchantProfile, PayoutRecord,
+    PurchaseQuote, PurchaseRecord, PurchaseState, SCHEME_VERSIONS_MAX, SchemeApplied,
+    SchemeCommand, SchemeConfig, SchemeVersion, merchant_suspension, scheme_sources,
 };
 
 /// Purchase records outlive their cancel window by this many days.
@@ -713,15 +713,29 @@ impl Ledger {
         })
     }
 
-    fn buy(
-        &mut self,
+    /// What buying `face` would cost and give, decided by the same code as the purchase
+    /// itself ([`Ledger::buy`] calls it), without buying: for a citizen to see before
+    /// confirming. Refused exactly as the purchase would be.
+    pub fn quote_purchase(
+        &self,
         wallet: WalletId,
         face: Won,
         channel: u16,
         full_price_ok: bool,
-        pending_timeout_us: Option<u64>,
         now: Timestamp,
-    ) -> Result<SchemeApplied, Failure> {
+    ) -> Result<PurchaseQuote, Rejection> {
+        self.price_purchase(wallet, face, channel, full_price_ok, now)
+            .map_err(quote_rejection)
+    }
+
+    fn price_purchase(
+        &self,
+        wallet: WalletId,
+        face: Won,
+        channel: u16,
+        full_price_ok: bool,
+        now: Timestamp,
+    ) -> Result<PurchaseQuote, Failure> {
         let version = self.active_version(now)?;
         let cfg = &version.config;
         let rules = &cfg.purchase;
@@ -784,12 +798,12 @@ impl Ledger {
             }
             .into());
         }
-        if let Some(cap) = rules.holding_cap {
-            let a = &self.accounts[w as usize];
-            let holding = arith(a.balance().and_then(|b| b.checked_add(a.credits_pending)))?;
-            if after(holding)? > cap {
-                return Err(Rejection::HoldingCap { cap, holding }.into());
-            }
+        let a = &self.accounts[w as usize];
+        let holding = arith(a.balance().and_then(|b| b.checked_add(a.credits_pending)))?;
+        if let Some(cap) = rules.holding_cap
+            && after(holding)? > cap
+        {
+            return Err(Rejection::HoldingCap { cap, holding }.into());
         }
 
         let mut discount = share(face, u64::from(rules.discount_bp));
@@ -813,6 +827,45 @@ impl Ledger {
             }
         }
         let paid = arith(face.checked_sub(discount))?;
+        Ok(PurchaseQuote {
+            face,
+            paid,
+            discount,
+            discount_withheld,
+            monthly_limit: rules.monthly_limit,
+            purchased_month: profile.purchased_month,
+            yearly_limit: rules.yearly_limit,
+            purchased_year: profile.purchased_year,
+            channel_limit: ch.monthly_limit,
+            purchased_on_channel: on_channel,
+            holding_cap: rules.holding_cap,
+            holding,
+        })
+    }
+
+    fn buy(
+        &mut self,
+        wallet: WalletId,
+        face: Won,
+        channel: u16,
+        full_price_ok: bool,
+        pending_timeout_us: Option<u64>,
+        now: Timestamp,
+    ) -> Result<SchemeApplied, Failure> {
+        let quote = self.price_purchase(wallet, face, channel, full_price_ok, now)?;
+        let version = self.active_version(now)?;
+        let cfg = &version.config;
+        let rules = &cfg.purchase;
+        let id = wallet.account();
+        let today = KstDate::of(now);
+        let mut profile = self.citizen_profile(id)?;
+        profile.roll(today);
+        let after = |used: Won| arith(used.checked_add(face));
+        let on_channel = quote.purchased_on_channel;
+        let discount = quote.discount;
+        let discount_withheld = quote.discount_withheld;
+        let budget = rules.discount_budget;
+        let paid = quote.paid;
         let lot = LotSpec {
             tag: channel,
             expires_at: valid_until(now, rules.validity_days),
@@ -942,19 +995,23 @@ impl Ledger {
         Ok(())
     }
 
-    fn cancel_purchase(
-        &mut self,
+    /// What cancelling `purchase` would pay back, decided by the same code as the
+    /// cancellation ([`Ledger::cancel_purchase`] calls it), without cancelling.
+    pub fn quote_cancel_purchase(
+        &self,
         purchase: TransferId,
-        payout_timeout_us: Option<u64>,
         now: Timestamp,
-    ) -> Result<SchemeApplied, Failure> {
+    ) -> Result<CancelQuote, Rejection> {
+        self.price_cancel(purchase, now).map_err(quote_rejection)
+    }
+
+    fn price_cancel(&self, purchase: TransferId, now: Timestamp) -> Result<CancelQuote, Failure> {
         let version = self.active_version(now)?;
         let cfg = &version.config;
-        let mut rec = self
+        let rec = self
             .scheme
             .purchases
             .get(&purchase)
-            .cloned()
             .ok_or(Rejection::PurchaseNotFound { purchase })?;
         if rec.state != PurchaseState::Posted {
             return Err(Rejection::PurchaseNotPosted { purchase }.into());
@@ -978,6 +1035,36 @@ impl Ledger {
         if unused < rec.face {
             return Err(Rejection::PurchasePartlyUsed { purchase, unused }.into());
         }
+        let keep_discount = drill!(self, CancelKeepsDiscount);
+        let subsidy = match rec.budget {
+            Some(_) if rec.discount.is_positive() && !keep_discount => rec.discount,
+            _ => Won::ZERO,
+        };
+        Ok(CancelQuote {
+            purchase,
+            wallet: rec.wallet,
+            face: rec.face,
+            cash: rec.paid,
+            subsidy,
+            until,
+        })
+    }
+
+    fn cancel_purchase(
+        &mut self,
+        purchase: TransferId,
+        payout_timeout_us: Option<u64>,
+        now: Timestamp,
+    ) -> Result<SchemeApplied, Failure> {
+        let quote = self.price_cancel(purchase, now)?;
+        let version = self.active_version(now)?;
+        let cfg = &version.config;
+        let mut rec = self
+            .scheme
+            .purchases
+            .get(&purchase)
+            .cloned()
+            .ok_or(Rejection::PurchaseNotFound { purchase })?;
         let only_this = DrawFilter {
             exact: Some((Source::Purchased, rec.channel, rec.expires_at)),
             ..DrawFilter::ANY
@@ -994,9 +1081,8 @@ impl Ledger {
             now,
             only_this,
         )?;
-        let keep_discount = drill!(self, CancelKeepsDiscount);
         let subsidy_transfer = match rec.budget {
-            Some(b) if rec.discount.is_positive() && !keep_discount => Some(
+            Some(b) if quote.subsidy.is_positive() => Some(
                 self.transfer_filtered(
                     &Transfer::posted(TransferSpec::SubsidyReturn {
                         wallet,
@@ -1297,17 +1383,27 @@ impl Ledger {
         Ok(SchemeApplied::Gifted { gift, amount })
     }
 
-    fn refund_balance(
-        &mut self,
+    /// What a balance refund would pay back and return to the budgets, decided by the
+    /// same code as the refund ([`Ledger::refund_balance`] calls it), without refunding.
+    pub fn quote_refund_balance(
+        &self,
         wallet: WalletId,
-        payout_timeout_us: Option<u64>,
         now: Timestamp,
-    ) -> Result<SchemeApplied, Failure> {
+    ) -> Result<BalanceRefundQuote, Rejection> {
+        self.price_refund_balance(wallet, now)
+            .map_err(quote_rejection)
+    }
+
+    fn price_refund_balance(
+        &self,
+        wallet: WalletId,
+        now: Timestamp,
+    ) -> Result<BalanceRefundQuote, Failure> {
         let version = self.active_version(now)?;
         let cfg = &version.config;
         let id = wallet.account();
         let w = self.resolve(id, AccountKind::CitizenWallet)?;
-        let mut p = self.citizen_profile(id)?;
+        let p = self.citizen_profile(id)?;
         if self.accounts[w as usize].credits_pending.is_positive() {
             return Err(Rejection::ChargeInProgress { wallet: id }.into());
         }
@@ -1356,6 +1452,31 @@ impl Ledger {
             .try_fold(Won::ZERO, |acc, (_, s)| acc.checked_add(*s));
         let subsidy = arith(subsidy)?.min(remaining);
         let cash = arith(remaining.checked_sub(subsidy))?;
+        Ok(BalanceRefundQuote {
+            remaining,
+            cash,
+            subsidy,
+            shares,
+        })
+    }
+
+    fn refund_balance(
+        &mut self,
+        wallet: WalletId,
+        payout_timeout_us: Option<u64>,
+        now: Timestamp,
+    ) -> Result<SchemeApplied, Failure> {
+        let BalanceRefundQuote {
+            cash,
+            subsidy,
+            shares,
+            ..
+        } = self.price_refund_balance(wallet, now)?;
+        let version = self.active_version(now)?;
+        let cfg = &version.config;
+        let r = &cfg.refunds;
+        let id = wallet.account();
+        let mut p = self.citizen_profile(id)?;
         let purchased = SourceSet::of(&[Source::Purchased]);
         let cash_transfer = if cash.is_positive() {
             Some(
@@ -1398,6 +1519,15 @@ impl Ledger {
             subsidy,
             payout,
         })
+    }
+}
+
+/// A quote's refusal: the purchase's own, or (should a total overflow, which the rules
+/// check cannot happen) "too large".
+fn quote_rejection(f: Failure) -> Rejection {
+    match f {
+        Failure::Reject(r) => r,
+        Failure::Violation(_) => Rejection::AmountTooLarge,
     }
 }
 

@@ -1130,3 +1130,103 @@ fn a_version_not_yet_in_force_can_be_withdrawn_and_unfreezes_the_currency() {
     w.advance_days(1);
     assert_eq!(code(w.one(withdraw(2))), "scheme_not_withdrawable");
 }
+
+/// The quotes a citizen sees before confirming run the commands' own rules: each says
+/// exactly what the command then does, refuses as it would, and changes nothing.
+#[test]
+fn quotes_say_what_purchases_cancellations_and_refunds_then_do() {
+    let mut w = World::new(SEOUL, 1_000_000_000);
+    let now = |w: &World| Timestamp::from_micros(w.now);
+    let hash = w.ledger.state_hash();
+    let q = w
+        .ledger
+        .quote_purchase(ALICE, won(100_000), 0, false, now(&w))
+        .unwrap();
+    assert_eq!(w.ledger.state_hash(), hash, "a quote changes nothing");
+    assert_eq!(
+        (q.face, q.paid, q.discount),
+        (won(100_000), won(93_000), won(7_000))
+    );
+    assert_eq!(
+        (q.monthly_limit, q.purchased_month),
+        (Some(won(300_000)), won(0))
+    );
+    let purchase = match w.buy(ALICE, 100_000, 0).unwrap() {
+        SchemeApplied::Purchased {
+            charge,
+            paid,
+            discount,
+            ..
+        } => {
+            assert_eq!((paid, discount), (q.paid, q.discount));
+            charge
+        }
+        other => panic!("{other:?}"),
+    };
+    let q = w
+        .ledger
+        .quote_purchase(ALICE, won(10_000), 1, false, now(&w))
+        .unwrap();
+    assert_eq!(q.purchased_month, won(100_000));
+    // Refused exactly as the purchase would be.
+    assert_eq!(
+        w.ledger
+            .quote_purchase(ALICE, won(15_000), 0, false, now(&w))
+            .map(|_| ())
+            .map_err(|r| r.code().as_str()),
+        Err("purchase_amount_invalid")
+    );
+    // Cancelling: what the quote says comes back is what comes back.
+    let c = w.ledger.quote_cancel_purchase(purchase, now(&w)).unwrap();
+    assert_eq!(
+        (c.cash, c.subsidy, c.face),
+        (won(93_000), won(7_000), won(100_000))
+    );
+    match w
+        .one(SchemeCommand::CancelPurchase {
+            purchase,
+            payout_timeout_us: None,
+        })
+        .unwrap()
+    {
+        SchemeApplied::PurchaseCancelled { cash, subsidy, .. } => {
+            assert_eq!((cash, subsidy), (c.cash, c.subsidy));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        w.ledger
+            .quote_cancel_purchase(purchase, now(&w))
+            .map(|_| ())
+            .map_err(|r| r.code().as_str()),
+        Err("purchase_not_posted")
+    );
+    // The balance refund: not before 60% is used, then exactly what the quote says.
+    w.buy(ALICE, 100_000, 0).unwrap();
+    w.pay(ALICE, SHOP, 59_999).unwrap();
+    assert_eq!(
+        w.ledger
+            .quote_refund_balance(ALICE, now(&w))
+            .map(|_| ())
+            .map_err(|r| r.code().as_str()),
+        Err("refund_threshold_not_reached")
+    );
+    w.pay(ALICE, SHOP, 1).unwrap();
+    let r = w.ledger.quote_refund_balance(ALICE, now(&w)).unwrap();
+    assert_eq!(
+        (r.remaining, r.cash, r.subsidy),
+        (won(40_000), won(37_200), won(2_800))
+    );
+    match w
+        .one(SchemeCommand::RefundBalance {
+            wallet: ALICE,
+            payout_timeout_us: None,
+        })
+        .unwrap()
+    {
+        SchemeApplied::BalanceRefunded { cash, subsidy, .. } => {
+            assert_eq!((cash, subsidy), (r.cash, r.subsidy));
+        }
+        other => panic!("{other:?}"),
+    }
+}

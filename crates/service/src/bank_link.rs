@@ -1154,6 +1154,31 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BankLinkState {
+    /// The linked account, masked; none before one is verified and linked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank_account: Option<String>,
+    /// Whether a verification must be given the holder's name (the service does not
+    /// know the caller's own name to compare).
+    pub holder_name_needed: bool,
+}
+
+/// The caller's linked account (masked), and what starting a verification needs.
+pub fn link_state(service: &Service, caller: &Caller) -> Result<BankLinkState, ServiceError> {
+    let account = owner(caller)?;
+    let currency = service.currency(&caller.currency)?;
+    let known = caller.role == Role::Citizen && service.auth.person(caller.user_id).is_some();
+    Ok(BankLinkState {
+        bank_account: currency
+            .treasury
+            .accounts()
+            .get(AccountId(account))
+            .map(|n| mask_account(n.as_str())),
+        holder_name_needed: !known,
+    })
+}
+
 /// The one-step link of earlier versions, which linked any number without checking
 /// whose it was. Gone: it answers 410 and names the verification flow.
 pub fn link_without_verification(caller: &Caller) -> Result<(), ServiceError> {

@@ -731,6 +731,268 @@ pub async fn consumer_code(
     })
 }
 
+/// The ledger's time for a quote: now, never before the last batch (whose time the
+/// ledger's own checks have already seen).
+fn quote_time(l: &ledger::Ledger) -> ledger::Timestamp {
+    ledger::Timestamp::from_micros(crate::now_us().max(l.last_timestamp().as_micros()))
+}
+
+fn limit(w: Option<Won>) -> Option<i64> {
+    w.map(Won::get)
+}
+
+/// What is left of `limit` once `used` and this `face` count against it.
+fn left_after(limit: Option<Won>, used: Won, face: Won) -> Option<i64> {
+    limit.map(|l| {
+        l.get()
+            .saturating_sub(used.get())
+            .saturating_sub(face.get())
+            .max(0)
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChargeQuote {
+    /// What the wallet receives.
+    pub face: i64,
+    /// What is taken from the linked bank account.
+    pub paid: i64,
+    /// The scheme's discount (paid from its budget).
+    pub discount: i64,
+    /// The discount budget is spent: full price, as the citizen accepted.
+    pub discount_withheld: bool,
+    /// The monthly purchase limit, if the scheme has one, and what was bought this KST
+    /// month before this charge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_limit: Option<i64>,
+    pub purchased_this_month: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yearly_limit: Option<i64>,
+    pub purchased_this_year: i64,
+    /// The channel's own monthly limit, and what was bought through it this month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_limit: Option<i64>,
+    pub purchased_on_channel: i64,
+    /// The most a wallet may hold, and what it holds (value on its way in included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holding_cap: Option<i64>,
+    pub holding: i64,
+    /// What is left of each limit after this charge (none: no such limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_left_after: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yearly_left_after: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_left_after: Option<i64>,
+}
+
+/// What a charge would cost and give, and the limits it counts against, decided by the
+/// ledger's own purchase rule (`Ledger::quote_purchase`) without charging: a citizen
+/// sees it before confirming. Refused as the charge itself would be.
+pub async fn quote_charge(
+    service: &Service,
+    caller: &Caller,
+    req: &ChargeRequest,
+) -> Result<ChargeQuote, ServiceError> {
+    let account = require(caller, Role::Citizen)?;
+    let currency = service.currency(&caller.currency)?;
+    let face = won(req.face)?;
+    if currency
+        .treasury
+        .accounts()
+        .get(AccountId(account))
+        .is_none()
+    {
+        return Err(ServiceError::treasury(
+            treasury::TreasuryError::NoLinkedAccount(AccountId(account)),
+            Some(AccountId(account)),
+        ));
+    }
+    let q = currency
+        .engine
+        .read(|l| {
+            l.quote_purchase(
+                WalletId(AccountId(account)),
+                face,
+                req.channel,
+                req.full_price_ok,
+                quote_time(l),
+            )
+        })
+        .map_err(|r| ServiceError::refused(&r, Some(AccountId(account))))?;
+    Ok(ChargeQuote {
+        face: q.face.get(),
+        paid: q.paid.get(),
+        discount: q.discount.get(),
+        discount_withheld: q.discount_withheld,
+        monthly_limit: limit(q.monthly_limit),
+        purchased_this_month: q.purchased_month.get(),
+        yearly_limit: limit(q.yearly_limit),
+        purchased_this_year: q.purchased_year.get(),
+        channel_limit: limit(q.channel_limit),
+        purchased_on_channel: q.purchased_on_channel.get(),
+        holding_cap: limit(q.holding_cap),
+        holding: q.holding.get(),
+        monthly_left_after: left_after(q.monthly_limit, q.purchased_month, q.face),
+        yearly_left_after: left_after(q.yearly_limit, q.purchased_year, q.face),
+        channel_left_after: left_after(q.channel_limit, q.purchased_on_channel, q.face),
+    })
+}
+
+/// Where a purchase stands: `pending` (the bank's answer is not in yet), `posted`,
+/// `cancelled` or `failed` (the bank refused).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PurchaseView {
+    pub purchase: u64,
+    pub state: String,
+    pub face: i64,
+    pub paid: i64,
+    pub discount: i64,
+    /// Unix microseconds.
+    pub at: u64,
+}
+
+/// One of the caller's purchases, while the ledger keeps it (its cancel window and a
+/// grace period); someone else's is not found.
+pub async fn purchase(
+    service: &Service,
+    caller: &Caller,
+    purchase: u64,
+) -> Result<PurchaseView, ServiceError> {
+    let account = require(caller, Role::Citizen)?;
+    let currency = service.currency(&caller.currency)?;
+    currency
+        .engine
+        .read(|l| {
+            l.purchase(ledger::TransferId(purchase))
+                .filter(|p| p.wallet == AccountId(account))
+                .map(|p| PurchaseView {
+                    purchase,
+                    state: match p.state {
+                        ledger::scheme::PurchaseState::Pending => "pending",
+                        ledger::scheme::PurchaseState::Posted => "posted",
+                        ledger::scheme::PurchaseState::Cancelled => "cancelled",
+                        ledger::scheme::PurchaseState::Failed => "failed",
+                    }
+                    .into(),
+                    face: p.face.get(),
+                    paid: p.paid.get(),
+                    discount: p.discount.get(),
+                    at: p.at.as_micros(),
+                })
+        })
+        .ok_or_else(|| ServiceError::not_found("purchase"))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CancelQuoteView {
+    pub purchase: u64,
+    /// Unix microseconds of the purchase.
+    pub bought_at: u64,
+    pub face: i64,
+    /// Paid back to the linked bank account.
+    pub to_bank: i64,
+    /// The discount, back to the scheme's budget (not to the citizen).
+    pub subsidy_kept: i64,
+    /// Unix microseconds: cancellable until then.
+    pub until: u64,
+}
+
+/// History entries looked through for purchases that can still be cancelled (the
+/// cancel window is days; a citizen's charges are few among them).
+pub const CANCELLABLE_LOOKBACK: usize = 200;
+
+/// The caller's purchases that can be cancelled now, newest first, each with what
+/// cancelling gives back (the ledger's own rule, `Ledger::quote_cancel_purchase`).
+pub async fn cancellable_purchases(
+    service: &Service,
+    caller: &Caller,
+) -> Result<Vec<CancelQuoteView>, ServiceError> {
+    let account = require(caller, Role::Citizen)?;
+    let currency = service.currency(&caller.currency)?;
+    let charges: Vec<u64> = currency
+        .history
+        .page(account, None, CANCELLABLE_LOOKBACK)
+        .into_iter()
+        .filter(|e| e.kind == "charge")
+        .filter_map(|e| e.transfer)
+        .collect();
+    Ok(currency.engine.read(|l| {
+        let now = quote_time(l);
+        charges
+            .into_iter()
+            .filter_map(|id| {
+                let rec = l
+                    .purchase(ledger::TransferId(id))
+                    .filter(|p| p.wallet == AccountId(account))?;
+                let q = l.quote_cancel_purchase(rec.charge, now).ok()?;
+                Some(cancel_view(rec.at.as_micros(), &q))
+            })
+            .collect()
+    }))
+}
+
+fn cancel_view(bought_at: u64, q: &ledger::scheme::CancelQuote) -> CancelQuoteView {
+    CancelQuoteView {
+        purchase: q.purchase.0,
+        bought_at,
+        face: q.face.get(),
+        to_bank: q.cash.get(),
+        subsidy_kept: q.subsidy.get(),
+        until: q.until.as_micros(),
+    }
+}
+
+/// What cancelling one of the caller's purchases would give back, or why it cannot be
+/// cancelled (the ledger's own rule, without cancelling).
+pub async fn quote_cancel(
+    service: &Service,
+    caller: &Caller,
+    purchase: u64,
+) -> Result<CancelQuoteView, ServiceError> {
+    let account = require(caller, Role::Citizen)?;
+    let currency = service.currency(&caller.currency)?;
+    currency.engine.read(|l| {
+        let rec = l
+            .purchase(ledger::TransferId(purchase))
+            .filter(|p| p.wallet == AccountId(account))
+            .ok_or_else(|| ServiceError::not_found("purchase"))?;
+        let q = l
+            .quote_cancel_purchase(rec.charge, quote_time(l))
+            .map_err(|r| ServiceError::refused(&r, Some(AccountId(account))))?;
+        Ok(cancel_view(rec.at.as_micros(), &q))
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BalanceRefundQuoteView {
+    /// Bought value left in the wallet: all of it leaves the wallet.
+    pub remaining: i64,
+    /// Paid to the linked bank account.
+    pub to_bank: i64,
+    /// The subsidy share of what is left, back to the scheme's budgets.
+    pub subsidy_kept: i64,
+}
+
+/// What a balance refund would pay, or why there is none yet (the ledger's own rule,
+/// `Ledger::quote_refund_balance`, without refunding).
+pub async fn quote_refund_balance(
+    service: &Service,
+    caller: &Caller,
+) -> Result<BalanceRefundQuoteView, ServiceError> {
+    let account = require(caller, Role::Citizen)?;
+    let currency = service.currency(&caller.currency)?;
+    let q = currency
+        .engine
+        .read(|l| l.quote_refund_balance(WalletId(AccountId(account)), quote_time(l)))
+        .map_err(|r| ServiceError::refused(&r, Some(AccountId(account))))?;
+    Ok(BalanceRefundQuoteView {
+        remaining: q.remaining.get(),
+        to_bank: q.cash.get(),
+        subsidy_kept: q.subsidy.get(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,6 +171,7 @@ fn sign_in_form(prefs: Prefs, token: &str, login: &str, error: Option<&ServiceEr
             }
             button.button type="submit" { (lang.t(M::SignInButton)) }
         }
+        (crate::citizen::sign_up_link(lang))
     };
     page(prefs, "/sign-in", Nav::None, lang.t(M::SignInTitle), body)
 }

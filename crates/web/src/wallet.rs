@@ -13,6 +13,7 @@ use service::citizen::{Lot, Paging};
 use service::history::Entry;
 
 use crate::account::{see_other, words};
+use crate::citizen::{Tab, tabs};
 use crate::i18n::{Lang, M};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
@@ -51,6 +52,7 @@ pub async fn wallet(State(pages): State<Pages>, parts: Parts) -> Response {
         Ok(a) => a,
         Err(e) => {
             let body = html! {
+                (tabs(lang, Tab::Wallet))
                 h1 { (lang.t(M::ErrorTitle)) }
                 p data-code=(e.code) { (words(lang, &e)) }
                 p { a href="/" { (lang.t(M::GoHome)) } }
@@ -70,6 +72,7 @@ pub async fn wallet(State(pages): State<Pages>, parts: Parts) -> Response {
     let mut lots: Vec<&Lot> = w.lots.iter().filter(|l| l.amount != 0).collect();
     lots.sort_by_key(|l| (l.expires_at, source_order(&l.source)));
     let body = html! {
+        (tabs(lang, Tab::Wallet))
         h1 { (lang.t(M::WalletTitle)) }
         section.card.balance aria-labelledby="wallet-summary" {
             h2 #wallet-summary .visually-hidden { (lang.t(M::WalletSummary)) }
@@ -136,6 +139,7 @@ pub async fn wallet(State(pages): State<Pages>, parts: Parts) -> Response {
                     }
                 }
             }
+            p { a #all-history href=(Tab::History.href()) { (lang.t(Tab::History)) " →" } }
         }
         (sign_out_form(lang, &csrf))
     };
@@ -170,7 +174,7 @@ fn history_row(lang: Lang, e: &Entry) -> Markup {
 }
 
 /// 403 for a merchant, operator or auditor: the wallet page is a citizen's.
-fn citizens_only(prefs: Prefs) -> Response {
+pub(crate) fn citizens_only(prefs: Prefs) -> Response {
     let lang = prefs.lang;
     let body = html! {
         h1 { (lang.t(M::CitizensOnlyTitle)) }

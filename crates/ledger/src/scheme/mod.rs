@@ -265,6 +265,54 @@ pub struct PurchaseRecord {
     pub state: PurchaseState,
 }
 
+/// What a purchase would be, decided by the very code that makes it
+/// (`Ledger::quote_purchase`), without making it: what is paid from the bank, the
+/// discount, and the limits it counts against with what was bought before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurchaseQuote {
+    pub face: Won,
+    pub paid: Won,
+    pub discount: Won,
+    /// The discount budget is spent and the citizen accepted the full price.
+    pub discount_withheld: bool,
+    pub monthly_limit: Option<Won>,
+    /// Face value bought this KST month before this purchase.
+    pub purchased_month: Won,
+    pub yearly_limit: Option<Won>,
+    pub purchased_year: Won,
+    pub channel_limit: Option<Won>,
+    pub purchased_on_channel: Won,
+    pub holding_cap: Option<Won>,
+    /// What the wallet holds now, value on its way in included.
+    pub holding: Won,
+}
+
+/// What cancelling a purchase would give back (`Ledger::quote_cancel_purchase`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CancelQuote {
+    pub purchase: TransferId,
+    pub wallet: AccountId,
+    pub face: Won,
+    /// Paid back to the citizen's bank: what they paid.
+    pub cash: Won,
+    /// The discount, back to the budget that paid it.
+    pub subsidy: Won,
+    /// The purchase can be cancelled until then.
+    pub until: Timestamp,
+}
+
+/// What a balance refund would give back (`Ledger::quote_refund_balance`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceRefundQuote {
+    /// Bought value left in the wallet: all of it leaves the wallet.
+    pub remaining: Won,
+    /// Paid to the citizen's bank.
+    pub cash: Won,
+    /// The subsidy share of what is left, back to the budgets that paid it.
+    pub subsidy: Won,
+    pub shares: Vec<(AccountId, Won)>,
+}
+
 /// A payment that earned cash-back (or counted towards the monthly cap), kept for the
 /// ledger's refund window so that a refund takes the cash-back back with it (a
 /// pay-and-refund loop must not farm cash-back).

@@ -10,6 +10,8 @@ use crate::Pages;
 use crate::i18n::{Lang, Words};
 
 mod money;
+
+pub(crate) use money::sign_up::link as sign_up_link;
 mod pay;
 
 /// The routes of the citizen's pages.
