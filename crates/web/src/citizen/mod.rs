@@ -9,12 +9,20 @@ use maud::{Markup, html};
 use crate::Pages;
 use crate::i18n::{Lang, Words};
 
+mod code;
 mod money;
+mod nearby;
+mod notices;
 mod pay;
 
 /// The routes of the citizen's pages.
 pub fn routes() -> Router<Pages> {
-    Router::new().merge(money::routes()).merge(pay::routes())
+    Router::new()
+        .merge(money::routes())
+        .merge(pay::routes())
+        .merge(code::routes())
+        .merge(nearby::routes())
+        .merge(notices::routes())
 }
 
 /// A citizen page, for the menu.
