@@ -87,7 +87,7 @@ impl Words for W {
 async fn code_page(State(pages): State<Pages>, parts: Parts) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/wallet/code") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let csrf = pages.csrf.for_session(&session.token);
@@ -131,7 +131,7 @@ async fn new_code(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/wallet/code") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let form = form.map(|Form(f)| f).unwrap_or_default();

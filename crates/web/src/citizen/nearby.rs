@@ -105,7 +105,7 @@ async fn nearby(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/nearby") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let q = query.map(|Query(q)| q).unwrap_or_default();

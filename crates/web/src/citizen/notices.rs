@@ -41,7 +41,7 @@ impl Words for W {
 async fn notices(State(pages): State<Pages>, parts: Parts) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/notices") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let list = match service::public::notices(&pages.service, session.caller.currency.clone()).await

@@ -215,13 +215,17 @@ pub fn cashback_note(lang: Lang, code: &str) -> Option<&'static str> {
 }
 
 /// A signed-in citizen, or the answer for anyone else: the sign-in page (303) or 403.
-pub fn citizen(pages: &Pages, parts: &Parts, here: &str) -> Result<(Prefs, SignedIn), Response> {
+pub fn citizen(
+    pages: &Pages,
+    parts: &Parts,
+    here: &str,
+) -> Result<(Prefs, SignedIn), Box<Response>> {
     let prefs = Prefs::from_headers(&parts.headers);
     let Some(session) = signed_in(&pages.service, &parts.headers) else {
-        return Err(see_other("/sign-in"));
+        return Err(Box::new(see_other("/sign-in")));
     };
     if session.caller.role != Role::Citizen {
-        return Err(citizens_only(prefs, here));
+        return Err(Box::new(citizens_only(prefs, here)));
     }
     Ok((prefs, session))
 }
@@ -336,7 +340,7 @@ async fn search(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/pay") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let q: String = query
@@ -482,7 +486,7 @@ pub fn scan_answer(lang: Lang, v: &ScanView) -> Markup {
 async fn scan(State(pages): State<Pages>, parts: Parts, body: Bytes) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/pay") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let content_type = parts
@@ -559,7 +563,7 @@ async fn scan_text(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/pay") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let form = form.map(|Form(f)| f).unwrap_or_default();
@@ -681,7 +685,7 @@ async fn shop(State(pages): State<Pages>, Path(raw): Path<String>, parts: Parts)
     let here = format!("/pay/shop/{}", shop_id(&raw).unwrap_or(0));
     let (prefs, session) = match citizen(&pages, &parts, &here) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     shop_page(&pages, prefs, &session, &raw, None).await
 }
@@ -787,7 +791,7 @@ async fn pay(
     let here = format!("/pay/shop/{}", shop_id(&raw).unwrap_or(0));
     let (prefs, session) = match citizen(&pages, &parts, &here) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
     if !form_allowed(&pages, &parts, &session, form.csrf.as_deref()) {
@@ -895,7 +899,7 @@ async fn done(
 ) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/pay/done") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let Ok(Query(q)) = query else {
