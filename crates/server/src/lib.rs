@@ -93,7 +93,7 @@ pub const BODY_BYTES_PER_S_MIN: u64 = 64 * 1024;
 /// beyond this a request is answered 503 at once.
 pub const PENDING_BODY_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Camera-image decodes at once by default: two cores, each decode up to 64 MiB.
-pub const IMAGE_DECODES_MAX: usize = 2;
+pub const IMAGE_DECODES_MAX: usize = service::IMAGE_DECODES_MAX;
 
 /// Requests handled at once by default; more are answered 503 with Retry-After at once.
 /// Two cores finish about 20,000 payments a second, so 256 in flight is about 13 ms of
@@ -121,7 +121,6 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(service: Arc<Service>) -> anyhow::Result<AppState> {
         Ok(AppState {
-            service,
             metrics: metrics::Metrics::new()?,
             streams: limits::Streams::new(limits::StreamLimit::default()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
@@ -132,7 +131,9 @@ impl AppState {
             )),
             timeouts: Timeouts::default(),
             pending_body_bytes: Arc::new(tokio::sync::Semaphore::new(PENDING_BODY_BYTES_MAX)),
-            image_decodes: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_MAX)),
+            // The same places as the pages' photo scans: one bound for the process.
+            image_decodes: Arc::clone(&service.image_decodes),
+            service,
         })
     }
 

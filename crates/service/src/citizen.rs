@@ -653,6 +653,41 @@ pub fn image_refusal(e: qr::ImageDecodeError) -> ServiceError {
     )
 }
 
+/// What the code in a camera image or photo (PNG or JPEG) is: decoded here, under the
+/// `qr` crate's limits, then classified as [`scan`] does. What the header alone refuses
+/// (a decompression bomb, a GIF) is answered before a decode place is taken: a burst of
+/// bombs must not crowd out real photos. A decode may take `qr::DECODE_MEMORY_MAX_BYTES`
+/// and seconds of a core: only `decodes`' permits run at once, and one more is answered
+/// 503 at once rather than queued (a queue of images would hold their memory and answer
+/// after the citizen gave up). The work runs off the async threads, and goes on (with
+/// its permit) even if the caller is dropped.
+pub async fn scan_image(
+    service: &Service,
+    caller: &Caller,
+    image: impl AsRef<[u8]> + Send + 'static,
+    decodes: &std::sync::Arc<tokio::sync::Semaphore>,
+) -> Result<ScanView, ServiceError> {
+    require(caller, Role::Citizen)?;
+    let currency = service.currency(&caller.currency)?;
+    qr::check_image_header(image.as_ref()).map_err(image_refusal)?;
+    let permit = std::sync::Arc::clone(decodes)
+        .try_acquire_owned()
+        .map_err(|_| ServiceError::busy(1))?;
+    let found = tokio::task::spawn_blocking(move || {
+        let found = qr::decode_image(image.as_ref());
+        drop(permit);
+        found
+    })
+    .await
+    .map_err(|e| ServiceError::internal(e.to_string()))?
+    .map_err(image_refusal)?;
+    let first = found.first().cloned().unwrap_or_default();
+    let a = currency
+        .merchants
+        .classify_for_citizen(&first, crate::now_us());
+    Ok(scan_view(currency, &a))
+}
+
 /// The merchant and amount a citizen's payment by scanned code goes to.
 pub fn payment_target(
     currency: &Currency,
@@ -991,6 +1026,11 @@ pub async fn quote_refund_balance(
         to_bank: q.cash.get(),
         subsidy_kept: q.subsidy.get(),
     })
+/// A consumer code (or any text) as an SVG QR image, for pages that show it inline (a
+/// page's policy allows no `data:` images). No `style` attributes: the pages' policy
+/// forbids them.
+pub fn code_svg(text: &str) -> Result<String, ServiceError> {
+    qr::render_svg(text, &QrOptions::default()).map_err(|e| ServiceError::internal(e.to_string()))
 }
 
 #[cfg(test)]

@@ -89,7 +89,14 @@ pub struct Service {
     pub whole_journal: Arc<tokio::sync::Semaphore>,
     /// Bounds of bank-account verification (code lifetime, tries, starts a day).
     pub bank_link: bank_link::Settings,
+    /// Camera-image decodes running at once, API and pages together (each may take
+    /// `qr::DECODE_MEMORY_MAX_BYTES` and seconds of a core); one permit each. More are
+    /// answered 503 at once, never queued (see `citizen::scan_image`).
+    pub image_decodes: Arc<tokio::sync::Semaphore>,
 }
+
+/// Camera-image decodes at once by default: two cores, each decode up to 64 MiB.
+pub const IMAGE_DECODES_MAX: usize = 2;
 
 impl Service {
     pub fn new(currencies: BTreeMap<String, Currency>, auth: Arc<Auth>) -> Service {
@@ -101,6 +108,7 @@ impl Service {
             by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
             whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
             bank_link: bank_link::Settings::default(),
+            image_decodes: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_MAX)),
         }
     }
 

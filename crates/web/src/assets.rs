@@ -52,6 +52,21 @@ pub const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../assets/htmx.LICENSE"),
     },
     Asset {
+        name: "scan.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/scan.js"),
+    },
+    Asset {
+        name: "code.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/code.js"),
+    },
+    Asset {
+        name: "nearby.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/nearby.js"),
+    },
+    Asset {
         name: "icon.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../assets/icon.svg"),

@@ -4,7 +4,7 @@
 use service::citizen::{
     AutoCharge, ChargeAnswer, ChargeRequest, ConsumerCodeAnswer, ConsumerCodeRequest, GiftAnswer,
     GiftRequest, Lot, Paging, PaymentAnswer, PaymentRequest, PayoutAnswer, ScanRequest, ScanView,
-    Wallet, image_refusal, scan_view,
+    Wallet,
 };
 
 use super::prelude::*;
@@ -237,32 +237,11 @@ async fn scan_image(
     SignedIn(caller): SignedIn,
     body: Bytes,
 ) -> Result<Json<ScanView>, ApiError> {
-    require(&caller, Role::Citizen)?;
-    let currency = state.currency(&caller.currency)?.clone();
-    // What the header alone refuses (a decompression bomb, a GIF) is answered before a
-    // decode place is taken: a burst of bombs must not crowd out real photos.
-    qr::check_image_header(&body).map_err(image_refusal)?;
-    // A decode may take `qr::DECODE_MEMORY_MAX_BYTES` and seconds of a core: only a few
-    // run at once, and one more is answered 503 at once rather than queued (a queue of
-    // images would hold their memory and answer after the citizen gave up).
-    let permit = Arc::clone(&state.image_decodes)
-        .try_acquire_owned()
-        .map_err(|_| ApiError::busy(1))?;
-    // Image decoding is CPU work: off the async threads. The permit goes with the work,
-    // which goes on even if the request is dropped.
-    let found = tokio::task::spawn_blocking(move || {
-        let found = qr::decode_image(&body);
-        drop(permit);
-        found
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(image_refusal)?;
-    let first = found.first().cloned().unwrap_or_default();
-    let a = currency
-        .merchants
-        .classify_for_citizen(&first, service::now_us());
-    Ok(Json(scan_view(&currency, &a)))
+    // Decoded under the service's limits (see `service::citizen::scan_image`), among
+    // this server's decode places.
+    Ok(Json(
+        service::citizen::scan_image(&state.service, &caller, body, &state.image_decodes).await?,
+    ))
 }
 
 /// A one-time payment code for the till (valid three minutes; asks the payment PIN).

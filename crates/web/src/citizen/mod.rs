@@ -9,14 +9,22 @@ use maud::{Markup, html};
 use crate::Pages;
 use crate::i18n::{Lang, Words};
 
+mod code;
 mod money;
+mod nearby;
+mod notices;
+mod pay;
 
 pub(crate) use money::sign_up::link as sign_up_link;
-mod pay;
 
 /// The routes of the citizen's pages.
 pub fn routes() -> Router<Pages> {
-    Router::new().merge(money::routes()).merge(pay::routes())
+    Router::new()
+        .merge(money::routes())
+        .merge(pay::routes())
+        .merge(code::routes())
+        .merge(nearby::routes())
+        .merge(notices::routes())
 }
 
 /// A citizen page, for the menu.
