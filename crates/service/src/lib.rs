@@ -15,6 +15,7 @@ pub mod auditor;
 pub mod auth;
 pub mod bank_link;
 pub mod citizen;
+pub mod dashboard;
 pub mod error;
 pub mod history;
 pub mod idempotency;
@@ -89,6 +90,10 @@ pub struct Service {
     pub whole_journal: Arc<tokio::sync::Semaphore>,
     /// Bounds of bank-account verification (code lifetime, tries, starts a day).
     pub bank_link: bank_link::Settings,
+    /// Each currency's latest background verification (the auditor's desk).
+    pub verifications: auditor::Verifications,
+    /// Each currency's dashboard series, started at its first view.
+    pub dashboards: dashboard::Dashboards,
 }
 
 impl Service {
@@ -101,6 +106,8 @@ impl Service {
             by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
             whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
             bank_link: bank_link::Settings::default(),
+            verifications: auditor::Verifications::default(),
+            dashboards: dashboard::Dashboards::default(),
         }
     }
 
