@@ -502,6 +502,13 @@ impl Engine {
         self.shared.durable_seq.load(Ordering::Acquire)
     }
 
+    /// The journal's head: the last durable record and its chain hash, read together
+    /// (what an auditor compares with a copy of the journal).
+    pub fn durable_head(&self) -> (u64, RecordHash) {
+        let head = self.shared.last_durable_hash.lock();
+        (self.shared.durable_seq.load(Ordering::Acquire), *head)
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
     }
@@ -675,10 +682,12 @@ impl Sequencer {
     /// Takes over a recovered state: the ledger, the journal's end, a writer.
     fn install(&mut self, recovered: Recovered) -> Writer {
         *self.shared.ledger.write() = recovered.ledger;
+        let mut head = self.shared.last_durable_hash.lock();
+        *head = recovered.last_hash;
         self.shared
             .durable_seq
             .store(recovered.last_seq, Ordering::Release);
-        *self.shared.last_durable_hash.lock() = recovered.last_hash;
+        drop(head);
         self.next_seq = recovered.last_seq + 1;
         Writer::start(Arc::clone(&self.shared), recovered.store, &self.options)
     }
@@ -945,10 +954,13 @@ fn write_loop(
                     .fetch_add(took_us, Ordering::Relaxed);
                 shared.counters.commit_latency.record(took_us);
                 drop(records);
-                *shared.last_durable_hash.lock() = receipt.last_hash;
+                // Both under the hash's lock, so `durable_head` reads a matching pair.
+                let mut head = shared.last_durable_hash.lock();
+                *head = receipt.last_hash;
                 shared
                     .durable_seq
                     .store(receipt.last_seq, Ordering::Release);
+                drop(head);
                 shared
                     .counters
                     .durable_writes

@@ -15,6 +15,7 @@ pub mod auditor;
 pub mod auth;
 pub mod bank_link;
 pub mod citizen;
+pub mod dashboard;
 pub mod error;
 pub mod history;
 pub mod idempotency;
@@ -93,6 +94,10 @@ pub struct Service {
     /// `qr::DECODE_MEMORY_MAX_BYTES` and seconds of a core); one permit each. More are
     /// answered 503 at once, never queued (see `citizen::scan_image`).
     pub image_decodes: Arc<tokio::sync::Semaphore>,
+    /// Each currency's latest background verification (the auditor's desk).
+    pub verifications: auditor::Verifications,
+    /// Each currency's dashboard series, started at its first view.
+    pub dashboards: dashboard::Dashboards,
 }
 
 /// Camera-image decodes at once by default: two cores, each decode up to 64 MiB.
@@ -109,6 +114,8 @@ impl Service {
             whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
             bank_link: bank_link::Settings::default(),
             image_decodes: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_MAX)),
+            verifications: auditor::Verifications::default(),
+            dashboards: dashboard::Dashboards::default(),
         }
     }
 

@@ -157,7 +157,10 @@ impl EventFold {
         Ok(fold)
     }
 
-    fn batch(
+    /// Folds one batch (read from the journal, or just committed: `Engine::subscribe`),
+    /// handing its events to `sink`. Pendings opened before the first batch folded are
+    /// not known, so their ends tell nothing.
+    pub fn batch(
         &mut self,
         at: Timestamp,
         commands: &[ledger::Envelope],

@@ -65,6 +65,9 @@ pub const ASSETS: &[Asset] = &[
         name: "nearby.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../assets/nearby.js"),
+        name: "copy.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/copy.js"),
     },
     Asset {
         name: "icon.svg",
