@@ -89,6 +89,8 @@ pub struct Service {
     pub whole_journal: Arc<tokio::sync::Semaphore>,
     /// Bounds of bank-account verification (code lifetime, tries, starts a day).
     pub bank_link: bank_link::Settings,
+    /// Live payment streams open, per user and in all (the API's and the pages').
+    pub streams: Arc<limits::Streams>,
 }
 
 impl Service {
@@ -101,7 +103,14 @@ impl Service {
             by_address: limits::Limiter::new(limits::WriteLimit::PER_ADDRESS),
             whole_journal: Arc::new(tokio::sync::Semaphore::new(1)),
             bank_link: bank_link::Settings::default(),
+            streams: limits::Streams::new(limits::StreamLimit::default()),
         }
+    }
+
+    /// The same with other caps on live payment streams (per user, in all).
+    pub fn with_stream_limit(mut self, limit: limits::StreamLimit) -> Service {
+        self.streams = limits::Streams::new(limit);
+        self
     }
 
     /// The same with a given per-user write limit.
