@@ -40,6 +40,11 @@ pub const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../assets/htmx.LICENSE"),
     },
     Asset {
+        name: "till.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/till.js"),
+    },
+    Asset {
         name: "icon.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../assets/icon.svg"),
