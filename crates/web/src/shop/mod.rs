@@ -75,13 +75,13 @@ pub fn tabs(lang: Lang, current: Tab) -> Markup {
 
 /// The signed-in merchant of the request, or the answer for anyone else: the sign-in
 /// page when signed out, 403 for other roles.
-pub(crate) fn merchant(pages: &Pages, parts: &Parts) -> Result<(Prefs, SignedIn), Response> {
+pub(crate) fn merchant(pages: &Pages, parts: &Parts) -> Result<(Prefs, SignedIn), Box<Response>> {
     let prefs = Prefs::from_headers(&parts.headers);
     let Some(session) = signed_in(&pages.service, &parts.headers) else {
-        return Err(see_other("/sign-in"));
+        return Err(Box::new(see_other("/sign-in")));
     };
     if session.caller.role != Role::Merchant {
-        return Err(merchants_only(prefs));
+        return Err(Box::new(merchants_only(prefs)));
     }
     Ok((prefs, session))
 }
@@ -92,12 +92,12 @@ pub(crate) fn form_allowed(
     parts: &Parts,
     session: &SignedIn,
     given: Option<&str>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let prefs = Prefs::from_headers(&parts.headers);
     if !origin_allowed(&parts.headers, &parts.uri)
         || !tokens_match(&pages.csrf.for_session(&session.token), given)
     {
-        return Err(refused(prefs));
+        return Err(Box::new(refused(prefs)));
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ pub fn routes() -> Router<Pages> {
 pub async fn sales_page(State(pages): State<Pages>, parts: Parts) -> Response {
     let (prefs, session) = match merchant(&pages, &parts) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let s = match service::merchant::sales(&pages.service, &session.caller).await {
         Ok(s) => s,

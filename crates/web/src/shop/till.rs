@@ -49,7 +49,7 @@ pub struct Charged {
 pub async fn till_page(State(pages): State<Pages>, parts: Parts) -> Response {
     let (prefs, session) = match merchant(&pages, &parts) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match service::merchant::till(&pages.service, &session.caller).await {
         Ok(t) => {
@@ -79,11 +79,11 @@ pub async fn charge(
 ) -> Response {
     let (prefs, session) = match merchant(&pages, &parts) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let f = form.map(|Form(f)| f).unwrap_or_default();
     if let Err(r) = form_allowed(&pages, &parts, &session, f.csrf.as_deref()) {
-        return r;
+        return *r;
     }
     let amount = parse_won(f.amount.as_deref());
     let answer = match amount {
