@@ -61,6 +61,14 @@ pub fn citizen_people() -> Vec<(String, u64, String, String)> {
         .collect()
 }
 
+/// The demo's approved shops as merchant logins: `shop-0001`… for `merchant(0)`…, the
+/// first `BUSY_MERCHANTS` (the approved ones). They sign in with the demo password.
+pub fn merchant_logins() -> Vec<(String, u64)> {
+    (0..BUSY_MERCHANTS)
+        .map(|i| (format!("shop-{:04}", i + 1), merchant(i).account().0))
+        .collect()
+}
+
 /// The demo citizens' payment PIN.
 pub const DEMO_PIN: &str = "123456";
 

@@ -196,6 +196,15 @@ async fn serve(
                 "demo citizens can sign in as citizen-0001… with the demo password"
             );
         }
+        let shops = auth
+            .seed_merchants(demo_code.as_str(), &demo::merchant_logins(), DEMO_PASSWORD)
+            .await?;
+        if shops > 0 {
+            tracing::info!(
+                added = shops,
+                "demo shops can sign in as shop-0001… with the demo password"
+            );
+        }
     }
     let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
     // One key for every currency's consumer codes, so a code shown in the wrong town is

@@ -120,9 +120,11 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(service: Arc<Service>) -> anyhow::Result<AppState> {
+        // One set of places for the API's and the pages' live streams.
+        let streams = Arc::clone(&service.streams);
         Ok(AppState {
             metrics: metrics::Metrics::new()?,
-            streams: limits::Streams::new(limits::StreamLimit::default()),
+            streams,
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             in_flight_max: IN_FLIGHT_MAX,
             connections: Arc::new(connections::Connections::new(

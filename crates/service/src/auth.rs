@@ -1031,6 +1031,43 @@ impl Auth {
         Ok(added)
     }
 
+    /// Adds merchant logins for existing merchant accounts in one transaction, all with
+    /// the same (published) password, hashed once: `(login, account)` pairs. Logins
+    /// already there are left as they are. Returns how many were added.
+    pub async fn seed_merchants(
+        &self,
+        currency: &str,
+        merchants: &[(String, u64)],
+        password: &str,
+    ) -> anyhow::Result<usize> {
+        let hash = self
+            .hash(password.to_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.en))?;
+        let mut db = self.db.lock();
+        let tx = db.transaction()?;
+        let mut added = 0;
+        {
+            let mut user = tx.prepare(
+                "INSERT OR IGNORE INTO users
+                     (login, role, password, pin, account, currency, created, login_key)
+                 VALUES (?1, 'merchant', ?2, NULL, ?3, ?4, ?5, ?6)",
+            )?;
+            for (login, account) in merchants {
+                added += user.execute(params![
+                    login,
+                    hash,
+                    *account as i64,
+                    currency,
+                    now_s() as i64,
+                    login_key(login)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
     /// A user's name and address, where the service keeps them (demo citizens).
     pub fn person(&self, user_id: i64) -> Option<(String, String)> {
         self.db

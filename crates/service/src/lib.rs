@@ -98,6 +98,8 @@ pub struct Service {
     pub verifications: auditor::Verifications,
     /// Each currency's dashboard series, started at its first view.
     pub dashboards: dashboard::Dashboards,
+    /// Live payment streams open, per user and in all (the API's and the pages').
+    pub streams: Arc<limits::Streams>,
 }
 
 /// Camera-image decodes at once by default: two cores, each decode up to 64 MiB.
@@ -116,7 +118,14 @@ impl Service {
             image_decodes: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_MAX)),
             verifications: auditor::Verifications::default(),
             dashboards: dashboard::Dashboards::default(),
+            streams: limits::Streams::new(limits::StreamLimit::default()),
         }
+    }
+
+    /// The same with other caps on live payment streams (per user, in all).
+    pub fn with_stream_limit(mut self, limit: limits::StreamLimit) -> Service {
+        self.streams = limits::Streams::new(limit);
+        self
     }
 
     /// The same with a given per-user write limit.

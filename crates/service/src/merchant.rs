@@ -240,3 +240,289 @@ pub struct QrParams {
     /// Won, for a kiosk's one-sale code; absent for the shop's sticker.
     pub amount: Option<u64>,
 }
+
+/// How often a live stream checks that its session is still signed in.
+pub const LIVE_SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Seconds a client is told to wait when every live-stream place is taken.
+pub const STREAMS_FULL_RETRY_S: u64 = 30;
+
+/// One open live stream of payments (the API's server-sent events and the till page's
+/// share it): the account's entries of the wanted kind, its place among the service's
+/// streams (given back when dropped), and the session it ends with.
+#[derive(Debug)]
+pub struct LivePayments {
+    rx: crate::history::LiveEntries,
+    auth: std::sync::Arc<crate::Auth>,
+    caller: Caller,
+    wanted: &'static str,
+    _slot: crate::limits::StreamSlot,
+}
+
+impl LivePayments {
+    /// The next payment, or `None` when the stream is over (the session ended, or the
+    /// history stopped). Checks the session at every event and at least every
+    /// [`LIVE_SESSION_CHECK`]; a stream that fell behind skips ahead.
+    pub async fn next(&mut self) -> Option<crate::history::Entry> {
+        let mut check = tokio::time::interval(LIVE_SESSION_CHECK);
+        loop {
+            let received = tokio::select! {
+                r = self.rx.recv() => r,
+                _ = check.tick() => {
+                    if !self.auth.session_live(&self.caller) {
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            if !self.auth.session_live(&self.caller) {
+                return None;
+            }
+            match received {
+                Ok(entry) if entry.kind == self.wanted => return Some(entry),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// Payments as they happen: a merchant's incoming ones, a citizen's outgoing ones (a
+/// till that scanned the citizen's code charges the wallet, and the app shows it at
+/// once). A user holds at most a few streams at once (429 `too_many_streams`), the
+/// service a bounded number in `streams` (503 `streams_full`, retry after
+/// [`STREAMS_FULL_RETRY_S`]).
+pub fn live_payments(
+    service: &Service,
+    caller: &Caller,
+    streams: &std::sync::Arc<crate::limits::Streams>,
+) -> Result<LivePayments, ServiceError> {
+    let wanted = match caller.role {
+        Role::Merchant => "payment_received",
+        Role::Citizen => "payment",
+        _ => return Err(ServiceError::forbidden()),
+    };
+    let account = caller.account.ok_or_else(ServiceError::forbidden)?;
+    let currency = service.currency(&caller.currency)?;
+    let slot = streams
+        .admit(caller.user_id)
+        .map_err(|refused| match refused {
+            crate::limits::StreamRefused::PerUser { limit } => {
+                ServiceError::too_many_streams(limit)
+            }
+            crate::limits::StreamRefused::Total => ServiceError::streams_full(STREAMS_FULL_RETRY_S),
+        })?;
+    // Only this account's entries: other accounts' payments wake nothing here.
+    let rx = currency.history.live(account);
+    Ok(LivePayments {
+        rx,
+        auth: std::sync::Arc::clone(&service.auth),
+        caller: caller.clone(),
+        wanted,
+        _slot: slot,
+    })
+}
+
+/// Payments a till's recent list shows.
+pub const TILL_RECENT: usize = 20;
+
+/// What the till shows when it opens: the balance, today's (KST) payments received and
+/// the latest of them. Counted from the account's kept history (its last
+/// `history::ENTRIES_PER_ACCOUNT` entries): a shop with more in a day sees at least
+/// that many.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct Till {
+    pub account: u64,
+    pub name: Option<String>,
+    pub balance: i64,
+    /// Won received today (KST), refunds taken off.
+    pub today_total: i64,
+    pub today_count: u64,
+    /// Today's KST date, `YYYY-MM-DD`.
+    pub today: String,
+    /// Payments received and refunded, newest first.
+    pub recent: Vec<crate::history::Entry>,
+}
+
+/// KST midnight of the day `now_us` falls in, and the date.
+fn kst_day(now_us: u64) -> (u64, ledger::scheme::calendar::KstDate) {
+    let d = ledger::scheme::calendar::KstDate::of(ledger::Timestamp::from_micros(now_us));
+    (d.start().as_micros(), d)
+}
+
+fn ymd(d: ledger::scheme::calendar::KstDate) -> String {
+    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+}
+
+/// Whether an entry is money a sale brought in or a refund took back.
+fn is_sale(e: &crate::history::Entry) -> bool {
+    e.kind == "payment_received" || e.kind == "payment_refund"
+}
+
+/// The till as it opens.
+pub async fn till(service: &Service, caller: &Caller) -> Result<Till, ServiceError> {
+    let account = require(caller, Role::Merchant)?;
+    let currency = service.currency(&caller.currency)?;
+    let balance = currency
+        .engine
+        .read(|l| {
+            l.account(AccountId(account))
+                .map(|a| a.balance().map_or(0, |b| b.get()))
+        })
+        .ok_or_else(|| ServiceError::not_found("merchant account"))?;
+    let (midnight, today) = kst_day(crate::now_us());
+    let entries = currency
+        .history
+        .page(account, None, crate::history::ENTRIES_PER_ACCOUNT);
+    let todays = entries.iter().filter(|e| is_sale(e) && e.at >= midnight);
+    let today_total = todays.clone().map(|e| e.amount).sum();
+    let today_count = todays.filter(|e| e.kind == "payment_received").count() as u64;
+    Ok(Till {
+        account,
+        name: currency.merchants.get(account).map(|m| m.profile.name),
+        balance,
+        today_total,
+        today_count,
+        today: ymd(today),
+        recent: entries
+            .into_iter()
+            .filter(is_sale)
+            .take(TILL_RECENT)
+            .collect(),
+    })
+}
+
+/// One bar of a sales chart: won received in a period (hour or day), refunds off.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ToSchema)]
+pub struct SalesBar {
+    /// `00`..`23` (hours of today) or `01`..`31` (days of the month).
+    pub label: String,
+    pub total: i64,
+    pub count: u64,
+}
+
+/// Today's sales by hour and this month's by day (KST), from the kept history.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct Sales {
+    pub today: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub today_total: i64,
+    pub month_total: i64,
+    pub hours: Vec<SalesBar>,
+    pub days: Vec<SalesBar>,
+    /// Whether the kept history reaches back to the month's start (else the month's
+    /// figures are a lower bound).
+    pub month_complete: bool,
+}
+
+/// The sales of `entries` (newest first) bucketed by KST hour of `now_us`'s day and by
+/// KST day of its month.
+pub fn sales_of(entries: &[crate::history::Entry], now_us: u64, kept_all: bool) -> Sales {
+    const HOUR_US: u64 = 3_600_000_000;
+    let (midnight, today) = kst_day(now_us);
+    let month_start = ledger::scheme::calendar::KstDate { day: 1, ..today }
+        .start()
+        .as_micros();
+    let mut hours: Vec<SalesBar> = (0..24)
+        .map(|h| SalesBar {
+            label: format!("{h:02}"),
+            total: 0,
+            count: 0,
+        })
+        .collect();
+    let mut days: Vec<SalesBar> = (1..=today.day)
+        .map(|d| SalesBar {
+            label: format!("{d:02}"),
+            total: 0,
+            count: 0,
+        })
+        .collect();
+    let mut oldest = u64::MAX;
+    for e in entries {
+        oldest = oldest.min(e.at);
+        if !is_sale(e) || e.at < month_start {
+            continue;
+        }
+        let sale = u64::from(e.kind == "payment_received");
+        let day = ledger::scheme::calendar::KstDate::of(ledger::Timestamp::from_micros(e.at)).day;
+        if let Some(b) = days.get_mut(usize::from(day).saturating_sub(1)) {
+            b.total += e.amount;
+            b.count += sale;
+        }
+        if e.at >= midnight {
+            let h = ((e.at - midnight) / HOUR_US).min(23) as usize;
+            if let Some(b) = hours.get_mut(h) {
+                b.total += e.amount;
+                b.count += sale;
+            }
+        }
+    }
+    Sales {
+        today: ymd(today),
+        month: format!("{:04}-{:02}", today.year, today.month),
+        today_total: hours.iter().map(|b| b.total).sum(),
+        month_total: days.iter().map(|b| b.total).sum(),
+        hours,
+        days,
+        month_complete: kept_all || oldest < month_start,
+    }
+}
+
+/// Today's and this month's sales.
+pub async fn sales(service: &Service, caller: &Caller) -> Result<Sales, ServiceError> {
+    let account = require(caller, Role::Merchant)?;
+    let currency = service.currency(&caller.currency)?;
+    let max = crate::history::ENTRIES_PER_ACCOUNT;
+    let entries = currency.history.page(account, None, max);
+    let kept_all = entries.len() < max;
+    Ok(sales_of(&entries, crate::now_us(), kept_all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Entry;
+
+    fn entry(at: u64, kind: &str, amount: i64) -> Entry {
+        Entry {
+            cursor: at,
+            at,
+            kind: kind.into(),
+            amount,
+            counterparty: None,
+            transfer: None,
+        }
+    }
+
+    #[test]
+    fn sales_are_bucketed_by_korean_hour_and_day_with_refunds_taken_off() {
+        // 2026-12-04T00:00:00+09:00
+        let midnight: u64 = 1_796_310_000_000_000;
+        let hour = 3_600_000_000;
+        let now = midnight + 15 * hour;
+        let entries = vec![
+            entry(midnight + 14 * hour, "payment_refund", -1_000),
+            entry(midnight + 14 * hour, "payment_received", 3_000),
+            entry(midnight + 9 * hour + 1, "payment_received", 2_000),
+            entry(midnight + 9 * hour, "redemption", -50_000),
+            entry(midnight - 1, "payment_received", 700),
+            entry(midnight - 3 * 24 * hour, "payment_received", 500),
+        ];
+        let s = sales_of(&entries, now, true);
+        assert_eq!(s.today, "2026-12-04");
+        assert_eq!(s.month, "2026-12");
+        assert_eq!(s.hours.len(), 24);
+        assert_eq!(s.hours[14].total, 2_000);
+        assert_eq!(s.hours[14].count, 1);
+        assert_eq!(s.hours[9].total, 2_000);
+        assert_eq!(s.today_total, 4_000);
+        assert_eq!(s.days.len(), 4);
+        assert_eq!(s.days[2].total, 700, "the 3rd, just before midnight KST");
+        assert_eq!(s.days[0].total, 500);
+        assert_eq!(s.month_total, 5_200);
+        assert!(s.month_complete);
+        let s = sales_of(&entries[..3], now, false);
+        assert!(!s.month_complete, "history cut short inside the month");
+    }
+}

@@ -65,9 +65,16 @@ pub const ASSETS: &[Asset] = &[
         name: "nearby.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../assets/nearby.js"),
+    },
+    Asset {
         name: "copy.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../assets/copy.js"),
+    },
+    Asset {
+        name: "till.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/till.js"),
     },
     Asset {
         name: "icon.svg",

@@ -8,12 +8,6 @@ use service::merchant::{ConsumerPaymentRequest, QrParams, RedemptionRequest, Ref
 use super::prelude::*;
 use crate::idempotency::idempotency_key;
 
-/// How often a live stream checks that its session is still signed in.
-const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Seconds a client is told to wait when every live-stream place is taken.
-const STREAMS_FULL_RETRY_S: u64 = 30;
-
 #[derive(OpenApi)]
 #[openapi(
     paths(
@@ -116,57 +110,17 @@ async fn live_payments(
     >,
     ApiError,
 > {
-    // A merchant hears what it receives; a citizen what it pays (a till that scanned
-    // the citizen's code charges the wallet, and the app shows it at once).
-    let wanted = match caller.role {
-        Role::Merchant => "payment_received",
-        Role::Citizen => "payment",
-        _ => return Err(ApiError::forbidden()),
-    };
-    let account = caller.account.ok_or_else(ApiError::forbidden)?;
-    let currency = state.currency(&caller.currency)?;
-    // The place travels with the stream and is given back when it is dropped: when
-    // the client goes away, or the session ends.
-    let slot = state
-        .streams
-        .admit(caller.user_id)
-        .map_err(|refused| match refused {
-            crate::limits::StreamRefused::PerUser { limit } => ApiError::too_many_streams(limit),
-            crate::limits::StreamRefused::Total => ApiError::streams_full(STREAMS_FULL_RETRY_S),
-        })?;
-    // Only this account's entries: other accounts' payments wake nothing here.
-    let rx = currency.history.live(account);
-    // The stream ends when its session does (sign-out or expiry): checked at every
-    // event and at least every few seconds.
-    let live = (Arc::clone(&state), caller, slot);
-    let stream = futures_util::stream::unfold((rx, live), move |(mut rx, live)| async move {
-        let mut check = tokio::time::interval(SESSION_CHECK);
-        loop {
-            let received = tokio::select! {
-                r = rx.recv() => r,
-                _ = check.tick() => {
-                    if !live.0.auth.session_live(&live.1) {
-                        return None;
-                    }
-                    continue;
-                }
-            };
-            if !live.0.auth.session_live(&live.1) {
-                return None;
-            }
-            match received {
-                Ok(entry) if entry.kind == wanted => {
-                    let data = serde_json::to_string(&entry).unwrap_or_default();
-                    let event = axum::response::sse::Event::default()
-                        .event("payment")
-                        .data(data);
-                    return Some((Ok(event), (rx, live)));
-                }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+    // A merchant hears what it receives; a citizen what it pays. The stream, its place
+    // among the streams and its end with the session are the service's (the till page
+    // shares them).
+    let live = service::merchant::live_payments(&state.service, &caller, &state.streams)?;
+    let stream = futures_util::stream::unfold(live, |mut live| async move {
+        let entry = live.next().await?;
+        let data = serde_json::to_string(&entry).unwrap_or_default();
+        let event = axum::response::sse::Event::default()
+            .event("payment")
+            .data(data);
+        Some((Ok(event), live))
     });
     Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()))
 }
