@@ -27,6 +27,7 @@ use http::StatusCode;
 use ledger::{ClientId, IdempotencyKey};
 use parking_lot::Mutex;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::Service;
 use crate::auth::Caller;
@@ -293,6 +294,81 @@ pub struct StoredAnswer {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+}
+
+/// Two requests under one key at once: the second is told to look again shortly.
+fn in_progress() -> ServiceError {
+    ServiceError {
+        retry_after_s: Some(1),
+        ..ServiceError::new(
+            StatusCode::CONFLICT,
+            "request_in_progress",
+            "같은 요청을 처리하고 있습니다. 잠시 후 같은 요청 번호로 다시 확인해 주세요.",
+            "The same request is being carried out. Check again shortly with the same key.",
+        )
+    }
+}
+
+/// Runs a use case whose effect is not a ledger command (a notice, a merchant's move,
+/// a registry or alias file) at most once per key: a repeat of the same request gets the
+/// stored first answer (replayed), another request under the key
+/// `idempotency_key_reused`, a repeat while the first still runs `request_in_progress`
+/// (look again shortly). Only successes are stored, as the use case's own value (JSON),
+/// so every face renders a repeat as it renders the first answer; a failed request can
+/// be sent again. An answer too large to keep (`STORED_ANSWER_BYTES_MAX`), or one kept
+/// by an earlier build in a form this one does not read, is not replayed: the repeat
+/// runs again, which these use cases tolerate (moving to where one is succeeds; a sync
+/// of the same file changes nothing more).
+pub async fn once<T, F>(
+    service: &Service,
+    req: &RequestKey,
+    run: F,
+) -> Result<Answered<T>, ServiceError>
+where
+    T: Serialize + DeserializeOwned,
+    F: std::future::Future<Output = Result<T, ServiceError>>,
+{
+    let key = req.key.0.to_le_bytes();
+    if let Some(stored) = service.auth.stored_answer(req.user, &key)? {
+        if stored.fingerprint != *req.fingerprint.bytes() {
+            return Err(key_reused());
+        }
+        if let Some(value) = stored_value(&stored.body) {
+            return Ok(Answered::replayed(value));
+        }
+    }
+    let Some(_running) = service.requests.start((req.client.0, req.key.0)) else {
+        return Err(in_progress());
+    };
+    let value = run.await?;
+    match serde_json::to_vec(&value) {
+        Ok(body) if body.len() <= STORED_ANSWER_BYTES_MAX => {
+            let stored = StoredAnswer {
+                fingerprint: *req.fingerprint.bytes(),
+                status: 200,
+                content_type: "application/json".to_owned(),
+                body,
+            };
+            if let Err(e) = service.auth.store_answer(req.user, &key, &stored) {
+                tracing::error!(
+                    user = req.user,
+                    code = e.code,
+                    "an answer could not be kept for repeats"
+                );
+            }
+        }
+        // Too large to keep: answered, not stored (a repeat runs again).
+        Ok(_) => {}
+        Err(e) => tracing::error!(user = req.user, "an answer could not be kept: {e}"),
+    }
+    Ok(Answered::first(value))
+}
+
+/// A stored first answer read back as the use case's value. An empty body is a value
+/// with nothing in it (earlier builds kept `204 No Content` answers so).
+fn stored_value<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let body: &[u8] = if body.is_empty() { b"null" } else { body };
+    serde_json::from_slice(body).ok()
 }
 
 #[cfg(test)]

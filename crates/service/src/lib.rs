@@ -2,7 +2,8 @@
 //!
 //! Users and sessions, sign-in and PINs (`auth`), bank-account verification and linking
 //! (`bank_link`), the merchant registry with its QR aliases and consumer codes
-//! (`merchants`), the ledger following the registry (`mirror`), ledger commands under a
+//! (`merchants`), the ledger following the registry (`mirror`), an operator's use cases
+//! (`operator`: merchants, registry files, the scheme, the desk), ledger commands under a
 //! request's key (`ledger_ops`, `idempotency`), per-user limits (`limits`) and the
 //! history projection (`history`). The HTTP API (`server`) and the pages are thin layers
 //! over this crate: they read requests and render answers; the rules of who may do what,
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod merchant;
 pub mod merchants;
 pub mod mirror;
+pub mod operator;
 pub mod public;
 pub mod schema;
 pub mod secret;

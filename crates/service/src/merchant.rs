@@ -524,5 +524,120 @@ mod tests {
         assert!(s.month_complete);
         let s = sales_of(&entries[..3], now, false);
         assert!(!s.month_complete, "history cut short inside the month");
+/// A QR code rendered for a merchant: its media type and bytes.
+#[derive(Debug)]
+pub struct QrImage {
+    /// `image/png`, `image/svg+xml` or `text/plain; charset=utf-8`.
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The merchant's own QR code (sticker, kiosk code), as `p` asks.
+pub fn my_qr(service: &Service, caller: &Caller, p: &QrParams) -> Result<QrImage, ServiceError> {
+    let merchant = require(caller, Role::Merchant)?;
+    let currency = service.currency(&caller.currency)?;
+    let m = currency
+        .merchants
+        .get(merchant)
+        .ok_or_else(|| ServiceError::not_found("merchant record"))?;
+    qr_image(&caller.currency, &m, p)
+}
+
+/// At most `n` characters of `s`.
+fn truncate_chars(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// Merchant `m`'s payment code in currency `currency_code`, rendered as `p` asks.
+pub fn qr_image(
+    currency_code: &str,
+    m: &directory::Merchant,
+    p: &QrParams,
+) -> Result<QrImage, ServiceError> {
+    let city = m
+        .profile
+        .sigungu
+        .clone()
+        .or_else(|| m.profile.sido.clone())
+        .unwrap_or_else(|| "KR".into());
+    let mcc = m.profile.mcc.map_or(5499, directory::Mcc::code);
+    // EMVCo allows 25 characters of name and 15 of city; the registry allows more.
+    let mut code = qr::MerchantCode::new_static(
+        currency_code,
+        m.id.0,
+        mcc,
+        truncate_chars(&m.profile.name, 25),
+        truncate_chars(&city, 15),
+    );
+    if let Some(amount) = p.amount {
+        if amount == 0 || i64::try_from(amount).is_err() {
+            return Err(ServiceError::bad_request("amount_invalid", "1 won or more"));
+        }
+        code = code.with_amount(amount);
+    }
+    let payload = code
+        .encode()
+        .map_err(|e| ServiceError::bad_request(e.code(), e.to_string()))?;
+    let render = |e: qr::RenderError| ServiceError::internal(e.to_string());
+    let options = qr::QrOptions::default();
+    let (content_type, bytes): (&'static str, Vec<u8>) = match p.format.as_deref().unwrap_or("png")
+    {
+        "png" => (
+            "image/png",
+            qr::render_png(&payload, &options).map_err(render)?,
+        ),
+        "svg" => (
+            "image/svg+xml",
+            qr::render_svg(&payload, &options)
+                .map_err(render)?
+                .into_bytes(),
+        ),
+        "sticker.svg" | "sticker.png" => {
+            let sticker = qr::Sticker {
+                payload: &payload,
+                merchant_name: &m.profile.name,
+                currency_name: currency_code,
+                call_to_action: qr::CALL_TO_ACTION,
+            };
+            if p.format.as_deref() == Some("sticker.svg") {
+                (
+                    "image/svg+xml",
+                    qr::render_sticker_svg(&sticker)
+                        .map_err(render)?
+                        .into_bytes(),
+                )
+            } else {
+                let png = qr::render_sticker_png(
+                    &sticker,
+                    &qr::StickerPngOptions {
+                        dpi: 300,
+                        font: None,
+                    },
+                )
+                .map_err(render)?;
+                ("image/png", png.png)
+            }
+        }
+        "text" => ("text/plain; charset=utf-8", payload.into_bytes()),
+        other => {
+            return Err(ServiceError::bad_request(
+                "format_unknown",
+                format!("{other}: use png, svg, sticker.svg, sticker.png or text"),
+            ));
+        }
+    };
+    Ok(QrImage {
+        content_type,
+        bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate_chars("경동시장 행복상회 본점 2호", 4), "경동시장");
     }
 }
