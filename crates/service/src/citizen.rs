@@ -1026,6 +1026,8 @@ pub async fn quote_refund_balance(
         to_bank: q.cash.get(),
         subsidy_kept: q.subsidy.get(),
     })
+}
+
 /// A consumer code (or any text) as an SVG QR image, for pages that show it inline (a
 /// page's policy allows no `data:` images). No `style` attributes: the pages' policy
 /// forbids them.

@@ -524,6 +524,9 @@ mod tests {
         assert!(s.month_complete);
         let s = sales_of(&entries[..3], now, false);
         assert!(!s.month_complete, "history cut short inside the month");
+    }
+}
+
 /// A QR code rendered for a merchant: its media type and bytes.
 #[derive(Debug)]
 pub struct QrImage {
@@ -633,7 +636,7 @@ pub fn qr_image(
 }
 
 #[cfg(test)]
-mod tests {
+mod truncation_tests {
     use super::*;
 
     #[test]

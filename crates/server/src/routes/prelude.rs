@@ -10,7 +10,6 @@ pub(crate) use axum::response::{IntoResponse, Response};
 pub(crate) use axum::routing::{delete, get, post};
 pub(crate) use axum::{Json, Router};
 pub(crate) use serde::{Deserialize, Serialize};
-pub(crate) use service::ledger_ops::require;
 pub(crate) use service::{Currency, Problem, Role};
 pub(crate) use utoipa::{OpenApi, ToSchema};
 
