@@ -165,12 +165,13 @@ test('signing out ends the session, and the wallet then asks to sign in', async 
   }
 });
 
-test('the wallet is a citizen’s: an operator is told so (403)', async () => {
+test('the wallet is a citizen’s: an operator lands on the console and is told so (403)', async () => {
   const ctx = await context(browser, 'phone', { lang: 'en' });
   try {
     const page = await ctx.newPage();
     await signInWithForm(page, 'operator');
-    const r = await page.waitForURL('**/wallet').then(() => page.reload());
+    await page.waitForURL('**/console');
+    const r = await page.goto('/wallet');
     assert.equal(r.status(), 403);
     assert.equal((await page.textContent('h1')).trim(), 'This page is for citizens');
   } finally {
