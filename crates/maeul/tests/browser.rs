@@ -52,7 +52,7 @@ fn pages_work_in_a_real_browser() {
     require_browser_setup(&root);
     let dir = tempfile::tempdir().unwrap();
     // Long enough for every test file; stopped (killed) as soon as they are done.
-    let (mut server, base, _) = common::serve(dir.path(), 20, 600);
+    let (mut server, base, bank) = common::serve(dir.path(), 20, 1800);
     let started = Instant::now();
     // One file at a time: one of them halts the demo for a while (and resumes it).
     let status = Command::new("node")
@@ -64,6 +64,8 @@ fn pages_work_in_a_real_browser() {
         ])
         .current_dir(root.join("browser"))
         .env("MAEUL_URL", &base)
+        // The simulated bank, for journeys that read what arrived there (the 1-won code).
+        .env("MAEUL_BANK_URL", &bank)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .status();
