@@ -71,6 +71,9 @@ function randomBrn() {
 /** The same number with its check digit wrong. */
 const badBrn = (brn) => brn.slice(0, 9) + ((Number(brn[9]) + 1) % 10);
 
+/** Waits for the merchant page after move `done`. */
+const doneUrl = (id, done) => (u) => u.pathname === `/console/merchants/${id}` && u.search === `?done=${done}`;
+
 const unique = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
 async function signedIn(size, options) {
@@ -146,9 +149,9 @@ test('a registry file is previewed, applied, and its application approved on the
     const row = page.locator(`tr[data-merchant="${id}"]`);
     assert.equal(await row.getAttribute('data-status'), 'applied');
     await row.getByRole('link', { name }).click();
-    await page.waitForURL(`**/console/merchants/${id}`);
+    await page.waitForURL((u) => u.pathname === `/console/merchants/${id}`);
     await page.locator('form[data-move="approve"] button').click();
-    await page.waitForURL(`**/console/merchants/${id}?done=approve`);
+    await page.waitForURL(doneUrl(id, 'approve'));
     assert.equal(await page.getAttribute('#merchant-status', 'data-status'), 'approved');
     assert.match(await page.textContent('#done'), /승인했습니다/);
     assert.equal((await apiMerchant(id)).status, 'approved');
@@ -156,7 +159,7 @@ test('a registry file is previewed, applied, and its application approved on the
     // Closed again, so the shop this test made is listed nowhere afterwards.
     await page.fill('#reason-close', '브라우저 시험을 마침');
     await page.locator('form[data-move="close"] button').click();
-    await page.waitForURL(`**/console/merchants/${id}?done=close`);
+    await page.waitForURL(doneUrl(id, 'close'));
     assert.equal((await apiMerchant(id)).status, 'closed');
     assert.equal(await page.textContent('#last-reason'), '브라우저 시험을 마침');
     assert.deepEqual(ctx.errors, []);
@@ -177,7 +180,7 @@ test('an approved shop is suspended, approved, closed and reopened, and ends app
     const move = async (name, reason, expected) => {
       if (reason) await page.fill(`#reason-${name}`, reason);
       await page.locator(`form[data-move="${name}"] button`).click();
-      await page.waitForURL(`**/console/merchants/${id}?done=${name}`);
+      await page.waitForURL(doneUrl(id, name));
       assert.equal(await page.getAttribute('#merchant-status', 'data-status'), expected, name);
       assert.equal((await apiMerchant(id)).status, expected, `${name} through the API`);
     };
@@ -224,7 +227,7 @@ test('a CP949 registry file is read, and a preview changes nothing', async () =>
     assert.match(await page.textContent('[data-count="encoding"] dd'), /CP949/);
     assert.equal(await count(page, 'added'), 1);
     assert.equal(await count(page, 'rejected'), 0);
-    assert.match(await page.textContent('#changes'), new RegExp(brn));
+    assert.ok((await page.textContent('#changes')).replace(/-/g, '').includes(brn));
     assert.equal((await api(`/merchants?q=${brn}`)).total, 0, 'a preview adds nobody');
   } finally {
     await ctx.close();

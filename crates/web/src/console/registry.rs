@@ -592,8 +592,8 @@ pub async fn preview(
     let body = html! {
         h1 { (lang.t(W::RegistryTitle)) }
         section.card.preview aria-labelledby="preview-title" {
-            h2 #preview-title role="status" { (lang.t(W::PreviewTitle)) }
-            p { (lang.t(W::PreviewLead)) }
+            h2 #preview-title { (lang.t(W::PreviewTitle)) }
+            p role="status" { (lang.t(W::PreviewLead)) }
             (summary_list(lang, &summary))
             form.form method="post" action="/console/registry/apply" {
                 input type="hidden" name=(CSRF_FIELD) value=(csrf);
@@ -718,8 +718,8 @@ pub async fn apply(
     let body = html! {
         h1 { (lang.t(W::RegistryTitle)) }
         section.card.applied aria-labelledby="applied-title" {
-            h2 #applied-title role="status" { (lang.t(W::AppliedTitle)) }
-            p { (lang.t(W::AppliedLead)) }
+            h2 #applied-title { (lang.t(W::AppliedTitle)) }
+            p role="status" { (lang.t(W::AppliedLead)) }
             (summary_list(lang, &summary))
         }
         (rows_table(lang, "full", W::FullTitle, W::NoChanges, &all, true, false))
@@ -968,7 +968,8 @@ fn aliases(
 fn alias_report(lang: Lang, a: &AliasImportAnswer) -> Markup {
     html! {
         section.card.imported aria-labelledby="imported-title" {
-            h2 #imported-title role="status" { (lang.t(W::ImportedTitle)) }
+            h2 #imported-title { (lang.t(W::ImportedTitle)) }
+            p.visually-hidden role="status" { (lang.t(W::ImportedTitle)) }
             dl.amounts.summary {
                 div data-count="added" { dt { (lang.t(W::AliasesAddedCount)) } dd { (a.added) } }
                 div data-count="duplicates" { dt { (lang.t(W::Duplicates)) } dd { (a.identical_duplicates) } }
