@@ -171,7 +171,7 @@ test('a registry file is previewed, applied, and its application approved on the
 test('an approved shop is suspended, approved, closed and reopened, and ends approved', async () => {
   const { ctx, page } = await signedIn('phone', { lang: 'en' });
   try {
-    const list = await api('/merchants?status=approved&offset=1000&limit=50');
+    const list = await api('/merchants?status=approved&offset=1400&limit=200');
     const shop = list.merchants.find((m) => m.id >= FIRST_OURS + 500);
     assert.ok(shop, 'an approved demo shop with index ≥ 1500');
     const id = shop.id;

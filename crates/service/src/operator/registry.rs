@@ -145,13 +145,13 @@ pub struct SyncAnswer {
 #[serde(untagged)]
 pub enum SyncReport {
     /// The summary (`report=json`).
-    Summary(SyncAnswer),
+    Summary(Box<SyncAnswer>),
     /// Every row's every outcome as CSV text (`report=csv`).
     Csv(String),
     /// The summary and every row (at most `SYNC_FULL_ROWS_MAX`), for a page that shows
     /// both; `rows_total` says how many there are in all.
     Full {
-        summary: SyncAnswer,
+        summary: Box<SyncAnswer>,
         rows: Vec<SyncRow>,
         rows_total: usize,
     },
@@ -337,7 +337,7 @@ async fn run_registry_sync(
     };
     Ok(match ask.format {
         SyncFormat::Full => SyncReport::Full {
-            summary,
+            summary: Box::new(summary),
             rows_total: outcome.rows.len(),
             rows: outcome
                 .rows
@@ -346,7 +346,7 @@ async fn run_registry_sync(
                 .map(SyncRow::of)
                 .collect(),
         },
-        _ => SyncReport::Summary(summary),
+        _ => SyncReport::Summary(Box::new(summary)),
     })
 }
 

@@ -233,10 +233,15 @@ pub(super) fn status_words(lang: Lang, status: &str) -> &str {
 
 /// An operator's session, or the answer for anyone else: the sign-in page for nobody,
 /// 403 for other roles.
-pub(super) fn operator(pages: &Pages, parts: &Parts, here: &str) -> Result<SignedIn, Response> {
+/// (The refusal is boxed: a `Response` is large beside a session.)
+pub(super) fn operator(
+    pages: &Pages,
+    parts: &Parts,
+    here: &str,
+) -> Result<SignedIn, Box<Response>> {
     let prefs = Prefs::from_headers(&parts.headers);
     let Some(session) = signed_in(&pages.service, &parts.headers) else {
-        return Err(see_other("/sign-in"));
+        return Err(Box::new(see_other("/sign-in")));
     };
     if session.caller.role != Role::Operator {
         let lang = prefs.lang;
@@ -253,7 +258,7 @@ pub(super) fn operator(pages: &Pages, parts: &Parts, here: &str) -> Result<Signe
             body,
         ));
         *response.status_mut() = StatusCode::FORBIDDEN;
-        return Err(response);
+        return Err(Box::new(response));
     }
     Ok(session)
 }
@@ -370,7 +375,7 @@ pub async fn list(
     let here = query.link(query.offset.unwrap_or(0));
     let session = match operator(&pages, &parts, &here) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let caller = &session.caller;
     let answer = ops::list_merchants(
@@ -507,7 +512,7 @@ async fn show(
     let here = format!("/console/merchants/{}", encode(id));
     let session = match operator(pages, parts, &here) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let caller = &session.caller;
     let answer = match id.parse::<u64>() {
@@ -642,7 +647,7 @@ pub async fn act(
     let here = format!("/console/merchants/{}", encode(&id));
     let session = match operator(&pages, &parts, &here) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
     if !form_allowed(&pages, &parts, &session, form.csrf.as_deref()) {

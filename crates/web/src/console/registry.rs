@@ -362,7 +362,7 @@ pub async fn registry_page(State(pages): State<Pages>, parts: Parts) -> Response
     let prefs = Prefs::from_headers(&parts.headers);
     let session = match operator(&pages, &parts, "/console/registry") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lang = prefs.lang;
     let csrf = pages.csrf.for_session(&session.token);
@@ -481,7 +481,7 @@ fn received(
     session: &SignedIn,
     body: Result<Bytes, BytesRejection>,
     again: impl Fn(StatusCode, Markup) -> Response,
-) -> Result<Upload, Response> {
+) -> Result<Upload, Box<Response>> {
     let prefs = Prefs::from_headers(&parts.headers);
     let lang = prefs.lang;
     let body = match body {
@@ -492,24 +492,24 @@ fn received(
             } else {
                 ServiceError::bad_request("upload_unreadable", e.body_text())
             };
-            return Err(again(
+            return Err(Box::new(again(
                 refusal.status,
                 error_alert(lang, super::merchants::W::Failed, &refusal),
-            ));
+            )));
         }
     };
     let Some(up) = read_upload(parts, &body) else {
         // Without the form's fields there is no token to check either.
         if !form_allowed(pages, parts, session, None) {
-            return Err(refused(prefs));
+            return Err(Box::new(refused(prefs)));
         }
-        return Err(again(
+        return Err(Box::new(again(
             StatusCode::BAD_REQUEST,
             alert(lang, "upload_unreadable", W::Unreadable),
-        ));
+        )));
     };
     if !form_allowed(pages, parts, session, up.csrf.as_deref()) {
-        return Err(refused(prefs));
+        return Err(Box::new(refused(prefs)));
     }
     Ok(up)
 }
@@ -525,13 +525,13 @@ pub async fn preview(
     let lang = prefs.lang;
     let session = match operator(&pages, &parts, "/console/registry") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let up = match received(&pages, &parts, &session, body, |status, why| {
         registry_again(&pages, prefs, &session, &SyncChoice::default(), status, why)
     }) {
         Ok(up) => up,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(file) = up.file else {
         return registry_again(
@@ -649,7 +649,7 @@ pub async fn apply(
     let lang = prefs.lang;
     let session = match operator(&pages, &parts, "/console/registry") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
     if !form_allowed(&pages, &parts, &session, form.csrf.as_deref()) {
@@ -921,7 +921,7 @@ pub async fn aliases_page(State(pages): State<Pages>, parts: Parts) -> Response 
     let prefs = Prefs::from_headers(&parts.headers);
     let session = match operator(&pages, &parts, "/console/aliases") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     aliases(&pages, prefs, &session, StatusCode::OK, None, None)
 }
@@ -1024,13 +1024,13 @@ pub async fn import_aliases(
     let lang = prefs.lang;
     let session = match operator(&pages, &parts, "/console/aliases") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let up = match received(&pages, &parts, &session, body, |status, why| {
         aliases(&pages, prefs, &session, status, Some(why), None)
     }) {
         Ok(up) => up,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(file) = up.file else {
         return aliases(
