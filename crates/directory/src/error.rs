@@ -129,6 +129,18 @@ pub enum FieldError {
 }
 
 impl FieldError {
+    /// The field at fault, named as in the registry's records (`name`, `mcc`, …).
+    pub const fn field(self) -> &'static str {
+        match self {
+            FieldError::MissingName => "name",
+            FieldError::TooLong(f) | FieldError::BadText(f) => f,
+            FieldError::BadMcc => "mcc",
+            FieldError::BadCategory => "category",
+            FieldError::BadRevenue => "revenue",
+            FieldError::BadSources => "sources",
+        }
+    }
+
     pub const fn code(self) -> &'static str {
         match self {
             FieldError::MissingName => "missing_name",
@@ -287,6 +299,19 @@ pub enum RowError {
 }
 
 impl RowError {
+    /// The field at fault (`brn`, `name`, `location`, …), if the row's problem is one
+    /// field's rather than the line's (its columns, its CSV, its encoding).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            RowError::WrongColumnCount { .. } | RowError::Csv(_) | RowError::BadEncoding => None,
+            RowError::Brn(_) | RowError::DuplicateBrn { .. } => Some("brn"),
+            RowError::Field(e) => Some(e.field()),
+            RowError::Geo(_) => Some("location"),
+            RowError::Hours(_) => Some("hours"),
+            RowError::UnknownStatus(_) => Some("status"),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             RowError::WrongColumnCount { .. } => "wrong_column_count",

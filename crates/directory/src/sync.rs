@@ -363,6 +363,9 @@ pub struct RejectedRow {
     pub line: u64,
     /// The BRN cell as written, if there was one.
     pub brn: Option<String>,
+    /// The field at fault (`brn`, `name`, `location`, …), when it is one field's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// Stable code (`bad_brn_checksum`, `missing_name`, …).
     pub code: String,
     pub message_ko: String,
@@ -1123,6 +1126,7 @@ impl Registry {
                     plan.report.rejected.push(RejectedRow {
                         line,
                         brn: None,
+                        field: None,
                         code: error.code().to_string(),
                         message_ko: error.message_ko(),
                         message_en: error.to_string(),
@@ -1150,6 +1154,7 @@ impl Registry {
                 plan.report.rejected.push(RejectedRow {
                     line,
                     brn: brn.map(|b| b.chars().take(40).collect()),
+                    field: e.field().map(str::to_owned),
                     code: e.code().to_string(),
                     message_ko: e.message_ko(),
                     message_en: e.to_string(),
@@ -1447,6 +1452,10 @@ pub struct ReportRow {
     pub message_ko: String,
     pub message_en: String,
     pub merchant_id: Option<MerchantId>,
+    /// A rejected row's field at fault, when it is one field's (not in the CSV report,
+    /// whose columns are fixed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 fn status_ko(s: Status) -> &'static str {
@@ -1511,6 +1520,7 @@ impl ReportRow {
             message_ko: ko,
             message_en: en,
             merchant_id: id,
+            field: None,
         }
     }
 }
@@ -1526,15 +1536,18 @@ impl SyncReport {
         );
         let brn = |b: &Brn| Some(b.to_string());
         for r in &self.rejected {
-            out.push(ReportRow::of(
-                Some(r.line),
-                r.brn.clone(),
-                "rejected",
-                &r.code,
-                r.message_ko.clone(),
-                r.message_en.clone(),
-                None,
-            ));
+            out.push(ReportRow {
+                field: r.field.clone(),
+                ..ReportRow::of(
+                    Some(r.line),
+                    r.brn.clone(),
+                    "rejected",
+                    &r.code,
+                    r.message_ko.clone(),
+                    r.message_en.clone(),
+                    None,
+                )
+            });
         }
         for a in &self.added {
             let unverified_ko = if a.brn_unverified {

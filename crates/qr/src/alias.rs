@@ -113,6 +113,28 @@ impl RowProblem {
             RowProblem::TooManyRows => "too_many_rows",
         }
     }
+
+    /// Why, in Korean (the English words are `Display`).
+    pub fn message_ko(&self) -> String {
+        match self {
+            RowProblem::Csv(e) => format!("CSV 형식으로 읽을 수 없는 줄입니다: {e}"),
+            RowProblem::NotUtf8 => "UTF-8로 읽을 수 없는 줄입니다.".to_owned(),
+            RowProblem::MissingMerchantId => "가맹점 번호(merchant_id) 칸이 없습니다.".to_owned(),
+            RowProblem::EmptyPayload => "QR 내용(payload)이 비어 있습니다.".to_owned(),
+            RowProblem::PayloadTooLong => {
+                format!("QR 내용이 {PAYLOAD_BYTES_MAX}바이트보다 깁니다.")
+            }
+            RowProblem::BadMerchantId => {
+                "가맹점 번호는 20자리 이하의 자연수여야 합니다.".to_owned()
+            }
+            RowProblem::TooManyColumns => "칸이 세 개보다 많습니다.".to_owned(),
+            RowProblem::NoteTooLong => format!("메모가 {NOTE_CHARS_MAX}자보다 깁니다."),
+            RowProblem::ConflictingDuplicate { other_line } => format!(
+                "{other_line}번째 줄과 같은 QR 내용인데 가맹점이 다릅니다. 두 줄 모두 받지 않았습니다."
+            ),
+            RowProblem::TooManyRows => format!("줄이 {IMPORT_ROWS_MAX}개보다 많습니다."),
+        }
+    }
 }
 
 impl fmt::Display for RowProblem {

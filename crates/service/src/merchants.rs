@@ -855,6 +855,7 @@ fn alias_outcomes(
             message_ko: ko,
             message_en: en,
             merchant_id: d.row.id,
+            field: None,
         };
         rows.push(row(code, ko, en));
         if shared.contains(&i) {

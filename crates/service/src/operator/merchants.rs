@@ -189,6 +189,10 @@ pub fn merchant_qr(
 pub struct ListParams {
     /// applied (applications waiting), approved, suspended or closed.
     pub status: Option<String>,
+    /// Only merchants whose name (Korean or English) contains this (any case), whose
+    /// 사업자등록번호 contains these digits (dashes ignored), or whose id it is; at most
+    /// 100 characters.
+    pub q: Option<String>,
     pub offset: Option<u32>,
     /// 1..=200 (default 50).
     pub limit: Option<u32>,
@@ -217,13 +221,24 @@ pub fn list_merchants(
                 .ok_or_else(|| ServiceError::bad_request("status_unknown", s.to_owned()))?,
         ),
     };
+    let search = match p.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        None => None,
+        Some(q) if q.chars().count() > SEARCH_CHARS_MAX => {
+            return Err(ServiceError::bad_request(
+                "query_too_long",
+                format!("search for at most {SEARCH_CHARS_MAX} characters"),
+            ));
+        }
+        Some(q) => Some(Search::new(q)),
+    };
     let offset = p.offset.unwrap_or(0) as usize;
     let limit = p.limit.unwrap_or(50).clamp(1, 200) as usize;
     Ok(currency.merchants.read(|reg| {
         let matching = reg
             .records()
             .iter()
-            .filter(|m| status.is_none_or(|s| m.status == s));
+            .filter(|m| status.is_none_or(|s| m.status == s))
+            .filter(|m| search.as_ref().is_none_or(|q| q.matches(m)));
         let total = matching.clone().count();
         MerchantList {
             merchants: matching
@@ -234,4 +249,134 @@ pub fn list_merchants(
             total,
         }
     }))
+}
+
+/// The longest search an operator's list takes.
+const SEARCH_CHARS_MAX: usize = 100;
+
+/// An operator's search of the list: a name's part, a number's digits, an id.
+struct Search {
+    lower: String,
+    /// The search's digits, when it is a number (dashes and spaces aside).
+    digits: Option<String>,
+}
+
+impl Search {
+    fn new(q: &str) -> Search {
+        let digits: String = q.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+        Search {
+            lower: q.to_lowercase(),
+            digits: (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then_some(digits),
+        }
+    }
+
+    fn matches(&self, m: &directory::Merchant) -> bool {
+        if let Some(d) = &self.digits
+            && (m.id.0.to_string() == *d || m.brn.to_string().replace('-', "").contains(d.as_str()))
+        {
+            return true;
+        }
+        m.profile.name.to_lowercase().contains(&self.lower)
+            || m.profile
+                .name_en
+                .as_deref()
+                .is_some_and(|n| n.to_lowercase().contains(&self.lower))
+    }
+}
+
+/// A merchant as an operator reviews it: its card, 사업자등록번호, last status change,
+/// and the moves its status allows now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MerchantDetail {
+    pub card: MerchantCard,
+    /// As written, `123-45-67890`.
+    pub brn: String,
+    pub last_change: StatusChangeView,
+    /// What an operator may do now, in this order: `approve` (an application, or lifting
+    /// a suspension), `suspend`, `close`, `reopen` (a closed merchant, same id).
+    pub moves: Vec<String>,
+}
+
+/// A merchant's last status change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusChangeView {
+    /// The status before (absent when it was created so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub reason: String,
+    /// Unix microseconds.
+    pub at_us: u64,
+    /// `operator` or `registry_sync`.
+    pub by: String,
+}
+
+/// One merchant of the currency, for its operator.
+pub fn merchant_detail(
+    service: &Service,
+    caller: &Caller,
+    code: &str,
+    merchant: u64,
+) -> Result<MerchantDetail, ServiceError> {
+    let currency = operator_of(service, caller, code)?;
+    let m = currency
+        .merchants
+        .get(merchant)
+        .ok_or_else(|| ServiceError::not_found("merchant"))?;
+    let change = &m.last_change;
+    Ok(MerchantDetail {
+        card: MerchantCard::of(&m, None),
+        brn: m.brn.to_string(),
+        last_change: StatusChangeView {
+            from: change.from.map(|s| s.as_str().to_owned()),
+            reason: change.reason.clone(),
+            at_us: change.at_us,
+            by: match change.by {
+                directory::Actor::Operator => "operator",
+                directory::Actor::RegistrySync => "registry_sync",
+            }
+            .to_owned(),
+        },
+        moves: moves(m.status).iter().map(|s| (*s).to_owned()).collect(),
+    })
+}
+
+/// The moves the lifecycle allows from `status` (`directory::Status::can_become`).
+pub fn moves(status: Status) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if status != Status::Closed && status.can_become(Status::Approved) {
+        out.push("approve");
+    }
+    if status.can_become(Status::Suspended) {
+        out.push("suspend");
+    }
+    if status.can_become(Status::Closed) {
+        out.push("close");
+    }
+    if status == Status::Closed && status.can_become(Status::Approved) {
+        out.push("reopen");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_moves_offered_are_the_lifecycles() {
+        assert_eq!(moves(Status::Applied), ["approve", "close"]);
+        assert_eq!(moves(Status::Approved), ["suspend", "close"]);
+        assert_eq!(moves(Status::Suspended), ["approve", "close"]);
+        assert_eq!(moves(Status::Closed), ["reopen"]);
+    }
+
+    #[test]
+    fn a_search_is_a_name_part_a_number_or_an_id() {
+        let s = Search::new("123-45");
+        assert_eq!(s.digits.as_deref(), Some("12345"));
+        let s = Search::new("행복 Mart");
+        assert_eq!(s.digits, None);
+        assert_eq!(s.lower, "행복 mart");
+    }
 }

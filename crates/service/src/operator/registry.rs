@@ -59,6 +59,11 @@ pub struct SyncRow {
     pub message_en: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merchant_id: Option<u64>,
+    /// A refused row's field at fault (`brn`, `name`, `mcc`, `category`, `revenue`,
+    /// `sources`, `location`, `hours`, `status`, `road_address`, …), when it is one
+    /// field's rather than the line's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl SyncRow {
@@ -71,6 +76,7 @@ impl SyncRow {
             message_ko: r.message_ko.clone(),
             message_en: r.message_en.clone(),
             merchant_id: r.merchant_id.map(|m| m.0),
+            field: r.field.clone(),
         }
     }
 
@@ -139,13 +145,13 @@ pub struct SyncAnswer {
 #[serde(untagged)]
 pub enum SyncReport {
     /// The summary (`report=json`).
-    Summary(SyncAnswer),
+    Summary(Box<SyncAnswer>),
     /// Every row's every outcome as CSV text (`report=csv`).
     Csv(String),
     /// The summary and every row (at most `SYNC_FULL_ROWS_MAX`), for a page that shows
     /// both; `rows_total` says how many there are in all.
     Full {
-        summary: SyncAnswer,
+        summary: Box<SyncAnswer>,
         rows: Vec<SyncRow>,
         rows_total: usize,
     },
@@ -331,7 +337,7 @@ async fn run_registry_sync(
     };
     Ok(match ask.format {
         SyncFormat::Full => SyncReport::Full {
-            summary,
+            summary: Box::new(summary),
             rows_total: outcome.rows.len(),
             rows: outcome
                 .rows
@@ -340,7 +346,7 @@ async fn run_registry_sync(
                 .map(SyncRow::of)
                 .collect(),
         },
-        _ => SyncReport::Summary(summary),
+        _ => SyncReport::Summary(Box::new(summary)),
     })
 }
 
@@ -394,7 +400,11 @@ pub async fn set_revenue_bands(
 pub struct AliasRejected {
     pub line: u64,
     pub code: String,
+    /// Why, in English.
     pub message: String,
+    /// Why, in Korean.
+    #[serde(default)]
+    pub message_ko: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -444,6 +454,7 @@ fn alias_answer(r: &qr::ImportReport) -> AliasImportAnswer {
                 line: x.line,
                 code: x.problem.code().to_owned(),
                 message: x.problem.to_string(),
+                message_ko: x.problem.message_ko(),
             })
             .collect(),
         account_conflicts: r.account_conflicts.iter().map(|c| c.line).collect(),
