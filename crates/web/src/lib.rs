@@ -42,6 +42,7 @@ pub mod session;
 mod shop;
 pub mod status;
 pub mod time;
+mod upload;
 pub mod wallet;
 
 pub use i18n::{Lang, M, Text, Words};

@@ -30,7 +30,7 @@ use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
 use crate::session::{CSRF_FIELD, SignedIn, fresh_token, origin_allowed, signed_in, tokens_match};
 use crate::wallet::won;
-use crate::{Pages, assets, private_response};
+use crate::{Pages, assets, private_response, upload};
 
 /// Shops listed for one search.
 pub const SEARCH_SHOWN: u32 = 20;
@@ -495,16 +495,15 @@ async fn scan(State(pages): State<Pages>, parts: Parts, body: Bytes) -> Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let fragment = parts.headers.contains_key("hx-request");
-    let (given, image) = if let Some(boundary) = multipart_boundary(content_type) {
-        let fields = multipart_fields(&body, boundary);
-        let csrf = fields
-            .iter()
-            .find(|(n, _)| n == CSRF_FIELD)
-            .and_then(|(_, v)| std::str::from_utf8(v).ok().map(str::to_owned));
-        let photo = fields
-            .into_iter()
-            .find(|(n, _)| n == "photo")
-            .map(|(_, v)| v)
+    let (given, image) = if content_type
+        .get(..19)
+        .is_some_and(|t| t.eq_ignore_ascii_case("multipart/form-data"))
+    {
+        // A form that cannot be read has no token: refused below.
+        let read = upload::parts(content_type, &body).unwrap_or_default();
+        let csrf = upload::field(&read, CSRF_FIELD).map(str::to_owned);
+        let photo = upload::file(&read, "photo")
+            .map(|(_, data)| data.to_vec())
             .unwrap_or_default();
         (csrf, photo)
     } else {
@@ -602,74 +601,6 @@ fn scan_error(lang: Lang, e: &ServiceError) -> Markup {
             }
         }
     }
-}
-
-/// The boundary of a `multipart/form-data` content type.
-fn multipart_boundary(content_type: &str) -> Option<&str> {
-    let mut parts = content_type.split(';');
-    if !parts
-        .next()?
-        .trim()
-        .eq_ignore_ascii_case("multipart/form-data")
-    {
-        return None;
-    }
-    parts
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .map(|b| b.trim_matches('"'))
-        .find(|b| !b.is_empty() && b.len() <= 200)
-}
-
-/// The named fields of a `multipart/form-data` body (RFC 7578), at most a few: each
-/// part's `name` and bytes. Anything malformed ends the list.
-fn multipart_fields(body: &[u8], boundary: &str) -> Vec<(String, Vec<u8>)> {
-    let delimiter = format!("--{boundary}");
-    let d = delimiter.as_bytes();
-    let mut out = Vec::new();
-    let Some(mut at) = find(body, d, 0) else {
-        return out;
-    };
-    while out.len() < 8 {
-        at += d.len();
-        if body.get(at..at + 2) == Some(b"--") {
-            break;
-        }
-        let Some(headers_end) = find(body, b"\r\n\r\n", at) else {
-            break;
-        };
-        let headers = String::from_utf8_lossy(&body[at..headers_end]);
-        let start = headers_end + 4;
-        let mut close = b"\r\n".to_vec();
-        close.extend_from_slice(d);
-        let Some(end) = find(body, &close, start) else {
-            break;
-        };
-        if let Some(name) = part_name(&headers) {
-            out.push((name, body[start..end].to_vec()));
-        }
-        at = end + 2;
-    }
-    out
-}
-
-fn part_name(headers: &str) -> Option<String> {
-    headers
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("name="))
-        .map(|n| n.trim_matches('"').to_owned())
-        .next()
-}
-
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || from > hay.len() {
-        return None;
-    }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
 }
 
 /// The shop's id in a path, or `None` for anything that is not one.

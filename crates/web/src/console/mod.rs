@@ -11,7 +11,6 @@ use crate::i18n::{Lang, Words};
 mod desk;
 mod merchants;
 mod registry;
-mod upload;
 
 /// The routes of the operator's console.
 pub fn routes() -> Router<Pages> {

@@ -30,12 +30,12 @@ use service::operator::registry::{
 
 use super::Tab;
 use super::merchants::{console_page, error_alert, form_allowed, operator, status_words};
-use super::upload;
 use crate::Pages;
 use crate::account::refused;
 use crate::i18n::{Lang, Words};
 use crate::prefs::Prefs;
 use crate::session::{CSRF_FIELD, SignedIn, fresh_token};
+use crate::upload;
 
 /// The largest file the pages take (as the API does; larger registries go through
 /// `maeul admin sync-registry`).

@@ -1,8 +1,9 @@
-//! File uploads from the console's forms (`multipart/form-data`, RFC 7578), read from a
-//! body already received whole: a few text fields and one file. Written here rather
-//! than taken from a crate because the forms are ours and small: the parts are found by
-//! their boundary, each part's name and file name read from its
-//! `Content-Disposition`, nothing streamed and nothing else interpreted.
+//! File uploads from the pages' forms (`multipart/form-data`, RFC 7578: a registry file,
+//! a photo to scan), read from a body already received whole under the route's limit:
+//! a few text fields and one file. Written here rather than taken from a crate because
+//! the forms are ours and small: the parts are found by their boundary, each part's
+//! name and file name read from its `Content-Disposition`, nothing streamed and nothing
+//! else interpreted. One reader for every page (the console's and the citizen's).
 
 /// Parts read from one form, at most (our forms have six).
 const PARTS_MAX: usize = 16;
@@ -150,10 +151,8 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > haystack.len() {
         return None;
     }
-    haystack[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    // memchr's two-way search: linear in the body, whatever the file holds.
+    memchr::memmem::find(&haystack[from..], needle).map(|p| p + from)
 }
 
 #[cfg(test)]
