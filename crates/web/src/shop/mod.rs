@@ -19,6 +19,7 @@ use crate::session::{CSRF_FIELD, SignedIn, origin_allowed, signed_in, tokens_mat
 use crate::{Pages, private_response};
 
 mod apply;
+mod refund;
 mod sales;
 mod till;
 mod words;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<Pages> {
         .merge(apply::routes())
         .merge(till::routes())
         .merge(sales::routes())
+        .merge(refund::routes())
 }
 
 /// A merchant page, for the menu.
