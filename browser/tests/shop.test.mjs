@@ -281,3 +281,33 @@ for (const size of Object.keys(SIZES)) {
     });
   }
 }
+
+test('a payment picked from the till is refunded after a confirmation', async () => {
+  const ctx = await context(browser, 'phone');
+  try {
+    const page = await ctx.newPage();
+    await signInShop(page, 6);
+    const amount = oddAmount();
+    const paid = await citizenPays('citizen-0204', 6, amount);
+    await page.reload();
+    await page.locator(`#till-payments tr[data-transfer="${paid.payment}"] a`).click();
+    await page.waitForURL(`**/shop/refund/${paid.payment}`);
+    assert.equal((await page.textContent('h1')).trim(), '결제 환불');
+    assert.equal(await page.getAttribute('#refund-paid', 'data-amount'), String(amount));
+    await assertAccessible(page, 'refund confirmation');
+    await page.getByLabel('환불 금액 (원)').fill('1000');
+    await page.getByRole('button', { name: '환불하기' }).click();
+    await page.waitForURL((u) => u.pathname === '/shop' && u.searchParams.has('refunded'));
+    assert.match(await page.textContent('#refund-result'), /1,000원/);
+    // More than is left is the service's refusal, told on the confirmation page.
+    await page.goto(`/shop/refund/${paid.payment}`);
+    await page.getByLabel('환불 금액 (원)').fill(String(amount * 10));
+    await page.getByRole('button', { name: '환불하기' }).click();
+    const alert = page.locator('#refund-error');
+    await alert.waitFor();
+    assert.ok((await alert.getAttribute('data-code')).length > 0);
+    assert.deepEqual(ctx.errors, []);
+  } finally {
+    await ctx.close();
+  }
+});

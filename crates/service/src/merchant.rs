@@ -479,6 +479,23 @@ pub async fn sales(service: &Service, caller: &Caller) -> Result<Sales, ServiceE
     Ok(sales_of(&entries, crate::now_us(), kept_all))
 }
 
+/// One payment this merchant received, as its history shows it (for a refund's
+/// confirmation): 404 when it is not one of its own kept payments.
+pub async fn received_payment(
+    service: &Service,
+    caller: &Caller,
+    payment: u64,
+) -> Result<crate::history::Entry, ServiceError> {
+    let account = require(caller, Role::Merchant)?;
+    let currency = service.currency(&caller.currency)?;
+    currency
+        .history
+        .page(account, None, crate::history::ENTRIES_PER_ACCOUNT)
+        .into_iter()
+        .find(|e| e.kind == "payment_received" && e.transfer == Some(payment))
+        .ok_or_else(|| ServiceError::not_found("payment"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

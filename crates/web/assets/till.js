@@ -87,7 +87,18 @@ function addPayment(e) {
   amount.className = "num";
   amount.dataset.amount = String(e.amount);
   amount.textContent = `+${won(e.amount)}`;
-  row.append(when, what, amount);
+  const refund = document.createElement("td");
+  if (e.transfer !== undefined) {
+    const a = document.createElement("a");
+    a.href = `/shop/refund/${e.transfer}`;
+    a.textContent = table.dataset.refund;
+    const more = document.createElement("span");
+    more.className = "visually-hidden";
+    more.textContent = ` ${won(e.amount)} ${at.text}`;
+    a.append(more);
+    refund.append(a);
+  }
+  row.append(when, what, amount, refund);
   body.prepend(row);
   while (body.rows.length > 50) body.deleteRow(body.rows.length - 1);
   document.getElementById("till-empty")?.remove();

@@ -1,6 +1,6 @@
 //! A merchant's pages (under `/shop`): applying to join (`apply`), the live till
 //! (`till`: payments as they arrive, today's total, charging a customer's one-time
-//! code), the sales chart (`sales`). Each page reads the request, calls one
+//! code), the sales chart (`sales`), the shop's QR sticker (`qr`). Each page reads the request, calls one
 //! `service::merchant` (or `session`) use case and renders its answer; [`tabs`] is the
 //! menu every merchant page shows.
 
@@ -19,6 +19,8 @@ use crate::session::{CSRF_FIELD, SignedIn, origin_allowed, signed_in, tokens_mat
 use crate::{Pages, private_response};
 
 mod apply;
+mod qr;
+mod refund;
 mod sales;
 mod till;
 mod words;
@@ -31,6 +33,8 @@ pub fn routes() -> Router<Pages> {
         .merge(apply::routes())
         .merge(till::routes())
         .merge(sales::routes())
+        .merge(refund::routes())
+        .merge(qr::routes())
 }
 
 /// A merchant page, for the menu.
@@ -38,15 +42,17 @@ pub fn routes() -> Router<Pages> {
 pub enum Tab {
     Till,
     Sales,
+    Qr,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 2] = [Tab::Till, Tab::Sales];
+    pub const ALL: [Tab; 3] = [Tab::Till, Tab::Sales, Tab::Qr];
 
     pub fn href(self) -> &'static str {
         match self {
             Tab::Till => "/shop",
             Tab::Sales => "/shop/sales",
+            Tab::Qr => "/shop/qr",
         }
     }
 }
@@ -56,6 +62,7 @@ impl Words for Tab {
         match self {
             Tab::Till => ("계산대", "Till"),
             Tab::Sales => ("매출", "Sales"),
+            Tab::Qr => ("QR 스티커", "QR sticker"),
         }
     }
 }

@@ -228,3 +228,25 @@ async fn the_application_form_has_its_own_token_and_keeps_what_was_typed() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Under review"), "{body}");
 }
+
+#[tokio::test]
+async fn a_refund_is_confirmed_first_and_needs_the_sessions_token() {
+    let (router, token) = signed_in(service::Role::Merchant).await;
+    let cookie = format!("maeul_session={token}");
+    let (status, _, body) = get(&router, "/shop/refund/7", &[("cookie", &cookie)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let csrf = form_token(&body);
+    let (status, _, _) = post(
+        &router,
+        "/shop/refund/7",
+        &[("cookie", &cookie)],
+        "amount=1000&key=r1",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let with = format!("amount=1000&key=r1&csrf={csrf}");
+    let (status, _, body) = post(&router, "/shop/refund/7", &[("cookie", &cookie)], &with).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _, _) = get(&router, "/shop/refund/not-a-number", &[("cookie", &cookie)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -42,6 +42,7 @@ pub fn routes() -> Router<Pages> {
 #[derive(Debug, Default, Deserialize)]
 pub struct Charged {
     charged: Option<i64>,
+    refunded: Option<i64>,
     payment: Option<u64>,
 }
 
@@ -139,7 +140,7 @@ pub async fn charge(
 }
 
 /// A 303 to a path of ours built here (only digits are put in).
-fn see_other_to(to: &str) -> Response {
+pub(crate) fn see_other_to(to: &str) -> Response {
     let mut response = see_other("/shop");
     if let Ok(v) = axum::http::HeaderValue::from_str(to) {
         response
@@ -213,6 +214,13 @@ fn payment_row(lang: Lang, e: &Entry) -> Markup {
             td { time datetime=(at.rfc3339()) { (at.display()) } }
             td { (entry_label(lang, &e.kind)) }
             td.num data-amount=(e.amount) { (signed_won(lang, e.amount)) }
+            td {
+                @if let (Some(t), "payment_received") = (e.transfer, e.kind.as_str()) {
+                    a href=(format!("/shop/refund/{t}")) {
+                        (lang.t(W::Refund)) span.visually-hidden { " " (won(lang, e.amount)) " " (at.display()) }
+                    }
+                }
+            }
         }
     }
 }
@@ -233,6 +241,12 @@ fn render(
     let body = html! {
         h1 { (lang.t(W::TillTitle)) }
         @if let Some(name) = &t.name { p.lead.shop-name { (name) } }
+        @if let (Some(amount), Some(payment)) = (done.refunded, done.payment) {
+            div.alert.alert-ok #refund-result role="status" data-payment=(payment) {
+                h2 { (lang.t(W::Refunded)) }
+                p { (won(lang, amount)) }
+            }
+        }
         @if let (Some(amount), Some(payment)) = (done.charged, done.payment) {
             div.alert.alert-ok #charge-result role="status" data-payment=(payment) {
                 h2 { (lang.t(W::Charged)) }
@@ -298,12 +312,14 @@ fn render(
             div.table-wrap {
                 table.till-payments #till-payments data-lang=(lang.code())
                     data-kind-payment=(entry_label(lang, "payment_received"))
-                    data-kind-refund=(entry_label(lang, "payment_refund")) {
+                    data-kind-refund=(entry_label(lang, "payment_refund"))
+                    data-refund=(lang.t(W::Refund)) {
                     caption { (lang.t(W::RecentCaption)) }
                     thead { tr {
                         th scope="col" { (lang.t(W::When)) }
                         th scope="col" { (lang.t(W::What)) }
                         th scope="col" .num { (lang.t(W::Amount)) }
+                        th scope="col" { span.visually-hidden { (lang.t(W::Refund)) } }
                     } }
                     tbody {
                         @for e in &t.recent { (payment_row(lang, e)) }

@@ -68,6 +68,14 @@ pub enum W {
     MonthCaption,
     Sales,
     Payments,
+    RefundTitle,
+    RefundOf,
+    RefundAmount,
+    RefundHint,
+    RefundButton,
+    Cancel,
+    Refund,
+    Refunded,
 }
 
 impl Words for W {
@@ -171,6 +179,17 @@ impl Words for W {
             MonthCaption => ("이번 달 일별 매출", "This month's sales by day"),
             Sales => ("매출", "Sales"),
             Payments => ("건수", "Payments"),
+            RefundTitle => ("결제 환불", "Refund a payment"),
+            RefundOf => ("환불할 결제", "The payment"),
+            RefundAmount => ("환불 금액 (원)", "Amount to refund (won)"),
+            RefundHint => (
+                "전액 또는 일부를 환불할 수 있습니다. 결제로 받은 캐시백도 함께 돌려집니다.",
+                "Refund all or part of it. The cash-back the payment earned goes back with it.",
+            ),
+            RefundButton => ("환불하기", "Refund"),
+            Cancel => ("취소하고 계산대로", "Cancel, back to the till"),
+            Refund => ("환불", "Refund"),
+            Refunded => ("환불했습니다", "Refunded"),
         }
     }
 }
