@@ -9,6 +9,7 @@ use crate::Pages;
 use crate::i18n::{Lang, Words};
 
 mod desk;
+mod halt;
 mod merchants;
 
 /// The routes of the operator's console.
@@ -16,6 +17,7 @@ pub fn routes() -> Router<Pages> {
     Router::new()
         .merge(desk::routes())
         .merge(merchants::routes())
+        .merge(halt::routes())
 }
 
 /// A console page, for the menu.
