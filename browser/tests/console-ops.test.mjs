@@ -1,5 +1,6 @@
 // The operator console's desk pages against the demo: halting the currency with a reason
-// (confirmed first) shows on the public status page, and resuming brings it back. Every
+// (confirmed first) shows on the public status page, and resuming brings it back; a
+// notice published in the console shows there and on the status page. Every
 // page passes axe-core at phone and desktop size and fits a phone in large text.
 //
 // Signs in only as `operator` (the demo's operator). Whatever fails, the currency is
@@ -91,14 +92,53 @@ test('halting asks first, citizens see the reason on /status, resuming undoes it
   await waitForState('running');
 });
 
+test('a notice published in the console is listed there and on /status', async () => {
+  const ctx = await context(browser, 'desktop');
+  const tag = randomUUID().slice(0, 8);
+  try {
+    const page = await ctx.newPage();
+    await signInWithForm(page, 'operator');
+    await page.waitForURL('**/console');
+    await page.goto('/console/notices');
+    assert.equal(await page.getAttribute('nav.tabs a[aria-current=page]', 'href'), '/console/notices');
+    await page.fill('#title_ko', `점검 안내 ${tag}`);
+    await page.fill('#body_ko', '오늘 밤 잠시 멈춥니다.');
+    await page.fill('#title_en', `Maintenance ${tag}`);
+    await page.fill('#body_en', 'A short pause tonight.');
+    await page.click('form[action="/console/notices"] button[type=submit]');
+    await page.waitForURL('**/console/notices?currency=demo');
+    assert.ok((await page.textContent('#notice-list li:first-child h3')).includes(`점검 안내 ${tag}`));
+    // The public status page shows it too (its answers are reused for up to 2 s).
+    let shown = false;
+    for (let i = 0; i < 20 && !shown; i++) {
+      const demo = (await statusJson()).currencies.find((c) => c.code === 'demo');
+      shown = JSON.stringify(demo.notices).includes(tag);
+      if (!shown) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(shown, 'the notice is on the status document');
+    const pub = await ctx.newPage();
+    await pub.goto('/status');
+    assert.ok((await pub.locator('section.currency[data-currency="demo"] .notices').textContent()).includes(tag));
+    await pub.close();
+    assert.deepEqual(ctx.errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
+/** The desk pages: path, screenshot name, heading in Korean and English. */
+const PAGES = [
+  ['/console/halt', 'console-halt', /중지·재개/, /Halt and resume/],
+  ['/console/notices', 'console-notices', /공지/, /Notices/],
+];
+
 for (const size of Object.keys(SIZES)) {
-  test(`the halt page: ${size}, both languages, large text`, async () => {
+  test(`the desk pages: ${size}, both languages, large text`, async () => {
     const ctx = await context(browser, size);
     try {
       const page = await ctx.newPage();
       await signInWithForm(page, 'operator');
       await page.waitForURL('**/console');
-      await page.goto('/console/halt');
       for (const [lang, text] of [
         ['ko', 'normal'],
         ['en', 'normal'],
@@ -108,11 +148,13 @@ for (const size of Object.keys(SIZES)) {
           { name: 'lang', value: lang, url: BASE },
           { name: 'text', value: text, url: BASE },
         ]);
-        await page.reload();
-        assert.match(await page.textContent('h1'), lang === 'ko' ? /중지·재개/ : /Halt and resume/);
-        await assertAccessible(page, `console halt (${size}, ${lang}, ${text} text)`);
-        if (size === 'phone') await assertNoHorizontalOverflow(page, `console halt (${lang}, ${text} text)`);
-        if (lang === 'ko' && text === 'normal') await screenshot(page, 'console-halt', size);
+        for (const [path, name, ko, en] of PAGES) {
+          await page.goto(path);
+          assert.match(await page.textContent('h1'), lang === 'ko' ? ko : en);
+          await assertAccessible(page, `${name} (${size}, ${lang}, ${text} text)`);
+          if (size === 'phone') await assertNoHorizontalOverflow(page, `${name} (${lang}, ${text} text)`);
+          if (lang === 'ko' && text === 'normal') await screenshot(page, name, size);
+        }
       }
       assert.deepEqual(ctx.errors, []);
     } finally {

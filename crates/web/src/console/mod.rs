@@ -11,6 +11,7 @@ use crate::i18n::{Lang, Words};
 mod desk;
 mod halt;
 mod merchants;
+mod notices;
 
 /// The routes of the operator's console.
 pub fn routes() -> Router<Pages> {
@@ -18,6 +19,7 @@ pub fn routes() -> Router<Pages> {
         .merge(desk::routes())
         .merge(merchants::routes())
         .merge(halt::routes())
+        .merge(notices::routes())
 }
 
 /// A console page, for the menu.
