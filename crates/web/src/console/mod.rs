@@ -1,6 +1,7 @@
-//! An operator's console for their own currency: the dashboard, report, scheme, budgets,
-//! notices and halting (`desk`), and the merchants: applications, registry sync and QR
-//! aliases (`merchants`). [`tabs`] is the menu every console page shows.
+//! An operator's console for their own currency: the dashboard (`desk`), halting and
+//! resuming (`halt`), notices (`notices`), and the merchants: applications (`merchants`),
+//! registry sync and QR aliases (`registry`). [`tabs`] is the menu every console page
+//! shows. The scheme, budgets and the report are by the API for now.
 
 use axum::Router;
 use maud::{Markup, html};
@@ -9,7 +10,9 @@ use crate::Pages;
 use crate::i18n::{Lang, Words};
 
 mod desk;
+mod halt;
 mod merchants;
+mod notices;
 mod registry;
 
 /// The routes of the operator's console.
@@ -17,6 +20,8 @@ pub fn routes() -> Router<Pages> {
     Router::new()
         .merge(desk::routes())
         .merge(merchants::routes())
+        .merge(halt::routes())
+        .merge(notices::routes())
 }
 
 /// A console page, for the menu.
@@ -26,23 +31,17 @@ pub enum Tab {
     Merchants,
     Registry,
     Aliases,
-    Scheme,
-    Budgets,
     Notices,
-    Report,
     Halt,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 9] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Dashboard,
         Tab::Merchants,
         Tab::Registry,
         Tab::Aliases,
-        Tab::Scheme,
-        Tab::Budgets,
         Tab::Notices,
-        Tab::Report,
         Tab::Halt,
     ];
 
@@ -52,10 +51,7 @@ impl Tab {
             Tab::Merchants => "/console/merchants",
             Tab::Registry => "/console/registry",
             Tab::Aliases => "/console/aliases",
-            Tab::Scheme => "/console/scheme",
-            Tab::Budgets => "/console/budgets",
             Tab::Notices => "/console/notices",
-            Tab::Report => "/console/report",
             Tab::Halt => "/console/halt",
         }
     }
@@ -68,10 +64,7 @@ impl Words for Tab {
             Tab::Merchants => ("가맹점 신청·관리", "Merchants"),
             Tab::Registry => ("등록부 동기화", "Registry sync"),
             Tab::Aliases => ("기존 QR 등록", "Old QR codes"),
-            Tab::Scheme => ("운영 규칙", "Scheme"),
-            Tab::Budgets => ("예산", "Budgets"),
             Tab::Notices => ("공지", "Notices"),
-            Tab::Report => ("보고서", "Report"),
             Tab::Halt => ("중지·재개", "Halt and resume"),
         }
     }

@@ -1,0 +1,357 @@
+//! The console's halt and resume (`GET /console/halt`): whether the operator's currency
+//! takes writes, a form to halt it with a reason citizens see on `/status` (`POST
+//! /console/halt`, which first asks to confirm, then halts), and a button to resume it
+//! (`POST /console/resume`). The state is `service::dashboard`'s; halting and resuming
+//! are `service::operator::desk::{halt, resume}`, the same use cases as the API's.
+//! Both forms carry an idempotency key made when the form is drawn.
+
+use axum::Router;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Query, State};
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde::Deserialize;
+use service::Role;
+use service::error::ServiceError;
+use service::operator::desk::{self, Reason};
+
+use super::{Tab, tabs};
+use crate::audit::{
+    CurrencyQuery, check_form, chosen_currency, currency_switch, error_page, see_other_currency,
+    staff,
+};
+use crate::i18n::{Lang, Words};
+use crate::layout::{Nav, page};
+use crate::prefs::Prefs;
+use crate::session::{CSRF_FIELD, fresh_token};
+use crate::{Pages, private_response};
+
+const PATH: &str = "/console/halt";
+
+pub fn routes() -> Router<Pages> {
+    Router::new()
+        .route(PATH, get(halt_page).post(halt))
+        .route("/console/resume", post(resume))
+}
+
+/// The halt page's own words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum H {
+    Title,
+    Lead,
+    StateTitle,
+    Running,
+    HaltedNow,
+    Why,
+    HaltTitle,
+    ReasonLabel,
+    ReasonHint,
+    Continue,
+    ConfirmTitle,
+    ConfirmText,
+    CitizensSee,
+    HaltNow,
+    Cancel,
+    ResumeTitle,
+    ResumeText,
+    ResumeNow,
+}
+
+impl Words for H {
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            H::Title => ("중지·재개", "Halt and resume"),
+            H::Lead => (
+                "사고가 나면 화폐의 모든 쓰기(결제, 충전, 환전)를 멈출 수 있습니다. 조회는 계속됩니다. 시민은 상태 페이지에서 이유를 봅니다.",
+                "In an incident you can stop every write of the currency (payments, charging, redemption). Reads go on. Citizens see your reason on the status page.",
+            ),
+            H::StateTitle => ("지금 상태", "Now"),
+            H::Running => (
+                "운영 중: 결제와 충전이 됩니다.",
+                "Running: payments and charging work.",
+            ),
+            H::HaltedNow => (
+                "중지됨: 결제와 충전이 되지 않습니다.",
+                "Halted: payments and charging do not work.",
+            ),
+            H::Why => ("이유", "Reason"),
+            H::HaltTitle => ("화폐 중지", "Halt the currency"),
+            H::ReasonLabel => ("시민에게 보일 이유", "Reason citizens will see"),
+            H::ReasonHint => (
+                "무슨 일이 있는지, 언제 다시 될지 짧게 적어 주세요.",
+                "Say briefly what happened and when it should work again.",
+            ),
+            H::Continue => ("계속", "Continue"),
+            H::ConfirmTitle => ("정말 중지할까요?", "Halt it now?"),
+            H::ConfirmText => (
+                "중지하면 모든 시민과 가맹점이 결제, 충전, 환전을 할 수 없습니다. 다시 재개할 때까지 계속됩니다.",
+                "While halted, no citizen or merchant can pay, charge or redeem, until you resume it.",
+            ),
+            H::CitizensSee => ("시민이 볼 이유", "Citizens will see"),
+            H::HaltNow => ("지금 중지", "Halt now"),
+            H::Cancel => ("취소", "Cancel"),
+            H::ResumeTitle => ("화폐 재개", "Resume the currency"),
+            H::ResumeText => (
+                "재개하면 결제와 충전이 바로 다시 됩니다.",
+                "Resuming makes payments and charging work again at once.",
+            ),
+            H::ResumeNow => ("재개", "Resume"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HaltForm {
+    csrf: Option<String>,
+    currency: Option<String>,
+    reason: Option<String>,
+    /// `yes` on the confirmation step's form.
+    confirmed: Option<String>,
+    key: Option<String>,
+}
+
+/// A fresh idempotency key for a form being drawn.
+fn new_key() -> String {
+    format!("page-{}", fresh_token())
+}
+
+async fn halt_page(
+    State(pages): State<Pages>,
+    parts: Parts,
+    query: Result<Query<CurrencyQuery>, QueryRejection>,
+) -> Response {
+    let prefs = Prefs::from_headers(&parts.headers);
+    let lang = prefs.lang;
+    let session = match staff(&pages, &parts, &[Role::Operator], PATH, Nav::Console) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let caller = &session.caller;
+    let asked = query.as_ref().ok().and_then(|q| q.currency.as_deref());
+    let code = chosen_currency(caller, asked).unwrap_or_default();
+    let d = match service::dashboard::dashboard(&pages.service, caller, &code) {
+        Ok(d) => d,
+        Err(e) => return error_page(prefs, PATH, Nav::Console, &e),
+    };
+    let csrf = pages.csrf.for_session(&session.token);
+    let body = html! {
+        (tabs(lang, Tab::Halt))
+        h1 { (lang.t(H::Title)) " · " span.currency-code { (d.currency) } }
+        p.lead { (lang.t(H::Lead)) }
+        (currency_switch(lang, caller, &d.currency, PATH))
+        section.card aria-labelledby="halt-state-title" {
+            h2 #halt-state-title { (lang.t(H::StateTitle)) }
+            @match &d.health.halted {
+                Some(why) => {
+                    p #halt-now data-halted="true" { span.state.state-halted { (lang.t(H::HaltedNow)) } }
+                    p { (lang.t(H::Why)) ": " span.meta { (why) } }
+                }
+                None => {
+                    p #halt-now data-halted="false" { span.state.state-running { (lang.t(H::Running)) } }
+                }
+            }
+        }
+        @if d.health.halted.is_some() {
+            (resume_form(lang, &d.currency, &csrf))
+        } @else {
+            (halt_form(lang, &d.currency, &csrf))
+        }
+    };
+    private_response(page(prefs, PATH, Nav::Console, lang.t(H::Title), body))
+}
+
+fn halt_form(lang: Lang, currency: &str, csrf: &str) -> Markup {
+    html! {
+        section.card aria-labelledby="halt-title" {
+            h2 #halt-title { (lang.t(H::HaltTitle)) }
+            form.form method="post" action=(PATH) {
+                input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                input type="hidden" name="currency" value=(currency);
+                div.field {
+                    label for="reason" { (lang.t(H::ReasonLabel)) }
+                    p.hint #reason-hint { (lang.t(H::ReasonHint)) }
+                    textarea #reason name="reason" rows="3" maxlength="500" required aria-describedby="reason-hint" {}
+                }
+                button.button type="submit" { (lang.t(H::Continue)) }
+            }
+        }
+    }
+}
+
+fn resume_form(lang: Lang, currency: &str, csrf: &str) -> Markup {
+    html! {
+        section.card aria-labelledby="resume-title" {
+            h2 #resume-title { (lang.t(H::ResumeTitle)) }
+            p { (lang.t(H::ResumeText)) }
+            form.form method="post" action="/console/resume" {
+                input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                input type="hidden" name="currency" value=(currency);
+                input type="hidden" name="key" value=(new_key());
+                button.button type="submit" { (lang.t(H::ResumeNow)) }
+            }
+        }
+    }
+}
+
+/// The confirmation step: what citizens will see, and the button that halts.
+fn confirm_form(lang: Lang, currency: &str, csrf: &str, reason: &str) -> Markup {
+    html! {
+        (tabs(lang, Tab::Halt))
+        h1 { (lang.t(H::ConfirmTitle)) " · " span.currency-code { (currency) } }
+        div.alert.alert-error role="alert" { p { (lang.t(H::ConfirmText)) } }
+        section.card aria-labelledby="confirm-reason-title" {
+            h2 #confirm-reason-title { (lang.t(H::CitizensSee)) }
+            p #confirm-reason.halt-reason { (reason) }
+        }
+        form.form method="post" action=(PATH) {
+            input type="hidden" name=(CSRF_FIELD) value=(csrf);
+            input type="hidden" name="currency" value=(currency);
+            input type="hidden" name="reason" value=(reason);
+            input type="hidden" name="confirmed" value="yes";
+            input type="hidden" name="key" value=(new_key());
+            div.halt-actions {
+                button.button type="submit" { (lang.t(H::HaltNow)) }
+                " "
+                a.button.secondary href={ (PATH) "?currency=" (currency) } { (lang.t(H::Cancel)) }
+            }
+        }
+    }
+}
+
+/// `POST /console/halt`: without `confirmed=yes`, the confirmation page; with it, halts
+/// and goes back to the page (303).
+async fn halt(
+    State(pages): State<Pages>,
+    parts: Parts,
+    form: Result<Form<HaltForm>, FormRejection>,
+) -> Response {
+    let prefs = Prefs::from_headers(&parts.headers);
+    let lang = prefs.lang;
+    let session = match staff(&pages, &parts, &[Role::Operator], PATH, Nav::Console) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    if let Err(r) = check_form(&pages, &parts, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let caller = &session.caller;
+    let Some(code) = chosen_currency(caller, form.currency.as_deref()) else {
+        return error_page(prefs, PATH, Nav::Console, &ServiceError::forbidden());
+    };
+    let reason = form.reason.unwrap_or_default().trim().to_owned();
+    if reason.is_empty() {
+        return see_other_currency(PATH, &code);
+    }
+    if form.confirmed.as_deref() != Some("yes") {
+        let csrf = pages.csrf.for_session(&session.token);
+        let body = confirm_form(lang, &code, &csrf, &reason);
+        return private_response(page(
+            prefs,
+            PATH,
+            Nav::Console,
+            lang.t(H::ConfirmTitle),
+            body,
+        ));
+    }
+    match desk::halt(
+        &pages.service,
+        caller,
+        form.key.as_deref(),
+        &code,
+        Reason { reason },
+    )
+    .await
+    {
+        Ok(_) => see_other_currency(PATH, &code),
+        Err(e) => error_page(prefs, PATH, Nav::Console, &e),
+    }
+}
+
+/// `POST /console/resume`: resumes and goes back to the page (303).
+async fn resume(
+    State(pages): State<Pages>,
+    parts: Parts,
+    form: Result<Form<HaltForm>, FormRejection>,
+) -> Response {
+    let prefs = Prefs::from_headers(&parts.headers);
+    let session = match staff(&pages, &parts, &[Role::Operator], PATH, Nav::Console) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    if let Err(r) = check_form(&pages, &parts, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let caller = &session.caller;
+    let Some(code) = chosen_currency(caller, form.currency.as_deref()) else {
+        return error_page(prefs, PATH, Nav::Console, &ServiceError::forbidden());
+    };
+    match desk::resume(&pages.service, caller, form.key.as_deref(), &code).await {
+        Ok(_) => see_other_currency(PATH, &code),
+        Err(e) => error_page(prefs, PATH, Nav::Console, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::audit::tests::{app_with, get};
+
+    #[tokio::test]
+    async fn the_halt_page_is_an_operators() {
+        let (app, _) = app_with(Role::Operator).await;
+        let (status, location, _) = get(&app, PATH, "").await;
+        assert_eq!(
+            (status, location.as_str()),
+            (StatusCode::SEE_OTHER, "/sign-in")
+        );
+        let (app, cookie) = app_with(Role::Citizen).await;
+        let (status, _, _) = get(&app, PATH, &cookie).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // An operator of a currency this node does not run: the service's answer.
+        let (app, cookie) = app_with(Role::Operator).await;
+        let (status, _, body) = get(&app, PATH, &cookie).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains(r#"data-code="not_found""#), "{body}");
+    }
+
+    #[tokio::test]
+    async fn halting_without_the_form_token_is_refused() {
+        let (app, cookie) = app_with(Role::Operator).await;
+        for path in [PATH, "/console/resume"] {
+            let req = Request::post(path)
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("currency=demo&reason=x&confirmed=yes"))
+                .unwrap();
+            let response = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        }
+    }
+
+    #[test]
+    fn halting_asks_first_and_carries_a_key() {
+        let s = confirm_form(Lang::En, "demo", "tok", "<b>flood</b>").into_string();
+        assert!(s.contains(r#"name="confirmed" value="yes""#), "{s}");
+        assert!(s.contains(r#"name="key" value="page-"#), "{s}");
+        assert!(s.contains("&lt;b&gt;flood"), "the reason is escaped: {s}");
+        assert!(s.contains(r#"role="alert""#));
+        let s = halt_form(Lang::Ko, "demo", "tok").into_string();
+        assert!(
+            !s.contains("confirmed"),
+            "the first step does not halt: {s}"
+        );
+        assert!(s.contains(r#"<label for="reason""#));
+        let s = resume_form(Lang::En, "demo", "tok").into_string();
+        assert!(s.contains(r#"action="/console/resume""#) && s.contains(r#"name="key""#));
+    }
+}
