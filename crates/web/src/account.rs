@@ -58,7 +58,8 @@ pub async fn sign_in_page(parts: Parts) -> Response {
 }
 
 /// `POST /sign-in`: signs in through the service; on success the session cookie and a
-/// 303 to the person's own desk ([`home_for`] their role), else the form again with the service's words (never the password).
+/// 303 to the person's own desk ([`home_for`] their role), else the form again with the
+/// service's words (never the password).
 pub async fn sign_in(
     State(pages): State<Pages>,
     parts: Parts,

@@ -191,6 +191,16 @@ pub fn chosen_currency(caller: &Caller, asked: Option<&str>) -> Option<String> {
     caller.currencies.first().cloned()
 }
 
+/// The currency a staff form acts on: as [`chosen_currency`], except that a form naming
+/// a currency the caller may not run is refused (`None`), never quietly turned into
+/// another currency (an action must be on what the person saw and asked for).
+pub fn posted_currency(caller: &Caller, asked: Option<&str>) -> Option<String> {
+    match asked {
+        Some(c) if !caller.may_run(c) => None,
+        _ => chosen_currency(caller, asked),
+    }
+}
+
 /// A staff page's gate: signed in (else to the sign-in page) with one of `roles` (else
 /// 403).
 #[allow(clippy::result_large_err)]
@@ -527,7 +537,7 @@ async fn verify(
         return r;
     }
     let caller = &session.caller;
-    let Some(code) = chosen_currency(caller, form.currency.as_deref()) else {
+    let Some(code) = posted_currency(caller, form.currency.as_deref()) else {
         return error_page(prefs, "/audit", Nav::Audit, &ServiceError::forbidden());
     };
     let started = service::auditor::start_verification(&pages.service, caller, &code);

@@ -194,6 +194,13 @@ fn account_kinds_have_words_and_currencies_are_chosen_among_the_callers() {
         Some("busan")
     );
     assert_eq!(chosen_currency(&caller, None).as_deref(), Some("busan"));
+    // A form naming a currency the caller may not run is refused, not redirected.
+    assert_eq!(posted_currency(&caller, Some("evil")), None);
+    assert_eq!(
+        posted_currency(&caller, Some("seoul")).as_deref(),
+        Some("seoul")
+    );
+    assert_eq!(posted_currency(&caller, None).as_deref(), Some("busan"));
     let location = see_other_currency("/audit", "seoul\r\nx");
     assert_eq!(location.headers()["location"], "/audit");
 }

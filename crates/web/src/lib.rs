@@ -17,17 +17,21 @@
 //! or style, everything from `/assets`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, VARY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::Markup;
+use service::Role;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 mod account;
 pub mod assets;
@@ -71,8 +75,37 @@ impl std::fmt::Debug for Pages {
 /// origin (so no inline script or style), never framed.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
+/// How long a request's body may pause before the request fails (a slow upload must
+/// not hold its memory and a connection for ever).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The forms that take uploads of megabytes, and who may send one.
+const UPLOADS: &[(&str, Role)] = &[
+    ("/console/registry/preview", Role::Operator),
+    ("/console/aliases", Role::Operator),
+    ("/pay/scan", Role::Citizen),
+];
+
+/// An upload (a registry file, a photo) may be megabytes: only a signed-in person of the
+/// form's role gets to send one. Anyone else is refused before the body is read.
+async fn uploads_need_their_role(State(pages): State<Pages>, req: Request, next: Next) -> Response {
+    if req.method() == Method::POST
+        && let Some((_, role)) = UPLOADS.iter().find(|(path, _)| req.uri().path() == *path)
+        && !session::signed_in(&pages.service, req.headers())
+            .is_some_and(|s| s.caller.role == *role)
+    {
+        return account::refused(Prefs::from_headers(req.headers()));
+    }
+    next.run(req).await
+}
+
 /// The pages' routes, with no fallback (so they can be merged into another router).
 pub fn routes(status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> Router {
+    let pages = Pages {
+        status,
+        service,
+        csrf: session::CsrfKey::random(),
+    };
     Router::new()
         .route("/", get(pages::home))
         .route("/status", get(status::page_handler))
@@ -93,12 +126,13 @@ pub fn routes(status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> 
         .route("/text", get(prefs::switch_text))
         .route("/manifest.webmanifest", get(assets::manifest))
         .route("/assets/{file}", get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(
+            pages.clone(),
+            uploads_need_their_role,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(axum::middleware::map_response(secure))
-        .with_state(Pages {
-            status,
-            service,
-            csrf: session::CsrfKey::random(),
-        })
+        .with_state(pages)
 }
 
 /// The whole site: the pages, then `api` for every other request. A 404 from `api`

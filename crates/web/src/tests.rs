@@ -404,6 +404,30 @@ async fn text_assets_go_gzipped_to_browsers_that_take_it() {
 }
 
 #[tokio::test]
+async fn uploads_are_refused_before_their_body_is_read_without_the_role() {
+    for (path, cookie) in [
+        ("/console/registry/preview", None),
+        ("/console/aliases", Some("maeul_session=forged")),
+        ("/pay/scan", None),
+    ] {
+        // A body that never arrives: reading it would hang past the timeout below.
+        let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+        let mut req = Request::post(path).header("content-type", "multipart/form-data; boundary=x");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            app().oneshot(req.body(Body::from_stream(never)).unwrap()),
+        )
+        .await
+        .expect("answered without reading the body")
+        .unwrap();
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn htmx_is_vendored_with_its_version_and_licence() {
     let (_, _, js) = fetch("/assets/htmx.min.js", &[]).await;
     assert!(

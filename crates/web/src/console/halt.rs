@@ -19,8 +19,8 @@ use service::operator::desk::{self, Reason};
 
 use super::{Tab, tabs};
 use crate::audit::{
-    CurrencyQuery, check_form, chosen_currency, currency_switch, error_page, see_other_currency,
-    staff,
+    CurrencyQuery, check_form, chosen_currency, currency_switch, error_page, posted_currency,
+    see_other_currency, staff,
 };
 use crate::i18n::{Lang, Words};
 use crate::layout::{Nav, page};
@@ -238,7 +238,7 @@ async fn halt(
         return r;
     }
     let caller = &session.caller;
-    let Some(code) = chosen_currency(caller, form.currency.as_deref()) else {
+    let Some(code) = posted_currency(caller, form.currency.as_deref()) else {
         return error_page(prefs, PATH, Nav::Console, &ServiceError::forbidden());
     };
     let reason = form.reason.unwrap_or_default().trim().to_owned();
@@ -286,7 +286,7 @@ async fn resume(
         return r;
     }
     let caller = &session.caller;
-    let Some(code) = chosen_currency(caller, form.currency.as_deref()) else {
+    let Some(code) = posted_currency(caller, form.currency.as_deref()) else {
         return error_page(prefs, PATH, Nav::Console, &ServiceError::forbidden());
     };
     match desk::resume(&pages.service, caller, form.key.as_deref(), &code).await {

@@ -430,10 +430,12 @@ fn filter_form(lang: Lang, query: &ListQuery) -> Markup {
 
 fn results(lang: Lang, query: &ListQuery, list: &MerchantList) -> Markup {
     let offset = query.offset.unwrap_or(0);
-    let shown = list.merchants.len() as u32;
+    let shown = u32::try_from(list.merchants.len()).unwrap_or(u32::MAX);
+    // Wider than the query's u32: an offset near its end must not overflow.
+    let (first, last) = (u64::from(offset) + 1, u64::from(offset) + u64::from(shown));
     let count = match lang {
-        Lang::Ko => format!("{}곳 중 {}–{}", list.total, offset + 1, offset + shown),
-        Lang::En => format!("{}–{} of {}", offset + 1, offset + shown, list.total),
+        Lang::Ko => format!("{}곳 중 {}–{}", list.total, first, last),
+        Lang::En => format!("{}–{} of {}", first, last, list.total),
     };
     html! {
         section aria-labelledby="results-title" {
@@ -469,8 +471,8 @@ fn results(lang: Lang, query: &ListQuery, list: &MerchantList) -> Markup {
                     @if offset > 0 {
                         a rel="prev" href=(query.link(offset.saturating_sub(PAGE_SIZE))) { (lang.t(W::Previous)) }
                     }
-                    @if (offset + shown) < list.total as u32 {
-                        a rel="next" href=(query.link(offset + shown)) { (lang.t(W::Next)) }
+                    @if last < list.total as u64 {
+                        a rel="next" href=(query.link(offset.saturating_add(shown))) { (lang.t(W::Next)) }
                     }
                 }
             }

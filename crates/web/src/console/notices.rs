@@ -19,8 +19,8 @@ use service::operator::desk::{self, NewNotice};
 
 use super::{Tab, tabs};
 use crate::audit::{
-    CurrencyQuery, check_form, chosen_currency, currency_switch, error_page, see_other_currency,
-    staff,
+    CurrencyQuery, check_form, chosen_currency, currency_switch, error_page, posted_currency,
+    see_other_currency, staff,
 };
 use crate::i18n::{Lang, Words};
 use crate::layout::{Nav, page};
@@ -187,7 +187,7 @@ async fn publish(
         return r;
     }
     let caller = &session.caller;
-    let Some(code) = chosen_currency(caller, form.currency.as_deref()) else {
+    let Some(code) = posted_currency(caller, form.currency.as_deref()) else {
         return error_page(prefs, PATH, Nav::Console, &ServiceError::forbidden());
     };
     let req = NewNotice {
