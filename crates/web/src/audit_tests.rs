@@ -1,52 +1,17 @@
 //! The auditor's desk: its gate and its fragments.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use service::auditor::VerifyAnswer;
 use tower::ServiceExt;
 
 use super::*;
-use crate::{CurrencyStatus, StatusSource};
-
-struct NoStatus;
-
-impl StatusSource for NoStatus {
-    fn status(&self) -> Vec<CurrencyStatus> {
-        Vec::new()
-    }
-}
 
 /// A router over a service with one user of `role` (running currency `demo`, which this
 /// service does not have), and that user's session cookie.
 pub(crate) async fn app_with(role: Role) -> (axum::Router, String) {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let auth = service::Auth::open(&dir, true).unwrap();
-    let service = Arc::new(service::Service::new(
-        std::collections::BTreeMap::new(),
-        Arc::new(auth),
-    ));
-    service
-        .auth
-        .create(service::NewUser {
-            login: "staff".into(),
-            password: service::Secret::new("correct horse battery".into()),
-            pin: (role == Role::Citizen).then(|| service::Secret::new("123456".into())),
-            role,
-            currency: "demo".into(),
-            currencies: vec!["demo".into()],
-            setup: None,
-        })
-        .await
-        .unwrap();
-    let (token, _, _) = service
-        .auth
-        .sign_in("staff", "correct horse battery", None)
-        .await
-        .unwrap();
-    let app = crate::routes(Arc::new(NoStatus), service);
+    let (app, token) = crate::test_support::site_with_user(role, "staff", None, &["demo"]).await;
     (app, format!("maeul_session={token}"))
 }
 

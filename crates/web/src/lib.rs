@@ -207,4 +207,6 @@ fn private_response(markup: Markup) -> Response {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

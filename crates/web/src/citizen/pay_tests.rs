@@ -3,57 +3,16 @@
 //! currency: the payments and scans themselves run in the browser test against the demo.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use tower::ServiceExt;
 
 use super::*;
-use crate::{CurrencyStatus, StatusSource};
-
-struct NoStatus;
-
-impl StatusSource for NoStatus {
-    fn status(&self) -> Vec<CurrencyStatus> {
-        Vec::new()
-    }
-}
 
 /// A router over a fresh service with one user of `role`, and that user's session token.
 pub async fn app_with(role: Role) -> (Router, String) {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let auth = service::Auth::open(&dir, true).unwrap();
-    let service = Arc::new(service::Service::new(
-        std::collections::BTreeMap::new(),
-        Arc::new(auth),
-    ));
-    let user = service
-        .auth
-        .create(service::NewUser {
-            login: "minji".into(),
-            password: Secret::new("correct horse battery".into()),
-            pin: (role == Role::Citizen).then(|| Secret::new("123456".into())),
-            role,
-            currency: "demo".into(),
-            currencies: Vec::new(),
-            setup: None,
-        })
-        .await
-        .unwrap();
-    service.auth.set_account(user, 1_000_000_001).unwrap();
-    let session = service::session::sign_in(
-        &service,
-        None,
-        service::session::SignIn {
-            login: "minji".into(),
-            password: Secret::new("correct horse battery".into()),
-        },
-    )
-    .await
-    .unwrap();
-    (crate::routes(Arc::new(NoStatus), service), session.token)
+    crate::test_support::site_with_user(role, "minji", Some(1_000_000_001), &[]).await
 }
 
 pub async fn send(

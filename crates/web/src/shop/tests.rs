@@ -2,55 +2,17 @@
 //! a refusal shows. (The journeys with a real currency are in browser/tests/shop.test.mjs.)
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use tower::ServiceExt;
 
-use crate::{CurrencyStatus, StatusSource};
-
-struct NoStatus;
-
-impl StatusSource for NoStatus {
-    fn status(&self) -> Vec<CurrencyStatus> {
-        Vec::new()
-    }
-}
-
-const PASSWORD: &str = "correct horse battery";
+use crate::test_support::site_with_user;
 
 /// A site with no currency, one user of `role` signed in: the router, the session
 /// token.
 async fn signed_in(role: service::Role) -> (Router, String) {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let auth = service::Auth::open(&dir, true).unwrap();
-    let service = Arc::new(service::Service::new(
-        std::collections::BTreeMap::new(),
-        Arc::new(auth),
-    ));
-    let user = service
-        .auth
-        .create(service::NewUser {
-            login: "gukbap".into(),
-            password: service::Secret::new(PASSWORD.into()),
-            pin: (role == service::Role::Citizen).then(|| service::Secret::new("123456".into())),
-            role,
-            currency: "demo".into(),
-            currencies: Vec::new(),
-            setup: None,
-        })
-        .await
-        .unwrap();
-    service.auth.set_account(user, 2_000_000_001).unwrap();
-    let (token, _, _) = service
-        .auth
-        .sign_in("gukbap", PASSWORD, None)
-        .await
-        .unwrap();
-    let router = crate::routes(Arc::new(NoStatus), Arc::clone(&service));
-    (router, token)
+    site_with_user(role, "gukbap", Some(2_000_000_001), &[]).await
 }
 
 async fn send(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, String) {

@@ -3,53 +3,17 @@
 //! the service's refusals shown in words with their codes.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use tower::ServiceExt;
 
-use crate::{CurrencyStatus, StatusSource};
-
-struct NoCurrencies;
-
-impl StatusSource for NoCurrencies {
-    fn status(&self) -> Vec<CurrencyStatus> {
-        Vec::new()
-    }
-}
-
-const PASSWORD: &str = "correct horse battery";
+use crate::test_support::site_with_user;
 
 /// A router over a service with one user of `role` (no currency), and that user's
 /// session token.
 async fn with_user(role: service::Role) -> (Router, String) {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let auth = service::Auth::open(&dir, true).unwrap();
-    let service = Arc::new(service::Service::new(
-        std::collections::BTreeMap::new(),
-        Arc::new(auth),
-    ));
-    let user = service
-        .auth
-        .create(service::NewUser {
-            login: "minji".into(),
-            password: service::Secret::new(PASSWORD.into()),
-            pin: (role == service::Role::Citizen).then(|| service::Secret::new("123456".into())),
-            role,
-            currency: "demo".into(),
-            currencies: Vec::new(),
-            setup: None,
-        })
-        .await
-        .unwrap();
-    service.auth.set_account(user, 1_000_000_001).unwrap();
-    let (token, _, _) = service.auth.sign_in("minji", PASSWORD, None).await.unwrap();
-    (
-        crate::routes(Arc::new(NoCurrencies), Arc::clone(&service)),
-        token,
-    )
+    site_with_user(role, "minji", Some(1_000_000_001), &[]).await
 }
 
 async fn call(
