@@ -247,6 +247,31 @@ pub fn check_form(
     Ok(())
 }
 
+/// An operator's console form: signed in as an operator (else to sign-in, or 403), the
+/// form's token and origin right (else 403), and the currency it names one they run
+/// ([`posted_currency`], else 403). The session and the currency's code.
+#[allow(clippy::result_large_err)]
+pub fn console_form(
+    pages: &Pages,
+    parts: &Parts,
+    path: &'static str,
+    csrf: Option<&str>,
+    currency: Option<&str>,
+) -> Result<(SignedIn, String), Response> {
+    let session = staff(pages, parts, &[Role::Operator], path, Nav::Console)?;
+    check_form(pages, parts, &session, csrf)?;
+    let Some(code) = posted_currency(&session.caller, currency) else {
+        let prefs = Prefs::from_headers(&parts.headers);
+        return Err(error_page(
+            prefs,
+            path,
+            Nav::Console,
+            &ServiceError::forbidden(),
+        ));
+    };
+    Ok((session, code))
+}
+
 /// Whether the request is htmx's (it wants a fragment, not a page).
 pub fn from_htmx(parts: &Parts) -> bool {
     parts.headers.contains_key("hx-request")

@@ -14,13 +14,12 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 use service::Role;
-use service::error::ServiceError;
 use service::operator::desk::{self, Reason};
 
 use super::{Tab, tabs};
 use crate::audit::{
-    CurrencyQuery, check_form, chosen_currency, currency_switch, error_page, posted_currency,
-    see_other_currency, staff,
+    CurrencyQuery, chosen_currency, console_form, currency_switch, error_page, see_other_currency,
+    staff,
 };
 use crate::i18n::{Lang, Words};
 use crate::layout::{Nav, page};
@@ -229,18 +228,18 @@ async fn halt(
 ) -> Response {
     let prefs = Prefs::from_headers(&parts.headers);
     let lang = prefs.lang;
-    let session = match staff(&pages, &parts, &[Role::Operator], PATH, Nav::Console) {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (session, code) = match console_form(
+        &pages,
+        &parts,
+        PATH,
+        form.csrf.as_deref(),
+        form.currency.as_deref(),
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    if let Err(r) = check_form(&pages, &parts, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let caller = &session.caller;
-    let Some(code) = posted_currency(caller, form.currency.as_deref()) else {
-        return error_page(prefs, PATH, Nav::Console, &ServiceError::forbidden());
-    };
     let reason = form.reason.unwrap_or_default().trim().to_owned();
     if reason.is_empty() {
         return see_other_currency(PATH, &code);
@@ -277,18 +276,18 @@ async fn resume(
     form: Result<Form<HaltForm>, FormRejection>,
 ) -> Response {
     let prefs = Prefs::from_headers(&parts.headers);
-    let session = match staff(&pages, &parts, &[Role::Operator], PATH, Nav::Console) {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (session, code) = match console_form(
+        &pages,
+        &parts,
+        PATH,
+        form.csrf.as_deref(),
+        form.currency.as_deref(),
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    if let Err(r) = check_form(&pages, &parts, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let caller = &session.caller;
-    let Some(code) = posted_currency(caller, form.currency.as_deref()) else {
-        return error_page(prefs, PATH, Nav::Console, &ServiceError::forbidden());
-    };
     match desk::resume(&pages.service, caller, form.key.as_deref(), &code).await {
         Ok(_) => see_other_currency(PATH, &code),
         Err(e) => error_page(prefs, PATH, Nav::Console, &e),
