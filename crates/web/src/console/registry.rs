@@ -474,6 +474,19 @@ fn read_upload(parts: &Parts, body: &[u8]) -> Option<Upload> {
     })
 }
 
+/// A sync's summary and rows, as the page asked for them (the full report).
+fn rows_of(report: SyncReport) -> Result<(Box<SyncAnswer>, Vec<SyncRow>, usize), ServiceError> {
+    match report {
+        SyncReport::Full {
+            summary,
+            rows,
+            rows_total,
+        } => Ok((summary, rows, rows_total)),
+        SyncReport::Summary(summary) => Ok((summary, Vec::new(), 0)),
+        SyncReport::Csv(_) => Err(ServiceError::internal("a CSV answer to a page")),
+    }
+}
+
 /// Reads an upload whose body arrived (or says why not, as a page).
 fn received(
     pages: &Pages,
@@ -556,24 +569,8 @@ pub async fn preview(
         file,
     )
     .await;
-    let (summary, rows, rows_total) = match answer.map(|a| a.value) {
-        Ok(SyncReport::Full {
-            summary,
-            rows,
-            rows_total,
-        }) => (summary, rows, rows_total),
-        Ok(SyncReport::Summary(summary)) => (summary, Vec::new(), 0),
-        Ok(SyncReport::Csv(_)) => {
-            let e = ServiceError::internal("a CSV answer to a page");
-            return registry_again(
-                &pages,
-                prefs,
-                &session,
-                &up.choice,
-                e.status,
-                error_alert(lang, super::merchants::W::Failed, &e),
-            );
-        }
+    let (summary, rows, rows_total) = match answer.and_then(|a| rows_of(a.value)) {
+        Ok(r) => r,
         Err(e) => {
             return registry_again(
                 &pages,
@@ -684,24 +681,8 @@ pub async fn apply(
         file.as_ref().clone(),
     )
     .await;
-    let (summary, rows, rows_total) = match answer.map(|a| a.value) {
-        Ok(SyncReport::Full {
-            summary,
-            rows,
-            rows_total,
-        }) => (summary, rows, rows_total),
-        Ok(SyncReport::Summary(summary)) => (summary, Vec::new(), 0),
-        Ok(SyncReport::Csv(_)) => {
-            let e = ServiceError::internal("a CSV answer to a page");
-            return registry_again(
-                &pages,
-                prefs,
-                &session,
-                &choice,
-                e.status,
-                error_alert(lang, super::merchants::W::Failed, &e),
-            );
-        }
+    let (summary, rows, rows_total) = match answer.and_then(|a| rows_of(a.value)) {
+        Ok(r) => r,
         Err(e) => {
             return registry_again(
                 &pages,
