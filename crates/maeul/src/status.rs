@@ -10,12 +10,10 @@
 //!   writes still go on.
 //! - **running**: neither.
 //!
-//! What works, as far as the ledger can tell: payments when the currency takes writes
-//! and a scheme is in force; charging when, in addition, the scheme's purchases are
-//! open; redemption when it takes writes. What this cannot tell: whether the **bank**
-//! answers. Charging and redemption also need the bank edge, and the treasury exposes
-//! no health of it (an order to an unreachable bank is retried by the sweep, not
-//! refused), so a bank outage does not show here yet.
+//! What works is `service::standing` (the operator's dashboard reads the same). What it
+//! cannot tell: whether the **bank** answers. Charging and redemption also need the bank
+//! edge, and the treasury exposes no health of it (an order to an unreachable bank is
+//! retried by the sweep, not refused), so a bank outage does not show here yet.
 //!
 //! Since when: a ledger halt records its own time, which is used. Nothing records when
 //! the other states began, so this adapter remembers the first moment **this process**
@@ -175,27 +173,18 @@ struct Observed {
 }
 
 fn observe(c: &Currency, now_ms: u64) -> Observed {
-    let (halt, scheme_in_force, purchases_open) = c.engine.read(|l| {
-        let now = ledger::Timestamp::from_micros(now_ms.saturating_mul(1000));
-        let scheme = l.scheme_at(now);
-        (
-            l.halted().cloned(),
-            scheme.is_some(),
-            scheme.is_some_and(|v| v.config.purchase.enabled),
-        )
-    });
-    let health = c.engine.health();
+    let standing = service::standing::Standing::of(&c.engine, now_ms.saturating_mul(1000));
     let audit_failed = c.engine.audit_failure().is_some();
-    let (state, reason, since_ms) = decide(&health, halt.as_ref(), audit_failed);
-    let takes_writes = matches!(health, engine::Health::Running) && halt.is_none();
+    let (state, reason, since_ms) = decide(&standing.health, standing.halt.as_ref(), audit_failed);
+    let w = standing.works;
     Observed {
         state,
         reason,
         since_ms,
         works: Works {
-            payments: takes_writes && scheme_in_force,
-            charging: takes_writes && purchases_open,
-            redemption: takes_writes,
+            payments: w.payments,
+            charging: w.charging,
+            redemption: w.redemption,
         },
     }
 }

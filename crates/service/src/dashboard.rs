@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use engine::record::{self, RecordBody};
-use engine::{Engine, Health, Storage};
+use engine::{Engine, Storage};
 use ledger::{AccountKind, Envelope, Outcome, Timestamp, TransferKind};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use treasury::events::{Event, EventFold};
 use utoipa::ToSchema;
 
 use crate::error::ServiceError;
+use crate::standing::Standing;
 use crate::{Caller, Service, now_us};
 
 /// Seconds of journal time per bucket.
@@ -172,6 +173,50 @@ pub struct Point {
     pub budget_left_won: i64,
 }
 
+/// The sums over the dashboard's buckets, and the payments' rates (in tenths of a
+/// payment per second, so that no float comes near a count).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Window {
+    pub seconds: u64,
+    pub payments: u64,
+    pub sales_won: i64,
+    pub subsidy_won: i64,
+    /// Payments per second over the whole window, times ten.
+    pub mean_per_second_x10: u64,
+    /// The busiest bucket's payments per second, times ten.
+    pub peak_per_second_x10: u64,
+}
+
+impl Window {
+    /// Checked sums: an overflow is an error, never a wrapped total.
+    pub fn of(points: &[Point], bucket_s: u64) -> Result<Window, ServiceError> {
+        let overflow = || ServiceError::internal("dashboard totals overflow");
+        let mut w = Window {
+            seconds: bucket_s.saturating_mul(points.len() as u64),
+            ..Window::default()
+        };
+        for p in points {
+            w.payments = w.payments.checked_add(p.payments).ok_or_else(overflow)?;
+            w.sales_won = w.sales_won.checked_add(p.sales_won).ok_or_else(overflow)?;
+            w.subsidy_won = w
+                .subsidy_won
+                .checked_add(p.subsidy_won)
+                .ok_or_else(overflow)?;
+            w.peak_per_second_x10 = w
+                .peak_per_second_x10
+                .max(per_second_x10(p.payments, bucket_s));
+        }
+        w.mean_per_second_x10 = per_second_x10(w.payments, w.seconds);
+        Ok(w)
+    }
+}
+
+/// `count` over `seconds`, times ten, rounded down (over no time: over one second).
+pub fn per_second_x10(count: u64, seconds: u64) -> u64 {
+    let x10 = u128::from(count) * 10 / u128::from(seconds.max(1));
+    u64::try_from(x10).unwrap_or(u64::MAX)
+}
+
 /// Whether the currency takes writes, and what works.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CurrencyHealth {
@@ -199,6 +244,8 @@ pub struct Dashboard {
     pub bucket_s: u64,
     /// Oldest first, `BUCKETS` of them, the last one the current bucket.
     pub points: Vec<Point>,
+    /// The sums over `points`.
+    pub window: Window,
     /// The first batch time counted (the series know nothing before).
     pub since_us: Option<u64>,
     /// What the subsidy budgets hold now.
@@ -220,39 +267,31 @@ pub fn dashboard(
     let engine = &currency.engine;
     let series = service.dashboards.of(code, engine, &currency.storage);
     let at_us = now_us();
-    let (budget_left_won, halt, scheme_in_force, purchases_open) = engine.read(|l| {
-        let left = l
-            .accounts()
+    let budget_left_won = engine.read(|l| {
+        l.accounts()
             .iter()
             .filter(|a| a.kind == AccountKind::SubsidyBudget)
-            .map(|a| a.balance().map_or(0, |b| b.get()))
-            .sum::<i64>();
-        let scheme = l.scheme_at(Timestamp::from_micros(at_us));
-        (
-            left,
-            l.halted().map(|h| format!("{:?}", h.cause)),
-            scheme.is_some(),
-            scheme.is_some_and(|v| v.config.purchase.enabled),
-        )
+            .try_fold(0i64, |sum, a| {
+                sum.checked_add(a.balance().map_or(0, |b| b.get()))
+            })
     });
+    let budget_left_won =
+        budget_left_won.ok_or_else(|| ServiceError::internal("subsidy budgets overflow i64"))?;
     let (points, since_us) = {
         let b = series.lock();
         (points(&b.counts, at_us, budget_left_won), b.since_us)
     };
-    let health = engine.health();
-    let takes_writes = matches!(health, Health::Running) && halt.is_none();
-    let (name, cause) = match health {
-        Health::Running => ("running", None),
-        Health::Recovering { cause } => ("recovering", Some(cause)),
-        Health::Failed { cause } => ("failed", Some(cause)),
-        Health::ReadOnly { cause } => ("read_only", Some(cause)),
-        Health::Stopped => ("stopped", None),
-    };
+    let window = Window::of(&points, BUCKET_S)?;
+    let standing = Standing::of(engine, at_us);
+    let (name, cause) = standing.engine_state();
+    let cause = cause.map(str::to_owned);
+    let works = standing.works;
     Ok(Dashboard {
         currency: code.to_owned(),
         at_us,
         bucket_s: BUCKET_S,
         points,
+        window,
         since_us,
         budget_left_won,
         queue_depth: engine.queue_depth(),
@@ -263,10 +302,10 @@ pub fn dashboard(
         health: CurrencyHealth {
             engine: name.into(),
             cause,
-            halted: halt,
-            payments: takes_writes && scheme_in_force,
-            charging: takes_writes && purchases_open,
-            redemption: takes_writes,
+            halted: standing.halt.map(|h| format!("{:?}", h.cause)),
+            payments: works.payments,
+            charging: works.charging,
+            redemption: works.redemption,
             audit_failure: engine.audit_failure(),
         },
     })
@@ -305,6 +344,41 @@ mod tests {
 
     fn counts(entries: &[(u64, Counts)]) -> BTreeMap<u64, Counts> {
         entries.iter().copied().collect()
+    }
+
+    fn point(payments: u64, sales_won: i64, subsidy_won: i64) -> Point {
+        Point {
+            start_us: 0,
+            payments,
+            payments_won: 0,
+            sales_won,
+            subsidy_won,
+            budget_left_won: 0,
+        }
+    }
+
+    #[test]
+    fn the_window_sums_its_buckets_and_rates_in_tenths() {
+        let w = Window::of(
+            &[point(3, 1_000, 100), point(0, 0, -40), point(12, 5, 0)],
+            10,
+        )
+        .expect("no overflow");
+        assert_eq!(w.seconds, 30);
+        assert_eq!(w.payments, 15);
+        assert_eq!(w.sales_won, 1_005);
+        assert_eq!(w.subsidy_won, 60, "subsidy that came back is taken off");
+        assert_eq!(w.mean_per_second_x10, 5, "15 payments in 30 s is 0.5/s");
+        assert_eq!(w.peak_per_second_x10, 12, "12 payments in 10 s is 1.2/s");
+        assert_eq!(Window::of(&[], 10).expect("empty"), Window::default());
+    }
+
+    #[test]
+    fn a_window_that_would_overflow_is_an_error_not_a_wrapped_total() {
+        let e =
+            Window::of(&[point(1, i64::MAX, 0), point(1, 1, 0)], 10).expect_err("i64::MAX + 1 won");
+        assert_eq!(e.status, http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(per_second_x10(u64::MAX, 1), u64::MAX, "a rate saturates");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::get;
 use maud::{Markup, PreEscaped, html};
 use service::Role;
-use service::dashboard::{Dashboard, Point};
+use service::dashboard::{Dashboard, Point, per_second_x10};
 
 use super::{Tab, tabs};
 use crate::audit::{
@@ -193,12 +193,10 @@ fn live_part(lang: Lang, d: &Dashboard) -> Markup {
         .collect();
     let sales: Vec<i64> = d.points.iter().map(|p| p.sales_won).collect();
     let left: Vec<i64> = d.points.iter().map(|p| p.budget_left_won).collect();
-    let payments_total: u64 = d.points.iter().map(|p| p.payments).sum();
-    let window_s = d.bucket_s * d.points.len() as u64;
-    let mean_x10 = per_second_x10(payments_total, window_s.max(1));
-    let peak_x10 = pps.iter().copied().max().unwrap_or(0);
-    let sales_total: i64 = sales.iter().sum();
-    let subsidy_total: i64 = d.points.iter().map(|p| p.subsidy_won).sum();
+    let w = &d.window;
+    let (payments_total, mean_x10, peak_x10) =
+        (w.payments, w.mean_per_second_x10, w.peak_per_second_x10);
+    let (sales_total, subsidy_total) = (w.sales_won, w.subsidy_won);
     html! {
         p.updated {
             (lang.t(D::Updated)) " " time datetime=(at.rfc3339()) { (at.display()) }
@@ -306,11 +304,6 @@ fn health(lang: Lang, d: &Dashboard) -> Markup {
             }
         }
     }
-}
-
-/// Payments a second, in tenths: `count` in `seconds`.
-pub fn per_second_x10(count: u64, seconds: u64) -> u64 {
-    count.saturating_mul(10) / seconds.max(1)
 }
 
 /// Tenths as `12.3`.

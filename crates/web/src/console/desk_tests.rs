@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use axum::http::StatusCode;
-use service::dashboard::CurrencyHealth;
+use service::dashboard::{CurrencyHealth, Window};
 
 use super::*;
 use crate::audit::tests::{app_with, get};
@@ -75,11 +75,12 @@ fn dashboard(halted: Option<&str>) -> Dashboard {
             subsidy_won: 100,
             budget_left_won: 1_000_000 - 100 * i as i64,
         })
-        .collect();
+        .collect::<Vec<_>>();
     Dashboard {
         currency: "demo".into(),
         at_us: 1_796_284_800_000_000 + 595_000_000,
         bucket_s: 10,
+        window: Window::of(&points, 10).unwrap(),
         points,
         since_us: Some(1_796_284_700_000_000),
         budget_left_won: 994_100,
