@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inflateSync } from 'node:zlib';
+import { createServer } from 'node:http';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import {
   BASE,
@@ -375,6 +376,92 @@ test('the one-time pay code: QR and text, a countdown, a new code', async () => 
     } finally {
       await ctx.close();
     }
+  }
+});
+
+/** A 256×256 one-colour PNG, as a tile server answers. */
+function tilePng() {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(256, 0);
+  header.writeUInt32BE(256, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(256 * 3, 0xd8)]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: 256 }, () => row)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', pixels),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+test('nearby: the configured tile server’s tiles lie under the map; without it the plain map stays', async () => {
+  // crates/maeul/tests/browser.rs starts maeul with --map-tiles on this port.
+  const port = Number(process.env.MAEUL_TILES_PORT);
+  assert.ok(port > 0, 'MAEUL_TILES_PORT is set by the browser test');
+  const asked = [];
+  const png = tilePng();
+  const tiles = createServer((req, res) => {
+    asked.push(req.url);
+    res.writeHead(200, { 'content-type': 'image/png' });
+    res.end(png);
+  });
+  await new Promise((ok) => tiles.listen(port, '127.0.0.1', ok));
+  const ctx = await context(browser, 'phone');
+  try {
+    const page = await ctx.newPage();
+    await signInWithForm(page, 'citizen-0155');
+    await page.waitForURL('**/wallet');
+    await page.goto('/nearby');
+    const images = page.locator('svg.map g.map-tiles image');
+    const drawn = await images.count();
+    assert.ok(drawn >= 4 && drawn <= 25, `${drawn} tiles drawn`);
+    // Every tile is asked for once the images are decoded (the policy lets them in).
+    await page.waitForFunction(
+      (n) => performance.getEntriesByType('resource').filter((e) => e.initiatorType === 'image').length >= n,
+      drawn,
+    );
+    assert.ok(asked.length >= drawn, `the tile server was asked ${asked.length} times`);
+    for (const path of asked) assert.match(path, /^\/tiles\/\d+\/\d+\/\d+\.png$/);
+    assert.equal((await page.textContent('.map-attribution')).trim(), 'test tiles');
+    assert.ok((await page.locator('svg.map g.map-shop').count()) > 0, 'points over the tiles');
+    await checkPage(page, '/nearby with tiles');
+    assert.deepEqual(ctx.errors, []);
+  } finally {
+    await ctx.close();
+    await new Promise((ok) => tiles.close(ok));
+  }
+  // The tile server gone: the points, rings and list are all still there.
+  const gone = await context(browser, 'phone');
+  try {
+    const page = await gone.newPage();
+    await signInWithForm(page, 'citizen-0155');
+    await page.waitForURL('**/wallet');
+    await page.goto('/nearby');
+    assert.ok((await page.locator('svg.map g.map-shop').count()) > 0, 'points without tiles');
+    assert.ok((await page.locator('ol.nearby-list > li').count()) > 0, 'the list without tiles');
+    assert.ok(gone.errors.every((e) => e.includes('Failed to load resource')), gone.errors.join('\n'));
+  } finally {
+    await gone.close();
   }
 });
 

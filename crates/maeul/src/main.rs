@@ -57,6 +57,14 @@ enum Cmd {
         /// are answered 503 and closed. A load generator on this machine needs more.
         #[arg(long, default_value_t = server::connections::CONNECTIONS_PER_ADDRESS_MAX)]
         connections_per_address: usize,
+        /// A map tile server for the citizens' nearby map, as an address with {z}, {x}
+        /// and {y} (for example https://tile.openstreetmap.org/{z}/{x}/{y}.png). Without
+        /// one, or when it does not answer, the map is drawn plain (points and distances).
+        #[arg(long)]
+        map_tiles: Option<String>,
+        /// The attribution the tile server's terms ask for, shown under the map.
+        #[arg(long, default_value = "")]
+        map_tiles_attribution: String,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -249,8 +257,13 @@ fn main() -> ExitCode {
             scheme,
             sign_ins_per_address,
             connections_per_address,
+            map_tiles,
+            map_tiles_attribution,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
+            let map_tiles = map_tiles
+                .map(|t| web::map_tiles::MapTiles::new(&t, &map_tiles_attribution))
+                .transpose()?;
             maeul::serve::run(maeul::serve::ServeOptions {
                 data_dir,
                 listen,
@@ -261,6 +274,7 @@ fn main() -> ExitCode {
                 scheme,
                 sign_ins_per_address,
                 connections_per_address,
+                pages: web::PageSettings { map_tiles },
             })
         })(),
         Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),

@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub sign_ins_per_address: u32,
     /// HTTP connections open at once per client address.
     pub connections_per_address: usize,
+    /// What the deployment sets for the pages (a map tile server).
+    pub pages: web::PageSettings,
 }
 
 /// The issuer's account at the (simulated) bank.
@@ -290,10 +292,11 @@ async fn serve(
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     // The API and the web pages on one origin.
     let status = Arc::new(crate::status::Status::new(Arc::clone(&state)));
-    let router = web::site(
+    let router = web::site_with(
         server::app(Arc::clone(&state)),
         status,
         Arc::clone(&state.service),
+        o.pages.clone(),
     );
     let http = tokio::spawn(server::serve(
         Arc::clone(&state),

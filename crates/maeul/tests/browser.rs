@@ -51,8 +51,26 @@ fn pages_work_in_a_real_browser() {
     let root = repo_root();
     require_browser_setup(&root);
     let dir = tempfile::tempdir().unwrap();
+    // A port for the map tile server `pay.test.mjs` runs for a while (nothing answers
+    // there before or after: the plain map is tested too).
+    let tiles_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tiles = format!("http://127.0.0.1:{tiles_port}/tiles/{{z}}/{{x}}/{{y}}.png");
     // Long enough for every test file; stopped (killed) as soon as they are done.
-    let (mut server, base, bank) = common::serve(dir.path(), 20, 1800);
+    let (mut server, base, bank) = common::serve_with(
+        dir.path(),
+        20,
+        1800,
+        &[
+            "--map-tiles",
+            &tiles,
+            "--map-tiles-attribution",
+            "test tiles",
+        ],
+    );
     let started = Instant::now();
     // One file at a time: one of them halts the demo for a while (and resumes it).
     let status = Command::new("node")
@@ -66,6 +84,7 @@ fn pages_work_in_a_real_browser() {
         .env("MAEUL_URL", &base)
         // The simulated bank, for journeys that read what arrived there (the 1-won code).
         .env("MAEUL_BANK_URL", &bank)
+        .env("MAEUL_TILES_PORT", tiles_port.to_string())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .status();

@@ -40,6 +40,7 @@ mod citizen;
 mod console;
 pub mod i18n;
 mod layout;
+pub mod map_tiles;
 mod pages;
 pub mod prefs;
 pub mod session;
@@ -63,6 +64,35 @@ pub struct Pages {
     pub service: Arc<service::Service>,
     /// What signed-in forms' tokens are derived under (random per process).
     pub csrf: session::CsrfKey,
+    /// What the deployment set for the pages.
+    pub settings: Arc<PageSettings>,
+}
+
+/// What a deployment sets for the pages (`maeul serve`'s flags).
+#[derive(Clone, Debug, Default)]
+pub struct PageSettings {
+    /// A tile server under `/nearby`'s map; without one the map is drawn plain.
+    pub map_tiles: Option<map_tiles::MapTiles>,
+}
+
+impl PageSettings {
+    /// The pages' Content-Security-Policy: [`CONTENT_SECURITY_POLICY_VALUE`], with images
+    /// also from the tile server when there is one.
+    pub fn content_security_policy(&self) -> HeaderValue {
+        match &self.map_tiles {
+            None => HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
+            Some(tiles) => {
+                let policy = format!(
+                    "{CONTENT_SECURITY_POLICY_VALUE}; img-src 'self' {}",
+                    tiles.origin()
+                );
+                // `MapTiles` refuses origins that are not header-safe; should one slip
+                // through, the strict policy stands and the tiles do not load.
+                HeaderValue::from_str(&policy)
+                    .unwrap_or(HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE))
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Pages {
@@ -101,10 +131,21 @@ async fn uploads_need_their_role(State(pages): State<Pages>, req: Request, next:
 
 /// The pages' routes, with no fallback (so they can be merged into another router).
 pub fn routes(status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> Router {
+    routes_with(status, service, PageSettings::default())
+}
+
+/// The same with a deployment's settings.
+pub fn routes_with(
+    status: Arc<dyn StatusSource>,
+    service: Arc<service::Service>,
+    settings: PageSettings,
+) -> Router {
+    let policy = settings.content_security_policy();
     let pages = Pages {
         status,
         service,
         csrf: session::CsrfKey::random(),
+        settings: Arc::new(settings),
     };
     Router::new()
         .route("/", get(pages::home))
@@ -131,7 +172,9 @@ pub fn routes(status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> 
             uploads_need_their_role,
         ))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
-        .layer(axum::middleware::map_response(secure))
+        .layer(axum::middleware::map_response(move |r| {
+            secure(r, policy.clone())
+        }))
         .with_state(pages)
 }
 
@@ -142,7 +185,17 @@ pub fn routes(status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> 
 /// `api` keeps its own fallback, which is why this is not a plain `Router::merge`
 /// (axum refuses to merge two routers that both have one).
 pub fn site(api: Router, status: Arc<dyn StatusSource>, service: Arc<service::Service>) -> Router {
-    routes(status, service).fallback(move |req: Request| {
+    site_with(api, status, service, PageSettings::default())
+}
+
+/// The same with a deployment's settings.
+pub fn site_with(
+    api: Router,
+    status: Arc<dyn StatusSource>,
+    service: Arc<service::Service>,
+    settings: PageSettings,
+) -> Router {
+    routes_with(status, service, settings).fallback(move |req: Request| {
         let mut api = api.clone();
         async move {
             let path = req.uri().path().to_owned();
@@ -156,7 +209,8 @@ pub fn site(api: Router, status: Arc<dyn StatusSource>, service: Arc<service::Se
                 Err(never) => match never {},
             };
             if response.status() == StatusCode::NOT_FOUND && !is_api_path(&path) {
-                secure(pages::not_found(prefs, &here)).await
+                let policy = HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE);
+                secure(pages::not_found(prefs, &here), policy).await
             } else {
                 response
             }
@@ -170,12 +224,9 @@ fn is_api_path(path: &str) -> bool {
 }
 
 /// Adds the security headers to a page response.
-async fn secure(mut response: Response) -> Response {
+async fn secure(mut response: Response, policy: HeaderValue) -> Response {
     let h = response.headers_mut();
-    h.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
-    );
+    h.insert(CONTENT_SECURITY_POLICY, policy);
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -9,6 +9,16 @@ use std::process::{Child, Command, Stdio};
 /// by itself after `seconds`; the child, the API's and the bank's base URLs (which the
 /// server prints on its first line).
 pub fn serve(dir: &Path, demo_rate: u32, seconds: u32) -> (Child, String, String) {
+    serve_with(dir, demo_rate, seconds, &[])
+}
+
+/// The same with more arguments to `maeul serve`.
+pub fn serve_with(
+    dir: &Path,
+    demo_rate: u32,
+    seconds: u32,
+    more: &[&str],
+) -> (Child, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_maeul"))
         .args([
             "serve",
@@ -20,6 +30,7 @@ pub fn serve(dir: &Path, demo_rate: u32, seconds: u32) -> (Child, String, String
         .args(["--demo-rate", &demo_rate.to_string()])
         .args(["--seconds", &seconds.to_string(), "--data-dir"])
         .arg(dir)
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -1,8 +1,9 @@
 //! `/nearby`: approved shops around the citizen, as a list (distance, category, open
 //! now) and as a plain SVG map drawn here, around the citizen's position (from the
 //! browser's geolocation through `nearby.js`), an area they pick, or the town centre.
-//! Everything comes from the service's `public::nearby_view`; the map needs no network
-//! beyond this page (no tiles).
+//! Everything comes from the service's `public::nearby_view`. The map needs no network
+//! beyond this page: where the deployment names a tile server (`map_tiles`), its tiles
+//! are drawn beneath the points, and when they do not load the plain map remains.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -16,6 +17,7 @@ use service::public::{NearbyAt, NearbyShop, NearbyView};
 use super::Tab;
 use super::pay::{W as PayW, citizen, citizen_page, error_page, url_encode};
 use crate::i18n::{Lang, Words};
+use crate::map_tiles::MapTiles;
 use crate::{Pages, assets};
 
 /// The map's drawing size (SVG units); the rings are at half and the whole radius.
@@ -166,7 +168,7 @@ async fn nearby(
             div.nearby {
                 section.nearby-map aria-labelledby="map-title" {
                     h3 #map-title { (lang.t(W::MapTitle)) }
-                    (map(lang, &view))
+                    (map(lang, &view, pages.settings.map_tiles.as_ref()))
                 }
                 section aria-labelledby="list-title" {
                     h3 #list-title { (lang.t(W::ListTitle)) }
@@ -242,15 +244,25 @@ fn place(view: &NearbyView, lat: f64, lon: f64) -> (f64, f64) {
 }
 
 /// The shops as numbered points around the centre, with rings at half and the whole
-/// radius (labelled with their distance).
-fn map(lang: Lang, view: &NearbyView) -> Markup {
+/// radius (labelled with their distance), over the tile server's tiles if there is one.
+fn map(lang: Lang, view: &NearbyView, tiles: Option<&MapTiles>) -> Markup {
     let c = MAP / 2.0;
     let half = view.radius_m / 2;
+    let units_per_m = MAP_R / f64::from(view.radius_m.max(1));
+    let under = tiles.map_or_else(Vec::new, |t| t.around(view.lat, view.lon, units_per_m, MAP));
     html! {
-        svg.map viewBox=(format!("0 0 {MAP} {MAP}")) role="img" aria-labelledby="map-svg-title"
+        svg.map.(if under.is_empty() { "" } else { "map-tiled" }) viewBox=(format!("0 0 {MAP} {MAP}")) role="img" aria-labelledby="map-svg-title"
             xmlns="http://www.w3.org/2000/svg" {
             title #map-svg-title { (lang.t(W::MapLabel)) }
             rect.map-ground x="0" y="0" width=(MAP) height=(MAP) {}
+            @if !under.is_empty() {
+                g.map-tiles {
+                    @for t in &under {
+                        image href=(t.href) x=(format!("{:.2}", t.x)) y=(format!("{:.2}", t.y))
+                            width=(format!("{:.2}", t.side)) height=(format!("{:.2}", t.side)) {}
+                    }
+                }
+            }
             circle.map-ring cx=(c) cy=(c) r=(MAP_R / 2.0) {}
             circle.map-ring cx=(c) cy=(c) r=(MAP_R) {}
             text.map-ring-label x=(c + 4.0) y=(c - MAP_R / 2.0 - 3.0) { (distance(half)) }
@@ -268,6 +280,9 @@ fn map(lang: Lang, view: &NearbyView) -> Markup {
             text.map-you-label x=(c) y=(c + 18.0) text-anchor="middle" {
                 @if view.area.is_some() { (lang.t(W::Centre)) } @else { (lang.t(W::You)) }
             }
+        }
+        @if let Some(t) = tiles.filter(|t| !under.is_empty() && !t.attribution.is_empty()) {
+            p.meta.map-attribution { (t.attribution) }
         }
     }
 }
