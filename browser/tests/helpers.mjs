@@ -5,7 +5,10 @@
 // starts one on a fresh data directory and runs these tests against it). The browser is
 // Debian's chromium, driven by playwright-core (no downloaded browser).
 
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -156,4 +159,101 @@ export async function signInWithForm(page, login, password = DEMO_PASSWORD) {
   await page.getByLabel(ko ? '아이디' : 'Login', { exact: true }).fill(login);
   await page.getByLabel(ko ? '비밀번호' : 'Password', { exact: true }).fill(password);
   await page.locator('main').getByRole('button', { name: ko ? '로그인' : 'Sign in' }).click();
+}
+
+/** Decodes an 8-bit greyscale or RGB(A) PNG (what `qr` renders) to grey pixels. */
+function decodePng(buf) {
+  let at = 8;
+  let width = 0;
+  let height = 0;
+  let colour = 0;
+  const idat = [];
+  while (at < buf.length) {
+    const len = buf.readUInt32BE(at);
+    const type = buf.toString('ascii', at + 4, at + 8);
+    const data = buf.subarray(at + 8, at + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      assert.equal(data[8], 8, 'bit depth 8');
+      colour = data[9];
+    } else if (type === 'IDAT') idat.push(data);
+    at += 12 + len;
+  }
+  const bpp = { 0: 1, 2: 3, 4: 2, 6: 4 }[colour];
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * bpp;
+  const out = Buffer.alloc(width * height);
+  let prev = Buffer.alloc(stride);
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)];
+    const line = Buffer.from(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)));
+    for (let i = 0; i < stride; i++) {
+      const a = i >= bpp ? line[i - bpp] : 0;
+      const b = prev[i];
+      const c = i >= bpp ? prev[i - bpp] : 0;
+      let p = 0;
+      if (f === 1) p = a;
+      else if (f === 2) p = b;
+      else if (f === 3) p = (a + b) >> 1;
+      else if (f === 4) {
+        const pa = Math.abs(b - c);
+        const pb = Math.abs(a - c);
+        const pc = Math.abs(a + b - 2 * c);
+        p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      line[i] = (line[i] + p) & 0xff;
+    }
+    for (let x = 0; x < width; x++) out[y * width + x] = line[x * bpp];
+    prev = line;
+  }
+  return { width, height, grey: out };
+}
+
+/** A one-frame Y4M video (640×480, the QR in the middle on white) for the fake camera. */
+function y4m(png) {
+  const { width, height, grey } = decodePng(png);
+  const W = 640;
+  const H = 480;
+  const scale = Math.min(1, (H - 40) / height, (W - 40) / width);
+  const w = Math.floor(width * scale);
+  const h = Math.floor(height * scale);
+  const ox = Math.floor((W - w) / 2);
+  const oy = Math.floor((H - h) / 2);
+  const Y = Buffer.alloc(W * H, 235);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const v = grey[Math.floor(y / scale) * width + Math.floor(x / scale)];
+      Y[(oy + y) * W + ox + x] = 16 + Math.round((v * 219) / 255);
+    }
+  }
+  const chroma = Buffer.alloc((W / 2) * (H / 2) * 2, 128);
+  return Buffer.concat([
+    Buffer.from(`YUV4MPEG2 W${W} H${H} F30:1 Ip A1:1 C420jpeg\n`),
+    Buffer.from('FRAME\n'),
+    Y,
+    chroma,
+  ]);
+}
+
+/**
+ * A Chromium whose camera plays `png` (a QR code, say) as a still video: Chromium's
+ * fake capture device, with the permission prompt answered yes.
+ */
+export async function launchWithCamera(png) {
+  const dir = await mkdtemp(join(tmpdir(), 'maeul-camera-'));
+  const video = join(dir, 'camera.y4m');
+  await writeFile(video, y4m(png));
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-video-capture=${video}`,
+    ],
+  });
 }

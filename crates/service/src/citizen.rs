@@ -643,24 +643,9 @@ pub async fn scan(
     Ok(scan_view(currency, &a))
 }
 
-/// An image that could not be read for codes: 422 with the decoder's code and words.
-pub fn image_refusal(e: qr::ImageDecodeError) -> ServiceError {
-    ServiceError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        e.code(),
-        e.message_ko(),
-        e.message_en(),
-    )
-}
-
-/// What the code in a camera image or photo (PNG or JPEG) is: decoded here, under the
-/// `qr` crate's limits, then classified as [`scan`] does. What the header alone refuses
-/// (a decompression bomb, a GIF) is answered before a decode place is taken: a burst of
-/// bombs must not crowd out real photos. A decode may take `qr::DECODE_MEMORY_MAX_BYTES`
-/// and seconds of a core: only `decodes`' permits run at once, and one more is answered
-/// 503 at once rather than queued (a queue of images would hold their memory and answer
-/// after the citizen gave up). The work runs off the async threads, and goes on (with
-/// its permit) even if the caller is dropped.
+/// What the code in a camera image or photo (PNG or JPEG) is: decoded under the `qr`
+/// crate's limits and a decode place (`camera::decode`), then classified as [`scan`]
+/// does.
 pub async fn scan_image(
     service: &Service,
     caller: &Caller,
@@ -669,18 +654,7 @@ pub async fn scan_image(
 ) -> Result<ScanView, ServiceError> {
     require(caller, Role::Citizen)?;
     let currency = service.currency(&caller.currency)?;
-    qr::check_image_header(image.as_ref()).map_err(image_refusal)?;
-    let permit = std::sync::Arc::clone(decodes)
-        .try_acquire_owned()
-        .map_err(|_| ServiceError::busy(1))?;
-    let found = tokio::task::spawn_blocking(move || {
-        let found = qr::decode_image(image.as_ref());
-        drop(permit);
-        found
-    })
-    .await
-    .map_err(|e| ServiceError::internal(e.to_string()))?
-    .map_err(image_refusal)?;
+    let found = crate::camera::decode(image, decodes).await?;
     let first = found.first().cloned().unwrap_or_default();
     let a = currency
         .merchants

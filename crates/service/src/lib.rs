@@ -15,6 +15,7 @@
 pub mod auditor;
 pub mod auth;
 pub mod bank_link;
+pub mod camera;
 pub mod citizen;
 pub mod dashboard;
 pub mod error;

@@ -150,48 +150,104 @@ if (body && "EventSource" in window) {
   window.addEventListener("pagehide", () => source.close());
 }
 
-// The camera: BarcodeDetector reads QR codes from the video; the code goes into the
-// field, and the cashier checks the amount and takes the payment.
+// The camera: the customer's code is read from the video, by the browser's own
+// BarcodeDetector where there is one, elsewhere by sending a frame at a time to
+// /shop/scan (decoded by the server). The code goes into the field, and the cashier
+// checks the amount and takes the payment.
 const scan = document.getElementById("scan");
 const video = document.getElementById("scan-video");
 const start = document.getElementById("scan-start");
 const stop = document.getElementById("scan-stop");
 const scanStatus = document.getElementById("scan-status");
 const codeField = document.getElementById("code");
-if (scan && video && start && stop && "BarcodeDetector" in window && navigator.mediaDevices) {
+const csrfField = document.querySelector('#charge-form input[name="csrf"]');
+/** Server answers that mean "keep looking": no code in this frame yet, or busy. */
+const KEEP_LOOKING = new Set(["image_no_qr_code", "image_qr_unreadable", "busy", "overloaded"]);
+/** How often a frame is looked at (milliseconds). */
+const EVERY_MS = 700;
+
+async function detectorIfAny() {
+  if (!("BarcodeDetector" in window)) return null;
+  try {
+    const formats = await window.BarcodeDetector.getSupportedFormats();
+    return formats.includes("qr_code") ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The code in the video's current frame: its text, null to keep looking. */
+async function readFrame(detector, canvas) {
+  if (video.readyState < 2) return null;
+  if (detector) {
+    const found = await detector.detect(video);
+    return found.length > 0 ? found[0].rawValue : null;
+  }
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  const blob = await new Promise((ok) => canvas.toBlob(ok, "image/png"));
+  if (!blob) return null;
+  const response = await fetch("/shop/scan", {
+    method: "POST",
+    body: blob,
+    headers: { "Content-Type": "image/png", "X-CSRF-Token": csrfField ? csrfField.value : "" },
+    credentials: "same-origin",
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (response.ok && typeof answer.code === "string") return answer.code;
+  if (response.status === 503 || KEEP_LOOKING.has(answer.error)) return null;
+  // A final answer that is not a code (not a pay code, refused): said, and looking goes on.
+  if (scanStatus && answer.message) scanStatus.textContent = answer.message;
+  return null;
+}
+
+if (scan && video && start && stop && codeField && navigator.mediaDevices?.getUserMedia) {
   scan.hidden = false;
   let stream = null;
   let timer = null;
+  let looking = false;
+  const canvas = document.createElement("canvas");
   const end = () => {
-    if (timer) clearInterval(timer);
+    if (timer) clearTimeout(timer);
     timer = null;
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null;
+    video.srcObject = null;
     video.hidden = true;
     stop.hidden = true;
     start.hidden = false;
   };
   start.addEventListener("click", async () => {
     try {
-      const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+      const detector = await detectorIfAny();
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
       video.srcObject = stream;
       video.hidden = false;
       stop.hidden = false;
       start.hidden = true;
-      await video.play();
-      timer = setInterval(async () => {
+      await video.play().catch(() => {});
+      const loop = async () => {
+        if (!stream || looking) return;
+        looking = true;
+        let code = null;
         try {
-          const found = await detector.detect(video);
-          if (found.length > 0 && codeField) {
-            codeField.value = found[0].rawValue;
-            end();
-            document.getElementById("amount")?.focus();
-          }
+          code = await readFrame(detector, canvas);
         } catch {
           // The next frame is tried.
+        } finally {
+          looking = false;
         }
-      }, 250);
+        if (code) {
+          codeField.value = code;
+          end();
+          if (scanStatus) scanStatus.textContent = scan.dataset.read || "";
+          document.getElementById("amount")?.focus();
+          return;
+        }
+        if (stream) timer = setTimeout(loop, EVERY_MS);
+      };
+      timer = setTimeout(loop, EVERY_MS);
     } catch (err) {
       if (scanStatus) scanStatus.textContent = String(err && err.name ? err.name : err);
       end();

@@ -114,6 +114,7 @@ const UPLOADS: &[(&str, Role)] = &[
     ("/console/registry/preview", Role::Operator),
     ("/console/aliases", Role::Operator),
     ("/pay/scan", Role::Citizen),
+    ("/shop/scan", Role::Merchant),
 ];
 
 /// An upload (a registry file, a photo) may be megabytes: only a signed-in person of the

@@ -22,6 +22,7 @@ mod apply;
 mod qr;
 mod refund;
 mod sales;
+mod scan;
 mod till;
 mod words;
 
@@ -35,6 +36,7 @@ pub fn routes() -> Router<Pages> {
         .merge(sales::routes())
         .merge(refund::routes())
         .merge(qr::routes())
+        .merge(scan::routes())
 }
 
 /// A merchant page, for the menu.

@@ -284,7 +284,7 @@ fn render(
                         aria-invalid=[invalid]
                         aria-describedby=(described.map_or("code-hint".to_owned(), |d| format!("code-hint {d}")));
                 }
-                div.scan #scan hidden {
+                div.scan #scan hidden data-read=(lang.t(W::ScanRead)) {
                     button.button.secondary #scan-start type="button" { (lang.t(W::ScanStart)) }
                     button.button.secondary #scan-stop type="button" hidden { (lang.t(W::ScanStop)) }
                     video #scan-video hidden muted playsinline aria-label=(lang.t(W::ScanVideo)) {}

@@ -42,6 +42,7 @@ pub enum W {
     ScanStart,
     ScanStop,
     ScanVideo,
+    ScanRead,
     Amount,
     ChargeButton,
     LiveTitle,
@@ -144,6 +145,10 @@ impl Words for W {
             ScanStart => ("카메라로 읽기", "Read with the camera"),
             ScanStop => ("카메라 끄기", "Stop the camera"),
             ScanVideo => ("카메라 화면", "Camera view"),
+            ScanRead => (
+                "코드를 읽었습니다. 금액을 확인하고 결제받으세요.",
+                "Code read. Check the amount and take the payment.",
+            ),
             Amount => ("금액", "Amount"),
             ChargeButton => ("결제 받기", "Take payment"),
             LiveTitle => ("들어오는 결제", "Incoming payments"),
