@@ -753,6 +753,70 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
     let auditor = svc.sign_in("auditor-busan", "correct horse battery").await;
     let (_, r) = svc.get("/api/v1/audit/busan/verify", Some(&auditor)).await;
     assert_eq!(r["ok"], true, "{r}");
+    // The same verification in the background: started at once, then its progress.
+    let (s, v) = svc
+        .post(
+            "/api/v1/audit/busan/verification",
+            Some(&auditor),
+            None,
+            json!(null),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let mut done = v;
+    for _ in 0..200 {
+        if done["running"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        done = svc
+            .get("/api/v1/audit/busan/verification", Some(&auditor))
+            .await
+            .1;
+    }
+    assert_eq!(done["running"], false, "{done}");
+    assert_eq!(done["answer"]["ok"], true, "{done}");
+    assert!(
+        done["checked"].as_u64().unwrap() >= done["total"].as_u64().unwrap(),
+        "{done}"
+    );
+    // The operator's dashboard: what works, and sums that match its buckets.
+    let (s, d) = svc
+        .get("/api/v1/operator/busan/dashboard", Some(&operator))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["health"]["payments"], true, "{d}");
+    let bucket_payments: u64 = d["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["payments"].as_u64().unwrap())
+        .sum();
+    assert_eq!(d["window"]["payments"], bucket_payments, "{d}");
+    // A charge's quote before it is made: what the wallet gets is what the bank pays
+    // plus the discount, and nothing moved.
+    let before = svc.engine.state_hash();
+    let (s, q) = svc
+        .post(
+            "/api/v1/me/charges/quote",
+            Some(&citizen),
+            None,
+            json!({"face": 50000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{q}");
+    assert_eq!(q["face"], 50_000, "{q}");
+    assert_eq!(
+        q["paid"].as_i64().unwrap() + q["discount"].as_i64().unwrap(),
+        50_000,
+        "{q}"
+    );
+    let (s, r) = svc.get("/api/v1/me/refund/quote", Some(&citizen)).await;
+    assert!(
+        s == StatusCode::OK || s == StatusCode::UNPROCESSABLE_ENTITY,
+        "{s} {r}"
+    );
+    assert_eq!(svc.engine.state_hash(), before, "quotes move no money");
     let (_, t) = svc.get("/api/v1/audit/busan/totals", Some(&auditor)).await;
     assert_eq!(t["sum"], 0, "{t}");
     // The citizen sees this month's counters and the auto-charge just set.
@@ -1206,6 +1270,38 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
         (
             M::GET,
             "/api/v1/audit/busan/verify".into(),
+            None,
+            &["operator", "auditor"],
+        ),
+        (
+            M::POST,
+            "/api/v1/me/charges/quote".into(),
+            Some(json!({"face": 50000})),
+            &["citizen"],
+        ),
+        (M::GET, "/api/v1/me/refund/quote".into(), None, &["citizen"]),
+        (
+            M::GET,
+            "/api/v1/me/purchases/1/cancel/quote".into(),
+            None,
+            &["citizen"],
+        ),
+        (
+            M::GET,
+            "/api/v1/operator/busan/dashboard".into(),
+            None,
+            &["operator"],
+        ),
+        // Last: it holds the whole-journal turn while it runs in the background.
+        (
+            M::POST,
+            "/api/v1/audit/busan/verification".into(),
+            None,
+            &["operator", "auditor"],
+        ),
+        (
+            M::GET,
+            "/api/v1/audit/busan/verification".into(),
             None,
             &["operator", "auditor"],
         ),

@@ -2,9 +2,9 @@
 //! `/me/history` answer merchants too.
 
 use service::citizen::{
-    AutoCharge, ChargeAnswer, ChargeRequest, ConsumerCodeAnswer, ConsumerCodeRequest, GiftAnswer,
-    GiftRequest, Lot, Paging, PaymentAnswer, PaymentRequest, PayoutAnswer, ScanRequest, ScanView,
-    Wallet,
+    AutoCharge, BalanceRefundQuoteView, CancelQuoteView, ChargeAnswer, ChargeQuote, ChargeRequest,
+    ConsumerCodeAnswer, ConsumerCodeRequest, GiftAnswer, GiftRequest, Lot, Paging, PaymentAnswer,
+    PaymentRequest, PayoutAnswer, ScanRequest, ScanView, Wallet,
 };
 
 use super::prelude::*;
@@ -23,7 +23,10 @@ use crate::idempotency::idempotency_key;
         set_auto_charge,
         scan,
         scan_image,
-        consumer_code
+        consumer_code,
+        quote_charge,
+        quote_cancel,
+        quote_refund_balance
     ),
     components(schemas(
         Wallet,
@@ -39,7 +42,10 @@ use crate::idempotency::idempotency_key;
         ScanRequest,
         ScanView,
         ConsumerCodeRequest,
-        ConsumerCodeAnswer
+        ConsumerCodeAnswer,
+        ChargeQuote,
+        CancelQuoteView,
+        BalanceRefundQuoteView
     ))
 )]
 #[derive(Debug)]
@@ -49,6 +55,8 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/me/wallet", get(wallet))
         .route("/api/v1/me/charges", post(charge))
+        .route("/api/v1/me/charges/quote", post(quote_charge))
+        .route("/api/v1/me/refund/quote", get(quote_refund_balance))
         .route("/api/v1/me/payments", post(pay))
         .route("/api/v1/me/history", get(history))
         .route("/api/v1/me/gifts", post(gift))
@@ -56,6 +64,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/v1/me/purchases/{purchase}/cancel",
             post(cancel_purchase),
+        )
+        .route(
+            "/api/v1/me/purchases/{purchase}/cancel/quote",
+            get(quote_cancel),
         )
         .route(
             "/api/v1/me/auto-charge",
@@ -99,6 +111,53 @@ async fn charge(
             .map(Json)
             .into(),
     )
+}
+
+/// What a charge would do now, before it is made: what the wallet receives, what the
+/// bank account pays, the discount, and what is left of this month's limits. Moves no
+/// money (no idempotency key).
+#[utoipa::path(post, path = "/api/v1/me/charges/quote", request_body = ChargeRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, body = ChargeQuote), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")
+))]
+async fn quote_charge(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    JsonBody(req): JsonBody<ChargeRequest>,
+) -> Result<Json<ChargeQuote>, ApiError> {
+    Ok(Json(
+        service::citizen::quote_charge(&state.service, &caller, &req).await?,
+    ))
+}
+
+/// What cancelling a purchase would pay back now, and what goes back to the budget.
+#[utoipa::path(get, path = "/api/v1/me/purchases/{purchase}/cancel/quote", security(("bearer" = [])),
+    params(("purchase" = u64, Path)),
+    responses((status = 200, body = CancelQuoteView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn quote_cancel(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    PathParams(purchase): PathParams<u64>,
+) -> Result<Json<CancelQuoteView>, ApiError> {
+    Ok(Json(
+        service::citizen::quote_cancel(&state.service, &caller, purchase).await?,
+    ))
+}
+
+/// What refunding the wallet's balance would pay to the bank now, and what goes back to
+/// the budgets.
+#[utoipa::path(get, path = "/api/v1/me/refund/quote", security(("bearer" = [])),
+    responses((status = 200, body = BalanceRefundQuoteView), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn quote_refund_balance(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+) -> Result<Json<BalanceRefundQuoteView>, ApiError> {
+    Ok(Json(
+        service::citizen::quote_refund_balance(&state.service, &caller).await?,
+    ))
 }
 
 /// Pays a merchant under the scheme's rules (cash-back as the scheme says).

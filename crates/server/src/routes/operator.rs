@@ -2,6 +2,7 @@
 
 //! Thin over `service::operator`.
 
+use service::dashboard::{CurrencyHealth, Dashboard, Point as DashboardPoint, Window};
 use service::merchant::QrParams;
 use service::operator::desk::{self, Budget, Funding, NewNotice, Reason, ReportAnswer};
 use service::operator::merchants::{self, LifecycleReason, ListParams, MerchantList, Suspension};
@@ -27,6 +28,7 @@ use crate::idempotency::{idempotency_key, mark_replayed};
         withdraw_scheme,
         budgets,
         fund_budget,
+        dashboard,
         publish_notice,
         merchant_qr,
         list_merchants,
@@ -46,6 +48,10 @@ use crate::idempotency::{idempotency_key, mark_replayed};
         SchemeVersionView,
         Budget,
         Funding,
+        Dashboard,
+        DashboardPoint,
+        Window,
+        CurrencyHealth,
         NewNotice,
         SyncAnswer,
         SyncRow,
@@ -61,6 +67,7 @@ pub struct Doc;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/operator/{currency}/budgets", get(budgets))
+        .route("/api/v1/operator/{currency}/dashboard", get(dashboard))
         .route(
             "/api/v1/operator/{currency}/budgets/{budget}/funding",
             post(fund_budget),
@@ -425,6 +432,25 @@ async fn withdraw_scheme(
     .await?
     .map(|()| StatusCode::NO_CONTENT)
     .into())
+}
+
+/// The dashboard: payments, sales and subsidy per 10-second bucket over the last minutes
+/// (journal time), their sums and rates, the budgets left, the sequencer's queue and
+/// what works now.
+#[utoipa::path(get, path = "/api/v1/operator/{currency}/dashboard", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = Dashboard), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn dashboard(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    PathParams(code): PathParams<String>,
+) -> Result<Json<Dashboard>, ApiError> {
+    Ok(Json(service::dashboard::dashboard(
+        &state.service,
+        &caller,
+        &code,
+    )?))
 }
 
 /// The currency's subsidy budgets: left, spent, and the scheme's ceilings.
