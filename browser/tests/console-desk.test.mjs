@@ -7,17 +7,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  BASE,
-  SIZES,
-  apiSignIn,
-  assertAccessible,
-  assertNoHorizontalOverflow,
-  context,
-  launch,
-  screenshot,
-  signInWithForm,
-} from './helpers.mjs';
+import { BASE, apiSignIn, context, launch, signInWithForm, sweepPages } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -96,31 +86,12 @@ test('the dashboard is an operator’s: the auditor is told so (403)', async () 
   }
 });
 
-for (const size of Object.keys(SIZES)) {
-  test(`the dashboard: ${size}, both languages, large text`, async () => {
-    const ctx = await context(browser, size);
-    try {
-      const page = await ctx.newPage();
-      await signInWithForm(page, 'operator');
-      await page.waitForURL('**/console');
-      for (const [lang, text] of [
-        ['ko', 'normal'],
-        ['en', 'normal'],
-        ['ko', 'large'],
-      ]) {
-        await ctx.addCookies([
-          { name: 'lang', value: lang, url: BASE },
-          { name: 'text', value: text, url: BASE },
-        ]);
-        await page.reload();
-        assert.match(await page.textContent('h1'), lang === 'ko' ? /운영 현황/ : /Dashboard/);
-        await assertAccessible(page, `console (${size}, ${lang}, ${text} text)`);
-        if (size === 'phone') await assertNoHorizontalOverflow(page, `console (${lang}, ${text} text)`);
-        if (lang === 'ko' && text === 'normal') await screenshot(page, 'console', size);
-      }
-      assert.deepEqual(ctx.errors, []);
-    } finally {
-      await ctx.close();
-    }
-  });
-}
+sweepPages(
+  'the dashboard',
+  () => browser,
+  async (page) => {
+    await signInWithForm(page, 'operator');
+    await page.waitForURL('**/console');
+  },
+  { console: { path: '/console', h1: { ko: /운영 현황/, en: /Dashboard/ } } },
+);

@@ -11,15 +11,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BASE,
-  SIZES,
   apiSignIn,
   assertAccessible,
-  assertNoHorizontalOverflow,
   context,
   launch,
   screenshot,
   signInWithForm,
   statusJson,
+  sweepPages,
 } from './helpers.mjs';
 
 let browser;
@@ -127,38 +126,15 @@ test('a notice published in the console is listed there and on /status', async (
 });
 
 /** The desk pages: path, screenshot name, heading in Korean and English. */
-const PAGES = [
-  ['/console/halt', 'console-halt', /중지·재개/, /Halt and resume/],
-  ['/console/notices', 'console-notices', /공지/, /Notices/],
-];
-
-for (const size of Object.keys(SIZES)) {
-  test(`the desk pages: ${size}, both languages, large text`, async () => {
-    const ctx = await context(browser, size);
-    try {
-      const page = await ctx.newPage();
-      await signInWithForm(page, 'operator');
-      await page.waitForURL('**/console');
-      for (const [lang, text] of [
-        ['ko', 'normal'],
-        ['en', 'normal'],
-        ['ko', 'large'],
-      ]) {
-        await ctx.addCookies([
-          { name: 'lang', value: lang, url: BASE },
-          { name: 'text', value: text, url: BASE },
-        ]);
-        for (const [path, name, ko, en] of PAGES) {
-          await page.goto(path);
-          assert.match(await page.textContent('h1'), lang === 'ko' ? ko : en);
-          await assertAccessible(page, `${name} (${size}, ${lang}, ${text} text)`);
-          if (size === 'phone') await assertNoHorizontalOverflow(page, `${name} (${lang}, ${text} text)`);
-          if (lang === 'ko' && text === 'normal') await screenshot(page, name, size);
-        }
-      }
-      assert.deepEqual(ctx.errors, []);
-    } finally {
-      await ctx.close();
-    }
-  });
-}
+sweepPages(
+  'the desk pages',
+  () => browser,
+  async (page) => {
+    await signInWithForm(page, 'operator');
+    await page.waitForURL('**/console');
+  },
+  {
+    'console-halt': { path: '/console/halt', h1: { ko: /중지·재개/, en: /Halt and resume/ } },
+    'console-notices': { path: '/console/notices', h1: { ko: /공지/, en: /Notices/ } },
+  },
+);

@@ -12,6 +12,7 @@ import { inflateSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const BASE = process.env.MAEUL_URL;
@@ -120,6 +121,63 @@ export async function screenshot(page, name, size) {
   if (process.env.MAEUL_UPDATE_SCREENSHOTS !== '1') return;
   await mkdir(screenshots, { recursive: true });
   await page.screenshot({ path: `${screenshots}${name}-${size}.png`, fullPage: true });
+}
+
+/** The looks every page is checked in: Korean, English, and Korean in large text. */
+export const LOOKS = [
+  { lang: 'ko', text: 'normal' },
+  { lang: 'en', text: 'normal' },
+  { lang: 'ko', text: 'large' },
+];
+
+/**
+ * Checks the page shown in one look: its heading in that language (`h1.ko`, `h1.en`: a
+ * string or a RegExp), axe-core, no sideways scrolling on a phone, and (Korean, normal
+ * text) its screenshot `name`.
+ */
+export async function checkLook(page, { name, size, lang, text, h1 }) {
+  if (h1) {
+    const want = h1[lang];
+    const got = (await page.textContent('h1')).trim();
+    if (want instanceof RegExp) assert.match(got, want, name);
+    else assert.equal(got, want, name);
+  }
+  await assertAccessible(page, `${name} (${size}, ${lang}, ${text} text)`);
+  if (size === 'phone') await assertNoHorizontalOverflow(page, `${name} (${lang}, ${text} text)`);
+  if (lang === 'ko' && text === 'normal') await screenshot(page, name, size);
+}
+
+/**
+ * One test per screen size: `signIn(page)` (if given), then every page of `pages`
+ * (`{ name: { path, h1, status = 200, ready } }`, `ready(page)` run once it is shown)
+ * in each of the LOOKS, checked by `checkLook`; no console error on the way.
+ * `browser()` gives the launched browser (made in the file's `before`).
+ */
+export function sweepPages(title, browser, signIn, pages) {
+  for (const size of Object.keys(SIZES)) {
+    test(`${title}: ${size}, both languages, large text`, async () => {
+      const ctx = await context(browser(), size);
+      try {
+        const page = await ctx.newPage();
+        if (signIn) await signIn(page);
+        for (const { lang, text } of LOOKS) {
+          await ctx.addCookies([
+            { name: 'lang', value: lang, url: BASE },
+            { name: 'text', value: text, url: BASE },
+          ]);
+          for (const [name, { path, h1, status = 200, ready }] of Object.entries(pages)) {
+            const response = await page.goto(path);
+            assert.equal(response.status(), status, path);
+            if (ready) await ready(page);
+            await checkLook(page, { name, size, lang, text, h1 });
+          }
+        }
+        assert.deepEqual(ctx.errors, []);
+      } finally {
+        await ctx.close();
+      }
+    });
+  }
 }
 
 /** The status document, fetched as another site or app would. */

@@ -12,15 +12,14 @@ import assert from 'node:assert/strict';
 import {
   BASE,
   DEMO_PASSWORD,
-  SIZES,
   apiSignIn,
   apiWallet,
   assertAccessible,
-  assertNoHorizontalOverflow,
   context,
   launch,
   screenshot,
   signInWithForm,
+  sweepPages,
 } from './helpers.mjs';
 
 const PIN = '123456';
@@ -356,47 +355,16 @@ test('money forms without their token, or from another site, are refused', async
   }
 });
 
-const PAGES = {
-  'sign-up': { path: '/sign-up', ko: '지갑 만들기', en: 'Open a wallet' },
-  'wallet-bank': { path: '/wallet/bank', ko: '계좌 연결', en: 'Bank account' },
-  'wallet-charge': { path: '/wallet/charge?face=50000', ko: '충전', en: 'Charge' },
-  'wallet-history': { path: '/wallet/history', ko: '이용 내역', en: 'History' },
-  'wallet-gift': { path: '/wallet/gift', ko: '선물하기', en: 'Send a gift' },
-  'wallet-refund': { path: '/wallet/refund', ko: '환불', en: 'Refunds' },
-  'wallet-auto-charge': { path: '/wallet/auto-charge', ko: '자동 충전', en: 'Auto-charge' },
-};
+sweepPages('the sign-up page', () => browser, null, {
+  'sign-up': { path: '/sign-up', h1: { ko: '지갑 만들기', en: 'Open a wallet' } },
+});
 
-for (const size of Object.keys(SIZES)) {
-  for (const [lang, text] of [
-    ['ko', 'normal'],
-    ['en', 'normal'],
-    ['ko', 'large'],
-  ]) {
-    test(`money pages: ${size}, ${lang}, ${text} text`, async () => {
-      const ctx = await context(browser, size, { lang, text });
-      try {
-        const page = await ctx.newPage();
-        const check = async (name) => {
-          const { path } = PAGES[name];
-          const response = await page.goto(path);
-          assert.equal(response.status(), 200, path);
-          assert.equal((await page.textContent('h1')).trim(), PAGES[name][lang]);
-          await assertAccessible(page, `${name} (${size}, ${lang}, ${text} text)`);
-          if (size === 'phone' && text === 'large') {
-            await assertNoHorizontalOverflow(page, `${name} (${lang}, large text)`);
-          }
-          if (lang === 'ko' && text === 'normal') await screenshot(page, name, size);
-        };
-        await check('sign-up');
-        // The same user for every size: its pages look the same in each screenshot.
-        await signedIn(page, 'citizen-0110');
-        for (const name of Object.keys(PAGES).filter((n) => n !== 'sign-up')) {
-          await check(name);
-        }
-        assert.deepEqual(ctx.errors, []);
-      } finally {
-        await ctx.close();
-      }
-    });
-  }
-}
+// The same user for every size: its pages look the same in each screenshot.
+sweepPages('money pages', () => browser, (page) => signedIn(page, 'citizen-0110'), {
+  'wallet-bank': { path: '/wallet/bank', h1: { ko: '계좌 연결', en: 'Bank account' } },
+  'wallet-charge': { path: '/wallet/charge?face=50000', h1: { ko: '충전', en: 'Charge' } },
+  'wallet-history': { path: '/wallet/history', h1: { ko: '이용 내역', en: 'History' } },
+  'wallet-gift': { path: '/wallet/gift', h1: { ko: '선물하기', en: 'Send a gift' } },
+  'wallet-refund': { path: '/wallet/refund', h1: { ko: '환불', en: 'Refunds' } },
+  'wallet-auto-charge': { path: '/wallet/auto-charge', h1: { ko: '자동 충전', en: 'Auto-charge' } },
+});

@@ -11,14 +11,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BASE,
-  SIZES,
   apiSignIn,
   assertAccessible,
-  assertNoHorizontalOverflow,
   context,
   launch,
-  screenshot,
   signInWithForm,
+  sweepPages,
 } from './helpers.mjs';
 
 const PIN = '123456';
@@ -245,42 +243,14 @@ test('the shop pages are a merchant’s: a citizen is told so (403)', async () =
   }
 });
 
-const HEADINGS = {
-  'shop-apply': { path: '/shop/apply', ko: '가맹점 신청', en: 'Apply as a shop' },
-  'shop-till': { path: '/shop', ko: '계산대', en: 'Till' },
-  'shop-sales': { path: '/shop/sales', ko: '매출', en: 'Sales' },
-};
+sweepPages('the application page', () => browser, null, {
+  'shop-apply': { path: '/shop/apply', h1: { ko: '가맹점 신청', en: 'Apply as a shop' } },
+});
 
-for (const size of Object.keys(SIZES)) {
-  for (const [lang, text] of [
-    ['ko', 'normal'],
-    ['en', 'normal'],
-    ['ko', 'large'],
-  ]) {
-    test(`shop pages: ${size}, ${lang}, ${text} text`, async () => {
-      const ctx = await context(browser, size, { lang, text });
-      try {
-        const page = await ctx.newPage();
-        const check = async (name) => {
-          await page.goto(HEADINGS[name].path);
-          assert.equal((await page.textContent('h1')).trim(), HEADINGS[name][lang]);
-          await assertAccessible(page, `${name} (${size}, ${lang}, ${text} text)`);
-          if (size === 'phone' && text === 'large') {
-            await assertNoHorizontalOverflow(page, `${name} (${lang}, large text)`);
-          }
-          if (lang === 'ko' && text === 'normal') await screenshot(page, name, size);
-        };
-        await check('shop-apply');
-        await signInShop(page, 5);
-        await check('shop-till');
-        await check('shop-sales');
-        assert.deepEqual(ctx.errors, []);
-      } finally {
-        await ctx.close();
-      }
-    });
-  }
-}
+sweepPages('shop pages', () => browser, (page) => signInShop(page, 5), {
+  'shop-till': { path: '/shop', h1: { ko: '계산대', en: 'Till' } },
+  'shop-sales': { path: '/shop/sales', h1: { ko: '매출', en: 'Sales' } },
+});
 
 test('a payment picked from the till is refunded after a confirmation', async () => {
   const ctx = await context(browser, 'phone');

@@ -15,12 +15,11 @@ import {
   SIZES,
   apiSignIn,
   apiWallet,
-  assertAccessible,
-  assertNoHorizontalOverflow,
   context,
   launch,
   screenshot,
   signInWithForm,
+  sweepPages,
 } from './helpers.mjs';
 
 let browser;
@@ -193,42 +192,20 @@ test('signing in and the wallet work without JavaScript', async () => {
   }
 });
 
-const HEADINGS = {
-  'sign-in': { ko: '로그인', en: 'Sign in' },
-  wallet: { ko: '내 지갑', en: 'My wallet' },
-};
+sweepPages('the sign-in page', () => browser, null, {
+  'sign-in': { path: '/sign-in', h1: { ko: '로그인', en: 'Sign in' } },
+});
 
-for (const size of Object.keys(SIZES)) {
-  for (const [lang, text] of [
-    ['ko', 'normal'],
-    ['en', 'normal'],
-    ['ko', 'large'],
-  ]) {
-    test(`sign-in and wallet pages: ${size}, ${lang}, ${text} text`, async () => {
-      const ctx = await context(browser, size, { lang, text });
-      try {
-        const page = await ctx.newPage();
-        await page.goto('/sign-in');
-        const check = async (name) => {
-          assert.equal((await page.textContent('h1')).trim(), HEADINGS[name][lang]);
-          await assertAccessible(page, `${name} (${size}, ${lang}, ${text} text)`);
-          if (size === 'phone' && text === 'large') {
-            await assertNoHorizontalOverflow(page, `${name} (${lang}, large text)`);
-          }
-          if (lang === 'ko' && text === 'normal') await screenshot(page, name, size);
-        };
-        await check('sign-in');
-        // The same user for every size: its page looks the same in each screenshot.
-        await signInWithForm(page, 'citizen-0002');
-        await page.waitForURL('**/wallet');
-        await check('wallet');
-        assert.deepEqual(ctx.errors, []);
-      } finally {
-        await ctx.close();
-      }
-    });
-  }
-}
+// The same user for every size: its page looks the same in each screenshot.
+sweepPages(
+  'the wallet',
+  () => browser,
+  async (page) => {
+    await signInWithForm(page, 'citizen-0002');
+    await page.waitForURL('**/wallet');
+  },
+  { wallet: { path: '/wallet', h1: { ko: '내 지갑', en: 'My wallet' } } },
+);
 
 /** The median of numbers. */
 const median = (xs) => {
