@@ -199,6 +199,42 @@ fn both_scheme_files_parse_and_validate() {
 }
 
 #[test]
+fn a_scheme_written_back_as_toml_reads_as_the_same_scheme() {
+    for file in [BUSAN, SEOUL] {
+        let config = SchemeConfig::from_toml(file).unwrap();
+        let text = config.to_toml().unwrap();
+        assert_eq!(SchemeConfig::from_toml(&text).unwrap(), config, "{text}");
+    }
+}
+
+#[test]
+fn every_problem_is_listed_and_the_first_is_what_validate_says() {
+    let mut config = SchemeConfig::from_toml(SEOUL).unwrap();
+    assert_eq!(config.problems(), Vec::new());
+    config.name = String::new();
+    config.purchase.discount_bp = 9_000;
+    config.purchase.validity_days = 0;
+    config.refunds.small_value_max = won(-1);
+    let fields: Vec<_> = config.problems().iter().map(|p| p.field).collect();
+    assert_eq!(
+        fields,
+        [
+            "name",
+            "purchase.discount_bp",
+            "purchase.validity_days",
+            "refunds.small_value_max"
+        ]
+    );
+    assert_eq!(config.validate().unwrap_err(), config.problems()[0]);
+    // One problem per list: a channel twice does not also list every later channel.
+    let mut config = SchemeConfig::from_toml(SEOUL).unwrap();
+    let first = config.purchase.channels[0].clone();
+    config.purchase.channels.push(first.clone());
+    config.purchase.channels.push(first);
+    assert_eq!(config.problems().len(), 1, "{:?}", config.problems());
+}
+
+#[test]
 fn seoul_discount_and_monthly_limit_to_the_last_won() {
     let mut w = World::new(SEOUL, 1_000_000_000);
     match w.buy(ALICE, 290_000, 0).unwrap() {

@@ -492,62 +492,30 @@ fn read_scheme(file: &std::path::Path) -> anyhow::Result<SchemeConfig> {
     SchemeConfig::from_toml(&text).with_context(|| format!("scheme file {}", file.display()))
 }
 
+/// `maeul scheme check`: the check the console's editor runs too
+/// (`service::operator::scheme::check_scheme`): every problem with its line, or what a
+/// valid file sets.
 fn scheme_check(file: &std::path::Path) -> anyhow::Result<()> {
-    let s = read_scheme(file)?;
-    let p = &s.purchase;
-    let won = |w: Option<ledger::Won>| w.map_or("none".to_owned(), |w| format!("{w}"));
-    println!("{}: valid", file.display());
-    println!("  name                  {}", s.name);
-    println!(
-        "  discount at purchase  {} bp (budget {})",
-        p.discount_bp,
-        p.discount_budget.map_or("-".into(), |b| b.to_string())
-    );
-    println!(
-        "  purchase              {}..={} in units of {}; monthly {}, yearly {}, holding cap {}",
-        p.min,
-        p.max_per_purchase,
-        p.unit,
-        won(p.monthly_limit),
-        won(p.yearly_limit),
-        won(p.holding_cap)
-    );
-    for c in &p.channels {
-        println!(
-            "  channel {:<3}           {} (monthly {}, giftable {})",
-            c.id,
-            c.name,
-            won(c.monthly_limit),
-            c.giftable
-        );
-    }
-    if let Some(cb) = &s.cashback {
-        for b in &cb.bands {
-            println!(
-                "  cash-back             {} bp for revenue up to {}",
-                b.rate_bp,
-                won(b.up_to)
-            );
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the scheme file {}", file.display()))?;
+    let check = service::operator::scheme::check_scheme(&text);
+    if !check.valid() {
+        for p in &check.problems {
+            match p.line {
+                Some(line) => eprintln!("{}:{line}: {}: {}", file.display(), p.field, p.problem),
+                None => eprintln!("{}: {}: {}", file.display(), p.field, p.problem),
+            }
         }
-        println!(
-            "  cash-back caps        spend {} / cash-back {} a month",
-            won(cb.monthly_spend_cap),
-            won(cb.monthly_cashback_cap)
+        anyhow::bail!(
+            "scheme file {}: {} problem(s)",
+            file.display(),
+            check.problems.len()
         );
     }
-    println!(
-        "  gifts                 {} (sent {}, received {} a month)",
-        if s.gifts.enabled { "on" } else { "off" },
-        won(s.gifts.sent_monthly_limit),
-        won(s.gifts.received_monthly_limit)
-    );
-    println!(
-        "  refunds               cancel within {} days; balance once {} bp used ({} bp up to {})",
-        s.refunds.cancel_window_days,
-        s.refunds.used_share_bp,
-        s.refunds.small_used_share_bp,
-        s.refunds.small_value_max
-    );
+    println!("{}: valid", file.display());
+    for l in &check.summary {
+        println!("  {:<21} {}", l.label, l.value);
+    }
     Ok(())
 }
 

@@ -303,3 +303,37 @@ fn an_offline_sync_writes_every_row_to_a_report_and_links_the_old_qr_codes() {
     let unverified = merchants.read(|r| r.records().iter().filter(|m| m.brn_unverified).count());
     assert_eq!(unverified, 1);
 }
+
+#[test]
+fn scheme_check_lists_every_problem_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let busan = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemes/busan-like.toml");
+    let out = maeul(&["scheme", "check", busan], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("busan-like.toml: valid"), "{said}");
+    assert!(said.contains("cash-back caps"), "{said}");
+    // Two problems, each with its line: the console's editor shows the same.
+    let text = std::fs::read_to_string(busan)
+        .unwrap()
+        .replace("validity_days = 1826", "validity_days = 0")
+        .replace("small_value_max = 10000", "small_value_max = -1");
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, &text).unwrap();
+    let out = maeul(&["scheme", "check", broken.to_str().unwrap()], dir.path());
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.contains("small_value_max = -1"))
+        .unwrap()
+        + 1;
+    assert!(
+        said.contains(&format!(
+            "broken.toml:{line}: refunds.small_value_max: negative"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("purchase.validity_days"), "{said}");
+    assert!(said.contains("3 problem(s)"), "{said}");
+}

@@ -224,6 +224,17 @@ async fn a_citizen_and_a_merchant_from_sign_up_to_payment() {
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["payments"], 12_000);
+    // By day and by month too, as typed rows; the total row is the fields above.
+    assert_eq!(r["total"]["payments"], 12_000, "{r}");
+    assert_eq!(r["total"]["payments_count"], 1, "{r}");
+    assert_eq!(r["total"]["issuance"], r["issuance"], "{r}");
+    for by in ["days", "months"] {
+        let rows = r[by].as_array().unwrap();
+        let paid: i64 = rows.iter().map(|p| p["payments"].as_i64().unwrap()).sum();
+        assert_eq!(paid, 12_000, "{by}: {r}");
+    }
+    assert_eq!(r["months"][0]["period"].as_str().unwrap().len(), 7, "{r}");
+    assert_eq!(r["days"][0]["period"].as_str().unwrap().len(), 10, "{r}");
     let auditor = svc.sign_in("auditor-busan", "correct horse battery").await;
     let (s, r) = svc.get("/api/v1/audit/busan/verify", Some(&auditor)).await;
     assert_eq!((s, r["ok"].as_bool()), (StatusCode::OK, Some(true)), "{r}");
@@ -834,6 +845,7 @@ async fn merchants_see_payments_live_refund_and_redeem_and_operators_halt_and_re
         .find(|x| x["account"] == 4)
         .unwrap();
     assert!(cashback_budget["spent_total"].as_i64().unwrap() > 0, "{b}");
+    assert_eq!(cashback_budget["uses"], json!(["cashback"]), "{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

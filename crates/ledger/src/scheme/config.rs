@@ -223,27 +223,39 @@ fn bad(field: &'static str, problem: impl Into<String>) -> SchemeConfigError {
 pub const SCHEME_LIST_MAX: usize = 64;
 
 impl SchemeConfig {
-    /// Checks everything that does not need the ledger's accounts.
+    /// Checks everything that does not need the ledger's accounts: the first of
+    /// [`SchemeConfig::problems`] (what the ledger journals when it refuses a version).
     pub fn validate(&self) -> Result<(), SchemeConfigError> {
+        match self.problems().into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`SchemeConfig::validate`] finds, in the order it checks them, so
+    /// that an operator fixing a file sees them all at once. Within one list (channels,
+    /// bands), only its first problem: the later ones often follow from it.
+    pub fn problems(&self) -> Vec<SchemeConfigError> {
+        let mut out = Vec::new();
         let p = &self.purchase;
         if self.name.trim().is_empty() || self.name.len() > 128 {
-            return Err(bad("name", "must be 1..=128 bytes"));
+            out.push(bad("name", "must be 1..=128 bytes"));
         }
         if u64::from(p.discount_bp) > BP_ONE / 2 {
-            return Err(bad("purchase.discount_bp", "at most 5000 (50%)"));
+            out.push(bad("purchase.discount_bp", "at most 5000 (50%)"));
         }
         if p.discount_bp > 0 && p.discount_budget.is_none() {
-            return Err(bad("purchase.discount_budget", "a discount needs a budget"));
+            out.push(bad("purchase.discount_budget", "a discount needs a budget"));
         }
         let positive = |w: Won| w.is_positive() && w <= Won::TRANSFER_MAX;
         if !positive(p.unit) || !positive(p.min) || !positive(p.max_per_purchase) {
-            return Err(bad(
+            out.push(bad(
                 "purchase",
                 "unit, min and max_per_purchase must be positive",
             ));
         }
         if p.min > p.max_per_purchase {
-            return Err(bad("purchase.min", "above max_per_purchase"));
+            out.push(bad("purchase.min", "above max_per_purchase"));
         }
         for (field, limit) in [
             ("purchase.monthly_limit", p.monthly_limit),
@@ -256,21 +268,25 @@ impl SchemeConfig {
             ),
         ] {
             if limit.is_some_and(|l| l.is_negative()) {
-                return Err(bad(field, "must not be negative"));
+                out.push(bad(field, "must not be negative"));
             }
         }
         if p.channels.is_empty() || p.channels.len() > SCHEME_LIST_MAX {
-            return Err(bad("purchase.channels", "1..=64 channels"));
+            out.push(bad("purchase.channels", "1..=64 channels"));
         }
         for (i, c) in p.channels.iter().enumerate() {
-            if c.id >= 64 {
-                return Err(bad("purchase.channels.id", "0..=63"));
-            }
-            if p.channels[..i].iter().any(|o| o.id == c.id) {
-                return Err(bad("purchase.channels.id", format!("{} twice", c.id)));
-            }
-            if c.monthly_limit.is_some_and(|l| l.is_negative()) {
-                return Err(bad("purchase.channels.monthly_limit", "negative"));
+            let problem = if c.id >= 64 {
+                Some(bad("purchase.channels.id", "0..=63"))
+            } else if p.channels[..i].iter().any(|o| o.id == c.id) {
+                Some(bad("purchase.channels.id", format!("{} twice", c.id)))
+            } else if c.monthly_limit.is_some_and(|l| l.is_negative()) {
+                Some(bad("purchase.channels.monthly_limit", "negative"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                out.push(problem);
+                break;
             }
         }
         if p.windows.len() > SCHEME_LIST_MAX
@@ -278,61 +294,69 @@ impl SchemeConfig {
                 .iter()
                 .any(|w| w.days.is_empty() || w.days.iter().any(|d| !(1..=31).contains(d)))
         {
-            return Err(bad("purchase.windows", "days are 1..=31"));
+            out.push(bad("purchase.windows", "days are 1..=31"));
         }
         if p.validity_days == 0 {
-            return Err(bad("purchase.validity_days", "must be at least 1"));
+            out.push(bad("purchase.validity_days", "must be at least 1"));
         }
         if let Some(cb) = &self.cashback {
             if cb.bands.is_empty() || cb.bands.len() > SCHEME_LIST_MAX {
-                return Err(bad("cashback.bands", "1..=64 bands"));
+                out.push(bad("cashback.bands", "1..=64 bands"));
             }
             let mut last: Option<Won> = None;
             for (i, b) in cb.bands.iter().enumerate() {
-                if u64::from(b.rate_bp) > BP_ONE / 2 {
-                    return Err(bad("cashback.bands.rate_bp", "at most 5000 (50%)"));
-                }
-                match b.up_to {
-                    None if i + 1 != cb.bands.len() => {
-                        return Err(bad("cashback.bands", "only the last band may be open"));
+                let problem = if u64::from(b.rate_bp) > BP_ONE / 2 {
+                    Some(bad("cashback.bands.rate_bp", "at most 5000 (50%)"))
+                } else {
+                    match b.up_to {
+                        None if i + 1 != cb.bands.len() => {
+                            Some(bad("cashback.bands", "only the last band may be open"))
+                        }
+                        Some(u) if last.is_some_and(|l| u <= l) => {
+                            Some(bad("cashback.bands", "up_to must ascend"))
+                        }
+                        _ => {
+                            last = b.up_to;
+                            None
+                        }
                     }
-                    Some(u) if last.is_some_and(|l| u <= l) => {
-                        return Err(bad("cashback.bands", "up_to must ascend"));
-                    }
-                    _ => last = b.up_to,
+                };
+                if let Some(problem) = problem {
+                    out.push(problem);
+                    break;
                 }
             }
             if cb.earning_sources.is_empty() {
-                return Err(bad("cashback.earning_sources", "name at least one"));
+                out.push(bad("cashback.earning_sources", "name at least one"));
             }
             if cb.validity_days == 0 {
-                return Err(bad("cashback.validity_days", "must be at least 1"));
+                out.push(bad("cashback.validity_days", "must be at least 1"));
             }
         }
         if self.budgets.len() > SCHEME_LIST_MAX
             || self.sources.len() > SCHEME_LIST_MAX
             || self.merchants.excluded_categories.len() > 4 * SCHEME_LIST_MAX
         {
-            return Err(bad("scheme", "too many entries"));
+            out.push(bad("scheme", "too many entries"));
         }
         if self.gifts.paused_days.iter().any(|d| !(1..=31).contains(d)) {
-            return Err(bad("gifts.paused_days", "days are 1..=31"));
+            out.push(bad("gifts.paused_days", "days are 1..=31"));
         }
         let r = &self.refunds;
         if u64::from(r.used_share_bp) > BP_ONE || u64::from(r.small_used_share_bp) > BP_ONE {
-            return Err(bad("refunds", "shares are at most 10000 bp"));
+            out.push(bad("refunds", "shares are at most 10000 bp"));
         }
         if r.small_value_max.is_negative() {
-            return Err(bad("refunds.small_value_max", "negative"));
+            out.push(bad("refunds.small_value_max", "negative"));
         }
         let a = &self.auto_charge;
         if a.enabled && (a.max_attempts == 0 || !positive(a.topup_unit)) {
-            return Err(bad(
+            out.push(bad(
                 "auto_charge",
                 "max_attempts and topup_unit must be positive",
             ));
         }
-        Ok(())
+        out
     }
 
     /// Reads and validates a scheme file (TOML). Unknown fields are errors, so a typo
@@ -341,6 +365,13 @@ impl SchemeConfig {
         let config: SchemeConfig = toml::from_str(text).map_err(|e| bad("file", e.to_string()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The configuration as a scheme file (TOML) that [`SchemeConfig::from_toml`] reads
+    /// back to the same configuration. The journal keeps the configuration, not the
+    /// file, so a file's comments and layout are not kept.
+    pub fn to_toml(&self) -> Result<String, SchemeConfigError> {
+        toml::to_string(self).map_err(|e| bad("file", e.to_string()))
     }
 
     pub fn channel(&self, id: u16) -> Option<&Channel> {

@@ -1,7 +1,9 @@
 //! An operator's console for their own currency: the dashboard (`desk`), halting and
 //! resuming (`halt`), notices (`notices`), and the merchants: applications (`merchants`),
-//! registry sync and QR aliases (`registry`). [`tabs`] is the menu every console page
-//! shows. The scheme, budgets and the report are by the API for now.
+//! registry sync and QR aliases (`registry`), the subsidy budgets and their funding
+//! (`budgets`), the report by day and month with its CSV files (`report`), and the
+//! scheme's versions with an editor (`scheme`). [`tabs`] is the menu every console page
+//! shows.
 
 use axum::Router;
 use maud::{Markup, html};
@@ -9,11 +11,14 @@ use maud::{Markup, html};
 use crate::Pages;
 use crate::i18n::{Lang, Words};
 
+mod budgets;
 mod desk;
 mod halt;
 mod merchants;
 mod notices;
 mod registry;
+mod report;
+mod scheme;
 
 /// The routes of the operator's console.
 pub fn routes() -> Router<Pages> {
@@ -22,6 +27,9 @@ pub fn routes() -> Router<Pages> {
         .merge(merchants::routes())
         .merge(halt::routes())
         .merge(notices::routes())
+        .merge(budgets::routes())
+        .merge(report::routes())
+        .merge(scheme::routes())
 }
 
 /// A console page, for the menu.
@@ -31,16 +39,22 @@ pub enum Tab {
     Merchants,
     Registry,
     Aliases,
+    Budgets,
+    Report,
+    Scheme,
     Notices,
     Halt,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 9] = [
         Tab::Dashboard,
         Tab::Merchants,
         Tab::Registry,
         Tab::Aliases,
+        Tab::Budgets,
+        Tab::Report,
+        Tab::Scheme,
         Tab::Notices,
         Tab::Halt,
     ];
@@ -51,6 +65,9 @@ impl Tab {
             Tab::Merchants => "/console/merchants",
             Tab::Registry => "/console/registry",
             Tab::Aliases => "/console/aliases",
+            Tab::Budgets => "/console/budgets",
+            Tab::Report => "/console/report",
+            Tab::Scheme => "/console/scheme",
             Tab::Notices => "/console/notices",
             Tab::Halt => "/console/halt",
         }
@@ -64,6 +81,9 @@ impl Words for Tab {
             Tab::Merchants => ("가맹점 신청·관리", "Merchants"),
             Tab::Registry => ("등록부 동기화", "Registry sync"),
             Tab::Aliases => ("기존 QR 등록", "Old QR codes"),
+            Tab::Budgets => ("보조금 예산", "Budgets"),
+            Tab::Report => ("보고서", "Report"),
+            Tab::Scheme => ("제도 설정", "Scheme"),
             Tab::Notices => ("공지", "Notices"),
             Tab::Halt => ("중지·재개", "Halt and resume"),
         }
