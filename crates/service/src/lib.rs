@@ -30,6 +30,8 @@ pub mod public;
 pub mod schema;
 pub mod secret;
 pub mod session;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
