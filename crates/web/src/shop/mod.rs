@@ -27,6 +27,9 @@ mod words;
 
 pub use words::W;
 
+#[cfg(test)]
+pub(crate) use till::Done;
+
 /// The routes of the merchant's pages.
 pub fn routes() -> Router<Pages> {
     Router::new()
