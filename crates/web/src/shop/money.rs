@@ -597,11 +597,7 @@ pub async fn redeem(
                 .see_other(&pages, &session.token, "/shop/money")
         }
         Err(e) => {
-            let key = if e.status.is_server_error() {
-                key
-            } else {
-                fresh_key()
-            };
+            let key = retry_key(&e, key);
             let typed = typed_text(f.amount.as_deref());
             let form = Typed {
                 amount: &typed,
@@ -610,6 +606,16 @@ pub async fn redeem(
             };
             show(prefs, &pages, &session, None, None, form).await
         }
+    }
+}
+
+/// The key to ask again with after `e`: the same when it is not known whether the bank
+/// paid (a server's error), so asking again cannot pay twice; else a new one.
+fn retry_key(e: &ServiceError, key: String) -> String {
+    if e.status.is_server_error() {
+        key
+    } else {
+        fresh_key()
     }
 }
 

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
+use service::ServiceError;
 use service::testing::{MERCHANT_BANK, TestCurrency, merchant_with_money};
 use tower::ServiceExt;
 
+use crate::i18n::Lang;
 use crate::test_support::signed_in_pages;
 
 async fn send(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, String) {
@@ -253,4 +255,47 @@ async fn redeeming_needs_a_merchants_session_and_its_token() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&h), "/sign-in");
     assert_eq!(t.merchant_bank_balance(), 0);
+}
+
+#[test]
+fn the_bank_down_is_told_with_what_to_do_and_asked_again_under_the_same_key() {
+    let down = ServiceError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "bank_unavailable",
+        "은행 응답이 늦어지고 있습니다.",
+        "The bank is slow to answer.",
+    );
+    let html = super::redeem_error(Lang::Ko, &down).into_string();
+    assert!(html.contains(r#"data-code="bank_unavailable""#), "{html}");
+    assert!(html.contains("은행 응답이 늦어지고 있습니다."), "{html}");
+    assert!(
+        html.contains("같은 신청은 두 번 정산되지 않습니다"),
+        "{html}"
+    );
+    assert_eq!(super::retry_key(&down, "k1".into()), "k1");
+    let over = service::merchant::redemption_amount(10, Some(11)).unwrap_err();
+    let html = super::redeem_error(Lang::En, &over).into_string();
+    assert!(html.contains("more than the balance"), "{html}");
+    assert!(!html.contains("never paid out twice"), "{html}");
+    assert_ne!(super::retry_key(&over, "k1".into()), "k1");
+}
+
+#[test]
+fn each_answer_has_its_banner() {
+    let banner = |status: &str| {
+        super::done_banner(
+            Lang::Ko,
+            &super::Redeemed {
+                amount: 1_000,
+                status: status.into(),
+                transfer: 9,
+            },
+        )
+        .into_string()
+    };
+    assert!(banner("paid").contains("정산금을 보냈습니다"));
+    assert!(banner("in_progress").contains("은행이 지급하는 중입니다"));
+    let refused = banner("refused");
+    assert!(refused.contains("alert-error") && refused.contains("잔액으로 돌아왔습니다"));
+    assert_eq!(banner("anything else"), "");
 }
