@@ -311,7 +311,7 @@ test('the auto-charge is set, shown as the API has it, and turned off', async ()
     await page.getByLabel('매달 충전할 금액 (원)').fill('30000');
     await page.getByLabel('결제할 때 모자라면 충전').check();
     await page.getByRole('button', { name: '저장' }).click();
-    await page.waitForURL('**/wallet/auto-charge?saved=1');
+    await page.waitForURL('**/wallet/auto-charge?saved=1&sig=*');
     assert.equal(await page.getAttribute('#auto-state', 'data-state'), 'on');
     const me = await api(token, 'me');
     assert.equal(me.auto_charge.day, 10);
@@ -324,7 +324,7 @@ test('the auto-charge is set, shown as the API has it, and turned off', async ()
     await page.getByRole('alert').waitFor();
     assert.ok((await page.getAttribute('[role=alert]', 'data-code')).length > 0);
     await page.getByRole('button', { name: '자동 충전 끄기' }).click();
-    await page.waitForURL('**/wallet/auto-charge?removed=1');
+    await page.waitForURL('**/wallet/auto-charge?removed=1&sig=*');
     assert.equal(await page.getAttribute('#auto-state', 'data-state'), 'off');
     assert.equal((await api(token, 'me')).auto_charge, undefined);
     assert.deepEqual(ctx.errors, []);

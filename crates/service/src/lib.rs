@@ -32,6 +32,8 @@ pub mod schema;
 pub mod secret;
 pub mod session;
 pub mod standing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -117,10 +117,218 @@ pub async fn redeem(
         .treasury
         .redeem(key.client, key.key, MerchantId(AccountId(account)), amount)
         .await
-        .map_err(|e| ServiceError::treasury(e, Some(AccountId(account))))?;
+        .map_err(|e| redemption_refusal(ServiceError::treasury(e, Some(AccountId(account)))))?;
     Ok(Answered {
         value: payout_answer(Some(r)),
         replayed,
+    })
+}
+
+/// A redemption asking for more than the balance is told so in a merchant's words (the
+/// ledger's `insufficient_funds` speaks to a citizen paying); its code and fields stay.
+fn redemption_refusal(e: ServiceError) -> ServiceError {
+    if e.code != "insufficient_funds" {
+        return e;
+    }
+    ServiceError {
+        ko: "정산할 수 있는 잔액보다 많은 금액입니다. 정산 가능 금액 이하로 다시 신청해 주세요."
+            .into(),
+        en: "That is more than the balance that can be redeemed now. Please ask for the redeemable amount or less."
+            .into(),
+        ..e
+    }
+}
+
+/// Settlements the merchant's money page lists at once.
+pub const SETTLEMENTS_PAGE: usize = 20;
+
+/// One settlement as the merchant sees it: the projection's line and the reference the
+/// bank order went under (what the bank statement shows against it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ToSchema)]
+pub struct SettlementLine {
+    pub transfer: u64,
+    pub amount: i64,
+    /// `pending` (the bank is paying), `paid`, `returned` (the bank refused: the value
+    /// is back on the balance), `expired` (never confirmed: back on the balance).
+    pub status: String,
+    /// Unix microseconds the redemption was asked for.
+    pub opened_at: u64,
+    /// Unix microseconds it ended.
+    pub ended_at: Option<u64>,
+    /// The bank order's reference, e.g. `busan-r1234`.
+    pub reference: String,
+}
+
+impl SettlementLine {
+    pub fn of(currency_code: &str, s: crate::history::Settlement) -> SettlementLine {
+        SettlementLine {
+            reference: treasury::OrderKind::Redemption
+                .reference(currency_code, ledger::TransferId(s.transfer)),
+            transfer: s.transfer,
+            amount: s.amount,
+            status: s.status,
+            opened_at: s.opened_at,
+            ended_at: s.ended_at,
+        }
+    }
+}
+
+/// A merchant's money: what it holds, what it can redeem now and where to, and its
+/// settlements (newest first, [`SETTLEMENTS_PAGE`] at a time).
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct MerchantMoney {
+    /// The posted balance, redemptions under way included.
+    pub balance: i64,
+    /// What can be redeemed now: the balance less redemptions the bank is still paying.
+    pub redeemable: i64,
+    /// Redemptions the bank is still paying.
+    pub redeeming: i64,
+    /// The linked account redemptions are paid to, masked (`***-**0001`); `None` when
+    /// none is linked.
+    pub bank_account: Option<String>,
+    pub settlements: Vec<SettlementLine>,
+    /// The `before` of the next, older page, when there is one.
+    pub older: Option<u64>,
+}
+
+/// The merchant's balance, what can be redeemed now and what is being redeemed.
+fn balances(currency: &crate::Currency, account: u64) -> Result<(i64, i64, i64), ServiceError> {
+    currency
+        .engine
+        .read(|l| {
+            l.account(AccountId(account)).map(|a| {
+                (
+                    a.balance().map_or(0, |b| b.get()),
+                    a.available().map_or(0, |b| b.get()),
+                    a.debits_pending.get(),
+                )
+            })
+        })
+        .ok_or_else(|| ServiceError::not_found("merchant account"))
+}
+
+/// The linked account of `account`, masked.
+fn linked_account(currency: &crate::Currency, account: u64) -> Option<String> {
+    currency
+        .treasury
+        .accounts()
+        .get(AccountId(account))
+        .map(|n| crate::bank_link::mask_account(n.as_str()))
+}
+
+/// The merchant's money page: balances, the linked account, and one page of
+/// settlements older than `before` (the newest when `None`).
+pub async fn money(
+    service: &Service,
+    caller: &Caller,
+    before: Option<u64>,
+) -> Result<MerchantMoney, ServiceError> {
+    let account = require(caller, Role::Merchant)?;
+    let currency = service.currency(&caller.currency)?;
+    let (balance, redeemable, redeeming) = balances(currency, account)?;
+    let mut list = currency
+        .history
+        .settlements(account, before, SETTLEMENTS_PAGE + 1);
+    let older = if list.len() > SETTLEMENTS_PAGE {
+        list.truncate(SETTLEMENTS_PAGE);
+        list.last().map(|s| s.transfer)
+    } else {
+        None
+    };
+    Ok(MerchantMoney {
+        balance,
+        redeemable,
+        redeeming,
+        bank_account: linked_account(currency, account),
+        settlements: list
+            .into_iter()
+            .map(|s| SettlementLine::of(&caller.currency, s))
+            .collect(),
+        older,
+    })
+}
+
+/// An amount to redeem that is not a whole number of won, 1 or more.
+pub fn redemption_amount_invalid() -> ServiceError {
+    ServiceError::new(
+        StatusCode::BAD_REQUEST,
+        "amount_invalid",
+        "정산할 금액을 1원 이상, 원 단위 숫자로 입력해 주세요 (예: 50000).",
+        "Please enter the amount to redeem in whole won, 1 or more (e.g. 50000).",
+    )
+}
+
+/// What a redemption would pay, and where, before it is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ToSchema)]
+pub struct RedemptionQuote {
+    /// Won to be paid to the bank account.
+    pub amount: i64,
+    /// The linked account it goes to, masked.
+    pub bank_account: String,
+    /// What can be redeemed now.
+    pub redeemable: i64,
+    /// What would be left to redeem after it.
+    pub remaining: i64,
+}
+
+/// The amount a redemption asks for: `asked`, or everything that can be redeemed now
+/// when `None`; refused in words when it is not a positive amount within `redeemable`.
+pub fn redemption_amount(redeemable: i64, asked: Option<i64>) -> Result<i64, ServiceError> {
+    if redeemable <= 0 {
+        return Err(ServiceError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "nothing_to_redeem",
+            "지금 정산할 수 있는 잔액이 없습니다. 결제를 받은 뒤 다시 신청해 주세요.",
+            "There is nothing to redeem now. Please ask again once payments have come in.",
+        ));
+    }
+    let amount = asked.unwrap_or(redeemable);
+    if won(amount).is_err() {
+        return Err(redemption_amount_invalid());
+    }
+    if amount > redeemable {
+        let mut fields = serde_json::Map::new();
+        fields.insert("requested".into(), amount.into());
+        fields.insert("available".into(), redeemable.into());
+        return Err(redemption_refusal(
+            ServiceError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_funds",
+                "",
+                "",
+            )
+            .fields(fields),
+        ));
+    }
+    Ok(amount)
+}
+
+/// A redemption of `asked` (all that can be redeemed now when `None`), checked as the
+/// ledger and the treasury would check it, without redeeming: the amount and the
+/// masked account, for the merchant to confirm. `redeem` decides again.
+pub async fn quote_redemption(
+    service: &Service,
+    caller: &Caller,
+    asked: Option<i64>,
+) -> Result<RedemptionQuote, ServiceError> {
+    let account = require(caller, Role::Merchant)?;
+    let currency = service.currency(&caller.currency)?;
+    let (_, redeemable, _) = balances(currency, account)?;
+    let amount = redemption_amount(redeemable, asked)?;
+    let bank_account = linked_account(currency, account).ok_or_else(|| {
+        ServiceError::treasury(
+            treasury::TreasuryError::NoLinkedAccount(AccountId(account)),
+            Some(AccountId(account)),
+        )
+    })?;
+    let remaining = redeemable
+        .checked_sub(amount)
+        .ok_or_else(|| ServiceError::internal("a redemption larger than the balance"))?;
+    Ok(RedemptionQuote {
+        amount,
+        bank_account,
+        redeemable,
+        remaining,
     })
 }
 
@@ -659,5 +867,180 @@ mod truncation_tests {
     #[test]
     fn truncation_keeps_whole_characters() {
         assert_eq!(truncate_chars("경동시장 행복상회 본점 2호", 4), "경동시장");
+    }
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::*;
+    use crate::testing::{MERCHANT_BANK, merchant_with_money};
+
+    #[test]
+    fn a_redemption_asks_for_a_positive_amount_within_what_can_be_redeemed() {
+        assert_eq!(redemption_amount(50_000, Some(20_000)).unwrap(), 20_000);
+        assert_eq!(redemption_amount(50_000, None).unwrap(), 50_000, "all");
+        let over = redemption_amount(50_000, Some(50_001)).unwrap_err();
+        assert_eq!(over.code, "insufficient_funds");
+        assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(over.ko.contains("정산"), "a merchant's words: {}", over.ko);
+        let fields = over.extra.unwrap().fields.unwrap();
+        assert_eq!(fields["available"], 50_000);
+        assert_eq!(fields["requested"], 50_001);
+        for zero in [Some(0), Some(-5)] {
+            assert_eq!(
+                redemption_amount(50_000, zero).unwrap_err().code,
+                "amount_invalid"
+            );
+        }
+        assert_eq!(
+            redemption_amount(0, None).unwrap_err().code,
+            "nothing_to_redeem"
+        );
+    }
+
+    #[test]
+    fn a_settlement_names_its_bank_reference() {
+        let line = SettlementLine::of(
+            "busan",
+            crate::history::Settlement {
+                transfer: 1234,
+                amount: 5_000,
+                status: "paid".into(),
+                opened_at: 1,
+                ended_at: Some(2),
+            },
+        );
+        assert_eq!(line.reference, "busan-r1234");
+        assert_eq!(
+            treasury::OrderKind::parse("busan", &line.reference),
+            Some((treasury::OrderKind::Redemption, ledger::TransferId(1234)))
+        );
+    }
+
+    /// Polls the merchant's money until `done` holds (the settlement list is a
+    /// projection of the journal: it follows within milliseconds).
+    async fn money_when(
+        service: &Service,
+        caller: &Caller,
+        done: impl Fn(&MerchantMoney) -> bool,
+    ) -> MerchantMoney {
+        for _ in 0..200 {
+            let m = money(service, caller, None).await.unwrap();
+            if done(&m) {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the merchant's money never got there");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_merchant_sees_its_money_redeems_once_per_key_and_lists_it() {
+        let t = merchant_with_money(50_000).await;
+        let (_, shop) = t.merchant("bakery").await;
+        let m = money(&t.service, &shop, None).await.unwrap();
+        assert_eq!((m.balance, m.redeemable, m.redeeming), (50_000, 50_000, 0));
+        assert_eq!(m.bank_account.as_deref(), Some("***-**0001"));
+        assert!(!m.bank_account.unwrap().contains(MERCHANT_BANK));
+        assert!(m.settlements.is_empty() && m.older.is_none());
+
+        // The quote checks as the redemption will, and moves nothing.
+        let q = quote_redemption(&t.service, &shop, None).await.unwrap();
+        assert_eq!((q.amount, q.redeemable, q.remaining), (50_000, 50_000, 0));
+        let part = quote_redemption(&t.service, &shop, Some(20_000))
+            .await
+            .unwrap();
+        assert_eq!((part.amount, part.remaining), (20_000, 30_000));
+        assert_eq!(q.bank_account, "***-**0001");
+        let over = quote_redemption(&t.service, &shop, Some(50_001)).await;
+        assert_eq!(over.unwrap_err().code, "insufficient_funds");
+        assert_eq!(t.merchant_bank_balance(), 0);
+
+        // Redeemed under a key; the same request again is the first answer, not a second
+        // redemption.
+        let req = || RedemptionRequest { amount: 20_000 };
+        let first = redeem(&t.service, &shop, Some("page-k1"), req())
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.value.status.as_str(), first.value.amount),
+            ("paid", 20_000)
+        );
+        assert!(!first.replayed);
+        let again = redeem(&t.service, &shop, Some("page-k1"), req())
+            .await
+            .unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.value.transfer, first.value.transfer);
+        assert_eq!(t.merchant_bank_balance(), 20_000, "paid once");
+        // More than is left: the merchant's words, nothing moved.
+        let over = redeem(
+            &t.service,
+            &shop,
+            Some("page-k2"),
+            RedemptionRequest { amount: 30_001 },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(over.code, "insufficient_funds");
+        assert!(over.en.contains("redeem"), "{}", over.en);
+        assert_eq!(t.merchant_bank_balance(), 20_000);
+
+        let m = money_when(&t.service, &shop, |m| {
+            m.settlements.first().is_some_and(|s| s.status == "paid")
+        })
+        .await;
+        assert_eq!((m.balance, m.redeemable, m.redeeming), (30_000, 30_000, 0));
+        assert_eq!(m.settlements.len(), 1, "{:?}", m.settlements);
+        let s = &m.settlements[0];
+        assert_eq!(Some(s.transfer), first.value.transfer);
+        assert_eq!(s.amount, 20_000);
+        assert_eq!(s.reference, format!("demo-r{}", s.transfer));
+        assert!(s.ended_at.is_some());
+
+        // Only a merchant has money to redeem.
+        let (_, citizen) = t
+            .signed_in("minji", Role::Citizen, crate::testing::WALLET)
+            .await;
+        assert_eq!(
+            money(&t.service, &citizen, None).await.unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            quote_redemption(&t.service, &citizen, None)
+                .await
+                .unwrap_err()
+                .status,
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settlements_are_paged_newest_first() {
+        let t = merchant_with_money(1_000).await;
+        let (_, shop) = t.merchant("bakery").await;
+        let n = SETTLEMENTS_PAGE + 3;
+        for i in 0..n {
+            let key = format!("k{i}");
+            redeem(
+                &t.service,
+                &shop,
+                Some(&key),
+                RedemptionRequest { amount: 1 },
+            )
+            .await
+            .unwrap();
+        }
+        let first = money_when(&t.service, &shop, |m| {
+            m.settlements.len() == SETTLEMENTS_PAGE && m.older.is_some()
+        })
+        .await;
+        let ids: Vec<u64> = first.settlements.iter().map(|s| s.transfer).collect();
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+        let rest = money(&t.service, &shop, first.older).await.unwrap();
+        assert_eq!(rest.settlements.len(), 3);
+        assert!(rest.older.is_none());
+        assert!(rest.settlements[0].transfer < *ids.last().unwrap());
+        assert_eq!(rest.balance, 1_000 - n as i64);
     }
 }

@@ -45,6 +45,7 @@ mod pages;
 pub mod prefs;
 pub mod session;
 mod shop;
+mod signed;
 pub mod status;
 pub mod time;
 mod upload;

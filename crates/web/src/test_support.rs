@@ -55,3 +55,34 @@ pub async fn site_with_user(
     let (token, _, _) = service.auth.sign_in(login, PASSWORD, None).await.unwrap();
     (crate::routes(Arc::new(NoStatus), service), token)
 }
+
+/// The pages over a fresh service (no currency) with the form key `[key; 32]`, so a
+/// test can sign what the pages sign.
+pub fn pages_with_key(key: u8) -> crate::Pages {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let auth = service::Auth::open(&dir, true).unwrap();
+    crate::Pages {
+        status: Arc::new(NoStatus),
+        service: Arc::new(service::Service::new(
+            std::collections::BTreeMap::new(),
+            Arc::new(auth),
+        )),
+        csrf: crate::session::CsrfKey::from_bytes([key; 32]),
+    }
+}
+
+/// The signed-in pages (the citizen's and the merchant's) over `service`, with the form
+/// key `[key; 32]`: the router and its pages (to sign what they sign).
+pub fn signed_in_pages(service: Arc<service::Service>, key: u8) -> (Router, crate::Pages) {
+    let pages = crate::Pages {
+        status: Arc::new(NoStatus),
+        service,
+        csrf: crate::session::CsrfKey::from_bytes([key; 32]),
+    };
+    let router = Router::new()
+        .route("/wallet", axum::routing::get(crate::wallet::wallet))
+        .merge(crate::citizen::routes())
+        .merge(crate::shop::routes())
+        .with_state(pages.clone());
+    (router, pages)
+}

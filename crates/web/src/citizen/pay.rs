@@ -29,6 +29,7 @@ use crate::i18n::{Lang, M, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
 use crate::session::{CSRF_FIELD, SignedIn, fresh_token, origin_allowed, signed_in, tokens_match};
+use crate::signed::{self, Banner};
 use crate::wallet::won;
 use crate::{Pages, assets, private_response, upload};
 
@@ -779,73 +780,57 @@ async fn pay(
 }
 
 /// What a payment's answer said, carried to the result page in its address and signed
-/// for this session (so the page shows only what the service answered).
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+/// for this session (`signed`: the page shows only what the service answered).
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Receipt {
     payment: u64,
     merchant: u64,
     amount: i64,
     cashback: i64,
-    #[serde(default)]
     note: String,
 }
 
+const RECEIPT: &str = "pay-receipt";
+const RECEIPT_FIELDS: &[&str] = &["payment", "merchant", "amount", "cashback", "note"];
+
 impl Receipt {
-    fn signature(&self, pages: &Pages, session_token: &str) -> String {
-        pages.csrf.for_session(&format!(
-            "{session_token}\0receipt\0{}\0{}\0{}\0{}\0{}",
-            self.payment, self.merchant, self.amount, self.cashback, self.note
-        ))
+    fn banner(&self) -> Banner {
+        Banner::new(RECEIPT)
+            .field("payment", self.payment)
+            .field("merchant", self.merchant)
+            .field("amount", self.amount)
+            .field("cashback", self.cashback)
+            .field("note", &self.note)
     }
 
     fn url(&self, pages: &Pages, session_token: &str) -> String {
-        format!(
-            "/pay/done?payment={}&merchant={}&amount={}&cashback={}&note={}&sig={}",
-            self.payment,
-            self.merchant,
-            self.amount,
-            self.cashback,
-            url_encode(&self.note),
-            self.signature(pages, session_token)
-        )
+        self.banner().url(pages, session_token, "/pay/done")
+    }
+
+    /// The receipt in `uri`, if it is signed for this session.
+    fn read(pages: &Pages, session_token: &str, uri: &axum::http::Uri) -> Option<Receipt> {
+        let b = signed::read(pages, session_token, uri, RECEIPT, RECEIPT_FIELDS)?;
+        Some(Receipt {
+            payment: b.number("payment")?,
+            merchant: b.number("merchant")?,
+            amount: b.number("amount")?,
+            cashback: b.number("cashback")?,
+            note: b.get("note")?.to_owned(),
+        })
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
-    payment: u64,
-    merchant: u64,
-    amount: i64,
-    cashback: i64,
-    #[serde(default)]
-    note: String,
-    sig: String,
-}
-
 /// `GET /pay/done`: the payment's result (as the service answered it) and the balance now.
-async fn done(
-    State(pages): State<Pages>,
-    parts: Parts,
-    query: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+async fn done(State(pages): State<Pages>, parts: Parts) -> Response {
     let (prefs, session) = match citizen(&pages, &parts, "/pay/done") {
         Ok(s) => s,
         Err(r) => return *r,
     };
     let lang = prefs.lang;
-    let Ok(Query(q)) = query else {
+    // Nothing signed for this session: nothing to show but the paying page.
+    let Some(receipt) = Receipt::read(&pages, &session.token, &parts.uri) else {
         return see_other("/pay");
     };
-    let receipt = Receipt {
-        payment: q.payment,
-        merchant: q.merchant,
-        amount: q.amount,
-        cashback: q.cashback,
-        note: q.note,
-    };
-    if !tokens_match(&receipt.signature(&pages, &session.token), Some(&q.sig)) {
-        return see_other("/pay");
-    }
     let wallet = match service::citizen::wallet(&pages.service, &session.caller).await {
         Ok(w) => w,
         Err(e) => return error_page(prefs, "/pay/done", Tab::Pay, &e),

@@ -1,8 +1,9 @@
 //! A merchant's pages (under `/shop`): applying to join (`apply`), the live till
 //! (`till`: payments as they arrive, today's total, charging a customer's one-time
-//! code), the sales chart (`sales`), the shop's QR sticker (`qr`). Each page reads the request, calls one
-//! `service::merchant` (or `session`) use case and renders its answer; [`tabs`] is the
-//! menu every merchant page shows.
+//! code), the sales chart (`sales`), the balance, redemption to the bank and the
+//! settlements (`money`), the shop's QR sticker (`qr`). Each page reads the request,
+//! calls one `service::merchant` (or `session`) use case and renders its answer;
+//! [`tabs`] is the menu every merchant page shows.
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -19,6 +20,7 @@ use crate::session::{CSRF_FIELD, SignedIn, origin_allowed, signed_in, tokens_mat
 use crate::{Pages, private_response};
 
 mod apply;
+mod money;
 mod qr;
 mod refund;
 mod sales;
@@ -28,6 +30,9 @@ mod words;
 
 pub use words::W;
 
+#[cfg(test)]
+pub(crate) use till::Done;
+
 /// The routes of the merchant's pages.
 pub fn routes() -> Router<Pages> {
     Router::new()
@@ -35,6 +40,7 @@ pub fn routes() -> Router<Pages> {
         .merge(till::routes())
         .merge(sales::routes())
         .merge(refund::routes())
+        .merge(money::routes())
         .merge(qr::routes())
         .merge(scan::routes())
 }
@@ -44,16 +50,18 @@ pub fn routes() -> Router<Pages> {
 pub enum Tab {
     Till,
     Sales,
+    Money,
     Qr,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 3] = [Tab::Till, Tab::Sales, Tab::Qr];
+    pub const ALL: [Tab; 4] = [Tab::Till, Tab::Sales, Tab::Money, Tab::Qr];
 
     pub fn href(self) -> &'static str {
         match self {
             Tab::Till => "/shop",
             Tab::Sales => "/shop/sales",
+            Tab::Money => "/shop/money",
             Tab::Qr => "/shop/qr",
         }
     }
@@ -64,6 +72,7 @@ impl Words for Tab {
         match self {
             Tab::Till => ("계산대", "Till"),
             Tab::Sales => ("매출", "Sales"),
+            Tab::Money => ("정산", "Payouts"),
             Tab::Qr => ("QR 스티커", "QR sticker"),
         }
     }

@@ -134,11 +134,12 @@ pub async fn refund(
         )),
     };
     match answer {
-        Ok(done) => super::till::see_other_to(&format!(
-            "/shop?refunded={}&payment={}",
-            done.value.amount.unsigned_abs(),
-            done.value.payment
-        )),
+        Ok(done) => super::till::Done::Refunded {
+            amount: done.value.amount.saturating_abs(),
+            payment: done.value.payment,
+        }
+        .banner()
+        .see_other(&pages, &session.token, "/shop"),
         Err(e) => {
             let typed: String = f.amount.unwrap_or_default().chars().take(20).collect();
             show(&pages, &parts, payment, Some(&e), Some(&typed)).await

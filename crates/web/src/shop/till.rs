@@ -10,7 +10,7 @@ use std::convert::Infallible;
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, State};
 use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -22,11 +22,11 @@ use service::history::Entry;
 use service::merchant::{ConsumerPaymentRequest, Till};
 
 use super::{Tab, W, error_alert, error_page, form_allowed, fresh_key, merchant, shop_page};
-use crate::account::see_other;
 use crate::assets;
 use crate::i18n::Lang;
 use crate::prefs::Prefs;
 use crate::session::{CSRF_FIELD, SignedIn};
+use crate::signed::{self, Banner};
 use crate::time::Kst;
 use crate::wallet::{entry_label, signed_won, won};
 use crate::{Pages, private_response};
@@ -38,12 +38,41 @@ pub fn routes() -> Router<Pages> {
         .route("/shop/live", get(live))
 }
 
-/// What the till says after a charge (from the 303's query: numbers only).
-#[derive(Debug, Default, Deserialize)]
-pub struct Charged {
-    charged: Option<i64>,
-    refunded: Option<i64>,
-    payment: Option<u64>,
+/// What the till says after a sale or a refund: the service's answer, carried in the
+/// 303's address and signed for the session (`signed`), so a crafted link says nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    Charged { amount: i64, payment: u64 },
+    Refunded { amount: i64, payment: u64 },
+}
+
+const CHARGED: &str = "till-charged";
+const REFUNDED: &str = "till-refunded";
+
+impl Done {
+    /// The signed banner of this result.
+    pub fn banner(self) -> Banner {
+        match self {
+            Done::Charged { amount, payment } => Banner::new(CHARGED)
+                .field("charged", amount)
+                .field("payment", payment),
+            Done::Refunded { amount, payment } => Banner::new(REFUNDED)
+                .field("refunded", amount)
+                .field("payment", payment),
+        }
+    }
+
+    /// The result in the till's address, if it is signed for this session.
+    pub fn read(pages: &Pages, session: &SignedIn, uri: &axum::http::Uri) -> Option<Done> {
+        let read = |kind, amount| {
+            let b = signed::read(pages, &session.token, uri, kind, &[amount, "payment"])?;
+            Some((b.number(amount)?, b.number("payment")?))
+        };
+        if let Some((amount, payment)) = read(CHARGED, "charged") {
+            return Some(Done::Charged { amount, payment });
+        }
+        read(REFUNDED, "refunded").map(|(amount, payment)| Done::Refunded { amount, payment })
+    }
 }
 
 /// `GET /shop`.
@@ -54,10 +83,8 @@ pub async fn till_page(State(pages): State<Pages>, parts: Parts) -> Response {
     };
     match service::merchant::till(&pages.service, &session.caller).await {
         Ok(t) => {
-            let done = Query::<Charged>::try_from_uri(&parts.uri)
-                .map(|Query(c)| c)
-                .unwrap_or_default();
-            private_response(render(prefs, &pages, &session, &t, &done, None, ""))
+            let done = Done::read(&pages, &session, &parts.uri);
+            private_response(render(prefs, &pages, &session, &t, done, None, ""))
         }
         Err(e) => error_page(prefs, &session, &pages, "/shop", &e),
     }
@@ -106,13 +133,12 @@ pub async fn charge(
         )),
     };
     match answer {
-        Ok(paid) => {
-            let to = format!(
-                "/shop?charged={}&payment={}",
-                paid.value.amount, paid.value.payment
-            );
-            see_other_to(&to)
+        Ok(paid) => Done::Charged {
+            amount: paid.value.amount,
+            payment: paid.value.payment,
         }
+        .banner()
+        .see_other(&pages, &session.token, "/shop"),
         Err(e) => match service::merchant::till(&pages.service, &session.caller).await {
             Ok(t) => {
                 let typed = f
@@ -122,32 +148,14 @@ pub async fn charge(
                     .chars()
                     .take(20)
                     .collect::<String>();
-                let mut response = private_response(render(
-                    prefs,
-                    &pages,
-                    &session,
-                    &t,
-                    &Charged::default(),
-                    Some(&e),
-                    &typed,
-                ));
+                let mut response =
+                    private_response(render(prefs, &pages, &session, &t, None, Some(&e), &typed));
                 *response.status_mut() = e.status;
                 response
             }
             Err(e) => error_page(prefs, &session, &pages, "/shop", &e),
         },
     }
-}
-
-/// A 303 to a path of ours built here (only digits are put in).
-pub(crate) fn see_other_to(to: &str) -> Response {
-    let mut response = see_other("/shop");
-    if let Ok(v) = axum::http::HeaderValue::from_str(to) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, v);
-    }
-    response
 }
 
 /// Won as typed: digits, with grouping commas, spaces or `원` allowed.
@@ -230,7 +238,7 @@ fn render(
     pages: &Pages,
     session: &SignedIn,
     t: &Till,
-    done: &Charged,
+    done: Option<Done>,
     error: Option<&ServiceError>,
     typed_amount: &str,
 ) -> Markup {
@@ -241,13 +249,13 @@ fn render(
     let body = html! {
         h1 { (lang.t(W::TillTitle)) }
         @if let Some(name) = &t.name { p.lead.shop-name { (name) } }
-        @if let (Some(amount), Some(payment)) = (done.refunded, done.payment) {
+        @if let Some(Done::Refunded { amount, payment }) = done {
             div.alert.alert-ok #refund-result role="status" data-payment=(payment) {
                 h2 { (lang.t(W::Refunded)) }
                 p { (won(lang, amount)) }
             }
         }
-        @if let (Some(amount), Some(payment)) = (done.charged, done.payment) {
+        @if let Some(Done::Charged { amount, payment }) = done {
             div.alert.alert-ok #charge-result role="status" data-payment=(payment) {
                 h2 { (lang.t(W::Charged)) }
                 p { (won(lang, amount)) }

@@ -2,8 +2,8 @@
 //! changing or removing it (`service::citizen::set_auto_charge`; the scheme decides
 //! what is allowed and its refusals are shown as they are).
 
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use maud::html;
@@ -14,13 +14,14 @@ use service::session::AutoChargeState;
 
 use super::{
     amount_invalid, citizen, citizen_page, citizen_post, error_box, form_key, fresh_key, hidden,
-    parse_won, see_other_to, with_status,
+    parse_won, with_status,
 };
 use crate::Pages;
 use crate::citizen::Tab;
 use crate::i18n::{Lang, Words};
 use crate::prefs::Prefs;
 use crate::session::SignedIn;
+use crate::signed::{self, Banner};
 use crate::time::Kst;
 use crate::wallet::won;
 
@@ -90,10 +91,26 @@ impl Words for A {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What was just done, said only when the address is signed for this session
+/// (`signed`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AutoQuery {
-    saved: Option<String>,
-    removed: Option<String>,
+    saved: bool,
+    removed: bool,
+}
+
+const SAVED: &str = "auto-charge-saved";
+const REMOVED: &str = "auto-charge-removed";
+
+impl AutoQuery {
+    fn read(pages: &Pages, session: &SignedIn, parts: &Parts) -> AutoQuery {
+        let signed =
+            |kind, name| signed::read(pages, &session.token, &parts.uri, kind, &[name]).is_some();
+        AutoQuery {
+            saved: signed(SAVED, "saved"),
+            removed: signed(REMOVED, "removed"),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,16 +123,12 @@ pub struct AutoForm {
     key: Option<String>,
 }
 
-pub async fn page(
-    State(pages): State<Pages>,
-    parts: Parts,
-    query: Result<Query<AutoQuery>, QueryRejection>,
-) -> Response {
+pub async fn page(State(pages): State<Pages>, parts: Parts) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let q = AutoQuery::read(&pages, &session, &parts);
     render(prefs, &pages, &session, &q, None).await
 }
 
@@ -157,8 +170,16 @@ pub async fn submit(
     )
     .await;
     match answer {
-        Ok(_) if removing => see_other_to("/wallet/auto-charge?removed=1"),
-        Ok(_) => see_other_to("/wallet/auto-charge?saved=1"),
+        Ok(_) if removing => Banner::new(REMOVED).field("removed", 1).see_other(
+            &pages,
+            &session.token,
+            "/wallet/auto-charge",
+        ),
+        Ok(_) => Banner::new(SAVED).field("saved", 1).see_other(
+            &pages,
+            &session.token,
+            "/wallet/auto-charge",
+        ),
         Err(e) => render(prefs, &pages, &session, &none, Some(&e)).await,
     }
 }
@@ -204,10 +225,10 @@ async fn render(
     let body = html! {
         h1 { (lang.t(A::Title)) }
         p { (lang.t(A::Lead)) }
-        @if q.saved.is_some() {
+        @if q.saved {
             div.alert.alert-ok #auto-done role="status" { p { (lang.t(A::Saved)) } }
         }
-        @if q.removed.is_some() {
+        @if q.removed {
             div.alert.alert-ok #auto-done role="status" { p { (lang.t(A::Removed)) } }
         }
         @if let Some(e) = error {

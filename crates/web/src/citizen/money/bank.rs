@@ -22,6 +22,7 @@ use crate::citizen::Tab;
 use crate::i18n::{Lang, M, Words};
 use crate::prefs::Prefs;
 use crate::session::SignedIn;
+use crate::signed::{self, Banner};
 use crate::time::Kst;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,8 +100,13 @@ impl Words for B {
 pub struct BankQuery {
     /// A verification under way.
     v: Option<String>,
-    /// Just linked.
-    linked: Option<String>,
+}
+
+/// "Just linked": said only when the address is signed for this session (`signed`).
+const LINKED: &str = "bank-linked";
+
+fn just_linked(pages: &Pages, session: &SignedIn, parts: &Parts) -> bool {
+    signed::read(pages, &session.token, &parts.uri, LINKED, &["linked"]).is_some()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,15 +140,16 @@ pub async fn page(
         Err(r) => return *r,
     };
     let q = query.map(|Query(q)| q).unwrap_or_default();
+    let linked = just_linked(&pages, &session, &parts);
     if let Some(id) = q.v.as_deref() {
         return match service::bank_link::verification_status(&pages.service, &session.caller, id)
             .await
         {
             Ok(v) => code_step(prefs, &pages, &session, &v, None),
-            Err(e) => start_step(prefs, &pages, &session, Some(&e), q.linked.is_some()).await,
+            Err(e) => start_step(prefs, &pages, &session, Some(&e), linked).await,
         };
     }
-    start_step(prefs, &pages, &session, None, q.linked.is_some()).await
+    start_step(prefs, &pages, &session, None, linked).await
 }
 
 /// `POST /wallet/bank`: starts a verification (holder check, 1 won); on to the code step.
@@ -201,7 +208,11 @@ pub async fn confirm(
     )
     .await;
     match answer {
-        Ok(_) => see_other_to("/wallet/bank?linked=1"),
+        Ok(_) => {
+            Banner::new(LINKED)
+                .field("linked", 1)
+                .see_other(&pages, &session.token, "/wallet/bank")
+        }
         Err(e) => {
             // The verification as it now stands (tries left), with the refusal.
             match service::bank_link::verification_status(&pages.service, &session.caller, &id)
@@ -235,7 +246,7 @@ async fn start_step(
         h1 { (lang.t(B::Title)) }
         p { (lang.t(B::Lead)) }
         @if just_linked {
-            div.alert.alert-ok role="status" { p { (lang.t(B::LinkedNow)) } }
+            div.alert.alert-ok #bank-linked-now role="status" { p { (lang.t(B::LinkedNow)) } }
         }
         section.card aria-labelledby="bank-linked" {
             h2 #bank-linked { (lang.t(B::Linked)) }

@@ -1,8 +1,8 @@
 //! `/wallet/gift`: sending value to another citizen (`service::citizen::gift`, with the
 //! PIN), then what was sent and what the recipient got.
 
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use maud::html;
@@ -13,13 +13,14 @@ use service::secret::Secret;
 
 use super::{
     W, amount_invalid, citizen, citizen_page, citizen_post, error_box, form_key, fresh_key, hidden,
-    parse_won, see_other_to, with_status,
+    parse_won, with_status,
 };
 use crate::Pages;
 use crate::citizen::Tab;
 use crate::i18n::Words;
 use crate::prefs::Prefs;
 use crate::session::SignedIn;
+use crate::signed::{self, Banner};
 use crate::wallet::won;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,11 +75,42 @@ impl Words for G {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A gift sent, as the service answered it: carried in the 303's address, signed for
+/// the session (`signed`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct GiftQuery {
     sent: Option<u64>,
     amount: Option<i64>,
     to: Option<u64>,
+}
+
+const SENT: &str = "gift-sent";
+
+impl GiftQuery {
+    fn banner(gift: u64, amount: i64, to: u64) -> Banner {
+        Banner::new(SENT)
+            .field("sent", gift)
+            .field("amount", amount)
+            .field("to", to)
+    }
+
+    /// The gift in `parts`' address, if it is signed for this session.
+    fn read(pages: &Pages, session: &SignedIn, parts: &Parts) -> GiftQuery {
+        let Some(b) = signed::read(
+            pages,
+            &session.token,
+            &parts.uri,
+            SENT,
+            &["sent", "amount", "to"],
+        ) else {
+            return GiftQuery::default();
+        };
+        GiftQuery {
+            sent: b.number("sent"),
+            amount: b.number("amount"),
+            to: b.number("to"),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,16 +122,12 @@ pub struct GiftForm {
     key: Option<String>,
 }
 
-pub async fn page(
-    State(pages): State<Pages>,
-    parts: Parts,
-    query: Result<Query<GiftQuery>, QueryRejection>,
-) -> Response {
+pub async fn page(State(pages): State<Pages>, parts: Parts) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let q = GiftQuery::read(&pages, &session, &parts);
     render(prefs, &pages, &session, &q, "", "", None)
 }
 
@@ -158,10 +186,11 @@ pub async fn submit(
     )
     .await;
     match answer {
-        Ok(a) => see_other_to(&format!(
-            "/wallet/gift?sent={}&amount={}&to={recipient}",
-            a.value.gift, a.value.amount
-        )),
+        Ok(a) => GiftQuery::banner(a.value.gift, a.value.amount, recipient).see_other(
+            &pages,
+            &session.token,
+            "/wallet/gift",
+        ),
         Err(e) => render(
             prefs,
             &pages,

@@ -3,8 +3,8 @@
 //! what comes back to the bank and what subsidy share goes back to the scheme: the
 //! service's quotes, which run the ledger's own refund rules without refunding.
 
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use maud::{Markup, html};
@@ -13,14 +13,14 @@ use service::ServiceError;
 use service::citizen::{BalanceRefundQuoteView, CancelQuoteView, PayoutAnswer};
 
 use super::{
-    W, citizen, citizen_page, citizen_post, error_box, form_key, fresh_key, hidden, see_other_to,
-    with_status,
+    W, citizen, citizen_page, citizen_post, error_box, form_key, fresh_key, hidden, with_status,
 };
 use crate::Pages;
 use crate::citizen::Tab;
 use crate::i18n::{Lang, Words};
 use crate::prefs::Prefs;
 use crate::session::SignedIn;
+use crate::signed::{self, Banner};
 use crate::time::Kst;
 use crate::wallet::won;
 
@@ -100,11 +100,29 @@ impl Words for R {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A refund's result, as the service answered it: carried in the 303's address, signed
+/// for the session (`signed`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RefundQuery {
     /// A result: `paid`, `in_progress`, `refused` or `none`.
     done: Option<String>,
     amount: Option<i64>,
+}
+
+const DONE: &str = "refund-done";
+
+impl RefundQuery {
+    /// The result in `parts`' address, if it is signed for this session.
+    fn read(pages: &Pages, session: &SignedIn, parts: &Parts) -> RefundQuery {
+        let Some(b) = signed::read(pages, &session.token, &parts.uri, DONE, &["done", "amount"])
+        else {
+            return RefundQuery::default();
+        };
+        RefundQuery {
+            done: b.get("done").map(str::to_owned),
+            amount: b.number("amount"),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,16 +138,12 @@ pub struct BalanceForm {
     key: Option<String>,
 }
 
-pub async fn page(
-    State(pages): State<Pages>,
-    parts: Parts,
-    query: Result<Query<RefundQuery>, QueryRejection>,
-) -> Response {
+pub async fn page(State(pages): State<Pages>, parts: Parts) -> Response {
     let (prefs, session) = match citizen(&pages, &parts) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let q = RefundQuery::read(&pages, &session, &parts);
     render(prefs, &pages, &session, &q, None).await
 }
 
@@ -152,7 +166,7 @@ pub async fn cancel(
     )
     .await;
     match answer {
-        Ok(a) => done(&a.value),
+        Ok(a) => done(&pages, &session, &a.value),
         Err(e) => render(prefs, &pages, &session, &RefundQuery::default(), Some(&e)).await,
     }
 }
@@ -175,17 +189,20 @@ pub async fn balance(
     )
     .await;
     match answer {
-        Ok(a) => done(&a.value),
+        Ok(a) => done(&pages, &session, &a.value),
         Err(e) => render(prefs, &pages, &session, &RefundQuery::default(), Some(&e)).await,
     }
 }
 
-fn done(p: &PayoutAnswer) -> Response {
+fn done(pages: &Pages, session: &SignedIn, p: &PayoutAnswer) -> Response {
     let status = match p.status.as_str() {
         s @ ("paid" | "in_progress" | "refused") => s,
         _ => "none",
     };
-    see_other_to(&format!("/wallet/refund?done={status}&amount={}", p.amount))
+    Banner::new(DONE)
+        .field("done", status)
+        .field("amount", p.amount)
+        .see_other(pages, &session.token, "/wallet/refund")
 }
 
 async fn render(
