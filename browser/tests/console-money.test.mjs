@@ -15,14 +15,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BASE,
-  SIZES,
   apiSignIn,
   assertAccessible,
-  assertNoHorizontalOverflow,
   context,
   launch,
-  screenshot,
   signInWithForm,
+  sweepPages,
 } from './helpers.mjs';
 
 let browser;
@@ -290,38 +288,16 @@ test('a broken scheme shows its problems and keeps the text; a version for tomor
   }
 });
 
-/** The money pages: path, screenshot name, heading in Korean and English. */
-const PAGES = [
-  ['/console/budgets', 'console-budgets', /보조금 예산/, /Subsidy budgets/],
-  ['/console/report', 'console-report', /운영 보고서/, /Operator report/],
-  ['/console/scheme', 'console-scheme', /제도 설정/, /Scheme/],
-];
-
-for (const size of Object.keys(SIZES)) {
-  test(`the money pages: ${size}, both languages, large text`, async () => {
-    const { ctx, page } = await signedIn(size);
-    try {
-      for (const [lang, text] of [
-        ['ko', 'normal'],
-        ['en', 'normal'],
-        ['ko', 'large'],
-      ]) {
-        await ctx.addCookies([
-          { name: 'lang', value: lang, url: BASE },
-          { name: 'text', value: text, url: BASE },
-        ]);
-        for (const [path, name, ko, en] of PAGES) {
-          if (path === '/console/report') await openReport(page);
-          else await page.goto(path);
-          assert.match(await page.textContent('h1'), lang === 'ko' ? ko : en);
-          await assertAccessible(page, `${name} (${size}, ${lang}, ${text} text)`);
-          if (size === 'phone') await assertNoHorizontalOverflow(page, `${name} (${lang}, ${text} text)`);
-          if (lang === 'ko' && text === 'normal') await screenshot(page, name, size);
-        }
-      }
-      assert.deepEqual(ctx.errors, []);
-    } finally {
-      await ctx.close();
-    }
-  });
-}
+sweepPages(
+  'the money pages',
+  () => browser,
+  async (page) => {
+    await signInWithForm(page, 'operator');
+    await page.waitForURL('**/console');
+  },
+  {
+    'console-budgets': { path: '/console/budgets', h1: { ko: /보조금 예산/, en: /Subsidy budgets/ } },
+    'console-report': { open: openReport, h1: { ko: /운영 보고서/, en: /Operator report/ } },
+    'console-scheme': { path: '/console/scheme', h1: { ko: /제도 설정/, en: /Scheme/ } },
+  },
+);

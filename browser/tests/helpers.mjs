@@ -149,9 +149,10 @@ export async function checkLook(page, { name, size, lang, text, h1 }) {
 
 /**
  * One test per screen size: `signIn(page)` (if given), then every page of `pages`
- * (`{ name: { path, h1, status = 200, ready } }`, `ready(page)` run once it is shown)
- * in each of the LOOKS, checked by `checkLook`; no console error on the way.
- * `browser()` gives the launched browser (made in the file's `before`).
+ * (`{ name: { path, h1, status = 200, open, ready } }`: `open(page)` shows it instead of
+ * going to `path`, `ready(page)` runs once it is shown) in each of the LOOKS, checked by
+ * `checkLook`; no console error on the way. `browser()` gives the launched browser
+ * (made in the file's `before`).
  */
 export function sweepPages(title, browser, signIn, pages) {
   for (const size of Object.keys(SIZES)) {
@@ -165,9 +166,9 @@ export function sweepPages(title, browser, signIn, pages) {
             { name: 'lang', value: lang, url: BASE },
             { name: 'text', value: text, url: BASE },
           ]);
-          for (const [name, { path, h1, status = 200, ready }] of Object.entries(pages)) {
-            const response = await page.goto(path);
-            assert.equal(response.status(), status, path);
+          for (const [name, { path, h1, status = 200, open, ready }] of Object.entries(pages)) {
+            if (open) await open(page);
+            else assert.equal((await page.goto(path)).status(), status, path);
             if (ready) await ready(page);
             await checkLook(page, { name, size, lang, text, h1 });
           }

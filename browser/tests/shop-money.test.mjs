@@ -12,14 +12,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BASE,
-  SIZES,
   apiSignIn,
   assertAccessible,
-  assertNoHorizontalOverflow,
   context,
   launch,
-  screenshot,
   signInWithForm,
+  sweepPages,
 } from './helpers.mjs';
 
 const PIN = '123456';
@@ -222,39 +220,26 @@ test('a result link with a changed amount, or from another session, shows no ban
   }
 });
 
-for (const size of Object.keys(SIZES)) {
-  for (const [lang, text] of [
-    ['ko', 'normal'],
-    ['en', 'normal'],
-    ['ko', 'large'],
-  ]) {
-    test(`money page: ${size}, ${lang}, ${text} text`, async () => {
-      const ctx = await context(browser, size, { lang, text });
-      try {
-        const page = await ctx.newPage();
-        const shop = 73 + Object.keys(SIZES).indexOf(size);
-        // Something to pay out, and (for the pictures) a settlement to list.
-        await citizenPays(`citizen-0${313 + Object.keys(SIZES).indexOf(size)}`, shop, 2_000);
-        if (lang === 'ko' && text === 'normal') await apiRedeems(shop, 1_000);
-        await signInShop(page, shop);
+// Each size its own shop, with something to pay out and (for the pictures) a settlement.
+let sized = 0;
+sweepPages(
+  'the money page',
+  () => browser,
+  async (page) => {
+    const n = sized++;
+    const shop = 73 + n;
+    await citizenPays(`citizen-0${313 + n}`, shop, 2_000);
+    await apiRedeems(shop, 1_000);
+    await signInShop(page, shop);
+  },
+  {
+    'shop-money': { path: '/shop/money', h1: { ko: '잔액과 정산', en: 'Balance and payouts' } },
+    'shop-money-confirm': {
+      open: async (page) => {
         await page.goto('/shop/money');
-        assert.equal((await page.textContent('h1')).trim(), lang === 'en' ? 'Balance and payouts' : '잔액과 정산');
-        await assertAccessible(page, `money (${size}, ${lang}, ${text} text)`);
-        if (size === 'phone' && text === 'large') {
-          await assertNoHorizontalOverflow(page, `money (${lang}, large text)`);
-        }
-        if (lang === 'ko' && text === 'normal') await screenshot(page, 'shop-money', size);
-        // The confirmation too.
         await page.locator('#redeem-all').click();
         await page.locator('#confirm-amount').waitFor();
-        await assertAccessible(page, `payout confirmation (${size}, ${lang}, ${text} text)`);
-        if (size === 'phone' && text === 'large') {
-          await assertNoHorizontalOverflow(page, `payout confirmation (${lang}, large text)`);
-        }
-        assert.deepEqual(ctx.errors, []);
-      } finally {
-        await ctx.close();
-      }
-    });
-  }
-}
+      },
+    },
+  },
+);

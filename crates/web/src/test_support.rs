@@ -68,6 +68,7 @@ pub fn pages_with_key(key: u8) -> crate::Pages {
             Arc::new(auth),
         )),
         csrf: crate::session::CsrfKey::from_bytes([key; 32]),
+        settings: Arc::default(),
     }
 }
 
@@ -78,6 +79,7 @@ pub fn signed_in_pages(service: Arc<service::Service>, key: u8) -> (Router, crat
         status: Arc::new(NoStatus),
         service,
         csrf: crate::session::CsrfKey::from_bytes([key; 32]),
+        settings: Arc::default(),
     };
     let router = Router::new()
         .route("/wallet", axum::routing::get(crate::wallet::wallet))
