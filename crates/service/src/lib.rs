@@ -30,6 +30,7 @@ pub mod public;
 pub mod schema;
 pub mod secret;
 pub mod session;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
