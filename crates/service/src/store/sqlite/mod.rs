@@ -1,7 +1,8 @@
 //! The SQLite stores: `service.sqlite` ([`SqliteService`]: users, sessions, bank links,
-//! notices, stored answers), in the data directory beside the journals. Their schemas are the
+//! notices, stored answers) and `directory.sqlite` ([`SqliteRegistry`]: merchant
+//! registries), in the data directory beside the journals. Their schemas are the
 //! numbered migrations of `crate::schema`, applied when a store is opened; the SQL here
-//! is what `auth` and `bank_link` ran before the store traits existed, so
+//! is what `auth`, `bank_link` and `merchants` ran before the store traits existed, so
 //! existing data directories open unchanged. This module is the only place in the
 //! crate that speaks SQL (besides the migration runner).
 //!
@@ -9,12 +10,15 @@
 //! `synchronous=FULL` with WAL makes every commit durable before it is answered.
 
 mod bank_links;
+mod registry;
 mod users;
 
 use std::path::Path;
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+pub use registry::SqliteRegistry;
 
 use super::{AnswerStore, NoticeStore, StoreError};
 use crate::auth::Notice;
@@ -217,6 +221,13 @@ mod tests {
         conformance::answers(&*store);
     }
 
+    #[test]
+    fn the_sqlite_registry_store_conforms() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteRegistry::open_in(dir.path()).expect("open");
+        conformance::registry(&store);
+    }
+
     /// What a store keeps survives closing and opening it again (the files are the
     /// data directory's).
     #[test]
@@ -224,6 +235,10 @@ mod tests {
         let (dir, store) = service_store();
         conformance::users_survive(&*store, || {
             Box::new(SqliteService::open_in(dir.path()).expect("reopen"))
+        });
+        let registry = SqliteRegistry::open_in(dir.path()).expect("open");
+        conformance::registry_survives(&registry, || -> Box<dyn crate::store::RegistryStore> {
+            Box::new(SqliteRegistry::open_in(dir.path()).expect("reopen"))
         });
     }
 }
