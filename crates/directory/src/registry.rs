@@ -46,6 +46,17 @@ impl Facets {
     }
 }
 
+/// Moves a record to `to`, remembering where it came from, why, who and when.
+pub(crate) fn move_status(m: &mut Merchant, to: Status, reason: &str, by: Actor, now_us: u64) {
+    m.last_change = StatusChange {
+        from: Some(m.status),
+        reason: reason.to_string(),
+        at_us: now_us,
+        by,
+    };
+    m.status = to;
+}
+
 /// A point that is not on the sphere: merchants without a location.
 pub(crate) const NO_POINT: [f64; 3] = [f64::NAN; 3];
 
@@ -206,12 +217,7 @@ impl Registry {
         by: Actor,
         now_us: u64,
     ) -> Result<&Merchant, DirectoryError> {
-        profile.validate()?;
-        Merchant::check_reason(reason)?;
-        self.check_free(id, brn)?;
-        if self.merchants.len() >= MERCHANTS_MAX {
-            return Err(DirectoryError::Full(MERCHANTS_MAX));
-        }
+        self.check_create(id, brn, &profile, reason)?;
         let m = Merchant {
             id,
             brn,
@@ -231,6 +237,24 @@ impl Registry {
         self.merchants
             .get(slot)
             .ok_or(DirectoryError::UnknownMerchant(id))
+    }
+
+    /// Whether [`Registry::create`] would take this merchant, changing nothing (a caller
+    /// that writes the record first checks with it before writing).
+    pub fn check_create(
+        &self,
+        id: MerchantId,
+        brn: Brn,
+        profile: &MerchantProfile,
+        reason: &str,
+    ) -> Result<(), DirectoryError> {
+        profile.validate()?;
+        Merchant::check_reason(reason)?;
+        self.check_free(id, brn)?;
+        if self.merchants.len() >= MERCHANTS_MAX {
+            return Err(DirectoryError::Full(MERCHANTS_MAX));
+        }
+        Ok(())
     }
 
     /// Replaces a merchant's profile; answers which fields changed (empty: nothing did).
@@ -293,15 +317,42 @@ impl Registry {
         by: Actor,
         now_us: u64,
     ) -> Result<&Merchant, DirectoryError> {
+        let slot = self.check_transition(id, to, reason)?;
+        self.set_status_unchecked(slot, to, reason, by, now_us);
+        self.generation += 1;
+        Ok(&self.merchants[slot as usize])
+    }
+
+    /// The record [`Registry::transition`] would make, changing nothing (a caller that
+    /// writes the record first asks for it, then transitions with the same arguments).
+    pub fn transitioned(
+        &self,
+        id: MerchantId,
+        to: Status,
+        reason: &str,
+        by: Actor,
+        now_us: u64,
+    ) -> Result<Merchant, DirectoryError> {
+        let slot = self.check_transition(id, to, reason)?;
+        let mut m = self.merchants[slot as usize].clone();
+        move_status(&mut m, to, reason, by, now_us);
+        Ok(m)
+    }
+
+    /// The slot of `id` if it may move to `to` for `reason`.
+    fn check_transition(
+        &self,
+        id: MerchantId,
+        to: Status,
+        reason: &str,
+    ) -> Result<u32, DirectoryError> {
         Merchant::check_reason(reason)?;
         let slot = self.slot(id)?;
         let from = self.merchants[slot as usize].status;
         if !from.can_become(to) {
             return Err(DirectoryError::IllegalTransition { from, to });
         }
-        self.set_status_unchecked(slot, to, reason, by, now_us);
-        self.generation += 1;
-        Ok(&self.merchants[slot as usize])
+        Ok(slot)
     }
 
     pub(crate) fn set_status_unchecked(
@@ -314,13 +365,7 @@ impl Registry {
     ) {
         let s = slot as usize;
         if let Some(m) = self.merchants.get_mut(s) {
-            m.last_change = StatusChange {
-                from: Some(m.status),
-                reason: reason.to_string(),
-                at_us: now_us,
-                by,
-            };
-            m.status = to;
+            move_status(m, to, reason, by, now_us);
             self.facets[s].status = to;
         }
     }

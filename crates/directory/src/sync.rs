@@ -451,6 +451,37 @@ struct PlannedAdd {
     reason: &'static str,
 }
 
+/// A plan with its new merchants' ids allocated, not yet applied
+/// ([`Registry::prepare_sync`]).
+#[derive(Debug)]
+pub struct PreparedSync {
+    generation: u64,
+    report: SyncReport,
+    /// Changed records by slot order, then the added ones.
+    records: Vec<Merchant>,
+    added: usize,
+    updates: Vec<(u32, MerchantProfile, FieldSet)>,
+    moves: Vec<(u32, Status, &'static str)>,
+    now_us: u64,
+}
+
+impl PreparedSync {
+    /// What applying will do, the added rows with their ids.
+    pub fn report(&self) -> &SyncReport {
+        &self.report
+    }
+
+    /// Every record applying changes or adds, as it will be.
+    pub fn records(&self) -> &[Merchant] {
+        &self.records
+    }
+
+    /// How many of [`PreparedSync::records`] are new merchants.
+    pub fn added(&self) -> usize {
+        self.added
+    }
+}
+
 /// A sync read and diffed, not yet applied.
 #[derive(Debug)]
 pub struct SyncPlan {
@@ -1344,6 +1375,20 @@ impl Registry {
         ids: &mut dyn IdAllocator,
         now_us: u64,
     ) -> Result<SyncReport, DirectoryError> {
+        let prepared = self.prepare_sync(plan, ids, now_us)?;
+        self.commit_sync(prepared)
+    }
+
+    /// The first half of [`Registry::apply_sync`], changing nothing: allocates the new
+    /// merchants' ids and answers every record as applying will leave it, so a caller
+    /// can write them to its store before the registry serves them
+    /// ([`Registry::commit_sync`] then applies exactly that).
+    pub fn prepare_sync(
+        &self,
+        plan: SyncPlan,
+        ids: &mut dyn IdAllocator,
+        now_us: u64,
+    ) -> Result<PreparedSync, DirectoryError> {
         if plan.generation != self.generation {
             return Err(DirectoryError::StalePlan);
         }
@@ -1360,29 +1405,41 @@ impl Registry {
             new_ids.push(id);
         }
         let SyncPlan {
+            generation,
             mut report,
             adds,
             updates,
             moves,
-            ..
         } = plan;
-        let changed_anything = !adds.is_empty() || !updates.is_empty() || !moves.is_empty();
-        for (slot, profile, fields) in updates {
-            self.set_profile_unchecked(slot, profile, fields);
+        // Every record the plan touches, as it will be: profiles first, then moves, as
+        // `commit_sync` applies them.
+        let mut after: FxHashMap<u32, Merchant> = FxHashMap::default();
+        for (slot, profile, _) in &updates {
+            if let Some(m) = self.merchants.get(*slot as usize) {
+                let m = after.entry(*slot).or_insert_with(|| m.clone());
+                m.profile = profile.clone();
+            }
         }
-        for (slot, to, reason) in moves {
-            self.set_status_unchecked(slot, to, reason, Actor::RegistrySync, now_us);
+        for (slot, to, reason) in &moves {
+            if let Some(m) = self.merchants.get(*slot as usize) {
+                let m = after.entry(*slot).or_insert_with(|| m.clone());
+                crate::registry::move_status(m, *to, reason, Actor::RegistrySync, now_us);
+            }
         }
-        // Many additions at once (a first import): rebuild the R-tree in bulk at the end.
-        let bulk = adds.len() > 1_000 && adds.len() > self.spatial.size() / 4;
-        let mut keys = Vec::new();
+        let mut slots: Vec<u32> = after.keys().copied().collect();
+        slots.sort_unstable();
+        let mut records: Vec<Merchant> = slots
+            .into_iter()
+            .filter_map(|slot| after.remove(&slot))
+            .collect();
+        let added = adds.len();
         let mut added_by_line: FxHashMap<u64, MerchantId> = FxHashMap::default();
         for (add, id) in adds.into_iter().zip(new_ids) {
             if let Some(row) = report.added.get_mut(add.report_index) {
                 row.id = Some(id);
                 added_by_line.insert(row.line, id);
             }
-            let m = Merchant {
+            records.push(Merchant {
                 id,
                 brn: add.brn,
                 profile: add.profile,
@@ -1394,11 +1451,7 @@ impl Registry {
                     by: Actor::RegistrySync,
                 },
                 brn_unverified: add.brn_unverified,
-            };
-            self.insert_unchecked(m, &mut keys, !bulk);
-        }
-        if bulk {
-            self.rebuild_spatial();
+            });
         }
         // Notes and QR payloads of added rows now know their merchant.
         for note in report.warnings.iter_mut().filter(|n| n.id.is_none()) {
@@ -1406,6 +1459,49 @@ impl Registry {
         }
         for qr in report.legacy_qr.iter_mut().filter(|q| q.id.is_none()) {
             qr.id = added_by_line.get(&qr.line).copied();
+        }
+        Ok(PreparedSync {
+            generation,
+            report,
+            records,
+            added,
+            updates,
+            moves,
+            now_us,
+        })
+    }
+
+    /// Applies a [`PreparedSync`] made on this same generation: the records become
+    /// exactly [`PreparedSync::records`].
+    pub fn commit_sync(&mut self, prepared: PreparedSync) -> Result<SyncReport, DirectoryError> {
+        if prepared.generation != self.generation {
+            return Err(DirectoryError::StalePlan);
+        }
+        let PreparedSync {
+            report,
+            mut records,
+            added,
+            updates,
+            moves,
+            now_us,
+            ..
+        } = prepared;
+        let adds = records.split_off(records.len().saturating_sub(added));
+        let changed_anything = !adds.is_empty() || !updates.is_empty() || !moves.is_empty();
+        for (slot, profile, fields) in updates {
+            self.set_profile_unchecked(slot, profile, fields);
+        }
+        for (slot, to, reason) in moves {
+            self.set_status_unchecked(slot, to, reason, Actor::RegistrySync, now_us);
+        }
+        // Many additions at once (a first import): rebuild the R-tree in bulk at the end.
+        let bulk = adds.len() > 1_000 && adds.len() > self.spatial.size() / 4;
+        let mut keys = Vec::new();
+        for m in adds {
+            self.insert_unchecked(m, &mut keys, !bulk);
+        }
+        if bulk {
+            self.rebuild_spatial();
         }
         if changed_anything {
             self.generation += 1;

@@ -516,3 +516,107 @@ proptest! {
         prop_assert_eq!(reg.len(), 0);
     }
 }
+
+/// Regression (the service wrote a sync's records after applying it, so a failed write
+/// left memory ahead of disk): a prepared sync changes nothing, names every record it
+/// will write exactly as committing leaves it, and committing applies just that.
+#[test]
+fn a_prepared_sync_changes_nothing_and_its_records_are_what_commit_makes() {
+    let mut merchants = open_merchants(21, 80);
+    let mut reg = Registry::new();
+    let mut ids = SequentialIds::starting_at(1);
+    import(
+        &mut reg,
+        &write_registry_csv(&merchants, CsvEncoding::Utf8, HeaderStyle::Korean),
+        &mut ids,
+    );
+    // A renamed shop, one suspended, one closed, and five new ones.
+    merchants[0].profile.name = "새이름 국밥".into();
+    let approved = merchants
+        .iter()
+        .position(|m| m.status == Status::Approved)
+        .unwrap();
+    merchants[approved].status = Status::Suspended;
+    merchants[3].status = Status::Closed;
+    merchants.extend(open_merchants(22, 5));
+    let bytes = write_registry_csv(&merchants, CsvEncoding::Utf8, HeaderStyle::Korean);
+    let before: Vec<_> = reg.records().to_vec();
+    let generation = reg.generation();
+
+    let plan = reg.plan_sync(&bytes, &SyncOptions::default()).unwrap();
+    let prepared = reg.prepare_sync(plan, &mut ids, NOW + 1).unwrap();
+    assert_eq!(reg.records(), &before[..], "preparing changes nothing");
+    assert_eq!(reg.generation(), generation);
+    assert_eq!(prepared.added(), 5);
+    assert!(prepared.report().added.iter().all(|a| a.id.is_some()));
+    let expected: Vec<_> = prepared.records().to_vec();
+    assert!(expected.len() >= 7, "{}", expected.len());
+
+    let report = reg.commit_sync(prepared).unwrap();
+    assert_eq!(report.added.len(), 5);
+    for m in &expected {
+        assert_eq!(reg.get(m.id), Some(m), "merchant {}", m.id);
+    }
+    // Nothing else changed.
+    let touched: Vec<MerchantId> = expected.iter().map(|m| m.id).collect();
+    for m in before.iter().filter(|m| !touched.contains(&m.id)) {
+        assert_eq!(reg.get(m.id), Some(m));
+    }
+    reg.check_invariants().unwrap();
+    // A prepared sync of a generation that has moved on is refused whole.
+    let plan = reg.plan_sync(&bytes, &SyncOptions::default()).unwrap();
+    let prepared = reg.prepare_sync(plan, &mut ids, NOW + 2).unwrap();
+    reg.register(
+        MerchantId(900_000),
+        Brn::from_prefix(999_999_999).unwrap(),
+        directory::MerchantProfile::named("먼저 온 가게"),
+        NOW + 2,
+    )
+    .unwrap();
+    assert_eq!(
+        reg.commit_sync(prepared).unwrap_err(),
+        DirectoryError::StalePlan
+    );
+}
+
+#[test]
+fn transitioned_is_what_transition_makes_and_changes_nothing() {
+    let mut reg = Registry::new();
+    let id = MerchantId(7);
+    reg.register(
+        id,
+        Brn::from_prefix(999_999_999).unwrap(),
+        directory::MerchantProfile::named("가게"),
+        NOW,
+    )
+    .unwrap();
+    let before = reg.get(id).cloned();
+    let generation = reg.generation();
+    let next = reg
+        .transitioned(id, Status::Approved, "checked", Actor::Operator, NOW + 1)
+        .unwrap();
+    assert_eq!(reg.get(id).cloned(), before);
+    assert_eq!(reg.generation(), generation);
+    let made = reg
+        .transition(id, Status::Approved, "checked", Actor::Operator, NOW + 1)
+        .unwrap()
+        .clone();
+    assert_eq!(made, next);
+    assert_eq!(
+        reg.transitioned(id, Status::Approved, "again", Actor::Operator, NOW + 2),
+        Err(DirectoryError::IllegalTransition {
+            from: Status::Approved,
+            to: Status::Approved
+        })
+    );
+    // `check_create` refuses what `create` would.
+    assert_eq!(
+        reg.check_create(
+            id,
+            Brn::from_prefix(123_456_789).unwrap(),
+            &directory::MerchantProfile::named("다른 가게"),
+            "x"
+        ),
+        Err(DirectoryError::IdTaken(id))
+    );
+}

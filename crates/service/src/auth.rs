@@ -20,8 +20,10 @@
 //! - Five wrong PINs lock payments for 30 minutes.
 //! - No personal data in logs: logs name users by id only.
 //!
-//! Kept in SQLite (`service.sqlite` in the data directory): this is the service's own
-//! data, not money, so it lives beside the journal rather than in it.
+//! Kept in the service's stores (`crate::store`; `service.sqlite` in the data
+//! directory by default): this is the service's own data, not money, so it lives
+//! beside the journal rather than in it. This file holds the rules; the stores only
+//! keep what they are given.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,13 +37,17 @@ use base64::Engine as _;
 use http::StatusCode;
 use parking_lot::Mutex;
 use rand::RngCore;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 use crate::error::ServiceError;
 use crate::secret::Secret;
+use crate::store::sqlite::SqliteService;
+use crate::store::{
+    Created, NewUserRecord, Person, SeedUser, ServiceStores, SessionStore, StoreError, UserRecord,
+    UserStore,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -62,7 +68,7 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Role> {
+    pub(crate) fn parse(s: &str) -> Option<Role> {
         [Role::Citizen, Role::Merchant, Role::Operator, Role::Auditor]
             .into_iter()
             .find(|r| r.as_str() == s)
@@ -309,9 +315,13 @@ pub struct NewUser {
 
 #[derive(Debug)]
 pub struct Auth {
-    /// `service.sqlite`; `bank_link.rs` keeps verifications, consents and links here.
-    pub(crate) db: Mutex<Connection>,
+    /// Where users, sessions, bank links (`bank_link.rs`), notices and stored answers
+    /// are kept.
+    pub(crate) stores: ServiceStores,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
+    /// PIN checks one at a time: the read, the comparison and the count happen under
+    /// it, so concurrent guesses are all counted and none can undo a lock.
+    pin_checks: Mutex<()>,
     /// Sign-in attempts per login and address (see `SignInGuard`).
     sign_ins: Mutex<SignInGuard>,
     /// A hash verified when the login is unknown, so that both take as long.
@@ -374,26 +384,36 @@ fn validate_pin(p: &str) -> Result<(), ServiceError> {
 }
 
 impl Auth {
-    /// Opens (or creates) the store in `dir`. `fast_hashing` lowers argon2's cost for
-    /// tests only.
+    /// Opens (or creates) the SQLite store in `dir` (`service.sqlite`, and the PIN key
+    /// `pin.key`). `fast_hashing` lowers argon2's cost for tests only.
     pub fn open(dir: &Path, fast_hashing: bool) -> anyhow::Result<Auth> {
         std::fs::create_dir_all(dir)?;
-        let mut db = Connection::open(dir.join("service.sqlite"))?;
-        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
-        crate::schema::migrate(&mut db, crate::schema::Store::Service)?;
+        let store = Arc::new(SqliteService::open_in(dir)?);
+        let pin_key = load_or_create_key(&dir.join("pin.key"))?;
+        Auth::with_stores(ServiceStores::all_in(store), pin_key, fast_hashing)
+    }
+
+    /// Runs over the given stores (another database than SQLite, or a test double),
+    /// with the service's secret key (`pin_key`: PINs, codes, account numbers).
+    /// Gives old users their folded logins and loads the live sessions.
+    pub fn with_stores(
+        stores: ServiceStores,
+        pin_key: [u8; 32],
+        fast_hashing: bool,
+    ) -> anyhow::Result<Auth> {
         let argon = if fast_hashing {
             Params::new(256, 1, 1, None)
         } else {
             Params::new(19 * 1024, 2, 1, None)
         }
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        fold_login_keys(&mut db)?;
-        let pin_key = load_or_create_key(&dir.join("pin.key"))?;
-        let sessions = load_sessions(&db)?;
+        fold_login_keys(&*stores.users)?;
+        let sessions = load_sessions(&*stores.sessions)?;
         Ok(Auth {
             pin_key: Secret::new(pin_key),
-            db: Mutex::new(db),
+            stores,
             sessions: Mutex::new(sessions),
+            pin_checks: Mutex::new(()),
             sign_ins: Mutex::new(SignInGuard::default()),
             dummy_hash: Mutex::new(None),
             hashing: Arc::new(Semaphore::new(HASHING_AT_ONCE)),
@@ -469,16 +489,7 @@ impl Auth {
 
     /// Checks a password again (before a sensitive change such as re-linking a bank).
     pub async fn confirm_password(&self, user_id: i64, password: &str) -> Result<(), ServiceError> {
-        let hash: Option<String> = self
-            .db
-            .lock()
-            .query_row(
-                "SELECT password FROM users WHERE id = ?1",
-                params![user_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| ServiceError::internal(e.to_string()))?;
+        let hash = self.stores.users.password_hash(user_id)?;
         let ok = match hash {
             Some(h) if password.len() <= 256 => self.verify(password.to_owned(), h).await?,
             _ => false,
@@ -504,49 +515,33 @@ impl Auth {
             validate_pin(pin.expose())?;
         }
         let password = self.hash(u.password.expose().clone()).await?;
-        let pin = u.pin.as_ref().map(|p| self.pin_hash(&u.login, p.expose()));
-        let db = self.db.lock();
-        let inserted = db.execute(
-            "INSERT INTO users (login, role, password, pin, currency, currencies, created, setup, login_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                u.login,
-                u.role.as_str(),
-                password,
-                pin,
-                u.currency,
-                u.currencies.join(","),
-                now_s() as i64,
-                u.setup,
-                login_key(&u.login)
-            ],
-        );
-        match inserted {
-            Ok(_) => Ok(db.last_insert_rowid()),
+        let pin_hash = u.pin.as_ref().map(|p| self.pin_hash(&u.login, p.expose()));
+        let created = self.stores.users.create_user(&NewUserRecord {
+            login_key: login_key(&u.login),
+            login: u.login,
+            role: u.role,
+            password_hash: password,
+            pin_hash,
+            currency: u.currency,
+            currencies: u.currencies,
+            created_s: now_s(),
+            setup: u.setup,
+        })?;
+        match created {
+            Created::Id(id) => Ok(id),
             // The login, or one that folds to the same (`login_key` is unique).
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(ServiceError::new(
-                    StatusCode::CONFLICT,
-                    "login_taken",
-                    "이미 사용 중인 아이디입니다. 다른 아이디를 골라 주세요.",
-                    "This login is taken. Please choose another.",
-                ))
-            }
-            Err(e) => Err(ServiceError::internal(e.to_string())),
+            Created::LoginTaken => Err(ServiceError::new(
+                StatusCode::CONFLICT,
+                "login_taken",
+                "이미 사용 중인 아이디입니다. 다른 아이디를 골라 주세요.",
+                "This login is taken. Please choose another.",
+            )),
         }
     }
 
     /// Records the user's ledger account: the set-up is done.
     pub fn set_account(&self, user_id: i64, account: u64) -> Result<(), ServiceError> {
-        self.db
-            .lock()
-            .execute(
-                "UPDATE users SET account = ?1, setup = NULL WHERE id = ?2",
-                params![account as i64, user_id],
-            )
-            .map_err(|e| ServiceError::internal(e.to_string()))?;
+        self.stores.users.set_account(user_id, account)?;
         // Sessions opened before the set-up finished learn the account (rare: a scan).
         for s in self.sessions.lock().values_mut() {
             if s.caller.user_id == user_id {
@@ -558,37 +553,26 @@ impl Auth {
 
     /// The set-up still owed to a user (a sign-up cut off before the ledger answered).
     pub fn pending_setup(&self, user_id: i64) -> Option<String> {
-        self.db
-            .lock()
-            .query_row(
-                "SELECT setup FROM users WHERE id = ?1 AND account IS NULL",
-                params![user_id],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .ok()
-            .flatten()
-            .flatten()
+        self.stores
+            .users
+            .pending_setup(user_id)
+            .unwrap_or_else(|e| logged(e, None))
     }
 
     /// Every user whose set-up is unfinished, with it and their currency (at start).
     pub fn pending_setups(&self) -> Vec<(i64, String, String)> {
-        let db = self.db.lock();
-        let Ok(mut stmt) = db.prepare(
-            "SELECT id, setup, currency FROM users WHERE account IS NULL AND setup IS NOT NULL",
-        ) else {
-            return Vec::new();
-        };
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map(|rows| rows.filter_map(Result::ok).collect())
-            .unwrap_or_default()
+        self.stores
+            .users
+            .pending_setups()
+            .unwrap_or_else(|e| logged(e, Vec::new()))
+            .into_iter()
+            .map(|p| (p.user_id, p.setup, p.currency))
+            .collect()
     }
 
     pub fn delete_user(&self, user_id: i64) {
-        let db = self.db.lock();
-        let _ = db.execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id]);
-        let _ = db.execute("DELETE FROM users WHERE id = ?1", params![user_id]);
-        drop(db);
+        let _ = self.stores.sessions.remove_user_sessions(user_id);
+        let _ = self.stores.users.delete_user(user_id);
         self.sessions
             .lock()
             .retain(|_, s| s.caller.user_id != user_id);
@@ -631,28 +615,9 @@ impl Auth {
         }
         let address = from.map_or(NO_ADDRESS, crate::limits::address_key);
         self.admit_attempt(&key, address)?;
-        let row = {
-            let db = self.db.lock();
-            // The exact login first: of two users whose logins fold alike (made before
-            // logins were folded, see `fold_login_keys`) each signs in with its own.
-            db.query_row(
-                "SELECT id, role, password, account, currency, currencies FROM users
-                 WHERE login = ?1 OR login_key = ?2 ORDER BY login = ?1 DESC LIMIT 1",
-                params![login, key],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<i64>>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(|e| ServiceError::internal(e.to_string()))?
-        };
+        // The exact login first: of two users whose logins fold alike (made before
+        // logins were folded, see `fold_login_keys`) each signs in with its own.
+        let row = self.stores.users.sign_in_candidate(login, &key)?;
         let wrong = || {
             ServiceError::new(
                 StatusCode::UNAUTHORIZED,
@@ -661,46 +626,40 @@ impl Auth {
                 "The login or password is wrong.",
             )
         };
-        let Some((id, role, hash, account, currency, currencies)) = row else {
+        let Some(found) = row else {
             // As slow as a real check: the answer's timing does not tell whether the
             // login exists.
             let dummy = self.dummy_hash().await?;
             let _ = self.verify(password.to_owned(), dummy).await?;
             return Err(wrong());
         };
-        if !self.verify(password.to_owned(), hash).await? {
+        let id = found.user.id;
+        if !self
+            .verify(password.to_owned(), found.password_hash)
+            .await?
+        {
             tracing::info!(user = id, "sign-in failed");
             return Err(wrong());
         }
         self.signed_in_from(&key, address);
-        let role = Role::parse(&role).ok_or_else(|| ServiceError::internal("unknown role"))?;
+        let role = found.user.role;
         let mut token = [0u8; 32];
         rand::rng().fill_bytes(&mut token);
         let expires_at = now_s() + self.session_ttl.as_secs();
         let session = *blake3::hash(&token).as_bytes();
-        let caller = caller_of(id, role, account, currency, &currencies, session);
+        let caller = caller_of(found.user, session);
         // Kept on disk first: a session that is answered survives a restart.
-        self.db
-            .lock()
-            .execute(
-                "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![&session[..], id, expires_at as i64],
-            )
-            .map_err(|e| ServiceError::internal(e.to_string()))?;
+        self.stores
+            .sessions
+            .insert_session(&session, id, expires_at)?;
         {
             let mut sessions = self.sessions.lock();
             if sessions.len() >= SESSIONS_MAX {
                 let now = now_s();
                 sessions.retain(|_, s| s.expires_at > now);
-                let _ = self.db.lock().execute(
-                    "DELETE FROM sessions WHERE expires_at <= ?1",
-                    params![now as i64],
-                );
+                let _ = self.stores.sessions.remove_expired_sessions(now);
                 if sessions.len() >= SESSIONS_MAX {
-                    let _ = self.db.lock().execute(
-                        "DELETE FROM sessions WHERE token_hash = ?1",
-                        params![&session[..]],
-                    );
+                    let _ = self.stores.sessions.remove_session(&session);
                     return Err(ServiceError::busy(60));
                 }
             }
@@ -729,10 +688,7 @@ impl Auth {
         if let Ok(raw) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) {
             let key = *blake3::hash(&raw).as_bytes();
             self.sessions.lock().remove(&key);
-            let _ = self.db.lock().execute(
-                "DELETE FROM sessions WHERE token_hash = ?1",
-                params![&key[..]],
-            );
+            let _ = self.stores.sessions.remove_session(&key);
         }
     }
 
@@ -759,24 +715,17 @@ impl Auth {
     /// the comparison and the count happen under one lock, so concurrent guesses are
     /// all counted and none can undo a lock.
     pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ServiceError> {
-        let db = self.db.lock();
-        // Every payment asks: the statement is parsed once and cached.
-        let (hash, failures, locked_until, login) = db
-            .prepare_cached(
-                "SELECT pin, pin_failures, pin_locked_until, login FROM users WHERE id = ?1",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![user_id], |r| {
-                    Ok((
-                        r.get::<_, Option<String>>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })
-            })
-            .map_err(|e| ServiceError::internal(e.to_string()))?;
-        let Some(hash) = hash else {
+        let turn = self.pin_checks.lock();
+        let state =
+            self.stores.users.pin_state(user_id)?.ok_or_else(|| {
+                ServiceError::internal(format!("no user {user_id} for a PIN check"))
+            })?;
+        let (failures, locked_until, login) = (
+            i64::from(state.failures),
+            i64::try_from(state.locked_until_s).unwrap_or(i64::MAX),
+            state.login,
+        );
+        let Some(hash) = state.pin_hash else {
             return Err(ServiceError::bad_request(
                 "pin_not_set",
                 "no payment PIN is set",
@@ -798,10 +747,7 @@ impl Auth {
         if constant_time_eq(given.as_bytes(), hash.as_bytes()) {
             // A write only when there is something to reset: payments stay read-only here.
             if failures > 0 {
-                let _ = db.execute(
-                    "UPDATE users SET pin_failures = 0 WHERE id = ?1",
-                    params![user_id],
-                );
+                let _ = self.stores.users.reset_pin_failures(user_id);
             }
             return Ok(());
         }
@@ -811,11 +757,12 @@ impl Auth {
         } else {
             0
         };
-        let _ = db.execute(
-            "UPDATE users SET pin_failures = ?1, pin_locked_until = ?2 WHERE id = ?3",
-            params![if lock > 0 { 0 } else { failures }, lock, user_id],
+        let _ = self.stores.users.set_pin_failures(
+            user_id,
+            if lock > 0 { 0 } else { failures as u32 },
+            lock.max(0) as u64,
         );
-        drop(db);
+        drop(turn);
         tracing::info!(user = user_id, failures, "wrong payment PIN");
         Err(ServiceError::new(
             StatusCode::UNAUTHORIZED,
@@ -845,31 +792,8 @@ impl Auth {
 /// them; the younger keeps no folded form and signs in with its exact login only.
 /// Each start logs such users (by id) as a warning until an operator renames one.
 /// Returns them as (younger, older) pairs.
-fn fold_login_keys(db: &mut Connection) -> anyhow::Result<Vec<(i64, i64)>> {
-    let tx = db.transaction()?;
-    let mut collisions = Vec::new();
-    {
-        let mut unkeyed =
-            tx.prepare("SELECT id, login FROM users WHERE login_key IS NULL ORDER BY id")?;
-        let rows = unkeyed
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut owner_of = tx.prepare("SELECT id FROM users WHERE login_key = ?1")?;
-        let mut set = tx.prepare("UPDATE users SET login_key = ?1 WHERE id = ?2")?;
-        for (id, login) in rows {
-            let key = login_key(&login);
-            match owner_of
-                .query_row(params![key], |r| r.get::<_, i64>(0))
-                .optional()?
-            {
-                Some(owner) => collisions.push((id, owner)),
-                None => {
-                    set.execute(params![key, id])?;
-                }
-            }
-        }
-    }
-    tx.commit()?;
+fn fold_login_keys(users: &dyn UserStore) -> Result<Vec<(i64, i64)>, StoreError> {
+    let collisions = users.fold_login_keys(&login_key)?;
     for (user, owner) in &collisions {
         tracing::warn!(
             user,
@@ -882,65 +806,41 @@ fn fold_login_keys(db: &mut Connection) -> anyhow::Result<Vec<(i64, i64)>> {
     Ok(collisions)
 }
 
-fn caller_of(
-    user_id: i64,
-    role: Role,
-    account: Option<i64>,
-    currency: String,
-    currencies: &str,
-    session: [u8; 32],
-) -> Caller {
+fn caller_of(user: UserRecord, session: [u8; 32]) -> Caller {
     Caller {
-        user_id,
-        role,
-        account: account.map(|a| a as u64),
-        currency,
-        currencies: currencies
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        user_id: user.id,
+        role: user.role,
+        account: user.account,
+        currency: user.currency,
+        currencies: user.currencies,
         session,
     }
 }
 
+/// A failed read that the caller answers as "nothing there" (as it always did): the
+/// cause goes to the log.
+fn logged<T>(e: StoreError, fallback: T) -> T {
+    tracing::error!(cause = %e, "a store read failed");
+    fallback
+}
+
 /// The unexpired sessions on disk, with their callers (at start); expired ones are
 /// deleted.
-fn load_sessions(db: &Connection) -> anyhow::Result<HashMap<[u8; 32], Session>> {
-    let now = now_s() as i64;
-    db.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
-    let mut stmt = db.prepare(
-        "SELECT s.token_hash, s.expires_at, u.id, u.role, u.account, u.currency, u.currencies
-         FROM sessions s JOIN users u ON u.id = s.user_id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, Vec<u8>>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-        ))
-    })?;
-    let mut sessions = HashMap::new();
-    for row in rows {
-        let (hash, expires_at, id, role, account, currency, currencies) = row?;
-        let (Ok(key), Some(role)) = (<[u8; 32]>::try_from(hash.as_slice()), Role::parse(&role))
-        else {
-            continue;
-        };
-        let caller = caller_of(id, role, account, currency, &currencies, key);
-        sessions.insert(
-            key,
-            Session {
-                caller,
-                expires_at: expires_at.max(0) as u64,
-            },
-        );
-    }
-    Ok(sessions)
+fn load_sessions(store: &dyn SessionStore) -> Result<HashMap<[u8; 32], Session>, StoreError> {
+    Ok(store
+        .live_sessions(now_s())?
+        .into_iter()
+        .map(|s| {
+            let caller = caller_of(s.user, s.token_hash);
+            (
+                s.token_hash,
+                Session {
+                    caller,
+                    expires_at: s.expires_at_s,
+                },
+            )
+        })
+        .collect())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -998,37 +898,24 @@ impl Auth {
             .hash(password.to_owned())
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.en))?;
-        let mut db = self.db.lock();
-        let tx = db.transaction()?;
-        let mut added = 0;
-        {
-            let mut user = tx.prepare(
-                "INSERT OR IGNORE INTO users
-                     (login, role, password, pin, account, currency, created, login_key)
-                 VALUES (?1, 'citizen', ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let mut person = tx.prepare(
-                "INSERT OR REPLACE INTO people (user_id, name, address) VALUES (?1, ?2, ?3)",
-            )?;
-            for c in citizens {
-                let pin = self.pin_hash(&c.login, pin);
-                if user.execute(params![
-                    c.login,
-                    hash,
-                    pin,
-                    c.account as i64,
-                    currency,
-                    now_s() as i64,
-                    login_key(&c.login)
-                ])? == 1
-                {
-                    person.execute(params![tx.last_insert_rowid(), c.name, c.address])?;
-                    added += 1;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(added)
+        let users: Vec<SeedUser> = citizens
+            .iter()
+            .map(|c| SeedUser {
+                login: c.login.clone(),
+                login_key: login_key(&c.login),
+                password_hash: hash.clone(),
+                pin_hash: Some(self.pin_hash(&c.login, pin)),
+                account: c.account,
+                person: Some(Person {
+                    name: c.name.clone(),
+                    address: c.address.clone(),
+                }),
+            })
+            .collect();
+        Ok(self
+            .stores
+            .users
+            .seed_users(Role::Citizen, currency, now_s(), &users)?)
     }
 
     /// Adds merchant logins for existing merchant accounts in one transaction, all with
@@ -1044,42 +931,30 @@ impl Auth {
             .hash(password.to_owned())
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.en))?;
-        let mut db = self.db.lock();
-        let tx = db.transaction()?;
-        let mut added = 0;
-        {
-            let mut user = tx.prepare(
-                "INSERT OR IGNORE INTO users
-                     (login, role, password, pin, account, currency, created, login_key)
-                 VALUES (?1, 'merchant', ?2, NULL, ?3, ?4, ?5, ?6)",
-            )?;
-            for (login, account) in merchants {
-                added += user.execute(params![
-                    login,
-                    hash,
-                    *account as i64,
-                    currency,
-                    now_s() as i64,
-                    login_key(login)
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(added)
+        let users: Vec<SeedUser> = merchants
+            .iter()
+            .map(|(login, account)| SeedUser {
+                login: login.clone(),
+                login_key: login_key(login),
+                password_hash: hash.clone(),
+                pin_hash: None,
+                account: *account,
+                person: None,
+            })
+            .collect();
+        Ok(self
+            .stores
+            .users
+            .seed_users(Role::Merchant, currency, now_s(), &users)?)
     }
 
     /// A user's name and address, where the service keeps them (demo citizens).
     pub fn person(&self, user_id: i64) -> Option<(String, String)> {
-        self.db
-            .lock()
-            .query_row(
-                "SELECT name, address FROM people WHERE user_id = ?1",
-                params![user_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .ok()
-            .flatten()
+        self.stores
+            .users
+            .person(user_id)
+            .unwrap_or_else(|e| logged(e, None))
+            .map(|p| (p.name, p.address))
     }
 }
 
@@ -1101,45 +976,15 @@ pub const NOTICES_PAGE_MAX: usize = 100;
 
 impl Auth {
     pub fn publish_notice(&self, n: &Notice) -> Result<i64, ServiceError> {
-        let db = self.db.lock();
-        db.execute(
-            "INSERT INTO notices (currency, title_ko, title_en, body_ko, body_en, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                n.currency,
-                n.title_ko,
-                n.title_en,
-                n.body_ko,
-                n.body_en,
-                now_s() as i64
-            ],
-        )
-        .map_err(|e| ServiceError::internal(e.to_string()))?;
-        Ok(db.last_insert_rowid())
+        Ok(self.stores.notices.publish_notice(n, now_s())?)
     }
 
     /// The newest notices of a currency, newest first.
     pub fn notices(&self, currency: &str, limit: usize) -> Vec<Notice> {
-        let db = self.db.lock();
-        let Ok(mut stmt) = db.prepare(
-            "SELECT id, currency, title_ko, title_en, body_ko, body_en, at FROM notices
-             WHERE currency = ?1 ORDER BY id DESC LIMIT ?2",
-        ) else {
-            return Vec::new();
-        };
-        stmt.query_map(params![currency, limit.min(NOTICES_PAGE_MAX) as i64], |r| {
-            Ok(Notice {
-                id: r.get(0)?,
-                currency: r.get(1)?,
-                title_ko: r.get(2)?,
-                title_en: r.get(3)?,
-                body_ko: r.get(4)?,
-                body_en: r.get(5)?,
-                at: r.get::<_, i64>(6)?.max(0) as u64,
-            })
-        })
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
+        self.stores
+            .notices
+            .notices(currency, limit.min(NOTICES_PAGE_MAX))
+            .unwrap_or_else(|e| logged(e, Vec::new()))
     }
 }
 
@@ -1153,30 +998,8 @@ impl Auth {
         user: i64,
         key: &[u8],
     ) -> Result<Option<crate::idempotency::StoredAnswer>, ServiceError> {
-        let cutoff = now_s().saturating_sub(STORED_ANSWERS_KEPT_S) as i64;
-        self.db
-            .lock()
-            .prepare_cached(
-                "SELECT fingerprint, status, content_type, body FROM request_answers
-                 WHERE user_id = ?1 AND key = ?2 AND at >= ?3",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![user, key, cutoff], |r| {
-                    let fp: Vec<u8> = r.get(0)?;
-                    let mut fingerprint = [0u8; 16];
-                    if fp.len() == 16 {
-                        fingerprint.copy_from_slice(&fp);
-                    }
-                    Ok(crate::idempotency::StoredAnswer {
-                        fingerprint,
-                        status: r.get::<_, i64>(1)?.clamp(100, 599) as u16,
-                        content_type: r.get(2)?,
-                        body: r.get(3)?,
-                    })
-                })
-                .optional()
-            })
-            .map_err(|e| ServiceError::internal(e.to_string()))
+        let cutoff = now_s().saturating_sub(STORED_ANSWERS_KEPT_S);
+        Ok(self.stores.answers.stored_answer(user, key, cutoff)?)
     }
 
     /// Keeps the first answer under `(user, key)`; old ones are swept at the same time.
@@ -1186,30 +1009,10 @@ impl Auth {
         key: &[u8],
         answer: &crate::idempotency::StoredAnswer,
     ) -> Result<(), ServiceError> {
-        let now = now_s() as i64;
-        let db = self.db.lock();
-        db.execute(
-            "DELETE FROM request_answers WHERE at < ?1",
-            params![now - STORED_ANSWERS_KEPT_S as i64],
-        )
-        .and_then(|_| {
-            db.execute(
-                "INSERT OR REPLACE INTO request_answers
-                 (user_id, key, fingerprint, status, content_type, body, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    user,
-                    key,
-                    &answer.fingerprint[..],
-                    i64::from(answer.status),
-                    answer.content_type,
-                    answer.body,
-                    now
-                ],
-            )
-        })
-        .map(|_| ())
-        .map_err(|e| ServiceError::internal(e.to_string()))
+        let now = now_s();
+        let answers = &self.stores.answers;
+        answers.forget_answers_before(now.saturating_sub(STORED_ANSWERS_KEPT_S))?;
+        Ok(answers.store_answer(user, key, answer, now)?)
     }
 }
 
@@ -1380,10 +1183,10 @@ mod tests {
             (minji, jun)
         };
         {
-            // As such a store was: no folded column, a second login differing in case.
-            let db = Connection::open(dir.path().join("service.sqlite")).expect("db");
+            // As such a store was: no folded column, a second login differing in case
             // (made before migrations too: schema version 0).
-            db.execute_batch(
+            crate::store::sqlite::execute_batch_for_tests(
+                &dir.path().join("service.sqlite"),
                 "PRAGMA user_version = 0;
                  DROP INDEX users_login_key;
                  ALTER TABLE users DROP COLUMN login_key;

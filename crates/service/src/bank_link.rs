@@ -19,7 +19,7 @@
 //!
 //! Starts are bounded per user (5 a day, each holder enquiry included, so the enquiry
 //! is no oracle for whose account a number is). Verifications, consents and links are
-//! kept in `service.sqlite`; only verified links are loaded at start, so an account
+//! kept in the service's `BankLinkStore` (`service.sqlite`); only verified links are loaded at start, so an account
 //! linked by the old one-step route (which now answers 410) must be verified again.
 //! People's names and account numbers are never logged (users by id only).
 
@@ -28,7 +28,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::StatusCode;
 use ledger::AccountId;
 use rand::{Rng, RngCore};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use treasury::{Settled, VerificationDeposit};
 use unicode_normalization::UnicodeNormalization;
@@ -37,6 +36,7 @@ use utoipa::ToSchema;
 use crate::auth::{Auth, Caller, Role};
 use crate::error::ServiceError;
 use crate::idempotency::{Answered, Fingerprint, claim_key};
+use crate::store::{InsertedVerification, NewVerification, VerifiedLink};
 use crate::{Currency, Service};
 
 /// The version of the consent text below; recorded with every consent. Change it (and
@@ -270,15 +270,11 @@ fn key_reused() -> ServiceError {
     )
 }
 
-fn db_error(e: rusqlite::Error) -> ServiceError {
-    ServiceError::internal(e.to_string())
-}
-
 // ----- the store ----------------------------------------------------------------------
 
 /// Where a verification stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
+pub enum Stage {
     /// The holder did not match: no deposit, no code.
     HolderMismatch,
     /// The bank has no open account under the number.
@@ -296,7 +292,8 @@ enum Stage {
 }
 
 impl Stage {
-    fn as_str(self) -> &'static str {
+    /// The stage's stable name (as stored).
+    pub fn as_str(self) -> &'static str {
         match self {
             Stage::HolderMismatch => "holder_mismatch",
             Stage::NoAccount => "no_account",
@@ -309,7 +306,7 @@ impl Stage {
         }
     }
 
-    fn parse(s: &str) -> Option<Stage> {
+    pub fn parse(s: &str) -> Option<Stage> {
         [
             Stage::HolderMismatch,
             Stage::NoAccount,
@@ -325,22 +322,29 @@ impl Stage {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Verification {
-    id: String,
-    user_id: i64,
-    account: u64,
-    currency: String,
-    fingerprint: Vec<u8>,
-    bank_account: String,
-    code_hash: Option<Vec<u8>>,
-    code: Option<String>,
-    created_ms: u64,
-    expires_ms: u64,
-    stage: Stage,
-    failures: u32,
-    detail: Option<String>,
-    last_try_key: Option<Vec<u8>>,
+/// A bank-account verification as kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    pub id: String,
+    pub user_id: i64,
+    pub account: u64,
+    pub currency: String,
+    /// What the start asked (account number and name given), hashed.
+    pub fingerprint: Vec<u8>,
+    pub bank_account: String,
+    /// The code's keyed hash.
+    pub code_hash: Option<Vec<u8>>,
+    /// The plain code, kept only while its deposit may have to be sent again.
+    pub code: Option<String>,
+    /// Unix ms.
+    pub created_ms: u64,
+    pub expires_ms: u64,
+    pub stage: Stage,
+    /// Wrong codes so far.
+    pub failures: u32,
+    pub detail: Option<String>,
+    /// The request key of the latest wrong code.
+    pub last_try_key: Option<Vec<u8>>,
 }
 
 impl Verification {
@@ -352,52 +356,6 @@ impl Verification {
             created_ms: self.created_ms,
         })
     }
-}
-
-const COLUMNS: &str = "id, user_id, account, currency, fingerprint, bank_account, code_hash, \
-                       code, created_ms, expires_ms, state, failures, detail, last_try_key";
-
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Verification> {
-    let state: String = r.get(10)?;
-    Ok(Verification {
-        id: r.get(0)?,
-        user_id: r.get(1)?,
-        account: r.get::<_, i64>(2)? as u64,
-        currency: r.get(3)?,
-        fingerprint: r.get(4)?,
-        bank_account: r.get(5)?,
-        code_hash: r.get(6)?,
-        code: r.get(7)?,
-        created_ms: r.get::<_, i64>(8)?.max(0) as u64,
-        expires_ms: r.get::<_, i64>(9)?.max(0) as u64,
-        stage: Stage::parse(&state).unwrap_or(Stage::DepositFailed),
-        failures: r.get::<_, i64>(11)?.clamp(0, i64::from(u32::MAX)) as u32,
-        detail: r.get(12)?,
-        last_try_key: r.get(13)?,
-    })
-}
-
-/// A new verification, as first written.
-struct NewVerification<'a> {
-    id: &'a str,
-    user_id: i64,
-    account: u64,
-    currency: &'a str,
-    request_key: &'a [u8],
-    fingerprint: &'a [u8],
-    bank_account: &'a str,
-    code: Option<&'a str>,
-    code_hash: Option<&'a [u8]>,
-    created_ms: u64,
-    expires_ms: u64,
-    stage: Stage,
-}
-
-/// What `insert` found.
-enum Inserted {
-    Done,
-    /// The same request key was used before (a retry, or a concurrent twin).
-    Repeat(Box<Verification>),
 }
 
 impl Auth {
@@ -413,15 +371,7 @@ impl Auth {
     }
 
     fn verification(&self, id: &str) -> Result<Option<Verification>, ServiceError> {
-        self.db
-            .lock()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM bank_verifications WHERE id = ?1"),
-                params![id],
-                from_row,
-            )
-            .optional()
-            .map_err(db_error)
+        Ok(self.stores.bank_links.verification(id)?)
     }
 
     fn verification_by_key(
@@ -429,87 +379,27 @@ impl Auth {
         user_id: i64,
         request_key: &[u8],
     ) -> Result<Option<Verification>, ServiceError> {
-        self.db
-            .lock()
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM bank_verifications WHERE user_id = ?1 AND request_key = ?2"
-                ),
-                params![user_id, request_key],
-                from_row,
-            )
-            .optional()
-            .map_err(db_error)
+        Ok(self
+            .stores
+            .bank_links
+            .verification_by_key(user_id, request_key)?)
     }
 
     /// Starts in the last 24 hours, and when the oldest of them was.
     fn starts_since(&self, user_id: i64, since_ms: u64) -> Result<(u32, u64), ServiceError> {
-        self.db
-            .lock()
-            .query_row(
-                "SELECT COUNT(*), COALESCE(MIN(created_ms), 0) FROM bank_verifications
-                 WHERE user_id = ?1 AND created_ms > ?2",
-                params![user_id, since_ms as i64],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .map(|(n, oldest)| (n.clamp(0, i64::from(u32::MAX)) as u32, oldest.max(0) as u64))
-            .map_err(db_error)
+        Ok(self
+            .stores
+            .bank_links
+            .verification_starts(user_id, since_ms)?)
     }
 
     /// Writes a new verification (durably, before any money is sent for it); open
     /// verifications of the same user are superseded when it carries a code.
-    fn insert_verification(&self, v: &NewVerification<'_>) -> Result<Inserted, ServiceError> {
-        let mut db = self.db.lock();
-        let tx = db.transaction().map_err(db_error)?;
-        let inserted = tx.execute(
-            "INSERT INTO bank_verifications (id, user_id, account, currency, request_key,
-                 fingerprint, bank_account, code, code_hash, created_ms, expires_ms, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                v.id,
-                v.user_id,
-                v.account as i64,
-                v.currency,
-                v.request_key,
-                v.fingerprint,
-                v.bank_account,
-                v.code,
-                v.code_hash,
-                v.created_ms as i64,
-                v.expires_ms as i64,
-                v.stage.as_str()
-            ],
-        );
-        match inserted {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                drop(tx);
-                let found = db
-                    .query_row(
-                        &format!(
-                            "SELECT {COLUMNS} FROM bank_verifications
-                             WHERE user_id = ?1 AND request_key = ?2"
-                        ),
-                        params![v.user_id, v.request_key],
-                        from_row,
-                    )
-                    .map_err(db_error)?;
-                return Ok(Inserted::Repeat(Box::new(found)));
-            }
-            Err(e) => return Err(db_error(e)),
-        }
-        if v.code.is_some() {
-            tx.execute(
-                "UPDATE bank_verifications SET state = 'superseded', code = NULL
-                 WHERE user_id = ?1 AND id != ?2 AND state IN ('sending', 'code_sent')",
-                params![v.user_id, v.id],
-            )
-            .map_err(db_error)?;
-        }
-        tx.commit().map_err(db_error)?;
-        Ok(Inserted::Done)
+    fn insert_verification(
+        &self,
+        v: &NewVerification<'_>,
+    ) -> Result<InsertedVerification, ServiceError> {
+        Ok(self.stores.bank_links.insert_verification(v)?)
     }
 
     /// Moves a verification on, only from the stage it was read in (a concurrent
@@ -521,41 +411,25 @@ impl Auth {
         to: Stage,
         detail: Option<&str>,
     ) -> Result<bool, ServiceError> {
-        // The plain code is kept only while the deposit (whose memo carries it) may
-        // have to be sent again; after that the keyed hash is enough.
-        self.db
-            .lock()
-            .execute(
-                "UPDATE bank_verifications SET state = ?3, detail = COALESCE(?4, detail),
-                     code = CASE WHEN ?3 = 'sending' THEN code ELSE NULL END
-                 WHERE id = ?1 AND state = ?2",
-                params![id, from.as_str(), to.as_str(), detail],
-            )
-            .map(|n| n == 1)
-            .map_err(db_error)
+        Ok(self
+            .stores
+            .bank_links
+            .advance_verification(id, from, to, detail)?)
     }
 
-    /// Counts a wrong code (under the lock, so concurrent guesses all count); the tries
-    /// now used, and whether this locked it.
+    /// Counts a wrong code (atomically in the store, so concurrent guesses all count);
+    /// the tries now used, and whether this locked it.
     fn wrong_code(
         &self,
         id: &str,
         try_key: &[u8],
         tries: u32,
     ) -> Result<(u32, bool), ServiceError> {
-        let db = self.db.lock();
-        let failures: i64 = db
-            .query_row(
-                "UPDATE bank_verifications SET failures = failures + 1, last_try_key = ?2,
-                     state = CASE WHEN failures + 1 >= ?3 THEN 'locked' ELSE state END
-                 WHERE id = ?1 AND state = 'code_sent' RETURNING failures",
-                params![id, try_key, i64::from(tries)],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_error)?
-            .unwrap_or(i64::from(tries));
-        let failures = failures.clamp(0, i64::from(u32::MAX)) as u32;
+        let failures = self
+            .stores
+            .bank_links
+            .count_wrong_code(id, try_key, tries)?
+            .unwrap_or(tries);
         Ok((failures, failures >= tries))
     }
 
@@ -570,92 +444,53 @@ impl Auth {
         let hash = blake3::Hash::from(self.keyed("bank-account", v.bank_account.as_bytes()))
             .to_hex()
             .to_string();
-        let mut db = self.db.lock();
-        let tx = db.transaction().map_err(db_error)?;
-        let moved = tx
-            .execute(
-                "UPDATE bank_verifications SET state = 'linked' WHERE id = ?1 AND state = 'code_sent'",
-                params![v.id],
-            )
-            .map_err(db_error)?;
-        if moved != 1 {
-            return Ok(false);
-        }
-        tx.execute(
-            "INSERT INTO bank_consents (user_id, account, currency, verification,
-                 bank_account_hash, bank_account_masked, purpose, text_version, at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                v.user_id,
-                v.account as i64,
-                v.currency,
-                v.id,
-                hash,
-                mask_account(&v.bank_account),
-                purpose,
-                CONSENT_VERSION,
-                at_ms as i64
-            ],
-        )
-        .map_err(db_error)?;
-        let consent = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO bank_links (account, bank_account, verified_ms, consent)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(account) DO UPDATE SET bank_account = excluded.bank_account,
-                 verified_ms = excluded.verified_ms, consent = excluded.consent",
-            params![v.account as i64, v.bank_account, at_ms as i64, consent],
-        )
-        .map_err(db_error)?;
-        tx.commit().map_err(db_error)?;
-        Ok(true)
+        let masked = mask_account(&v.bank_account);
+        Ok(self.stores.bank_links.link_verified(&VerifiedLink {
+            verification: &v.id,
+            user_id: v.user_id,
+            account: v.account,
+            currency: &v.currency,
+            bank_account: &v.bank_account,
+            bank_account_hash: &hash,
+            bank_account_masked: &masked,
+            purpose,
+            text_version: CONSENT_VERSION,
+            at_ms,
+        })?)
     }
 
     /// Every verified bank link (loaded into the treasury at start). Links made before
     /// verification existed are not: those accounts must be verified first.
     pub fn bank_links(&self) -> Vec<(u64, String)> {
-        let db = self.db.lock();
-        let Ok(mut stmt) = db
-            .prepare("SELECT account, bank_account FROM bank_links WHERE verified_ms IS NOT NULL")
-        else {
-            return Vec::new();
-        };
-        stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+        self.stores.bank_links.bank_links().unwrap_or_else(|e| {
+            tracing::error!(cause = %e, "the bank links could not be read");
+            Vec::new()
         })
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
     }
 
     /// The recorded consents of a user: (text version, masked account, Unix ms), newest
     /// first.
     pub fn bank_consents(&self, user_id: i64) -> Vec<(String, String, u64)> {
-        let db = self.db.lock();
-        let Ok(mut stmt) = db.prepare(
-            "SELECT text_version, bank_account_masked, at_ms FROM bank_consents
-             WHERE user_id = ?1 ORDER BY id DESC",
-        ) else {
-            return Vec::new();
-        };
-        stmt.query_map(params![user_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
-        })
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
+        self.stores
+            .bank_links
+            .bank_consents(user_id)
+            .unwrap_or_else(|e| {
+                tracing::error!(cause = %e, user = user_id, "the consents could not be read");
+                Vec::new()
+            })
+            .into_iter()
+            .map(|c| (c.text_version, c.bank_account_masked, c.at_ms))
+            .collect()
     }
 
     /// The consent given with verification `id`: (text version, Unix ms).
     fn consent_of(&self, id: &str) -> Option<(String, u64)> {
-        self.db
-            .lock()
-            .query_row(
-                "SELECT text_version, at_ms FROM bank_consents WHERE verification = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
-            )
-            .optional()
+        self.stores
+            .bank_links
+            .consent_of(id)
             .ok()
             .flatten()
+            .map(|c| (c.text_version, c.at_ms))
     }
 }
 
@@ -970,7 +805,7 @@ pub async fn start_verification(
         expires_ms: now + settings.code_ttl.as_millis() as u64,
         stage,
     };
-    if let Inserted::Repeat(v) = auth.insert_verification(&new)? {
+    if let InsertedVerification::Repeat(v) = auth.insert_verification(&new)? {
         return repeat(
             auth,
             currency,

@@ -208,6 +208,22 @@ impl ServiceError {
         }
     }
 
+    /// The service's own store (users, sessions, the registry) is busy or cannot be
+    /// reached: nothing was written, the same request may be sent again shortly.
+    pub fn store_unavailable(detail: impl Into<String>) -> ServiceError {
+        let detail = detail.into();
+        tracing::warn!(cause = %detail, "the store is unavailable");
+        ServiceError {
+            retry_after_s: Some(2),
+            ..ServiceError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "잠시 서비스를 이용할 수 없습니다. 잠시 후 같은 요청을 다시 보내 주세요.",
+                "The service is briefly unavailable. Please send the same request again shortly.",
+            )
+        }
+    }
+
     /// A fault of ours: the cause goes to the log (it may name internals), the caller
     /// is told what to do.
     pub fn internal(detail: impl Into<String>) -> ServiceError {

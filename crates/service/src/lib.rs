@@ -9,6 +9,17 @@
 //! over this crate: they read requests and render answers; the rules of who may do what,
 //! and what a repeated request is answered, live here.
 //!
+//! What the service keeps goes through the store traits of [`store`], one per concern
+//! (`UserStore`, `SessionStore`, `BankLinkStore`, `NoticeStore`, `AnswerStore`,
+//! `RegistryStore`): synchronous, object-safe, speaking the service's own types, failing
+//! with one `StoreError`. `Auth` and `Merchants` hold them as `Arc<dyn …>` and keep the
+//! rules (hashing, counters, caches, indexes); `Auth::open` and `Merchants::open` build
+//! the SQLite stores of the data directory (`store::sqlite`, the only SQL in the crate
+//! besides the migration runner `schema`), while `Auth::with_stores` and
+//! `Merchants::with_store` take any other implementation, which must pass
+//! `store::conformance`. A change is written before memory takes it: a failed write
+//! leaves the service as it was.
+//!
 //! Errors are one type, [`ServiceError`]: a stable code, words for people in Korean and
 //! English, the cause for operators.
 
@@ -32,6 +43,7 @@ pub mod schema;
 pub mod secret;
 pub mod session;
 pub mod standing;
+pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -5,10 +5,12 @@
 //! - The directory is the truth about who may be paid; the ledger mirrors it (a merchant
 //!   account for every record, suspended unless approved: `api::mirror_in_ledger`).
 //!   Money rules never read the directory, so a registry outage cannot move money.
-//! - Records are kept in `directory.sqlite` in the data directory (one JSON row per
-//!   merchant, written in the same step as the change) and loaded with one bulk build at
-//!   start. Alias files are kept as imported and replayed in order, so the table after a
-//!   restart is the table before it. Every status change is also appended to a log.
+//! - Records are kept in a `RegistryStore` (`directory.sqlite` in the data directory:
+//!   one JSON row per merchant) and loaded with one bulk build at start. Every change is
+//!   written first and made in memory only once the write succeeded, so the registry
+//!   never serves what a restart would lose (a failed write changes nothing). Alias
+//!   files are kept as imported and replayed in order, so the table after a restart is
+//!   the table before it. Every status change is also appended to a log.
 //! - A merchant's id never changes (its QR codes and aliases point at it), whatever a
 //!   registry sync does.
 //! - Consumer codes carry a random token, never a person: which wallet a token stands for
@@ -20,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use directory::sync::LegacyQrRow;
@@ -36,9 +39,10 @@ use qr::{
     ScanContext, TokenId, VerifiedCode,
 };
 use rand::RngCore;
-use rusqlite::{Connection, params};
 
 use crate::error::ServiceError;
+use crate::store::sqlite::SqliteRegistry;
+use crate::store::{RegistryStore, RegistryWrite};
 
 /// A consumer code a till used for a sale under its `(client, key)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +82,11 @@ pub struct Merchants {
     /// charges the same wallet once the code is gone, and another code under the same
     /// key is told apart.
     redeemed: Mutex<HashMap<(u64, u128), TillSale>>,
-    db: Mutex<Connection>,
+    store: Arc<dyn RegistryStore>,
+    /// Changes of the alias table one at a time (an alias file, a sync's QR column):
+    /// each is made on a copy, written, then swapped in, so scans never wait for a
+    /// file being read and a failed write changes nothing.
+    alias_writes: Mutex<()>,
     next_synced: AtomicU64,
     /// The ledger follows the registry one run at a time.
     mirror: tokio::sync::Mutex<()>,
@@ -106,25 +114,25 @@ fn directory_error(e: DirectoryError) -> ServiceError {
     ServiceError::new(status, e.code(), ko, en).detail(e.to_string())
 }
 
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::internal(e.to_string())
-}
-
 impl Merchants {
-    /// Opens (or creates) the registry of `currency` in `dir` and loads it.
+    /// Opens (or creates) the registry of `currency` in `dir` (`directory.sqlite`) and
+    /// loads it.
     pub fn open(dir: &Path, currency: &str, secret: [u8; 32]) -> anyhow::Result<Merchants> {
         std::fs::create_dir_all(dir)?;
-        let mut db = Connection::open(dir.join("directory.sqlite"))?;
-        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
-        crate::schema::migrate(&mut db, crate::schema::Store::Directory)?;
-        let mut records = Vec::new();
-        {
-            let mut stmt = db.prepare("SELECT record FROM merchants WHERE currency = ?1")?;
-            let rows = stmt.query_map(params![currency], |r| r.get::<_, String>(0))?;
-            for row in rows {
-                records.push(serde_json::from_str::<Merchant>(&row?)?);
-            }
-        }
+        let store = Arc::new(SqliteRegistry::open_in(dir)?);
+        Merchants::with_store(store, currency, secret)
+    }
+
+    /// Loads the registry of `currency` from `store` (another database than SQLite, or
+    /// a test double). `secret` keys the consumer codes.
+    pub fn with_store(
+        store: Arc<dyn RegistryStore>,
+        currency: &str,
+        secret: [u8; 32],
+    ) -> anyhow::Result<Merchants> {
+        let records = store
+            .merchants(currency)
+            .map_err(|e| anyhow::anyhow!("stored merchant registry of {currency}: {e}"))?;
         let next_synced = records
             .iter()
             .map(|m| m.id.0)
@@ -134,25 +142,10 @@ impl Merchants {
         let registry = Registry::from_records(records)
             .map_err(|e| anyhow::anyhow!("stored merchant registry of {currency}: {e}"))?;
         let mut aliases = AliasTable::new();
-        {
-            let mut stmt =
-                db.prepare("SELECT csv FROM alias_files WHERE currency = ?1 ORDER BY seq")?;
-            let rows = stmt.query_map(params![currency], |r| r.get::<_, Vec<u8>>(0))?;
-            for row in rows {
-                let _ = aliases.import_csv(&row?);
-            }
+        for file in store.alias_files(currency)? {
+            let _ = aliases.import_csv(&file);
         }
-        let stored_bands: Option<Vec<u8>> = db
-            .query_row(
-                "SELECT csv FROM revenue_bands WHERE currency = ?1",
-                params![currency],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
+        let stored_bands = store.revenue_bands(currency)?;
         let revenue_bands = match stored_bands {
             None => RevenueBands::new(),
             Some(csv) => RevenueBands::from_csv(&csv).map_err(|errors| {
@@ -179,7 +172,8 @@ impl Merchants {
             consumer: Mutex::new(consumer),
             payers: Mutex::new(HashMap::new()),
             redeemed: Mutex::new(HashMap::new()),
-            db: Mutex::new(db),
+            store,
+            alias_writes: Mutex::new(()),
             mirror: tokio::sync::Mutex::new(()),
             next_synced: AtomicU64::new(next_synced),
         })
@@ -195,48 +189,16 @@ impl Merchants {
     }
 
     /// Writes records (and their status changes) in one transaction.
-    fn persist<'a>(
-        &self,
-        records: impl IntoIterator<Item = &'a Merchant>,
-        log_status: bool,
-    ) -> Result<(), ServiceError> {
-        let mut db = self.db.lock();
-        let tx = db.transaction().map_err(internal)?;
-        {
-            let mut put = tx
-                .prepare_cached(
-                    "INSERT INTO merchants (currency, id, record) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(currency, id) DO UPDATE SET record = excluded.record",
-                )
-                .map_err(internal)?;
-            let mut log = tx
-                .prepare_cached(
-                    "INSERT INTO status_log (currency, id, status, reason, by, at_us)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(internal)?;
-            for m in records {
-                let json = serde_json::to_string(m).map_err(internal)?;
-                put.execute(params![self.currency, m.id.0 as i64, json])
-                    .map_err(internal)?;
-                if log_status {
-                    let by = match m.last_change.by {
-                        Actor::Operator => "operator",
-                        Actor::RegistrySync => "registry_sync",
-                    };
-                    log.execute(params![
-                        self.currency,
-                        m.id.0 as i64,
-                        m.status.as_str(),
-                        m.last_change.reason,
-                        by,
-                        m.last_change.at_us as i64
-                    ])
-                    .map_err(internal)?;
-                }
-            }
-        }
-        tx.commit().map_err(internal)
+    fn persist(&self, records: &[&Merchant], log_status: bool) -> Result<(), ServiceError> {
+        self.write(&RegistryWrite {
+            records,
+            log_status,
+            ..RegistryWrite::default()
+        })
+    }
+
+    fn write(&self, write: &RegistryWrite<'_>) -> Result<(), ServiceError> {
+        Ok(self.store.write(&self.currency, write)?)
     }
 
     /// Adds a merchant (a sign-up: `Applied`; the demo: `Approved`).
@@ -275,7 +237,7 @@ impl Merchants {
             },
             brn_unverified: false,
         };
-        self.persist([&m], true)?;
+        self.persist(&[&m], true)?;
         let c = &m.last_change;
         if let Err(e) = reg.create(
             m.id,
@@ -286,43 +248,67 @@ impl Merchants {
             c.by,
             c.at_us,
         ) {
-            let _ = self.db.lock().execute(
-                "DELETE FROM merchants WHERE currency = ?1 AND id = ?2",
-                params![self.currency, id as i64],
-            );
+            let _ = self.store.remove_merchant(&self.currency, id);
             return Err(directory_error(e));
         }
         Ok(m)
     }
 
-    /// Creates many at once (the demo's population), in one transaction.
+    /// Creates many at once (the demo's population), in one transaction: all are
+    /// checked, then written, and only then taken into the registry. Ids already there
+    /// are skipped.
     pub fn create_many(&self, merchants: Vec<Merchant>) -> Result<usize, ServiceError> {
         let mut reg = self.registry.write();
+        let mut ids = std::collections::HashSet::new();
+        let mut brns = HashMap::new();
         let mut made = Vec::with_capacity(merchants.len());
         for m in merchants {
-            if reg.get(m.id).is_some() {
+            if reg.get(m.id).is_some() || !ids.insert(m.id) {
                 continue;
             }
-            let c = &m.last_change;
-            let created = reg
-                .create(
-                    m.id,
-                    m.brn,
-                    m.profile.clone(),
-                    m.status,
-                    &c.reason,
-                    c.by,
-                    c.at_us,
-                )
-                .map_err(directory_error)?
-                .clone();
-            made.push(created);
+            reg.check_create(m.id, m.brn, &m.profile, &m.last_change.reason)
+                .map_err(directory_error)?;
+            if let Some(existing) = brns.insert(m.brn, m.id) {
+                return Err(directory_error(DirectoryError::BrnTaken {
+                    brn: m.brn.to_string(),
+                    existing,
+                }));
+            }
+            if reg.len().saturating_add(made.len()) >= directory::registry::MERCHANTS_MAX {
+                return Err(directory_error(DirectoryError::Full(
+                    directory::registry::MERCHANTS_MAX,
+                )));
+            }
+            // As the registry makes it (a new record has no previous status).
+            made.push(Merchant {
+                last_change: directory::StatusChange {
+                    from: None,
+                    ..m.last_change
+                },
+                brn_unverified: false,
+                ..m
+            });
         }
-        self.persist(&made, false)?;
+        let records: Vec<&Merchant> = made.iter().collect();
+        self.persist(&records, false)?;
+        for m in &made {
+            let c = &m.last_change;
+            reg.create(
+                m.id,
+                m.brn,
+                m.profile.clone(),
+                m.status,
+                &c.reason,
+                c.by,
+                c.at_us,
+            )
+            .map_err(directory_error)?;
+        }
         Ok(made.len())
     }
 
-    /// Moves a merchant through its lifecycle (an operator's decision).
+    /// Moves a merchant through its lifecycle (an operator's decision): written first,
+    /// then made.
     pub fn transition(
         &self,
         id: u64,
@@ -331,11 +317,15 @@ impl Merchants {
         now_us: u64,
     ) -> Result<Merchant, ServiceError> {
         let mut reg = self.registry.write();
+        let next = reg
+            .transitioned(MerchantId(id), to, reason, Actor::Operator, now_us)
+            .map_err(directory_error)?;
+        self.persist(&[&next], true)?;
         let m = reg
             .transition(MerchantId(id), to, reason, Actor::Operator, now_us)
             .map_err(directory_error)?
             .clone();
-        self.persist([&m], true)?;
+        debug_assert_eq!(m, next, "a transition makes what it announced");
         Ok(m)
     }
 
@@ -379,14 +369,25 @@ impl Merchants {
             let (alias_rows, aliases) = alias_outcomes(&decisions, &[]);
             return Ok(SyncOutcome::new(report, alias_rows, aliases, Vec::new()));
         }
+        // One change of the alias table at a time (taken before the registry, as
+        // `import_aliases` takes it).
+        let _alias_turn = self.alias_writes.lock();
         // Planned and applied under one write lock: nothing changes in between.
         let mut reg = self.registry.write();
         let plan = reg.plan_sync(file, &options).map_err(sync_error)?;
+        let first_id = self.next_synced.load(Ordering::Relaxed);
         let next = &self.next_synced;
         let mut ids = || Some(MerchantId(next.fetch_add(1, Ordering::Relaxed)));
-        let report = reg
-            .apply_sync(plan, &mut ids, now_us)
-            .map_err(directory_error)?;
+        // Ids handed out by a sync that then changes nothing are handed out again (only
+        // syncs take them, one at a time under the registry's lock).
+        let unallocate = |e: ServiceError| {
+            next.store(first_id, Ordering::Relaxed);
+            e
+        };
+        let prepared = reg
+            .prepare_sync(plan, &mut ids, now_us)
+            .map_err(|e| unallocate(directory_error(e)))?;
+        let report = prepared.report();
         let mut touched: Vec<u64> = report
             .added
             .iter()
@@ -406,28 +407,35 @@ impl Merchants {
             .collect();
         touched.sort_unstable();
         touched.dedup();
-        let records: Vec<&Merchant> = touched
-            .iter()
-            .filter_map(|id| reg.get(MerchantId(*id)))
-            .collect();
-        self.persist(records, true)?;
-        // The old stickers pay from this moment: their aliases are imported (and kept as
-        // an alias file, replayed at start) while the registry is still held.
-        let mut table = self.aliases.write();
-        let decisions = plan_aliases(&table, &report.legacy_qr);
+        let mut records: Vec<&Merchant> = prepared.records().iter().collect();
+        records.sort_by_key(|m| m.id);
+        // The old stickers pay from this moment: their aliases are imported into a copy
+        // of the table, written (as an alias file, replayed at start) with the records
+        // in one transaction, and swapped in with the registry's change.
+        let legacy_qr = report.legacy_qr.clone();
+        let decisions = plan_aliases(&self.aliases.read(), &legacy_qr);
         let (csv, lines) = alias_file(&decisions);
-        let mut shared = Vec::new();
-        if !lines.is_empty() {
+        let aliases = (!lines.is_empty()).then(|| {
+            let mut table = self.aliases.read().clone();
             let imported = table.import_csv(&csv);
-            if imported.added > 0 {
-                self.db
-                    .lock()
-                    .execute(
-                        "INSERT INTO alias_files (currency, csv, at_us) VALUES (?1, ?2, ?3)",
-                        params![self.currency, csv, now_us as i64],
-                    )
-                    .map_err(internal)?;
-            }
+            (table, imported)
+        });
+        let alias_file = aliases
+            .as_ref()
+            .filter(|(_, imported)| imported.added > 0)
+            .map(|_| csv.as_slice());
+        self.write(&RegistryWrite {
+            records: &records,
+            log_status: true,
+            alias_file,
+            at_us: now_us,
+        })
+        .map_err(unallocate)?;
+        drop(records);
+        let report = reg.commit_sync(prepared).map_err(directory_error)?;
+        let mut shared = Vec::new();
+        if let Some((table, imported)) = aliases {
+            *self.aliases.write() = table;
             // Alias-file line n + 2 is decision lines[n].
             let decision_of = |alias_line: u64| {
                 usize::try_from(alias_line.saturating_sub(2))
@@ -475,14 +483,7 @@ impl Merchants {
             .detail(detail.join("; "))
         })?;
         let mut bands = self.revenue_bands.write();
-        self.db
-            .lock()
-            .execute(
-                "INSERT INTO revenue_bands (currency, csv, at_us) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(currency) DO UPDATE SET csv = excluded.csv, at_us = excluded.at_us",
-                params![self.currency, file, now_us as i64],
-            )
-            .map_err(internal)?;
+        self.store.set_revenue_bands(&self.currency, file, now_us)?;
         let n = table.entries().len();
         *bands = table;
         Ok(n)
@@ -494,19 +495,22 @@ impl Merchants {
     }
 
     /// Imports a previous operator's QR aliases (CSV `payload,merchant_id[,note]`). Kept
-    /// only if at least one row was taken.
+    /// only if at least one row was taken. The file (up to megabytes) is read into a
+    /// copy of the table while scans go on with the table as it is; the copy is swapped
+    /// in once the file is written, so a failed write changes nothing. Blocking: async
+    /// callers run it on the blocking pool.
     pub fn import_aliases(&self, file: &[u8], now_us: u64) -> Result<ImportReport, ServiceError> {
-        let mut aliases = self.aliases.write();
-        let report = aliases.import_csv(file);
+        let _turn = self.alias_writes.lock();
+        let mut table = self.aliases.read().clone();
+        let report = table.import_csv(file);
         if report.added > 0 {
-            self.db
-                .lock()
-                .execute(
-                    "INSERT INTO alias_files (currency, csv, at_us) VALUES (?1, ?2, ?3)",
-                    params![self.currency, file, now_us as i64],
-                )
-                .map_err(internal)?;
+            self.write(&RegistryWrite {
+                alias_file: Some(file),
+                at_us: now_us,
+                ..RegistryWrite::default()
+            })?;
         }
+        *self.aliases.write() = table;
         Ok(report)
     }
 
@@ -909,5 +913,244 @@ impl ScanContext for View<'_> {
             Some(c) => c.lock().redeem(code, now_us),
             None => Err(ConsumerError::NotAcceptedHere),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use directory::synth::{CsvEncoding, HeaderStyle, Synth, write_registry_csv};
+
+    use super::*;
+    use crate::store::StoreError;
+
+    const NOW: u64 = 1_760_000_000_000_000;
+
+    /// A registry store whose writes fail while `failing` is set (a full disk): reads
+    /// and the writes it lets through go to a real SQLite store.
+    #[derive(Debug)]
+    struct FlakyStore {
+        inner: SqliteRegistry,
+        failing: AtomicBool,
+        writes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl FlakyStore {
+        fn refuse(&self) -> Result<(), StoreError> {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            if self.failing.load(Ordering::Relaxed) {
+                Err(StoreError::Failed("database or disk is full".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl RegistryStore for FlakyStore {
+        fn merchants(&self, currency: &str) -> Result<Vec<Merchant>, StoreError> {
+            self.inner.merchants(currency)
+        }
+        fn alias_files(&self, currency: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.inner.alias_files(currency)
+        }
+        fn revenue_bands(&self, currency: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.revenue_bands(currency)
+        }
+        fn write(&self, currency: &str, write: &RegistryWrite<'_>) -> Result<(), StoreError> {
+            self.refuse()?;
+            self.inner.write(currency, write)
+        }
+        fn remove_merchant(&self, currency: &str, id: u64) -> Result<(), StoreError> {
+            self.refuse()?;
+            self.inner.remove_merchant(currency, id)
+        }
+        fn set_revenue_bands(
+            &self,
+            currency: &str,
+            csv: &[u8],
+            at_us: u64,
+        ) -> Result<(), StoreError> {
+            self.refuse()?;
+            self.inner.set_revenue_bands(currency, csv, at_us)
+        }
+    }
+
+    /// Everything a reader of the registry can see.
+    fn seen(m: &Merchants) -> (Vec<Merchant>, u64, usize, String) {
+        (
+            m.read(|r| r.records().to_vec()),
+            m.read(Registry::generation),
+            m.aliases.read().len(),
+            m.revenue_bands_csv(),
+        )
+    }
+
+    fn alias_csv(pairs: &[(&str, u64)]) -> Vec<u8> {
+        let mut csv = String::from("payload,merchant_id\n");
+        for (payload, id) in pairs {
+            csv.push_str(&format!("{payload},{id}\n"));
+        }
+        csv.into_bytes()
+    }
+
+    /// Regression: a transition, a sync, a batch of creations and an alias import
+    /// changed memory before writing, so a failed write (disk full) left the registry
+    /// serving what a restart would lose. Now a failed write changes nothing; once the
+    /// store works again the same changes go through and survive a restart.
+    #[test]
+    fn a_failed_write_changes_nothing_in_memory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(FlakyStore {
+            inner: SqliteRegistry::open_in(dir.path()).expect("open"),
+            failing: AtomicBool::new(false),
+            writes: Default::default(),
+        });
+        let merchants =
+            Merchants::with_store(store.clone(), "busan", [7; 32]).expect("open registry");
+        let mut synth = Synth::new(3);
+        let first = synth.merchants(20, 10, NOW);
+        assert_eq!(merchants.create_many(first.clone()).expect("created"), 20);
+        let approved = first
+            .iter()
+            .find(|m| m.status == Status::Approved)
+            .map(|m| m.id.0)
+            .expect("a merchant to suspend");
+        let shop = first[0].id.0;
+        merchants
+            .import_aliases(&alias_csv(&[("OLD-STICKER-1", shop)]), NOW)
+            .expect("aliases");
+
+        store.failing.store(true, Ordering::Relaxed);
+        let before = seen(&merchants);
+        let more = synth.merchants(5, 100, NOW);
+        let mut file_rows = first.clone();
+        file_rows
+            .iter_mut()
+            .for_each(|m| m.profile.name.push_str(" 본점"));
+        let new_rows = synth.merchants(5, 200, NOW);
+        // A closed shop the registry does not know is not added.
+        let opened = new_rows
+            .iter()
+            .filter(|m| m.status != Status::Closed)
+            .count();
+        file_rows.extend(new_rows);
+        let file = write_registry_csv(&file_rows, CsvEncoding::Utf8, HeaderStyle::Korean);
+        let apply = SyncRequest {
+            apply: true,
+            ..SyncRequest::default()
+        };
+        let bands =
+            b"label,min_won,max_won\n10\xec\x96\xb5 \xec\x9d\xb4\xed\x95\x98,0,1000000000\n";
+
+        let writes = store.writes.load(Ordering::Relaxed);
+        assert!(
+            merchants
+                .transition(approved, Status::Suspended, "checked", NOW)
+                .is_err()
+        );
+        assert!(merchants.create_many(more.clone()).is_err());
+        assert!(merchants.sync(&file, &apply, NOW).is_err());
+        assert!(
+            merchants
+                .import_aliases(&alias_csv(&[("OLD-STICKER-2", shop)]), NOW)
+                .is_err()
+        );
+        assert!(merchants.set_revenue_bands(bands, NOW).is_err());
+        let brn = Synth::new(4).merchants(1, 1, NOW)[0].brn;
+        assert!(
+            merchants
+                .create(
+                    900,
+                    brn,
+                    MerchantProfile::named("새 가게"),
+                    Status::Applied,
+                    "applied",
+                    NOW
+                )
+                .is_err()
+        );
+        assert_eq!(
+            store.writes.load(Ordering::Relaxed),
+            writes + 6,
+            "each change tried to write"
+        );
+        assert_eq!(seen(&merchants), before, "memory is as it was");
+        assert_eq!(
+            merchants.next_synced.load(Ordering::Relaxed),
+            SYNCED_BASE,
+            "a failed sync hands its ids out again"
+        );
+
+        // The store works again: the same changes go through, and a restart finds them.
+        store.failing.store(false, Ordering::Relaxed);
+        merchants
+            .transition(approved, Status::Suspended, "checked", NOW)
+            .expect("transition");
+        assert_eq!(merchants.create_many(more).expect("created"), 5);
+        let outcome = merchants.sync(&file, &apply, NOW).expect("sync");
+        assert_eq!(outcome.report.added.len(), opened);
+        assert!(
+            outcome
+                .report
+                .added
+                .iter()
+                .all(|a| a.id.is_some_and(|id| id.0 >= SYNCED_BASE))
+        );
+        merchants
+            .import_aliases(&alias_csv(&[("OLD-STICKER-2", shop)]), NOW)
+            .expect("aliases");
+        merchants.set_revenue_bands(bands, NOW).expect("bands");
+        let after = seen(&merchants);
+        assert_ne!(after, before);
+        let reopened = Merchants::open(dir.path(), "busan", [7; 32]).expect("reopen");
+        let mut kept = seen(&reopened);
+        let mut now = after;
+        kept.0.sort_by_key(|m| m.id);
+        now.0.sort_by_key(|m| m.id);
+        assert_eq!((kept.0, kept.2, kept.3), (now.0, now.2, now.3));
+        assert_eq!(
+            reopened.get(approved).map(|m| m.status),
+            Some(Status::Suspended)
+        );
+    }
+
+    /// A sync's records and the aliases of its QR column are one write: both or neither.
+    #[test]
+    fn a_sync_writes_its_records_and_aliases_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(FlakyStore {
+            inner: SqliteRegistry::open_in(dir.path()).expect("open"),
+            failing: AtomicBool::new(false),
+            writes: Default::default(),
+        });
+        let merchants =
+            Merchants::with_store(store.clone(), "busan", [7; 32]).expect("open registry");
+        let rows = Synth::new(5).merchants(10, 1, NOW);
+        let file = write_registry_csv(&rows, CsvEncoding::Utf8, HeaderStyle::Korean);
+        let writes = store.writes.load(Ordering::Relaxed);
+        let outcome = merchants
+            .sync(
+                &file,
+                &SyncRequest {
+                    apply: true,
+                    ..SyncRequest::default()
+                },
+                NOW,
+            )
+            .expect("sync");
+        assert!(!outcome.touched.is_empty());
+        assert_eq!(
+            store.writes.load(Ordering::Relaxed),
+            writes + 1,
+            "one write"
+        );
+        let stored = store.merchants("busan").expect("read");
+        assert_eq!(stored.len(), merchants.read(Registry::len));
+        // A dry run writes nothing.
+        merchants
+            .sync(&file, &SyncRequest::default(), NOW)
+            .expect("plan");
+        assert_eq!(store.writes.load(Ordering::Relaxed), writes + 1);
     }
 }

@@ -437,7 +437,14 @@ pub async fn import_aliases(
         ),
     )?;
     once(service, &key, async {
-        let r = currency.merchants.import_aliases(file, crate::now_us())?;
+        // Reading the file (up to megabytes) takes a core for a while: not on an async
+        // thread.
+        let merchants = std::sync::Arc::clone(&currency.merchants);
+        let file = file.to_vec();
+        let r =
+            tokio::task::spawn_blocking(move || merchants.import_aliases(&file, crate::now_us()))
+                .await
+                .map_err(|e| ServiceError::internal(e.to_string()))??;
         Ok(alias_answer(&r))
     })
     .await

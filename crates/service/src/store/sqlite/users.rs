@@ -1,0 +1,408 @@
+//! Users and sessions in `service.sqlite` (`users`, `people`, `sessions`).
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteService, is_constraint, store_error};
+use crate::auth::Role;
+use crate::store::{
+    Created, Credentials, NewUserRecord, PendingSetup, Person, PinState, SeedUser, SessionStore,
+    StoreError, StoredSession, UserRecord, UserStore,
+};
+
+/// The `currencies` column: comma-separated codes.
+fn currencies_of(column: &str) -> Vec<String> {
+    column
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn role_of(column: &str) -> Result<Role, StoreError> {
+    Role::parse(column).ok_or_else(|| StoreError::Corrupt {
+        what: "role",
+        detail: format!("unknown role {column:?}"),
+    })
+}
+
+impl UserStore for SqliteService {
+    fn create_user(&self, u: &NewUserRecord) -> Result<Created, StoreError> {
+        let db = self.db.lock();
+        let inserted = db.execute(
+            "INSERT INTO users (login, role, password, pin, currency, currencies, created, setup, login_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                u.login,
+                u.role.as_str(),
+                u.password_hash,
+                u.pin_hash,
+                u.currency,
+                u.currencies.join(","),
+                u.created_s as i64,
+                u.setup,
+                u.login_key
+            ],
+        );
+        match inserted {
+            Ok(_) => Ok(Created::Id(db.last_insert_rowid())),
+            // The login, or one that folds to the same (`login_key` is unique).
+            Err(e) if is_constraint(&e) => Ok(Created::LoginTaken),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    fn set_account(&self, user_id: i64, account: u64) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute(
+                "UPDATE users SET account = ?1, setup = NULL WHERE id = ?2",
+                params![account as i64, user_id],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn pending_setup(&self, user_id: i64) -> Result<Option<String>, StoreError> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT setup FROM users WHERE id = ?1 AND account IS NULL",
+                params![user_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(store_error)
+    }
+
+    fn pending_setups(&self) -> Result<Vec<PendingSetup>, StoreError> {
+        let db = self.db.lock();
+        let mut stmt = db
+            .prepare(
+                "SELECT id, setup, currency FROM users WHERE account IS NULL AND setup IS NOT NULL",
+            )
+            .map_err(store_error)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(PendingSetup {
+                    user_id: r.get(0)?,
+                    setup: r.get(1)?,
+                    currency: r.get(2)?,
+                })
+            })
+            .map_err(store_error)?;
+        Ok(rows.filter_map(Result::ok).collect())
+    }
+
+    fn delete_user(&self, user_id: i64) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute("DELETE FROM users WHERE id = ?1", params![user_id])
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn sign_in_candidate(
+        &self,
+        login: &str,
+        login_key: &str,
+    ) -> Result<Option<Credentials>, StoreError> {
+        let row = self
+            .db
+            .lock()
+            .query_row(
+                "SELECT id, role, password, account, currency, currencies FROM users
+                 WHERE login = ?1 OR login_key = ?2 ORDER BY login = ?1 DESC LIMIT 1",
+                params![login, login_key],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(store_error)?;
+        let Some((id, role, password_hash, account, currency, currencies)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Credentials {
+            user: UserRecord {
+                id,
+                role: role_of(&role)?,
+                account: account.map(|a| a as u64),
+                currency,
+                currencies: currencies_of(&currencies),
+            },
+            password_hash,
+        }))
+    }
+
+    fn password_hash(&self, user_id: i64) -> Result<Option<String>, StoreError> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT password FROM users WHERE id = ?1",
+                params![user_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(store_error)
+    }
+
+    fn pin_state(&self, user_id: i64) -> Result<Option<PinState>, StoreError> {
+        // Every payment asks: the statement is parsed once and cached.
+        self.db
+            .lock()
+            .prepare_cached(
+                "SELECT pin, pin_failures, pin_locked_until, login FROM users WHERE id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![user_id], |r| {
+                    Ok(PinState {
+                        pin_hash: r.get::<_, Option<String>>(0)?,
+                        failures: r.get::<_, i64>(1)?.clamp(0, i64::from(u32::MAX)) as u32,
+                        locked_until_s: r.get::<_, i64>(2)?.max(0) as u64,
+                        login: r.get::<_, String>(3)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(store_error)
+    }
+
+    fn set_pin_failures(
+        &self,
+        user_id: i64,
+        failures: u32,
+        locked_until_s: u64,
+    ) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute(
+                "UPDATE users SET pin_failures = ?1, pin_locked_until = ?2 WHERE id = ?3",
+                params![i64::from(failures), locked_until_s as i64, user_id],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn reset_pin_failures(&self, user_id: i64) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute(
+                "UPDATE users SET pin_failures = 0 WHERE id = ?1",
+                params![user_id],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn fold_login_keys(
+        &self,
+        fold: &dyn Fn(&str) -> String,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut collisions = Vec::new();
+        {
+            let mut unkeyed = tx
+                .prepare("SELECT id, login FROM users WHERE login_key IS NULL ORDER BY id")
+                .map_err(store_error)?;
+            let rows = unkeyed
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(store_error)?;
+            let mut owner_of = tx
+                .prepare("SELECT id FROM users WHERE login_key = ?1")
+                .map_err(store_error)?;
+            let mut set = tx
+                .prepare("UPDATE users SET login_key = ?1 WHERE id = ?2")
+                .map_err(store_error)?;
+            for (id, login) in rows {
+                let key = fold(&login);
+                match owner_of
+                    .query_row(params![key], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(store_error)?
+                {
+                    Some(owner) => collisions.push((id, owner)),
+                    None => {
+                        set.execute(params![key, id]).map_err(store_error)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(collisions)
+    }
+
+    fn seed_users(
+        &self,
+        role: Role,
+        currency: &str,
+        created_s: u64,
+        users: &[SeedUser],
+    ) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut added = 0;
+        {
+            let mut user = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO users
+                         (login, role, password, pin, account, currency, created, login_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(store_error)?;
+            let mut person = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO people (user_id, name, address) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(store_error)?;
+            for u in users {
+                let inserted = user
+                    .execute(params![
+                        u.login,
+                        role.as_str(),
+                        u.password_hash,
+                        u.pin_hash,
+                        u.account as i64,
+                        currency,
+                        created_s as i64,
+                        u.login_key
+                    ])
+                    .map_err(store_error)?;
+                if inserted == 1 {
+                    if let Some(p) = &u.person {
+                        person
+                            .execute(params![tx.last_insert_rowid(), p.name, p.address])
+                            .map_err(store_error)?;
+                    }
+                    added += 1;
+                }
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(added)
+    }
+
+    fn person(&self, user_id: i64) -> Result<Option<Person>, StoreError> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT name, address FROM people WHERE user_id = ?1",
+                params![user_id],
+                |r| {
+                    Ok(Person {
+                        name: r.get(0)?,
+                        address: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(store_error)
+    }
+}
+
+impl SessionStore for SqliteService {
+    fn insert_session(
+        &self,
+        token_hash: &[u8; 32],
+        user_id: i64,
+        expires_at_s: u64,
+    ) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![&token_hash[..], user_id, expires_at_s as i64],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn remove_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute(
+                "DELETE FROM sessions WHERE token_hash = ?1",
+                params![&token_hash[..]],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn remove_user_sessions(&self, user_id: i64) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id])
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn remove_expired_sessions(&self, now_s: u64) -> Result<(), StoreError> {
+        self.db
+            .lock()
+            .execute(
+                "DELETE FROM sessions WHERE expires_at <= ?1",
+                params![now_s as i64],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn live_sessions(&self, now_s: u64) -> Result<Vec<StoredSession>, StoreError> {
+        let db = self.db.lock();
+        db.execute(
+            "DELETE FROM sessions WHERE expires_at <= ?1",
+            params![now_s as i64],
+        )
+        .map_err(store_error)?;
+        let mut stmt = db
+            .prepare(
+                "SELECT s.token_hash, s.expires_at, u.id, u.role, u.account, u.currency, u.currencies
+                 FROM sessions s JOIN users u ON u.id = s.user_id",
+            )
+            .map_err(store_error)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(store_error)?;
+        let mut sessions = Vec::new();
+        for row in rows {
+            let (hash, expires_at, id, role, account, currency, currencies) =
+                row.map_err(store_error)?;
+            let (Ok(token_hash), Ok(role)) =
+                (<[u8; 32]>::try_from(hash.as_slice()), role_of(&role))
+            else {
+                continue;
+            };
+            sessions.push(StoredSession {
+                token_hash,
+                expires_at_s: expires_at.max(0) as u64,
+                user: UserRecord {
+                    id,
+                    role,
+                    account: account.map(|a| a as u64),
+                    currency,
+                    currencies: currencies_of(&currencies),
+                },
+            });
+        }
+        Ok(sessions)
+    }
+}
