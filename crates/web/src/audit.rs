@@ -28,7 +28,7 @@ use crate::assets;
 use crate::i18n::{Lang, M, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, SignedIn, origin_allowed, signed_in, tokens_match};
+use crate::session::{CSRF_FIELD, SignedIn, signed_in};
 use crate::time::Kst;
 use crate::wallet::won;
 use crate::{Pages, private_response};
@@ -238,11 +238,8 @@ pub fn check_form(
     session: &SignedIn,
     given: Option<&str>,
 ) -> Result<(), Response> {
-    let prefs = Prefs::from_headers(&parts.headers);
-    if !origin_allowed(&parts.headers, &parts.uri)
-        || !tokens_match(&pages.csrf.for_session(&session.token), given)
-    {
-        return Err(refused(prefs));
+    if !pages.form_allowed(parts, session, given) {
+        return Err(refused(Prefs::from_headers(&parts.headers)));
     }
     Ok(())
 }

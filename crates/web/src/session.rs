@@ -123,6 +123,20 @@ pub fn origin_allowed(headers: &HeaderMap, uri: &Uri) -> bool {
     rest.eq_ignore_ascii_case(host)
 }
 
+impl crate::Pages {
+    /// Whether a signed-in form may act: sent from this site ([`origin_allowed`]) with
+    /// the session's form token. Every signed-in form asks this, and only this.
+    pub(crate) fn form_allowed(
+        &self,
+        parts: &axum::http::request::Parts,
+        session: &SignedIn,
+        given: Option<&str>,
+    ) -> bool {
+        origin_allowed(&parts.headers, &parts.uri)
+            && tokens_match(&self.csrf.for_session(&session.token), given)
+    }
+}
+
 /// Someone signed in: their token (from the cookie) and who they are.
 #[derive(Clone, Debug)]
 pub struct SignedIn {

@@ -20,7 +20,7 @@ use service::Secret;
 use service::citizen::{ConsumerCodeAnswer, ConsumerCodeRequest};
 
 use super::Tab;
-use super::pay::{citizen, citizen_page, error_alert, form_allowed};
+use super::pay::{citizen, citizen_page, error_alert};
 use crate::account::refused;
 use crate::i18n::{Lang, Words};
 use crate::session::CSRF_FIELD;
@@ -135,7 +135,7 @@ async fn new_code(
     };
     let lang = prefs.lang;
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if !form_allowed(&pages, &parts, &session, form.csrf.as_deref()) {
+    if !pages.form_allowed(&parts, &session, form.csrf.as_deref()) {
         return refused(prefs);
     }
     let csrf = pages.csrf.for_session(&session.token);

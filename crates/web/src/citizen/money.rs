@@ -22,7 +22,7 @@ use crate::account::{refused, see_other, words};
 use crate::i18n::{Lang, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, SignedIn, origin_allowed, signed_in, tokens_match};
+use crate::session::{CSRF_FIELD, SignedIn, signed_in};
 use crate::{Pages, private_response};
 
 mod auto_charge;
@@ -101,9 +101,7 @@ pub(crate) fn citizen_post(
     csrf: Option<&str>,
 ) -> Result<(Prefs, SignedIn), Box<Response>> {
     let (prefs, session) = citizen(pages, parts)?;
-    if !origin_allowed(&parts.headers, &parts.uri)
-        || !tokens_match(&pages.csrf.for_session(&session.token), csrf)
-    {
+    if !pages.form_allowed(parts, &session, csrf) {
         return Err(Box::new(refused(prefs)));
     }
     Ok((prefs, session))

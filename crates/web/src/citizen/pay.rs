@@ -28,7 +28,7 @@ use crate::account::{refused, see_other, words};
 use crate::i18n::{Lang, M, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, SignedIn, fresh_token, origin_allowed, signed_in, tokens_match};
+use crate::session::{CSRF_FIELD, SignedIn, fresh_token, signed_in};
 use crate::signed::{self, Banner};
 use crate::wallet::won;
 use crate::{Pages, assets, private_response, upload};
@@ -282,12 +282,6 @@ pub fn error_page(prefs: Prefs, here: &str, tab: Tab, e: &ServiceError) -> Respo
     r
 }
 
-/// Whether a signed-in form may be acted on: our origin, the session's token.
-pub fn form_allowed(pages: &Pages, parts: &Parts, session: &SignedIn, given: Option<&str>) -> bool {
-    origin_allowed(&parts.headers, &parts.uri)
-        && tokens_match(&pages.csrf.for_session(&session.token), given)
-}
-
 /// A fresh idempotency key for a form that moves money (a double submit then pays once).
 pub fn fresh_key() -> String {
     format!("page-{}", fresh_token())
@@ -515,7 +509,7 @@ async fn scan(State(pages): State<Pages>, parts: Parts, body: Bytes) -> Response
             .map(str::to_owned);
         (csrf, body.to_vec())
     };
-    if !form_allowed(&pages, &parts, &session, given.as_deref()) {
+    if !pages.form_allowed(&parts, &session, given.as_deref()) {
         return refused(prefs);
     }
     let answer = service::citizen::scan_image(
@@ -567,7 +561,7 @@ async fn scan_text(
     };
     let lang = prefs.lang;
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if !form_allowed(&pages, &parts, &session, form.csrf.as_deref()) {
+    if !pages.form_allowed(&parts, &session, form.csrf.as_deref()) {
         return refused(prefs);
     }
     let payload: String = form
@@ -726,7 +720,7 @@ async fn pay(
         Err(r) => return *r,
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if !form_allowed(&pages, &parts, &session, form.csrf.as_deref()) {
+    if !pages.form_allowed(&parts, &session, form.csrf.as_deref()) {
         return refused(prefs);
     }
     let Some(merchant) = shop_id(&raw) else {

@@ -25,7 +25,7 @@ use crate::account::{refused, see_other, words};
 use crate::i18n::{Lang, M, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, SignedIn, fresh_token, origin_allowed, signed_in, tokens_match};
+use crate::session::{CSRF_FIELD, SignedIn, fresh_token, signed_in};
 use crate::time::Kst;
 use crate::{Pages, private_response};
 
@@ -261,12 +261,6 @@ pub(super) fn operator(
         return Err(Box::new(response));
     }
     Ok(session)
-}
-
-/// Whether a signed-in form may be taken: our origin and the session's token.
-pub(super) fn form_allowed(pages: &Pages, parts: &Parts, s: &SignedIn, csrf: Option<&str>) -> bool {
-    origin_allowed(&parts.headers, &parts.uri)
-        && tokens_match(&pages.csrf.for_session(&s.token), csrf)
 }
 
 /// A service refusal, in the reader's language, with its stable code.
@@ -652,7 +646,7 @@ pub async fn act(
         Err(r) => return *r,
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if !form_allowed(&pages, &parts, &session, form.csrf.as_deref()) {
+    if !pages.form_allowed(&parts, &session, form.csrf.as_deref()) {
         return refused(prefs);
     }
     let (Some(mv), Ok(merchant)) = (Move::parse(&action), id.parse::<u64>()) else {

@@ -29,7 +29,7 @@ use service::operator::registry::{
 };
 
 use super::Tab;
-use super::merchants::{console_page, error_alert, form_allowed, operator, status_words};
+use super::merchants::{console_page, error_alert, operator, status_words};
 use crate::Pages;
 use crate::account::refused;
 use crate::i18n::{Lang, Words};
@@ -513,7 +513,7 @@ fn received(
     };
     let Some(up) = read_upload(parts, &body) else {
         // Without the form's fields there is no token to check either.
-        if !form_allowed(pages, parts, session, None) {
+        if !pages.form_allowed(parts, session, None) {
             return Err(Box::new(refused(prefs)));
         }
         return Err(Box::new(again(
@@ -521,7 +521,7 @@ fn received(
             alert(lang, "upload_unreadable", W::Unreadable),
         )));
     };
-    if !form_allowed(pages, parts, session, up.csrf.as_deref()) {
+    if !pages.form_allowed(parts, session, up.csrf.as_deref()) {
         return Err(Box::new(refused(prefs)));
     }
     Ok(up)
@@ -649,7 +649,7 @@ pub async fn apply(
         Err(r) => return *r,
     };
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if !form_allowed(&pages, &parts, &session, form.csrf.as_deref()) {
+    if !pages.form_allowed(&parts, &session, form.csrf.as_deref()) {
         return refused(prefs);
     }
     let choice = SyncChoice {

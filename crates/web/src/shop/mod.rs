@@ -16,7 +16,7 @@ use crate::account::{refused, see_other, words};
 use crate::i18n::{Lang, M, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, SignedIn, origin_allowed, signed_in, tokens_match};
+use crate::session::{CSRF_FIELD, SignedIn, signed_in};
 use crate::{Pages, private_response};
 
 mod apply;
@@ -111,11 +111,8 @@ pub(crate) fn form_allowed(
     session: &SignedIn,
     given: Option<&str>,
 ) -> Result<(), Box<Response>> {
-    let prefs = Prefs::from_headers(&parts.headers);
-    if !origin_allowed(&parts.headers, &parts.uri)
-        || !tokens_match(&pages.csrf.for_session(&session.token), given)
-    {
-        return Err(Box::new(refused(prefs)));
+    if !pages.form_allowed(parts, session, given) {
+        return Err(Box::new(refused(Prefs::from_headers(&parts.headers))));
     }
     Ok(())
 }
