@@ -228,6 +228,29 @@ pub fn see_other(to: &'static str) -> Response {
     response
 }
 
+/// 303 to a path of ours made at run time (a result page with its query).
+pub fn see_other_to(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    response
+}
+
+/// Percent-encodes a query value: everything but unreserved characters and `/` (which a
+/// query may hold as it is, and which keeps a way-back path readable).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn set_cookie(response: &mut Response, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         response.headers_mut().append(SET_COOKIE, v);

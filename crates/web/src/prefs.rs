@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use crate::account::url_encode;
 use crate::i18n::{self, Lang};
 
 /// The language cookie: `ko` or `en`.
@@ -141,26 +142,13 @@ fn redirect(to: &str, cookie: Option<String>) -> Response {
 
 /// The link that switches to `lang` and comes back to `here`.
 pub fn lang_link(lang: Lang, here: &str) -> String {
-    format!("/lang?to={}&back={}", lang.code(), encode(here))
+    format!("/lang?to={}&back={}", lang.code(), url_encode(here))
 }
 
 /// The link that turns large text on or off and comes back to `here`.
 pub fn text_link(large: bool, here: &str) -> String {
     let size = if large { "large" } else { "normal" };
-    format!("/text?size={size}&back={}", encode(here))
-}
-
-/// Percent-encodes a path for a query value.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("/text?size={size}&back={}", url_encode(here))
 }
 
 #[cfg(test)]

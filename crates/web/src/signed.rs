@@ -15,6 +15,7 @@ use axum::http::Uri;
 use axum::response::Response;
 
 use crate::Pages;
+use crate::account::{see_other_to, url_encode};
 use crate::session::tokens_match;
 
 /// The query field holding the signature.
@@ -124,31 +125,6 @@ pub fn read(
     }
     let given = first(SIG_FIELD)?;
     tokens_match(&banner.signature(pages, session_token), Some(given)).then_some(banner)
-}
-
-/// A 303 to a path of ours built here.
-pub fn see_other_to(to: &str) -> Response {
-    use axum::http::header::LOCATION;
-    use axum::http::{HeaderValue, StatusCode};
-    use axum::response::IntoResponse;
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        response.headers_mut().insert(LOCATION, v);
-    }
-    response
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,10 +9,9 @@
 //! answer), and a success is answered 303 to a page that shows the result.
 
 use axum::Router;
-use axum::http::header::LOCATION;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use service::{Role, ServiceError};
@@ -157,15 +156,6 @@ pub(crate) fn citizen_page(
 /// The same with the status of a refusal.
 pub(crate) fn with_status(mut response: Response, status: StatusCode) -> Response {
     *response.status_mut() = status;
-    response
-}
-
-/// 303 to a path of ours made at run time (a result page with its query).
-pub(crate) fn see_other_to(to: &str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        response.headers_mut().insert(LOCATION, v);
-    }
     response
 }
 

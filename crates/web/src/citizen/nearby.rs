@@ -15,7 +15,8 @@ use serde::Deserialize;
 use service::public::{NearbyAt, NearbyShop, NearbyView};
 
 use super::Tab;
-use super::pay::{W as PayW, citizen, citizen_page, error_page, url_encode};
+use super::pay::{W as PayW, citizen, citizen_page, error_page};
+use crate::account::url_encode;
 use crate::i18n::{Lang, Words};
 use crate::map_tiles::MapTiles;
 use crate::{Pages, assets};

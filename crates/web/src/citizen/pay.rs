@@ -24,6 +24,7 @@ use service::public::{MerchantCard, NameParams};
 use service::{Role, Secret, ServiceError};
 
 use super::{Tab, tabs};
+use crate::account::url_encode;
 use crate::account::{refused, see_other, words};
 use crate::i18n::{Lang, M, Words};
 use crate::layout::{Nav, page};
@@ -877,19 +878,6 @@ async fn done(State(pages): State<Pages>, parts: Parts) -> Response {
         }
     };
     citizen_page(prefs, &here, Tab::Pay, lang.t(W::DoneTitle), body)
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
-use axum::http::header::LOCATION;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -21,11 +20,12 @@ use service::operator::merchants::{self as ops, ListParams, MerchantDetail, Merc
 use service::{Role, ServiceError};
 
 use super::{Tab, tabs};
-use crate::account::{refused, see_other, words};
+use crate::account::{refused, see_other, url_encode, words};
 use crate::i18n::{Lang, M, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
 use crate::session::{CSRF_FIELD, SignedIn, fresh_token, signed_in};
+use crate::signed::{self, Banner};
 use crate::time::Kst;
 use crate::{Pages, private_response};
 
@@ -292,28 +292,6 @@ pub(super) fn console_page(
     response
 }
 
-/// 303 to one of our own paths, made here.
-pub(super) fn see_other_to(to: &str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        response.headers_mut().insert(LOCATION, v);
-    }
-    response
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-pub(super) fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
     /// `applied` when absent (applications waiting first); empty: any.
@@ -344,11 +322,11 @@ impl ListQuery {
     fn link(&self, offset: u32) -> String {
         let mut s = format!(
             "/console/merchants?status={}",
-            encode(self.status().unwrap_or(""))
+            url_encode(self.status().unwrap_or(""))
         );
         if let Some(q) = self.search() {
             s.push_str("&q=");
-            s.push_str(&encode(&q));
+            s.push_str(&url_encode(&q));
         }
         if offset > 0 {
             s.push_str(&format!("&offset={offset}"));
@@ -474,24 +452,17 @@ fn results(lang: Lang, query: &ListQuery, list: &MerchantList) -> Markup {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct DetailQuery {
-    done: Option<String>,
-}
+/// The banner of a move just made on a merchant (signed for the session, `signed.rs`).
+const MOVED: &str = "console-merchant-moved";
 
 /// `GET /console/merchants/{id}`: the merchant, its last change and the moves its
-/// status allows (`?done=approve` after one was made).
-pub async fn detail(
-    State(pages): State<Pages>,
-    parts: Parts,
-    Path(id): Path<String>,
-    query: Result<Query<DetailQuery>, QueryRejection>,
-) -> Response {
-    let done = query
-        .ok()
-        .and_then(|Query(q)| q.done)
-        .as_deref()
-        .and_then(Move::parse);
+/// status allows, with what was just done when the address says so, signed for this
+/// session and this merchant (`?done=approve&merchant=…&sig=…`).
+pub async fn detail(State(pages): State<Pages>, parts: Parts, Path(id): Path<String>) -> Response {
+    let done = signed_in(&pages.service, &parts.headers)
+        .and_then(|s| signed::read(&pages, &s.token, &parts.uri, MOVED, &["done", "merchant"]))
+        .filter(|b| b.get("merchant") == Some(id.as_str()))
+        .and_then(|b| b.get("done").and_then(Move::parse));
     show(&pages, &parts, &id, done, None).await
 }
 
@@ -505,7 +476,7 @@ async fn show(
 ) -> Response {
     let prefs = Prefs::from_headers(&parts.headers);
     let lang = prefs.lang;
-    let here = format!("/console/merchants/{}", encode(id));
+    let here = format!("/console/merchants/{}", url_encode(id));
     let session = match operator(pages, parts, &here) {
         Ok(s) => s,
         Err(r) => return *r,
@@ -640,7 +611,7 @@ pub async fn act(
     form: Result<Form<MoveForm>, FormRejection>,
 ) -> Response {
     let prefs = Prefs::from_headers(&parts.headers);
-    let here = format!("/console/merchants/{}", encode(&id));
+    let here = format!("/console/merchants/{}", url_encode(&id));
     let session = match operator(&pages, &parts, &here) {
         Ok(s) => s,
         Err(r) => return *r,
@@ -685,10 +656,14 @@ pub async fn act(
         }
     };
     match answer {
-        Ok(_) => see_other_to(&format!(
-            "/console/merchants/{merchant}?done={}",
-            mv.as_str()
-        )),
+        Ok(_) => Banner::new(MOVED)
+            .field("done", mv.as_str())
+            .field("merchant", merchant)
+            .see_other(
+                &pages,
+                &session.token,
+                &format!("/console/merchants/{merchant}"),
+            ),
         Err(e) => show(&pages, &parts, &id, None, Some((mv, e, reason))).await,
     }
 }

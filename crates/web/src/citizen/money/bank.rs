@@ -14,10 +14,10 @@ use service::bank_link::{VerificationConfirm, VerificationStart, VerificationVie
 use service::secret::Secret;
 
 use super::{
-    citizen, citizen_page, citizen_post, error_box, form_key, fresh_key, hidden, see_other_to,
-    with_status,
+    citizen, citizen_page, citizen_post, error_box, form_key, fresh_key, hidden, with_status,
 };
 use crate::Pages;
+use crate::account::see_other_to;
 use crate::citizen::Tab;
 use crate::i18n::{Lang, M, Words};
 use crate::prefs::Prefs;

@@ -14,9 +14,10 @@ use service::citizen::{ChargeQuote, ChargeRequest, PurchaseView};
 
 use super::{
     W, amount_invalid, citizen, citizen_page, citizen_post, error_box, form_key, fresh_key, hidden,
-    parse_won, see_other_to, with_status,
+    parse_won, with_status,
 };
 use crate::Pages;
+use crate::account::see_other_to;
 use crate::citizen::Tab;
 use crate::i18n::{Lang, Words};
 use crate::prefs::Prefs;
