@@ -72,7 +72,8 @@ function randomBrn() {
 const badBrn = (brn) => brn.slice(0, 9) + ((Number(brn[9]) + 1) % 10);
 
 /** Waits for the merchant page after move `done`. */
-const doneUrl = (id, done) => (u) => u.pathname === `/console/merchants/${id}` && u.search === `?done=${done}`;
+const doneUrl = (id, done) => (u) =>
+  u.pathname === `/console/merchants/${id}` && u.searchParams.get('done') === done && u.searchParams.has('sig');
 
 const unique = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
@@ -155,6 +156,13 @@ test('a registry file is previewed, applied, and its application approved on the
     assert.equal(await page.getAttribute('#merchant-status', 'data-status'), 'approved');
     assert.match(await page.textContent('#done'), /승인했습니다/);
     assert.equal((await apiMerchant(id)).status, 'approved');
+    // A link that says something else was done is not believed: no banner.
+    const signed = new URL(page.url());
+    await page.goto(`/console/merchants/${id}?done=close`);
+    assert.equal(await page.locator('#done').count(), 0, 'an unsigned banner');
+    signed.searchParams.set('done', 'close');
+    await page.goto(signed.pathname + signed.search);
+    assert.equal(await page.locator('#done').count(), 0, 'a changed banner');
 
     // Closed again, so the shop this test made is listed nowhere afterwards.
     await page.fill('#reason-close', '브라우저 시험을 마침');

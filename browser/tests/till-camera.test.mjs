@@ -3,7 +3,10 @@
 // lands in the field, and the cashier takes the payment. The camera is Chromium's fake
 // device playing the QR the citizen's /wallet/code page shows.
 //
-// Logins: citizen-0330 (the customer) and shop-0080 (the till) only.
+// And a payment made on a citizen's page shows on the shop's open till in another
+// browser context, as it happens.
+//
+// Logins: citizen-0330, citizen-0331 (customers) and shop-0080, shop-0081 (tills) only.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,5 +74,38 @@ test('the till’s camera reads a customer’s code through the server and takes
     await ctx.close();
   } finally {
     await camBrowser.close();
+  }
+});
+
+test('a payment made on the citizen’s page shows on the shop’s open till, in another browser', async () => {
+  // The shop's till in one context, the citizen's phone in another.
+  const till = await context(browser, 'desktop');
+  const phone = await context(browser, 'phone');
+  try {
+    const shopPage = await till.newPage();
+    await signInWithForm(shopPage, 'shop-0081');
+    await shopPage.waitForURL((u) => u.pathname === '/shop');
+    await shopPage.waitForFunction(() => document.getElementById('till-state').textContent.includes('실시간으로 받는 중'));
+    const citizen = await phone.newPage();
+    await signInWithForm(citizen, 'citizen-0331');
+    await citizen.waitForURL('**/wallet');
+    // shop-NNNN is merchant 20000 + NNNN - 1.
+    await citizen.goto(`/pay/shop/${20000 + 81 - 1}`);
+    const amount = 1000 + Math.floor(Math.random() * 900) + 1;
+    await citizen.getByLabel('결제 금액(원)').fill(amount.toLocaleString('en-US'));
+    await citizen.getByLabel('결제 비밀번호(6자리)').fill(PIN);
+    const started = Date.now();
+    await citizen.locator('form.pay-form button').click();
+    await citizen.waitForURL('**/pay/done?*');
+    const payment = (await citizen.textContent('#payment-no')).trim();
+    const row = shopPage.locator(`#till-payments tbody tr[data-transfer="${payment}"]`);
+    await row.waitFor({ timeout: 5000 });
+    console.log(`till: a page payment appeared ${Date.now() - started} ms after the citizen pressed pay`);
+    assert.match(await row.textContent(), new RegExp(amount.toLocaleString('en-US')));
+    assert.deepEqual(till.errors, []);
+    assert.deepEqual(phone.errors, []);
+  } finally {
+    await till.close();
+    await phone.close();
   }
 });
