@@ -19,13 +19,13 @@ use serde::Deserialize;
 use service::operator::desk::{self, Budget, Funding};
 use service::{Caller, Role, ServiceError};
 
-use super::{Tab, tabs};
+use super::{Confirm, Tab, tabs};
 use crate::account::words;
 use crate::audit::{chosen_currency, console_form, currency_switch, error_page, staff};
 use crate::i18n::{Lang, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, fresh_token};
+use crate::session::CSRF_FIELD;
 use crate::wallet::won;
 use crate::{Pages, private_response};
 
@@ -330,19 +330,17 @@ fn confirm_body(lang: Lang, code: &str, csrf: &str, b: &Budget, amount: i64) -> 
                 div { dt { (lang.t(B::Left)) } dd { (won(lang, b.left)) } }
             }
         }
-        form.form method="post" action=(FUND_PATH) {
-            input type="hidden" name=(CSRF_FIELD) value=(csrf);
-            input type="hidden" name="currency" value=(code);
-            input type="hidden" name="budget" value=(b.account);
-            input type="hidden" name="amount" value=(amount);
-            input type="hidden" name="confirmed" value="yes";
-            input type="hidden" name="key" value=(format!("page-{}", fresh_token()));
-            div.halt-actions {
-                button.button #fund-now type="submit" { (lang.t(B::FundNow)) }
-                " "
-                a.button.secondary href={ (PATH) "?currency=" (code) } { (lang.t(B::Cancel)) }
-            }
+        (Confirm {
+            action: FUND_PATH,
+            csrf,
+            currency: code,
+            fields: &[("budget", b.account.to_string()), ("amount", amount.to_string())],
+            yes: lang.t(B::FundNow),
+            yes_id: Some("fund-now"),
+            back: PATH,
+            no: lang.t(B::Cancel),
         }
+        .form())
     }
 }
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use service::Role;
 use service::operator::desk::{self, Reason};
 
-use super::{Tab, tabs};
+use super::{Confirm, Tab, fresh_key, tabs};
 use crate::audit::{
     CurrencyQuery, chosen_currency, console_form, currency_switch, error_page, see_other_currency,
     staff,
@@ -24,7 +24,7 @@ use crate::audit::{
 use crate::i18n::{Lang, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, fresh_token};
+use crate::session::CSRF_FIELD;
 use crate::{Pages, private_response};
 
 const PATH: &str = "/console/halt";
@@ -111,11 +111,6 @@ struct HaltForm {
     key: Option<String>,
 }
 
-/// A fresh idempotency key for a form being drawn.
-fn new_key() -> String {
-    format!("page-{}", fresh_token())
-}
-
 async fn halt_page(
     State(pages): State<Pages>,
     parts: Parts,
@@ -187,7 +182,7 @@ fn resume_form(lang: Lang, currency: &str, csrf: &str) -> Markup {
             form.form method="post" action="/console/resume" {
                 input type="hidden" name=(CSRF_FIELD) value=(csrf);
                 input type="hidden" name="currency" value=(currency);
-                input type="hidden" name="key" value=(new_key());
+                input type="hidden" name="key" value=(fresh_key());
                 button.button type="submit" { (lang.t(H::ResumeNow)) }
             }
         }
@@ -204,18 +199,17 @@ fn confirm_form(lang: Lang, currency: &str, csrf: &str, reason: &str) -> Markup 
             h2 #confirm-reason-title { (lang.t(H::CitizensSee)) }
             p #confirm-reason.halt-reason { (reason) }
         }
-        form.form method="post" action=(PATH) {
-            input type="hidden" name=(CSRF_FIELD) value=(csrf);
-            input type="hidden" name="currency" value=(currency);
-            input type="hidden" name="reason" value=(reason);
-            input type="hidden" name="confirmed" value="yes";
-            input type="hidden" name="key" value=(new_key());
-            div.halt-actions {
-                button.button type="submit" { (lang.t(H::HaltNow)) }
-                " "
-                a.button.secondary href={ (PATH) "?currency=" (currency) } { (lang.t(H::Cancel)) }
-            }
+        (Confirm {
+            action: PATH,
+            csrf,
+            currency,
+            fields: &[("reason", reason.to_owned())],
+            yes: lang.t(H::HaltNow),
+            yes_id: None,
+            back: PATH,
+            no: lang.t(H::Cancel),
         }
+        .form())
     }
 }
 

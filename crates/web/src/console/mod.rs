@@ -10,6 +10,7 @@ use maud::{Markup, html};
 
 use crate::Pages;
 use crate::i18n::{Lang, Words};
+use crate::session::{CSRF_FIELD, fresh_token};
 
 mod budgets;
 mod desk;
@@ -101,6 +102,48 @@ pub fn tabs(lang: Lang, current: Tab) -> Markup {
             ul {
                 @for tab in Tab::ALL {
                     li { a href=(tab.href()) aria-current=[(tab == current).then_some("page")] { (lang.t(tab)) } }
+                }
+            }
+        }
+    }
+}
+
+/// A fresh idempotency key for a console form being drawn (a double submit then acts
+/// once).
+pub(crate) fn fresh_key() -> String {
+    format!("page-{}", fresh_token())
+}
+
+/// The "yes, do it" step of a console action the operator confirms first: posts the
+/// form token, the currency, `fields`, `confirmed=yes` and a key made now to `action`;
+/// or goes back to `back` of the currency.
+pub(crate) struct Confirm<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub currency: &'a str,
+    pub fields: &'a [(&'a str, String)],
+    /// The button's words, and its id (for tests and for focus).
+    pub yes: &'a str,
+    pub yes_id: Option<&'a str>,
+    pub back: &'a str,
+    pub no: &'a str,
+}
+
+impl Confirm<'_> {
+    pub fn form(&self) -> Markup {
+        html! {
+            form.form method="post" action=(self.action) {
+                input type="hidden" name=(CSRF_FIELD) value=(self.csrf);
+                input type="hidden" name="currency" value=(self.currency);
+                @for (name, value) in self.fields {
+                    input type="hidden" name=(name) value=(value);
+                }
+                input type="hidden" name="confirmed" value="yes";
+                input type="hidden" name="key" value=(fresh_key());
+                div.halt-actions {
+                    button.button id=[self.yes_id] type="submit" { (self.yes) }
+                    " "
+                    a.button.secondary href={ (self.back) "?currency=" (self.currency) } { (self.no) }
                 }
             }
         }

@@ -16,7 +16,7 @@ use service::Role;
 use service::auth::Notice;
 use service::operator::desk::{self, NewNotice};
 
-use super::{Tab, tabs};
+use super::{Tab, fresh_key, tabs};
 use crate::audit::{
     CurrencyQuery, chosen_currency, console_form, currency_switch, error_page, see_other_currency,
     staff,
@@ -24,7 +24,7 @@ use crate::audit::{
 use crate::i18n::{Lang, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, fresh_token};
+use crate::session::CSRF_FIELD;
 use crate::time::Kst;
 use crate::{Pages, private_response};
 
@@ -129,7 +129,7 @@ fn notice_form(lang: Lang, currency: &str, csrf: &str) -> Markup {
             form.form method="post" action=(PATH) {
                 input type="hidden" name=(CSRF_FIELD) value=(csrf);
                 input type="hidden" name="currency" value=(currency);
-                input type="hidden" name="key" value=(format!("page-{}", fresh_token()));
+                input type="hidden" name="key" value=(fresh_key());
                 (field("title_ko", N::TitleKo, false))
                 (field("body_ko", N::BodyKo, true))
                 (field("title_en", N::TitleEn, false))

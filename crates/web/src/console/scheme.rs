@@ -25,13 +25,13 @@ use service::operator::scheme::{
 };
 use service::{Caller, Role, ServiceError};
 
-use super::{Tab, tabs};
+use super::{Confirm, Tab, fresh_key, tabs};
 use crate::account::{see_other, words};
 use crate::audit::{chosen_currency, console_form, currency_switch, error_page, staff};
 use crate::i18n::{Lang, Words};
 use crate::layout::{Nav, page};
 use crate::prefs::Prefs;
-use crate::session::{CSRF_FIELD, fresh_token};
+use crate::session::CSRF_FIELD;
 use crate::time::Kst;
 use crate::{Pages, private_response};
 
@@ -377,7 +377,7 @@ fn editor_form(lang: Lang, code: &str, csrf: &str, editor: &Editor<'_>) -> Marku
             form.form.scheme-form method="post" action=(PATH) {
                 input type="hidden" name=(CSRF_FIELD) value=(csrf);
                 input type="hidden" name="currency" value=(code);
-                input type="hidden" name="key" value=(format!("page-{}", fresh_token()));
+                input type="hidden" name="key" value=(fresh_key());
                 div.field {
                     label for="scheme-toml" { (lang.t(S::FileLabel)) }
                     p.hint #scheme-file-hint { (lang.t(S::FileHint)) }
@@ -498,18 +498,17 @@ fn confirm_withdraw_body(lang: Lang, code: &str, csrf: &str, v: &SchemeVersionVi
                 div { dt { (lang.t(S::SetBy)) } dd { (v.operator) } }
             }
         }
-        form.form method="post" action=(WITHDRAW_PATH) {
-            input type="hidden" name=(CSRF_FIELD) value=(csrf);
-            input type="hidden" name="currency" value=(code);
-            input type="hidden" name="version" value=(v.version);
-            input type="hidden" name="confirmed" value="yes";
-            input type="hidden" name="key" value=(format!("page-{}", fresh_token()));
-            div.halt-actions {
-                button.button #withdraw-now type="submit" { (lang.t(S::WithdrawNow)) }
-                " "
-                a.button.secondary href={ (PATH) "?currency=" (code) } { (lang.t(S::Cancel)) }
-            }
+        (Confirm {
+            action: WITHDRAW_PATH,
+            csrf,
+            currency: code,
+            fields: &[("version", v.version.to_string())],
+            yes: lang.t(S::WithdrawNow),
+            yes_id: Some("withdraw-now"),
+            back: PATH,
+            no: lang.t(S::Cancel),
         }
+        .form())
     }
 }
 
