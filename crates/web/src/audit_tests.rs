@@ -46,6 +46,27 @@ pub(crate) async fn get(
     )
 }
 
+/// A page of the operator's console: signed out, to sign-in; `others`, refused (403); an
+/// operator of a currency this node does not run, the service's answer (404, its code).
+pub(crate) async fn assert_operators_only(path: &str, others: &[Role]) {
+    let (app, _) = app_with(Role::Operator).await;
+    let (status, location, _) = get(&app, path, "").await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/sign-in"),
+        "{path}"
+    );
+    for role in others {
+        let (app, cookie) = app_with(*role).await;
+        let (status, _, _) = get(&app, path, &cookie).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path} as {role:?}");
+    }
+    let (app, cookie) = app_with(Role::Operator).await;
+    let (status, _, body) = get(&app, path, &cookie).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    assert!(body.contains(r#"data-code="not_found""#), "{body}");
+}
+
 #[tokio::test]
 async fn the_desk_is_for_signed_in_auditors_and_operators() {
     let (app, _) = app_with(Role::Auditor).await;

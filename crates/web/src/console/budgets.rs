@@ -447,7 +447,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::audit::tests::{app_with, get};
+    use crate::audit::tests::{app_with, assert_operators_only};
 
     fn budget(account: u64, uses: &[&str]) -> Budget {
         Budget {
@@ -474,23 +474,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_budgets_page_is_an_operators() {
-        let (app, _) = app_with(Role::Operator).await;
-        let (status, location, _) = get(&app, PATH, "").await;
-        assert_eq!(
-            (status, location.as_str()),
-            (StatusCode::SEE_OTHER, "/sign-in")
-        );
-        let (app, cookie) = app_with(Role::Citizen).await;
-        let (status, _, _) = get(&app, PATH, &cookie).await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
-        let (app, cookie) = app_with(Role::Auditor).await;
-        let (status, _, _) = get(&app, PATH, &cookie).await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
-        // An operator of a currency this node does not run: the service's answer.
-        let (app, cookie) = app_with(Role::Operator).await;
-        let (status, _, body) = get(&app, PATH, &cookie).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert!(body.contains(r#"data-code="not_found""#), "{body}");
+        assert_operators_only(PATH, &[Role::Citizen, Role::Auditor]).await;
     }
 
     #[tokio::test]

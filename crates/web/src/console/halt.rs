@@ -297,24 +297,11 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::audit::tests::{app_with, get};
+    use crate::audit::tests::{app_with, assert_operators_only};
 
     #[tokio::test]
     async fn the_halt_page_is_an_operators() {
-        let (app, _) = app_with(Role::Operator).await;
-        let (status, location, _) = get(&app, PATH, "").await;
-        assert_eq!(
-            (status, location.as_str()),
-            (StatusCode::SEE_OTHER, "/sign-in")
-        );
-        let (app, cookie) = app_with(Role::Citizen).await;
-        let (status, _, _) = get(&app, PATH, &cookie).await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
-        // An operator of a currency this node does not run: the service's answer.
-        let (app, cookie) = app_with(Role::Operator).await;
-        let (status, _, body) = get(&app, PATH, &cookie).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert!(body.contains(r#"data-code="not_found""#), "{body}");
+        assert_operators_only(PATH, &[Role::Citizen]).await;
     }
 
     #[tokio::test]

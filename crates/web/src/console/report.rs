@@ -423,7 +423,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::audit::tests::{app_with, get};
+    use crate::audit::tests::{app_with, assert_operators_only, get};
 
     fn caller() -> Caller {
         Caller {
@@ -470,20 +470,7 @@ mod tests {
     #[tokio::test]
     async fn the_report_and_its_files_are_an_operators() {
         for path in [PATH, "/console/report.csv?by=day"] {
-            let (app, _) = app_with(Role::Operator).await;
-            let (status, location, _) = get(&app, path, "").await;
-            assert_eq!(
-                (status, location.as_str()),
-                (StatusCode::SEE_OTHER, "/sign-in"),
-                "{path}"
-            );
-            let (app, cookie) = app_with(Role::Auditor).await;
-            let (status, _, _) = get(&app, path, &cookie).await;
-            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
-            let (app, cookie) = app_with(Role::Operator).await;
-            let (status, _, body) = get(&app, path, &cookie).await;
-            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
-            assert!(body.contains(r#"data-code="not_found""#), "{body}");
+            assert_operators_only(path, &[Role::Auditor]).await;
         }
         let (app, cookie) = app_with(Role::Operator).await;
         for bad in ["by=week", "by=day&encoding=latin1", ""] {
