@@ -325,6 +325,10 @@ pub async fn history(
     let account = caller.account.ok_or_else(ServiceError::forbidden)?;
     let currency = service.currency(&caller.currency)?;
     let limit = paging.limit.unwrap_or(50).clamp(1, 200);
+    currency
+        .history
+        .caught_up(currency.engine.durable_seq(), crate::history::CATCH_UP_WAIT)
+        .await;
     Ok(currency.history.page(account, paging.before, limit))
 }
 

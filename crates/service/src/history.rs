@@ -20,11 +20,14 @@ use ledger::{
 };
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 pub const ENTRIES_PER_ACCOUNT: usize = 500;
 pub const REBUILD_RECORDS: u64 = 200_000;
+/// How long a read waits for the history to hold what is already durable (see
+/// [`History::caught_up`]); after that it answers with what it holds.
+pub const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Live entries waiting for one account's slowest stream; one further behind skips
 /// ahead (its client reads the history for what it missed).
 const LIVE_BACKLOG: usize = 64;
@@ -108,6 +111,8 @@ pub struct History {
     /// dropped with its last: a payment wakes its own accounts' streams and no others
     /// (one channel for the whole currency woke every stream on every payment).
     live: Mutex<HashMap<u64, broadcast::Sender<Entry>>>,
+    /// The last journal record this history has taken in (applied or skipped).
+    applied: watch::Sender<u64>,
 }
 
 /// One live stream's entries of one account; the account's channel goes with its last
@@ -151,7 +156,20 @@ impl History {
             redemptions: RwLock::new(HashMap::new()),
             settlements: RwLock::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
+            applied: watch::Sender::new(0),
         }
+    }
+
+    /// Waits, at most `within`, until the history has taken in every record up to
+    /// `seq`, so that a person who has just paid sees the payment in their history (the
+    /// history follows the engine's stream, a moment behind the answer). Whether it
+    /// caught up; a reader that times out is shown what there is.
+    pub async fn caught_up(&self, seq: u64, within: std::time::Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        matches!(
+            tokio::time::timeout(within, rx.wait_for(|applied| *applied >= seq)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Builds from the end of the journal and follows the engine from then on.
@@ -172,6 +190,7 @@ impl History {
                 ControlFlow::Continue(())
             }
         });
+        history.applied.send_replace(durable);
         let h = Arc::clone(&history);
         let engine = Arc::clone(engine);
         tokio::spawn(async move {
@@ -185,6 +204,11 @@ impl History {
                         if b.seq.is_multiple_of(PRUNE_EVERY_BATCHES) {
                             h.prune_ended_redemptions(&engine, b.timestamp);
                         }
+                        h.applied.send_if_modified(|applied| {
+                            let newer = b.seq > *applied;
+                            *applied = (*applied).max(b.seq);
+                            newer
+                        });
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(
@@ -612,6 +636,24 @@ mod tests {
         let o = engine::EngineOptions::default();
         assert!(o.batch_commands_max as u64 <= CURSOR_COMMANDS_MAX);
         assert!(o.submission_commands_max as u64 <= CURSOR_COMMANDS_MAX);
+    }
+
+    #[tokio::test]
+    async fn a_read_waits_for_what_is_durable_and_no_longer_than_it_may() {
+        let h = Arc::new(History::empty());
+        let later = Arc::clone(&h);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            later.applied.send_replace(5);
+        });
+        assert!(h.caught_up(5, std::time::Duration::from_secs(5)).await);
+        assert!(
+            h.caught_up(3, std::time::Duration::ZERO).await,
+            "already past"
+        );
+        let waited = std::time::Instant::now();
+        assert!(!h.caught_up(6, std::time::Duration::from_millis(30)).await);
+        assert!(waited.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[tokio::test]
