@@ -155,6 +155,53 @@ impl Ledger {
         self.scheme.payouts.get(&payout)
     }
 
+    /// Every citizen's scheme profile (counters, auto-charge), in wallet order: what
+    /// an interchange set carries.
+    pub fn citizens(&self) -> Vec<(AccountId, &CitizenProfile)> {
+        let mut all: Vec<_> = self
+            .scheme
+            .citizens
+            .iter()
+            .map(|(id, p)| (*id, p))
+            .collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// Every merchant's scheme profile, in account order.
+    pub fn merchant_profiles(&self) -> Vec<(AccountId, &MerchantProfile)> {
+        let mut all: Vec<_> = self
+            .scheme
+            .merchants
+            .iter()
+            .map(|(id, p)| (*id, p))
+            .collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// Every budget's spending counters, in account order.
+    pub fn budget_usages(&self) -> Vec<(AccountId, &BudgetUsage)> {
+        let mut all: Vec<_> = self.scheme.budgets.iter().map(|(id, b)| (*id, b)).collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// Every purchase still remembered (for its cancellation window), in id order.
+    pub fn purchases(&self) -> impl Iterator<Item = &PurchaseRecord> {
+        self.scheme.purchases.values()
+    }
+
+    /// Every cash-back record still open to claw-back, in payment order.
+    pub fn cashbacks(&self) -> impl Iterator<Item = &CashbackRecord> {
+        self.scheme.cashbacks.values()
+    }
+
+    /// Every cash refund whose payout is still pending, in id order.
+    pub fn payouts(&self) -> impl Iterator<Item = &PayoutRecord> {
+        self.scheme.payouts.values()
+    }
+
     /// Purchases still waiting for their bank (for the resolution sweep).
     pub fn pending_purchases(&self) -> impl Iterator<Item = &PurchaseRecord> {
         self.scheme

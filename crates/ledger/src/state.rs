@@ -361,6 +361,14 @@ impl Ledger {
         self.payments.get(id)
     }
 
+    /// Every payment still refundable, in id order.
+    pub fn payments(&self) -> impl Iterator<Item = (TransferId, &PaymentRecord)> {
+        self.payments.iter().filter_map(|(id, slot)| match slot {
+            crate::retention::PaymentSlot::Payment(p) => Some((id, p.as_ref())),
+            _ => None,
+        })
+    }
+
     /// The answer remembered under `(client, key)`, if the ledger still remembers it:
     /// a retry of that command will get exactly this answer.
     pub fn remembered(
