@@ -776,12 +776,8 @@ fn truncate_chars(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-/// Merchant `m`'s payment code in currency `currency_code`, rendered as `p` asks.
-pub fn qr_image(
-    currency_code: &str,
-    m: &directory::Merchant,
-    p: &QrParams,
-) -> Result<QrImage, ServiceError> {
+/// Merchant `m`'s static code in currency `currency_code`: what its sticker carries.
+pub fn sticker_code(currency_code: &str, m: &directory::Merchant) -> qr::MerchantCode {
     let city = m
         .profile
         .sigungu
@@ -790,13 +786,22 @@ pub fn qr_image(
         .unwrap_or_else(|| "KR".into());
     let mcc = m.profile.mcc.map_or(5499, directory::Mcc::code);
     // EMVCo allows 25 characters of name and 15 of city; the registry allows more.
-    let mut code = qr::MerchantCode::new_static(
+    qr::MerchantCode::new_static(
         currency_code,
         m.id.0,
         mcc,
         truncate_chars(&m.profile.name, 25),
         truncate_chars(&city, 15),
-    );
+    )
+}
+
+/// Merchant `m`'s payment code in currency `currency_code`, rendered as `p` asks.
+pub fn qr_image(
+    currency_code: &str,
+    m: &directory::Merchant,
+    p: &QrParams,
+) -> Result<QrImage, ServiceError> {
+    let mut code = sticker_code(currency_code, m);
     if let Some(amount) = p.amount {
         if amount == 0 || i64::try_from(amount).is_err() {
             return Err(ServiceError::bad_request("amount_invalid", "1 won or more"));

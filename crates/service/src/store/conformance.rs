@@ -11,9 +11,9 @@
 use directory::{Actor, Brn, Merchant, MerchantId, MerchantProfile, Status, StatusChange};
 
 use super::{
-    AnswerStore, BankLinkStore, Created, InsertedVerification, NewUserRecord, NewVerification,
-    NoticeStore, Person, RegistryStore, RegistryWrite, SeedUser, SessionStore, UserStore,
-    VerifiedLink,
+    AnswerStore, BankLinkStore, Created, ExportedUser, InsertedVerification, LinkRecord,
+    NewUserRecord, NewVerification, NoticeStore, Person, RegistryStore, RegistryWrite, SeedUser,
+    SessionStore, UserStore, VerifiedLink,
 };
 use crate::auth::{Notice, Role};
 use crate::bank_link::Stage;
@@ -224,6 +224,116 @@ pub fn users(users: &dyn UserStore) {
             .is_none()
     );
     created(users, &new_user("conf-operator", Role::Operator, None));
+}
+
+/// An operator change: a currency's citizens and merchants read out with their hashes,
+/// people and times, and put into another store exactly, once however often it runs.
+pub fn users_carried(from: &dyn UserStore, to: &dyn UserStore) {
+    let person = Person {
+        name: "김하나".to_owned(),
+        address: "부산 동구".to_owned(),
+    };
+    let carried = [
+        ExportedUser {
+            role: Role::Citizen,
+            login: "Carry-Hana".to_owned(),
+            login_key: Some(crate::auth::login_key("Carry-Hana")),
+            password_hash: "hash-hana".to_owned(),
+            pin_hash: Some("pin-hana".to_owned()),
+            account: 1_000_777_001,
+            created_s: 1_700_000_123,
+            person: Some(person.clone()),
+        },
+        ExportedUser {
+            role: Role::Merchant,
+            login: "carry-shop".to_owned(),
+            login_key: Some("carry-shop".to_owned()),
+            password_hash: "hash-shop".to_owned(),
+            pin_hash: None,
+            account: 20_777,
+            created_s: 1_700_000_456,
+            person: None,
+        },
+    ];
+    assert_eq!(from.restore_users("carry", &carried).expect("restore"), 2);
+    assert_eq!(from.restore_users("carry", &carried).expect("again"), 0);
+    // Staff, sign-ups not yet in the ledger and other currencies are not carried.
+    created(
+        from,
+        &NewUserRecord {
+            currency: "carry".to_owned(),
+            ..new_user("carry-operator", Role::Operator, None)
+        },
+    );
+    created(
+        from,
+        &NewUserRecord {
+            currency: "carry".to_owned(),
+            ..new_user(
+                "carry-unfinished",
+                Role::Citizen,
+                Some(r#"{"kind":"citizen"}"#),
+            )
+        },
+    );
+    created(from, &new_user("carry-elsewhere", Role::Citizen, None));
+    let read = from.users_of("carry").expect("read");
+    assert_eq!(read.users, carried.to_vec());
+    assert_eq!(read.unfinished_sign_ups, 1);
+
+    assert_eq!(to.restore_users("carry", &read.users).expect("restore"), 2);
+    assert_eq!(to.users_of("carry").expect("read").users, carried.to_vec());
+    let hana = to
+        .sign_in_candidate("carry-hana", "carry-hana")
+        .expect("read")
+        .expect("carried");
+    assert_eq!(hana.password_hash, "hash-hana");
+    assert_eq!(hana.user.account, Some(1_000_777_001));
+    assert_eq!(to.person(hana.user.id).expect("read"), Some(person));
+}
+
+/// Verified links read out and put back, once.
+pub fn links_carried(from: &dyn BankLinkStore, to: &dyn BankLinkStore) {
+    let links = [
+        LinkRecord {
+            account: 1_000_778_001,
+            bank_account: "110-778001".to_owned(),
+            verified_ms: 1_700_000_000_123,
+        },
+        LinkRecord {
+            account: 20_778,
+            bank_account: "220-778".to_owned(),
+            verified_ms: 1_700_000_000_456,
+        },
+    ];
+    assert_eq!(from.restore_links(&links).expect("restore"), 2);
+    assert_eq!(from.restore_links(&links).expect("again"), 0);
+    let read: Vec<_> = from
+        .verified_links()
+        .expect("read")
+        .into_iter()
+        .filter(|l| links.iter().any(|x| x.account == l.account))
+        .collect();
+    assert_eq!(
+        read,
+        vec![links[1].clone(), links[0].clone()],
+        "account order"
+    );
+    assert_eq!(to.restore_links(&read).expect("restore"), 2);
+    let mut back: Vec<_> = to
+        .verified_links()
+        .expect("read")
+        .into_iter()
+        .filter(|l| links.iter().any(|x| x.account == l.account))
+        .collect();
+    back.sort_by_key(|l| l.account);
+    assert_eq!(back, read);
+    // A restored link is a link like any other.
+    assert!(
+        to.bank_links()
+            .expect("links")
+            .contains(&(20_778, "220-778".to_owned()))
+    );
 }
 
 /// Sessions: stored with their users, expired ones swept, removed one by one or by user.

@@ -144,6 +144,31 @@ pub struct SeedUser {
     pub person: Option<Person>,
 }
 
+/// A user as an operator change carries them: everything the successor needs for
+/// them to sign in and pay as before (hashes, never passwords).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportedUser {
+    pub role: Role,
+    pub login: String,
+    pub login_key: Option<String>,
+    pub password_hash: String,
+    pub pin_hash: Option<String>,
+    pub account: u64,
+    /// Unix seconds.
+    pub created_s: u64,
+    pub person: Option<Person>,
+}
+
+/// The users of one currency as an operator change reads them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsersOfCurrency {
+    /// Citizens and merchants with a ledger account, in id order.
+    pub users: Vec<ExportedUser>,
+    /// Citizens and merchants whose sign-up has not reached the ledger yet (not
+    /// carried: they have no money; they sign up again).
+    pub unfinished_sign_ups: usize,
+}
+
 /// Users: logins and their folded keys, password and PIN hashes, people, set-ups.
 pub trait UserStore: Send + Sync + Debug {
     /// Adds a user; `LoginTaken` when its login or login key is already another's.
@@ -204,6 +229,14 @@ pub trait UserStore: Send + Sync + Debug {
 
     /// The user's name and address, if kept.
     fn person(&self, user_id: i64) -> Result<Option<Person>, StoreError>;
+
+    /// The citizens and merchants of `currency` (staff are the operator's own and stay).
+    fn users_of(&self, currency: &str) -> Result<UsersOfCurrency, StoreError>;
+
+    /// Adds exported users to `currency` in one transaction, each with their role,
+    /// hashes, account, time and person; logins already there are left as they are
+    /// (so a rerun adds nothing). Answers how many were added.
+    fn restore_users(&self, currency: &str, users: &[ExportedUser]) -> Result<usize, StoreError>;
 }
 
 /// A session kept on disk, with its user.
@@ -289,6 +322,15 @@ pub struct Consent {
     pub at_ms: u64,
 }
 
+/// A verified link between a ledger account and a bank account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRecord {
+    pub account: u64,
+    pub bank_account: String,
+    /// Unix ms.
+    pub verified_ms: u64,
+}
+
 /// Bank-account verifications, the consents given and the links they made.
 pub trait BankLinkStore: Send + Sync + Debug {
     fn verification(&self, id: &str) -> Result<Option<Verification>, StoreError>;
@@ -339,6 +381,13 @@ pub trait BankLinkStore: Send + Sync + Debug {
 
     /// Every verified link: (ledger account, bank account number).
     fn bank_links(&self) -> Result<Vec<(u64, String)>, StoreError>;
+
+    /// Every verified link with when it was verified, in account order.
+    fn verified_links(&self) -> Result<Vec<LinkRecord>, StoreError>;
+
+    /// Puts verified links carried from another operator; an account already linked
+    /// keeps its link (so a rerun changes nothing). Answers how many were added.
+    fn restore_links(&self, links: &[LinkRecord]) -> Result<usize, StoreError>;
 
     /// The user's consents, newest first.
     fn bank_consents(&self, user_id: i64) -> Result<Vec<Consent>, StoreError>;

@@ -6,7 +6,8 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteService, is_constraint, store_error};
 use crate::bank_link::{Stage, Verification};
 use crate::store::{
-    BankLinkStore, Consent, InsertedVerification, NewVerification, StoreError, VerifiedLink,
+    BankLinkStore, Consent, InsertedVerification, LinkRecord, NewVerification, StoreError,
+    VerifiedLink,
 };
 
 const COLUMNS: &str = "id, user_id, account, currency, fingerprint, bank_account, code_hash, \
@@ -225,6 +226,51 @@ impl BankLinkStore for SqliteService {
             })
             .map_err(store_error)?;
         Ok(rows.filter_map(Result::ok).collect())
+    }
+
+    fn verified_links(&self) -> Result<Vec<LinkRecord>, StoreError> {
+        let db = self.db.lock();
+        let mut stmt = db
+            .prepare(
+                "SELECT account, bank_account, verified_ms FROM bank_links
+                 WHERE verified_ms IS NOT NULL ORDER BY account",
+            )
+            .map_err(store_error)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LinkRecord {
+                    account: r.get::<_, i64>(0)? as u64,
+                    bank_account: r.get(1)?,
+                    verified_ms: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(store_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(store_error)
+    }
+
+    fn restore_links(&self, links: &[LinkRecord]) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO bank_links (account, bank_account, verified_ms)
+                     VALUES (?1, ?2, ?3)",
+                )
+                .map_err(store_error)?;
+            for l in links {
+                added += insert
+                    .execute(params![
+                        l.account as i64,
+                        l.bank_account,
+                        l.verified_ms as i64
+                    ])
+                    .map_err(store_error)?;
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(added)
     }
 
     fn bank_consents(&self, user_id: i64) -> Result<Vec<Consent>, StoreError> {

@@ -222,6 +222,14 @@ mod tests {
     }
 
     #[test]
+    fn the_sqlite_service_store_carries_users_and_links_to_another() {
+        let (_from_dir, from) = service_store();
+        let (_to_dir, to) = service_store();
+        conformance::users_carried(&*from, &*to);
+        conformance::links_carried(&*from, &*to);
+    }
+
+    #[test]
     fn the_sqlite_registry_store_conforms() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteRegistry::open_in(dir.path()).expect("open");

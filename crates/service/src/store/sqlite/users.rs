@@ -5,8 +5,8 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteService, is_constraint, store_error};
 use crate::auth::Role;
 use crate::store::{
-    Created, Credentials, NewUserRecord, PendingSetup, Person, PinState, SeedUser, SessionStore,
-    StoreError, StoredSession, UserRecord, UserStore,
+    Created, Credentials, ExportedUser, NewUserRecord, PendingSetup, Person, PinState, SeedUser,
+    SessionStore, StoreError, StoredSession, UserRecord, UserStore, UsersOfCurrency,
 };
 
 /// The `currencies` column: comma-separated codes.
@@ -274,6 +274,88 @@ impl UserStore for SqliteService {
                         u.account as i64,
                         currency,
                         created_s as i64,
+                        u.login_key
+                    ])
+                    .map_err(store_error)?;
+                if inserted == 1 {
+                    if let Some(p) = &u.person {
+                        person
+                            .execute(params![tx.last_insert_rowid(), p.name, p.address])
+                            .map_err(store_error)?;
+                    }
+                    added += 1;
+                }
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(added)
+    }
+
+    fn users_of(&self, currency: &str) -> Result<UsersOfCurrency, StoreError> {
+        let db = self.db.lock();
+        let mut stmt = db
+            .prepare(
+                "SELECT u.role, u.login, u.login_key, u.password, u.pin, u.account, u.created,
+                        p.name, p.address
+                 FROM users u LEFT JOIN people p ON p.user_id = u.id
+                 WHERE u.currency = ?1 AND u.role IN ('citizen', 'merchant')
+                 ORDER BY u.id",
+            )
+            .map_err(store_error)?;
+        let mut rows = stmt.query(params![currency]).map_err(store_error)?;
+        let mut out = UsersOfCurrency::default();
+        while let Some(r) = rows.next().map_err(store_error)? {
+            let Some(account) = r.get::<_, Option<i64>>(5).map_err(store_error)? else {
+                out.unfinished_sign_ups += 1;
+                continue;
+            };
+            let role: String = r.get(0).map_err(store_error)?;
+            let name: Option<String> = r.get(7).map_err(store_error)?;
+            let address: Option<String> = r.get(8).map_err(store_error)?;
+            out.users.push(ExportedUser {
+                role: role_of(&role)?,
+                login: r.get(1).map_err(store_error)?,
+                login_key: r.get(2).map_err(store_error)?,
+                password_hash: r.get(3).map_err(store_error)?,
+                pin_hash: r.get(4).map_err(store_error)?,
+                account: account as u64,
+                created_s: r.get::<_, i64>(6).map_err(store_error)? as u64,
+                person: name.map(|name| Person {
+                    name,
+                    address: address.unwrap_or_default(),
+                }),
+            });
+        }
+        Ok(out)
+    }
+
+    fn restore_users(&self, currency: &str, users: &[ExportedUser]) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut added = 0;
+        {
+            let mut user = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO users
+                         (login, role, password, pin, account, currency, created, login_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(store_error)?;
+            let mut person = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO people (user_id, name, address) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(store_error)?;
+            for u in users {
+                let inserted = user
+                    .execute(params![
+                        u.login,
+                        u.role.as_str(),
+                        u.password_hash,
+                        u.pin_hash,
+                        u.account as i64,
+                        currency,
+                        u.created_s as i64,
                         u.login_key
                     ])
                     .map_err(store_error)?;
