@@ -1,0 +1,487 @@
+//! `maeul export`: a currency as an interchange set.
+
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Read, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use engine::{CurrencyCode, FileStorage, Replayer, Storage};
+use journal::FileJournalConfig;
+use ledger::{AccountKind, Ledger, Rules};
+use service::store::sqlite::{SqliteRegistry, SqliteService};
+use service::store::{BankLinkStore, NoticeStore, RegistryStore, UserStore};
+
+use crate::format::{
+    self, AliasRow, Cut, FileEntry, Manifest, MerchantRow, NoticeRow, PeopleRow, PeopleSummary,
+    files,
+};
+use crate::sha::HashingWriter;
+use crate::{MigrateError, Progress, people, views};
+
+/// What to export, and to whom.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    pub data_dir: PathBuf,
+    pub currency: String,
+    /// A directory that does not exist yet, or holds an unfinished export.
+    pub out: PathBuf,
+    /// The successor's age public key (`age1…`): people's data is encrypted to it.
+    pub recipient: String,
+}
+
+/// The key files of a data directory that travel with people's data.
+pub(crate) const KEY_FILES: [&str; 2] = ["pin.key", "qr.key"];
+
+/// Where a currency's journal lives in a data directory.
+pub(crate) fn currency_dir(data_dir: &Path, code: &CurrencyCode) -> PathBuf {
+    data_dir.join("currencies").join(code.as_str())
+}
+
+pub(crate) fn currency_code(code: &str) -> Result<CurrencyCode, MigrateError> {
+    CurrencyCode::new(code).map_err(|e| MigrateError::Usage(format!("currency {code:?}: {e}")))
+}
+
+/// The ledger replayed from genesis with every outcome and state hash checked, up to
+/// record `until` (or the end), and where the last record read ends in the file.
+pub(crate) struct Replayed {
+    /// The currency the journal is of.
+    pub currency: String,
+    pub ledger: Ledger,
+    pub last_seq: u64,
+    pub last_time_us: u64,
+    pub head_hash: journal::RecordHash,
+    pub end_offset: u64,
+}
+
+pub(crate) fn replay(
+    storage: &dyn Storage,
+    until: Option<u64>,
+    progress: Progress<'_>,
+) -> Result<Replayed, MigrateError> {
+    let rules = Rules::this_build();
+    let mut replayer = Replayer::from_genesis(&rules);
+    let mut failure = None;
+    let mut last = (0u64, 0u64, 0u64);
+    let total = until.unwrap_or(0);
+    storage
+        .read_records(1, None, &mut |rec| {
+            if let Err(d) = replayer.apply(&rec) {
+                failure = Some(d.to_string());
+                return ControlFlow::Break(());
+            }
+            last = (
+                rec.seq,
+                rec.timestamp_us,
+                rec.offset + journal::record_len(rec.payload.len() as u64),
+            );
+            if rec.seq % 4096 == 0 {
+                progress("replaying the journal", rec.seq, total);
+            }
+            if until.is_some_and(|u| rec.seq >= u) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .map_err(|e| MigrateError::Journal(e.to_string()))?;
+    if let Some(f) = failure {
+        return Err(MigrateError::Journal(f));
+    }
+    progress("replaying the journal", last.0, total.max(last.0));
+    let head_hash = replayer.last_hash();
+    let (currency, ledger) = replayer
+        .into_parts()
+        .ok_or_else(|| MigrateError::Journal("the journal holds no currency".into()))?;
+    Ok(Replayed {
+        currency: currency.as_str().to_owned(),
+        ledger,
+        last_seq: last.0,
+        last_time_us: last.1,
+        head_hash,
+        end_offset: last.2,
+    })
+}
+
+/// Writes `rows` as JSON lines; answers the manifest's entry for the file.
+pub(crate) fn write_jsonl<T: serde::Serialize>(
+    dir: &Path,
+    name: &str,
+    rows: &[T],
+) -> Result<FileEntry, MigrateError> {
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).map_err(MigrateError::io(&path))?;
+    let mut w = HashingWriter::new(BufWriter::new(file));
+    for row in rows {
+        serde_json::to_writer(&mut w, row)
+            .map_err(|e| MigrateError::Set(format!("{name}: {e}")))?;
+        w.write_all(b"\n").map_err(MigrateError::io(&path))?;
+    }
+    let (buffered, bytes, sha256) = w.finish();
+    let file = buffered
+        .into_inner()
+        .map_err(|e| MigrateError::io(&path)(e.into_error()))?;
+    file.sync_all().map_err(MigrateError::io(&path))?;
+    Ok(FileEntry {
+        name: name.to_owned(),
+        rows: rows.len() as u64,
+        bytes,
+        sha256,
+    })
+}
+
+fn write_bytes(dir: &Path, name: &str, bytes: &[u8], rows: u64) -> Result<FileEntry, MigrateError> {
+    let path = dir.join(name);
+    let mut w = HashingWriter::new(std::fs::File::create(&path).map_err(MigrateError::io(&path))?);
+    w.write_all(bytes).map_err(MigrateError::io(&path))?;
+    let (file, bytes, sha256) = w.finish();
+    file.sync_all().map_err(MigrateError::io(&path))?;
+    Ok(FileEntry {
+        name: name.to_owned(),
+        rows,
+        bytes,
+        sha256,
+    })
+}
+
+/// Copies the journal's first `end` bytes (records 1 ..= cut) into the set.
+fn copy_journal(
+    source: &Path,
+    out: &Path,
+    end: u64,
+    records: u64,
+    progress: Progress<'_>,
+) -> Result<FileEntry, MigrateError> {
+    let from = source.join(journal::JOURNAL_FILE_NAME);
+    let to = out.join(files::JOURNAL);
+    let input = std::fs::File::open(&from).map_err(MigrateError::io(&from))?;
+    let mut input = input.take(end);
+    let mut w = HashingWriter::new(std::fs::File::create(&to).map_err(MigrateError::io(&to))?);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf).map_err(MigrateError::io(&from))?;
+        if n == 0 {
+            break;
+        }
+        w.write_all(&buf[..n]).map_err(MigrateError::io(&to))?;
+        progress("copying the journal", w.bytes, end);
+    }
+    let (file, bytes, sha256) = w.finish();
+    if bytes != end {
+        return Err(MigrateError::Journal(format!(
+            "{} ended at byte {bytes} of {end} while being copied",
+            from.display()
+        )));
+    }
+    file.sync_all().map_err(MigrateError::io(&to))?;
+    Ok(FileEntry {
+        name: files::JOURNAL.to_owned(),
+        rows: records,
+        bytes,
+        sha256,
+    })
+}
+
+/// The alias files' rows, as their CSV says (`payload,merchant_id[,note]`); a row whose
+/// merchant id is not a number (a header) is not an alias.
+fn alias_rows(alias_files: &[Vec<u8>]) -> Vec<AliasRow> {
+    let mut rows = Vec::new();
+    for (i, file) in alias_files.iter().enumerate() {
+        let data = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(data);
+        for record in reader.records().map_while(Result::ok) {
+            let (Some(payload), Some(merchant)) = (record.get(0), record.get(1)) else {
+                continue;
+            };
+            let Ok(merchant) = merchant.trim().parse::<u64>() else {
+                continue;
+            };
+            rows.push(AliasRow {
+                file: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                payload: payload.to_owned(),
+                merchant,
+                note: record.get(2).filter(|n| !n.is_empty()).map(str::to_owned),
+            });
+        }
+    }
+    rows
+}
+
+fn merchant_rows(
+    code: &CurrencyCode,
+    merchants: &[directory::Merchant],
+    ledger: &Ledger,
+) -> Result<Vec<MerchantRow>, MigrateError> {
+    let mut rows = Vec::with_capacity(merchants.len());
+    for m in merchants {
+        let profile = ledger.merchant_profile(ledger::AccountId(m.id.0));
+        let sticker = service::merchant::sticker_code(code.as_str(), m)
+            .encode()
+            .map_err(|e| MigrateError::Set(format!("merchant {}'s sticker: {e}", m.id.0)))?;
+        rows.push(MerchantRow {
+            id: m.id.0,
+            registry: serde_json::to_value(m)
+                .map_err(|e| MigrateError::Set(format!("merchant {}: {e}", m.id.0)))?,
+            category: profile.map(|p| p.category),
+            annual_revenue: profile.map(|p| p.annual_revenue.known().map(ledger::Won::get)),
+            operator_suspension: profile
+                .and_then(|p| p.operator_suspension.as_ref())
+                .map(|t| t.as_str().to_owned()),
+            sticker_payload: sticker,
+        });
+    }
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// Everything people-related of the currency, as the encrypted file's rows.
+fn people_rows(
+    data_dir: &Path,
+    code: &CurrencyCode,
+    ledger: &Ledger,
+    summary: &mut PeopleSummary,
+) -> Result<Vec<PeopleRow>, MigrateError> {
+    let mut rows = Vec::new();
+    let store = SqliteService::open_in(data_dir).map_err(MigrateError::store)?;
+    let users = store.users_of(code.as_str()).map_err(MigrateError::store)?;
+    summary.unfinished_sign_ups = users.unfinished_sign_ups as u64;
+    let mut accounts = BTreeSet::new();
+    for u in users.users {
+        accounts.insert(u.account);
+        rows.push(PeopleRow::User {
+            role: u.role.as_str().to_owned(),
+            login: u.login,
+            login_key: u.login_key,
+            password_hash: u.password_hash,
+            pin_hash: u.pin_hash,
+            account: u.account,
+            created_s: u.created_s,
+            name: u.person.as_ref().map(|p| p.name.clone()),
+            address: u.person.map(|p| p.address),
+        });
+        summary.users += 1;
+    }
+    // Links are kept by ledger account: carry those of this currency's people (and of
+    // any other wallet or merchant account this ledger has).
+    for link in store.verified_links().map_err(MigrateError::store)? {
+        let ours = accounts.contains(&link.account)
+            || ledger
+                .account(ledger::AccountId(link.account))
+                .is_some_and(|a| {
+                    matches!(a.kind, AccountKind::CitizenWallet | AccountKind::Merchant)
+                });
+        if ours {
+            rows.push(PeopleRow::BankLink {
+                account: link.account,
+                bank_account: link.bank_account,
+                verified_ms: link.verified_ms,
+            });
+            summary.bank_links += 1;
+        }
+    }
+    for name in KEY_FILES {
+        let path = data_dir.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                rows.push(PeopleRow::Key {
+                    name: name.to_owned(),
+                    base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+                });
+                summary.keys.push(name.to_owned());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(MigrateError::io(&path)(e)),
+        }
+    }
+    Ok(rows)
+}
+
+/// Makes `out` ready: new, or an unfinished export's leftovers cleared. A finished set
+/// (one with a manifest) is never overwritten.
+fn prepare_out(out: &Path) -> Result<(), MigrateError> {
+    if out.join(files::MANIFEST).exists() {
+        return Err(MigrateError::Target(format!(
+            "{} already holds a finished set (it has a {}); choose another directory",
+            out.display(),
+            files::MANIFEST
+        )));
+    }
+    if out.exists() {
+        let entries = std::fs::read_dir(out).map_err(MigrateError::io(out))?;
+        for entry in entries {
+            let entry = entry.map_err(MigrateError::io(out))?;
+            let name = entry.file_name();
+            let ours = name.to_str().is_some_and(|n| {
+                n.ends_with(".jsonl")
+                    || n.ends_with(".age")
+                    || n.ends_with(".csv")
+                    || n == files::JOURNAL
+                    || n.ends_with(".tmp")
+            });
+            if !ours {
+                return Err(MigrateError::Target(format!(
+                    "{} holds {:?}, which an export did not write; choose an empty or new directory",
+                    out.display(),
+                    name
+                )));
+            }
+            std::fs::remove_file(entry.path()).map_err(MigrateError::io(entry.path()))?;
+        }
+    }
+    std::fs::create_dir_all(out).map_err(MigrateError::io(out))
+}
+
+/// Writes the manifest last, atomically: a set with a manifest is a whole set.
+pub(crate) fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), MigrateError> {
+    let tmp = out.join(format!("{}.tmp", files::MANIFEST));
+    let path = out.join(files::MANIFEST);
+    let text = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| MigrateError::Set(format!("manifest: {e}")))?;
+    let mut file = std::fs::File::create(&tmp).map_err(MigrateError::io(&tmp))?;
+    file.write_all(&text).map_err(MigrateError::io(&tmp))?;
+    file.sync_all().map_err(MigrateError::io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(MigrateError::io(&path))?;
+    if let Ok(dir) = std::fs::File::open(out) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Writes the currency's interchange set into `options.out`. The journal is replayed
+/// and checked first: a journal that does not verify is not exported.
+pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifest, MigrateError> {
+    let code = currency_code(&options.currency)?;
+    let recipient = people::parse_recipient(&options.recipient)?;
+    let dir = currency_dir(&options.data_dir, &code);
+    if !dir.join(journal::JOURNAL_FILE_NAME).exists() {
+        return Err(MigrateError::Usage(format!(
+            "{} has no currency {code} (no {})",
+            options.data_dir.display(),
+            dir.join(journal::JOURNAL_FILE_NAME).display()
+        )));
+    }
+    prepare_out(&options.out)?;
+    let out = options.out.as_path();
+    let storage = FileStorage::new(&dir, FileJournalConfig::default());
+    let replayed = replay(&storage, None, progress)?;
+    if replayed.currency != code.as_str() {
+        return Err(MigrateError::Journal(format!(
+            "{} is the journal of currency {}, not {code}",
+            dir.display(),
+            replayed.currency
+        )));
+    }
+    let ledger = &replayed.ledger;
+
+    let mut entries = vec![copy_journal(
+        &dir,
+        out,
+        replayed.end_offset,
+        replayed.last_seq,
+        progress,
+    )?];
+    progress("writing the ledger's files", 0, 0);
+    let rows = views::ledger_rows(ledger)?;
+    entries.push(write_jsonl(out, files::ACCOUNTS, &rows.accounts)?);
+    entries.push(write_jsonl(out, files::CITIZENS, &rows.citizens)?);
+    entries.push(write_jsonl(out, files::PURCHASES, &rows.purchases)?);
+    entries.push(write_jsonl(out, files::PAYMENTS, &rows.payments)?);
+    entries.push(write_jsonl(out, files::CASHBACKS, &rows.cashbacks)?);
+    entries.push(write_jsonl(out, files::PENDING, &rows.pending)?);
+    entries.push(write_jsonl(out, files::PAYOUTS, &rows.payouts)?);
+    entries.push(write_jsonl(out, files::SCHEMES, &rows.schemes)?);
+    entries.push(write_jsonl(out, files::BUDGETS, &rows.budgets)?);
+
+    progress("writing the registry and notices", 0, 0);
+    let registry = SqliteRegistry::open_in(&options.data_dir).map_err(MigrateError::store)?;
+    let merchants = registry
+        .merchants(code.as_str())
+        .map_err(MigrateError::store)?;
+    entries.push(write_jsonl(
+        out,
+        files::MERCHANTS,
+        &merchant_rows(&code, &merchants, ledger)?,
+    )?);
+    let alias_files = registry
+        .alias_files(code.as_str())
+        .map_err(MigrateError::store)?;
+    entries.push(write_jsonl(out, files::ALIASES, &alias_rows(&alias_files))?);
+    if let Some(bands) = registry
+        .revenue_bands(code.as_str())
+        .map_err(MigrateError::store)?
+    {
+        let lines = bands
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        entries.push(write_bytes(
+            out,
+            files::REVENUE_BANDS,
+            &bands,
+            lines as u64,
+        )?);
+    }
+    let store = SqliteService::open_in(&options.data_dir).map_err(MigrateError::store)?;
+    let mut notices = store
+        .notices(code.as_str(), i64::MAX as usize)
+        .map_err(MigrateError::store)?;
+    notices.sort_by_key(|n| (n.at, n.id));
+    let notices: Vec<NoticeRow> = notices
+        .into_iter()
+        .map(|n| NoticeRow {
+            at_s: n.at,
+            title_ko: n.title_ko,
+            title_en: n.title_en,
+            body_ko: n.body_ko,
+            body_en: n.body_en,
+        })
+        .collect();
+    entries.push(write_jsonl(out, files::NOTICES, &notices)?);
+
+    progress("encrypting people's data", 0, 0);
+    let mut people_summary = PeopleSummary {
+        encryption: people::ENCRYPTION.to_owned(),
+        recipient: recipient.to_string(),
+        ..PeopleSummary::default()
+    };
+    let people_rows = people_rows(&options.data_dir, &code, ledger, &mut people_summary)?;
+    let (bytes, sha256) = people::write(&out.join(files::PEOPLE), &people_rows, &recipient)?;
+    entries.push(FileEntry {
+        name: files::PEOPLE.to_owned(),
+        rows: people_rows.len() as u64,
+        bytes,
+        sha256,
+    });
+
+    let manifest = Manifest {
+        format: format::FORMAT.to_owned(),
+        version: format::VERSION,
+        currency: code.as_str().to_owned(),
+        written_by: format!(
+            "maeul {} (rules {})",
+            env!("CARGO_PKG_VERSION"),
+            Rules::this_build().id().short()
+        ),
+        written_at_us: now_us(),
+        cut: Cut {
+            seq: replayed.last_seq,
+            time_us: replayed.last_time_us,
+            head_hash: replayed.head_hash.to_string(),
+        },
+        state_hash: ledger.state_hash().to_string(),
+        files: entries,
+        sums: views::sums(&rows)?,
+        people: people_summary,
+    };
+    write_manifest(out, &manifest)?;
+    Ok(manifest)
+}
+
+pub(crate) fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,601 @@
+//! `maeul import`: an interchange set into a data directory, checked before it lands.
+//!
+//! Order, so that a kill at any point leaves either nothing or something a rerun
+//! finishes: (1) the manifest and every file's size and SHA-256; (2) people's data
+//! decrypted (a wrong key stops here, before anything is written); (3) the journal
+//! copied beside the data directory's currencies and replayed, every outcome and
+//! state hash checked, and the set's files compared with what the replayed ledger
+//! says; only then is it renamed into place; (4) registry, QR aliases, notices, people
+//! and keys, each written so that a rerun adds nothing twice.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use engine::FileStorage;
+use journal::FileJournalConfig;
+use serde::de::DeserializeOwned;
+use service::store::sqlite::{SqliteRegistry, SqliteService};
+use service::store::{
+    BankLinkStore, ExportedUser, LinkRecord, NoticeStore, Person, RegistryStore, RegistryWrite,
+    UserStore,
+};
+
+use crate::export::{Replayed, currency_code, currency_dir, now_us, replay};
+use crate::format::{self, AliasRow, Manifest, MerchantRow, NoticeRow, PeopleRow, files};
+use crate::views::{self, LedgerRows};
+use crate::{MigrateError, Progress, people};
+
+/// What to import, where, and the key that opens people's data.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    pub set: PathBuf,
+    pub data_dir: PathBuf,
+    /// The successor's key file's text (`AGE-SECRET-KEY-…`).
+    pub identity: String,
+}
+
+/// How the journal got there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JournalStep {
+    #[default]
+    Copied,
+    /// The data directory already held this set's journal (a rerun): it was checked
+    /// again, not copied.
+    AlreadyThere,
+}
+
+/// What an import did, for the operator.
+#[derive(Clone, Debug, Default)]
+pub struct ImportReport {
+    pub manifest: Option<Manifest>,
+    pub journal: JournalStep,
+    pub users_in_set: usize,
+    pub users_added: usize,
+    pub links_added: usize,
+    pub merchants: usize,
+    pub alias_files_added: usize,
+    pub notices_added: usize,
+    pub keys_written: Vec<String>,
+    /// Files in the set's directory the manifest does not list (not read).
+    pub unlisted_files: Vec<String>,
+    /// How long each step took.
+    pub steps: Vec<(&'static str, Duration)>,
+}
+
+/// Longest line of a set's JSONL file.
+const LINE_MAX: u64 = 16 << 20;
+/// Registry records written per transaction.
+const REGISTRY_CHUNK: usize = 10_000;
+
+fn read_manifest(set: &Path) -> Result<Manifest, MigrateError> {
+    let path = set.join(files::MANIFEST);
+    let text = std::fs::read(&path).map_err(MigrateError::io(&path))?;
+    // The version is read first, so that a newer set says so rather than failing on a
+    // field this build does not know.
+    let head: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| MigrateError::Set(format!("{}: {e}", files::MANIFEST)))?;
+    if head.get("format").and_then(|f| f.as_str()) != Some(format::FORMAT) {
+        return Err(MigrateError::Set(format!(
+            "{} is not a {} manifest",
+            path.display(),
+            format::FORMAT
+        )));
+    }
+    let version = head
+        .get("version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| MigrateError::Set("the manifest has no version".into()))?;
+    if version > u64::from(format::VERSION) {
+        return Err(MigrateError::NewerFormat {
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+            reads: format::VERSION,
+        });
+    }
+    serde_json::from_slice(&text)
+        .map_err(|e| MigrateError::Set(format!("{}: {e}", files::MANIFEST)))
+}
+
+/// Every listed file has its size and SHA-256; answers the files not listed.
+fn check_files(
+    set: &Path,
+    manifest: &Manifest,
+    progress: Progress<'_>,
+) -> Result<Vec<String>, MigrateError> {
+    let required = [
+        files::JOURNAL,
+        files::ACCOUNTS,
+        files::CITIZENS,
+        files::PURCHASES,
+        files::PAYMENTS,
+        files::CASHBACKS,
+        files::PENDING,
+        files::PAYOUTS,
+        files::SCHEMES,
+        files::BUDGETS,
+        files::MERCHANTS,
+        files::ALIASES,
+        files::NOTICES,
+        files::PEOPLE,
+    ];
+    for name in required {
+        if !manifest.files.iter().any(|f| f.name == name) {
+            return Err(MigrateError::Set(format!(
+                "the manifest does not list {name}"
+            )));
+        }
+    }
+    let total: u64 = manifest.files.iter().map(|f| f.bytes).sum();
+    let mut done = 0;
+    for entry in &manifest.files {
+        if entry.name.contains(['/', '\\']) || entry.name.starts_with('.') {
+            return Err(MigrateError::Set(format!(
+                "the manifest names {:?}, which is not a file of the set",
+                entry.name
+            )));
+        }
+        let path = set.join(&entry.name);
+        let (bytes, sha256) = crate::sha::of_file(&path).map_err(MigrateError::io(&path))?;
+        if bytes != entry.bytes || sha256 != entry.sha256 {
+            return Err(MigrateError::Set(format!(
+                "{} is {bytes} bytes with SHA-256 {sha256}; the manifest says {} bytes with {}: \
+                 the file was changed or cut after the set was written",
+                entry.name, entry.bytes, entry.sha256
+            )));
+        }
+        done += bytes;
+        progress("checking the files", done, total);
+    }
+    let mut unlisted = Vec::new();
+    for e in std::fs::read_dir(set).map_err(MigrateError::io(set))? {
+        let name = e.map_err(MigrateError::io(set))?.file_name();
+        let name = name.to_string_lossy().into_owned();
+        if name != files::MANIFEST && !manifest.files.iter().any(|f| f.name == name) {
+            unlisted.push(name);
+        }
+    }
+    unlisted.sort();
+    Ok(unlisted)
+}
+
+fn read_jsonl<T: DeserializeOwned>(set: &Path, name: &str) -> Result<Vec<T>, MigrateError> {
+    let path = set.join(name);
+    let file = std::fs::File::open(&path).map_err(MigrateError::io(&path))?;
+    let mut reader = BufReader::new(file);
+    let mut rows = Vec::new();
+    let mut line = String::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(LINE_MAX)
+            .read_line(&mut line)
+            .map_err(MigrateError::io(&path))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        rows.push(
+            serde_json::from_str(line.trim_end_matches(['\n', '\r']))
+                .map_err(|e| MigrateError::Set(format!("{name} line {number}: {e}")))?,
+        );
+    }
+    Ok(rows)
+}
+
+/// The set's file must say what the journal says, row for row.
+fn same_rows<T: PartialEq + std::fmt::Debug>(
+    name: &str,
+    from_journal: &[T],
+    in_file: &[T],
+) -> Result<(), MigrateError> {
+    if let Some(i) =
+        (0..from_journal.len().max(in_file.len())).find(|&i| from_journal.get(i) != in_file.get(i))
+    {
+        return Err(MigrateError::Set(format!(
+            "{name} line {} says {:?}; the replayed journal says {:?}",
+            i + 1,
+            in_file.get(i),
+            from_journal.get(i)
+        )));
+    }
+    Ok(())
+}
+
+fn check_ledger(set: &Path, manifest: &Manifest, replayed: &Replayed) -> Result<(), MigrateError> {
+    if replayed.currency != manifest.currency {
+        return Err(MigrateError::Set(format!(
+            "the journal is of currency {}, the manifest says {}",
+            replayed.currency, manifest.currency
+        )));
+    }
+    if replayed.last_seq != manifest.cut.seq {
+        return Err(MigrateError::Set(format!(
+            "the journal ends at record {}, the manifest's cut is record {}",
+            replayed.last_seq, manifest.cut.seq
+        )));
+    }
+    let head = replayed.head_hash.to_string();
+    if head != manifest.cut.head_hash {
+        return Err(MigrateError::Set(format!(
+            "record {}'s chain hash is {head}, the manifest says {}",
+            manifest.cut.seq, manifest.cut.head_hash
+        )));
+    }
+    let state = replayed.ledger.state_hash().to_string();
+    if state != manifest.state_hash {
+        return Err(MigrateError::Set(format!(
+            "the replayed state hash is {state}, the manifest says {}",
+            manifest.state_hash
+        )));
+    }
+    let ours = views::ledger_rows(&replayed.ledger)?;
+    let theirs = LedgerRows {
+        accounts: read_jsonl(set, files::ACCOUNTS)?,
+        citizens: read_jsonl(set, files::CITIZENS)?,
+        purchases: read_jsonl(set, files::PURCHASES)?,
+        payments: read_jsonl(set, files::PAYMENTS)?,
+        cashbacks: read_jsonl(set, files::CASHBACKS)?,
+        pending: read_jsonl(set, files::PENDING)?,
+        payouts: read_jsonl(set, files::PAYOUTS)?,
+        schemes: read_jsonl(set, files::SCHEMES)?,
+        budgets: read_jsonl(set, files::BUDGETS)?,
+    };
+    same_rows(files::ACCOUNTS, &ours.accounts, &theirs.accounts)?;
+    same_rows(files::CITIZENS, &ours.citizens, &theirs.citizens)?;
+    same_rows(files::PURCHASES, &ours.purchases, &theirs.purchases)?;
+    same_rows(files::PAYMENTS, &ours.payments, &theirs.payments)?;
+    same_rows(files::CASHBACKS, &ours.cashbacks, &theirs.cashbacks)?;
+    same_rows(files::PENDING, &ours.pending, &theirs.pending)?;
+    same_rows(files::PAYOUTS, &ours.payouts, &theirs.payouts)?;
+    same_rows(files::SCHEMES, &ours.schemes, &theirs.schemes)?;
+    same_rows(files::BUDGETS, &ours.budgets, &theirs.budgets)?;
+    let sums = views::sums(&ours)?;
+    if sums != manifest.sums {
+        return Err(MigrateError::Set(format!(
+            "the control totals differ: the journal gives {sums:?}, the manifest says {:?}",
+            manifest.sums
+        )));
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Puts the set's journal into the data directory, checked; or, when this set's
+/// journal is there already (a rerun), checks it again.
+fn place_journal(
+    options: &ImportOptions,
+    manifest: &Manifest,
+    progress: Progress<'_>,
+) -> Result<JournalStep, MigrateError> {
+    let code = currency_code(&manifest.currency)?;
+    let dir = currency_dir(&options.data_dir, &code);
+    let storage = |d: &Path| FileStorage::new(d, FileJournalConfig::default());
+    if dir.join(journal::JOURNAL_FILE_NAME).exists() {
+        let replayed = replay(&storage(&dir), Some(manifest.cut.seq), progress)?;
+        if replayed.last_seq < manifest.cut.seq {
+            return Err(MigrateError::Target(format!(
+                "{} already has a currency {code} whose journal ends at record {}, before this \
+                 set's cut ({}): it is not this set's",
+                options.data_dir.display(),
+                replayed.last_seq,
+                manifest.cut.seq
+            )));
+        }
+        check_ledger(&options.set, manifest, &replayed).map_err(|e| {
+            MigrateError::Target(format!(
+                "{} already has a currency {code} that is not this set's: {e}",
+                options.data_dir.display()
+            ))
+        })?;
+        return Ok(JournalStep::AlreadyThere);
+    }
+    let parent = options.data_dir.join("currencies");
+    let staging = parent.join(format!(".{code}.importing"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(MigrateError::io(&staging))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(MigrateError::io(&staging))?;
+    let from = options.set.join(files::JOURNAL);
+    let to = staging.join(journal::JOURNAL_FILE_NAME);
+    std::fs::copy(&from, &to).map_err(MigrateError::io(&to))?;
+    std::fs::File::open(&to)
+        .and_then(|f| f.sync_all())
+        .map_err(MigrateError::io(&to))?;
+    let replayed = replay(&storage(&staging), None, progress)?;
+    check_ledger(&options.set, manifest, &replayed)?;
+    std::fs::write(
+        staging.join("imported-from.json"),
+        serde_json::to_vec_pretty(manifest).map_err(|e| MigrateError::Set(e.to_string()))?,
+    )
+    .map_err(MigrateError::io(&staging))?;
+    sync_dir(&staging);
+    std::fs::rename(&staging, &dir).map_err(MigrateError::io(&dir))?;
+    sync_dir(&parent);
+    Ok(JournalStep::Copied)
+}
+
+/// The alias files as they are written back: one CSV per original file.
+fn alias_files(rows: &[AliasRow]) -> Result<Vec<Vec<u8>>, MigrateError> {
+    let mut out: Vec<(u32, csv::Writer<Vec<u8>>)> = Vec::new();
+    for row in rows {
+        if out.last().is_none_or(|(file, _)| *file != row.file) {
+            out.push((row.file, csv::Writer::from_writer(Vec::new())));
+        }
+        if let Some((_, w)) = out.last_mut() {
+            let merchant = row.merchant.to_string();
+            let mut fields = vec![row.payload.as_str(), merchant.as_str()];
+            if let Some(note) = &row.note {
+                fields.push(note);
+            }
+            w.write_record(&fields)
+                .map_err(|e| MigrateError::Set(format!("{}: {e}", files::ALIASES)))?;
+        }
+    }
+    out.into_iter()
+        .map(|(_, w)| {
+            w.into_inner()
+                .map_err(|e| MigrateError::Set(format!("{}: {e}", files::ALIASES)))
+        })
+        .collect()
+}
+
+fn import_registry(
+    options: &ImportOptions,
+    manifest: &Manifest,
+    report: &mut ImportReport,
+) -> Result<(), MigrateError> {
+    let code = manifest.currency.as_str();
+    let registry = SqliteRegistry::open_in(&options.data_dir).map_err(MigrateError::store)?;
+    let rows: Vec<MerchantRow> = read_jsonl(&options.set, files::MERCHANTS)?;
+    let mut merchants = Vec::with_capacity(rows.len());
+    for row in rows {
+        let m: directory::Merchant = serde_json::from_value(row.registry).map_err(|e| {
+            MigrateError::Set(format!("{} merchant {}: {e}", files::MERCHANTS, row.id))
+        })?;
+        merchants.push(m);
+    }
+    for chunk in merchants.chunks(REGISTRY_CHUNK) {
+        let records: Vec<&directory::Merchant> = chunk.iter().collect();
+        registry
+            .write(
+                code,
+                &RegistryWrite {
+                    records: &records,
+                    ..RegistryWrite::default()
+                },
+            )
+            .map_err(MigrateError::store)?;
+    }
+    report.merchants = merchants.len();
+    let existing = registry.alias_files(code).map_err(MigrateError::store)?;
+    for file in alias_files(&read_jsonl(&options.set, files::ALIASES)?)? {
+        if !existing.contains(&file) {
+            registry
+                .write(
+                    code,
+                    &RegistryWrite {
+                        alias_file: Some(&file),
+                        at_us: now_us(),
+                        ..RegistryWrite::default()
+                    },
+                )
+                .map_err(MigrateError::store)?;
+            report.alias_files_added += 1;
+        }
+    }
+    if manifest
+        .files
+        .iter()
+        .any(|f| f.name == files::REVENUE_BANDS)
+    {
+        let path = options.set.join(files::REVENUE_BANDS);
+        let bands = std::fs::read(&path).map_err(MigrateError::io(&path))?;
+        if registry
+            .revenue_bands(code)
+            .map_err(MigrateError::store)?
+            .as_deref()
+            != Some(&bands[..])
+        {
+            registry
+                .set_revenue_bands(code, &bands, now_us())
+                .map_err(MigrateError::store)?;
+        }
+    }
+    Ok(())
+}
+
+fn import_notices(
+    options: &ImportOptions,
+    store: &SqliteService,
+    code: &str,
+) -> Result<usize, MigrateError> {
+    let have: HashSet<(u64, String, String)> = store
+        .notices(code, i64::MAX as usize)
+        .map_err(MigrateError::store)?
+        .into_iter()
+        .map(|n| (n.at, n.title_ko, n.body_ko))
+        .collect();
+    let mut added = 0;
+    for n in read_jsonl::<NoticeRow>(&options.set, files::NOTICES)? {
+        if have.contains(&(n.at_s, n.title_ko.clone(), n.body_ko.clone())) {
+            continue;
+        }
+        let notice = service::auth::Notice {
+            id: 0,
+            currency: code.to_owned(),
+            title_ko: n.title_ko,
+            title_en: n.title_en,
+            body_ko: n.body_ko,
+            body_en: n.body_en,
+            at: n.at_s,
+        };
+        store
+            .publish_notice(&notice, n.at_s)
+            .map_err(MigrateError::store)?;
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// A key the set carries, and whether the data directory has it already; one already
+/// there must be the same key (PIN hashes are keyed by it: another key would lock
+/// every citizen out). Checked before anything is written.
+fn check_key(data_dir: &Path, name: &str, base64: &str) -> Result<(Vec<u8>, bool), MigrateError> {
+    if !crate::export::KEY_FILES.contains(&name) {
+        return Err(MigrateError::People(format!("unknown key file {name:?}")));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64)
+        .map_err(|e| MigrateError::People(format!("key {name}: {e}")))?;
+    let path = data_dir.join(name);
+    match std::fs::read(&path) {
+        Ok(existing) if existing == bytes => Ok((bytes, true)),
+        Ok(_) => Err(MigrateError::Target(format!(
+            "{} holds another {name} than the set's: the carried PINs and codes would not \
+             verify. Import into a new data directory",
+            data_dir.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((bytes, false)),
+        Err(e) => Err(MigrateError::io(&path)(e)),
+    }
+}
+
+/// Writes a key file the set carries, unless the same one is there; answers whether
+/// it wrote it.
+fn place_key(data_dir: &Path, name: &str, base64: &str) -> Result<bool, MigrateError> {
+    let (bytes, there) = check_key(data_dir, name, base64)?;
+    if there {
+        return Ok(false);
+    }
+    let path = data_dir.join(name);
+    std::fs::create_dir_all(data_dir).map_err(MigrateError::io(data_dir))?;
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp).map_err(MigrateError::io(&tmp))?;
+        f.write_all(&bytes).map_err(MigrateError::io(&tmp))?;
+        f.sync_all().map_err(MigrateError::io(&tmp))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(MigrateError::io(&path))?;
+    Ok(true)
+}
+
+fn import_people(
+    options: &ImportOptions,
+    store: &SqliteService,
+    code: &str,
+    rows: Vec<PeopleRow>,
+    report: &mut ImportReport,
+) -> Result<(), MigrateError> {
+    let mut users = Vec::new();
+    let mut links = Vec::new();
+    for row in rows {
+        match row {
+            PeopleRow::User {
+                role,
+                login,
+                login_key,
+                password_hash,
+                pin_hash,
+                account,
+                created_s,
+                name,
+                address,
+            } => {
+                let role = match role.as_str() {
+                    "citizen" => service::Role::Citizen,
+                    "merchant" => service::Role::Merchant,
+                    other => {
+                        return Err(MigrateError::People(format!(
+                            "user {login:?} has role {other:?}; a set carries citizens and merchants"
+                        )));
+                    }
+                };
+                users.push(ExportedUser {
+                    role,
+                    login,
+                    login_key,
+                    password_hash,
+                    pin_hash,
+                    account,
+                    created_s,
+                    person: name.map(|name| Person {
+                        name,
+                        address: address.unwrap_or_default(),
+                    }),
+                });
+            }
+            PeopleRow::BankLink {
+                account,
+                bank_account,
+                verified_ms,
+            } => links.push(LinkRecord {
+                account,
+                bank_account,
+                verified_ms,
+            }),
+            PeopleRow::Key { name, base64 } => {
+                if place_key(&options.data_dir, &name, &base64)? {
+                    report.keys_written.push(name);
+                }
+            }
+        }
+    }
+    report.users_in_set = users.len();
+    report.users_added = store
+        .restore_users(code, &users)
+        .map_err(MigrateError::store)?;
+    report.links_added = store.restore_links(&links).map_err(MigrateError::store)?;
+    Ok(())
+}
+
+/// Checks the set and puts its currency into `options.data_dir`. Rerunning it after a
+/// kill, or after it finished, gives the same data directory.
+pub fn import(
+    options: &ImportOptions,
+    progress: Progress<'_>,
+) -> Result<ImportReport, MigrateError> {
+    let mut report = ImportReport::default();
+    let mut step = Instant::now();
+    let mut lap = |report: &mut ImportReport, name: &'static str| {
+        report.steps.push((name, step.elapsed()));
+        step = Instant::now();
+    };
+    let manifest = read_manifest(&options.set)?;
+    let identity = people::parse_identity(&options.identity)?;
+    report.unlisted_files = check_files(&options.set, &manifest, progress)?;
+    lap(&mut report, "check files");
+    progress("decrypting people's data", 0, 0);
+    let people_rows = people::read(&options.set.join(files::PEOPLE), &identity)?;
+    for row in &people_rows {
+        if let PeopleRow::Key { name, base64 } = row {
+            check_key(&options.data_dir, name, base64)?;
+        }
+    }
+    lap(&mut report, "decrypt people");
+    std::fs::create_dir_all(options.data_dir.join("currencies"))
+        .map_err(MigrateError::io(&options.data_dir))?;
+    report.journal = place_journal(options, &manifest, progress)?;
+    lap(&mut report, "journal: copy, replay, compare");
+    progress("writing the registry, notices and people", 0, 0);
+    let code = manifest.currency.clone();
+    import_registry(options, &manifest, &mut report)?;
+    let store = SqliteService::open_in(&options.data_dir).map_err(MigrateError::store)?;
+    report.notices_added = import_notices(options, &store, &code)?;
+    import_people(options, &store, &code, people_rows, &mut report)?;
+    lap(&mut report, "registry, notices, people");
+    report.manifest = Some(manifest);
+    Ok(report)
+}
