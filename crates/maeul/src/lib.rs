@@ -6,5 +6,6 @@ pub mod data_dir;
 pub mod demo;
 pub mod drill;
 pub mod loadgen;
+pub mod migration;
 pub mod serve;
 pub mod status;

@@ -120,6 +120,37 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         charge_percent: u8,
     },
+    /// Writes a currency as an interchange set for a successor operator: the journal up
+    /// to now, the ledger's files, the registry with old QR payloads, notices, and
+    /// people's data encrypted to the successor's key (docs/interchange.md). Reads
+    /// only; works while `maeul serve` runs.
+    Export {
+        data_dir: PathBuf,
+        /// A new directory for the set.
+        out: PathBuf,
+        /// The currency (default: the only one).
+        #[arg(long)]
+        currency: Option<String>,
+        /// The successor's public key (age1…, from `maeul migrate keygen`), or a file
+        /// holding it.
+        #[arg(long)]
+        to: String,
+    },
+    /// Checks an interchange set (sizes, SHA-256, the journal replayed with every
+    /// outcome and hash, the files against the journal, the control totals) and puts
+    /// its currency into a data directory. Rerun after a kill: same result.
+    Import {
+        set: PathBuf,
+        data_dir: PathBuf,
+        /// The successor's secret key file (`maeul migrate keygen`).
+        #[arg(long)]
+        identity: PathBuf,
+    },
+    /// Operator change: keys for an interchange set.
+    Migrate {
+        #[command(subcommand)]
+        migrate: MigrateCmd,
+    },
     /// Operator verbs that need no running server.
     Admin {
         #[command(subcommand)]
@@ -149,6 +180,13 @@ enum Cmd {
         #[command(subcommand)]
         drill: Drill,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum MigrateCmd {
+    /// Makes the successor's key pair: writes the secret key file and prints the
+    /// public key to give the old operator.
+    Keygen { out: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -286,6 +324,20 @@ fn main() -> ExitCode {
         Cmd::Scheme {
             scheme: SchemeCmd::Check { file },
         } => scheme_check(&file),
+        Cmd::Export {
+            data_dir,
+            out,
+            currency,
+            to,
+        } => maeul::migration::export(&data_dir, &out, currency.as_deref(), &to),
+        Cmd::Import {
+            set,
+            data_dir,
+            identity,
+        } => maeul::migration::import(&set, &data_dir, &identity),
+        Cmd::Migrate {
+            migrate: MigrateCmd::Keygen { out },
+        } => maeul::migration::keygen(&out),
         Cmd::Admin { admin } => match admin {
             AdminCmd::CreateCurrency {
                 data_dir,
