@@ -137,6 +137,29 @@ impl JournalReader {
         }
     }
 
+    /// Reads from a position an earlier read gave: record `seq` at byte `offset`,
+    /// the record before it having chain hash `prev_hash` (a follower resuming where
+    /// it stopped: no header before `offset` is read). The chain is checked from
+    /// there; a position that is not a record's reads as a bad record.
+    pub fn records_at(&self, offset: u64, seq: u64, prev_hash: RecordHash) -> RecordIter<'_> {
+        let mut scanner = Scanner::new(&self.file, self.file_len);
+        scanner.offset = offset;
+        scanner.next_seq = seq;
+        scanner.chain = Some(prev_hash);
+        RecordIter {
+            path: &self.path,
+            scanner,
+            options: ReadOptions {
+                from_seq: seq,
+                verify_chain: true,
+                expected_prev_hash: Some(prev_hash),
+            },
+            records_read: 0,
+            done: false,
+            summary: None,
+        }
+    }
+
     /// Reads and verifies the whole journal (crcs and chain), returning how
     /// it ends, or the first error.
     pub fn verify(&self) -> Result<ReadSummary, JournalError> {
