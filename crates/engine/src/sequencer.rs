@@ -213,6 +213,9 @@ struct Shared {
     currency: CurrencyCode,
     ledger: RwLock<Ledger>,
     health: Mutex<Health>,
+    /// Why the engine takes nothing more, once sealed: a recovery after a failed
+    /// write comes back to this, not to running.
+    sealed: Mutex<Option<String>>,
     durable_seq: AtomicU64,
     last_durable_hash: Mutex<RecordHash>,
     counters: Arc<Counters>,
@@ -383,6 +386,7 @@ impl Engine {
             audit: AuditSink::default(),
             committed: broadcast::channel(COMMITTED_BACKLOG).0,
             quarantine,
+            sealed: Mutex::new(None),
         });
         let options_summary = (options.submission_commands_max, options.busy_retry_after);
         if shared.quarantine.is_some() {
@@ -441,20 +445,46 @@ impl Engine {
         {
             return Err(SubmitError::LinkedTooLong { max: linked_max });
         }
-        match &*self.shared.health.lock() {
-            Health::Running => {}
-            Health::Recovering { cause } | Health::Failed { cause } => {
-                return Err(SubmitError::Unavailable {
-                    cause: cause.clone(),
-                });
-            }
-            Health::ReadOnly { cause } => {
-                return Err(SubmitError::ReadOnly {
-                    cause: cause.clone(),
-                });
-            }
-            Health::Stopped => return Err(SubmitError::Stopped),
+        // Held while queueing, so that `submit_last` has nothing queued after it.
+        let health = self.shared.health.lock();
+        refusal(&health).map_or(Ok(()), Err)?;
+        self.enqueue(commands, retry_after)
+    }
+
+    /// Queues `commands` as the last this engine ever takes (an operator change: the
+    /// halt that hands the currency over): nothing submitted after them is queued, and
+    /// from then on the currency is read-only with `cause`. Their batch is the last
+    /// record written.
+    pub fn submit_last(&self, commands: Vec<Envelope>, cause: &str) -> Result<Ticket, SubmitError> {
+        let (max, retry_after) = self.options_summary;
+        if commands.len() > max {
+            return Err(SubmitError::TooLarge { max });
         }
+        let mut health = self.shared.health.lock();
+        refusal(&health).map_or(Ok(()), Err)?;
+        let ticket = self.enqueue(commands, retry_after)?;
+        *health = Health::ReadOnly {
+            cause: cause.to_owned(),
+        };
+        *self.shared.sealed.lock() = Some(cause.to_owned());
+        Ok(ticket)
+    }
+
+    /// Takes no more commands, for good (a currency that moved to another operator,
+    /// found so at start): read-only with `cause`; reads go on.
+    pub fn seal(&self, cause: &str) {
+        let mut health = self.shared.health.lock();
+        *health = Health::ReadOnly {
+            cause: cause.to_owned(),
+        };
+        *self.shared.sealed.lock() = Some(cause.to_owned());
+    }
+
+    fn enqueue(
+        &self,
+        commands: Vec<Envelope>,
+        retry_after: Duration,
+    ) -> Result<Ticket, SubmitError> {
         let Some(tx) = &self.submissions else {
             return Err(SubmitError::Stopped);
         };
@@ -554,6 +584,20 @@ impl Drop for Engine {
     }
 }
 
+/// Why a submission is refused in this health, if it is.
+fn refusal(health: &Health) -> Option<SubmitError> {
+    match health {
+        Health::Running => None,
+        Health::Recovering { cause } | Health::Failed { cause } => Some(SubmitError::Unavailable {
+            cause: cause.clone(),
+        }),
+        Health::ReadOnly { cause } => Some(SubmitError::ReadOnly {
+            cause: cause.clone(),
+        }),
+        Health::Stopped => Some(SubmitError::Stopped),
+    }
+}
+
 struct Sequencer {
     shared: Arc<Shared>,
     storage: Arc<dyn Storage>,
@@ -633,7 +677,12 @@ impl Sequencer {
         self.next_seq = last_seq + 1;
         let mut writer = Writer::start(Arc::clone(&self.shared), store, &self.options);
         loop {
-            let healthy = matches!(*self.shared.health.lock(), Health::Running);
+            // Read-only here means sealed (`submit_last`, `seal`): what was queued before
+            // is still applied and written; nothing new comes in.
+            let healthy = matches!(
+                *self.shared.health.lock(),
+                Health::Running | Health::ReadOnly { .. }
+            );
             if !healthy {
                 writer.finish();
                 match self.rebuild() {
@@ -672,7 +721,12 @@ impl Sequencer {
         writer.finish();
         // A clean stop leaves a snapshot `verify_tail_records` behind the end, so that
         // the next start loads it and re-checks just that tail.
-        if self.applied_any && matches!(*self.shared.health.lock(), Health::Running) {
+        if self.applied_any
+            && matches!(
+                *self.shared.health.lock(),
+                Health::Running | Health::ReadOnly { .. }
+            )
+        {
             let durable = self.shared.durable_seq.load(Ordering::Acquire);
             snapshotter.request_and_wait(durable.saturating_sub(self.options.verify_tail_records));
         }
@@ -732,7 +786,10 @@ impl Sequencer {
                 );
                 let writer = self.install(recovered);
                 self.commands_since_snapshot = 0;
-                *self.shared.health.lock() = Health::Running;
+                *self.shared.health.lock() = match self.shared.sealed.lock().clone() {
+                    Some(cause) => Health::ReadOnly { cause },
+                    None => Health::Running,
+                };
                 Some(writer)
             }
             Err(e) => {
@@ -847,7 +904,10 @@ impl Sequencer {
         };
         if let Some(job) = failed {
             answer_not_durable(job, "the journal writer has stopped");
-            if matches!(*self.shared.health.lock(), Health::Running) {
+            if matches!(
+                *self.shared.health.lock(),
+                Health::Running | Health::ReadOnly { .. }
+            ) {
                 self.fail("the journal writer has stopped".into());
             }
         }

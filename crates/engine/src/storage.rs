@@ -43,6 +43,19 @@ pub trait Storage: Send + Sync + fmt::Debug {
         visit: &mut dyn FnMut(Record) -> ControlFlow<()>,
     ) -> Result<ReadEnd, JournalError>;
 
+    /// [`Storage::read_records`] from a position an earlier read gave (the byte
+    /// offset of record `from_seq` and the chain hash before it), so that a reader
+    /// following the journal does not walk it from the start each time. The default
+    /// reads from the start.
+    fn read_records_at(
+        &self,
+        from_seq: u64,
+        position: Option<(u64, RecordHash)>,
+        visit: &mut dyn FnMut(Record) -> ControlFlow<()>,
+    ) -> Result<ReadEnd, JournalError> {
+        self.read_records(from_seq, position.map(|(_, hash)| hash), visit)
+    }
+
     fn save_snapshot(
         &self,
         seq: u64,
@@ -119,22 +132,20 @@ impl Storage for FileStorage {
             verify_chain: true,
             expected_prev_hash,
         };
-        let mut records = reader.records(options);
-        for record in records.by_ref() {
-            if visit(record?).is_break() {
-                return Ok(ReadEnd { torn_tail: None });
-            }
-        }
-        let torn_tail = records
-            .summary()
-            .and_then(|s| s.torn_tail.as_ref())
-            .map(|t| {
-                format!(
-                    "torn tail at record {} (offset {}, {} bytes): {}",
-                    t.seq, t.offset, t.bytes, t.reason
-                )
-            });
-        Ok(ReadEnd { torn_tail })
+        visit_records(reader.records(options), visit)
+    }
+
+    fn read_records_at(
+        &self,
+        from_seq: u64,
+        position: Option<(u64, RecordHash)>,
+        visit: &mut dyn FnMut(Record) -> ControlFlow<()>,
+    ) -> Result<ReadEnd, JournalError> {
+        let Some((offset, prev_hash)) = position else {
+            return self.read_records(from_seq, None, visit);
+        };
+        let reader = JournalReader::open(&self.dir)?;
+        visit_records(reader.records_at(offset, from_seq, prev_hash), visit)
     }
 
     fn save_snapshot(
@@ -167,4 +178,26 @@ impl Storage for FileStorage {
     fn describe(&self) -> String {
         self.dir.display().to_string()
     }
+}
+
+/// Hands each record to `visit` until it breaks; then how the read ended.
+fn visit_records(
+    mut records: journal::RecordIter<'_>,
+    visit: &mut dyn FnMut(Record) -> ControlFlow<()>,
+) -> Result<ReadEnd, JournalError> {
+    for record in records.by_ref() {
+        if visit(record?).is_break() {
+            return Ok(ReadEnd { torn_tail: None });
+        }
+    }
+    let torn_tail = records
+        .summary()
+        .and_then(|s| s.torn_tail.as_ref())
+        .map(|t| {
+            format!(
+                "torn tail at record {} (offset {}, {} bytes): {}",
+                t.seq, t.offset, t.bytes, t.reason
+            )
+        });
+    Ok(ReadEnd { torn_tail })
 }

@@ -433,3 +433,82 @@ fn the_background_audit_reports_a_record_damaged_after_it_was_written() {
         "no snapshot from a copy in doubt"
     );
 }
+
+/// An operator change: the handover's halt is the last command taken. Submissions
+/// racing it are either before it in the journal or refused, never written after it,
+/// and the engine stays sealed (read-only, reads go on) and writes nothing more.
+#[test]
+fn submit_last_makes_its_batch_the_last_record_and_refuses_what_comes_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(
+        Engine::create(
+            storage(dir.path()),
+            currency(),
+            LedgerConfig::default(),
+            options(),
+        )
+        .unwrap(),
+    );
+    populate(&engine, 10, 3);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racers: Vec<_> = (0..2)
+        .map(|t| {
+            let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut answered_after_seal = 0u32;
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    match engine.submit(vec![payment(1 + t, 2, 1)]) {
+                        Ok(ticket) => {
+                            let _ = ticket.wait();
+                        }
+                        Err(SubmitError::ReadOnly { .. }) => answered_after_seal += 1,
+                        Err(SubmitError::Busy { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                    if i % 64 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+                answered_after_seal
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let halt = env(Command::Halt {
+        operator: Text::new("handover").unwrap(),
+        reason: Text::new("operator change to https://new.example").unwrap(),
+    });
+    let outcome = engine
+        .submit_last(vec![halt], "moved to https://new.example")
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(outcome[0].is_applied());
+    let (last_seq, last_hash) = engine.durable_head();
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::Relaxed);
+    let refused: u32 = racers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(refused > 0, "submissions after the seal are refused");
+    assert_eq!(
+        engine.durable_head(),
+        (last_seq, last_hash),
+        "nothing written after it"
+    );
+    assert!(matches!(engine.health(), Health::ReadOnly { .. }));
+    assert!(matches!(
+        engine.submit(vec![payment(1, 2, 1)]),
+        Err(SubmitError::ReadOnly { .. })
+    ));
+    assert!(engine.read(|l| l.halted().is_some()));
+    // The halt is the journal's last record.
+    let mut last_read = 0;
+    storage(dir.path())
+        .read_records(1, None, &mut |rec| {
+            last_read = rec.seq;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(last_read, last_seq);
+}
