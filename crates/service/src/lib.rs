@@ -30,6 +30,7 @@ pub mod camera;
 pub mod citizen;
 pub mod dashboard;
 pub mod error;
+pub mod handover;
 pub mod history;
 pub mod idempotency;
 pub mod ledger_ops;
@@ -118,6 +119,8 @@ pub struct Service {
     pub dashboards: dashboard::Dashboards,
     /// Live payment streams open, per user and in all (the API's and the pages').
     pub streams: Arc<limits::Streams>,
+    /// Successor credentials, the cutover, and where moved currencies went.
+    pub handover: handover::Handover,
 }
 
 /// Camera-image decodes at once by default: two cores, each decode up to 64 MiB.
@@ -137,7 +140,14 @@ impl Service {
             verifications: auditor::Verifications::default(),
             dashboards: dashboard::Dashboards::default(),
             streams: limits::Streams::new(limits::StreamLimit::default()),
+            handover: handover::Handover::default(),
         }
+    }
+
+    /// The same with the successor credentials and moves kept in a data directory.
+    pub fn with_handover(mut self, handover: handover::Handover) -> Service {
+        self.handover = handover;
+        self
     }
 
     /// The same with other caps on live payment streams (per user, in all).

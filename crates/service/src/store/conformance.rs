@@ -11,9 +11,9 @@
 use directory::{Actor, Brn, Merchant, MerchantId, MerchantProfile, Status, StatusChange};
 
 use super::{
-    AnswerStore, BankLinkStore, Created, ExportedUser, InsertedVerification, LinkRecord,
-    NewUserRecord, NewVerification, NoticeStore, Person, RegistryStore, RegistryWrite, SeedUser,
-    SessionStore, UserStore, VerifiedLink,
+    AnswerStore, BankLinkStore, CarriedSession, Created, ExportedUser, InsertedVerification,
+    LinkRecord, NewUserRecord, NewVerification, NoticeStore, Person, RegistryStore, RegistryWrite,
+    SeedUser, SessionStore, UserStore, VerifiedLink,
 };
 use crate::auth::{Notice, Role};
 use crate::bank_link::Stage;
@@ -228,13 +228,19 @@ pub fn users(users: &dyn UserStore) {
 
 /// An operator change: a currency's citizens and merchants read out with their hashes,
 /// people and times, and put into another store exactly, once however often it runs.
-pub fn users_carried(from: &dyn UserStore, to: &dyn UserStore) {
+pub fn users_carried(
+    from: &dyn UserStore,
+    from_sessions: &dyn SessionStore,
+    to: &dyn UserStore,
+    to_sessions: &dyn SessionStore,
+) {
     let person = Person {
         name: "김하나".to_owned(),
         address: "부산 동구".to_owned(),
     };
     let carried = [
         ExportedUser {
+            id: 7_001,
             role: Role::Citizen,
             login: "Carry-Hana".to_owned(),
             login_key: Some(crate::auth::login_key("Carry-Hana")),
@@ -245,6 +251,7 @@ pub fn users_carried(from: &dyn UserStore, to: &dyn UserStore) {
             person: Some(person.clone()),
         },
         ExportedUser {
+            id: 7_002,
             role: Role::Merchant,
             login: "carry-shop".to_owned(),
             login_key: Some("carry-shop".to_owned()),
@@ -288,8 +295,78 @@ pub fn users_carried(from: &dyn UserStore, to: &dyn UserStore) {
         .expect("read")
         .expect("carried");
     assert_eq!(hana.password_hash, "hash-hana");
+    assert_eq!(
+        hana.user.id, 7_001,
+        "ids are kept: they are the ledger's client ids"
+    );
+    // An id or a login that is another user's is refused, and nothing is added.
+    let clash = ExportedUser {
+        id: hana.user.id,
+        login: "someone-else".to_owned(),
+        login_key: Some("someone-else".to_owned()),
+        ..carried[1].clone()
+    };
+    let fresh = ExportedUser {
+        id: 7_009,
+        login: "carry-fresh".to_owned(),
+        login_key: Some("carry-fresh".to_owned()),
+        ..carried[1].clone()
+    };
+    assert!(to.restore_users("carry", &[fresh.clone(), clash]).is_err());
+    assert!(
+        to.sign_in_candidate("carry-fresh", "carry-fresh")
+            .expect("read")
+            .is_none(),
+        "all or nothing"
+    );
     assert_eq!(hana.user.account, Some(1_000_777_001));
     assert_eq!(to.person(hana.user.id).expect("read"), Some(person));
+
+    // Their live sessions go with them (staff's and expired ones do not).
+    let from_hana = from
+        .sign_in_candidate("carry-hana", "carry-hana")
+        .expect("read")
+        .expect("there");
+    let operator = from
+        .sign_in_candidate("carry-operator", "carry-operator")
+        .expect("read")
+        .expect("there");
+    let now = 1_760_000_000;
+    from_sessions
+        .insert_session(&[31; 32], from_hana.user.id, now + 3_600)
+        .expect("session");
+    from_sessions
+        .insert_session(&[32; 32], from_hana.user.id, now - 1)
+        .expect("expired");
+    from_sessions
+        .insert_session(&[33; 32], operator.user.id, now + 3_600)
+        .expect("staff");
+    let carried = from_sessions.sessions_of("carry", now).expect("read");
+    assert_eq!(
+        carried,
+        vec![CarriedSession {
+            login: "Carry-Hana".to_owned(),
+            token_hash: [31; 32],
+            expires_at_s: now + 3_600,
+        }]
+    );
+    let unknown = CarriedSession {
+        login: "nobody-here".to_owned(),
+        token_hash: [34; 32],
+        expires_at_s: now + 3_600,
+    };
+    let both = [carried[0].clone(), unknown];
+    assert_eq!(to_sessions.restore_sessions(&both).expect("restore"), 1);
+    assert_eq!(to_sessions.restore_sessions(&both).expect("again"), 0);
+    let live = to_sessions.live_sessions(now).expect("live");
+    let session = live
+        .iter()
+        .find(|s| s.token_hash == [31; 32])
+        .expect("carried session");
+    assert_eq!(
+        session.user.id, hana.user.id,
+        "the successor's own id for the user"
+    );
 }
 
 /// Verified links read out and put back, once.

@@ -148,6 +148,9 @@ pub struct SeedUser {
 /// them to sign in and pay as before (hashes, never passwords).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportedUser {
+    /// Kept by the successor: it is the ledger's client id of every command the user
+    /// sent, so a retry after the switch is recognised as the same request.
+    pub id: i64,
     pub role: Role,
     pub login: String,
     pub login_key: Option<String>,
@@ -233,9 +236,10 @@ pub trait UserStore: Send + Sync + Debug {
     /// The citizens and merchants of `currency` (staff are the operator's own and stay).
     fn users_of(&self, currency: &str) -> Result<UsersOfCurrency, StoreError>;
 
-    /// Adds exported users to `currency` in one transaction, each with their role,
-    /// hashes, account, time and person; logins already there are left as they are
-    /// (so a rerun adds nothing). Answers how many were added.
+    /// Adds exported users to `currency` in one transaction, each with their id, role,
+    /// hashes, account, time and person; a user already there with the same id and
+    /// login is left as it is (so a rerun adds nothing), and an id or login that is
+    /// another user's here fails the whole transaction. Answers how many were added.
     fn restore_users(&self, currency: &str, users: &[ExportedUser]) -> Result<usize, StoreError>;
 }
 
@@ -267,6 +271,23 @@ pub trait SessionStore: Send + Sync + Debug {
     /// Removes the expired sessions, then answers the others with their users (a
     /// session whose user is gone, or unreadable, is left out).
     fn live_sessions(&self, now_s: u64) -> Result<Vec<StoredSession>, StoreError>;
+
+    /// The live sessions of `currency`'s citizens and merchants, by login: what a
+    /// successor carries so that signed-in apps and pages go on there.
+    fn sessions_of(&self, currency: &str, now_s: u64) -> Result<Vec<CarriedSession>, StoreError>;
+
+    /// Puts carried sessions back, each for the user with its login (a login not
+    /// there, or a session already there, is left out). Answers how many were added.
+    fn restore_sessions(&self, sessions: &[CarriedSession]) -> Result<usize, StoreError>;
+}
+
+/// A session as an operator change carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CarriedSession {
+    pub login: String,
+    pub token_hash: [u8; 32],
+    /// Unix seconds.
+    pub expires_at_s: u64,
 }
 
 // ----- bank links ---------------------------------------------------------------------

@@ -225,7 +225,7 @@ mod tests {
     fn the_sqlite_service_store_carries_users_and_links_to_another() {
         let (_from_dir, from) = service_store();
         let (_to_dir, to) = service_store();
-        conformance::users_carried(&*from, &*to);
+        conformance::users_carried(&*from, &*from, &*to, &*to);
         conformance::links_carried(&*from, &*to);
     }
 

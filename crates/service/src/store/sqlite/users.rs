@@ -5,8 +5,9 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteService, is_constraint, store_error};
 use crate::auth::Role;
 use crate::store::{
-    Created, Credentials, ExportedUser, NewUserRecord, PendingSetup, Person, PinState, SeedUser,
-    SessionStore, StoreError, StoredSession, UserRecord, UserStore, UsersOfCurrency,
+    CarriedSession, Created, Credentials, ExportedUser, NewUserRecord, PendingSetup, Person,
+    PinState, SeedUser, SessionStore, StoreError, StoredSession, UserRecord, UserStore,
+    UsersOfCurrency,
 };
 
 /// The `currencies` column: comma-separated codes.
@@ -296,7 +297,7 @@ impl UserStore for SqliteService {
         let mut stmt = db
             .prepare(
                 "SELECT u.role, u.login, u.login_key, u.password, u.pin, u.account, u.created,
-                        p.name, p.address
+                        p.name, p.address, u.id
                  FROM users u LEFT JOIN people p ON p.user_id = u.id
                  WHERE u.currency = ?1 AND u.role IN ('citizen', 'merchant')
                  ORDER BY u.id",
@@ -313,6 +314,7 @@ impl UserStore for SqliteService {
             let name: Option<String> = r.get(7).map_err(store_error)?;
             let address: Option<String> = r.get(8).map_err(store_error)?;
             out.users.push(ExportedUser {
+                id: r.get(9).map_err(store_error)?,
                 role: role_of(&role)?,
                 login: r.get(1).map_err(store_error)?,
                 login_key: r.get(2).map_err(store_error)?,
@@ -334,11 +336,14 @@ impl UserStore for SqliteService {
         let tx = db.transaction().map_err(store_error)?;
         let mut added = 0;
         {
+            let mut existing = tx
+                .prepare("SELECT id, login FROM users WHERE id = ?1 OR login = ?2")
+                .map_err(store_error)?;
             let mut user = tx
                 .prepare(
-                    "INSERT OR IGNORE INTO users
-                         (login, role, password, pin, account, currency, created, login_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO users
+                         (id, login, role, password, pin, account, currency, created, login_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(store_error)?;
             let mut person = tx
@@ -347,26 +352,40 @@ impl UserStore for SqliteService {
                 )
                 .map_err(store_error)?;
             for u in users {
-                let inserted = user
-                    .execute(params![
-                        u.login,
-                        u.role.as_str(),
-                        u.password_hash,
-                        u.pin_hash,
-                        u.account as i64,
-                        currency,
-                        u.created_s as i64,
-                        u.login_key
-                    ])
+                let there: Vec<(i64, String)> = existing
+                    .query_map(params![u.id, u.login], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(store_error)?
+                    .collect::<Result<_, _>>()
                     .map_err(store_error)?;
-                if inserted == 1 {
-                    if let Some(p) = &u.person {
-                        person
-                            .execute(params![tx.last_insert_rowid(), p.name, p.address])
-                            .map_err(store_error)?;
+                match there.as_slice() {
+                    [] => {}
+                    [(id, login)] if *id == u.id && *login == u.login => continue,
+                    _ => {
+                        return Err(StoreError::Failed(format!(
+                            "user {} ({:?}) cannot be added: its id or login is another user's \
+                             here ({there:?}); carried users go into a new data directory",
+                            u.id, u.login
+                        )));
                     }
-                    added += 1;
                 }
+                user.execute(params![
+                    u.id,
+                    u.login,
+                    u.role.as_str(),
+                    u.password_hash,
+                    u.pin_hash,
+                    u.account as i64,
+                    currency,
+                    u.created_s as i64,
+                    u.login_key
+                ])
+                .map_err(store_error)?;
+                if let Some(p) = &u.person {
+                    person
+                        .execute(params![u.id, p.name, p.address])
+                        .map_err(store_error)?;
+                }
+                added += 1;
             }
         }
         tx.commit().map_err(store_error)?;
@@ -436,6 +455,61 @@ impl SessionStore for SqliteService {
             )
             .map(|_| ())
             .map_err(store_error)
+    }
+
+    fn sessions_of(&self, currency: &str, now_s: u64) -> Result<Vec<CarriedSession>, StoreError> {
+        let db = self.db.lock();
+        let mut stmt = db
+            .prepare(
+                "SELECT u.login, s.token_hash, s.expires_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE u.currency = ?1 AND u.role IN ('citizen', 'merchant') AND s.expires_at > ?2
+                 ORDER BY u.id, s.token_hash",
+            )
+            .map_err(store_error)?;
+        let mut rows = stmt
+            .query(params![currency, now_s as i64])
+            .map_err(store_error)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(store_error)? {
+            let hash: Vec<u8> = r.get(1).map_err(store_error)?;
+            let token_hash =
+                <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| StoreError::Corrupt {
+                    what: "session",
+                    detail: format!("a token hash of {} bytes", hash.len()),
+                })?;
+            out.push(CarriedSession {
+                login: r.get(0).map_err(store_error)?,
+                token_hash,
+                expires_at_s: r.get::<_, i64>(2).map_err(store_error)?.max(0) as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    fn restore_sessions(&self, sessions: &[CarriedSession]) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO sessions (token_hash, user_id, expires_at)
+                     SELECT ?1, id, ?3 FROM users WHERE login = ?2",
+                )
+                .map_err(store_error)?;
+            for s in sessions {
+                added += insert
+                    .execute(params![
+                        s.token_hash.as_slice(),
+                        s.login,
+                        s.expires_at_s as i64
+                    ])
+                    .map_err(store_error)?;
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(added)
     }
 
     fn live_sessions(&self, now_s: u64) -> Result<Vec<StoredSession>, StoreError> {
