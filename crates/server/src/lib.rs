@@ -21,6 +21,7 @@ pub mod connections;
 pub mod extract;
 pub mod idempotency;
 mod metrics;
+pub mod moved;
 pub mod problem;
 pub mod routes;
 

@@ -1304,6 +1304,12 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             None,
             &["operator"],
         ),
+        (
+            M::POST,
+            "/api/v1/operator/busan/successor".into(),
+            None,
+            &["operator"],
+        ),
         // Last: it holds the whole-journal turn while it runs in the background.
         (
             M::POST,
@@ -1365,6 +1371,94 @@ async fn every_route_by_every_role_allowed_ones_work_the_rest_get_403_and_change
             }
         }
     }
+    // The successor's routes take the credential the operator issued, never a
+    // session: every role's token is a stranger there.
+    for (role, token) in roles {
+        for (method, path, body) in [
+            (M::GET, "/api/v1/handover/busan/journal?after=0", None),
+            (
+                M::POST,
+                "/api/v1/handover/busan/cutover",
+                Some(json!({"to": "https://new.example", "recipient": "age1x"})),
+            ),
+            (M::GET, "/api/v1/handover/busan/set/manifest.json", None),
+        ] {
+            let (s, v, _) = svc.call(method.clone(), path, token, None, body).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{role} {method} {path}: {v}");
+        }
+    }
+    let (s, issued, _) = svc
+        .call(
+            M::POST,
+            "/api/v1/operator/busan/successor",
+            Some(&operator),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    let credential = issued["credential"].as_str().unwrap().to_owned();
+    let feed = svc
+        .http
+        .get(format!(
+            "{}/api/v1/handover/busan/journal?after=0",
+            svc.base
+        ))
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    let durable: u64 = feed.headers()["maeul-durable-seq"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let records: u64 = feed.headers()["maeul-records"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        durable > 0 && records > 0 && records <= durable,
+        "{durable} {records}"
+    );
+    assert!(!feed.bytes().await.unwrap().is_empty());
+    // The credential is this currency's only, and a newer one replaces it.
+    let (s, _, _) = svc
+        .call(
+            M::GET,
+            "/api/v1/handover/seoul/journal",
+            Some(&credential),
+            None,
+            None,
+        )
+        .await;
+    assert!(
+        matches!(s, StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND),
+        "{s}"
+    );
+    let (_, newer, _) = svc
+        .call(
+            M::POST,
+            "/api/v1/operator/busan/successor",
+            Some(&operator),
+            None,
+            None,
+        )
+        .await;
+    assert_ne!(newer["credential"], issued["credential"]);
+    let (s, _, _) = svc
+        .call(
+            M::GET,
+            "/api/v1/handover/busan/journal",
+            Some(&credential),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the replaced credential");
+
     // The live stream (it never ends, so only its start is checked).
     for (role, token) in roles {
         let mut req = svc

@@ -13,10 +13,12 @@
 //! | `merchant.rs` | merchants | the till, refunds, redemption, settlements, live payments, the QR sticker |
 //! | `operator.rs` | operators of a currency | merchants, registry, scheme, budgets, notices, halt, report |
 //! | `auditor.rs` | auditors of a currency | verification, totals |
+//! | `handover.rs` | an operator; the successor's credential | successor credential, journal feed, cutover, the handover set |
 //! | `crate::bank_link` | citizens and merchants | bank-account verification and linking |
 
 pub(crate) mod auditor;
 pub(crate) mod citizen;
+pub(crate) mod handover;
 pub(crate) mod merchant;
 pub(crate) mod operator;
 mod prelude;
@@ -143,6 +145,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .merge(merchant::routes())
         .merge(operator::routes())
         .merge(auditor::routes())
+        .merge(handover::routes())
         .merge(crate::bank_link::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
@@ -171,6 +174,7 @@ pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
         doc.merge(merchant::Doc::openapi());
         doc.merge(operator::Doc::openapi());
         doc.merge(auditor::Doc::openapi());
+        doc.merge(handover::Doc::openapi());
         doc.merge(crate::bank_link::BankLinkDoc::openapi());
         CommonErrors.modify(&mut doc);
         doc
