@@ -10,7 +10,7 @@ use engine::{CurrencyCode, FileStorage, Replayer, Storage};
 use journal::FileJournalConfig;
 use ledger::{AccountKind, Ledger, Rules};
 use service::store::sqlite::{SqliteRegistry, SqliteService};
-use service::store::{BankLinkStore, NoticeStore, RegistryStore, UserStore};
+use service::store::{BankLinkStore, NoticeStore, RegistryStore, SessionStore, UserStore};
 
 use crate::format::{
     self, AliasRow, Cut, FileEntry, Manifest, MerchantRow, NoticeRow, PeopleRow, PeopleSummary,
@@ -28,6 +28,11 @@ pub struct ExportOptions {
     pub out: PathBuf,
     /// The successor's age public key (`age1…`): people's data is encrypted to it.
     pub recipient: String,
+    /// For a successor that holds the journal already (a follower at the cutover):
+    /// no `journal.dat`, and the state taken from this build's newest snapshot and the
+    /// records after it instead of replaying from the first record (the write pause
+    /// waits for this).
+    pub for_follower: bool,
 }
 
 /// The key files of a data directory that travel with people's data.
@@ -54,37 +59,73 @@ pub(crate) struct Replayed {
     pub end_offset: u64,
 }
 
+/// Where a replay starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum From {
+    /// The first record: every record re-decided.
+    Genesis,
+    /// This build's newest snapshot at or before the end (a state this build computed
+    /// and checked when it wrote it), else the first record.
+    Snapshot,
+}
+
 pub(crate) fn replay(
     storage: &dyn Storage,
     until: Option<u64>,
+    from: From,
     progress: Progress<'_>,
 ) -> Result<Replayed, MigrateError> {
     let rules = Rules::this_build();
-    let mut replayer = Replayer::from_genesis(&rules);
+    let snapshot = match from {
+        From::Genesis => None,
+        From::Snapshot => storage
+            .list_snapshots()
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .filter(|seq| until.is_none_or(|u| *seq <= u))
+            .find_map(|seq| {
+                let s = storage.load_snapshot(seq).ok()?;
+                Replayer::from_snapshot(s.seq, s.chain_hash, &s.payload, &rules).ok()
+            }),
+    };
+    let mut replayer = snapshot.unwrap_or_else(|| Replayer::from_genesis(&rules));
+    let start = replayer.last_seq() + 1;
+    let expected = (start > 1).then(|| replayer.last_hash());
     let mut failure = None;
-    let mut last = (0u64, 0u64, 0u64);
+    // (seq, time, end offset) of the last record read; a snapshot's own record ends
+    // where the file says only when a record after it is read.
+    let mut last = (
+        replayer.last_seq(),
+        replayer
+            .ledger()
+            .map_or(0, |l| l.last_timestamp().as_micros()),
+        0u64,
+    );
     let total = until.unwrap_or(0);
-    storage
-        .read_records(1, None, &mut |rec| {
-            if let Err(d) = replayer.apply(&rec) {
-                failure = Some(d.to_string());
-                return ControlFlow::Break(());
-            }
-            last = (
-                rec.seq,
-                rec.timestamp_us,
-                rec.offset + journal::record_len(rec.payload.len() as u64),
-            );
-            if rec.seq % 4096 == 0 {
-                progress("replaying the journal", rec.seq, total);
-            }
-            if until.is_some_and(|u| rec.seq >= u) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .map_err(|e| MigrateError::Journal(e.to_string()))?;
+    if until.is_none_or(|u| u >= start) {
+        storage
+            .read_records(start, expected, &mut |rec| {
+                if let Err(d) = replayer.apply(&rec) {
+                    failure = Some(d.to_string());
+                    return ControlFlow::Break(());
+                }
+                last = (
+                    rec.seq,
+                    rec.timestamp_us,
+                    rec.offset + journal::record_len(rec.payload.len() as u64),
+                );
+                if rec.seq % 4096 == 0 {
+                    progress("replaying the journal", rec.seq, total);
+                }
+                if until.is_some_and(|u| rec.seq >= u) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .map_err(|e| MigrateError::Journal(e.to_string()))?;
+    }
     if let Some(f) = failure {
         return Err(MigrateError::Journal(f));
     }
@@ -252,6 +293,7 @@ fn people_rows(
     for u in users.users {
         accounts.insert(u.account);
         rows.push(PeopleRow::User {
+            id: u.id,
             role: u.role.as_str().to_owned(),
             login: u.login,
             login_key: u.login_key,
@@ -281,6 +323,17 @@ fn people_rows(
             });
             summary.bank_links += 1;
         }
+    }
+    for s in store
+        .sessions_of(code.as_str(), now_us() / 1_000_000)
+        .map_err(MigrateError::store)?
+    {
+        rows.push(PeopleRow::Session {
+            login: s.login,
+            token_hash: crate::sha::hex(&s.token_hash),
+            expires_at_s: s.expires_at_s,
+        });
+        summary.sessions += 1;
     }
     for name in KEY_FILES {
         let path = data_dir.join(name);
@@ -366,7 +419,12 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
     prepare_out(&options.out)?;
     let out = options.out.as_path();
     let storage = FileStorage::new(&dir, FileJournalConfig::default());
-    let replayed = replay(&storage, None, progress)?;
+    let from = if options.for_follower {
+        From::Snapshot
+    } else {
+        From::Genesis
+    };
+    let replayed = replay(&storage, None, from, progress)?;
     if replayed.currency != code.as_str() {
         return Err(MigrateError::Journal(format!(
             "{} is the journal of currency {}, not {code}",
@@ -376,13 +434,16 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
     }
     let ledger = &replayed.ledger;
 
-    let mut entries = vec![copy_journal(
-        &dir,
-        out,
-        replayed.end_offset,
-        replayed.last_seq,
-        progress,
-    )?];
+    let mut entries = Vec::new();
+    if !options.for_follower {
+        entries.push(copy_journal(
+            &dir,
+            out,
+            replayed.end_offset,
+            replayed.last_seq,
+            progress,
+        )?);
+    }
     progress("writing the ledger's files", 0, 0);
     let rows = views::ledger_rows(ledger)?;
     entries.push(write_jsonl(out, files::ACCOUNTS, &rows.accounts)?);

@@ -105,6 +105,9 @@ pub struct PeopleSummary {
     pub keys: Vec<String>,
     /// Sign-ups that had not reached the ledger: no money, not carried.
     pub unfinished_sign_ups: u64,
+    /// Live sessions carried.
+    #[serde(default)]
+    pub sessions: u64,
 }
 
 // ----- ledger rows --------------------------------------------------------------------
@@ -312,6 +315,9 @@ pub struct NoticeRow {
 pub enum PeopleRow {
     /// A citizen or merchant who signs in.
     User {
+        /// The user's id: the successor keeps it, since it is the ledger's client id of
+        /// every command the user sent (a retry after the switch is the same request).
+        id: i64,
         /// `citizen` or `merchant`.
         role: String,
         login: String,
@@ -337,4 +343,12 @@ pub enum PeopleRow {
     },
     /// A key file of the data directory, base64.
     Key { name: String, base64: String },
+    /// A live session of a citizen or merchant: the token's blake3 hash (hex), as
+    /// maeul keeps it, so apps and pages signed in go on at the
+    /// successor without signing in again.
+    Session {
+        login: String,
+        token_hash: String,
+        expires_at_s: u64,
+    },
 }

@@ -19,11 +19,11 @@ use journal::FileJournalConfig;
 use serde::de::DeserializeOwned;
 use service::store::sqlite::{SqliteRegistry, SqliteService};
 use service::store::{
-    BankLinkStore, ExportedUser, LinkRecord, NoticeStore, Person, RegistryStore, RegistryWrite,
-    UserStore,
+    BankLinkStore, CarriedSession, ExportedUser, LinkRecord, NoticeStore, Person, RegistryStore,
+    RegistryWrite, SessionStore, UserStore,
 };
 
-use crate::export::{Replayed, currency_code, currency_dir, now_us, replay};
+use crate::export::{From, Replayed, currency_code, currency_dir, now_us, replay};
 use crate::format::{self, AliasRow, Manifest, MerchantRow, NoticeRow, PeopleRow, files};
 use crate::views::{self, LedgerRows};
 use crate::{MigrateError, Progress, people};
@@ -35,6 +35,11 @@ pub struct ImportOptions {
     pub data_dir: PathBuf,
     /// The successor's key file's text (`AGE-SECRET-KEY-…`).
     pub identity: String,
+    /// The data directory holds this currency's journal already, as a follower wrote
+    /// it: the set's `journal.dat` is not read (it need not be there); the local
+    /// journal is replayed to the cut and must reach the manifest's head and state
+    /// hashes and say what the set's files say.
+    pub journal_here: bool,
 }
 
 /// How the journal got there.
@@ -55,6 +60,7 @@ pub struct ImportReport {
     pub users_in_set: usize,
     pub users_added: usize,
     pub links_added: usize,
+    pub sessions_added: usize,
     pub merchants: usize,
     pub alias_files_added: usize,
     pub notices_added: usize,
@@ -102,6 +108,7 @@ fn read_manifest(set: &Path) -> Result<Manifest, MigrateError> {
 fn check_files(
     set: &Path,
     manifest: &Manifest,
+    journal_here: bool,
     progress: Progress<'_>,
 ) -> Result<Vec<String>, MigrateError> {
     let required = [
@@ -121,7 +128,9 @@ fn check_files(
         files::PEOPLE,
     ];
     for name in required {
-        if !manifest.files.iter().any(|f| f.name == name) {
+        let listed = manifest.files.iter().any(|f| f.name == name);
+        let held_here = journal_here && name == files::JOURNAL;
+        if !listed && !held_here {
             return Err(MigrateError::Set(format!(
                 "the manifest does not list {name}"
             )));
@@ -130,6 +139,9 @@ fn check_files(
     let total: u64 = manifest.files.iter().map(|f| f.bytes).sum();
     let mut done = 0;
     for entry in &manifest.files {
+        if journal_here && entry.name == files::JOURNAL {
+            continue;
+        }
         if entry.name.contains(['/', '\\']) || entry.name.starts_with('.') {
             return Err(MigrateError::Set(format!(
                 "the manifest names {:?}, which is not a file of the set",
@@ -279,7 +291,14 @@ fn place_journal(
     let dir = currency_dir(&options.data_dir, &code);
     let storage = |d: &Path| FileStorage::new(d, FileJournalConfig::default());
     if dir.join(journal::JOURNAL_FILE_NAME).exists() {
-        let replayed = replay(&storage(&dir), Some(manifest.cut.seq), progress)?;
+        // A follower's own journal: from its snapshot (it checked every record as it
+        // came); otherwise from the first record.
+        let from = if options.journal_here {
+            From::Snapshot
+        } else {
+            From::Genesis
+        };
+        let replayed = replay(&storage(&dir), Some(manifest.cut.seq), from, progress)?;
         if replayed.last_seq < manifest.cut.seq {
             return Err(MigrateError::Target(format!(
                 "{} already has a currency {code} whose journal ends at record {}, before this \
@@ -297,6 +316,12 @@ fn place_journal(
         })?;
         return Ok(JournalStep::AlreadyThere);
     }
+    if options.journal_here {
+        return Err(MigrateError::Target(format!(
+            "{} has no journal of {code} to check against the set",
+            options.data_dir.display()
+        )));
+    }
     let parent = options.data_dir.join("currencies");
     let staging = parent.join(format!(".{code}.importing"));
     if staging.exists() {
@@ -309,7 +334,7 @@ fn place_journal(
     std::fs::File::open(&to)
         .and_then(|f| f.sync_all())
         .map_err(MigrateError::io(&to))?;
-    let replayed = replay(&storage(&staging), None, progress)?;
+    let replayed = replay(&storage(&staging), None, From::Genesis, progress)?;
     check_ledger(&options.set, manifest, &replayed)?;
     std::fs::write(
         staging.join("imported-from.json"),
@@ -501,9 +526,11 @@ fn import_people(
 ) -> Result<(), MigrateError> {
     let mut users = Vec::new();
     let mut links = Vec::new();
+    let mut sessions = Vec::new();
     for row in rows {
         match row {
             PeopleRow::User {
+                id,
                 role,
                 login,
                 login_key,
@@ -524,6 +551,7 @@ fn import_people(
                     }
                 };
                 users.push(ExportedUser {
+                    id,
                     role,
                     login,
                     login_key,
@@ -551,6 +579,17 @@ fn import_people(
                     report.keys_written.push(name);
                 }
             }
+            PeopleRow::Session {
+                login,
+                token_hash,
+                expires_at_s,
+            } => sessions.push(CarriedSession {
+                token_hash: hash_of(&token_hash).ok_or_else(|| {
+                    MigrateError::People(format!("a session of {login:?} has no 32-byte hash"))
+                })?,
+                login,
+                expires_at_s,
+            }),
         }
     }
     report.users_in_set = users.len();
@@ -558,7 +597,23 @@ fn import_people(
         .restore_users(code, &users)
         .map_err(MigrateError::store)?;
     report.links_added = store.restore_links(&links).map_err(MigrateError::store)?;
+    // After the users: a session is put for the user with its login.
+    report.sessions_added = store
+        .restore_sessions(&sessions)
+        .map_err(MigrateError::store)?;
     Ok(())
+}
+
+/// 64 hex digits as 32 bytes.
+fn hash_of(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Checks the set and puts its currency into `options.data_dir`. Rerunning it after a
@@ -575,7 +630,7 @@ pub fn import(
     };
     let manifest = read_manifest(&options.set)?;
     let identity = people::parse_identity(&options.identity)?;
-    report.unlisted_files = check_files(&options.set, &manifest, progress)?;
+    report.unlisted_files = check_files(&options.set, &manifest, options.journal_here, progress)?;
     lap(&mut report, "check files");
     progress("decrypting people's data", 0, 0);
     let people_rows = people::read(&options.set.join(files::PEOPLE), &identity)?;

@@ -19,6 +19,7 @@
 
 mod error;
 mod export;
+pub mod follow;
 pub mod format;
 mod import;
 pub mod people;

@@ -24,6 +24,7 @@ fn a_version_1_set_written_earlier_is_read_and_imported() {
         set: fixture(),
         data_dir: target.path().to_owned(),
         identity: key(),
+        journal_here: false,
     };
     let report = migrate::import(&options, &|_, _, _| {}).unwrap();
     let manifest = report.manifest.clone().unwrap();
@@ -83,6 +84,7 @@ fn a_set_from_a_newer_maeul_is_refused_by_name() {
             set: copy.path().to_owned(),
             data_dir: target.path().to_owned(),
             identity: key(),
+            journal_here: false,
         },
         &|_, _, _| {},
     )
@@ -214,6 +216,7 @@ async fn write_the_v1_fixture() {
             currency: service::testing::CURRENCY.to_owned(),
             out,
             recipient: public,
+            for_follower: false,
         },
         &|_, _, _| {},
     )
