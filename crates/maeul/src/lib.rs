@@ -2,6 +2,7 @@
 //! service (`serve`) and the fault drills. `main.rs` is only the command line over these and the library crates.
 
 pub mod admin;
+pub mod bench_migrate;
 pub mod data_dir;
 pub mod demo;
 pub mod drill;

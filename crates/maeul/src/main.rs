@@ -163,8 +163,18 @@ enum Cmd {
     },
     /// Runs the benchmarks and prints their figures (Markdown).
     Bench {
-        /// Which: apply, durable, restart, baseline (default: all).
+        /// Which: apply, durable, restart, baseline (default: all), or migrate (an
+        /// operator change at a town's scale: export, import, verify; run alone).
         which: Vec<String>,
+        /// migrate: citizens (each a signed-up user).
+        #[arg(long, default_value_t = 1_000_000)]
+        citizens: u64,
+        /// migrate: merchants (registry records and ledger accounts).
+        #[arg(long, default_value_t = 100_000)]
+        merchants: u64,
+        /// migrate: payments of journaled history.
+        #[arg(long, default_value_t = 20_000_000)]
+        history: u64,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
         #[arg(long, default_value_t = 10_000_000)]
@@ -187,6 +197,52 @@ enum MigrateCmd {
     /// Makes the successor's key pair: writes the secret key file and prints the
     /// public key to give the old operator.
     Keygen { out: PathBuf },
+    /// Follows another maeul's journal into DATA_DIR with the successor credential its
+    /// operator issued: every record checked against the chain and replayed before it
+    /// is written; shows how far behind it is. Resumes where it stopped. Ends at
+    /// Ctrl-C, after --seconds, or when the old node has moved.
+    Follow {
+        data_dir: PathBuf,
+        /// The old node's address.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        currency: String,
+        /// A file holding the successor credential.
+        #[arg(long)]
+        credential: PathBuf,
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// The switch: catches up, has the old node stop writing (a journaled halt, a
+    /// notice, and from then on a redirect to --to), takes its last records, checks
+    /// the head and state hashes, imports people, registry and notices, journals the
+    /// resume, and with --listen serves at once.
+    Cutover {
+        data_dir: PathBuf,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        currency: String,
+        #[arg(long)]
+        credential: PathBuf,
+        /// The successor's secret key file (`maeul migrate keygen`).
+        #[arg(long)]
+        identity: PathBuf,
+        /// This node's public address, where the old node sends everyone.
+        #[arg(long)]
+        to: String,
+        /// Serve here right after the cutover (as `maeul serve --listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        bank_listen: std::net::SocketAddr,
+        #[arg(long)]
+        bank_url: Option<String>,
+        /// Stop serving after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -338,6 +394,52 @@ fn main() -> ExitCode {
         Cmd::Migrate {
             migrate: MigrateCmd::Keygen { out },
         } => maeul::migration::keygen(&out),
+        Cmd::Migrate {
+            migrate:
+                MigrateCmd::Follow {
+                    data_dir,
+                    from,
+                    currency,
+                    credential,
+                    seconds,
+                },
+        } => maeul::migration::Source::new(&from, &currency, &credential)
+            .and_then(|src| maeul::migration::follow(&data_dir, &src, seconds)),
+        Cmd::Migrate {
+            migrate:
+                MigrateCmd::Cutover {
+                    data_dir,
+                    from,
+                    currency,
+                    credential,
+                    identity,
+                    to,
+                    listen,
+                    bank_listen,
+                    bank_url,
+                    seconds,
+                },
+        } => (|| {
+            let options = maeul::migration::CutoverOptions {
+                data_dir: data_dir.clone(),
+                source: maeul::migration::Source::new(&from, &currency, &credential)?,
+                identity,
+                to,
+            };
+            let serve = listen.map(|listen| maeul::serve::ServeOptions {
+                data_dir,
+                listen,
+                bank_listen,
+                bank_url,
+                demo_rate: 0,
+                limit: seconds.map(Duration::from_secs),
+                scheme: None,
+                sign_ins_per_address: service::limits::WriteLimit::PER_ADDRESS.per_second,
+                connections_per_address: server::connections::CONNECTIONS_PER_ADDRESS_MAX,
+                pages: web::PageSettings::default(),
+            });
+            maeul::migration::cutover(&options, serve)
+        })(),
         Cmd::Admin { admin } => match admin {
             AdminCmd::CreateCurrency {
                 data_dir,
@@ -437,10 +539,26 @@ fn main() -> ExitCode {
         })(),
         Cmd::Bench {
             which,
+            dir,
+            citizens,
+            merchants,
+            history,
+            ..
+        } if which.iter().any(|w| w == "migrate") => {
+            maeul::bench_migrate::run(&maeul::bench_migrate::MigrateBench {
+                dir,
+                citizens,
+                merchants,
+                history,
+            })
+        }
+        Cmd::Bench {
+            which,
             seconds,
             restart_transfers,
             dir,
             pg,
+            ..
         } => {
             let options = bench::suite::SuiteOptions {
                 dir: dir.clone(),

@@ -93,6 +93,7 @@ pub fn export(data_dir: &Path, out: &Path, currency: Option<&str>, to: &str) -> 
         currency: code.clone(),
         out: out.to_owned(),
         recipient: recipient(to)?,
+        for_follower: false,
     };
     let started = std::time::Instant::now();
     let bars = Bars::new();
@@ -138,6 +139,7 @@ pub fn import(set: &Path, data_dir: &Path, identity: &Path) -> anyhow::Result<()
         set: set.to_owned(),
         data_dir: data_dir.to_owned(),
         identity,
+        journal_here: false,
     };
     let started = std::time::Instant::now();
     let bars = Bars::new();
@@ -162,12 +164,13 @@ pub fn import(set: &Path, data_dir: &Path, identity: &Path) -> anyhow::Result<()
         m.state_hash
     );
     println!(
-        "  {} merchants, {} alias files added, {} notices added, {} of {} users added, {} bank links added, keys written {:?}",
+        "  {} merchants, {} alias files added, {} notices added, {} of {} users added, {} sessions added, {} bank links added, keys written {:?}",
         report.merchants,
         report.alias_files_added,
         report.notices_added,
         report.users_added,
         report.users_in_set,
+        report.sessions_added,
         report.links_added,
         report.keys_written
     );
@@ -202,5 +205,378 @@ pub fn keygen(out: &Path) -> anyhow::Result<()> {
         "the secret key is in {} (keep it); give the public key above to the old operator for `maeul export --to`",
         out.display()
     );
+    Ok(())
+}
+
+// ----- following another maeul, and the cutover -----------------------------------
+
+/// Where the old node is and the credential its operator issued.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The old node's address (`http://host:port`).
+    pub from: String,
+    pub currency: String,
+    pub credential: String,
+}
+
+impl Source {
+    pub fn new(from: &str, currency: &str, credential_file: &Path) -> anyhow::Result<Source> {
+        let credential = std::fs::read_to_string(credential_file)
+            .with_context(|| format!("reading the credential {}", credential_file.display()))?
+            .trim()
+            .to_owned();
+        Ok(Source {
+            from: from.trim_end_matches('/').to_owned(),
+            currency: currency.to_owned(),
+            credential,
+        })
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/api/v1/handover/{}/{tail}", self.from, self.currency)
+    }
+}
+
+/// What a feed answer said besides its records.
+struct Fetched {
+    records: Vec<migrate::follow::FeedRecord>,
+    durable_seq: u64,
+    moved_seq: Option<u64>,
+}
+
+async fn fetch(http: &reqwest::Client, src: &Source, after: u64) -> anyhow::Result<Fetched> {
+    let response = http
+        .get(src.url(&format!("journal?after={after}")))
+        .bearer_auth(&src.credential)
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        anyhow::bail!(
+            "the old node answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let durable_seq = header("maeul-durable-seq").unwrap_or(0);
+    let moved_seq = header("maeul-moved-seq");
+    let body = response.bytes().await?;
+    Ok(Fetched {
+        records: migrate::follow::parse_feed(&body)?,
+        durable_seq,
+        moved_seq,
+    })
+}
+
+/// How long to follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// Until the follower holds everything the old node had made durable once.
+    CaughtUp,
+    /// Until it holds this record.
+    Seq(u64),
+    /// Until the old node moved and every record is here, or the time is up.
+    Moved(Option<Duration>),
+}
+
+/// Follows until `until`, printing how far behind it is; network trouble is retried,
+/// a record that does not check stops it.
+async fn follow_until(
+    follower: &mut migrate::follow::Follower,
+    http: &reqwest::Client,
+    src: &Source,
+    until: Until,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<u64> {
+    let started = std::time::Instant::now();
+    let mut taken = 0u64;
+    let mut failures = 0u32;
+    loop {
+        let (last, _) = follower.last();
+        if let Until::Seq(target) = until
+            && last >= target
+        {
+            return Ok(taken);
+        }
+        if let Until::Moved(Some(limit)) = until
+            && started.elapsed() >= limit
+        {
+            return Ok(taken);
+        }
+        let fetched = match fetch(http, src, last).await {
+            Ok(f) => {
+                failures = 0;
+                f
+            }
+            Err(e) => {
+                failures += 1;
+                bar.set_message(format!("the old node did not answer ({e:#}); retrying"));
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(10)))).await;
+                continue;
+            }
+        };
+        let n = follower.take(&fetched.records)?;
+        taken += n;
+        let (last, _) = follower.last();
+        let lag = fetched.durable_seq.saturating_sub(last);
+        bar.set_position(last);
+        bar.set_length(fetched.durable_seq.max(last));
+        bar.set_message(format!("{lag} records behind"));
+        match until {
+            Until::CaughtUp if lag == 0 => return Ok(taken),
+            Until::Moved(_) if fetched.moved_seq.is_some_and(|m| last >= m) => return Ok(taken),
+            _ => {}
+        }
+        if n == 0 {
+            // Nothing new: ask again shortly (the feed is cheap when there is nothing).
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn follow_bar(currency: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>12} record {pos}/{len} ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(currency.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+/// `maeul migrate follow`: keeps a verified copy of the old node's journal, until
+/// Ctrl-C, `seconds`, or the old node's cutover.
+pub fn follow(data_dir: &Path, src: &Source, seconds: Option<u64>) -> anyhow::Result<()> {
+    let _lock = data_dir::lock(data_dir, "maeul migrate follow")?;
+    let mut follower = migrate::follow::Follower::open(data_dir, &src.currency)?;
+    let http = reqwest::Client::new();
+    let bar = follow_bar(&src.currency);
+    let rt = tokio::runtime::Runtime::new()?;
+    let until = Until::Moved(seconds.map(Duration::from_secs));
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = follow_until(&mut follower, &http, src, until, &bar) => r.map(Some),
+            _ = tokio::signal::ctrl_c() => Ok(None),
+        }
+    });
+    bar.finish();
+    follower.snapshot()?;
+    let taken = result?;
+    let (last, hash) = follower.last();
+    println!(
+        "following {}: holds records 1..={last} (head {hash}), state hash {}{}",
+        src.currency,
+        follower.state_hash().unwrap_or_default(),
+        if taken.is_some() { "" } else { " (stopped)" }
+    );
+    Ok(())
+}
+
+/// What a cutover needs besides the old node.
+#[derive(Clone, Debug)]
+pub struct CutoverOptions {
+    pub data_dir: std::path::PathBuf,
+    pub source: Source,
+    /// The successor's secret key file (its public key is sent to the old node).
+    pub identity: std::path::PathBuf,
+    /// Where the old node sends everyone (this node's public address).
+    pub to: String,
+}
+
+async fn get_file(
+    http: &reqwest::Client,
+    src: &Source,
+    name: &str,
+    to: &Path,
+) -> anyhow::Result<()> {
+    let mut response = http
+        .get(src.url(&format!("set/{name}")))
+        .bearer_auth(&src.credential)
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut file = tokio::fs::File::create(to).await?;
+    use tokio::io::AsyncWriteExt;
+    while let Some(chunk) = response.chunk().await? {
+        file.write_all(&chunk).await?;
+    }
+    file.sync_all().await?;
+    Ok(())
+}
+
+/// `maeul migrate cutover`: catches up, asks the old node to stop writing, takes its
+/// last records, checks the head and state hashes, imports the rest of the currency,
+/// journals the resume, and (with `serve`) starts serving. Rerun after a kill: each
+/// step finds what the last run did.
+pub fn cutover(
+    o: &CutoverOptions,
+    serve: Option<crate::serve::ServeOptions>,
+) -> anyhow::Result<()> {
+    let lock = data_dir::lock(&o.data_dir, "maeul migrate cutover")?;
+    let identity_text = std::fs::read_to_string(&o.identity)
+        .with_context(|| format!("reading the key file {}", o.identity.display()))?;
+    let recipient = migrate::people::parse_identity(&identity_text)?
+        .to_public()
+        .to_string();
+    let src = &o.source;
+    let rt = tokio::runtime::Runtime::new()?;
+    let http = reqwest::Client::new();
+    let mut follower = migrate::follow::Follower::open(&o.data_dir, &src.currency)?;
+    let mut steps: Vec<(&str, Duration)> = Vec::new();
+    let mut lap = std::time::Instant::now();
+    let mut step = |name, steps: &mut Vec<(&str, Duration)>| {
+        steps.push((name, lap.elapsed()));
+        lap = std::time::Instant::now();
+    };
+    let bar = follow_bar(&src.currency);
+    rt.block_on(follow_until(
+        &mut follower,
+        &http,
+        src,
+        Until::CaughtUp,
+        &bar,
+    ))?;
+    step("catch up", &mut steps);
+    let pause_from = std::time::Instant::now();
+    let moved: service::handover::Moved = rt.block_on(async {
+        let response = http
+            .post(src.url("cutover"))
+            .bearer_auth(&src.credential)
+            .json(&service::handover::CutoverRequest {
+                to: o.to.clone(),
+                recipient: recipient.clone(),
+            })
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            anyhow::bail!(
+                "the old node refused the cutover ({status}): {}",
+                response.text().await.unwrap_or_default()
+            );
+        }
+        Ok(response.json().await?)
+    })?;
+    step(
+        "old node stops writing (halt journaled, set made)",
+        &mut steps,
+    );
+    rt.block_on(follow_until(
+        &mut follower,
+        &http,
+        src,
+        Until::Seq(moved.seq),
+        &bar,
+    ))?;
+    bar.finish();
+    let (last, head) = follower.last();
+    let state = follower.state_hash().unwrap_or_default();
+    // Past the cut only on a rerun of a cutover that got as far as serving: those are
+    // this node's own records, and the import below replays to the cut and checks
+    // its head and state hashes.
+    let past_the_cut = last > moved.seq;
+    if !past_the_cut
+        && (last != moved.seq || head.to_string() != moved.head_hash || state != moved.state_hash)
+    {
+        anyhow::bail!(
+            "after record {last} this copy has head {head} and state {state}; the old node stopped at \
+             record {} with head {} and state {}: not serving",
+            moved.seq,
+            moved.head_hash,
+            moved.state_hash
+        );
+    }
+    follower.snapshot()?;
+    drop(follower);
+    step(
+        "last records taken, head and state hashes equal",
+        &mut steps,
+    );
+    let set = o.data_dir.join("handover").join(&src.currency);
+    std::fs::create_dir_all(&set)?;
+    rt.block_on(async {
+        get_file(&http, src, "manifest.json", &set.join("manifest.json")).await?;
+        let manifest: migrate::format::Manifest =
+            serde_json::from_slice(&std::fs::read(set.join("manifest.json"))?)?;
+        for f in &manifest.files {
+            if f.name != migrate::format::files::JOURNAL {
+                get_file(&http, src, &f.name, &set.join(&f.name)).await?;
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    step("handover set fetched", &mut steps);
+    let report = migrate::import(
+        &migrate::ImportOptions {
+            set: set.clone(),
+            data_dir: o.data_dir.clone(),
+            identity: identity_text,
+            journal_here: true,
+        },
+        &|_, _, _| {},
+    )?;
+    step("people, registry, notices imported", &mut steps);
+    resume(&o.data_dir, &src.currency)?;
+    step("resume journaled", &mut steps);
+    drop(lock);
+    println!(
+        "cutover of {}: the old node stopped at record {} (head {}), state {} here too — 0 won of difference; {} users, {} sessions, {} merchants carried",
+        src.currency,
+        moved.seq,
+        moved.head_hash,
+        moved.state_hash,
+        report.users_added,
+        report.sessions_added,
+        report.merchants
+    );
+    for (name, took) in &steps {
+        println!("  {name:<52} {:>8.3} s", took.as_secs_f64());
+    }
+    println!(
+        "  writes paused so far: {:.3} s (serving starts now)",
+        pause_from.elapsed().as_secs_f64()
+    );
+    match serve {
+        Some(options) => crate::serve::run(options),
+        None => Ok(()),
+    }
+}
+
+/// Journals the new operator's resume: the halt the old node wrote at the cutover
+/// ends here, in the same journal.
+fn resume(data_dir: &Path, currency: &str) -> anyhow::Result<()> {
+    let code = engine::CurrencyCode::new(currency).map_err(anyhow::Error::msg)?;
+    let (engine, _) = engine::Engine::open(
+        data_dir::storage(data_dir, &code),
+        engine::EngineOptions::default(),
+    )?;
+    if engine.read(|l| l.halted().is_none()) {
+        return Ok(()); // a rerun: resumed already
+    }
+    let key = ledger::IdempotencyKey(u128::from_le_bytes(
+        blake3::hash(format!("resume after handover of {currency}").as_bytes()).as_bytes()[..16]
+            .try_into()
+            .unwrap_or([0; 16]),
+    ));
+    let outcomes = engine.execute(vec![ledger::Envelope {
+        client: ledger::ClientId(u64::MAX - 0x4d4f_5645),
+        key,
+        command: ledger::Command::Resume {
+            operator: ledger::Text::new(service::handover::HALTED_BY)
+                .map_err(anyhow::Error::msg)?,
+        },
+    }])?;
+    if let Some(r) = outcomes.into_iter().find_map(|o| o.result.err()) {
+        anyhow::bail!("the resume was refused: {}", r.code().as_str());
+    }
     Ok(())
 }

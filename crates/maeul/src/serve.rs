@@ -237,10 +237,36 @@ async fn serve(
             Currency::new(Arc::clone(engine), Arc::clone(storage), treasury, merchants),
         );
     }
-    let service = Service::new(currencies, auth).with_address_limit(service::limits::WriteLimit {
-        per_second: o.sign_ins_per_address,
-        burst: o.sign_ins_per_address.saturating_mul(10),
+    // At a cutover the successor is handed the rest of the currency as an interchange
+    // set (people's data encrypted to it), made by `migrate::export`.
+    let export_from = o.data_dir.clone();
+    let exporter: service::handover::Exporter = Arc::new(move |code, recipient, out| {
+        let options = migrate::ExportOptions {
+            data_dir: export_from.clone(),
+            currency: code.to_owned(),
+            out: out.to_owned(),
+            recipient: recipient.to_owned(),
+            for_follower: true,
+        };
+        migrate::export(&options, &|_, _, _| {})
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     });
+    let handover = service::handover::Handover::open(&o.data_dir, Some(exporter))?;
+    // A currency that moved to another operator takes nothing more here: its last
+    // record stays the handover's halt.
+    for (code, _, engine) in &opened {
+        if let Some(m) = handover.moved(code.as_str()) {
+            engine.seal(&format!("moved to {}", m.to));
+            tracing::warn!(currency = %code, to = %m.to, "moved to another operator: read-only, everyone is sent on");
+        }
+    }
+    let service = Service::new(currencies, auth)
+        .with_address_limit(service::limits::WriteLimit {
+            per_second: o.sign_ins_per_address,
+            burst: o.sign_ins_per_address.saturating_mul(10),
+        })
+        .with_handover(handover);
     let state = Arc::new(AppState::new(Arc::new(service))?.with_connection_limits(
         o.connections_per_address,
         server::connections::CONNECTIONS_MAX,
@@ -297,7 +323,12 @@ async fn serve(
         status,
         Arc::clone(&state.service),
         o.pages.clone(),
-    );
+    )
+    // After a cutover, everyone is sent to the successor.
+    .layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&state.service),
+        server::moved::redirect,
+    ));
     let http = tokio::spawn(server::serve(
         Arc::clone(&state),
         router,

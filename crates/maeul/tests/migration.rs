@@ -298,3 +298,317 @@ fn restate_in_manifest(set: &Path, name: &str) {
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
 }
+
+/// A free port on loopback (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One acknowledged payment, as a client saw it.
+#[derive(Clone, Debug)]
+struct Paid {
+    key: String,
+    payment: u64,
+    at: std::time::Instant,
+    at_new_node: bool,
+}
+
+/// A citizen's app paying every few milliseconds with a fresh key, retrying a key
+/// until it is answered, and moving to where a 308 says, as an app would.
+async fn pay_until(
+    base: String,
+    token: String,
+    code: String,
+    client: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<Paid> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut base = base;
+    let first_base = base.clone();
+    let mut paid = Vec::new();
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        n += 1;
+        let key = format!("load-{client}-{n}");
+        loop {
+            let sent = http
+                .post(format!("{base}/api/v1/me/payments"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", &key)
+                .json(
+                    &serde_json::json!({"code": code, "amount": 10, "pin": maeul::demo::DEMO_PIN}),
+                )
+                .send()
+                .await;
+            let Ok(r) = sent else {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            };
+            match r.status().as_u16() {
+                200 => {
+                    let v: serde_json::Value = r.json().await.unwrap();
+                    paid.push(Paid {
+                        key: key.clone(),
+                        payment: v["payment"].as_u64().unwrap(),
+                        at: std::time::Instant::now(),
+                        at_new_node: base != first_base,
+                    });
+                    break;
+                }
+                308 => {
+                    let location = r.headers()["location"].to_str().unwrap().to_owned();
+                    base = location
+                        .split("/api/")
+                        .next()
+                        .unwrap()
+                        .trim_end_matches('/')
+                        .to_owned();
+                }
+                503 | 429 => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                s => panic!("client {client} key {key}: {s} {}", r.text().await.unwrap()),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    paid
+}
+
+#[test]
+fn a_follower_takes_over_under_load_and_the_same_clients_carry_on_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    let new = tmp.path().join("new");
+    let key = tmp.path().join("successor.key");
+    let credential = tmp.path().join("credential");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+
+    let (old_child, old_base, bank) = common::serve(&old, 0, 300);
+    let api = format!("{old_base}/api/v1");
+    let (code, shop, payment_before, citizens) = rt.block_on(async {
+        let operator = sign_in(&http, &api, "operator").await;
+        let issued: serde_json::Value = http
+            .post(format!("{api}/operator/demo/successor"))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        std::fs::write(&credential, issued["credential"].as_str().unwrap()).unwrap();
+        let code = sticker_of_running(&http, &api, 20_042).await;
+        let shop = sign_in(&http, &api, "shop-0043").await;
+        let first = sign_in(&http, &api, "citizen-0001").await;
+        let before = pay(&http, &api, &first, &code, "before-cutover").await;
+        let mut citizens = Vec::new();
+        for i in 2..=5 {
+            citizens.push(sign_in(&http, &api, &format!("citizen-{i:04}")).await);
+        }
+        (code, shop, before, citizens)
+    });
+    ok(maeul(&["migrate", "keygen", key.to_str().unwrap()]));
+
+    // Clients pay through the old node from now on.
+    let stop_clients = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = citizens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            rt.spawn(pay_until(
+                old_base.clone(),
+                token.clone(),
+                code.clone(),
+                i,
+                std::sync::Arc::clone(&stop_clients),
+            ))
+        })
+        .collect();
+
+    // The follower, killed at random moments and started again, converges.
+    let follow = |seconds: &str| {
+        Command::new(env!("CARGO_BIN_EXE_maeul"))
+            .args(["migrate", "follow"])
+            .arg(&new)
+            .args(["--from", &old_base, "--currency", "demo", "--credential"])
+            .arg(&credential)
+            .args(["--seconds", seconds])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for delay_ms in [150u64, 400, 900] {
+        let mut child = follow("30");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let out = follow("1").wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("holds records 1..="));
+
+    // The cutover, killed once part-way and run again.
+    let port = free_port();
+    let to = format!("http://127.0.0.1:{port}");
+    let cutover = || {
+        Command::new(env!("CARGO_BIN_EXE_maeul"))
+            .args(["migrate", "cutover"])
+            .arg(&new)
+            .args(["--from", &old_base, "--currency", "demo", "--credential"])
+            .arg(&credential)
+            .arg("--identity")
+            .arg(&key)
+            .args(["--to", &to, "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--bank-url", &bank, "--seconds", "120"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(tmp.path().join("cutover.log")).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = cutover();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut new_child = cutover();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(new_child.stdout.take().unwrap()));
+    let mut said = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        said.push_str(&line);
+        said.push('\n');
+        if line.starts_with("maeul: HTTP API on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(
+        said.contains("0 won of difference"),
+        "{said}\n{}",
+        std::fs::read_to_string(tmp.path().join("cutover.log")).unwrap_or_default()
+    );
+
+    // The clients go on at the new node for a while, then stop.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    stop_clients.store(true, std::sync::atomic::Ordering::Relaxed);
+    let paid: Vec<Paid> = clients
+        .into_iter()
+        .flat_map(|c| rt.block_on(c).unwrap())
+        .collect();
+    let before: Vec<&Paid> = paid.iter().filter(|p| !p.at_new_node).collect();
+    let after: Vec<&Paid> = paid.iter().filter(|p| p.at_new_node).collect();
+    assert!(
+        !before.is_empty() && !after.is_empty(),
+        "{} before, {} after",
+        before.len(),
+        after.len()
+    );
+    let last_old = before.iter().map(|p| p.at).max().unwrap();
+    let first_new = after.iter().map(|p| p.at).min().unwrap();
+    let pause = first_new.duration_since(last_old);
+    println!(
+        "write pause seen by the clients: {:.3} s; {said}",
+        pause.as_secs_f64()
+    );
+    assert!(
+        pause < std::time::Duration::from_secs(10),
+        "paused {pause:?}"
+    );
+
+    let new_api = format!("{to}/api/v1");
+    rt.block_on(async {
+        // Every payment acknowledged is there once: a retry of its key at the new node
+        // answers the same payment, whichever node took it.
+        for p in paid.iter().step_by(7) {
+            let token = &citizens[p.key.split('-').nth(1).unwrap().parse::<usize>().unwrap()];
+            let again = http
+                .post(format!("{new_api}/me/payments"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", &p.key)
+                .json(
+                    &serde_json::json!({"code": code, "amount": 10, "pin": maeul::demo::DEMO_PIN}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 200, "{}", p.key);
+            let v: serde_json::Value = again.json().await.unwrap();
+            assert_eq!(
+                v["payment"].as_u64(),
+                Some(p.payment),
+                "{} paid twice",
+                p.key
+            );
+        }
+        // The shop's session came along: it refunds a payment made before the change.
+        let refund = http
+            .post(format!("{new_api}/me/payments/{payment_before}/refund"))
+            .bearer_auth(&shop)
+            .header("Idempotency-Key", "refund-before-cutover")
+            .json(&serde_json::json!({"amount": 1000}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refund.status(), 200, "{}", refund.text().await.unwrap());
+        // The old node sends everyone on.
+        let moved = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{api}/me/wallet"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(moved.status(), 308);
+        assert!(
+            moved.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with(&to)
+        );
+    });
+    stop_child(new_child);
+    stop_child(old_child);
+    let old_report = verify(&old);
+    let new_report = verify(&new);
+    assert!(
+        new_report.last_seq > old_report.last_seq,
+        "the new node wrote after the handover"
+    );
+    // The new journal is the old one, continued.
+    let mut same = true;
+    let mut old_records = Vec::new();
+    maeul::data_dir::storage(&old, &engine::CurrencyCode::new("demo").unwrap())
+        .read_records(1, None, &mut |r| {
+            old_records.push(r.hash);
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    let mut i = 0;
+    maeul::data_dir::storage(&new, &engine::CurrencyCode::new("demo").unwrap())
+        .read_records(1, None, &mut |r| {
+            if i < old_records.len() {
+                same &= r.hash == old_records[i];
+            }
+            i += 1;
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(
+        same,
+        "the new journal begins with the old one, record for record"
+    );
+}
+
+fn stop_child(child: std::process::Child) {
+    stop(child);
+}
