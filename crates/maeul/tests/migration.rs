@@ -383,6 +383,35 @@ async fn pay_until(
 
 #[test]
 fn a_follower_takes_over_under_load_and_the_same_clients_carry_on_there() {
+    let pause = cutover_under_load(true);
+    assert!(
+        pause < std::time::Duration::from_secs(10),
+        "paused {pause:?}"
+    );
+}
+
+/// The write pause the clients see, over 5 cutovers without kills (a release build:
+/// `cargo test --release -p maeul --test migration -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement: run by hand in a release build"]
+fn cutover_pause_seen_by_clients() {
+    let mut pauses: Vec<f64> = (0..5)
+        .map(|_| cutover_under_load(false).as_secs_f64())
+        .collect();
+    pauses.sort_by(f64::total_cmp);
+    println!(
+        "write pause seen by the clients over {} cutovers: median {:.3} s, worst {:.3} s ({pauses:.3?})",
+        pauses.len(),
+        pauses[pauses.len() / 2],
+        pauses[pauses.len() - 1]
+    );
+}
+
+/// Clients pay through the old node; a follower (killed and restarted, with `kills`)
+/// catches up and takes over (the cutover killed once part-way, with `kills`); the
+/// same clients carry on at the new node. Answers the longest time the clients saw
+/// between the old node's last acknowledged payment and the new node's first.
+fn cutover_under_load(kills: bool) -> std::time::Duration {
     let tmp = tempfile::tempdir().unwrap();
     let old = tmp.path().join("old");
     let new = tmp.path().join("new");
@@ -446,7 +475,8 @@ fn a_follower_takes_over_under_load_and_the_same_clients_carry_on_there() {
             .spawn()
             .unwrap()
     };
-    for delay_ms in [150u64, 400, 900] {
+    let kill_after: &[u64] = if kills { &[150, 400, 900] } else { &[] };
+    for &delay_ms in kill_after {
         let mut child = follow("30");
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         child.kill().unwrap();
@@ -474,10 +504,12 @@ fn a_follower_takes_over_under_load_and_the_same_clients_carry_on_there() {
             .spawn()
             .unwrap()
     };
-    let mut first = cutover();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    first.kill().unwrap();
-    first.wait().unwrap();
+    if kills {
+        let mut first = cutover();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        first.kill().unwrap();
+        first.wait().unwrap();
+    }
     let mut new_child = cutover();
     let mut lines =
         std::io::BufRead::lines(std::io::BufReader::new(new_child.stdout.take().unwrap()));
@@ -518,10 +550,6 @@ fn a_follower_takes_over_under_load_and_the_same_clients_carry_on_there() {
     println!(
         "write pause seen by the clients: {:.3} s; {said}",
         pause.as_secs_f64()
-    );
-    assert!(
-        pause < std::time::Duration::from_secs(10),
-        "paused {pause:?}"
     );
 
     let new_api = format!("{to}/api/v1");
@@ -607,6 +635,7 @@ fn a_follower_takes_over_under_load_and_the_same_clients_carry_on_there() {
         same,
         "the new journal begins with the old one, record for record"
     );
+    pause
 }
 
 fn stop_child(child: std::process::Child) {

@@ -381,6 +381,18 @@ pub async fn cutover(
 ) -> Result<Moved, ServiceError> {
     service.handover.check(code, credential)?;
     check_address(&req.to)?;
+    // Checked before the halt: a set that cannot be made would leave the currency
+    // stopped here and not yet there.
+    let recipient = req.recipient.trim();
+    if !recipient.starts_with("age1")
+        || recipient.len() < 20
+        || !recipient.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(ServiceError::bad_request(
+            "recipient_invalid",
+            "the successor's public key is an age X25519 key: age1…",
+        ));
+    }
     let currency = currency(service, code)?;
     let _one = service.handover.cutover.lock().await;
     if let Some(m) = service.handover.moved(code) {
