@@ -55,6 +55,31 @@ pub fn prepared_engine(
     Ok(engine)
 }
 
+/// Journals `n` payments of `workload` (client `client`), 4,096 a submission with up to
+/// eight in flight: history for the restart and migration benchmarks, not timed itself.
+pub fn journal_payments(
+    engine: &Engine,
+    workload: &Workload,
+    client: u64,
+    n: u64,
+) -> anyhow::Result<()> {
+    let mut payments = workload.payments(client);
+    let mut left = n;
+    let mut tickets = std::collections::VecDeque::new();
+    while left > 0 || !tickets.is_empty() {
+        while left > 0 && tickets.len() < 8 {
+            let take = left.min(4_096);
+            left -= take;
+            let batch: Vec<_> = payments.by_ref().take(take as usize).collect();
+            tickets.push_back(engine.submit(batch)?);
+        }
+        if let Some(t) = tickets.pop_front() {
+            t.wait()?;
+        }
+    }
+    Ok(())
+}
+
 fn histogram() -> Histogram<u64> {
     // 1 µs to 100 s, 3 significant digits; cannot fail for these bounds.
     Histogram::new_with_bounds(1, 100_000_000, 3).expect("constant histogram bounds are valid")

@@ -180,20 +180,7 @@ pub fn run(o: &SuiteOptions) -> anyhow::Result<()> {
         );
         let dir = tempdir_in(&o.dir, "restart")?;
         let engine = prepared_engine(&dir, &uniform, EngineOptions::default())?;
-        let mut left = o.restart_transfers;
-        let mut payments = uniform.payments(77);
-        let mut tickets = std::collections::VecDeque::new();
-        while left > 0 || !tickets.is_empty() {
-            while left > 0 && tickets.len() < 8 {
-                let n = left.min(4_096);
-                left -= n;
-                let batch: Vec<_> = payments.by_ref().take(n as usize).collect();
-                tickets.push_back(engine.submit(batch)?);
-            }
-            if let Some(t) = tickets.pop_front() {
-                t.wait()?;
-            }
-        }
+        crate::durable::journal_payments(&engine, &uniform, 77, o.restart_transfers)?;
         engine.shutdown();
         let r = restart::restart(&dir, EngineOptions::default())?;
         println!(

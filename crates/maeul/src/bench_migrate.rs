@@ -51,20 +51,7 @@ fn build(o: &MigrateBench, data: &Path) -> anyhow::Result<Duration> {
         &workload,
         EngineOptions::default(),
     )?;
-    let mut payments = workload.payments(77);
-    let mut left = o.history;
-    let mut tickets = std::collections::VecDeque::new();
-    while left > 0 || !tickets.is_empty() {
-        while left > 0 && tickets.len() < 8 {
-            let n = left.min(4_096);
-            left -= n;
-            let batch: Vec<_> = payments.by_ref().take(n as usize).collect();
-            tickets.push_back(engine.submit(batch)?);
-        }
-        if let Some(t) = tickets.pop_front() {
-            t.wait()?;
-        }
-    }
+    bench::durable::journal_payments(&engine, &workload, 77, o.history)?;
     engine.shutdown();
     // People: every wallet a signed-up citizen (a fixed hash: hashing a million
     // passwords would measure argon2, not the move).

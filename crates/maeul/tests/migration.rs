@@ -607,6 +607,28 @@ fn cutover_under_load(kills: bool) -> std::time::Duration {
     stop_child(new_child);
     stop_child(old_child);
     let old_report = verify(&old);
+    // Restarted, the old node still sends everyone on and writes nothing more: its
+    // jobs and the registry's ledger mirror are refused, not journaled.
+    let (old_again, old_again_base, _) = common::serve(&old, 0, 60);
+    rt.block_on(async {
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let moved = no_redirects
+            .get(format!("{old_again_base}/api/v1/me/wallet"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(moved.status(), 308);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    });
+    stop_child(old_again);
+    assert_eq!(
+        verify(&old).last_seq,
+        old_report.last_seq,
+        "the old node wrote after its handover"
+    );
     let new_report = verify(&new);
     assert!(
         new_report.last_seq > old_report.last_seq,
