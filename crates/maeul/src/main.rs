@@ -214,6 +214,21 @@ enum MigrateCmd {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// Runs the whole plan on a copy of DATA_DIR on this machine (a node on the copy
+    /// with the simulated bank, a credential, follow, cutover, the new node's start),
+    /// prints each step's time and the expected write pause, and verifies both
+    /// journals. The original is only read.
+    Rehearse {
+        data_dir: PathBuf,
+        #[arg(long)]
+        currency: String,
+        /// A new directory to work in.
+        #[arg(long, default_value = "./rehearsal")]
+        work: PathBuf,
+        /// Keep the work directory.
+        #[arg(long)]
+        keep: bool,
+    },
     /// The switch: catches up, has the old node stop writing (a journaled halt, a
     /// notice, and from then on a redirect to --to), takes its last records, checks
     /// the head and state hashes, imports people, registry and notices, journals the
@@ -394,6 +409,15 @@ fn main() -> ExitCode {
         Cmd::Migrate {
             migrate: MigrateCmd::Keygen { out },
         } => maeul::migration::keygen(&out),
+        Cmd::Migrate {
+            migrate:
+                MigrateCmd::Rehearse {
+                    data_dir,
+                    currency,
+                    work,
+                    keep,
+                },
+        } => maeul::migration::rehearse(&data_dir, &currency, &work, keep),
         Cmd::Migrate {
             migrate:
                 MigrateCmd::Follow {

@@ -434,14 +434,50 @@ async fn get_file(
     Ok(())
 }
 
-/// `maeul migrate cutover`: catches up, asks the old node to stop writing, takes its
-/// last records, checks the head and state hashes, imports the rest of the currency,
-/// journals the resume, and (with `serve`) starts serving. Rerun after a kill: each
-/// step finds what the last run did.
+/// What a cutover did, step by step.
+#[derive(Debug)]
+pub struct CutoverDone {
+    pub moved: service::handover::Moved,
+    pub steps: Vec<(&'static str, Duration)>,
+    /// From asking the old node to stop to being ready to serve.
+    pub paused: Duration,
+    pub report: migrate::ImportReport,
+}
+
+impl CutoverDone {
+    fn print(&self, currency: &str) {
+        let (m, r) = (&self.moved, &self.report);
+        println!(
+            "cutover of {currency}: the old node stopped at record {} (head {}), state {} here too — 0 won of difference; {} users, {} sessions, {} merchants carried",
+            m.seq, m.head_hash, m.state_hash, r.users_added, r.sessions_added, r.merchants
+        );
+        for (name, took) in &self.steps {
+            println!("  {name:<52} {:>8.3} s", took.as_secs_f64());
+        }
+    }
+}
+
+/// `maeul migrate cutover`: [`run_cutover`], then (with `serve`) serving.
 pub fn cutover(
     o: &CutoverOptions,
     serve: Option<crate::serve::ServeOptions>,
 ) -> anyhow::Result<()> {
+    let done = run_cutover(o)?;
+    done.print(&o.source.currency);
+    println!(
+        "  writes paused so far: {:.3} s (serving starts now)",
+        done.paused.as_secs_f64()
+    );
+    match serve {
+        Some(options) => crate::serve::run(options),
+        None => Ok(()),
+    }
+}
+
+/// Catches up, asks the old node to stop writing, takes its last records, checks the
+/// head and state hashes, imports the rest of the currency and journals the resume.
+/// Rerun after a kill: each step finds what the last run did.
+pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
     let lock = data_dir::lock(&o.data_dir, "maeul migrate cutover")?;
     let identity_text = std::fs::read_to_string(&o.identity)
         .with_context(|| format!("reading the key file {}", o.identity.display()))?;
@@ -552,27 +588,12 @@ pub fn cutover(
     resume(&o.data_dir, &src.currency)?;
     step("resume journaled", &mut steps);
     drop(lock);
-    println!(
-        "cutover of {}: the old node stopped at record {} (head {}), state {} here too — 0 won of difference; {} users, {} sessions, {} merchants carried",
-        src.currency,
-        moved.seq,
-        moved.head_hash,
-        moved.state_hash,
-        report.users_added,
-        report.sessions_added,
-        report.merchants
-    );
-    for (name, took) in &steps {
-        println!("  {name:<52} {:>8.3} s", took.as_secs_f64());
-    }
-    println!(
-        "  writes paused so far: {:.3} s (serving starts now)",
-        pause_from.elapsed().as_secs_f64()
-    );
-    match serve {
-        Some(options) => crate::serve::run(options),
-        None => Ok(()),
-    }
+    Ok(CutoverDone {
+        moved,
+        steps,
+        paused: pause_from.elapsed(),
+        report,
+    })
 }
 
 /// Journals the new operator's resume: the halt the old node wrote at the cutover
@@ -601,6 +622,165 @@ fn resume(data_dir: &Path, currency: &str) -> anyhow::Result<()> {
     }])?;
     if let Some(r) = outcomes.into_iter().find_map(|o| o.result.err()) {
         anyhow::bail!("the resume was refused: {}", r.code().as_str());
+    }
+    Ok(())
+}
+
+// ----- the rehearsal ---------------------------------------------------------------
+
+/// Copies a directory tree (a data directory: journals, snapshots, SQLite files with
+/// their WAL, keys).
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(to)?;
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            bytes += copy_tree(&src, &dst)?;
+        } else if entry.file_name() != data_dir::LOCK_FILE {
+            bytes +=
+                std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// A `maeul serve` of this binary on `data`, on free loopback ports with the built-in
+/// simulated bank (a rehearsal never talks to a real bank), and its API's address.
+fn spawn_serve(data: &Path, log: &Path) -> anyhow::Result<(std::process::Child, String, Duration)> {
+    use std::io::BufRead;
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--bank-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--demo-rate", "0", "--data-dir"])
+        .arg(data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .context("the node stopped before it served")??;
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(',').to_owned())
+        .with_context(|| format!("unexpected first line {first:?}"))?;
+    Ok((child, url, started.elapsed()))
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// `maeul migrate rehearse`: the whole plan on a copy of the old operator's data
+/// directory, on this machine: a node serving the copy, a credential, a follower that
+/// catches up, the cutover, and the new node's start, each timed; then both journals
+/// verified. Prints the expected write pause. The original is only read.
+pub fn rehearse(data: &Path, currency: &str, work: &Path, keep: bool) -> anyhow::Result<()> {
+    if work.exists() {
+        anyhow::bail!(
+            "{} exists: the rehearsal works in a new directory",
+            work.display()
+        );
+    }
+    let (old, new) = (work.join("old"), work.join("new"));
+    let mut steps: Vec<(String, Duration)> = Vec::new();
+    let t = std::time::Instant::now();
+    let bytes = copy_tree(data, &old)?;
+    steps.push((
+        format!("copy the data directory ({} MB)", bytes / 1_000_000),
+        t.elapsed(),
+    ));
+    let credential = service::handover::Handover::open(&old, None)?
+        .issue(currency)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.en))?;
+    let credential_file = work.join("credential");
+    std::fs::write(&credential_file, &credential)?;
+    let key = work.join("successor.key");
+    let (secret, _) = migrate::people::generate_key();
+    std::fs::write(&key, secret)?;
+
+    let (old_node, old_url, old_start) = spawn_serve(&old, &work.join("old.log"))?;
+    steps.push(("the old node starts on the copy".into(), old_start));
+    let result = (|| -> anyhow::Result<CutoverDone> {
+        let src = Source {
+            from: old_url.clone(),
+            currency: currency.to_owned(),
+            credential,
+        };
+        let t = std::time::Instant::now();
+        {
+            let _lock = data_dir::lock(&new, "maeul migrate rehearse")?;
+            let mut follower = migrate::follow::Follower::open(&new, currency)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let bar = follow_bar(currency);
+            rt.block_on(follow_until(
+                &mut follower,
+                &reqwest::Client::new(),
+                &src,
+                Until::CaughtUp,
+                &bar,
+                &mut Vec::new(),
+            ))?;
+            bar.finish_and_clear();
+            follower.snapshot()?;
+            steps.push((
+                format!(
+                    "follow from the first record ({} records)",
+                    follower.last().0
+                ),
+                t.elapsed(),
+            ));
+        }
+        run_cutover(&CutoverOptions {
+            data_dir: new.clone(),
+            source: src,
+            identity: key.clone(),
+            to: "http://127.0.0.1:1".to_owned(),
+        })
+    })();
+    stop(old_node);
+    let done = result?;
+    let (new_node, _, new_start) = spawn_serve(&new, &work.join("new.log"))?;
+    stop(new_node);
+    let pause = done.paused + new_start;
+    println!(
+        "rehearsal of the operator change of {currency} (on a copy of {}):",
+        data.display()
+    );
+    for (name, took) in &steps {
+        println!("  {name:<52} {:>8.3} s", took.as_secs_f64());
+    }
+    done.print(currency);
+    println!(
+        "  {:<52} {:>8.3} s",
+        "the new node starts and serves",
+        new_start.as_secs_f64()
+    );
+    let code = engine::CurrencyCode::new(currency).map_err(anyhow::Error::msg)?;
+    for (side, dir) in [("old", &old), ("new", &new)] {
+        let report = engine::verify(data_dir::storage(dir, &code).as_ref());
+        anyhow::ensure!(report.ok(), "the {side} copy does not verify: {report}");
+    }
+    println!(
+        "expected write pause: {:.3} s (from the old node's halt to the new node serving); both journals verify",
+        pause.as_secs_f64()
+    );
+    if !keep {
+        std::fs::remove_dir_all(work)?;
     }
     Ok(())
 }

@@ -121,6 +121,23 @@ fn a_currency_changes_operator_through_a_set_and_carries_on_there() {
     stop(child);
     let before = verify(&old);
 
+    // A rehearsal of the whole plan on a copy leaves the original as it was.
+    let rehearsed = ok(maeul(&[
+        "migrate",
+        "rehearse",
+        old.to_str().unwrap(),
+        "--currency",
+        "demo",
+        "--work",
+        tmp.path().join("rehearsal").to_str().unwrap(),
+    ]));
+    assert!(
+        rehearsed.contains("expected write pause") && rehearsed.contains("both journals verify"),
+        "{rehearsed}"
+    );
+    assert!(!tmp.path().join("rehearsal").exists(), "cleaned up");
+    assert_eq!(verify(&old).chain_hash, before.chain_hash);
+
     // The successor makes a key; the old operator exports to it.
     let public = ok(maeul(&["migrate", "keygen", key.to_str().unwrap()]));
     let public = public.trim();

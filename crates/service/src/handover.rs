@@ -247,27 +247,7 @@ pub fn issue_credential(
     if !service.currencies.contains_key(code) {
         return Err(ServiceError::not_found("currency"));
     }
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    let credential = format!("mhs_{}", blake3::Hash::from(bytes).to_hex());
-    let mut k = service
-        .handover
-        .kept
-        .read()
-        .get(code)
-        .cloned()
-        .unwrap_or_default();
-    if k.moved.is_some() {
-        return Err(ServiceError::new(
-            http::StatusCode::CONFLICT,
-            "already_moved",
-            "이미 새 운영사로 옮겨진 지역화폐입니다.",
-            "This currency has already moved to its new operator.",
-        ));
-    }
-    k.credential_hash = Some(hash_hex(&credential));
-    k.issued_at_us = Some(now_us());
-    service.handover.keep(code, k)?;
+    let credential = service.handover.issue(code)?;
     tracing::info!(
         currency = code,
         user = caller.user_id,
@@ -277,6 +257,30 @@ pub fn issue_credential(
         currency: code.to_owned(),
         credential,
     })
+}
+
+impl Handover {
+    /// A new successor credential for `code` (the last one stops working). The
+    /// operator's route asks this after checking who asks; a rehearsal asks it of a
+    /// copy of the data directory.
+    pub fn issue(&self, code: &str) -> Result<String, ServiceError> {
+        let mut bytes = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        let credential = format!("mhs_{}", blake3::Hash::from(bytes).to_hex());
+        let mut k = self.kept.read().get(code).cloned().unwrap_or_default();
+        if k.moved.is_some() {
+            return Err(ServiceError::new(
+                http::StatusCode::CONFLICT,
+                "already_moved",
+                "이미 새 운영사로 옮겨진 지역화폐입니다.",
+                "This currency has already moved to its new operator.",
+            ));
+        }
+        k.credential_hash = Some(hash_hex(&credential));
+        k.issued_at_us = Some(now_us());
+        self.keep(code, k)?;
+        Ok(credential)
+    }
 }
 
 fn currency<'a>(service: &'a Service, code: &str) -> Result<&'a Currency, ServiceError> {
