@@ -506,24 +506,41 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
     ))?;
     step("catch up", &mut steps);
     let pause_from = std::time::Instant::now();
+    // The old node makes the set in the background: ask again (the same request)
+    // while it answers 202.
     let moved: service::handover::Moved = rt.block_on(async {
-        let response = http
-            .post(src.url("cutover"))
-            .bearer_auth(&src.credential)
-            .json(&service::handover::CutoverRequest {
-                to: o.to.clone(),
-                recipient: recipient.clone(),
-            })
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            anyhow::bail!(
-                "the old node refused the cutover ({status}): {}",
-                response.text().await.unwrap_or_default()
-            );
+        loop {
+            let response = http
+                .post(src.url("cutover"))
+                .bearer_auth(&src.credential)
+                .json(&service::handover::CutoverRequest {
+                    to: o.to.clone(),
+                    recipient: recipient.clone(),
+                })
+                .send()
+                .await;
+            let response = match response {
+                Ok(r) => r,
+                Err(e) => {
+                    bar.set_message(format!("the old node did not answer ({e}); asking again"));
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status == reqwest::StatusCode::ACCEPTED {
+                bar.set_message("the old node is making the set");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            if !status.is_success() {
+                anyhow::bail!(
+                    "the old node refused the cutover ({status}): {}",
+                    response.text().await.unwrap_or_default()
+                );
+            }
+            return Ok(response.json().await?);
         }
-        Ok(response.json().await?)
     })?;
     step(
         "old node stops writing (halt journaled, set made)",

@@ -104,6 +104,10 @@ pub struct Handover {
     positions: Mutex<BTreeMap<String, (u64, u64, journal::RecordHash)>>,
     /// One cutover at a time.
     cutover: tokio::sync::Mutex<()>,
+    /// Cutovers running in the background, by currency, and how the last one of each
+    /// failed (answered once, then asked again runs it again).
+    running: Mutex<BTreeMap<String, ()>>,
+    failed: Mutex<BTreeMap<String, ServiceError>>,
     exporter: Option<Exporter>,
 }
 
@@ -123,6 +127,8 @@ impl Default for Handover {
             kept: RwLock::new(BTreeMap::new()),
             positions: Mutex::new(BTreeMap::new()),
             cutover: tokio::sync::Mutex::new(()),
+            running: Mutex::new(BTreeMap::new()),
+            failed: Mutex::new(BTreeMap::new()),
             exporter: None,
         }
     }
@@ -374,10 +380,68 @@ fn check_address(to: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// How far a cutover is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CutoverState {
+    /// Still making the set (it grows with the currency: minutes for millions).
+    Running,
+    Moved(Moved),
+}
+
+/// How long a cutover request waits for the cutover before answering that it runs.
+pub const CUTOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The cutover: this node stops writing `code` with a journaled halt, makes the set
-/// of everything else for the successor, tells people, and sends everyone on. Asked
-/// again (the successor lost the answer), it answers the same.
+/// of everything else for the successor, tells people, and sends everyone on. It runs
+/// in the background (a big currency's set takes longer than a request may); the
+/// request waits up to [`CUTOVER_WAIT`] and answers `Running` or `Moved`. Asked again
+/// (the successor lost the answer, or polls), it answers how far it is; once moved,
+/// the same.
 pub async fn cutover(
+    service: &Arc<Service>,
+    code: &str,
+    credential: &str,
+    req: CutoverRequest,
+) -> Result<CutoverState, ServiceError> {
+    service.handover.check(code, credential)?;
+    check_address(&req.to)?;
+    let h = &service.handover;
+    if let Some(e) = h.failed.lock().remove(code) {
+        return Err(e);
+    }
+    let start = {
+        let mut running = h.running.lock();
+        running.insert(code.to_owned(), ()).is_none()
+    };
+    if start {
+        let (service, code, credential) =
+            (Arc::clone(service), code.to_owned(), credential.to_owned());
+        tokio::spawn(async move {
+            let done = run_cutover(&service, &code, &credential, req).await;
+            if let Err(e) = done {
+                tracing::error!(currency = %code, error = %e.en, "the cutover failed; it runs again when asked again");
+                service.handover.failed.lock().insert(code.clone(), e);
+            }
+            service.handover.running.lock().remove(&code);
+        });
+    }
+    let until = tokio::time::Instant::now() + CUTOVER_WAIT;
+    loop {
+        if let Some(m) = h.moved(code) {
+            return Ok(CutoverState::Moved(m));
+        }
+        let stopped = !h.running.lock().contains_key(code);
+        if stopped && let Some(e) = h.failed.lock().remove(code) {
+            return Err(e);
+        }
+        if tokio::time::Instant::now() >= until {
+            return Ok(CutoverState::Running);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn run_cutover(
     service: &Service,
     code: &str,
     credential: &str,

@@ -105,22 +105,31 @@ async fn journal(
 
 /// The cutover: this node journals a halt ("operator change to …") as its last record,
 /// makes the rest of the currency into an interchange set encrypted to `recipient`,
-/// publishes a notice, and from then on sends everyone to `to`. Asked again with the
-/// same `to`, it answers the same.
+/// publishes a notice, and from then on sends everyone to `to`. It runs in the
+/// background: 202 with `Retry-After` while it does (ask again, the same request),
+/// 200 with where it moved once done (and to every later asking).
 #[utoipa::path(post, path = "/api/v1/handover/{currency}/cutover", security(("bearer" = [])),
     params(("currency" = String, Path)), request_body = CutoverRequest,
-    responses((status = 200, body = Moved), (status = 401, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = Moved), (status = 202, description = "still making the set: ask again after Retry-After"), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 410, body = Problem, content_type = "application/problem+json")))]
 async fn cutover(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     PathParams(code): PathParams<String>,
     JsonBody(req): JsonBody<CutoverRequest>,
-) -> Result<Json<Moved>, ApiError> {
+) -> Result<Response, ApiError> {
     let credential = credential(&headers)?;
-    Ok(Json(
-        service::handover::cutover(&state.service, &code, credential, req).await?,
-    ))
+    Ok(
+        match service::handover::cutover(&state.service, &code, credential, req).await? {
+            service::handover::CutoverState::Moved(m) => Json(m).into_response(),
+            service::handover::CutoverState::Running => (
+                StatusCode::ACCEPTED,
+                [(header::RETRY_AFTER, "1")],
+                Json(serde_json::json!({"state": "running"})),
+            )
+                .into_response(),
+        },
+    )
 }
 
 /// A file of the interchange set made at the cutover (`manifest.json` first, then the
