@@ -244,6 +244,24 @@ struct Fetched {
     moved_seq: Option<u64>,
 }
 
+/// Most bytes one feed answer is read to (the old node sends at most 8 MiB, or one
+/// record bigger than that): an answer past it is not the feed.
+const FEED_READ_MAX: usize = 64 << 20;
+/// Most bytes of a set's manifest.
+const MANIFEST_READ_MAX: u64 = 16 << 20;
+
+/// The answer's body, refused once it passes `limit` bytes.
+async fn capped_body(mut response: reqwest::Response, limit: usize) -> anyhow::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            anyhow::bail!("the old node's answer is larger than {limit} bytes");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn fetch(http: &reqwest::Client, src: &Source, after: u64) -> anyhow::Result<Fetched> {
     let response = http
         .get(src.url(&format!("journal?after={after}")))
@@ -266,7 +284,7 @@ async fn fetch(http: &reqwest::Client, src: &Source, after: u64) -> anyhow::Resu
     };
     let durable_seq = header("maeul-durable-seq").unwrap_or(0);
     let moved_seq = header("maeul-moved-seq");
-    let body = response.bytes().await?;
+    let body = capped_body(response, FEED_READ_MAX).await?;
     Ok(Fetched {
         records: migrate::follow::parse_feed(&body)?,
         durable_seq,
@@ -413,11 +431,14 @@ pub struct CutoverOptions {
     pub to: String,
 }
 
+/// Downloads a file of the set, refused once it passes the `limit` bytes its
+/// manifest says it has.
 async fn get_file(
     http: &reqwest::Client,
     src: &Source,
     name: &str,
     to: &Path,
+    limit: u64,
 ) -> anyhow::Result<()> {
     let mut response = http
         .get(src.url(&format!("set/{name}")))
@@ -427,7 +448,12 @@ async fn get_file(
         .error_for_status()?;
     let mut file = tokio::fs::File::create(to).await?;
     use tokio::io::AsyncWriteExt;
+    let mut written = 0u64;
     while let Some(chunk) = response.chunk().await? {
+        written += chunk.len() as u64;
+        if written > limit {
+            anyhow::bail!("{name} from the old node is larger than its {limit} bytes");
+        }
         file.write_all(&chunk).await?;
     }
     file.sync_all().await?;
@@ -581,12 +607,26 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
     let set = o.data_dir.join("handover").join(&src.currency);
     std::fs::create_dir_all(&set)?;
     rt.block_on(async {
-        get_file(&http, src, "manifest.json", &set.join("manifest.json")).await?;
+        get_file(
+            &http,
+            src,
+            "manifest.json",
+            &set.join("manifest.json"),
+            MANIFEST_READ_MAX,
+        )
+        .await?;
         let manifest: migrate::format::Manifest =
             serde_json::from_slice(&std::fs::read(set.join("manifest.json"))?)?;
         for f in &manifest.files {
+            // Names come from the old node: a file of the set, never a path.
+            if f.name.contains(['/', '\\']) || f.name.starts_with('.') || f.name.is_empty() {
+                anyhow::bail!(
+                    "the set's manifest names {:?}, which is not a file of a set",
+                    f.name
+                );
+            }
             if f.name != migrate::format::files::JOURNAL {
-                get_file(&http, src, &f.name, &set.join(&f.name)).await?;
+                get_file(&http, src, &f.name, &set.join(&f.name), f.bytes).await?;
             }
         }
         anyhow::Ok(())
@@ -624,14 +664,9 @@ fn resume(data_dir: &Path, currency: &str) -> anyhow::Result<()> {
     if engine.read(|l| l.halted().is_none()) {
         return Ok(()); // a rerun: resumed already
     }
-    let key = ledger::IdempotencyKey(u128::from_le_bytes(
-        blake3::hash(format!("resume after handover of {currency}").as_bytes()).as_bytes()[..16]
-            .try_into()
-            .unwrap_or([0; 16]),
-    ));
     let outcomes = engine.execute(vec![ledger::Envelope {
-        client: ledger::ClientId(u64::MAX - 0x4d4f_5645),
-        key,
+        client: service::handover::CLIENT,
+        key: service::handover::ledger_key(&format!("resume after handover of {currency}")),
         command: ledger::Command::Resume {
             operator: ledger::Text::new(service::handover::HALTED_BY)
                 .map_err(anyhow::Error::msg)?,

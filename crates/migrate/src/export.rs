@@ -325,7 +325,7 @@ fn people_rows(
         }
     }
     for s in store
-        .sessions_of(code.as_str(), now_us() / 1_000_000)
+        .sessions_of(code.as_str(), service::now_us() / 1_000_000)
         .map_err(MigrateError::store)?
     {
         rows.push(PeopleRow::Session {
@@ -526,7 +526,7 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
             env!("CARGO_PKG_VERSION"),
             Rules::this_build().id().short()
         ),
-        written_at_us: now_us(),
+        written_at_us: service::now_us(),
         cut: Cut {
             seq: replayed.last_seq,
             time_us: replayed.last_time_us,
@@ -539,10 +539,4 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
     };
     write_manifest(out, &manifest)?;
     Ok(manifest)
-}
-
-pub(crate) fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }

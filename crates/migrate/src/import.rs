@@ -23,7 +23,7 @@ use service::store::{
     RegistryWrite, SessionStore, UserStore,
 };
 
-use crate::export::{From, Replayed, currency_code, currency_dir, now_us, replay};
+use crate::export::{From, Replayed, currency_code, currency_dir, replay};
 use crate::format::{self, AliasRow, Manifest, MerchantRow, NoticeRow, PeopleRow, files};
 use crate::views::{self, LedgerRows};
 use crate::{MigrateError, Progress, people};
@@ -408,7 +408,7 @@ fn import_registry(
                     code,
                     &RegistryWrite {
                         alias_file: Some(&file),
-                        at_us: now_us(),
+                        at_us: service::now_us(),
                         ..RegistryWrite::default()
                     },
                 )
@@ -430,7 +430,7 @@ fn import_registry(
             != Some(&bands[..])
         {
             registry
-                .set_revenue_bands(code, &bands, now_us())
+                .set_revenue_bands(code, &bands, service::now_us())
                 .map_err(MigrateError::store)?;
         }
     }

@@ -20,8 +20,10 @@ pub async fn redirect(State(service): State<Arc<Service>>, req: Request, next: N
     if stays(req.uri().path()) {
         return next.run(req).await;
     }
-    let served: Vec<&String> = service.currencies.keys().collect();
-    let Some(to) = service.handover.everything_moved_to(&served) else {
+    let Some(to) = service
+        .handover
+        .everything_moved_to(service.currencies.keys())
+    else {
         return next.run(req).await;
     };
     let path = req

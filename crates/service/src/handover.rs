@@ -10,7 +10,7 @@
 //! the credential's hash (never the credential), and once moved, where to and at which
 //! record. A restart keeps both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -32,8 +32,18 @@ pub const SET_DIR: &str = "handover-set";
 pub const FEED_BYTES_MAX: usize = 8 << 20;
 /// Whose halt the cutover journals.
 pub const HALTED_BY: &str = "handover";
-/// The ledger client the cutover's halt is sent as.
-const CLIENT: ClientId = ClientId(u64::MAX - 0x4d4f_5645);
+/// The ledger client an operator change's commands (the old node's halt, the new
+/// node's resume) are sent as.
+pub const CLIENT: ClientId = ClientId(u64::MAX - 0x4d4f_5645);
+
+/// The ledger key of an operator change's command named `what`: the same words give
+/// the same key, so a rerun is the same command.
+pub fn ledger_key(what: &str) -> IdempotencyKey {
+    let hash = blake3::hash(what.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&hash.as_bytes()[..16]);
+    IdempotencyKey(u128::from_le_bytes(first))
+}
 
 /// Where a currency went.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -106,9 +116,12 @@ pub struct Handover {
     cutover: tokio::sync::Mutex<()>,
     /// Cutovers running in the background, by currency, and how the last one of each
     /// failed (answered once, then asked again runs it again).
-    running: Mutex<BTreeMap<String, ()>>,
+    running: Mutex<BTreeSet<String>>,
     failed: Mutex<BTreeMap<String, ServiceError>>,
     exporter: Option<Exporter>,
+    /// Whether any currency here moved: every request asks, and almost always the
+    /// answer is no.
+    any_moved: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Handover {
@@ -127,21 +140,16 @@ impl Default for Handover {
             kept: RwLock::new(BTreeMap::new()),
             positions: Mutex::new(BTreeMap::new()),
             cutover: tokio::sync::Mutex::new(()),
-            running: Mutex::new(BTreeMap::new()),
+            running: Mutex::new(BTreeSet::new()),
             failed: Mutex::new(BTreeMap::new()),
             exporter: None,
+            any_moved: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
 
 fn hash_hex(credential: &str) -> String {
     blake3::hash(credential.as_bytes()).to_hex().to_string()
-}
-
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 fn moved_error(m: &Moved) -> ServiceError {
@@ -173,6 +181,7 @@ impl Handover {
         }
         Ok(Handover {
             data_dir: Some(data_dir.to_owned()),
+            any_moved: std::sync::atomic::AtomicBool::new(kept.values().any(|k| k.moved.is_some())),
             kept: RwLock::new(kept),
             exporter,
             ..Handover::default()
@@ -202,6 +211,10 @@ impl Handover {
             write()
                 .map_err(|e| ServiceError::store_unavailable(format!("{}: {e}", path.display())))?;
         }
+        if k.moved.is_some() {
+            self.any_moved
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         self.kept.write().insert(code.to_owned(), k);
         Ok(())
     }
@@ -213,7 +226,13 @@ impl Handover {
 
     /// Where everyone goes when every currency `served` moved (the usual node serves
     /// one); `None` while any still serves here.
-    pub fn everything_moved_to(&self, served: &[&String]) -> Option<String> {
+    pub fn everything_moved_to<'a>(
+        &self,
+        served: impl IntoIterator<Item = &'a String>,
+    ) -> Option<String> {
+        if !self.any_moved.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         let kept = self.kept.read();
         let mut to: Option<&str> = None;
         for code in served {
@@ -283,7 +302,7 @@ impl Handover {
             ));
         }
         k.credential_hash = Some(hash_hex(&credential));
-        k.issued_at_us = Some(now_us());
+        k.issued_at_us = Some(crate::now_us());
         self.keep(code, k)?;
         Ok(credential)
     }
@@ -411,7 +430,7 @@ pub async fn cutover(
     }
     let start = {
         let mut running = h.running.lock();
-        running.insert(code.to_owned(), ()).is_none()
+        running.insert(code.to_owned())
     };
     if start {
         let (service, code, credential) =
@@ -430,7 +449,7 @@ pub async fn cutover(
         if let Some(m) = h.moved(code) {
             return Ok(CutoverState::Moved(m));
         }
-        let stopped = !h.running.lock().contains_key(code);
+        let stopped = !h.running.lock().contains(code);
         if stopped && let Some(e) = h.failed.lock().remove(code) {
             return Err(e);
         }
@@ -473,11 +492,7 @@ async fn run_cutover(
     let text = |s: String| {
         Text::new(s).map_err(|e| ServiceError::bad_request("text_invalid", e.to_string()))
     };
-    let key = IdempotencyKey(u128::from_le_bytes(
-        blake3::hash(format!("cutover {code} {to}").as_bytes()).as_bytes()[..16]
-            .try_into()
-            .unwrap_or([0; 16]),
-    ));
+    let key = ledger_key(&format!("cutover {code} {to}"));
     let halt = Envelope {
         client: CLIENT,
         key,
@@ -540,7 +555,7 @@ async fn run_cutover(
         seq,
         head_hash: head.to_string(),
         state_hash,
-        at_us: now_us(),
+        at_us: crate::now_us(),
     };
     let mut k = service
         .handover
