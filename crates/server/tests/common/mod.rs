@@ -160,6 +160,9 @@ pub async fn start_tuned_full(
         base: format!("http://{addr}"),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
+            // The server closes a kept-alive connection idle for its header timeout;
+            // a pooled one reused just then fails as an incomplete message.
+            .pool_idle_timeout(server::HEADER_TIMEOUT / 2)
             .build()
             .unwrap(),
         bank,
