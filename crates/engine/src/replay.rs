@@ -593,7 +593,10 @@ impl VerifyReport {
                         .or_default()
                         .add(amount.get());
                 }
-                (Command::Linked(ts), Applied::Linked { .. }) => {
+                (
+                    Command::Linked(ts) | Command::Migrated { transfers: ts, .. },
+                    Applied::Linked { .. },
+                ) => {
                     for t in ts {
                         self.transfers_by_kind
                             .entry(t.spec.kind().as_str())

@@ -439,10 +439,10 @@ impl Engine {
         // The ledger refuses a longer group anyway; refusing it here also keeps one
         // submission from growing a journal record without bound.
         let linked_max = usize::from(ledger::LINKED_TRANSFERS_MAX);
-        if commands
-            .iter()
-            .any(|e| matches!(&e.command, Command::Linked(ts) if ts.len() > linked_max))
-        {
+        if commands.iter().any(|e| match &e.command {
+            Command::Linked(ts) | Command::Migrated { transfers: ts, .. } => ts.len() > linked_max,
+            _ => false,
+        }) {
             return Err(SubmitError::LinkedTooLong { max: linked_max });
         }
         // Held while queueing, so that `submit_last` has nothing queued after it.

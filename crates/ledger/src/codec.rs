@@ -622,6 +622,14 @@ pub fn put_command(out: &mut Vec<u8>, c: &Command) {
             out.put_u8(10);
             put_postcard(out, c.as_ref());
         }
+        Command::Migrated { note, transfers } => {
+            out.put_u8(11);
+            put_text(out, note);
+            out.put_u32(transfers.len() as u32);
+            for t in transfers {
+                put_transfer(out, t);
+            }
+        }
     }
 }
 
@@ -670,6 +678,14 @@ pub fn get_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
             operator: r.text()?,
         },
         10 => Command::Scheme(Box::new(get_postcard_canonical(r, "scheme command")?)),
+        11 => {
+            let note = r.text()?;
+            let n = r.count(9, "migrated count")?;
+            Command::Migrated {
+                note,
+                transfers: (0..n).map(|_| get_transfer(r)).collect::<Result<_, _>>()?,
+            }
+        }
         _ => return Err(r.error("command tag")),
     })
 }
@@ -1409,6 +1425,19 @@ mod tests {
             },
             1_000,
         )));
+        round_trip_command(Command::Migrated {
+            note: text("legacy wallets.csv:12 id=W-0042"),
+            transfers: vec![Transfer::posted(TransferSpec::Charge {
+                reserve: ReserveId::new(1),
+                wallet: WalletId::new(2),
+                amount: Won::new(12_345),
+                lot,
+            })],
+        });
+        round_trip_command(Command::Migrated {
+            note: text("sign-off members by 김담당: dormant accounts"),
+            transfers: vec![],
+        });
         round_trip_command(Command::Linked(vec![
             Transfer::posted(TransferSpec::Payment {
                 payer: WalletId::new(2),

@@ -393,6 +393,15 @@ pub enum Command {
     /// A scheme-rule command (purchase with discount, pay with cash-back, gift,
     /// refunds, configuration). Boxed: most commands are plain transfers.
     Scheme(Box<SchemeCommand>),
+    /// Value or a statement brought over from a previous operator's system: the
+    /// transfers (all or none, as `Linked`; none is a journaled statement, such as an
+    /// operator's sign-off on a control-total difference) and where they came from
+    /// (file, line, the old system's id), so every migrated won has its provenance in
+    /// the journal.
+    Migrated {
+        note: Text,
+        transfers: Vec<Transfer>,
+    },
 }
 
 /// A command with who sent it and its idempotency key.

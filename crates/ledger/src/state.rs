@@ -547,7 +547,14 @@ impl Ledger {
             };
             return Ok(Outcome { result, repeated });
         }
-        if self.halted.is_some() && !matches!(envelope.command, Command::Resume { .. }) {
+        // A halt stops every write but the resume and a statement that moves nothing (an
+        // operator signing off a migration's difference while the currency waits).
+        let allowed_halted = match &envelope.command {
+            Command::Resume { .. } => true,
+            Command::Migrated { transfers, .. } => transfers.is_empty(),
+            _ => false,
+        };
+        if self.halted.is_some() && !allowed_halted {
             return Ok(Outcome {
                 result: Err(Rejection::CurrencyHalted),
                 repeated: false,
@@ -608,31 +615,10 @@ impl Ledger {
                 if transfers.is_empty() {
                     return Err(Rejection::LinkedEmpty.into());
                 }
-                if transfers.len() > usize::from(LINKED_TRANSFERS_MAX) {
-                    return Err(Rejection::LinkedTooLong {
-                        max: LINKED_TRANSFERS_MAX,
-                    }
-                    .into());
-                }
-                let first = TransferId(self.next_transfer_id);
-                for (index, t) in transfers.iter().enumerate() {
-                    match self.transfer(t, now) {
-                        Ok(_) => {}
-                        Err(Failure::Reject(cause)) => {
-                            return Err(Rejection::LinkedFailed {
-                                index: index as u16,
-                                cause: Box::new(cause),
-                            }
-                            .into());
-                        }
-                        Err(v) => return Err(v),
-                    }
-                }
-                Ok(Applied::Linked {
-                    first,
-                    count: transfers.len() as u16,
-                })
+                self.linked(transfers, now)
             }
+            // Provenance is the note's; the money moves exactly as a linked group.
+            Command::Migrated { transfers, .. } => self.linked(transfers, now),
             Command::PostPending { pending, amount } => {
                 let amount = self.post_pending(*pending, *amount, now)?;
                 Ok(Applied::PendingPosted {
@@ -671,6 +657,35 @@ impl Ledger {
                 Ok(Applied::Resumed)
             }
         }
+    }
+
+    /// Transfers that all succeed or all fail, with consecutive ids (a linked group, or
+    /// a migrated one, which may be empty: a statement that moves nothing).
+    fn linked(&mut self, transfers: &[Transfer], now: Timestamp) -> Result<Applied, Failure> {
+        if transfers.len() > usize::from(LINKED_TRANSFERS_MAX) {
+            return Err(Rejection::LinkedTooLong {
+                max: LINKED_TRANSFERS_MAX,
+            }
+            .into());
+        }
+        let first = TransferId(self.next_transfer_id);
+        for (index, t) in transfers.iter().enumerate() {
+            match self.transfer(t, now) {
+                Ok(_) => {}
+                Err(Failure::Reject(cause)) => {
+                    return Err(Rejection::LinkedFailed {
+                        index: index as u16,
+                        cause: Box::new(cause),
+                    }
+                    .into());
+                }
+                Err(v) => return Err(v),
+            }
+        }
+        Ok(Applied::Linked {
+            first,
+            count: transfers.len() as u16,
+        })
     }
 
     // ----- accounts -------------------------------------------------------------------

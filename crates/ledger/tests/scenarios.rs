@@ -189,6 +189,76 @@ fn linked_group_fails_as_a_whole() {
 }
 
 #[test]
+fn migrated_value_moves_as_a_group_and_a_bare_note_moves_nothing() {
+    let mut w = World::new();
+    let note = |s: &str| ledger::Text::new(s).unwrap();
+    let next = w.ledger.next_transfer_id();
+    // A statement alone: journaled, nothing moves, no transfer id is used.
+    w.one(Command::Migrated {
+        note: note("sign-off members: 3 dormant"),
+        transfers: vec![],
+    })
+    .unwrap();
+    assert_eq!(w.ledger.next_transfer_id(), next);
+    assert_eq!(w.balance(ALICE.account()), 0);
+    // Like a linked group: one part fails, nothing stays.
+    let r = w.one(Command::Migrated {
+        note: note("legacy wallets.csv:7 id=W7"),
+        transfers: vec![
+            Transfer::posted(TransferSpec::Charge {
+                reserve: RESERVE,
+                wallet: ALICE,
+                amount: won(10_000),
+                lot: NEVER,
+            }),
+            Transfer::posted(TransferSpec::Allowance {
+                budget: BUDGET,
+                wallet: ALICE,
+                amount: won(1_000_001),
+                lot: NEVER,
+            }),
+        ],
+    });
+    assert!(
+        matches!(r, Err(Rejection::LinkedFailed { index: 1, .. })),
+        "{r:?}"
+    );
+    assert_eq!(w.balance(ALICE.account()), 0);
+    w.one(Command::Migrated {
+        note: note("legacy wallets.csv:7 id=W7"),
+        transfers: vec![Transfer::posted(TransferSpec::Charge {
+            reserve: RESERVE,
+            wallet: ALICE,
+            amount: won(10_000),
+            lot: NEVER,
+        })],
+    })
+    .unwrap();
+    assert_eq!(w.balance(ALICE.account()), 10_000);
+    // While halted, a statement is journaled; value is not.
+    w.one(Command::Halt {
+        operator: note("legacy import"),
+        reason: note("waiting for sign-off"),
+    })
+    .unwrap();
+    w.one(Command::Migrated {
+        note: note("sign-off outstanding.purchased by 김담당"),
+        transfers: vec![],
+    })
+    .unwrap();
+    let r = w.one(Command::Migrated {
+        note: note("legacy wallets.csv:8 id=W8"),
+        transfers: vec![Transfer::posted(TransferSpec::Charge {
+            reserve: RESERVE,
+            wallet: ALICE,
+            amount: won(1),
+            lot: NEVER,
+        })],
+    });
+    assert_eq!(code(r), "currency_halted");
+}
+
+#[test]
 fn typed_ids_are_checked_against_the_stored_kind() {
     let mut w = World::new();
     w.charge(ALICE, 10_000, 0);

@@ -208,7 +208,10 @@ impl EventFold {
             (Command::Transfer(t), Applied::Transfer { id, status, amount }) => {
                 self.transfer(at, t, *id, *status, *amount, sink);
             }
-            (Command::Linked(ts), Applied::Linked { first, .. }) => {
+            (
+                Command::Linked(ts) | Command::Migrated { transfers: ts, .. },
+                Applied::Linked { first, .. },
+            ) => {
                 for (i, t) in ts.iter().enumerate() {
                     let id = TransferId(first.0 + i as u64);
                     let status = match t.mode {

@@ -146,6 +146,7 @@ pub fn command_name(c: &Command) -> String {
         Command::Halt { .. } => "Halt".into(),
         Command::Resume { .. } => "Resume".into(),
         Command::Scheme(s) => format!("Scheme/{}", scheme_command_name(s)),
+        Command::Migrated { transfers, .. } => format!("Migrated/{}", transfers.len()),
     }
 }
 
@@ -507,6 +508,19 @@ pub fn commands() -> Vec<(String, Envelope)> {
             version: 2,
             operator: text("operator"),
         }),
+        // Added after the others, so their examples keep their keys and bytes.
+        Command::Migrated {
+            note: text("legacy oldpay wallets.csv:12,13 id=M00000007"),
+            transfers: vec![
+                Transfer::posted(transfer_example(TransferKind::Charge)),
+                Transfer::posted(transfer_example(TransferKind::BudgetFunding)),
+                Transfer::posted(transfer_example(TransferKind::Allowance)),
+            ],
+        },
+        Command::Migrated {
+            note: text("sign-off oldpay members: stated 3, imported 2, by 김담당: 중복 회원"),
+            transfers: vec![],
+        },
     ]);
     name_all(
         out.into_iter()
