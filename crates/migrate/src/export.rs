@@ -144,31 +144,113 @@ pub(crate) fn replay(
     })
 }
 
+/// One JSONL file being written, hashed on the way.
+pub(crate) struct JsonlWriter {
+    name: &'static str,
+    path: PathBuf,
+    w: HashingWriter<BufWriter<std::fs::File>>,
+    rows: u64,
+}
+
+impl JsonlWriter {
+    pub(crate) fn create(dir: &Path, name: &'static str) -> Result<JsonlWriter, MigrateError> {
+        let path = dir.join(name);
+        let file = std::fs::File::create(&path).map_err(MigrateError::io(&path))?;
+        Ok(JsonlWriter {
+            name,
+            path,
+            w: HashingWriter::new(BufWriter::new(file)),
+            rows: 0,
+        })
+    }
+
+    pub(crate) fn write<T: serde::Serialize>(&mut self, row: &T) -> Result<(), MigrateError> {
+        serde_json::to_writer(&mut self.w, row)
+            .map_err(|e| MigrateError::Set(format!("{}: {e}", self.name)))?;
+        self.w
+            .write_all(b"\n")
+            .map_err(MigrateError::io(&self.path))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushed and synced; the manifest's entry for the file.
+    pub(crate) fn finish(self) -> Result<FileEntry, MigrateError> {
+        let (buffered, bytes, sha256) = self.w.finish();
+        let path = self.path;
+        let file = buffered
+            .into_inner()
+            .map_err(|e| MigrateError::io(&path)(e.into_error()))?;
+        file.sync_all().map_err(MigrateError::io(&path))?;
+        Ok(FileEntry {
+            name: self.name.to_owned(),
+            rows: self.rows,
+            bytes,
+            sha256,
+        })
+    }
+}
+
 /// Writes `rows` as JSON lines; answers the manifest's entry for the file.
 pub(crate) fn write_jsonl<T: serde::Serialize>(
     dir: &Path,
-    name: &str,
+    name: &'static str,
     rows: &[T],
 ) -> Result<FileEntry, MigrateError> {
-    let path = dir.join(name);
-    let file = std::fs::File::create(&path).map_err(MigrateError::io(&path))?;
-    let mut w = HashingWriter::new(BufWriter::new(file));
+    let mut w = JsonlWriter::create(dir, name)?;
     for row in rows {
-        serde_json::to_writer(&mut w, row)
-            .map_err(|e| MigrateError::Set(format!("{name}: {e}")))?;
-        w.write_all(b"\n").map_err(MigrateError::io(&path))?;
+        w.write(row)?;
     }
-    let (buffered, bytes, sha256) = w.finish();
-    let file = buffered
-        .into_inner()
-        .map_err(|e| MigrateError::io(&path)(e.into_error()))?;
-    file.sync_all().map_err(MigrateError::io(&path))?;
-    Ok(FileEntry {
-        name: name.to_owned(),
-        rows: rows.len() as u64,
-        bytes,
-        sha256,
-    })
+    w.finish()
+}
+
+/// The ledger's files written as the ledger is walked, one row at a time.
+struct LedgerFiles<'d> {
+    dir: &'d Path,
+    current: Option<JsonlWriter>,
+    entries: Vec<FileEntry>,
+    /// The control totals, added up on the way.
+    sums: crate::format::Sums,
+}
+
+impl LedgerFiles<'_> {
+    fn finish_file(&mut self) -> Result<(), MigrateError> {
+        if let Some(w) = self.current.take() {
+            self.entries.push(w.finish()?);
+        }
+        Ok(())
+    }
+}
+
+impl views::RowSink for LedgerFiles<'_> {
+    fn file(&mut self, name: &'static str) -> Result<(), MigrateError> {
+        self.finish_file()?;
+        self.current = Some(JsonlWriter::create(self.dir, name)?);
+        Ok(())
+    }
+
+    fn row(&mut self, row: views::Row) -> Result<(), MigrateError> {
+        let Some(w) = self.current.as_mut() else {
+            return Err(MigrateError::Set("a row before its file".into()));
+        };
+        match &row {
+            views::Row::Account(r) => {
+                views::add_account(&mut self.sums, r)?;
+                w.write(r)
+            }
+            views::Row::Pending(r) => {
+                views::add_pending(&mut self.sums, r)?;
+                w.write(r)
+            }
+            views::Row::Citizen(r) => w.write(r),
+            views::Row::Purchase(r) => w.write(r),
+            views::Row::Payment(r) => w.write(r),
+            views::Row::Cashback(r) => w.write(r),
+            views::Row::Payout(r) => w.write(r),
+            views::Row::Scheme(r) => w.write(r),
+            views::Row::Budget(r) => w.write(r),
+        }
+    }
 }
 
 fn write_bytes(dir: &Path, name: &str, bytes: &[u8], rows: u64) -> Result<FileEntry, MigrateError> {
@@ -445,16 +527,15 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
         )?);
     }
     progress("writing the ledger's files", 0, 0);
-    let rows = views::ledger_rows(ledger)?;
-    entries.push(write_jsonl(out, files::ACCOUNTS, &rows.accounts)?);
-    entries.push(write_jsonl(out, files::CITIZENS, &rows.citizens)?);
-    entries.push(write_jsonl(out, files::PURCHASES, &rows.purchases)?);
-    entries.push(write_jsonl(out, files::PAYMENTS, &rows.payments)?);
-    entries.push(write_jsonl(out, files::CASHBACKS, &rows.cashbacks)?);
-    entries.push(write_jsonl(out, files::PENDING, &rows.pending)?);
-    entries.push(write_jsonl(out, files::PAYOUTS, &rows.payouts)?);
-    entries.push(write_jsonl(out, files::SCHEMES, &rows.schemes)?);
-    entries.push(write_jsonl(out, files::BUDGETS, &rows.budgets)?);
+    let mut files_written = LedgerFiles {
+        dir: out,
+        current: None,
+        entries: Vec::new(),
+        sums: crate::format::Sums::default(),
+    };
+    views::visit_rows(ledger, &mut files_written)?;
+    files_written.finish_file()?;
+    entries.extend(files_written.entries);
 
     progress("writing the registry and notices", 0, 0);
     let registry = SqliteRegistry::open_in(&options.data_dir).map_err(MigrateError::store)?;
@@ -534,7 +615,7 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
         },
         state_hash: ledger.state_hash().to_string(),
         files: entries,
-        sums: views::sums(&rows)?,
+        sums: files_written.sums,
         people: people_summary,
     };
     write_manifest(out, &manifest)?;

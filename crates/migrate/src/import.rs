@@ -24,8 +24,8 @@ use service::store::{
 };
 
 use crate::export::{From, Replayed, currency_code, currency_dir, replay};
-use crate::format::{self, AliasRow, Manifest, MerchantRow, NoticeRow, PeopleRow, files};
-use crate::views::{self, LedgerRows};
+use crate::format::{self, AliasRow, Manifest, MerchantRow, NoticeRow, PeopleRow, Sums, files};
+use crate::views::{self, Row, RowSink};
 use crate::{MigrateError, Progress, people};
 
 /// What to import, where, and the key that opens people's data.
@@ -197,23 +197,93 @@ fn read_jsonl<T: DeserializeOwned>(set: &Path, name: &str) -> Result<Vec<T>, Mig
     Ok(rows)
 }
 
-/// The set's file must say what the journal says, row for row.
-fn same_rows<T: PartialEq + std::fmt::Debug>(
-    name: &str,
-    from_journal: &[T],
-    in_file: &[T],
-) -> Result<(), MigrateError> {
-    if let Some(i) =
-        (0..from_journal.len().max(in_file.len())).find(|&i| from_journal.get(i) != in_file.get(i))
-    {
-        return Err(MigrateError::Set(format!(
-            "{name} line {} says {:?}; the replayed journal says {:?}",
-            i + 1,
-            in_file.get(i),
-            from_journal.get(i)
-        )));
+/// Compares the set's ledger files with the replayed ledger's rows one line at a time,
+/// adding up the control totals on the way: neither side is held whole.
+struct SameRows<'s> {
+    set: &'s Path,
+    /// The file being compared: its name, reader and the last line read.
+    current: Option<(&'static str, BufReader<std::fs::File>, u64)>,
+    line: String,
+    sums: Sums,
+}
+
+impl SameRows<'_> {
+    /// The next line of the current file as a row, `None` at its end.
+    fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, MigrateError> {
+        let Some((name, reader, number)) = self.current.as_mut() else {
+            return Err(MigrateError::Set("a row before its file".into()));
+        };
+        self.line.clear();
+        let n = reader
+            .take(LINE_MAX)
+            .read_line(&mut self.line)
+            .map_err(MigrateError::io(self.set.join(*name)))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        *number += 1;
+        serde_json::from_str(self.line.trim_end_matches(['\n', '\r']))
+            .map(Some)
+            .map_err(|e| MigrateError::Set(format!("{name} line {number}: {e}")))
     }
-    Ok(())
+
+    fn same<T: DeserializeOwned + PartialEq + std::fmt::Debug>(
+        &mut self,
+        ours: T,
+    ) -> Result<(), MigrateError> {
+        let theirs: Option<T> = self.next()?;
+        if theirs.as_ref() != Some(&ours) {
+            let (name, number) = self.current.as_ref().map_or(("?", 0), |(n, _, l)| (*n, *l));
+            return Err(MigrateError::Set(format!(
+                "{name} line {number} says {theirs:?}; the replayed journal says {ours:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The file just compared must end where the journal's rows do.
+    fn finish_file(&mut self) -> Result<(), MigrateError> {
+        if self.current.is_none() {
+            return Ok(());
+        }
+        let extra: Option<serde_json::Value> = self.next()?;
+        if let (Some(extra), Some((name, _, number))) = (extra, self.current.take()) {
+            return Err(MigrateError::Set(format!(
+                "{name} line {number} says {extra}; the replayed journal has no more rows"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for SameRows<'_> {
+    fn file(&mut self, name: &'static str) -> Result<(), MigrateError> {
+        self.finish_file()?;
+        let path = self.set.join(name);
+        let file = std::fs::File::open(&path).map_err(MigrateError::io(&path))?;
+        self.current = Some((name, BufReader::new(file), 0));
+        Ok(())
+    }
+
+    fn row(&mut self, row: Row) -> Result<(), MigrateError> {
+        match row {
+            Row::Account(r) => {
+                views::add_account(&mut self.sums, &r)?;
+                self.same(r)
+            }
+            Row::Pending(r) => {
+                views::add_pending(&mut self.sums, &r)?;
+                self.same(r)
+            }
+            Row::Citizen(r) => self.same(r),
+            Row::Purchase(r) => self.same(r),
+            Row::Payment(r) => self.same(r),
+            Row::Cashback(r) => self.same(r),
+            Row::Payout(r) => self.same(r),
+            Row::Scheme(r) => self.same(r),
+            Row::Budget(r) => self.same(r),
+        }
+    }
 }
 
 fn check_ledger(set: &Path, manifest: &Manifest, replayed: &Replayed) -> Result<(), MigrateError> {
@@ -243,28 +313,15 @@ fn check_ledger(set: &Path, manifest: &Manifest, replayed: &Replayed) -> Result<
             manifest.state_hash
         )));
     }
-    let ours = views::ledger_rows(&replayed.ledger)?;
-    let theirs = LedgerRows {
-        accounts: read_jsonl(set, files::ACCOUNTS)?,
-        citizens: read_jsonl(set, files::CITIZENS)?,
-        purchases: read_jsonl(set, files::PURCHASES)?,
-        payments: read_jsonl(set, files::PAYMENTS)?,
-        cashbacks: read_jsonl(set, files::CASHBACKS)?,
-        pending: read_jsonl(set, files::PENDING)?,
-        payouts: read_jsonl(set, files::PAYOUTS)?,
-        schemes: read_jsonl(set, files::SCHEMES)?,
-        budgets: read_jsonl(set, files::BUDGETS)?,
+    let mut compare = SameRows {
+        set,
+        current: None,
+        line: String::new(),
+        sums: Sums::default(),
     };
-    same_rows(files::ACCOUNTS, &ours.accounts, &theirs.accounts)?;
-    same_rows(files::CITIZENS, &ours.citizens, &theirs.citizens)?;
-    same_rows(files::PURCHASES, &ours.purchases, &theirs.purchases)?;
-    same_rows(files::PAYMENTS, &ours.payments, &theirs.payments)?;
-    same_rows(files::CASHBACKS, &ours.cashbacks, &theirs.cashbacks)?;
-    same_rows(files::PENDING, &ours.pending, &theirs.pending)?;
-    same_rows(files::PAYOUTS, &ours.payouts, &theirs.payouts)?;
-    same_rows(files::SCHEMES, &ours.schemes, &theirs.schemes)?;
-    same_rows(files::BUDGETS, &ours.budgets, &theirs.budgets)?;
-    let sums = views::sums(&ours)?;
+    views::visit_rows(&replayed.ledger, &mut compare)?;
+    compare.finish_file()?;
+    let sums = compare.sums;
     if sums != manifest.sums {
         return Err(MigrateError::Set(format!(
             "the control totals differ: the journal gives {sums:?}, the manifest says {:?}",

@@ -65,13 +65,36 @@ fn balance(a: &ledger::Account) -> Result<i64, MigrateError> {
         .ok_or_else(|| MigrateError::Ledger(format!("account {} overflows", a.id.0)))
 }
 
-/// The rows of every ledger file, in the set's order (ids ascending).
-pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
-    let mut accounts = Vec::with_capacity(ledger.accounts().len());
+/// One row of a ledger file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Row {
+    Account(AccountRow),
+    Citizen(CitizenRow),
+    Purchase(PurchaseRow),
+    Payment(PaymentRow),
+    Cashback(CashbackRow),
+    Pending(PendingRow),
+    Payout(PayoutRow),
+    Scheme(SchemeRow),
+    Budget(BudgetRow),
+}
+
+/// Where a walk over the ledger's rows goes, file by file, one row at a time: a town's
+/// twenty million refundable payments are never all held as rows.
+pub trait RowSink {
+    /// Before the rows of `name`: every ledger file in the set's order, empty ones too.
+    fn file(&mut self, name: &'static str) -> Result<(), MigrateError>;
+    fn row(&mut self, row: Row) -> Result<(), MigrateError>;
+}
+
+/// Walks the rows of every ledger file, in the set's order (ids ascending).
+pub fn visit_rows(ledger: &Ledger, sink: &mut dyn RowSink) -> Result<(), MigrateError> {
+    use crate::format::files;
+    sink.file(files::ACCOUNTS)?;
     let mut sorted: Vec<&ledger::Account> = ledger.accounts().iter().collect();
     sorted.sort_unstable_by_key(|a| a.id);
-    for a in &sorted {
-        accounts.push(AccountRow {
+    for a in sorted {
+        sink.row(Row::Account(AccountRow {
             id: a.id.0,
             kind: a.kind.as_str().to_owned(),
             state: state_name(a.state).to_owned(),
@@ -80,12 +103,11 @@ pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
             credits_pending: a.credits_pending.get(),
             accepts: (a.kind == AccountKind::Merchant).then(|| sources(a.accepts)),
             lots: a.lots.iter().map(lot_row).collect(),
-        });
+        }))?;
     }
-    let citizens = ledger
-        .citizens()
-        .into_iter()
-        .map(|(wallet, p)| CitizenRow {
+    sink.file(files::CITIZENS)?;
+    for (wallet, p) in ledger.citizens() {
+        sink.row(Row::Citizen(CitizenRow {
             wallet: wallet.0,
             birth_year: p.birth_year,
             counters_month: p.month,
@@ -113,11 +135,11 @@ pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
                 channel: a.channel,
                 topup: a.topup,
             }),
-        })
-        .collect();
-    let purchases = ledger
-        .purchases()
-        .map(|p| PurchaseRow {
+        }))?;
+    }
+    sink.file(files::PURCHASES)?;
+    for p in ledger.purchases() {
+        sink.row(Row::Purchase(PurchaseRow {
             charge: p.charge.0,
             subsidy: p.subsidy.map(|t| t.0),
             wallet: p.wallet.0,
@@ -129,11 +151,11 @@ pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
             at_us: p.at.as_micros(),
             cancellable_until_us: p.expires_at.as_micros(),
             state: purchase_state(p.state).to_owned(),
-        })
-        .collect();
-    let payments = ledger
-        .payments()
-        .map(|(id, p)| PaymentRow {
+        }))?;
+    }
+    sink.file(files::PAYMENTS)?;
+    for (id, p) in ledger.payments() {
+        sink.row(Row::Payment(PaymentRow {
             payment: id.0,
             payer: p.payer.0,
             merchant: p.merchant.0,
@@ -141,11 +163,11 @@ pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
             refunded: p.refunded.get(),
             at_us: p.at.as_micros(),
             drawn: p.drawn.iter().map(lot_row).collect(),
-        })
-        .collect();
-    let cashbacks = ledger
-        .cashbacks()
-        .map(|c| CashbackRow {
+        }))?;
+    }
+    sink.file(files::CASHBACKS)?;
+    for c in ledger.cashbacks() {
+        sink.row(Row::Cashback(CashbackRow {
             payment: c.payment.0,
             payer: c.payer.0,
             amount: c.amount.get(),
@@ -155,8 +177,9 @@ pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
             counted: c.counted.get(),
             budget: c.budget.0,
             at_us: c.at.as_micros(),
-        })
-        .collect();
+        }))?;
+    }
+    sink.file(files::PENDING)?;
     let mut pending: Vec<PendingRow> = ledger
         .pendings()
         .map(|p| PendingRow {
@@ -169,18 +192,21 @@ pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
         })
         .collect();
     pending.sort_unstable_by_key(|p| p.id);
-    let payouts = ledger
-        .payouts()
-        .map(|p| PayoutRow {
+    for p in pending {
+        sink.row(Row::Pending(p))?;
+    }
+    sink.file(files::PAYOUTS)?;
+    for p in ledger.payouts() {
+        sink.row(Row::Payout(PayoutRow {
             payout: p.payout.0,
             wallet: p.wallet.0,
             amount: p.amount.get(),
             at_us: p.at.as_micros(),
-        })
-        .collect();
-    let mut schemes = Vec::new();
+        }))?;
+    }
+    sink.file(files::SCHEMES)?;
     for v in ledger.scheme_versions() {
-        schemes.push(SchemeRow {
+        sink.row(Row::Scheme(SchemeRow {
             number: v.number,
             effective_at_us: v.effective_at.as_micros(),
             set_at_us: v.set_at.as_micros(),
@@ -189,32 +215,51 @@ pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
                 .config
                 .to_toml()
                 .map_err(|e| MigrateError::Ledger(format!("scheme version {}: {e}", v.number)))?,
-        });
+        }))?;
     }
-    let mut budgets = Vec::new();
+    sink.file(files::BUDGETS)?;
     for (id, usage) in ledger.budget_usages() {
         let account = ledger
             .account(id)
             .ok_or_else(|| MigrateError::Ledger(format!("budget {} has no account", id.0)))?;
-        budgets.push(BudgetRow {
+        sink.row(Row::Budget(BudgetRow {
             budget: id.0,
             balance: balance(account)?,
             usage_month: usage.month,
             spent_month: usage.spent_month.get(),
             spent_total: usage.spent_total.get(),
-        });
+        }))?;
     }
-    Ok(LedgerRows {
-        accounts,
-        citizens,
-        purchases,
-        payments,
-        cashbacks,
-        pending,
-        payouts,
-        schemes,
-        budgets,
-    })
+    Ok(())
+}
+
+impl RowSink for LedgerRows {
+    fn file(&mut self, _: &'static str) -> Result<(), MigrateError> {
+        Ok(())
+    }
+
+    fn row(&mut self, row: Row) -> Result<(), MigrateError> {
+        match row {
+            Row::Account(r) => self.accounts.push(r),
+            Row::Citizen(r) => self.citizens.push(r),
+            Row::Purchase(r) => self.purchases.push(r),
+            Row::Payment(r) => self.payments.push(r),
+            Row::Cashback(r) => self.cashbacks.push(r),
+            Row::Pending(r) => self.pending.push(r),
+            Row::Payout(r) => self.payouts.push(r),
+            Row::Scheme(r) => self.schemes.push(r),
+            Row::Budget(r) => self.budgets.push(r),
+        }
+        Ok(())
+    }
+}
+
+/// The rows of every ledger file, held (small currencies and tests; a town's are
+/// walked with [`visit_rows`]).
+pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
+    let mut rows = LedgerRows::default();
+    visit_rows(ledger, &mut rows)?;
+    Ok(rows)
 }
 
 fn add(
@@ -233,16 +278,27 @@ fn add(
 pub fn sums(rows: &LedgerRows) -> Result<Sums, MigrateError> {
     let mut sums = Sums::default();
     for a in &rows.accounts {
-        add(&mut sums.balances_by_account_kind, &a.kind, a.balance)?;
-        *sums.accounts_by_kind.entry(a.kind.clone()).or_insert(0) += 1;
-        for lot in &a.lots {
-            add(&mut sums.wallets_by_source, &lot.source, lot.amount)?;
-        }
+        add_account(&mut sums, a)?;
     }
     for p in &rows.pending {
-        add(&mut sums.pending_by_kind, &p.kind, p.amount)?;
+        add_pending(&mut sums, p)?;
     }
     Ok(sums)
+}
+
+/// One account row into the control totals.
+pub fn add_account(sums: &mut Sums, a: &AccountRow) -> Result<(), MigrateError> {
+    add(&mut sums.balances_by_account_kind, &a.kind, a.balance)?;
+    *sums.accounts_by_kind.entry(a.kind.clone()).or_insert(0) += 1;
+    for lot in &a.lots {
+        add(&mut sums.wallets_by_source, &lot.source, lot.amount)?;
+    }
+    Ok(())
+}
+
+/// One pending row into the control totals.
+pub fn add_pending(sums: &mut Sums, p: &PendingRow) -> Result<(), MigrateError> {
+    add(&mut sums.pending_by_kind, &p.kind, p.amount)
 }
 
 #[cfg(test)]
