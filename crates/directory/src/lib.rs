@@ -19,7 +19,7 @@ pub mod error;
 pub mod geo;
 pub mod hangul;
 pub mod hours;
-mod lines;
+pub mod lines;
 pub mod model;
 mod name_index;
 pub mod registry;

@@ -8,14 +8,14 @@
 
 /// Byte offset → 1-based line, for offsets that only increase.
 #[derive(Debug)]
-pub(crate) struct LineCounter<'d> {
+pub struct LineCounter<'d> {
     data: &'d [u8],
     offset: usize,
     line: u64,
 }
 
 impl<'d> LineCounter<'d> {
-    pub(crate) fn new(data: &'d [u8]) -> LineCounter<'d> {
+    pub fn new(data: &'d [u8]) -> LineCounter<'d> {
         LineCounter {
             data,
             offset: 0,
@@ -25,7 +25,7 @@ impl<'d> LineCounter<'d> {
 
     /// The line of the first byte at or after `byte` that is not a line terminator (the
     /// reader places a record at the terminator bytes before it).
-    pub(crate) fn line_at(&mut self, byte: u64) -> u64 {
+    pub fn line_at(&mut self, byte: u64) -> u64 {
         let mut target = usize::try_from(byte)
             .unwrap_or(usize::MAX)
             .min(self.data.len());

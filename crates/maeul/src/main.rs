@@ -163,8 +163,9 @@ enum Cmd {
     },
     /// Runs the benchmarks and prints their figures (Markdown).
     Bench {
-        /// Which: apply, durable, restart, baseline (default: all), or migrate (an
-        /// operator change at a town's scale: export, import, verify; run alone).
+        /// Which: apply, durable, restart, baseline (default: all), migrate (an
+        /// operator change at a town's scale: export, import, verify; run alone), or
+        /// legacy (another vendor's dumps imported and verified; run alone).
         which: Vec<String>,
         /// migrate: citizens (each a signed-up user).
         #[arg(long, default_value_t = 1_000_000)]
@@ -197,6 +198,74 @@ enum MigrateCmd {
     /// Makes the successor's key pair: writes the secret key file and prints the
     /// public key to give the old operator.
     Keygen { out: PathBuf },
+    /// Imports another vendor's CSV dumps (UTF-8 or CP949) into a currency of DATA_DIR
+    /// through a mapping file (docs/legacy-import.md): every row imported or reported
+    /// (line, field, reason in Korean and English), value journaled with its provenance,
+    /// old QR codes as aliases, the old operator's control totals compared. A later dump
+    /// of the same system imports as a delta; a killed run is rerun to the same result.
+    /// The currency stays halted until `go-live`.
+    Import {
+        data_dir: PathBuf,
+        #[arg(long)]
+        currency: String,
+        /// The folder with the dump files the mapping names.
+        #[arg(long)]
+        dumps: PathBuf,
+        /// Default: mapping.toml in the dumps' folder.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// The old operator's control totals (TOML). Default: totals.toml in the dumps'
+        /// folder.
+        #[arg(long)]
+        totals: Option<PathBuf>,
+        /// Every reported row (CSV, UTF-8 with BOM). Default: import-report.csv in the
+        /// dumps' folder.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Accepts one control-total difference of the last legacy import (journaled).
+    SignOff {
+        data_dir: PathBuf,
+        #[arg(long)]
+        currency: String,
+        /// members, merchants, unpaid_to_merchants, outstanding.purchased,
+        /// outstanding.allowance or outstanding.cashback.
+        #[arg(long)]
+        total: String,
+        #[arg(long)]
+        operator: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Takes a legacy-imported currency live: refused while a difference is not signed
+    /// off; journals the resume.
+    GoLive {
+        data_dir: PathBuf,
+        #[arg(long)]
+        currency: String,
+        #[arg(long)]
+        operator: String,
+    },
+    /// Writes a synthetic legacy dump (CP949, CRLF, quoted fields, the old vendor's
+    /// words) with its mapping and control totals, to rehearse an import with.
+    LegacyDump {
+        out: PathBuf,
+        #[arg(long, default_value_t = 1_000)]
+        members: usize,
+        #[arg(long, default_value_t = 100)]
+        merchants: usize,
+        /// Add a row breaking each rule the import checks.
+        #[arg(long)]
+        defects: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// 0: the first dump; 1, 2, ...: the same system days later.
+        #[arg(long, default_value_t = 0)]
+        day: u32,
+        /// Won added to the stated purchased value (a control total that differs).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        skew: i64,
+    },
     /// Follows another maeul's journal into DATA_DIR with the successor credential its
     /// operator issued: every record checked against the chain and replayed before it
     /// is written; shows how far behind it is. Resumes where it stopped. Ends at
@@ -347,6 +416,8 @@ enum Drill {
     },
 }
 
+const THIRTY_DAYS_US: u64 = 30 * 86_400 * 1_000_000;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -409,6 +480,68 @@ fn main() -> ExitCode {
         Cmd::Migrate {
             migrate: MigrateCmd::Keygen { out },
         } => maeul::migration::keygen(&out),
+        Cmd::Migrate {
+            migrate:
+                MigrateCmd::Import {
+                    data_dir,
+                    currency,
+                    mapping,
+                    totals,
+                    report,
+                    dumps,
+                },
+        } => maeul::legacy::import(&maeul::legacy::ImportArgs {
+            data_dir,
+            currency,
+            mapping: mapping.unwrap_or_else(|| dumps.join("mapping.toml")),
+            totals: totals.unwrap_or_else(|| dumps.join("totals.toml")),
+            dumps,
+            report,
+        })
+        .map(|_| ()),
+        Cmd::Migrate {
+            migrate:
+                MigrateCmd::SignOff {
+                    data_dir,
+                    currency,
+                    total,
+                    operator,
+                    reason,
+                },
+        } => maeul::legacy::sign_off(&data_dir, &currency, &total, &operator, &reason),
+        Cmd::Migrate {
+            migrate:
+                MigrateCmd::GoLive {
+                    data_dir,
+                    currency,
+                    operator,
+                },
+        } => maeul::legacy::go_live(&data_dir, &currency, &operator),
+        Cmd::Migrate {
+            migrate:
+                MigrateCmd::LegacyDump {
+                    out,
+                    members,
+                    merchants,
+                    defects,
+                    seed,
+                    day,
+                    skew,
+                },
+        } => maeul::legacy::write_synthetic(
+            &out,
+            &migrate::legacy::synth::SynthOptions {
+                members,
+                merchants,
+                defects,
+                seed,
+                day,
+                // Dates are written relative to a 30-day period, so dumps of the same
+                // system written days apart agree on every unchanged row.
+                now_us: service::now_us() / THIRTY_DAYS_US * THIRTY_DAYS_US,
+            },
+            skew,
+        ),
         Cmd::Migrate {
             migrate:
                 MigrateCmd::Rehearse {
@@ -561,6 +694,19 @@ fn main() -> ExitCode {
                 },
             ))
         })(),
+        Cmd::Bench {
+            which,
+            dir,
+            citizens,
+            merchants,
+            ..
+        } if which.iter().any(|w| w == "legacy") => {
+            maeul::bench_legacy::run(&maeul::bench_legacy::LegacyBench {
+                dir,
+                citizens,
+                merchants,
+            })
+        }
         Cmd::Bench {
             which,
             dir,

@@ -10,20 +10,20 @@ use anyhow::Context;
 use crate::data_dir;
 
 /// One progress bar per step, with its rate and time left when the total is known.
-struct Bars {
+pub(crate) struct Bars {
     bars: indicatif::MultiProgress,
     current: Mutex<Option<(String, indicatif::ProgressBar)>>,
 }
 
 impl Bars {
-    fn new() -> Bars {
+    pub(crate) fn new() -> Bars {
         Bars {
             bars: indicatif::MultiProgress::new(),
             current: Mutex::new(None),
         }
     }
 
-    fn update(&self, step: &str, done: u64, total: u64) {
+    pub(crate) fn update(&self, step: &str, done: u64, total: u64) {
         let Ok(mut current) = self.current.lock() else {
             return;
         };
@@ -53,7 +53,7 @@ impl Bars {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Ok(mut current) = self.current.lock()
             && let Some((_, bar)) = current.take()
         {

@@ -260,6 +260,14 @@ async fn serve(
             engine.seal(&format!("moved to {}", m.to));
             tracing::warn!(currency = %code, to = %m.to, "moved to another operator: read-only, everyone is sent on");
         }
+        // A legacy import that has not gone live (or was killed mid-run, between its
+        // resume and its halt) must not take payments.
+        if let Some(why) =
+            migrate::legacy::not_live_reason(&data_dir::currency_dir(&o.data_dir, code))
+        {
+            engine.seal(&why);
+            tracing::warn!(currency = %code, "read-only: {why}");
+        }
     }
     let service = Service::new(currencies, auth)
         .with_address_limit(service::limits::WriteLimit {

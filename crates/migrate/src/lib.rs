@@ -22,6 +22,7 @@ mod export;
 pub mod follow;
 pub mod format;
 mod import;
+pub mod legacy;
 pub mod people;
 mod sha;
 pub mod views;

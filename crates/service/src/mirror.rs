@@ -52,58 +52,7 @@ pub async fn mirror_in_ledger(currency: &Currency, ids: &[u64]) -> Result<usize,
             .iter()
             .filter_map(|id| currency.merchants.get(*id))
             .collect();
-        let commands: Vec<Command> = currency.engine.read(|l| {
-            let mut out = Vec::new();
-            // Revenue bands are judged against the scheme in force.
-            let thresholds = l
-                .scheme_at(l.last_timestamp())
-                .map(|v| revenue_thresholds(&v.config));
-            for m in &records {
-                let id = MerchantId(AccountId(m.id.0));
-                let (category, revenue) = ledger_profile(&m.profile, thresholds.as_deref());
-                if l.account(id.account()).is_none() {
-                    out.push(Command::OpenAccount {
-                        account: id.account(),
-                        kind: AccountKind::Merchant,
-                        accepts: source_set(m.profile.accepts),
-                    });
-                }
-                let profile = l.merchant_profile(id.account());
-                if profile.is_none_or(|p| p.category != category || p.annual_revenue != revenue) {
-                    out.push(Command::Scheme(Box::new(
-                        SchemeCommand::SetMerchantProfile {
-                            merchant: id,
-                            category,
-                            annual_revenue: revenue,
-                        },
-                    )));
-                }
-                let suspended = profile.is_some_and(|p| p.operator_suspension.is_some());
-                let should_be = m.status != Status::Approved;
-                if should_be && !suspended {
-                    let why = match m.status {
-                        Status::Applied => "awaiting approval".to_owned(),
-                        Status::Closed => format!("closed: {}", m.last_change.reason),
-                        _ => m.last_change.reason.clone(),
-                    };
-                    // Never skipped: a reason too long for the journal is cut (at a
-                    // character boundary), an empty one replaced.
-                    let reason = Text::new(truncate_bytes(&why, Text::BYTES_MAX))
-                        .or_else(|_| Text::new("not approved"));
-                    if let Ok(reason) = reason {
-                        out.push(Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
-                            merchant: id,
-                            reason,
-                        })));
-                    }
-                } else if !should_be && suspended {
-                    out.push(Command::Scheme(Box::new(
-                        SchemeCommand::ReinstateMerchant { merchant: id },
-                    )));
-                }
-            }
-            out
-        });
+        let commands: Vec<Command> = currency.engine.read(|l| mirror_commands(l, &records));
         if commands.is_empty() {
             continue;
         }
@@ -129,6 +78,63 @@ pub async fn mirror_in_ledger(currency: &Currency, ids: &[u64]) -> Result<usize,
         }
     }
     Ok(applied)
+}
+
+/// The commands that make the ledger follow `records`: an account for each, the
+/// profile the scheme rules read, a suspension exactly when not approved. Pure (reads
+/// the ledger given), so an offline verb plans with it too; empty when the ledger
+/// already follows.
+pub fn mirror_commands(l: &ledger::Ledger, records: &[Merchant]) -> Vec<Command> {
+    let mut out = Vec::new();
+    // Revenue bands are judged against the scheme in force.
+    let thresholds = l
+        .scheme_at(l.last_timestamp())
+        .map(|v| revenue_thresholds(&v.config));
+    for m in records {
+        let id = MerchantId(AccountId(m.id.0));
+        let (category, revenue) = ledger_profile(&m.profile, thresholds.as_deref());
+        if l.account(id.account()).is_none() {
+            out.push(Command::OpenAccount {
+                account: id.account(),
+                kind: AccountKind::Merchant,
+                accepts: source_set(m.profile.accepts),
+            });
+        }
+        let profile = l.merchant_profile(id.account());
+        if profile.is_none_or(|p| p.category != category || p.annual_revenue != revenue) {
+            out.push(Command::Scheme(Box::new(
+                SchemeCommand::SetMerchantProfile {
+                    merchant: id,
+                    category,
+                    annual_revenue: revenue,
+                },
+            )));
+        }
+        let suspended = profile.is_some_and(|p| p.operator_suspension.is_some());
+        let should_be = m.status != Status::Approved;
+        if should_be && !suspended {
+            let why = match m.status {
+                Status::Applied => "awaiting approval".to_owned(),
+                Status::Closed => format!("closed: {}", m.last_change.reason),
+                _ => m.last_change.reason.clone(),
+            };
+            // Never skipped: a reason too long for the journal is cut (at a
+            // character boundary), an empty one replaced.
+            let reason = Text::new(truncate_bytes(&why, Text::BYTES_MAX))
+                .or_else(|_| Text::new("not approved"));
+            if let Ok(reason) = reason {
+                out.push(Command::Scheme(Box::new(SchemeCommand::SuspendMerchant {
+                    merchant: id,
+                    reason,
+                })));
+            }
+        } else if !should_be && suspended {
+            out.push(Command::Scheme(Box::new(
+                SchemeCommand::ReinstateMerchant { merchant: id },
+            )));
+        }
+    }
+    out
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends at a character boundary.
