@@ -680,3 +680,158 @@ fn cutover_under_load(kills: bool) -> std::time::Duration {
 fn stop_child(child: std::process::Child) {
     stop(child);
 }
+
+/// The old node on a fixed port (so it comes back where the follower asks), its own
+/// simulated bank on any.
+fn serve_old_at(dir: &Path, port: u16) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maeul"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--bank-listen", "127.0.0.1:0", "--demo-rate", "0"])
+        .args(["--seconds", "300", "--data-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// The old node SIGKILLed at moments of the cutover (before its halt, while it makes
+/// the set, after it moved): it comes back, the cutover is run again, and the switch
+/// completes with nothing lost: both journals verify, the new one continues the old
+/// one, the old node sends everyone on, and a payment made before is refunded at the
+/// new node.
+#[test]
+fn the_old_node_killed_during_the_cutover_finishes_it_when_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    let new = tmp.path().join("new");
+    let key = tmp.path().join("successor.key");
+    let credential = tmp.path().join("credential");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let port = free_port();
+    let (mut old_child, old_base) = serve_old_at(&old, port);
+    let api = format!("{old_base}/api/v1");
+    let payment_before = rt.block_on(async {
+        let operator = sign_in(&http, &api, "operator").await;
+        let issued: serde_json::Value = http
+            .post(format!("{api}/operator/demo/successor"))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        std::fs::write(&credential, issued["credential"].as_str().unwrap()).unwrap();
+        let code = sticker_of_running(&http, &api, 20_042).await;
+        let citizen = sign_in(&http, &api, "citizen-0001").await;
+        pay(&http, &api, &citizen, &code, "before-the-switch").await
+    });
+    ok(maeul(&["migrate", "keygen", key.to_str().unwrap()]));
+    let out = Command::new(env!("CARGO_BIN_EXE_maeul"))
+        .args(["migrate", "follow"])
+        .arg(&new)
+        .args(["--from", &old_base, "--currency", "demo", "--credential"])
+        .arg(&credential)
+        .args(["--seconds", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+
+    let to = format!("http://127.0.0.1:{}", free_port());
+    let cutover = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_maeul"));
+        c.args(["migrate", "cutover"])
+            .arg(&new)
+            .args(["--from", &old_base, "--currency", "demo", "--credential"])
+            .arg(&credential)
+            .arg("--identity")
+            .arg(&key)
+            .args(["--to", &to]);
+        c
+    };
+    let mut rng = rand::rng();
+    // (halt journaled, moved recorded) at each kill.
+    let mut stages = Vec::new();
+    for base_ms in [40u64, 120, 250, 400] {
+        let mut switch = cutover()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = base_ms * rand::Rng::random_range(&mut rng, 80..120) / 100;
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        old_child.kill().unwrap();
+        old_child.wait().unwrap();
+        // The cutover cannot finish without the old node: it gives up or is stopped.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = switch.kill();
+        let _ = switch.wait();
+        // Whatever the moment, the old journal verifies.
+        verify(&old);
+        let halted = old_journal_halted(&old);
+        let moved = std::fs::read_to_string(old.join("currencies/demo/handover.json"))
+            .is_ok_and(|h| h.contains("\"to\""));
+        stages.push((halted, moved));
+        (old_child, _) = serve_old_at(&old, port);
+    }
+    println!("the old node's state at each kill (halted, moved): {stages:?}");
+    let done = ok(cutover().output().unwrap());
+    assert!(done.contains("0 won of difference"), "{done}");
+
+    rt.block_on(async {
+        // The old node, back, sends everyone on.
+        let moved = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{api}/me/wallet"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(moved.status(), 308);
+    });
+    stop_child(old_child);
+    let old_report = verify(&old);
+
+    // The new node serves; the shop refunds the payment made before the switch.
+    let (new_child, new_base, _) = common::serve(&new, 0, 60);
+    let new_api = format!("{new_base}/api/v1");
+    rt.block_on(async {
+        let shop = sign_in(&http, &new_api, "shop-0043").await;
+        let refund = http
+            .post(format!("{new_api}/me/payments/{payment_before}/refund"))
+            .bearer_auth(&shop)
+            .header("Idempotency-Key", "refund-after-old-node-kills")
+            .json(&serde_json::json!({"amount": 1000}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refund.status(), 200, "{}", refund.text().await.unwrap());
+    });
+    stop_child(new_child);
+    let new_report = verify(&new);
+    assert!(new_report.last_seq > old_report.last_seq);
+}
+
+/// Whether the old journal's last command is the handover's halt.
+fn old_journal_halted(dir: &Path) -> bool {
+    let mut last_halt = false;
+    maeul::data_dir::storage(dir, &engine::CurrencyCode::new("demo").unwrap())
+        .read_records(1, None, &mut |r| {
+            if let Ok(engine::record::RecordBody::Batch(b)) = engine::record::decode(&r.payload) {
+                last_halt = b.commands.iter().any(|e| {
+                    matches!(&e.command, ledger::Command::Halt { operator, .. } if operator.as_str() == "handover")
+                });
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    last_halt
+}
