@@ -4,6 +4,8 @@
 //! verified after every kill.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -140,6 +142,24 @@ fn a_legacy_import_killed_at_random_moments_converges_and_follows_deltas() {
         verify(&data);
     }
     assert!(mid_run >= 4, "only {mid_run} kills landed mid-run");
+    // Served before go-live, the currency is read-only, and says so.
+    let (serving, base, _) = common::serve(&data, 0, 30);
+    let status: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::get(format!("{base}/status.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let text = status.to_string();
+    assert!(
+        text.contains("town") && text.contains("read_only"),
+        "{text}"
+    );
+    let mut serving = serving;
+    let _ = serving.kill();
+    let _ = serving.wait();
     let status = migrate::legacy::read_status(&currency_dir)
         .unwrap()
         .unwrap();
