@@ -126,6 +126,7 @@ pub fn run(o: &MigrateBench) -> anyhow::Result<()> {
             data_dir: new.clone(),
             identity: secret,
             journal_here: false,
+            verified_cut: None,
         },
         &|_, _, _| {},
     )?;

@@ -65,6 +65,10 @@ enum Cmd {
         /// The attribution the tile server's terms ask for, shown under the map.
         #[arg(long, default_value = "")]
         map_tiles_attribution: String,
+        /// Currencies this node just took over with `maeul migrate cutover`: their
+        /// handover halt ends (journaled) once they are open.
+        #[arg(long, hide = true)]
+        resume_handover: Vec<String>,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -439,6 +443,7 @@ fn main() -> ExitCode {
             connections_per_address,
             map_tiles,
             map_tiles_attribution,
+            resume_handover,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
             let map_tiles = map_tiles
@@ -455,6 +460,7 @@ fn main() -> ExitCode {
                 sign_ins_per_address,
                 connections_per_address,
                 pages: web::PageSettings { map_tiles },
+                resume_handover,
             })
         })(),
         Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),
@@ -582,6 +588,7 @@ fn main() -> ExitCode {
                 source: maeul::migration::Source::new(&from, &currency, &credential)?,
                 identity,
                 to,
+                resume: listen.is_none(),
             };
             let serve = listen.map(|listen| maeul::serve::ServeOptions {
                 data_dir,
@@ -594,6 +601,7 @@ fn main() -> ExitCode {
                 sign_ins_per_address: service::limits::WriteLimit::PER_ADDRESS.per_second,
                 connections_per_address: server::connections::CONNECTIONS_PER_ADDRESS_MAX,
                 pages: web::PageSettings::default(),
+                resume_handover: vec![currency.clone()],
             });
             maeul::migration::cutover(&options, serve)
         })(),

@@ -140,6 +140,7 @@ pub fn import(set: &Path, data_dir: &Path, identity: &Path) -> anyhow::Result<()
         data_dir: data_dir.to_owned(),
         identity,
         journal_here: false,
+        verified_cut: None,
     };
     let started = std::time::Instant::now();
     let bars = Bars::new();
@@ -429,6 +430,11 @@ pub struct CutoverOptions {
     pub identity: std::path::PathBuf,
     /// Where the old node sends everyone (this node's public address).
     pub to: String,
+    /// Journal the resume here (opening the engine for it). `false` when this node
+    /// serves right after: `maeul serve --resume-handover` journals it at its start,
+    /// which saves an engine start in the pause. A node that dies in between stays
+    /// halted until the cutover is run again (it resumes then).
+    pub resume: bool,
 }
 
 /// Downloads a file of the set, refused once it passes the `limit` bytes its
@@ -638,12 +644,20 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
             data_dir: o.data_dir.clone(),
             identity: identity_text,
             journal_here: true,
+            // Checked just above, record by record: the import need not replay again.
+            verified_cut: (!past_the_cut).then(|| migrate::VerifiedCut {
+                seq: moved.seq,
+                head_hash: moved.head_hash.clone(),
+                state_hash: moved.state_hash.clone(),
+            }),
         },
         &|_, _, _| {},
     )?;
     step("people, registry, notices imported", &mut steps);
-    resume(&o.data_dir, &src.currency)?;
-    step("resume journaled", &mut steps);
+    if o.resume {
+        resume(&o.data_dir, &src.currency)?;
+        step("resume journaled", &mut steps);
+    }
     drop(lock);
     Ok(CutoverDone {
         moved,
@@ -661,7 +675,22 @@ fn resume(data_dir: &Path, currency: &str) -> anyhow::Result<()> {
         data_dir::storage(data_dir, &code),
         engine::EngineOptions::default(),
     )?;
-    if engine.read(|l| l.halted().is_none()) {
+    let r = resume_engine(&engine, currency);
+    engine.shutdown();
+    r
+}
+
+/// The resume, through an engine already open (the serving node's own, at its start).
+/// Idempotent: a currency not halted is left as it is, and the key is the same on
+/// every run.
+pub(crate) fn resume_engine(engine: &engine::Engine, currency: &str) -> anyhow::Result<()> {
+    let halted_by_handover = engine.read(|l| {
+        l.halted().is_some_and(|h| {
+            matches!(&h.cause, ledger::HaltCause::Operator { operator, .. }
+                if operator.as_str() == service::handover::HALTED_BY)
+        })
+    });
+    if !halted_by_handover {
         return Ok(()); // a rerun: resumed already
     }
     let outcomes = engine.execute(vec![ledger::Envelope {
@@ -700,7 +729,11 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<u64> {
 
 /// A `maeul serve` of this binary on `data`, on free loopback ports with the built-in
 /// simulated bank (a rehearsal never talks to a real bank), and its API's address.
-fn spawn_serve(data: &Path, log: &Path) -> anyhow::Result<(std::process::Child, String, Duration)> {
+fn spawn_serve(
+    data: &Path,
+    log: &Path,
+    more: &[&str],
+) -> anyhow::Result<(std::process::Child, String, Duration)> {
     use std::io::BufRead;
     let started = std::time::Instant::now();
     let mut child = std::process::Command::new(std::env::current_exe()?)
@@ -713,6 +746,7 @@ fn spawn_serve(data: &Path, log: &Path) -> anyhow::Result<(std::process::Child, 
         ])
         .args(["--demo-rate", "0", "--data-dir"])
         .arg(data)
+        .args(more)
         .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(log)?)
         .spawn()?;
@@ -765,7 +799,7 @@ pub fn rehearse(data: &Path, currency: &str, work: &Path, keep: bool) -> anyhow:
     let (secret, _) = migrate::people::generate_key();
     std::fs::write(&key, secret)?;
 
-    let (old_node, old_url, old_start) = spawn_serve(&old, &work.join("old.log"))?;
+    let (old_node, old_url, old_start) = spawn_serve(&old, &work.join("old.log"), &[])?;
     steps.push(("the old node starts on the copy".into(), old_start));
     let result = (|| -> anyhow::Result<CutoverDone> {
         let src = Source {
@@ -802,11 +836,17 @@ pub fn rehearse(data: &Path, currency: &str, work: &Path, keep: bool) -> anyhow:
             source: src,
             identity: key.clone(),
             to: "http://127.0.0.1:1".to_owned(),
+            // The new node journals it at its start, as `cutover --listen` does.
+            resume: false,
         })
     })();
     stop(old_node);
     let done = result?;
-    let (new_node, _, new_start) = spawn_serve(&new, &work.join("new.log"))?;
+    let (new_node, _, new_start) = spawn_serve(
+        &new,
+        &work.join("new.log"),
+        &["--resume-handover", currency],
+    )?;
     stop(new_node);
     let pause = done.paused + new_start;
     println!(

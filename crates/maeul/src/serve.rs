@@ -40,6 +40,10 @@ pub struct ServeOptions {
     pub connections_per_address: usize,
     /// What the deployment sets for the pages (a map tile server).
     pub pages: web::PageSettings,
+    /// Currencies this node just took over (`maeul migrate cutover`): the handover's
+    /// halt ends here, journaled, once they are open, so the switch costs one start of
+    /// the engine, not two.
+    pub resume_handover: Vec<String>,
 }
 
 /// The issuer's account at the (simulated) bank.
@@ -80,6 +84,11 @@ pub fn run(o: ServeOptions) -> anyhow::Result<()> {
         codes.push(demo_code.clone());
     }
     let opened = open_all(&o.data_dir, &codes)?;
+    for (code, _, engine) in &opened {
+        if o.resume_handover.iter().any(|c| c == code.as_str()) {
+            crate::migration::resume_engine(engine, code.as_str())?;
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

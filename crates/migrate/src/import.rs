@@ -40,6 +40,19 @@ pub struct ImportOptions {
     /// journal is replayed to the cut and must reach the manifest's head and state
     /// hashes and say what the set's files say.
     pub journal_here: bool,
+    /// With `journal_here`: the cut the caller itself replayed the local journal to,
+    /// every record checked, just now (a follower at its cutover). When it is the
+    /// manifest's cut, head and state hash, the journal is not replayed again: its
+    /// state hash already proves every row the set's files could state.
+    pub verified_cut: Option<VerifiedCut>,
+}
+
+/// A cut a follower reached and checked: its record, chain head and state hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCut {
+    pub seq: u64,
+    pub head_hash: String,
+    pub state_hash: String,
 }
 
 /// How the journal got there.
@@ -348,6 +361,13 @@ fn place_journal(
     let dir = currency_dir(&options.data_dir, &code);
     let storage = |d: &Path| FileStorage::new(d, FileJournalConfig::default());
     if dir.join(journal::JOURNAL_FILE_NAME).exists() {
+        if let (true, Some(v)) = (options.journal_here, &options.verified_cut)
+            && v.seq == manifest.cut.seq
+            && v.head_hash == manifest.cut.head_hash
+            && v.state_hash == manifest.state_hash
+        {
+            return Ok(JournalStep::AlreadyThere);
+        }
         // A follower's own journal: from its snapshot (it checked every record as it
         // came); otherwise from the first record.
         let from = if options.journal_here {

@@ -29,7 +29,7 @@ pub mod views;
 
 pub use error::MigrateError;
 pub use export::{ExportOptions, export};
-pub use import::{ImportOptions, ImportReport, JournalStep, import};
+pub use import::{ImportOptions, ImportReport, JournalStep, VerifiedCut, import};
 
 /// Progress of a long step: (what, done, total); `total` 0 when unknown.
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);

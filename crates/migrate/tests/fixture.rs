@@ -25,6 +25,7 @@ fn a_version_1_set_written_earlier_is_read_and_imported() {
         data_dir: target.path().to_owned(),
         identity: key(),
         journal_here: false,
+        verified_cut: None,
     };
     let report = migrate::import(&options, &|_, _, _| {}).unwrap();
     let manifest = report.manifest.clone().unwrap();
@@ -85,6 +86,7 @@ fn a_set_from_a_newer_maeul_is_refused_by_name() {
             data_dir: target.path().to_owned(),
             identity: key(),
             journal_here: false,
+            verified_cut: None,
         },
         &|_, _, _| {},
     )
