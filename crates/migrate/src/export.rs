@@ -526,16 +526,23 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
             progress,
         )?);
     }
-    progress("writing the ledger's files", 0, 0);
-    let mut files_written = LedgerFiles {
-        dir: out,
-        current: None,
-        entries: Vec::new(),
-        sums: crate::format::Sums::default(),
+    // A follower's set carries no ledger files: its own journal, replayed record by
+    // record to this cut and equal in head and state hash, already holds every row.
+    let sums = if options.for_follower {
+        views::sums_of(ledger)?
+    } else {
+        progress("writing the ledger's files", 0, 0);
+        let mut files_written = LedgerFiles {
+            dir: out,
+            current: None,
+            entries: Vec::new(),
+            sums: crate::format::Sums::default(),
+        };
+        views::visit_rows(ledger, &mut files_written)?;
+        files_written.finish_file()?;
+        entries.extend(files_written.entries);
+        files_written.sums
     };
-    views::visit_rows(ledger, &mut files_written)?;
-    files_written.finish_file()?;
-    entries.extend(files_written.entries);
 
     progress("writing the registry and notices", 0, 0);
     let registry = SqliteRegistry::open_in(&options.data_dir).map_err(MigrateError::store)?;
@@ -615,7 +622,7 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
         },
         state_hash: ledger.state_hash().to_string(),
         files: entries,
-        sums: files_written.sums,
+        sums,
         people: people_summary,
     };
     write_manifest(out, &manifest)?;

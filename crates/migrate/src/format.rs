@@ -35,6 +35,11 @@ pub mod files {
     pub const NOTICES: &str = "notices.jsonl";
     /// People's data, encrypted to the successor's age (X25519) key.
     pub const PEOPLE: &str = "people.jsonl.age";
+    /// The ledger's files: what the journal says at the cut, as rows. A follower's set
+    /// (made at a cutover) leaves them out with the journal.
+    pub const LEDGER: [&str; 9] = [
+        ACCOUNTS, CITIZENS, PURCHASES, PAYMENTS, CASHBACKS, PENDING, PAYOUTS, SCHEMES, BUDGETS,
+    ];
 }
 
 /// `manifest.json`: what the set holds and how to check it.

@@ -87,6 +87,43 @@ pub trait RowSink {
     fn row(&mut self, row: Row) -> Result<(), MigrateError>;
 }
 
+fn account_row(a: &ledger::Account) -> Result<AccountRow, MigrateError> {
+    Ok(AccountRow {
+        id: a.id.0,
+        kind: a.kind.as_str().to_owned(),
+        state: state_name(a.state).to_owned(),
+        balance: balance(a)?,
+        debits_pending: a.debits_pending.get(),
+        credits_pending: a.credits_pending.get(),
+        accepts: (a.kind == AccountKind::Merchant).then(|| sources(a.accepts)),
+        lots: a.lots.iter().map(lot_row).collect(),
+    })
+}
+
+fn pending_row(p: &ledger::PendingTransfer) -> PendingRow {
+    PendingRow {
+        id: p.id.0,
+        kind: p.kind.as_str().to_owned(),
+        debit: p.debit.0,
+        credit: p.credit.0,
+        amount: p.amount.get(),
+        deadline_us: p.deadline.as_micros(),
+    }
+}
+
+/// The control totals straight from the ledger (its accounts and pending transfers),
+/// without walking the other files' rows.
+pub fn sums_of(ledger: &Ledger) -> Result<Sums, MigrateError> {
+    let mut sums = Sums::default();
+    for a in ledger.accounts() {
+        add_account(&mut sums, &account_row(a)?)?;
+    }
+    for p in ledger.pendings() {
+        add_pending(&mut sums, &pending_row(p))?;
+    }
+    Ok(sums)
+}
+
 /// Walks the rows of every ledger file, in the set's order (ids ascending).
 pub fn visit_rows(ledger: &Ledger, sink: &mut dyn RowSink) -> Result<(), MigrateError> {
     use crate::format::files;
@@ -94,16 +131,7 @@ pub fn visit_rows(ledger: &Ledger, sink: &mut dyn RowSink) -> Result<(), Migrate
     let mut sorted: Vec<&ledger::Account> = ledger.accounts().iter().collect();
     sorted.sort_unstable_by_key(|a| a.id);
     for a in sorted {
-        sink.row(Row::Account(AccountRow {
-            id: a.id.0,
-            kind: a.kind.as_str().to_owned(),
-            state: state_name(a.state).to_owned(),
-            balance: balance(a)?,
-            debits_pending: a.debits_pending.get(),
-            credits_pending: a.credits_pending.get(),
-            accepts: (a.kind == AccountKind::Merchant).then(|| sources(a.accepts)),
-            lots: a.lots.iter().map(lot_row).collect(),
-        }))?;
+        sink.row(Row::Account(account_row(a)?))?;
     }
     sink.file(files::CITIZENS)?;
     for (wallet, p) in ledger.citizens() {
@@ -180,17 +208,7 @@ pub fn visit_rows(ledger: &Ledger, sink: &mut dyn RowSink) -> Result<(), Migrate
         }))?;
     }
     sink.file(files::PENDING)?;
-    let mut pending: Vec<PendingRow> = ledger
-        .pendings()
-        .map(|p| PendingRow {
-            id: p.id.0,
-            kind: p.kind.as_str().to_owned(),
-            debit: p.debit.0,
-            credit: p.credit.0,
-            amount: p.amount.get(),
-            deadline_us: p.deadline.as_micros(),
-        })
-        .collect();
+    let mut pending: Vec<PendingRow> = ledger.pendings().map(pending_row).collect();
     pending.sort_unstable_by_key(|p| p.id);
     for p in pending {
         sink.row(Row::Pending(p))?;
