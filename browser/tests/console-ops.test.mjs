@@ -91,6 +91,32 @@ test('halting asks first, citizens see the reason on /status, resuming undoes it
   await waitForState('running');
 });
 
+test('a successor credential is issued after a confirmation and shown once, to copy', async () => {
+  const ctx = await context(browser, 'phone');
+  try {
+    const page = await ctx.newPage();
+    await signInWithForm(page, 'operator');
+    await page.waitForURL('**/console');
+    await page.goto('/console/halt');
+    assert.ok(await page.isVisible('#credential-state'));
+    await page.click('#issue-successor');
+    // The confirmation step: nothing issued yet.
+    assert.ok(await page.isVisible('div.alert-error[role=alert]'));
+    assert.equal(await page.locator('#successor-credential').count(), 0);
+    await page.click('form[action="/console/successor"] button[type=submit]');
+    const credential = (await page.textContent('#successor-credential')).trim();
+    assert.match(credential, /^mhs_[0-9a-f]{64}$/);
+    await assertAccessible(page, 'console successor credential');
+    // Back on the page: when it was issued, never the credential itself.
+    await page.goto('/console/halt');
+    assert.ok(await page.isVisible('#credential-state time'));
+    assert.ok(!(await page.content()).includes(credential));
+    assert.deepEqual(ctx.errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a notice published in the console is listed there and on /status', async () => {
   const ctx = await context(browser, 'desktop');
   const tag = randomUUID().slice(0, 8);

@@ -224,6 +224,15 @@ impl Handover {
         self.kept.read().get(code).and_then(|k| k.moved.clone())
     }
 
+    /// When the successor credential in force was issued (Unix microseconds), if one
+    /// was.
+    pub fn issued_at(&self, code: &str) -> Option<u64> {
+        self.kept.read().get(code).and_then(|k| {
+            k.credential_hash.as_ref()?;
+            k.issued_at_us
+        })
+    }
+
     /// Where everyone goes when every currency `served` moved (the usual node serves
     /// one); `None` while any still serves here.
     pub fn everything_moved_to<'a>(

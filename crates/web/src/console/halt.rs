@@ -4,6 +4,11 @@
 //! (`POST /console/resume`). The state is `service::dashboard`'s; halting and resuming
 //! are `service::operator::desk::{halt, resume}`, the same use cases as the API's.
 //! Both forms carry an idempotency key made when the form is drawn.
+//!
+//! The same page starts an operator change: it says whether the currency moved, and
+//! issues the successor credential (`POST /console/successor`, which first asks to
+//! confirm, then shows the credential once; `service::handover::issue_credential`, the
+//! API's use case). `docs/interchange.md` says what the successor does with it.
 
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -33,7 +38,10 @@ pub fn routes() -> Router<Pages> {
     Router::new()
         .route(PATH, get(halt_page).post(halt))
         .route("/console/resume", post(resume))
+        .route(SUCCESSOR_PATH, post(successor))
 }
+
+const SUCCESSOR_PATH: &str = "/console/successor";
 
 /// The halt page's own words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +64,20 @@ pub enum H {
     ResumeTitle,
     ResumeText,
     ResumeNow,
+    ChangeTitle,
+    ChangeLead,
+    MovedTo,
+    MovedAtRecord,
+    NoCredential,
+    CredentialIssued,
+    IssueButton,
+    IssueConfirmTitle,
+    IssueConfirmText,
+    IssueNow,
+    CredentialTitle,
+    CredentialOnce,
+    CredentialNext,
+    BackToPage,
 }
 
 impl Words for H {
@@ -97,6 +119,38 @@ impl Words for H {
                 "Resuming makes payments and charging work again at once.",
             ),
             H::ResumeNow => ("재개", "Resume"),
+            H::ChangeTitle => ("운영사 변경", "Operator change"),
+            H::ChangeLead => (
+                "새 운영사에 화폐를 넘길 때: 새 운영사는 이 인증 정보로 원장을 실시간으로 따라온 뒤, 전환을 요청합니다. 전환하면 이곳은 쓰기를 멈추고 모든 요청을 새 주소로 보냅니다.",
+                "To hand the currency to a new operator: with this credential their node follows the journal as it is written, then asks for the switch. At the switch this node stops writing and sends every request to the new address.",
+            ),
+            H::MovedTo => ("새 운영사로 옮겨졌습니다:", "Moved to the new operator:"),
+            H::MovedAtRecord => ("마지막 기록", "last record"),
+            H::NoCredential => (
+                "발급한 인증 정보가 없습니다.",
+                "No successor credential has been issued.",
+            ),
+            H::CredentialIssued => (
+                "인증 정보를 발급한 때 (새로 발급하면 이전 것은 쓸 수 없습니다):",
+                "A credential was issued (a new one makes the old one useless):",
+            ),
+            H::IssueButton => ("새 운영사 인증 정보 발급", "Issue a successor credential"),
+            H::IssueConfirmTitle => ("인증 정보를 발급할까요?", "Issue a credential now?"),
+            H::IssueConfirmText => (
+                "이 인증 정보가 있으면 모든 거래 기록을 읽고 화폐 전환을 요청할 수 있습니다. 계약한 새 운영사에게만, 안전한 방법으로 전해 주세요.",
+                "Whoever holds it can read every record of the journal and ask for the switch. Give it only to the new operator you contracted, over a safe channel.",
+            ),
+            H::IssueNow => ("발급", "Issue"),
+            H::CredentialTitle => ("새 운영사 인증 정보", "Successor credential"),
+            H::CredentialOnce => (
+                "지금 복사해 두세요. 이 화면을 떠나면 다시 볼 수 없습니다.",
+                "Copy it now: it is not shown again once you leave this page.",
+            ),
+            H::CredentialNext => (
+                "새 운영사는 maeul migrate follow 와 maeul migrate cutover 에 이 인증 정보를 씁니다.",
+                "The new operator uses it with maeul migrate follow and maeul migrate cutover.",
+            ),
+            H::BackToPage => ("중지·재개로 돌아가기", "Back to halt and resume"),
         }
     }
 }
@@ -152,6 +206,13 @@ async fn halt_page(
         } @else {
             (halt_form(lang, &d.currency, &csrf))
         }
+        (successor_card(
+            lang,
+            &d.currency,
+            &csrf,
+            pages.service.handover.moved(&d.currency).as_ref(),
+            pages.service.handover.issued_at(&d.currency),
+        ))
     };
     private_response(page(prefs, PATH, Nav::Console, lang.t(H::Title), body))
 }
@@ -186,6 +247,62 @@ fn resume_form(lang: Lang, currency: &str, csrf: &str) -> Markup {
                 button.button type="submit" { (lang.t(H::ResumeNow)) }
             }
         }
+    }
+}
+
+/// Where an operator change stands, and the button that issues the successor
+/// credential (the next step asks to confirm).
+fn successor_card(
+    lang: Lang,
+    currency: &str,
+    csrf: &str,
+    moved: Option<&service::handover::Moved>,
+    issued_at_us: Option<u64>,
+) -> Markup {
+    html! {
+        section.card aria-labelledby="change-title" {
+            h2 #change-title { (lang.t(H::ChangeTitle)) }
+            p { (lang.t(H::ChangeLead)) }
+            @if let Some(m) = moved {
+                p #moved data-moved="true" {
+                    (lang.t(H::MovedTo)) " " span.meta { (m.to) }
+                    " (" (lang.t(H::MovedAtRecord)) " " (m.seq) ")"
+                }
+            } @else {
+                @match issued_at_us {
+                    Some(at) => {
+                        @let when = crate::time::Kst::from_ms(at / 1000);
+                        p #credential-state {
+                            (lang.t(H::CredentialIssued)) " "
+                            time datetime=(when.rfc3339()) { (when.display()) }
+                        }
+                    }
+                    None => p #credential-state { (lang.t(H::NoCredential)) },
+                }
+                form.form method="post" action=(SUCCESSOR_PATH) {
+                    input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                    input type="hidden" name="currency" value=(currency);
+                    button.button.secondary #issue-successor type="submit" { (lang.t(H::IssueButton)) }
+                }
+            }
+        }
+    }
+}
+
+/// The credential, once, with a copy button.
+fn credential_page(lang: Lang, currency: &str, credential: &str) -> Markup {
+    html! {
+        (tabs(lang, Tab::Halt))
+        h1 { (lang.t(H::CredentialTitle)) " · " span.currency-code { (currency) } }
+        div.alert role="status" { p { (lang.t(H::CredentialOnce)) } }
+        section.card aria-labelledby="credential-title" {
+            h2 #credential-title { (lang.t(H::CredentialTitle)) }
+            p { (crate::audit::copyable(lang, "successor-credential", credential)) }
+            p { (lang.t(H::IssueConfirmText)) }
+            p.hint { (lang.t(H::CredentialNext)) }
+        }
+        p { a href=(format!("{PATH}?currency={currency}")) { (lang.t(H::BackToPage)) } }
+        (crate::audit::copy_script())
     }
 }
 
@@ -263,6 +380,73 @@ async fn halt(
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct SuccessorForm {
+    csrf: Option<String>,
+    currency: Option<String>,
+    /// `yes` on the confirmation step's form.
+    confirmed: Option<String>,
+}
+
+/// `POST /console/successor`: without `confirmed=yes`, what the credential allows and
+/// the button; with it, issues a new credential (the old one stops working) and shows
+/// it once.
+async fn successor(
+    State(pages): State<Pages>,
+    parts: Parts,
+    form: Result<Form<SuccessorForm>, FormRejection>,
+) -> Response {
+    let prefs = Prefs::from_headers(&parts.headers);
+    let lang = prefs.lang;
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (session, code) = match console_form(
+        &pages,
+        &parts,
+        PATH,
+        form.csrf.as_deref(),
+        form.currency.as_deref(),
+    ) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if form.confirmed.as_deref() != Some("yes") {
+        let csrf = pages.csrf.for_session(&session.token);
+        let body = html! {
+            (tabs(lang, Tab::Halt))
+            h1 { (lang.t(H::IssueConfirmTitle)) " · " span.currency-code { (code) } }
+            div.alert.alert-error role="alert" { p { (lang.t(H::IssueConfirmText)) } }
+            (Confirm {
+                action: SUCCESSOR_PATH,
+                csrf: &csrf,
+                currency: &code,
+                fields: &[],
+                yes: lang.t(H::IssueNow),
+                yes_id: None,
+                back: PATH,
+                no: lang.t(H::Cancel),
+            }
+            .form())
+        };
+        return private_response(page(
+            prefs,
+            PATH,
+            Nav::Console,
+            lang.t(H::IssueConfirmTitle),
+            body,
+        ));
+    }
+    match service::handover::issue_credential(&pages.service, &session.caller, &code) {
+        Ok(c) => private_response(page(
+            prefs,
+            PATH,
+            Nav::Console,
+            lang.t(H::CredentialTitle),
+            credential_page(lang, &code, &c.credential),
+        )),
+        Err(e) => error_page(prefs, PATH, Nav::Console, &e),
+    }
+}
+
 /// `POST /console/resume`: resumes and goes back to the page (303).
 async fn resume(
     State(pages): State<Pages>,
@@ -307,7 +491,7 @@ mod tests {
     #[tokio::test]
     async fn halting_without_the_form_token_is_refused() {
         let (app, cookie) = app_with(Role::Operator).await;
-        for path in [PATH, "/console/resume"] {
+        for path in [PATH, "/console/resume", SUCCESSOR_PATH] {
             let req = Request::post(path)
                 .header("cookie", &cookie)
                 .header("content-type", "application/x-www-form-urlencoded")
@@ -333,5 +517,32 @@ mod tests {
         assert!(s.contains(r#"<label for="reason""#));
         let s = resume_form(Lang::En, "demo", "tok").into_string();
         assert!(s.contains(r#"action="/console/resume""#) && s.contains(r#"name="key""#));
+    }
+
+    #[test]
+    fn the_successor_credential_is_asked_for_then_shown_once_to_copy() {
+        let s = successor_card(Lang::En, "demo", "tok", None, None).into_string();
+        assert!(s.contains(r#"action="/console/successor""#), "{s}");
+        assert!(
+            !s.contains("confirmed"),
+            "the first step issues nothing: {s}"
+        );
+        assert!(s.contains("No successor credential"), "{s}");
+        let s = successor_card(Lang::Ko, "demo", "tok", None, Some(1_796_500_000_000_000))
+            .into_string();
+        assert!(s.contains("<time datetime="), "{s}");
+        let moved = service::handover::Moved {
+            to: "https://new.example".into(),
+            seq: 42,
+            head_hash: String::new(),
+            state_hash: String::new(),
+            at_us: 0,
+        };
+        let s = successor_card(Lang::En, "demo", "tok", Some(&moved), None).into_string();
+        assert!(s.contains("https://new.example") && s.contains("42"), "{s}");
+        assert!(!s.contains("<form"), "nothing to issue once moved: {s}");
+        let s = credential_page(Lang::En, "demo", "mhs_abc").into_string();
+        assert!(s.contains("mhs_abc") && s.contains("data-copy"), "{s}");
+        assert!(s.contains("not shown again"), "{s}");
     }
 }
