@@ -284,6 +284,16 @@ pub struct Ledger {
     fault: Option<Fault>,
 }
 
+/// A halt stops every write but the resume and a statement that moves nothing (an
+/// operator signing off a migration's difference while the currency waits).
+fn taken_while_halted(command: &Command) -> bool {
+    match command {
+        Command::Resume { .. } => true,
+        Command::Migrated { transfers, .. } => transfers.is_empty(),
+        _ => false,
+    }
+}
+
 impl Ledger {
     pub fn new(config: LedgerConfig) -> Ledger {
         Ledger {
@@ -547,14 +557,7 @@ impl Ledger {
             };
             return Ok(Outcome { result, repeated });
         }
-        // A halt stops every write but the resume and a statement that moves nothing (an
-        // operator signing off a migration's difference while the currency waits).
-        let allowed_halted = match &envelope.command {
-            Command::Resume { .. } => true,
-            Command::Migrated { transfers, .. } => transfers.is_empty(),
-            _ => false,
-        };
-        if self.halted.is_some() && !allowed_halted {
+        if self.halted.is_some() && !taken_while_halted(&envelope.command) {
             return Ok(Outcome {
                 result: Err(Rejection::CurrencyHalted),
                 repeated: false,

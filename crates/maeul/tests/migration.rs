@@ -67,6 +67,21 @@ async fn sign_in(http: &reqwest::Client, api: &str, login: &str) -> String {
         .to_owned()
 }
 
+/// The operator issues the successor credential; it is written to `to`.
+async fn issue_credential(http: &reqwest::Client, api: &str, to: &Path) {
+    let operator = sign_in(http, api, "operator").await;
+    let issued: serde_json::Value = http
+        .post(format!("{api}/operator/demo/successor"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    std::fs::write(to, issued["credential"].as_str().unwrap()).unwrap();
+}
+
 async fn pay(http: &reqwest::Client, api: &str, token: &str, code: &str, key: &str) -> u64 {
     let paid = http
         .post(format!("{api}/me/payments"))
@@ -440,17 +455,7 @@ fn cutover_under_load(kills: bool) -> std::time::Duration {
     let (old_child, old_base, bank) = common::serve(&old, 0, 300);
     let api = format!("{old_base}/api/v1");
     let (code, shop, payment_before, citizens) = rt.block_on(async {
-        let operator = sign_in(&http, &api, "operator").await;
-        let issued: serde_json::Value = http
-            .post(format!("{api}/operator/demo/successor"))
-            .bearer_auth(&operator)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        std::fs::write(&credential, issued["credential"].as_str().unwrap()).unwrap();
+        issue_credential(&http, &api, &credential).await;
         let code = sticker_of_running(&http, &api, 20_042).await;
         let shop = sign_in(&http, &api, "shop-0043").await;
         let first = sign_in(&http, &api, "citizen-0001").await;
@@ -718,17 +723,7 @@ fn the_old_node_killed_during_the_cutover_finishes_it_when_back() {
     let (mut old_child, old_base) = serve_old_at(&old, port);
     let api = format!("{old_base}/api/v1");
     let payment_before = rt.block_on(async {
-        let operator = sign_in(&http, &api, "operator").await;
-        let issued: serde_json::Value = http
-            .post(format!("{api}/operator/demo/successor"))
-            .bearer_auth(&operator)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        std::fs::write(&credential, issued["credential"].as_str().unwrap()).unwrap();
+        issue_credential(&http, &api, &credential).await;
         let code = sticker_of_running(&http, &api, 20_042).await;
         let citizen = sign_in(&http, &api, "citizen-0001").await;
         pay(&http, &api, &citizen, &code, "before-the-switch").await

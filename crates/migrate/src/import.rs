@@ -38,7 +38,8 @@ pub struct ImportOptions {
     /// The data directory holds this currency's journal already, as a follower wrote
     /// it: the set's `journal.dat` is not read (it need not be there); the local
     /// journal is replayed to the cut and must reach the manifest's head and state
-    /// hashes and say what the set's files say.
+    /// hashes, and say what the set's ledger files say where it has them (a set made
+    /// for a follower leaves them out).
     pub journal_here: bool,
     /// With `journal_here`: the cut the caller itself replayed the local journal to,
     /// every record checked, just now (a follower at its cutover). When it is the

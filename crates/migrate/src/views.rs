@@ -11,20 +11,6 @@ use crate::format::{
     PendingRow, PurchaseRow, SchemeRow, Sums,
 };
 
-/// Every ledger row of the set, file by file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LedgerRows {
-    pub accounts: Vec<AccountRow>,
-    pub citizens: Vec<CitizenRow>,
-    pub purchases: Vec<PurchaseRow>,
-    pub payments: Vec<PaymentRow>,
-    pub cashbacks: Vec<CashbackRow>,
-    pub pending: Vec<PendingRow>,
-    pub payouts: Vec<PayoutRow>,
-    pub schemes: Vec<SchemeRow>,
-    pub budgets: Vec<BudgetRow>,
-}
-
 fn lot_row(l: &Lot) -> LotRow {
     LotRow {
         source: l.source.as_str().to_owned(),
@@ -251,35 +237,6 @@ pub fn visit_rows(ledger: &Ledger, sink: &mut dyn RowSink) -> Result<(), Migrate
     Ok(())
 }
 
-impl RowSink for LedgerRows {
-    fn file(&mut self, _: &'static str) -> Result<(), MigrateError> {
-        Ok(())
-    }
-
-    fn row(&mut self, row: Row) -> Result<(), MigrateError> {
-        match row {
-            Row::Account(r) => self.accounts.push(r),
-            Row::Citizen(r) => self.citizens.push(r),
-            Row::Purchase(r) => self.purchases.push(r),
-            Row::Payment(r) => self.payments.push(r),
-            Row::Cashback(r) => self.cashbacks.push(r),
-            Row::Pending(r) => self.pending.push(r),
-            Row::Payout(r) => self.payouts.push(r),
-            Row::Scheme(r) => self.schemes.push(r),
-            Row::Budget(r) => self.budgets.push(r),
-        }
-        Ok(())
-    }
-}
-
-/// The rows of every ledger file, held (small currencies and tests; a town's are
-/// walked with [`visit_rows`]).
-pub fn ledger_rows(ledger: &Ledger) -> Result<LedgerRows, MigrateError> {
-    let mut rows = LedgerRows::default();
-    visit_rows(ledger, &mut rows)?;
-    Ok(rows)
-}
-
 fn add(
     map: &mut std::collections::BTreeMap<String, i64>,
     key: &str,
@@ -290,18 +247,6 @@ fn add(
         .checked_add(won)
         .ok_or_else(|| MigrateError::Ledger(format!("the {key} total overflows")))?;
     Ok(())
-}
-
-/// The control totals of the rows: what the manifest states and the import checks.
-pub fn sums(rows: &LedgerRows) -> Result<Sums, MigrateError> {
-    let mut sums = Sums::default();
-    for a in &rows.accounts {
-        add_account(&mut sums, a)?;
-    }
-    for p in &rows.pending {
-        add_pending(&mut sums, p)?;
-    }
-    Ok(sums)
 }
 
 /// One account row into the control totals.
@@ -326,6 +271,22 @@ mod tests {
         AccountId, ClientId, Command, Envelope, IdempotencyKey, LedgerConfig, LotSpec, ReserveId,
         Timestamp, Transfer, TransferSpec, WalletId, Won,
     };
+
+    /// The accounts file's ids, in the order walked.
+    struct AccountIds(Vec<u64>);
+
+    impl RowSink for AccountIds {
+        fn file(&mut self, _: &'static str) -> Result<(), MigrateError> {
+            Ok(())
+        }
+
+        fn row(&mut self, row: Row) -> Result<(), MigrateError> {
+            if let Row::Account(a) = row {
+                self.0.push(a.id);
+            }
+            Ok(())
+        }
+    }
 
     fn open(id: u64, kind: AccountKind) -> Command {
         Command::OpenAccount {
@@ -372,16 +333,14 @@ mod tests {
         ];
         let (outcomes, _) = l.apply(&batch, Timestamp::from_micros(1_000_000));
         assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
-        let rows = ledger_rows(&l).expect("rows");
-        let s = sums(&rows).expect("sums");
+        let mut ids = AccountIds(Vec::new());
+        visit_rows(&l, &mut ids).expect("rows");
+        let s = sums_of(&l).expect("sums");
         assert_eq!(s.balances_by_account_kind["issuer_reserve"], -12_500);
         assert_eq!(s.balances_by_account_kind["citizen_wallet"], 12_500);
         assert_eq!(s.balances_by_account_kind.values().sum::<i64>(), 0);
         assert_eq!(s.wallets_by_source["purchased"], 12_500);
         assert_eq!(s.accounts_by_kind["citizen_wallet"], 2);
-        assert_eq!(
-            rows.accounts.iter().map(|a| a.id).collect::<Vec<_>>(),
-            [1, 10, 11]
-        );
+        assert_eq!(ids.0, [1, 10, 11]);
     }
 }

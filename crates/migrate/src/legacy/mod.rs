@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use ledger::{Command, Envelope, HaltCause, Text};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 pub use apply::{LegacyAccounts, LegacyImport, LegacyOutcome, run};
 pub use mapping::Mapping;
@@ -135,19 +136,19 @@ pub(crate) fn text(s: &str) -> Text {
     Text::new(&s[..end]).unwrap_or_else(|_| Text::new("-").expect("a dash is valid text"))
 }
 
+/// A key from what a command is for: each part length-prefixed, so no two lists of
+/// parts give the same bytes.
 pub(crate) fn key(parts: &[&[u8]]) -> ledger::IdempotencyKey {
-    let mut h = sha2::Sha256::new();
+    let mut h = Sha256::new();
     for p in parts {
-        sha2::Digest::update(&mut h, (p.len() as u64).to_le_bytes());
-        sha2::Digest::update(&mut h, p);
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
     }
-    let d = sha2::Digest::finalize(h);
+    let d = h.finalize();
     let mut k = [0u8; 16];
     k.copy_from_slice(&d[..16]);
     ledger::IdempotencyKey(u128::from_le_bytes(k))
 }
-
-use sha2::Digest as _;
 
 fn halted_by_us(l: &ledger::Ledger) -> Option<bool> {
     l.halted().map(|h| match &h.cause {

@@ -207,6 +207,24 @@ fn opt_cell(row: &[String], i: Option<usize>) -> Option<&str> {
     i.map(|i| cell(row, i)).filter(|v| !v.is_empty())
 }
 
+/// Longest id of the old system taken (it becomes part of a login and of notes).
+pub const ID_CHARS_MAX: usize = 64;
+
+/// Why an id cannot be taken, if it cannot: empty, too long, or with control or
+/// undecodable characters.
+fn id_problem(v: &str) -> Option<Problem> {
+    if v.is_empty() {
+        return Some(Problem::Missing);
+    }
+    clean_text(v, ID_CHARS_MAX).err().map(Problem::BadText)
+}
+
+/// What the dump says, added up: a sum past what i64 holds stays at its largest
+/// (30 million rows of the largest transfer would not fit).
+fn add_won(slot: &mut i64, w: Won) {
+    *slot = slot.saturating_add(w.get());
+}
+
 /// Checks the row's width; a short or long row is not guessed at.
 fn width_ok(t: &Table, line: u64, row: &[String], report: &mut Vec<ReportRow>) -> bool {
     if row.len() == t.width {
@@ -272,8 +290,8 @@ fn read_members(
                 &p,
             ));
         };
-        if legacy_id.is_empty() {
-            reject(&m.id, Problem::Missing, report);
+        if let Some(p) = id_problem(legacy_id) {
+            reject(&m.id, p, report);
             continue;
         }
         match seen.entry(legacy_id.to_owned()) {
@@ -516,8 +534,8 @@ fn attach_wallets(
                 &p,
             ));
         };
-        if wallet_id.is_empty() {
-            reject(&w.id, Problem::Missing, report);
+        if let Some(p) = id_problem(wallet_id) {
+            reject(&w.id, p, report);
             continue;
         }
         let amount = match parse_won(cell(row, balance)) {
@@ -534,7 +552,10 @@ fn attach_wallets(
         };
         let kind_word = cell(row, kind);
         let Some(k) = w.kinds.get(kind_word).copied() else {
-            *in_dump.value_by_kind.entry("unmapped".into()).or_default() += amount.get();
+            add_won(
+                in_dump.value_by_kind.entry("unmapped".into()).or_default(),
+                amount,
+            );
             reject(
                 &w.kind,
                 Problem::UnknownWalletKind(kind_word.to_owned()),
@@ -542,10 +563,13 @@ fn attach_wallets(
             );
             continue;
         };
-        *in_dump
-            .value_by_kind
-            .entry(kind_name(k).into())
-            .or_default() += amount.get();
+        add_won(
+            in_dump
+                .value_by_kind
+                .entry(kind_name(k).into())
+                .or_default(),
+            amount,
+        );
         let source = match k {
             WalletKind::Purchased => Source::Purchased,
             WalletKind::Allowance => Source::Allowance,
@@ -709,8 +733,8 @@ fn read_merchants(
                 &t.file, *line, legacy_id, field, outcome, &p,
             ));
         };
-        if legacy_id.is_empty() {
-            push(&s.id, Outcome::Rejected, Problem::Missing, report);
+        if let Some(p) = id_problem(legacy_id) {
+            push(&s.id, Outcome::Rejected, p, report);
             continue;
         }
         let owed = match opt_cell(row, unpaid) {
@@ -728,7 +752,7 @@ fn read_merchants(
                 }
             },
         };
-        in_dump.unpaid += owed.get();
+        add_won(&mut in_dump.unpaid, owed);
         if let Some(&(first_line, index, ref first_row)) = by_id.get(legacy_id) {
             if first_row == row {
                 push(
