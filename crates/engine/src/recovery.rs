@@ -308,6 +308,70 @@ pub(crate) fn recover(
     })
 }
 
+/// Takes over a state that a replayer has already built and checked record by record
+/// from this very journal (a follower's), with the journal the replayer's records were
+/// appended to, still open: it must end where the replayer does. Then the full
+/// invariant check runs. No snapshot is loaded, nothing is replayed and the journal is
+/// not scanned again: that is what makes a follower's switch to serving take seconds
+/// at a million citizens, not a minute. `verified_from` is where the replayer started
+/// (0: genesis), for the marker record.
+pub(crate) fn adopt(
+    store: Box<dyn JournalStore>,
+    replayer: Replayer,
+    verified_from: u64,
+    rules: &Rules,
+) -> Result<Recovered, EngineError> {
+    if replayer.rules().id() != rules.id() {
+        return Err(EngineError::Inconsistent(
+            "the state handed over was replayed under other rules than the engine's".into(),
+        ));
+    }
+    let started = Instant::now();
+    let (last_seq, last_hash) = (store.last_seq(), store.last_hash());
+    if last_seq != replayer.last_seq() || last_hash != replayer.last_hash() {
+        return Err(EngineError::Inconsistent(format!(
+            "the journal ends at record {last_seq} ({last_hash}) but the state handed over is \
+             of record {} ({})",
+            replayer.last_seq(),
+            replayer.last_hash()
+        )));
+    }
+    let last_writer = replayer.writer().cloned();
+    let mut report = StartReport {
+        last_seq,
+        ..StartReport::default()
+    };
+    if last_writer.as_ref().is_none_or(|w| w.rules != rules.id()) {
+        report.taken_over_from = Some(match &last_writer {
+            None => TakenOver::Unnamed,
+            Some(w) => TakenOver::Build(w.clone()),
+        });
+    }
+    let (currency, ledger) = replayer
+        .into_parts()
+        .ok_or_else(|| EngineError::Inconsistent("the state handed over has no genesis".into()))?;
+    let checking = Instant::now();
+    ledger.check_all().map_err(EngineError::Invariant)?;
+    report.check = checking.elapsed();
+    report.elapsed = started.elapsed();
+    tracing::info!(
+        currency = %currency,
+        last_seq,
+        ms = report.elapsed.as_millis() as u64,
+        "currency taken over from a verified replay"
+    );
+    Ok(Recovered {
+        currency,
+        ledger,
+        store,
+        last_seq,
+        last_hash,
+        last_writer,
+        verified_from,
+        report,
+    })
+}
+
 /// A replayer at `start` (a snapshot of this build's, or genesis).
 fn start_at(
     storage: &dyn Storage,

@@ -36,7 +36,7 @@ use crate::error::{CommitError, EngineError, SubmitError};
 use crate::record;
 use crate::record::RulesRecord;
 use crate::recovery::{self, Quarantine, RecoverOptions, Recovered, StartReport};
-use crate::replay::ProgressSink;
+use crate::replay::{ProgressSink, Replayer};
 use crate::snapshotter::{AuditSink, Snapshotter};
 use crate::storage::Storage;
 
@@ -355,6 +355,27 @@ impl Engine {
             },
         )?;
         if recovered.report.quarantine.is_none() && recovered.report.taken_over_from.is_some() {
+            write_rules_marker(&mut recovered, &options)?;
+        }
+        let report = recovered.report.clone();
+        Ok((Engine::start(storage, recovered, options), report))
+    }
+
+    /// Starts serving a state a [`Replayer`] built and checked from this storage's own
+    /// journal, every record of it (a follower taking over at an operator change),
+    /// with that journal still open for appending (`store`, from this storage): like
+    /// [`Engine::open`] without scanning the journal, loading a snapshot or replaying
+    /// again. The journal must end at the replayer's last record. `verified_from` is
+    /// the record the replayer started after (0: genesis).
+    pub fn open_replayed(
+        storage: Arc<dyn Storage>,
+        store: Box<dyn JournalStore>,
+        replayer: Replayer,
+        verified_from: u64,
+        options: EngineOptions,
+    ) -> Result<(Engine, StartReport), EngineError> {
+        let mut recovered = recovery::adopt(store, replayer, verified_from, &options.rules)?;
+        if recovered.report.taken_over_from.is_some() {
             write_rules_marker(&mut recovered, &options)?;
         }
         let report = recovered.report.clone();
