@@ -951,6 +951,9 @@ mod tests {
         fn merchants(&self, currency: &str) -> Result<Vec<Merchant>, StoreError> {
             self.inner.merchants(currency)
         }
+        fn merchant(&self, currency: &str, id: u64) -> Result<Option<Merchant>, StoreError> {
+            self.inner.merchant(currency, id)
+        }
         fn alias_files(&self, currency: &str) -> Result<Vec<Vec<u8>>, StoreError> {
             self.inner.alias_files(currency)
         }

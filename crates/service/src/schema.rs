@@ -14,16 +14,18 @@ use rusqlite_migration::{M, Migrations};
 
 /// `service.sqlite`: users, sessions, PINs, bank links, notices, stored answers.
 static SERVICE: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!(
-        "../migrations/service/0001_baseline.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/service/0001_baseline.sql")),
+        M::up(include_str!("../migrations/service/0002_change_log.sql")),
+    ])
 });
 
 /// `directory.sqlite`: each currency's merchant registry and its files.
 static DIRECTORY: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!(
-        "../migrations/directory/0001_baseline.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/directory/0001_baseline.sql")),
+        M::up(include_str!("../migrations/directory/0002_change_log.sql")),
+    ])
 });
 
 /// Which store a database is.
@@ -44,8 +46,8 @@ impl Store {
     /// The schema version the latest migration gives.
     pub fn latest(self) -> u32 {
         match self {
-            Store::Service => 1,
-            Store::Directory => 1,
+            Store::Service => 2,
+            Store::Directory => 2,
         }
     }
 }

@@ -241,6 +241,21 @@ pub trait UserStore: Send + Sync + Debug {
     /// login is left as it is (so a rerun adds nothing), and an id or login that is
     /// another user's here fails the whole transaction. Answers how many were added.
     fn restore_users(&self, currency: &str, users: &[ExportedUser]) -> Result<usize, StoreError>;
+
+    /// Puts exported users into `currency` as they are in the set, in one transaction:
+    /// a user there with the same id and login takes the set's hashes, account and
+    /// person; one not there is added; an id or login that is another user's fails
+    /// the whole transaction. What a follower does to stay equal to the old operator.
+    /// Answers how many were added or changed.
+    fn upsert_users(&self, currency: &str, users: &[ExportedUser]) -> Result<usize, StoreError>;
+
+    /// The user of `currency` with this id as [`UserStore::users_of`] has it (none: not
+    /// there, staff, or a sign-up not finished).
+    fn carried_user(&self, currency: &str, id: i64) -> Result<Option<ExportedUser>, StoreError>;
+
+    /// Removes users of `currency` (with their person and sessions) by id, in one
+    /// transaction: ones the old operator no longer has. Answers how many were there.
+    fn remove_users(&self, currency: &str, ids: &[i64]) -> Result<usize, StoreError>;
 }
 
 /// A session kept on disk, with its user.
@@ -279,6 +294,19 @@ pub trait SessionStore: Send + Sync + Debug {
     /// Puts carried sessions back, each for the user with its login (a login not
     /// there, or a session already there, is left out). Answers how many were added.
     fn restore_sessions(&self, sessions: &[CarriedSession]) -> Result<usize, StoreError>;
+
+    /// The live session with this token hash of a citizen or merchant of `currency`,
+    /// as [`SessionStore::sessions_of`] has it.
+    fn carried_session(
+        &self,
+        currency: &str,
+        token_hash: &[u8; 32],
+        now_s: u64,
+    ) -> Result<Option<CarriedSession>, StoreError>;
+
+    /// Removes sessions by their token's hash, in one transaction (signed out, or
+    /// ended, at the old operator). Answers how many were there.
+    fn remove_sessions(&self, token_hashes: &[[u8; 32]]) -> Result<usize, StoreError>;
 }
 
 /// A session as an operator change carries it.
@@ -410,6 +438,14 @@ pub trait BankLinkStore: Send + Sync + Debug {
     /// keeps its link (so a rerun changes nothing). Answers how many were added.
     fn restore_links(&self, links: &[LinkRecord]) -> Result<usize, StoreError>;
 
+    /// The verified link of `account`, if it has one.
+    fn verified_link(&self, account: u64) -> Result<Option<LinkRecord>, StoreError>;
+
+    /// Puts verified links as the old operator has them now, replacing an account's
+    /// link; and removes the links of `gone` accounts: one transaction. Answers how
+    /// many were written and removed.
+    fn replace_links(&self, links: &[LinkRecord], gone: &[u64]) -> Result<usize, StoreError>;
+
     /// The user's consents, newest first.
     fn bank_consents(&self, user_id: i64) -> Result<Vec<Consent>, StoreError>;
 
@@ -477,6 +513,21 @@ impl ServiceStores {
     }
 }
 
+// ----- the change log, for an operator change -------------------------------------------
+
+/// Keys of rows changed since a position (migrations `0002_change_log`): the set made
+/// at a cutover carries only those. `user:<id>`, `session:<hex hash>`,
+/// `bank_link:<account>` in the service store; `merchant:<id>` in the registry.
+pub trait ChangeLogStore: Send + Sync + Debug {
+    /// Starts noting changes (from now on, until the node stops handing over), and
+    /// forgets what was noted before: answers the position after which changes count.
+    fn start_change_log(&self) -> Result<u64, StoreError>;
+
+    /// The keys of the rows changed after `after`, each once (the registry's: of
+    /// `currency`), and the position they reach.
+    fn changed_since(&self, currency: &str, after: u64) -> Result<Vec<String>, StoreError>;
+}
+
 // ----- the merchant registry ----------------------------------------------------------
 
 /// One write to a currency's registry, in one transaction.
@@ -497,6 +548,9 @@ pub struct RegistryWrite<'a> {
 pub trait RegistryStore: Send + Sync + Debug {
     /// Every record of `currency` (any order).
     fn merchants(&self, currency: &str) -> Result<Vec<Merchant>, StoreError>;
+
+    /// The record of `currency` with this id.
+    fn merchant(&self, currency: &str, id: u64) -> Result<Option<Merchant>, StoreError>;
 
     /// The alias files of `currency`, in the order they were added.
     fn alias_files(&self, currency: &str) -> Result<Vec<Vec<u8>>, StoreError>;

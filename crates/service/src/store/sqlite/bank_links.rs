@@ -273,6 +273,62 @@ impl BankLinkStore for SqliteService {
         Ok(added)
     }
 
+    fn verified_link(&self, account: u64) -> Result<Option<LinkRecord>, StoreError> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT bank_account, verified_ms FROM bank_links
+                 WHERE account = ?1 AND verified_ms IS NOT NULL",
+                params![account as i64],
+                |r| {
+                    Ok(LinkRecord {
+                        account,
+                        bank_account: r.get(0)?,
+                        verified_ms: r.get::<_, i64>(1)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(store_error)
+    }
+
+    fn replace_links(&self, links: &[LinkRecord], gone: &[u64]) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut written = 0;
+        {
+            let mut put = tx
+                .prepare(
+                    "INSERT INTO bank_links (account, bank_account, verified_ms)
+                     VALUES (?1, ?2, ?3)
+                     ON CONFLICT(account) DO UPDATE SET bank_account = excluded.bank_account,
+                         verified_ms = excluded.verified_ms
+                     WHERE bank_account IS NOT excluded.bank_account
+                         OR verified_ms IS NOT excluded.verified_ms",
+                )
+                .map_err(store_error)?;
+            for l in links {
+                written += put
+                    .execute(params![
+                        l.account as i64,
+                        l.bank_account,
+                        l.verified_ms as i64
+                    ])
+                    .map_err(store_error)?;
+            }
+            let mut remove = tx
+                .prepare("DELETE FROM bank_links WHERE account = ?1")
+                .map_err(store_error)?;
+            for account in gone {
+                written += remove
+                    .execute(params![*account as i64])
+                    .map_err(store_error)?;
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(written)
+    }
+
     fn bank_consents(&self, user_id: i64) -> Result<Vec<Consent>, StoreError> {
         let db = self.db.lock();
         let mut stmt = db

@@ -10,6 +10,7 @@
 //! `synchronous=FULL` with WAL makes every commit durable before it is answered.
 
 mod bank_links;
+mod change_log;
 mod registry;
 mod users;
 

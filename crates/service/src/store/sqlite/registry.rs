@@ -14,7 +14,7 @@ use crate::store::{RegistryStore, RegistryWrite, StoreError};
 /// `directory.sqlite`.
 #[derive(Debug)]
 pub struct SqliteRegistry {
-    db: Mutex<Connection>,
+    pub(super) db: Mutex<Connection>,
 }
 
 impl SqliteRegistry {
@@ -51,6 +51,26 @@ impl RegistryStore for SqliteRegistry {
             })?);
         }
         Ok(records)
+    }
+
+    fn merchant(&self, currency: &str, id: u64) -> Result<Option<Merchant>, StoreError> {
+        let json: Option<String> = self
+            .db
+            .lock()
+            .query_row(
+                "SELECT record FROM merchants WHERE currency = ?1 AND id = ?2",
+                params![currency, id as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(store_error)?;
+        json.map(|j| {
+            serde_json::from_str::<Merchant>(&j).map_err(|e| StoreError::Corrupt {
+                what: "merchant record",
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
     }
 
     fn alias_files(&self, currency: &str) -> Result<Vec<Vec<u8>>, StoreError> {

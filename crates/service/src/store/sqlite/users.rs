@@ -392,6 +392,177 @@ impl UserStore for SqliteService {
         Ok(added)
     }
 
+    fn upsert_users(&self, currency: &str, users: &[ExportedUser]) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut written = 0;
+        {
+            let mut existing = tx
+                .prepare("SELECT id, login, currency FROM users WHERE id = ?1 OR login = ?2")
+                .map_err(store_error)?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO users
+                         (id, login, role, password, pin, account, currency, created, login_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(store_error)?;
+            let mut update = tx
+                .prepare(
+                    "UPDATE users SET role = ?2, password = ?3, pin = ?4, account = ?5,
+                         created = ?6, login_key = ?7
+                     WHERE id = ?1 AND NOT (role IS ?2 AND password IS ?3 AND pin IS ?4
+                         AND account IS ?5 AND created IS ?6 AND login_key IS ?7)",
+                )
+                .map_err(store_error)?;
+            let mut person = tx
+                .prepare(
+                    "INSERT INTO people (user_id, name, address) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(user_id) DO UPDATE SET name = excluded.name,
+                         address = excluded.address
+                     WHERE name IS NOT excluded.name OR address IS NOT excluded.address",
+                )
+                .map_err(store_error)?;
+            let mut no_person = tx
+                .prepare("DELETE FROM people WHERE user_id = ?1")
+                .map_err(store_error)?;
+            for u in users {
+                let there: Vec<(i64, String, String)> = existing
+                    .query_map(params![u.id, u.login], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(store_error)?
+                    .collect::<Result<_, _>>()
+                    .map_err(store_error)?;
+                let changed = match there.as_slice() {
+                    [] => insert
+                        .execute(params![
+                            u.id,
+                            u.login,
+                            u.role.as_str(),
+                            u.password_hash,
+                            u.pin_hash,
+                            u.account as i64,
+                            currency,
+                            u.created_s as i64,
+                            u.login_key
+                        ])
+                        .map_err(store_error)?,
+                    [(id, login, c)] if *id == u.id && *login == u.login && c == currency => update
+                        .execute(params![
+                            u.id,
+                            u.role.as_str(),
+                            u.password_hash,
+                            u.pin_hash,
+                            u.account as i64,
+                            u.created_s as i64,
+                            u.login_key
+                        ])
+                        .map_err(store_error)?,
+                    _ => {
+                        return Err(StoreError::Failed(format!(
+                            "user {} ({:?}) cannot be written: its id or login is another \
+                             user's here ({there:?})",
+                            u.id, u.login
+                        )));
+                    }
+                };
+                let person_changed = match &u.person {
+                    Some(p) => person
+                        .execute(params![u.id, p.name, p.address])
+                        .map_err(store_error)?,
+                    None => no_person.execute(params![u.id]).map_err(store_error)?,
+                };
+                if changed + person_changed > 0 {
+                    written += 1;
+                }
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(written)
+    }
+
+    fn carried_user(&self, currency: &str, id: i64) -> Result<Option<ExportedUser>, StoreError> {
+        let db = self.db.lock();
+        let row = db
+            .query_row(
+                "SELECT u.role, u.login, u.login_key, u.password, u.pin, u.account, u.created,
+                        p.name, p.address, u.id
+                 FROM users u LEFT JOIN people p ON p.user_id = u.id
+                 WHERE u.currency = ?1 AND u.id = ?2 AND u.role IN ('citizen', 'merchant')
+                     AND u.account IS NOT NULL",
+                params![currency, id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, i64>(9)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(store_error)?;
+        let Some((
+            role,
+            login,
+            login_key,
+            password_hash,
+            pin_hash,
+            account,
+            created,
+            name,
+            address,
+            id,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ExportedUser {
+            id,
+            role: role_of(&role)?,
+            login,
+            login_key,
+            password_hash,
+            pin_hash,
+            account: account as u64,
+            created_s: created as u64,
+            person: name.map(|name| Person {
+                name,
+                address: address.unwrap_or_default(),
+            }),
+        }))
+    }
+
+    fn remove_users(&self, currency: &str, ids: &[i64]) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut removed = 0;
+        for id in ids {
+            let n = tx
+                .execute(
+                    "DELETE FROM users WHERE id = ?1 AND currency = ?2",
+                    params![id, currency],
+                )
+                .map_err(store_error)?;
+            if n > 0 {
+                tx.execute("DELETE FROM sessions WHERE user_id = ?1", params![id])
+                    .map_err(store_error)?;
+                tx.execute("DELETE FROM people WHERE user_id = ?1", params![id])
+                    .map_err(store_error)?;
+                removed += n;
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(removed)
+    }
+
     fn person(&self, user_id: i64) -> Result<Option<Person>, StoreError> {
         self.db
             .lock()
@@ -510,6 +681,48 @@ impl SessionStore for SqliteService {
         }
         tx.commit().map_err(store_error)?;
         Ok(added)
+    }
+
+    fn carried_session(
+        &self,
+        currency: &str,
+        token_hash: &[u8; 32],
+        now_s: u64,
+    ) -> Result<Option<CarriedSession>, StoreError> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT u.login, s.expires_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND u.currency = ?2
+                     AND u.role IN ('citizen', 'merchant') AND s.expires_at > ?3",
+                params![&token_hash[..], currency, now_s as i64],
+                |r| {
+                    Ok(CarriedSession {
+                        login: r.get(0)?,
+                        token_hash: *token_hash,
+                        expires_at_s: r.get::<_, i64>(1)?.max(0) as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(store_error)
+    }
+
+    fn remove_sessions(&self, token_hashes: &[[u8; 32]]) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut removed = 0;
+        {
+            let mut delete = tx
+                .prepare("DELETE FROM sessions WHERE token_hash = ?1")
+                .map_err(store_error)?;
+            for h in token_hashes {
+                removed += delete.execute(params![&h[..]]).map_err(store_error)?;
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(removed)
     }
 
     fn live_sessions(&self, now_s: u64) -> Result<Vec<StoredSession>, StoreError> {

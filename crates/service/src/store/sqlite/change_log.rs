@@ -1,0 +1,112 @@
+//! The change log of both stores (migrations `0002_change_log`), for an operator
+//! change: triggers note the key of every changed row once `change_log_on` has its row.
+
+use rusqlite::{Connection, params};
+
+use super::{SqliteRegistry, SqliteService, store_error};
+use crate::store::{ChangeLogStore, StoreError};
+
+/// Turns the log on, forgets what it noted, answers the position after which changes
+/// count (AUTOINCREMENT never gives a number twice, even after the delete).
+fn start(db: &mut Connection) -> Result<u64, StoreError> {
+    let tx = db.transaction().map_err(store_error)?;
+    tx.execute("INSERT OR IGNORE INTO change_log_on (one) VALUES (1)", [])
+        .map_err(store_error)?;
+    tx.execute("DELETE FROM change_log", [])
+        .map_err(store_error)?;
+    let at: i64 = tx
+        .query_row(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(store_error)?;
+    tx.commit().map_err(store_error)?;
+    Ok(at.max(0) as u64)
+}
+
+impl ChangeLogStore for SqliteService {
+    fn start_change_log(&self) -> Result<u64, StoreError> {
+        start(&mut self.db.lock())
+    }
+
+    /// Keys of people's rows are not by currency: the caller reads each row and keeps
+    /// those of its currency.
+    fn changed_since(&self, _currency: &str, after: u64) -> Result<Vec<String>, StoreError> {
+        let db = self.db.lock();
+        let mut stmt = db
+            .prepare("SELECT DISTINCT key FROM change_log WHERE seq > ?1")
+            .map_err(store_error)?;
+        let rows = stmt
+            .query_map(params![after as i64], |r| r.get::<_, String>(0))
+            .map_err(store_error)?;
+        rows.collect::<Result<_, _>>().map_err(store_error)
+    }
+}
+
+impl ChangeLogStore for SqliteRegistry {
+    fn start_change_log(&self) -> Result<u64, StoreError> {
+        start(&mut self.db.lock())
+    }
+
+    fn changed_since(&self, currency: &str, after: u64) -> Result<Vec<String>, StoreError> {
+        let db = self.db.lock();
+        let mut stmt = db
+            .prepare("SELECT DISTINCT key FROM change_log WHERE seq > ?1 AND currency = ?2")
+            .map_err(store_error)?;
+        let rows = stmt
+            .query_map(params![after as i64, currency], |r| r.get::<_, String>(0))
+            .map_err(store_error)?;
+        rows.collect::<Result<_, _>>().map_err(store_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BankLinkStore, LinkRecord, RegistryStore, RegistryWrite, SessionStore};
+
+    #[test]
+    fn changes_are_noted_only_once_started_and_a_start_forgets_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteService::open_in(dir.path()).unwrap();
+        let link = |account, bank: &str| LinkRecord {
+            account,
+            bank_account: bank.to_owned(),
+            verified_ms: 1,
+        };
+        store.restore_links(&[link(7, "110-1")]).unwrap();
+        let at = store.start_change_log().unwrap();
+        assert!(
+            store.changed_since("x", at).unwrap().is_empty(),
+            "before the start"
+        );
+        store.replace_links(&[link(8, "110-2")], &[7]).unwrap();
+        store.remove_sessions(&[[0xab; 32]]).unwrap();
+        let mut keys = store.changed_since("x", at).unwrap();
+        keys.sort();
+        assert_eq!(keys, vec!["bank_link:7", "bank_link:8"]);
+        let again = store.start_change_log().unwrap();
+        assert!(again >= at + 2);
+        assert!(store.changed_since("x", 0).unwrap().is_empty(), "forgotten");
+
+        let registry = SqliteRegistry::open_in(dir.path()).unwrap();
+        let at = registry.start_change_log().unwrap();
+        let m = directory::synth::Synth::new(1).merchant(directory::MerchantId(5), 1);
+        registry
+            .write(
+                "busan",
+                &RegistryWrite {
+                    records: &[&m],
+                    ..RegistryWrite::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            registry.changed_since("busan", at).unwrap(),
+            vec!["merchant:5"]
+        );
+        assert!(registry.changed_since("seoul", at).unwrap().is_empty());
+        assert_eq!(registry.merchant("busan", 5).unwrap(), Some(m));
+    }
+}
