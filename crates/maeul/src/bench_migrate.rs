@@ -127,6 +127,7 @@ pub fn run(o: &MigrateBench) -> anyhow::Result<()> {
             identity: secret,
             journal_here: false,
             verified_cut: None,
+            taking: migrate::Taking::Fresh,
         },
         &|_, _, _| {},
     )?;

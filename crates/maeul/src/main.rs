@@ -461,6 +461,7 @@ fn main() -> ExitCode {
                 connections_per_address,
                 pages: web::PageSettings { map_tiles },
                 resume_handover,
+                paused_since: None,
             })
         })(),
         Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),
@@ -602,6 +603,7 @@ fn main() -> ExitCode {
                 connections_per_address: server::connections::CONNECTIONS_PER_ADDRESS_MAX,
                 pages: web::PageSettings::default(),
                 resume_handover: vec![currency.clone()],
+                paused_since: None,
             });
             maeul::migration::cutover(&options, serve)
         })(),

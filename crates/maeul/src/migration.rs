@@ -141,6 +141,7 @@ pub fn import(set: &Path, data_dir: &Path, identity: &Path) -> anyhow::Result<()
         identity,
         journal_here: false,
         verified_cut: None,
+        taking: migrate::Taking::Fresh,
     };
     let started = std::time::Instant::now();
     let bars = Bars::new();
@@ -431,9 +432,11 @@ pub struct CutoverOptions {
     /// Where the old node sends everyone (this node's public address).
     pub to: String,
     /// Journal the resume here (opening the engine for it). `false` when this node
-    /// serves right after: `maeul serve --resume-handover` journals it at its start,
-    /// which saves an engine start in the pause. A node that dies in between stays
-    /// halted until the cutover is run again (it resumes then).
+    /// serves right after, in this process: the follower's state is handed to the
+    /// serving engine ([`CutoverDone::follower`]), which journals the resume at its
+    /// start; that saves a snapshot, a journal scan and an engine start in the pause.
+    /// A node that dies in between stays halted until the cutover is run again (it
+    /// resumes then).
     pub resume: bool,
 }
 
@@ -447,7 +450,7 @@ async fn get_file(
     limit: u64,
 ) -> anyhow::Result<()> {
     let mut response = http
-        .get(src.url(&format!("set/{name}")))
+        .get(src.url(name))
         .bearer_auth(&src.credential)
         .send()
         .await?
@@ -473,7 +476,14 @@ pub struct CutoverDone {
     pub steps: Vec<(&'static str, Duration)>,
     /// From asking the old node to stop to being ready to serve.
     pub paused: Duration,
+    pub paused_since: std::time::Instant,
     pub report: migrate::ImportReport,
+    /// The follower, holding the state at the cut, for the serving engine (when the
+    /// resume is left to it).
+    pub follower: Option<migrate::follow::Follower>,
+    /// The merchant registry, opened before the pause, when the cutover's set changed
+    /// none of its records.
+    pub merchants: Option<service::merchants::Merchants>,
 }
 
 impl CutoverDone {
@@ -489,19 +499,34 @@ impl CutoverDone {
     }
 }
 
-/// `maeul migrate cutover`: [`run_cutover`], then (with `serve`) serving.
+/// `maeul migrate cutover`: [`run_cutover`], then (with `serve`) serving, the engine
+/// starting from the follower's state.
 pub fn cutover(
     o: &CutoverOptions,
     serve: Option<crate::serve::ServeOptions>,
 ) -> anyhow::Result<()> {
-    let done = run_cutover(o)?;
+    let mut done = run_cutover(o)?;
     done.print(&o.source.currency);
     println!(
         "  writes paused so far: {:.3} s (serving starts now)",
         done.paused.as_secs_f64()
     );
     match serve {
-        Some(options) => crate::serve::run(options),
+        Some(mut options) => {
+            options.paused_since = Some(done.paused_since);
+            let merchants = done.merchants.take();
+            let taken_over = done
+                .follower
+                .take()
+                .map(|follower| crate::serve::TakenOver {
+                    currency: o.source.currency.clone(),
+                    follower,
+                    merchants,
+                })
+                .into_iter()
+                .collect();
+            crate::serve::run_taking_over(options, taken_over)
+        }
         None => Ok(()),
     }
 }
@@ -537,43 +562,59 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
         &mut lag_ms,
     ))?;
     step("catch up", &mut steps);
-    let pause_from = std::time::Instant::now();
-    // The old node makes the set in the background: ask again (the same request)
-    // while it answers 202.
-    let moved: service::handover::Moved = rt.block_on(async {
-        loop {
-            let response = http
-                .post(src.url("cutover"))
-                .bearer_auth(&src.credential)
-                .json(&service::handover::CutoverRequest {
-                    to: o.to.clone(),
-                    recipient: recipient.clone(),
-                })
-                .send()
-                .await;
-            let response = match response {
-                Ok(r) => r,
-                Err(e) => {
-                    bar.set_message(format!("the old node did not answer ({e}); asking again"));
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
-            let status = response.status();
-            if status == reqwest::StatusCode::ACCEPTED {
-                bar.set_message("the old node is making the set");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
+    // People and registry while the old node still serves: the pause then moves only
+    // what changed since.
+    let mut base_id = rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
+    rt.block_on(follow_until(
+        &mut follower,
+        &http,
+        src,
+        Until::CaughtUp,
+        &bar,
+        &mut lag_ms,
+    ))?;
+    step("base set of people and registry taken", &mut steps);
+    // The registry as the base left it, loaded while the old node still serves (a
+    // second or more at 100,000 merchants): used if the cutover changes none of it.
+    let qr_key_file = o.data_dir.join("qr.key");
+    let early_registry = (!o.resume && qr_key_file.exists()).then(|| {
+        let (dir, code) = (o.data_dir.clone(), src.currency.clone());
+        std::thread::spawn(move || {
+            let key = service::auth::load_or_create_key(&qr_key_file)?;
+            service::merchants::Merchants::open(&dir, &code, key)
+        })
+    });
+    let mut pause_from = std::time::Instant::now();
+    let moved: service::handover::Moved = loop {
+        let request = service::handover::CutoverRequest {
+            to: o.to.clone(),
+            recipient: recipient.clone(),
+            base: Some(base_id.clone()),
+        };
+        match rt.block_on(post_until_done(&http, src, "cutover", &request, &bar))? {
+            Ok(moved) => break moved,
+            // The old node holds another base now (made for another rehearsal, or
+            // lost): nothing stopped there; take its base and ask again.
+            Err((status, body))
+                if status == reqwest::StatusCode::CONFLICT && body.contains("base_unknown") =>
+            {
+                let _ = std::fs::remove_file(base_marker(o));
+                base_id = rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
+                rt.block_on(follow_until(
+                    &mut follower,
+                    &http,
+                    src,
+                    Until::CaughtUp,
+                    &bar,
+                    &mut lag_ms,
+                ))?;
+                pause_from = std::time::Instant::now();
             }
-            if !status.is_success() {
-                anyhow::bail!(
-                    "the old node refused the cutover ({status}): {}",
-                    response.text().await.unwrap_or_default()
-                );
+            Err((status, body)) => {
+                anyhow::bail!("the old node refused the cutover ({status}): {body}")
             }
-            return Ok(response.json().await?);
         }
-    })?;
+    };
     step(
         "old node stops writing (halt journaled, set made)",
         &mut steps,
@@ -604,39 +645,27 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
             moved.state_hash
         );
     }
-    follower.snapshot()?;
-    drop(follower);
+    // Serving in this process takes the follower's state as it is; otherwise the
+    // next start loads it from this snapshot.
+    let follower = if o.resume {
+        follower.snapshot()?;
+        // Its journal is closed here: the resume below opens it for writing.
+        drop(follower);
+        None
+    } else {
+        Some(follower)
+    };
     step(
         "last records taken, head and state hashes equal",
         &mut steps,
     );
     let set = o.data_dir.join("handover").join(&src.currency);
     std::fs::create_dir_all(&set)?;
-    rt.block_on(async {
-        get_file(
-            &http,
-            src,
-            "manifest.json",
-            &set.join("manifest.json"),
-            MANIFEST_READ_MAX,
-        )
-        .await?;
-        let manifest: migrate::format::Manifest =
-            serde_json::from_slice(&std::fs::read(set.join("manifest.json"))?)?;
-        for f in &manifest.files {
-            // Names come from the old node: a file of the set, never a path.
-            if f.name.contains(['/', '\\']) || f.name.starts_with('.') || f.name.is_empty() {
-                anyhow::bail!(
-                    "the set's manifest names {:?}, which is not a file of a set",
-                    f.name
-                );
-            }
-            if f.name != migrate::format::files::JOURNAL {
-                get_file(&http, src, &f.name, &set.join(&f.name), f.bytes).await?;
-            }
-        }
-        anyhow::Ok(())
-    })?;
+    if set.exists() {
+        std::fs::remove_dir_all(&set)?;
+    }
+    std::fs::create_dir_all(&set)?;
+    rt.block_on(fetch_set(&http, src, "set", &set))?;
     step("handover set fetched", &mut steps);
     let report = migrate::import(
         &migrate::ImportOptions {
@@ -650,10 +679,34 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
                 head_hash: moved.head_hash.clone(),
                 state_hash: moved.state_hash.clone(),
             }),
+            taking: migrate::Taking::Delta { base_id },
         },
         &|_, _, _| {},
     )?;
     step("people, registry, notices imported", &mut steps);
+    let merchants = match early_registry.map(|t| t.join()) {
+        Some(Ok(Ok(m)))
+            if report.merchants == 0
+                && report.merchants_removed == 0
+                && report.alias_files_added == 0
+                && !report.revenue_bands_set =>
+        {
+            Some(m)
+        }
+        None => None,
+        Some(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "the registry loaded before the pause is not used");
+            None
+        }
+        Some(Err(_)) => {
+            tracing::warn!("loading the registry before the pause panicked: it is loaded again");
+            None
+        }
+        Some(Ok(Ok(_))) => {
+            tracing::info!("the cutover changed the registry: it is loaded again");
+            None
+        }
+    };
     if o.resume {
         resume(&o.data_dir, &src.currency)?;
         step("resume journaled", &mut steps);
@@ -663,8 +716,158 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
         moved,
         steps,
         paused: pause_from.elapsed(),
+        paused_since: pause_from,
         report,
+        follower,
+        merchants,
     })
+}
+
+/// Posts `body` to the old node until it is done: it answers 202 while it works in
+/// the background (ask again, the same request) and network trouble is retried.
+/// Answers the result, or the old node's refusal (status and body).
+async fn post_until_done<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    src: &Source,
+    tail: &str,
+    body: &impl serde::Serialize,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Result<T, (reqwest::StatusCode, String)>> {
+    loop {
+        let response = http
+            .post(src.url(tail))
+            .bearer_auth(&src.credential)
+            .json(body)
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                bar.set_message(format!("the old node did not answer ({e}); asking again"));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let status = response.status();
+        if status == reqwest::StatusCode::ACCEPTED {
+            bar.set_message("the old node is making the set");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        if !status.is_success() {
+            return Ok(Err((status, response.text().await.unwrap_or_default())));
+        }
+        return Ok(Ok(response.json().await?));
+    }
+}
+
+/// Where a follower keeps the base set it took, and the file naming it once taken.
+fn base_dir(o: &CutoverOptions) -> std::path::PathBuf {
+    o.data_dir
+        .join("handover")
+        .join(format!("{}.base", o.source.currency))
+}
+
+fn base_marker(o: &CutoverOptions) -> std::path::PathBuf {
+    base_dir(o).join("taken")
+}
+
+/// The base set this follower took, or a new one asked for, fetched and taken (people
+/// and registry made equal to it); answers its id.
+async fn take_base(
+    o: &CutoverOptions,
+    http: &reqwest::Client,
+    identity: &str,
+    recipient: &str,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<String> {
+    let src = &o.source;
+    if let Ok(id) = std::fs::read_to_string(base_marker(o)) {
+        return Ok(id.trim().to_owned());
+    }
+    let made: service::handover::BaseMade = post_until_done(
+        http,
+        src,
+        "base",
+        &service::handover::BaseRequest {
+            recipient: recipient.to_owned(),
+        },
+        bar,
+    )
+    .await?
+    .map_err(|(status, body)| {
+        anyhow::anyhow!("the old node made no base set ({status}): {body}")
+    })?;
+    let dir = base_dir(o);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    fetch_set(http, src, "base", &dir).await?;
+    let id = migrate::base_id(&dir)?.unwrap_or_default();
+    anyhow::ensure!(
+        id == made.id,
+        "the base set fetched is {id}, not the {} the old node made",
+        made.id
+    );
+    let set = dir.clone();
+    let (data_dir, identity) = (o.data_dir.clone(), identity.to_owned());
+    tokio::task::spawn_blocking(move || {
+        migrate::import(
+            &migrate::ImportOptions {
+                set,
+                data_dir,
+                identity,
+                journal_here: true,
+                verified_cut: None,
+                taking: migrate::Taking::Base,
+            },
+            &|_, _, _| {},
+        )
+    })
+    .await??;
+    std::fs::write(base_marker(o), &id)?;
+    Ok(id)
+}
+
+/// Downloads a set (`manifest.json`, then every file it lists but the journal) from
+/// `…/{kind}/{file}` into `dir`.
+async fn fetch_set(
+    http: &reqwest::Client,
+    src: &Source,
+    kind: &str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    get_file(
+        http,
+        src,
+        &format!("{kind}/manifest.json"),
+        &dir.join("manifest.json"),
+        MANIFEST_READ_MAX,
+    )
+    .await?;
+    let manifest: migrate::format::Manifest =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
+    for f in &manifest.files {
+        // Names come from the old node: a file of the set, never a path.
+        if f.name.contains(['/', '\\']) || f.name.starts_with('.') || f.name.is_empty() {
+            anyhow::bail!(
+                "the set's manifest names {:?}, which is not a file of a set",
+                f.name
+            );
+        }
+        if f.name != migrate::format::files::JOURNAL {
+            get_file(
+                http,
+                src,
+                &format!("{kind}/{}", f.name),
+                &dir.join(&f.name),
+                f.bytes,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Journals the new operator's resume: the halt the old node wrote at the cutover
@@ -801,7 +1004,7 @@ pub fn rehearse(data: &Path, currency: &str, work: &Path, keep: bool) -> anyhow:
 
     let (old_node, old_url, old_start) = spawn_serve(&old, &work.join("old.log"), &[])?;
     steps.push(("the old node starts on the copy".into(), old_start));
-    let result = (|| -> anyhow::Result<CutoverDone> {
+    let result = (|| -> anyhow::Result<f64> {
         let src = Source {
             from: old_url.clone(),
             currency: currency.to_owned(),
@@ -831,24 +1034,39 @@ pub fn rehearse(data: &Path, currency: &str, work: &Path, keep: bool) -> anyhow:
                 t.elapsed(),
             ));
         }
-        run_cutover(&CutoverOptions {
-            data_dir: new.clone(),
-            source: src,
-            identity: key.clone(),
-            to: "http://127.0.0.1:1".to_owned(),
-            // The new node journals it at its start, as `cutover --listen` does.
-            resume: false,
-        })
+        // The switch as an operator runs it: `maeul migrate cutover --listen`, which
+        // serves from the follower's state as soon as the hashes check.
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["migrate", "cutover"])
+            .arg(&new)
+            .args(["--from", &old_url, "--currency", currency, "--credential"])
+            .arg(&credential_file)
+            .arg("--identity")
+            .arg(&key)
+            .args(["--to", "http://127.0.0.1:1", "--listen", "127.0.0.1:0"])
+            .args(["--bank-listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(work.join("new.log"))?)
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut pause = None;
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.split("writes were paused ").nth(1) {
+                pause = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|s| s.parse::<f64>().ok());
+                break;
+            }
+        }
+        stop(child);
+        pause.context("the cutover stopped before it served (see new.log)")
     })();
     stop(old_node);
-    let done = result?;
-    let (new_node, _, new_start) = spawn_serve(
-        &new,
-        &work.join("new.log"),
-        &["--resume-handover", currency],
-    )?;
-    stop(new_node);
-    let pause = done.paused + new_start;
+    let pause = result?;
     println!(
         "rehearsal of the operator change of {currency} (on a copy of {}):",
         data.display()
@@ -856,20 +1074,13 @@ pub fn rehearse(data: &Path, currency: &str, work: &Path, keep: bool) -> anyhow:
     for (name, took) in &steps {
         println!("  {name:<52} {:>8.3} s", took.as_secs_f64());
     }
-    done.print(currency);
-    println!(
-        "  {:<52} {:>8.3} s",
-        "the new node starts and serves",
-        new_start.as_secs_f64()
-    );
     let code = engine::CurrencyCode::new(currency).map_err(anyhow::Error::msg)?;
     for (side, dir) in [("old", &old), ("new", &new)] {
         let report = engine::verify(data_dir::storage(dir, &code).as_ref());
         anyhow::ensure!(report.ok(), "the {side} copy does not verify: {report}");
     }
     println!(
-        "expected write pause: {:.3} s (from the old node's halt to the new node serving); both journals verify",
-        pause.as_secs_f64()
+        "expected write pause: {pause:.3} s (from the old node's halt to the new node serving); both journals verify"
     );
     if !keep {
         std::fs::remove_dir_all(work)?;

@@ -44,6 +44,9 @@ pub struct ServeOptions {
     /// halt ends here, journaled, once they are open, so the switch costs one start of
     /// the engine, not two.
     pub resume_handover: Vec<String>,
+    /// When this start ends an operator change's write pause (`maeul migrate cutover
+    /// --listen`): when the pause began, to say how long it was once serving.
+    pub paused_since: Option<Instant>,
 }
 
 /// The issuer's account at the (simulated) bank.
@@ -62,6 +65,24 @@ pub fn demo_merchant_bank_account(i: u64) -> String {
 }
 
 pub fn run(o: ServeOptions) -> anyhow::Result<()> {
+    run_taking_over(o, Vec::new())
+}
+
+/// A currency this process has just taken over (`maeul migrate cutover --listen`):
+/// what is already in memory need not be loaded again in the write pause.
+#[derive(Debug)]
+pub struct TakenOver {
+    pub currency: String,
+    /// The follower's state, checked record by record against the journal it wrote.
+    pub follower: migrate::follow::Follower,
+    /// The merchant registry, opened before the pause (when the cutover changed none
+    /// of its records).
+    pub merchants: Option<service::merchants::Merchants>,
+}
+
+/// [`run`], with currencies taken over: their engines start from the follower's
+/// state instead of loading a snapshot and replaying, and their registries as opened.
+pub fn run_taking_over(o: ServeOptions, taken_over: Vec<TakenOver>) -> anyhow::Result<()> {
     // One process writes a data directory: held until the server stops.
     let _lock = data_dir::lock(&o.data_dir, "`maeul serve`")?;
     // Currencies are opened before the runtime starts: recovery is blocking work.
@@ -83,7 +104,15 @@ pub fn run(o: ServeOptions) -> anyhow::Result<()> {
         engine.shutdown();
         codes.push(demo_code.clone());
     }
-    let opened = open_all(&o.data_dir, &codes)?;
+    let mut registries = BTreeMap::new();
+    let mut followers = Vec::new();
+    for t in taken_over {
+        if let Some(m) = t.merchants {
+            registries.insert(t.currency.clone(), m);
+        }
+        followers.push((t.currency, t.follower));
+    }
+    let opened = open_all(&o.data_dir, &codes, followers)?;
     for (code, _, engine) in &opened {
         if o.resume_handover.iter().any(|c| c == code.as_str()) {
             crate::migration::resume_engine(engine, code.as_str())?;
@@ -92,7 +121,7 @@ pub fn run(o: ServeOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(o, opened, demo_code))
+    runtime.block_on(serve(o, opened, registries, demo_code))
 }
 
 /// A currency opened for serving: its code, storage and running engine.
@@ -101,7 +130,31 @@ type Opened = (CurrencyCode, Arc<dyn Storage>, Arc<Engine>);
 /// Opens every currency, in parallel (each start may re-decide a whole journal when
 /// this build did not write it), logging progress. A currency this build refuses stops
 /// the start, naming the records; one it must serve read-only is served read-only.
-fn open_all(data_dir: &std::path::Path, codes: &[CurrencyCode]) -> anyhow::Result<Vec<Opened>> {
+fn open_all(
+    data_dir: &std::path::Path,
+    codes: &[CurrencyCode],
+    taken_over: Vec<(String, migrate::follow::Follower)>,
+) -> anyhow::Result<Vec<Opened>> {
+    let mut opened = Vec::new();
+    for (code, follower) in taken_over {
+        let code = CurrencyCode::new(&code).map_err(anyhow::Error::msg)?;
+        let storage = data_dir::storage(data_dir, &code);
+        let (store, replayer, verified_from) = follower.into_serving()?;
+        let (engine, report) = Engine::open_replayed(
+            Arc::clone(&storage),
+            store,
+            replayer,
+            verified_from,
+            EngineOptions::default(),
+        )
+        .with_context(|| format!("taking over currency {code}"))?;
+        tracing::info!(currency = %code, ?report, "serving the followed state");
+        opened.push((code, storage, Arc::new(engine)));
+    }
+    let codes: Vec<&CurrencyCode> = codes
+        .iter()
+        .filter(|c| !opened.iter().any(|(o, ..)| o == *c))
+        .collect();
     let progress: engine::ProgressSink = Arc::new(|p: &engine::Progress| {
         if p.done {
             tracing::info!("verified {p}");
@@ -112,7 +165,7 @@ fn open_all(data_dir: &std::path::Path, codes: &[CurrencyCode]) -> anyhow::Resul
     let results: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = codes
             .iter()
-            .map(|code| {
+            .map(|&code| {
                 let progress = Arc::clone(&progress);
                 scope.spawn(move || {
                     let storage = data_dir::storage(data_dir, code);
@@ -133,7 +186,6 @@ fn open_all(data_dir: &std::path::Path, codes: &[CurrencyCode]) -> anyhow::Resul
             })
             .collect()
     });
-    let mut opened = Vec::new();
     for result in results {
         let (code, storage, engine) = result?;
         match engine {
@@ -156,6 +208,7 @@ fn open_all(data_dir: &std::path::Path, codes: &[CurrencyCode]) -> anyhow::Resul
 async fn serve(
     o: ServeOptions,
     opened: Vec<Opened>,
+    mut registries: BTreeMap<String, service::merchants::Merchants>,
     demo_code: CurrencyCode,
 ) -> anyhow::Result<()> {
     let has_demo = opened.iter().any(|(c, ..)| *c == demo_code);
@@ -172,7 +225,12 @@ async fn serve(
             (sim.url().to_owned(), Some(sim))
         }
     };
+    let setting_up = Instant::now();
     let auth = Arc::new(Auth::open(&o.data_dir, false)?);
+    tracing::info!(
+        ms = setting_up.elapsed().as_millis() as u64,
+        "users and sessions open"
+    );
     let accounts = LinkedAccounts::new();
     for (account, number) in auth.bank_links() {
         if let Ok(n) = AccountNo::new(number) {
@@ -217,17 +275,21 @@ async fn serve(
             );
         }
     }
+    tracing::info!(
+        ms = setting_up.elapsed().as_millis() as u64,
+        "bank links read"
+    );
     let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
     // One key for every currency's consumer codes, so a code shown in the wrong town is
     // told apart from a forged one.
     let qr_key = service::auth::load_or_create_key(&o.data_dir.join("qr.key"))?;
     let mut currencies = BTreeMap::new();
     for (code, storage, engine) in &opened {
-        let merchants = Arc::new(service::merchants::Merchants::open(
-            &o.data_dir,
-            code.as_str(),
-            qr_key,
-        )?);
+        let merchants = Arc::new(match registries.remove(code.as_str()) {
+            Some(opened) => opened,
+            None => service::merchants::Merchants::open(&o.data_dir, code.as_str(), qr_key)?,
+        });
+        tracing::info!(currency = %code, ms = setting_up.elapsed().as_millis() as u64, "registry open");
         if *code == demo_code && merchants.read(|r| r.is_empty()) {
             let made = merchants
                 .create_many(demo::merchant_records(service::now_us()))
@@ -249,17 +311,34 @@ async fn serve(
     // At a cutover the successor is handed the rest of the currency as an interchange
     // set (people's data encrypted to it), made by `migrate::export`.
     let export_from = o.data_dir.clone();
-    let exporter: service::handover::Exporter = Arc::new(move |code, recipient, out| {
+    let exporter: service::handover::Exporter = Arc::new(move |job| {
         let options = migrate::ExportOptions {
             data_dir: export_from.clone(),
-            currency: code.to_owned(),
-            out: out.to_owned(),
-            recipient: recipient.to_owned(),
+            currency: job.code.clone(),
+            out: job.out.clone(),
+            recipient: job.recipient.clone(),
             for_follower: true,
         };
-        migrate::export(&options, &|_, _, _| {})
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let manifest = match &job.kind {
+            service::handover::SetKind::Base => {
+                migrate::export_base(&options, &job.engine).map(|(m, _)| m)
+            }
+            service::handover::SetKind::Cutover { base } => migrate::export_live(
+                &options,
+                &job.engine,
+                base.as_ref().map(|(dir, id)| (dir.as_path(), id.as_str())),
+            ),
+        }
+        .map_err(|e| e.to_string())?;
+        let id = migrate::base_id(&job.out)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        Ok(service::handover::SetMade {
+            seq: manifest.cut.seq,
+            head_hash: manifest.cut.head_hash,
+            state_hash: manifest.state_hash,
+            id,
+        })
     });
     let handover = service::handover::Handover::open(&o.data_dir, Some(exporter))?;
     // A currency that moved to another operator takes nothing more here: its last
@@ -278,6 +357,10 @@ async fn serve(
             tracing::warn!(currency = %code, "read-only: {why}");
         }
     }
+    tracing::info!(
+        ms = setting_up.elapsed().as_millis() as u64,
+        "registries open"
+    );
     let service = Service::new(currencies, auth)
         .with_address_limit(service::limits::WriteLimit {
             per_second: o.sign_ins_per_address,
@@ -359,6 +442,12 @@ async fn serve(
     tracing::info!(%addr, "HTTP API and pages listening: open / or GET /api/v1/openapi.json");
     // On stdout, for scripts and tests that start on port 0.
     println!("maeul: HTTP API on http://{addr}, bank at {bank_url}");
+    if let Some(since) = o.paused_since {
+        println!(
+            "maeul: serving after an operator change; writes were paused {:.3} s in all",
+            since.elapsed().as_secs_f64()
+        );
+    }
     if has_demo {
         tracing::info!(
             "demo: operator and auditor sign in as `operator` / `auditor` with password `{DEMO_PASSWORD}`"

@@ -10,11 +10,14 @@ use engine::{CurrencyCode, FileStorage, Replayer, Storage};
 use journal::FileJournalConfig;
 use ledger::{AccountKind, Ledger, Rules};
 use service::store::sqlite::{SqliteRegistry, SqliteService};
-use service::store::{BankLinkStore, NoticeStore, RegistryStore, SessionStore, UserStore};
+use service::store::{
+    BankLinkStore, ChangeLogStore, NoticeStore, RegistryStore, SessionStore, UserStore,
+};
 
+use crate::base::{self, Position};
 use crate::format::{
     self, AliasRow, Cut, FileEntry, Manifest, MerchantRow, NoticeRow, PeopleRow, PeopleSummary,
-    files,
+    RemovedRow, files,
 };
 use crate::sha::HashingWriter;
 use crate::{MigrateError, Progress, people, views};
@@ -364,12 +367,14 @@ fn merchant_rows(
 fn people_rows(
     data_dir: &Path,
     code: &CurrencyCode,
-    ledger: &Ledger,
+    ledger: &impl LedgerAccess,
     summary: &mut PeopleSummary,
 ) -> Result<Vec<PeopleRow>, MigrateError> {
     let mut rows = Vec::new();
+    let started = std::time::Instant::now();
     let store = SqliteService::open_in(data_dir).map_err(MigrateError::store)?;
     let users = store.users_of(code.as_str()).map_err(MigrateError::store)?;
+    let users_ms = started.elapsed().as_millis() as u64;
     summary.unfinished_sign_ups = users.unfinished_sign_ups as u64;
     let mut accounts = BTreeSet::new();
     for u in users.users {
@@ -390,13 +395,21 @@ fn people_rows(
     }
     // Links are kept by ledger account: carry those of this currency's people (and of
     // any other wallet or merchant account this ledger has).
-    for link in store.verified_links().map_err(MigrateError::store)? {
-        let ours = accounts.contains(&link.account)
-            || ledger
-                .account(ledger::AccountId(link.account))
-                .is_some_and(|a| {
-                    matches!(a.kind, AccountKind::CitizenWallet | AccountKind::Merchant)
-                });
+    let links = store.verified_links().map_err(MigrateError::store)?;
+    let ours: Vec<bool> = ledger.read(|ledger| {
+        links
+            .iter()
+            .map(|link| {
+                accounts.contains(&link.account)
+                    || ledger
+                        .account(ledger::AccountId(link.account))
+                        .is_some_and(|a| {
+                            matches!(a.kind, AccountKind::CitizenWallet | AccountKind::Merchant)
+                        })
+            })
+            .collect()
+    });
+    for (link, ours) in links.into_iter().zip(ours) {
         if ours {
             rows.push(PeopleRow::BankLink {
                 account: link.account,
@@ -406,6 +419,7 @@ fn people_rows(
             summary.bank_links += 1;
         }
     }
+    let links_ms = started.elapsed().as_millis() as u64;
     for s in store
         .sessions_of(code.as_str(), service::now_us() / 1_000_000)
         .map_err(MigrateError::store)?
@@ -417,6 +431,23 @@ fn people_rows(
         });
         summary.sessions += 1;
     }
+    tracing::debug!(
+        users_ms,
+        links_ms,
+        sessions_ms = started.elapsed().as_millis() as u64,
+        "people read"
+    );
+    key_rows(data_dir, &mut rows, summary)?;
+    Ok(rows)
+}
+
+/// The key files people's hashes and codes depend on, as rows (in every set: they
+/// are small, and a successor checks they are the same).
+fn key_rows(
+    data_dir: &Path,
+    rows: &mut Vec<PeopleRow>,
+    summary: &mut PeopleSummary,
+) -> Result<(), MigrateError> {
     for name in KEY_FILES {
         let path = data_dir.join(name);
         match std::fs::read(&path) {
@@ -431,7 +462,138 @@ fn people_rows(
             Err(e) => return Err(MigrateError::io(&path)(e)),
         }
     }
-    Ok(rows)
+    Ok(())
+}
+
+/// What changed since a base, as a delta set carries it.
+struct Changed {
+    people: Vec<PeopleRow>,
+    merchants: Vec<MerchantRow>,
+    removed: Vec<RemovedRow>,
+}
+
+/// The rows the change logs name since `position`, read as they are now; the keys of
+/// those no longer there (or no longer of this currency) are removed.
+fn changed_rows(
+    data_dir: &Path,
+    store: &SqliteService,
+    registry: &SqliteRegistry,
+    code: &CurrencyCode,
+    ledger: &impl LedgerAccess,
+    position: &Position,
+    summary: &mut PeopleSummary,
+) -> Result<Changed, MigrateError> {
+    let c = code.as_str();
+    let now_s = service::now_us() / 1_000_000;
+    let mut keys = store
+        .changed_since(c, position.people_after)
+        .map_err(MigrateError::store)?;
+    keys.extend(
+        registry
+            .changed_since(c, position.registry_after)
+            .map_err(MigrateError::store)?,
+    );
+    keys.sort();
+    let mut out = Changed {
+        people: Vec::new(),
+        merchants: Vec::new(),
+        removed: Vec::new(),
+    };
+    let mut links = Vec::new();
+    let mut merchants = Vec::new();
+    let bad = |k: &str| MigrateError::Store(format!("the change log holds {k:?}, not a row key"));
+    for key in keys {
+        let (kind, id) = base::split_key(&key).ok_or_else(|| bad(&key))?;
+        let found = match kind {
+            "user" => {
+                let id = id.parse().map_err(|_| bad(&key))?;
+                store
+                    .carried_user(c, id)
+                    .map_err(MigrateError::store)?
+                    .map(|u| {
+                        summary.users += 1;
+                        out.people.push(PeopleRow::User {
+                            id: u.id,
+                            role: u.role.as_str().to_owned(),
+                            login: u.login,
+                            login_key: u.login_key,
+                            password_hash: u.password_hash,
+                            pin_hash: u.pin_hash,
+                            account: u.account,
+                            created_s: u.created_s,
+                            name: u.person.as_ref().map(|p| p.name.clone()),
+                            address: u.person.map(|p| p.address),
+                        });
+                    })
+            }
+            "session" => {
+                let hash = crate::import::hash_of(id).ok_or_else(|| bad(&key))?;
+                store
+                    .carried_session(c, &hash, now_s)
+                    .map_err(MigrateError::store)?
+                    .map(|s| {
+                        summary.sessions += 1;
+                        out.people.push(PeopleRow::Session {
+                            login: s.login,
+                            token_hash: crate::sha::hex(&s.token_hash),
+                            expires_at_s: s.expires_at_s,
+                        });
+                    })
+            }
+            "bank_link" => {
+                let account = id.parse().map_err(|_| bad(&key))?;
+                store
+                    .verified_link(account)
+                    .map_err(MigrateError::store)?
+                    .map(|l| links.push(l))
+            }
+            "merchant" => {
+                let id = id.parse().map_err(|_| bad(&key))?;
+                registry
+                    .merchant(c, id)
+                    .map_err(MigrateError::store)?
+                    .map(|m| merchants.push(m))
+            }
+            _ => return Err(bad(&key)),
+        };
+        if found.is_none() {
+            out.removed.push(RemovedRow { key });
+        }
+    }
+    // A link is this currency's when its account is: a user's here, or a wallet or
+    // merchant account of this ledger.
+    let user_accounts: BTreeSet<u64> = out
+        .people
+        .iter()
+        .filter_map(|r| match r {
+            PeopleRow::User { account, .. } => Some(*account),
+            _ => None,
+        })
+        .collect();
+    let ours: Vec<bool> = ledger.read(|l| {
+        links
+            .iter()
+            .map(|link| {
+                user_accounts.contains(&link.account)
+                    || l.account(ledger::AccountId(link.account)).is_some_and(|a| {
+                        matches!(a.kind, AccountKind::CitizenWallet | AccountKind::Merchant)
+                    })
+            })
+            .collect()
+    });
+    for (link, ours) in links.into_iter().zip(ours) {
+        if ours {
+            summary.bank_links += 1;
+            out.people.push(PeopleRow::BankLink {
+                account: link.account,
+                bank_account: link.bank_account,
+                verified_ms: link.verified_ms,
+            });
+        }
+    }
+    out.merchants = ledger.read(|l| merchant_rows(code, &merchants, l))?;
+    key_rows(data_dir, &mut out.people, summary)?;
+    Ok(out)
 }
 
 /// Makes `out` ready: new, or an unfinished export's leftovers cleared. A finished set
@@ -499,7 +661,6 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
         )));
     }
     prepare_out(&options.out)?;
-    let out = options.out.as_path();
     let storage = FileStorage::new(&dir, FileJournalConfig::default());
     let from = if options.for_follower {
         From::Snapshot
@@ -514,50 +675,301 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
             replayed.currency
         )));
     }
-    let ledger = &replayed.ledger;
-
     let mut entries = Vec::new();
     if !options.for_follower {
         entries.push(copy_journal(
             &dir,
-            out,
+            &options.out,
             replayed.end_offset,
             replayed.last_seq,
             progress,
         )?);
     }
-    // A follower's set carries no ledger files: its own journal, replayed record by
-    // record to this cut and equal in head and state hash, already holds every row.
-    let sums = if options.for_follower {
-        views::sums_of(ledger)?
-    } else {
-        progress("writing the ledger's files", 0, 0);
-        let mut files_written = LedgerFiles {
-            dir: out,
-            current: None,
-            entries: Vec::new(),
-            sums: crate::format::Sums::default(),
-        };
-        views::visit_rows(ledger, &mut files_written)?;
-        files_written.finish_file()?;
-        entries.extend(files_written.entries);
-        files_written.sums
+    let cut = Cut {
+        seq: replayed.last_seq,
+        time_us: replayed.last_time_us,
+        head_hash: replayed.head_hash.to_string(),
     };
+    let mode = if options.for_follower {
+        SetMode::Follower
+    } else {
+        SetMode::Full
+    };
+    write_set(
+        options,
+        &mode,
+        &code,
+        &recipient,
+        &replayed.ledger,
+        cut,
+        entries,
+        progress,
+    )
+}
+
+/// How a set reads the ledger: one held (a replay's, or a sealed engine's under one
+/// read), or a serving engine's, one short read at a time so that payments go on.
+pub(crate) trait LedgerAccess {
+    fn read<R>(&self, f: impl FnOnce(&Ledger) -> R) -> R;
+}
+
+impl LedgerAccess for Ledger {
+    fn read<R>(&self, f: impl FnOnce(&Ledger) -> R) -> R {
+        f(self)
+    }
+}
+
+struct Serving<'a>(&'a engine::Engine);
+
+impl LedgerAccess for Serving<'_> {
+    fn read<R>(&self, f: impl FnOnce(&Ledger) -> R) -> R {
+        self.0.read(f)
+    }
+}
+
+/// What kind of set is written.
+pub(crate) enum SetMode {
+    /// Everything, the journal and the ledger's files included (`maeul export`).
+    Full,
+    /// For a follower at the cutover: no journal, no ledger files (its own journal,
+    /// replayed record by record to this cut and equal in head and state hash,
+    /// already holds every row), only their sums.
+    Follower,
+    /// A follower's set made while serving, kept with its rows' digests: a first copy
+    /// of people and registry ([`crate::base`]).
+    Base,
+    /// A follower's set with only what changed since the base of this id.
+    Delta { base_id: String, position: Position },
+}
+
+/// A follower's set, from the live engine of the node that is handing the currency
+/// over, once it is sealed (its last record is the handover's halt): the ledger in
+/// memory is the state at the cut, so nothing is read back from disk or replayed.
+/// With `base` (the directory of a base set this node made, and the id the follower
+/// names), only what changed since that base. `options.for_follower` is implied.
+pub fn export_live(
+    options: &ExportOptions,
+    engine: &engine::Engine,
+    base: Option<(&Path, &str)>,
+) -> Result<Manifest, MigrateError> {
+    let code = currency_code(&options.currency)?;
+    if engine.currency() != &code {
+        return Err(MigrateError::Usage(format!(
+            "the engine runs currency {}, not {code}",
+            engine.currency()
+        )));
+    }
+    let recipient = people::parse_recipient(&options.recipient)?;
+    // A base that cannot be read any more (its files removed by hand) gives a whole
+    // follower's set: slower to take, but the follower makes its copy equal to it.
+    let mode = match base {
+        None => SetMode::Follower,
+        Some((dir, id)) => match (base_id(dir), Position::read(&dir.join(base::POSITION))) {
+            (Ok(Some(held)), Ok(position)) if held == id => SetMode::Delta {
+                base_id: id.to_owned(),
+                position,
+            },
+            (held, position) => {
+                tracing::warn!(
+                    base = id,
+                    held = ?held.ok().flatten(),
+                    position = ?position.err().map(|e| e.to_string()),
+                    "the base set named is not readable here: making a whole set"
+                );
+                SetMode::Follower
+            }
+        },
+    };
+    prepare_out(&options.out)?;
+    // Sealed: what was queued before the seal is applied and written, then nothing.
+    // Wait for that, then take the durable head and the ledger under one read (no
+    // batch can be applied meanwhile) and check the head did not move: the ledger is
+    // then exactly the state after the head record.
+    for _ in 0..200 {
+        if engine.queue_depth() == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for _ in 0..50 {
+        let before = engine.durable_head();
+        let manifest = engine.read(|ledger| {
+            let (seq, head) = engine.durable_head();
+            let cut = Cut {
+                seq,
+                time_us: ledger.last_timestamp().as_micros(),
+                head_hash: head.to_string(),
+            };
+            write_set(
+                options,
+                &mode,
+                &code,
+                &recipient,
+                ledger,
+                cut,
+                Vec::new(),
+                &|_, _, _| {},
+            )
+        })?;
+        if engine.durable_head() == before {
+            return Ok(manifest);
+        }
+        std::fs::remove_file(options.out.join(files::MANIFEST))
+            .map_err(MigrateError::io(&options.out))?;
+        prepare_out(&options.out)?;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(MigrateError::Journal(format!(
+        "currency {code} still writes: it is not sealed"
+    )))
+}
+
+/// A base set of a serving currency into `options.out` (replacing an earlier one),
+/// with its rows' digests beside it; answers its manifest and id. The engine is read
+/// in short pieces: payments go on meanwhile. The cut and state hash it states are
+/// where it was taken, for information: the delta at the cutover is what counts.
+pub fn export_base(
+    options: &ExportOptions,
+    engine: &engine::Engine,
+) -> Result<(Manifest, String), MigrateError> {
+    let code = currency_code(&options.currency)?;
+    let recipient = people::parse_recipient(&options.recipient)?;
+    if options.out.exists() {
+        std::fs::remove_dir_all(&options.out).map_err(MigrateError::io(&options.out))?;
+    }
+    prepare_out(&options.out)?;
+    let (seq, head) = engine.durable_head();
+    let cut = Cut {
+        seq,
+        time_us: engine.read(|l| l.last_timestamp().as_micros()),
+        head_hash: head.to_string(),
+    };
+    let manifest = write_set(
+        options,
+        &SetMode::Base,
+        &code,
+        &recipient,
+        &Serving(engine),
+        cut,
+        Vec::new(),
+        &|_, _, _| {},
+    )?;
+    let id = base_id(&options.out)?
+        .ok_or_else(|| MigrateError::Set("the base set has no manifest".into()))?;
+    Ok((manifest, id))
+}
+
+/// The id of the base set in `dir` (the SHA-256 of its manifest), if there is one.
+pub fn base_id(dir: &Path) -> Result<Option<String>, MigrateError> {
+    use sha2::Digest as _;
+    let path = dir.join(files::MANIFEST);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(crate::sha::hex(&sha2::Sha256::digest(&bytes)))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MigrateError::io(&path)(e)),
+    }
+}
+
+/// The set's files after the journal's (in `entries`), and the manifest last.
+#[allow(clippy::too_many_arguments)]
+fn write_set(
+    options: &ExportOptions,
+    mode: &SetMode,
+    code: &CurrencyCode,
+    recipient: &age::x25519::Recipient,
+    ledger: &impl LedgerAccess,
+    cut: Cut,
+    mut entries: Vec<FileEntry>,
+    progress: Progress<'_>,
+) -> Result<Manifest, MigrateError> {
+    // Where the time goes, for the operator (the cutover's set is in the pause).
+    let mut laps: Vec<(&str, u64)> = Vec::new();
+    let mut lap_at = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        laps.push((name, lap_at.elapsed().as_millis() as u64));
+        lap_at = std::time::Instant::now();
+    };
+    let out = options.out.as_path();
+    let sums = match mode {
+        SetMode::Full => {
+            progress("writing the ledger's files", 0, 0);
+            let mut files_written = LedgerFiles {
+                dir: out,
+                current: None,
+                entries: Vec::new(),
+                sums: crate::format::Sums::default(),
+            };
+            ledger.read(|l| views::visit_rows(l, &mut files_written))?;
+            files_written.finish_file()?;
+            entries.extend(files_written.entries);
+            files_written.sums
+        }
+        _ => ledger.read(views::sums_of)?,
+    };
+    lap("sums");
 
     progress("writing the registry and notices", 0, 0);
     let registry = SqliteRegistry::open_in(&options.data_dir).map_err(MigrateError::store)?;
-    let merchants = registry
-        .merchants(code.as_str())
-        .map_err(MigrateError::store)?;
-    entries.push(write_jsonl(
-        out,
-        files::MERCHANTS,
-        &merchant_rows(&code, &merchants, ledger)?,
-    )?);
+    let store = SqliteService::open_in(&options.data_dir).map_err(MigrateError::store)?;
+    let mut people_summary = PeopleSummary {
+        encryption: people::ENCRYPTION.to_owned(),
+        recipient: recipient.to_string(),
+        ..PeopleSummary::default()
+    };
     let alias_files = registry
         .alias_files(code.as_str())
         .map_err(MigrateError::store)?;
-    entries.push(write_jsonl(out, files::ALIASES, &alias_rows(&alias_files))?);
+    // A base notes where the change logs stand before its rows are read: a change
+    // made while they are read is then sent again at the cutover, never missed.
+    let position = match mode {
+        SetMode::Base => Some(Position {
+            people_after: store.start_change_log().map_err(MigrateError::store)?,
+            registry_after: registry.start_change_log().map_err(MigrateError::store)?,
+            alias_files: alias_files.len() as u64,
+        }),
+        _ => None,
+    };
+    let (merchants, people_rows, aliases, base) = match mode {
+        SetMode::Delta { base_id, position } => {
+            let changed = changed_rows(
+                &options.data_dir,
+                &store,
+                &registry,
+                code,
+                ledger,
+                position,
+                &mut people_summary,
+            )?;
+            lap("changed rows");
+            entries.push(write_jsonl(out, files::REMOVED, &changed.removed)?);
+            let aliases: Vec<AliasRow> = alias_rows(&alias_files)
+                .into_iter()
+                .filter(|a| u64::from(a.file) > position.alias_files)
+                .collect();
+            (
+                changed.merchants,
+                changed.people,
+                aliases,
+                Some(base_id.clone()),
+            )
+        }
+        _ => {
+            let merchants = registry
+                .merchants(code.as_str())
+                .map_err(MigrateError::store)?;
+            lap("registry read");
+            let merchants = ledger.read(|l| merchant_rows(code, &merchants, l))?;
+            lap("merchant rows");
+            let people_rows = people_rows(&options.data_dir, code, ledger, &mut people_summary)?;
+            lap("people rows");
+            (merchants, people_rows, alias_rows(&alias_files), None)
+        }
+    };
+    if let Some(position) = position {
+        position.write(&out.join(base::POSITION))?;
+    }
+    entries.push(write_jsonl(out, files::MERCHANTS, &merchants)?);
+    entries.push(write_jsonl(out, files::ALIASES, &aliases)?);
     if let Some(bands) = registry
         .revenue_bands(code.as_str())
         .map_err(MigrateError::store)?
@@ -573,7 +985,6 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
             lines as u64,
         )?);
     }
-    let store = SqliteService::open_in(&options.data_dir).map_err(MigrateError::store)?;
     let mut notices = store
         .notices(code.as_str(), i64::MAX as usize)
         .map_err(MigrateError::store)?;
@@ -589,15 +1000,11 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
         })
         .collect();
     entries.push(write_jsonl(out, files::NOTICES, &notices)?);
+    lap("registry and notices written");
 
     progress("encrypting people's data", 0, 0);
-    let mut people_summary = PeopleSummary {
-        encryption: people::ENCRYPTION.to_owned(),
-        recipient: recipient.to_string(),
-        ..PeopleSummary::default()
-    };
-    let people_rows = people_rows(&options.data_dir, &code, ledger, &mut people_summary)?;
-    let (bytes, sha256) = people::write(&out.join(files::PEOPLE), &people_rows, &recipient)?;
+    let (bytes, sha256) = people::write(&out.join(files::PEOPLE), &people_rows, recipient)?;
+    lap("people encrypted");
     entries.push(FileEntry {
         name: files::PEOPLE.to_owned(),
         rows: people_rows.len() as u64,
@@ -615,16 +1022,15 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
             Rules::this_build().id().short()
         ),
         written_at_us: service::now_us(),
-        cut: Cut {
-            seq: replayed.last_seq,
-            time_us: replayed.last_time_us,
-            head_hash: replayed.head_hash.to_string(),
-        },
-        state_hash: ledger.state_hash().to_string(),
+        cut,
+        state_hash: ledger.read(|l| l.state_hash().to_string()),
         files: entries,
         sums,
         people: people_summary,
+        base,
     };
     write_manifest(out, &manifest)?;
+    lap("manifest");
+    tracing::info!(currency = %code, rows = people_rows.len(), ms = ?laps, "set written");
     Ok(manifest)
 }

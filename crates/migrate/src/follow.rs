@@ -75,6 +75,8 @@ pub struct Follower {
     journal: FileJournal,
     replayer: Replayer,
     last_snapshot: u64,
+    /// The record the replay started after (its snapshot's; 0: genesis).
+    started_from: u64,
     /// A write failed after records were replayed: reopen before going on.
     poisoned: bool,
 }
@@ -130,6 +132,7 @@ impl Follower {
         }
         let last_snapshot = replayer.last_seq();
         Ok(Follower {
+            started_from: from - 1,
             storage,
             journal,
             replayer,
@@ -212,6 +215,18 @@ impl Follower {
             self.snapshot()?;
         }
         Ok(new.len() as u64)
+    }
+
+    /// What a serving engine takes over ([`engine::Engine::open_replayed`]): the
+    /// journal, still open for appending, the replayed state that checked every record
+    /// of it, and the record the replay started after.
+    pub fn into_serving(self) -> Result<(Box<dyn JournalStore>, Replayer, u64), MigrateError> {
+        if self.poisoned {
+            return Err(MigrateError::Journal(
+                "a write failed earlier: open the follower again".into(),
+            ));
+        }
+        Ok((Box::new(self.journal), self.replayer, self.started_from))
     }
 
     /// Saves a snapshot of the replayed state (kept: the newest two).

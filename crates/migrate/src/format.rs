@@ -35,6 +35,8 @@ pub mod files {
     pub const NOTICES: &str = "notices.jsonl";
     /// People's data, encrypted to the successor's age (X25519) key.
     pub const PEOPLE: &str = "people.jsonl.age";
+    /// In a delta set only: the keys of the base's rows that are gone since.
+    pub const REMOVED: &str = "removed.jsonl";
     /// The ledger's files: what the journal says at the cut, as rows. A follower's set
     /// (made at a cutover) leaves them out with the journal.
     pub const LEDGER: [&str; 9] = [
@@ -59,6 +61,13 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     pub sums: Sums,
     pub people: PeopleSummary,
+    /// Only in a **delta** set, made at a cutover for a follower that holds a base
+    /// set already: the base's id (the SHA-256 of its `manifest.json`). Its people and
+    /// merchant files then hold only the rows that are new or changed since the base,
+    /// and `removed.jsonl` the keys of the base's rows that are gone. A reader that
+    /// did not ask for a delta refuses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 /// Where the set was cut from the journal.
@@ -313,6 +322,14 @@ pub struct NoticeRow {
 }
 
 // ----- people (encrypted) -------------------------------------------------------------
+
+/// `removed.jsonl` (delta sets only): a row of the base that is gone, by its key:
+/// `user:<id>`, `bank_link:<account>`, `session:<token hash>`, `key:<name>` or
+/// `merchant:<id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedRow {
+    pub key: String,
+}
 
 /// One line of the decrypted people file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -46,6 +46,24 @@ pub struct ImportOptions {
     /// manifest's cut, head and state hash, the journal is not replayed again: its
     /// state hash already proves every row the set's files could state.
     pub verified_cut: Option<VerifiedCut>,
+    /// How people and registry are taken.
+    pub taking: Taking,
+}
+
+/// How a set's people and registry are taken into the data directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Taking {
+    /// Added where absent: an import into a new data directory (a rerun adds nothing).
+    #[default]
+    Fresh,
+    /// A follower's base set, taken while the old node serves: the currency's people
+    /// and registry here are made equal to the set's (rows put, rows it lacks removed).
+    /// Its journal is not looked at (the follower's is its own).
+    Base,
+    /// A follower's set at the cutover, that holds only what changed since the base
+    /// of this id (when the old node could make one; a whole set is made equal, as a
+    /// base is).
+    Delta { base_id: String },
 }
 
 /// A cut a follower reached and checked: its record, chain head and state hash.
@@ -76,6 +94,10 @@ pub struct ImportReport {
     pub links_added: usize,
     pub sessions_added: usize,
     pub merchants: usize,
+    /// Merchants taken away (a follower's set: gone at the old node).
+    pub merchants_removed: usize,
+    /// The revenue-band table was written.
+    pub revenue_bands_set: bool,
     pub alias_files_added: usize,
     pub notices_added: usize,
     pub keys_written: Vec<String>,
@@ -189,7 +211,10 @@ fn check_files(
     Ok(unlisted)
 }
 
-fn read_jsonl<T: DeserializeOwned>(set: &Path, name: &str) -> Result<Vec<T>, MigrateError> {
+pub(crate) fn read_jsonl<T: DeserializeOwned>(
+    set: &Path,
+    name: &str,
+) -> Result<Vec<T>, MigrateError> {
     let path = set.join(name);
     let file = std::fs::File::open(&path).map_err(MigrateError::io(&path))?;
     let mut reader = BufReader::new(file);
@@ -446,7 +471,7 @@ fn place_journal(
 }
 
 /// The alias files as they are written back: one CSV per original file.
-fn alias_files(rows: &[AliasRow]) -> Result<Vec<Vec<u8>>, MigrateError> {
+pub(crate) fn alias_files(rows: &[AliasRow]) -> Result<Vec<Vec<u8>>, MigrateError> {
     let mut out: Vec<(u32, csv::Writer<Vec<u8>>)> = Vec::new();
     for row in rows {
         if out.last().is_none_or(|(file, _)| *file != row.file) {
@@ -470,11 +495,13 @@ fn alias_files(rows: &[AliasRow]) -> Result<Vec<Vec<u8>>, MigrateError> {
         .collect()
 }
 
-fn import_registry(
+/// Puts the set's merchants (inserted or replaced by id), alias files and revenue
+/// bands; answers the merchants' ids.
+pub(crate) fn import_registry(
     options: &ImportOptions,
     manifest: &Manifest,
     report: &mut ImportReport,
-) -> Result<(), MigrateError> {
+) -> Result<HashSet<u64>, MigrateError> {
     let code = manifest.currency.as_str();
     let registry = SqliteRegistry::open_in(&options.data_dir).map_err(MigrateError::store)?;
     let rows: Vec<MerchantRow> = read_jsonl(&options.set, files::MERCHANTS)?;
@@ -498,6 +525,7 @@ fn import_registry(
             .map_err(MigrateError::store)?;
     }
     report.merchants = merchants.len();
+    let ids = merchants.iter().map(|m| m.id.0).collect();
     let existing = registry.alias_files(code).map_err(MigrateError::store)?;
     for file in alias_files(&read_jsonl(&options.set, files::ALIASES)?)? {
         if !existing.contains(&file) {
@@ -530,9 +558,10 @@ fn import_registry(
             registry
                 .set_revenue_bands(code, &bands, service::now_us())
                 .map_err(MigrateError::store)?;
+            report.revenue_bands_set = true;
         }
     }
-    Ok(())
+    Ok(ids)
 }
 
 fn import_notices(
@@ -615,16 +644,20 @@ fn place_key(data_dir: &Path, name: &str, base64: &str) -> Result<bool, MigrateE
     Ok(true)
 }
 
-fn import_people(
+/// A people file's rows by kind, checked; key files written as they come.
+#[derive(Default)]
+pub(crate) struct PeopleRows {
+    pub users: Vec<ExportedUser>,
+    pub links: Vec<LinkRecord>,
+    pub sessions: Vec<CarriedSession>,
+}
+
+pub(crate) fn sort_people(
     options: &ImportOptions,
-    store: &SqliteService,
-    code: &str,
     rows: Vec<PeopleRow>,
     report: &mut ImportReport,
-) -> Result<(), MigrateError> {
-    let mut users = Vec::new();
-    let mut links = Vec::new();
-    let mut sessions = Vec::new();
+) -> Result<PeopleRows, MigrateError> {
+    let mut out = PeopleRows::default();
     for row in rows {
         match row {
             PeopleRow::User {
@@ -648,7 +681,7 @@ fn import_people(
                         )));
                     }
                 };
-                users.push(ExportedUser {
+                out.users.push(ExportedUser {
                     id,
                     role,
                     login,
@@ -667,7 +700,7 @@ fn import_people(
                 account,
                 bank_account,
                 verified_ms,
-            } => links.push(LinkRecord {
+            } => out.links.push(LinkRecord {
                 account,
                 bank_account,
                 verified_ms,
@@ -681,7 +714,7 @@ fn import_people(
                 login,
                 token_hash,
                 expires_at_s,
-            } => sessions.push(CarriedSession {
+            } => out.sessions.push(CarriedSession {
                 token_hash: hash_of(&token_hash).ok_or_else(|| {
                     MigrateError::People(format!("a session of {login:?} has no 32-byte hash"))
                 })?,
@@ -690,7 +723,22 @@ fn import_people(
             }),
         }
     }
-    report.users_in_set = users.len();
+    report.users_in_set = out.users.len();
+    Ok(out)
+}
+
+fn import_people(
+    options: &ImportOptions,
+    store: &SqliteService,
+    code: &str,
+    rows: Vec<PeopleRow>,
+    report: &mut ImportReport,
+) -> Result<(), MigrateError> {
+    let PeopleRows {
+        users,
+        links,
+        sessions,
+    } = sort_people(options, rows, report)?;
     report.users_added = store
         .restore_users(code, &users)
         .map_err(MigrateError::store)?;
@@ -703,7 +751,7 @@ fn import_people(
 }
 
 /// 64 hex digits as 32 bytes.
-fn hash_of(hex: &str) -> Option<[u8; 32]> {
+pub(crate) fn hash_of(hex: &str) -> Option<[u8; 32]> {
     if hex.len() != 64 || !hex.is_ascii() {
         return None;
     }
@@ -727,8 +775,25 @@ pub fn import(
         step = Instant::now();
     };
     let manifest = read_manifest(&options.set)?;
+    let delta = match (&manifest.base, &options.taking) {
+        (Some(id), Taking::Delta { base_id }) if id == base_id => true,
+        (Some(id), _) => {
+            return Err(MigrateError::Set(format!(
+                "this set holds only what changed since base set {id}: only a follower that \
+                 holds that base takes it"
+            )));
+        }
+        (None, _) => false,
+    };
     let identity = people::parse_identity(&options.identity)?;
-    report.unlisted_files = check_files(&options.set, &manifest, options.journal_here, progress)?;
+    let journal_here = options.journal_here || options.taking == Taking::Base;
+    report.unlisted_files = check_files(&options.set, &manifest, journal_here, progress)?;
+    if delta && !manifest.files.iter().any(|f| f.name == files::REMOVED) {
+        return Err(MigrateError::Set(format!(
+            "a delta set lists {}",
+            files::REMOVED
+        )));
+    }
     lap(&mut report, "check files");
     progress("decrypting people's data", 0, 0);
     let people_rows = people::read(&options.set.join(files::PEOPLE), &identity)?;
@@ -740,14 +805,40 @@ pub fn import(
     lap(&mut report, "decrypt people");
     std::fs::create_dir_all(options.data_dir.join("currencies"))
         .map_err(MigrateError::io(&options.data_dir))?;
-    report.journal = place_journal(options, &manifest, progress)?;
-    lap(&mut report, "journal: copy, replay, compare");
+    if options.taking != Taking::Base {
+        report.journal = place_journal(options, &manifest, progress)?;
+        lap(&mut report, "journal: copy, replay, compare");
+    }
     progress("writing the registry, notices and people", 0, 0);
     let code = manifest.currency.clone();
-    import_registry(options, &manifest, &mut report)?;
     let store = SqliteService::open_in(&options.data_dir).map_err(MigrateError::store)?;
-    report.notices_added = import_notices(options, &store, &code)?;
-    import_people(options, &store, &code, people_rows, &mut report)?;
+    let removed: Vec<format::RemovedRow> = if delta {
+        read_jsonl(&options.set, files::REMOVED)?
+    } else {
+        Vec::new()
+    };
+    match &options.taking {
+        Taking::Fresh => {
+            import_registry(options, &manifest, &mut report)?;
+            report.notices_added = import_notices(options, &store, &code)?;
+            import_people(options, &store, &code, people_rows, &mut report)?;
+        }
+        Taking::Base | Taking::Delta { .. } => {
+            let registry =
+                SqliteRegistry::open_in(&options.data_dir).map_err(MigrateError::store)?;
+            crate::take::registry(options, &manifest, &registry, delta, &removed, &mut report)?;
+            report.notices_added = import_notices(options, &store, &code)?;
+            crate::take::people(
+                options,
+                &store,
+                &registry,
+                &code,
+                people_rows,
+                delta.then_some(&removed[..]),
+                &mut report,
+            )?;
+        }
+    }
     lap(&mut report, "registry, notices, people");
     report.manifest = Some(manifest);
     Ok(report)

@@ -17,6 +17,7 @@
 //! Arrows: `migrate` → `service` (its stores), `engine` (replay), `journal`, `ledger`.
 //! Nothing of ours depends on it but the binary.
 
+pub mod base;
 mod error;
 mod export;
 pub mod follow;
@@ -25,11 +26,12 @@ mod import;
 pub mod legacy;
 pub mod people;
 mod sha;
+mod take;
 pub mod views;
 
 pub use error::MigrateError;
-pub use export::{ExportOptions, export};
-pub use import::{ImportOptions, ImportReport, JournalStep, VerifiedCut, import};
+pub use export::{ExportOptions, base_id, export, export_base, export_live};
+pub use import::{ImportOptions, ImportReport, JournalStep, Taking, VerifiedCut, import};
 
 /// Progress of a long step: (what, done, total); `total` 0 when unknown.
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);

@@ -26,6 +26,7 @@ fn a_version_1_set_written_earlier_is_read_and_imported() {
         identity: key(),
         journal_here: false,
         verified_cut: None,
+        taking: migrate::Taking::Fresh,
     };
     let report = migrate::import(&options, &|_, _, _| {}).unwrap();
     let manifest = report.manifest.clone().unwrap();
@@ -87,6 +88,7 @@ fn a_set_from_a_newer_maeul_is_refused_by_name() {
             identity: key(),
             journal_here: false,
             verified_cut: None,
+            taking: migrate::Taking::Fresh,
         },
         &|_, _, _| {},
     )

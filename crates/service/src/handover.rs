@@ -28,6 +28,8 @@ use crate::{Currency, Service};
 pub const FILE: &str = "handover.json";
 /// The interchange set made at the cutover, beside the journal.
 pub const SET_DIR: &str = "handover-set";
+/// The base set made for a follower while this node serves, beside the journal.
+pub const BASE_DIR: &str = "handover-base";
 /// Bytes of records one feed answer carries at most (at least one record).
 pub const FEED_BYTES_MAX: usize = 8 << 20;
 /// Whose halt the cutover journals.
@@ -68,6 +70,9 @@ struct Kept {
     issued_at_us: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     moved: Option<Moved>,
+    /// The id of the base set in `handover-base/`, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_id: Option<String>,
 }
 
 /// A new successor credential, shown once.
@@ -87,11 +92,62 @@ pub struct CutoverRequest {
     pub to: String,
     /// The successor's age public key (`age1…`): people's data is encrypted to it.
     pub recipient: String,
+    /// The id of the base set the successor took (`POST …/base`): the set then holds
+    /// only what changed since, which keeps the pause short. One that is not this
+    /// node's latest base is refused before anything stops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
-/// Makes the interchange set of a currency into a directory, encrypted to a recipient
-/// (the binary gives `migrate::export`; the service does not depend on it).
-pub type Exporter = Arc<dyn Fn(&str, &str, &Path) -> Result<(), String> + Send + Sync>;
+/// What the successor asks for to take a first copy of people and registry while this
+/// node still serves.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BaseRequest {
+    /// The successor's age public key (`age1…`): people's data is encrypted to it.
+    pub recipient: String,
+}
+
+/// A base set made: fetch `manifest.json` and the files it lists from `…/base/{file}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BaseMade {
+    /// The SHA-256 of the base's `manifest.json`: name it at the cutover.
+    pub id: String,
+}
+
+/// What a set for the successor is made of: the currency's engine (sealed at the
+/// cutover: its ledger in memory is the state at the cut), where to write, to whom
+/// people's data is encrypted, and which set.
+#[derive(Debug)]
+pub struct SetJob {
+    pub code: String,
+    pub recipient: String,
+    pub out: PathBuf,
+    pub engine: Arc<engine::Engine>,
+    pub kind: SetKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetKind {
+    /// A first copy of people and registry while serving, with its rows' digests.
+    Base,
+    /// The set at the cutover; with a base (its directory and id), only what changed
+    /// since.
+    Cutover { base: Option<(PathBuf, String)> },
+}
+
+/// A set made: its cut (last record, that record's chain hash, the ledger's state
+/// hash after it) and its id (the SHA-256 of its manifest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetMade {
+    pub seq: u64,
+    pub head_hash: String,
+    pub state_hash: String,
+    pub id: String,
+}
+
+/// Makes an interchange set of a currency into a directory, encrypted to a recipient
+/// (the binary gives `migrate`'s; the service does not depend on it).
+pub type Exporter = Arc<dyn Fn(&SetJob) -> Result<SetMade, String> + Send + Sync>;
 
 /// Records read from the journal for a follower.
 #[derive(Clone, Debug, Default)]
@@ -118,6 +174,9 @@ pub struct Handover {
     /// failed (answered once, then asked again runs it again).
     running: Mutex<BTreeSet<String>>,
     failed: Mutex<BTreeMap<String, ServiceError>>,
+    /// The same for base sets.
+    bases_running: Mutex<BTreeSet<String>>,
+    bases_failed: Mutex<BTreeMap<String, ServiceError>>,
     exporter: Option<Exporter>,
     /// Whether any currency here moved: every request asks, and almost always the
     /// answer is no.
@@ -142,6 +201,8 @@ impl Default for Handover {
             cutover: tokio::sync::Mutex::new(()),
             running: Mutex::new(BTreeSet::new()),
             failed: Mutex::new(BTreeMap::new()),
+            bases_running: Mutex::new(BTreeSet::new()),
+            bases_failed: Mutex::new(BTreeMap::new()),
             exporter: None,
             any_moved: std::sync::atomic::AtomicBool::new(false),
         }
@@ -386,6 +447,20 @@ pub fn feed(
     Ok(feed)
 }
 
+fn check_recipient(recipient: &str) -> Result<(), ServiceError> {
+    let recipient = recipient.trim();
+    if !recipient.starts_with("age1")
+        || recipient.len() < 20
+        || !recipient.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(ServiceError::bad_request(
+            "recipient_invalid",
+            "the successor's public key is an age X25519 key: age1…",
+        ));
+    }
+    Ok(())
+}
+
 fn check_address(to: &str) -> Result<(), ServiceError> {
     let bad = || {
         ServiceError::bad_request(
@@ -479,16 +554,7 @@ async fn run_cutover(
     check_address(&req.to)?;
     // Checked before the halt: a set that cannot be made would leave the currency
     // stopped here and not yet there.
-    let recipient = req.recipient.trim();
-    if !recipient.starts_with("age1")
-        || recipient.len() < 20
-        || !recipient.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        return Err(ServiceError::bad_request(
-            "recipient_invalid",
-            "the successor's public key is an age X25519 key: age1…",
-        ));
-    }
+    check_recipient(&req.recipient)?;
     let currency = currency(service, code)?;
     let _one = service.handover.cutover.lock().await;
     if let Some(m) = service.handover.moved(code) {
@@ -497,6 +563,33 @@ async fn run_cutover(
         }
         return Err(moved_error(&m));
     }
+    let base = match &req.base {
+        None => None,
+        Some(id) => {
+            let held = service
+                .handover
+                .kept
+                .read()
+                .get(code)
+                .and_then(|k| k.base_id.clone());
+            let dir = service
+                .handover
+                .currency_dir(code)
+                .map(|d| d.join(BASE_DIR));
+            match (held, dir) {
+                (Some(held), Some(dir)) if held == *id => Some((dir, held)),
+                _ => {
+                    return Err(ServiceError::new(
+                        http::StatusCode::CONFLICT,
+                        "base_unknown",
+                        "이전에 받은 기준 자료가 더 이상 유효하지 않습니다. 기준 자료를 다시 받아 주세요.",
+                        "The base set named is not this node's latest: take a new base, then ask again.",
+                    )
+                    .detail(format!("base {id} is not the one held here")));
+                }
+            }
+        }
+    };
     let to = req.to.trim_end_matches('/').to_owned();
     let text = |s: String| {
         Text::new(s).map_err(|e| ServiceError::bad_request("text_invalid", e.to_string()))
@@ -540,30 +633,45 @@ async fn run_cutover(
             );
         }
     }
-    let (seq, head) = currency.engine.durable_head();
-    let state_hash = currency.engine.read(|l| l.state_hash().to_string());
-    if let (Some(exporter), Some(dir)) = (
+    let cut = match (
         &service.handover.exporter,
         service.handover.currency_dir(code),
     ) {
-        let out = dir.join(SET_DIR);
-        let (exporter, recipient, c) =
-            (Arc::clone(exporter), req.recipient.clone(), code.to_owned());
-        tokio::task::spawn_blocking(move || {
-            if out.exists() {
-                std::fs::remove_dir_all(&out).map_err(|e| e.to_string())?;
+        (Some(exporter), Some(dir)) => {
+            let job = SetJob {
+                code: code.to_owned(),
+                recipient: req.recipient.clone(),
+                out: dir.join(SET_DIR),
+                engine: Arc::clone(&currency.engine),
+                kind: SetKind::Cutover { base },
+            };
+            let exporter = Arc::clone(exporter);
+            tokio::task::spawn_blocking(move || {
+                if job.out.exists() {
+                    std::fs::remove_dir_all(&job.out).map_err(|e| e.to_string())?;
+                }
+                exporter(&job)
+            })
+            .await
+            .map_err(|e| ServiceError::internal(e.to_string()))?
+            .map_err(|e| ServiceError::bad_request("handover_set_failed", e))?
+        }
+        _ => {
+            let (seq, head) = currency.engine.durable_head();
+            SetMade {
+                seq,
+                head_hash: head.to_string(),
+                state_hash: currency.engine.read(|l| l.state_hash().to_string()),
+                id: String::new(),
             }
-            exporter(&c, &recipient, &out)
-        })
-        .await
-        .map_err(|e| ServiceError::internal(e.to_string()))?
-        .map_err(|e| ServiceError::bad_request("handover_set_failed", e))?;
-    }
+        }
+    };
+    let seq = cut.seq;
     let moved = Moved {
         to: to.clone(),
         seq,
-        head_hash: head.to_string(),
-        state_hash,
+        head_hash: cut.head_hash,
+        state_hash: cut.state_hash,
         at_us: crate::now_us(),
     };
     let mut k = service
@@ -595,6 +703,144 @@ async fn run_cutover(
     Ok(moved)
 }
 
+/// How far a base set is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseState {
+    Running,
+    Made(BaseMade),
+}
+
+/// A base set for the successor: a first copy of people and registry, made while
+/// this node goes on serving (in the background; the request waits up to
+/// [`CUTOVER_WAIT`]), replacing an earlier base. Asked again while it runs, it answers
+/// how far it is; once made, a new request makes a new base.
+pub async fn base(
+    service: &Arc<Service>,
+    code: &str,
+    credential: &str,
+    req: BaseRequest,
+) -> Result<BaseState, ServiceError> {
+    service.handover.check(code, credential)?;
+    check_recipient(&req.recipient)?;
+    currency(service, code)?;
+    let h = &service.handover;
+    if let Some(m) = h.moved(code) {
+        return Err(moved_error(&m));
+    }
+    if let Some(e) = h.bases_failed.lock().remove(code) {
+        return Err(e);
+    }
+    let was_made = h.kept.read().get(code).and_then(|k| k.base_id.clone());
+    let start = h.bases_running.lock().insert(code.to_owned());
+    if start {
+        let (service, code) = (Arc::clone(service), code.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = make_base(&service, &code, req).await {
+                tracing::error!(currency = %code, error = %e.en, "the base set failed");
+                service.handover.bases_failed.lock().insert(code.clone(), e);
+            }
+            service.handover.bases_running.lock().remove(&code);
+        });
+    }
+    let until = tokio::time::Instant::now() + CUTOVER_WAIT;
+    loop {
+        let running = h.bases_running.lock().contains(code);
+        if !running {
+            if let Some(e) = h.bases_failed.lock().remove(code) {
+                return Err(e);
+            }
+            let made = h.kept.read().get(code).and_then(|k| k.base_id.clone());
+            if let Some(id) = made.filter(|id| !start || Some(id) != was_made.as_ref()) {
+                return Ok(BaseState::Made(BaseMade { id }));
+            }
+        }
+        if tokio::time::Instant::now() >= until {
+            return Ok(BaseState::Running);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn make_base(service: &Service, code: &str, req: BaseRequest) -> Result<(), ServiceError> {
+    let currency = currency(service, code)?;
+    let (Some(exporter), Some(dir)) = (
+        &service.handover.exporter,
+        service.handover.currency_dir(code),
+    ) else {
+        return Err(ServiceError::unavailable(
+            "this node makes no sets (no exporter)",
+        ));
+    };
+    // One at a time with the cutover: a base is not made while the currency stops.
+    let _one = service.handover.cutover.lock().await;
+    if let Some(m) = service.handover.moved(code) {
+        return Err(moved_error(&m));
+    }
+    let job = SetJob {
+        code: code.to_owned(),
+        recipient: req.recipient,
+        out: dir.join(BASE_DIR),
+        engine: Arc::clone(&currency.engine),
+        kind: SetKind::Base,
+    };
+    let exporter = Arc::clone(exporter);
+    let made = tokio::task::spawn_blocking(move || exporter(&job))
+        .await
+        .map_err(|e| ServiceError::internal(e.to_string()))?
+        .map_err(|e| ServiceError::bad_request("handover_set_failed", e))?;
+    let mut k = service
+        .handover
+        .kept
+        .read()
+        .get(code)
+        .cloned()
+        .unwrap_or_default();
+    k.base_id = Some(made.id.clone());
+    service.handover.keep(code, k)?;
+    tracing::info!(currency = code, id = %made.id, at_seq = made.seq, "base set made for the successor");
+    Ok(())
+}
+
+/// A file of the base set (`manifest.json`, then the files it lists).
+pub fn base_file(
+    service: &Service,
+    code: &str,
+    credential: &str,
+    name: &str,
+) -> Result<PathBuf, ServiceError> {
+    service.handover.check(code, credential)?;
+    if service
+        .handover
+        .kept
+        .read()
+        .get(code)
+        .and_then(|k| k.base_id.as_ref())
+        .is_none()
+    {
+        return Err(ServiceError::not_found("base set (ask for one first)"));
+    }
+    let dir = service
+        .handover
+        .currency_dir(code)
+        .ok_or_else(|| ServiceError::not_found("base set"))?
+        .join(BASE_DIR);
+    listed_file(&dir, name).ok_or_else(|| ServiceError::not_found("file of the base set"))
+}
+
+/// `name` in the set in `dir`, if it is `manifest.json` or a file the manifest lists.
+fn listed_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    let listed = name == "manifest.json" || {
+        let manifest: serde_json::Value = std::fs::read(dir.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        manifest["files"]
+            .as_array()
+            .is_some_and(|files| files.iter().any(|f| f["name"] == name))
+    };
+    (listed && !name.contains(['/', '\\']) && !name.starts_with('.')).then(|| dir.join(name))
+}
+
 /// A file of the set made at the cutover (one the set's manifest lists), for the
 /// successor.
 pub fn set_file(
@@ -614,19 +860,7 @@ pub fn set_file(
         .currency_dir(code)
         .ok_or_else(|| ServiceError::not_found("handover set"))?
         .join(SET_DIR);
-    let listed = name == "manifest.json" || {
-        let manifest: serde_json::Value = std::fs::read(dir.join("manifest.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        manifest["files"]
-            .as_array()
-            .is_some_and(|files| files.iter().any(|f| f["name"] == name))
-    };
-    if !listed || name.contains(['/', '\\']) || name.starts_with('.') {
-        return Err(ServiceError::not_found("file of the handover set"));
-    }
-    Ok(dir.join(name))
+    listed_file(&dir, name).ok_or_else(|| ServiceError::not_found("file of the handover set"))
 }
 
 #[cfg(test)]

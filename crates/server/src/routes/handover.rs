@@ -3,15 +3,15 @@
 //! the currency as an interchange set. Thin over `service::handover`.
 
 use axum::body::Body;
-use service::handover::{Credential, CutoverRequest, Moved};
+use service::handover::{BaseMade, BaseRequest, Credential, CutoverRequest, Moved};
 
 use super::prelude::*;
 use crate::extract::bearer_token;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(issue_credential, journal, cutover, set_file),
-    components(schemas(Credential, CutoverRequest, Moved))
+    paths(issue_credential, journal, base, base_file, cutover, set_file),
+    components(schemas(Credential, BaseRequest, BaseMade, CutoverRequest, Moved))
 )]
 #[derive(Debug)]
 pub struct Doc;
@@ -23,6 +23,8 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(issue_credential),
         )
         .route("/api/v1/handover/{currency}/journal", get(journal))
+        .route("/api/v1/handover/{currency}/base", post(base))
+        .route("/api/v1/handover/{currency}/base/{file}", get(base_file))
         .route("/api/v1/handover/{currency}/cutover", post(cutover))
         .route("/api/v1/handover/{currency}/set/{file}", get(set_file))
 }
@@ -103,6 +105,50 @@ async fn journal(
     Ok(response)
 }
 
+/// A base set: a first copy of the currency's people and registry for the successor,
+/// encrypted to `recipient`, made while this node goes on serving, so that the set at
+/// the cutover holds only what changed since (name its id there). It runs in the
+/// background: 202 with `Retry-After` while it does (ask again, the same request), 200
+/// with its id once made.
+#[utoipa::path(post, path = "/api/v1/handover/{currency}/base", security(("bearer" = [])),
+    params(("currency" = String, Path)), request_body = BaseRequest,
+    responses((status = 200, body = BaseMade), (status = 202, description = "still making the base: ask again after Retry-After"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 410, body = Problem, content_type = "application/problem+json")))]
+async fn base(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    PathParams(code): PathParams<String>,
+    JsonBody(req): JsonBody<BaseRequest>,
+) -> Result<Response, ApiError> {
+    let credential = credential(&headers)?;
+    Ok(
+        match service::handover::base(&state.service, &code, credential, req).await? {
+            service::handover::BaseState::Made(m) => Json(m).into_response(),
+            service::handover::BaseState::Running => (
+                StatusCode::ACCEPTED,
+                [(header::RETRY_AFTER, "1")],
+                Json(serde_json::json!({"state": "running"})),
+            )
+                .into_response(),
+        },
+    )
+}
+
+/// A file of the base set (`manifest.json` first, then the files it lists).
+#[utoipa::path(get, path = "/api/v1/handover/{currency}/base/{file}", security(("bearer" = [])),
+    params(("currency" = String, Path), ("file" = String, Path)),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn base_file(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    PathParams((code, name)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    let credential = credential(&headers)?;
+    let path = service::handover::base_file(&state.service, &code, credential, &name)?;
+    stream_file(&path, "file of the base set").await
+}
+
 /// The cutover: this node journals a halt ("operator change to …") as its last record,
 /// makes the rest of the currency into an interchange set encrypted to `recipient`,
 /// publishes a notice, and from then on sends everyone to `to`. It runs in the
@@ -145,10 +191,14 @@ async fn set_file(
 ) -> Result<Response, ApiError> {
     let credential = credential(&headers)?;
     let path = service::handover::set_file(&state.service, &code, credential, &name)?;
-    let file = tokio::fs::File::open(&path)
+    stream_file(&path, "file of the handover set").await
+}
+
+/// A set's file, streamed in 1 MiB pieces: a set's files can be gigabytes.
+async fn stream_file(path: &std::path::Path, what: &str) -> Result<Response, ApiError> {
+    let file = tokio::fs::File::open(path)
         .await
-        .map_err(|_| service::ServiceError::not_found("file of the handover set"))?;
-    // Streamed in 1 MiB pieces: a set's files can be gigabytes.
+        .map_err(|_| service::ServiceError::not_found(what))?;
     let stream = futures_util::stream::unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 1 << 20];
