@@ -478,6 +478,8 @@ pub struct CutoverDone {
     pub paused: Duration,
     pub paused_since: std::time::Instant,
     pub report: migrate::ImportReport,
+    /// What the base set taken before the pause carried (none: taken by an earlier run).
+    pub base: Option<migrate::ImportReport>,
     /// The follower, holding the state at the cut, for the serving engine (when the
     /// resume is left to it).
     pub follower: Option<migrate::follow::Follower>,
@@ -490,8 +492,18 @@ impl CutoverDone {
     fn print(&self, currency: &str) {
         let (m, r) = (&self.moved, &self.report);
         println!(
-            "cutover of {currency}: the old node stopped at record {} (head {}), state {} here too — 0 won of difference; {} users, {} sessions, {} merchants carried",
-            m.seq, m.head_hash, m.state_hash, r.users_added, r.sessions_added, r.merchants
+            "cutover of {currency}: the old node stopped at record {} (head {}), state {} here too — 0 won of difference",
+            m.seq, m.head_hash, m.state_hash
+        );
+        if let Some(b) = &self.base {
+            println!(
+                "  before the pause, the base set: {} users, {} sessions, {} bank links, {} merchants",
+                b.users_in_set, b.sessions_added, b.links_added, b.merchants
+            );
+        }
+        println!(
+            "  in the pause, what changed since: {} users, {} sessions, {} bank links, {} merchants written; {} merchants removed",
+            r.users_added, r.sessions_added, r.links_added, r.merchants, r.merchants_removed
         );
         for (name, took) in &self.steps {
             println!("  {name:<52} {:>8.3} s", took.as_secs_f64());
@@ -564,7 +576,8 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
     step("catch up", &mut steps);
     // People and registry while the old node still serves: the pause then moves only
     // what changed since.
-    let mut base_id = rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
+    let (mut base_id, mut base) =
+        rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
     rt.block_on(follow_until(
         &mut follower,
         &http,
@@ -599,7 +612,8 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
                 if status == reqwest::StatusCode::CONFLICT && body.contains("base_unknown") =>
             {
                 let _ = std::fs::remove_file(base_marker(o));
-                base_id = rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
+                (base_id, base) =
+                    rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
                 rt.block_on(follow_until(
                     &mut follower,
                     &http,
@@ -718,6 +732,7 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
         paused: pause_from.elapsed(),
         paused_since: pause_from,
         report,
+        base,
         follower,
         merchants,
     })
@@ -773,17 +788,17 @@ fn base_marker(o: &CutoverOptions) -> std::path::PathBuf {
 }
 
 /// The base set this follower took, or a new one asked for, fetched and taken (people
-/// and registry made equal to it); answers its id.
+/// and registry made equal to it); answers its id, and what it carried when taken now.
 async fn take_base(
     o: &CutoverOptions,
     http: &reqwest::Client,
     identity: &str,
     recipient: &str,
     bar: &indicatif::ProgressBar,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Option<migrate::ImportReport>)> {
     let src = &o.source;
     if let Ok(id) = std::fs::read_to_string(base_marker(o)) {
-        return Ok(id.trim().to_owned());
+        return Ok((id.trim().to_owned(), None));
     }
     let made: service::handover::BaseMade = post_until_done(
         http,
@@ -812,7 +827,7 @@ async fn take_base(
     );
     let set = dir.clone();
     let (data_dir, identity) = (o.data_dir.clone(), identity.to_owned());
-    tokio::task::spawn_blocking(move || {
+    let report = tokio::task::spawn_blocking(move || {
         migrate::import(
             &migrate::ImportOptions {
                 set,
@@ -827,7 +842,7 @@ async fn take_base(
     })
     .await??;
     std::fs::write(base_marker(o), &id)?;
-    Ok(id)
+    Ok((id, Some(report)))
 }
 
 /// Downloads a set (`manifest.json`, then every file it lists but the journal) from

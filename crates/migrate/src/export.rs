@@ -379,46 +379,11 @@ fn people_rows(
     let mut accounts = BTreeSet::new();
     for u in users.users {
         accounts.insert(u.account);
-        rows.push(PeopleRow::User {
-            id: u.id,
-            role: u.role.as_str().to_owned(),
-            login: u.login,
-            login_key: u.login_key,
-            password_hash: u.password_hash,
-            pin_hash: u.pin_hash,
-            account: u.account,
-            created_s: u.created_s,
-            name: u.person.as_ref().map(|p| p.name.clone()),
-            address: u.person.map(|p| p.address),
-        });
+        rows.push(user_row(u));
         summary.users += 1;
     }
-    // Links are kept by ledger account: carry those of this currency's people (and of
-    // any other wallet or merchant account this ledger has).
     let links = store.verified_links().map_err(MigrateError::store)?;
-    let ours: Vec<bool> = ledger.read(|ledger| {
-        links
-            .iter()
-            .map(|link| {
-                accounts.contains(&link.account)
-                    || ledger
-                        .account(ledger::AccountId(link.account))
-                        .is_some_and(|a| {
-                            matches!(a.kind, AccountKind::CitizenWallet | AccountKind::Merchant)
-                        })
-            })
-            .collect()
-    });
-    for (link, ours) in links.into_iter().zip(ours) {
-        if ours {
-            rows.push(PeopleRow::BankLink {
-                account: link.account,
-                bank_account: link.bank_account,
-                verified_ms: link.verified_ms,
-            });
-            summary.bank_links += 1;
-        }
-    }
+    rows.extend(link_rows(ledger, &accounts, links, summary));
     let links_ms = started.elapsed().as_millis() as u64;
     for s in store
         .sessions_of(code.as_str(), service::now_us() / 1_000_000)
@@ -463,6 +428,55 @@ fn key_rows(
         }
     }
     Ok(())
+}
+
+fn user_row(u: service::store::ExportedUser) -> PeopleRow {
+    PeopleRow::User {
+        id: u.id,
+        role: u.role.as_str().to_owned(),
+        login: u.login,
+        login_key: u.login_key,
+        password_hash: u.password_hash,
+        pin_hash: u.pin_hash,
+        account: u.account,
+        created_s: u.created_s,
+        name: u.person.as_ref().map(|p| p.name.clone()),
+        address: u.person.map(|p| p.address),
+    }
+}
+
+/// The links of this currency, as rows. Links are kept by ledger account: a link is
+/// this currency's when its account is a user's here (`user_accounts`), or a wallet
+/// or merchant account of this ledger.
+fn link_rows(
+    ledger: &impl LedgerAccess,
+    user_accounts: &BTreeSet<u64>,
+    links: Vec<service::store::LinkRecord>,
+    summary: &mut PeopleSummary,
+) -> Vec<PeopleRow> {
+    let ours: Vec<bool> = ledger.read(|l| {
+        links
+            .iter()
+            .map(|link| {
+                user_accounts.contains(&link.account)
+                    || l.account(ledger::AccountId(link.account)).is_some_and(|a| {
+                        matches!(a.kind, AccountKind::CitizenWallet | AccountKind::Merchant)
+                    })
+            })
+            .collect()
+    });
+    let mut rows = Vec::new();
+    for (link, ours) in links.into_iter().zip(ours) {
+        if ours {
+            summary.bank_links += 1;
+            rows.push(PeopleRow::BankLink {
+                account: link.account,
+                bank_account: link.bank_account,
+                verified_ms: link.verified_ms,
+            });
+        }
+    }
+    rows
 }
 
 /// What changed since a base, as a delta set carries it.
@@ -512,18 +526,7 @@ fn changed_rows(
                     .map_err(MigrateError::store)?
                     .map(|u| {
                         summary.users += 1;
-                        out.people.push(PeopleRow::User {
-                            id: u.id,
-                            role: u.role.as_str().to_owned(),
-                            login: u.login,
-                            login_key: u.login_key,
-                            password_hash: u.password_hash,
-                            pin_hash: u.pin_hash,
-                            account: u.account,
-                            created_s: u.created_s,
-                            name: u.person.as_ref().map(|p| p.name.clone()),
-                            address: u.person.map(|p| p.address),
-                        });
+                        out.people.push(user_row(u));
                     })
             }
             "session" => {
@@ -560,8 +563,6 @@ fn changed_rows(
             out.removed.push(RemovedRow { key });
         }
     }
-    // A link is this currency's when its account is: a user's here, or a wallet or
-    // merchant account of this ledger.
     let user_accounts: BTreeSet<u64> = out
         .people
         .iter()
@@ -570,27 +571,8 @@ fn changed_rows(
             _ => None,
         })
         .collect();
-    let ours: Vec<bool> = ledger.read(|l| {
-        links
-            .iter()
-            .map(|link| {
-                user_accounts.contains(&link.account)
-                    || l.account(ledger::AccountId(link.account)).is_some_and(|a| {
-                        matches!(a.kind, AccountKind::CitizenWallet | AccountKind::Merchant)
-                    })
-            })
-            .collect()
-    });
-    for (link, ours) in links.into_iter().zip(ours) {
-        if ours {
-            summary.bank_links += 1;
-            out.people.push(PeopleRow::BankLink {
-                account: link.account,
-                bank_account: link.bank_account,
-                verified_ms: link.verified_ms,
-            });
-        }
-    }
+    let link_rows = link_rows(ledger, &user_accounts, links, summary);
+    out.people.extend(link_rows);
     out.merchants = ledger.read(|l| merchant_rows(code, &merchants, l))?;
     key_rows(data_dir, &mut out.people, summary)?;
     Ok(out)
