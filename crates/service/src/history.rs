@@ -172,44 +172,28 @@ impl History {
         )
     }
 
-    /// Builds from the end of the journal and follows the engine from then on. The
-    /// build runs in the background: with millions of retained payments it takes
-    /// seconds, and a currency's start (an operator change's write pause among them)
-    /// need not wait for a read model; reads wait for it as for any batch
-    /// ([`History::caught_up`]).
+    /// Builds from the end of the journal and follows the engine from then on.
     pub fn follow(engine: &Arc<Engine>, storage: &Arc<dyn Storage>) -> Arc<History> {
         let history = Arc::new(History::empty());
         // Subscribe first, then read: nothing between the two is missed, and batches
         // read from the journal are skipped when they come again.
         let mut rx = engine.subscribe();
         let durable = engine.durable_seq();
-        let rebuild = {
-            let (history, engine, storage) = (
-                Arc::clone(&history),
-                Arc::clone(engine),
-                Arc::clone(storage),
-            );
-            move || {
-                let from = durable.saturating_sub(REBUILD_RECORDS).max(1);
-                let _ = storage.read_records(from, None, &mut |rec| {
-                    if let Ok(RecordBody::Batch(b)) = record::decode(&rec.payload) {
-                        history.apply(rec.seq, b.timestamp, &b.commands, &b.outcomes, &engine);
-                    }
-                    if rec.seq >= durable {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                });
-                history.applied.send_replace(durable);
+        let from = durable.saturating_sub(REBUILD_RECORDS).max(1);
+        let _ = storage.read_records(from, None, &mut |rec| {
+            if let Ok(RecordBody::Batch(b)) = record::decode(&rec.payload) {
+                history.apply(rec.seq, b.timestamp, &b.commands, &b.outcomes, engine);
             }
-        };
+            if rec.seq >= durable {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        history.applied.send_replace(durable);
         let h = Arc::clone(&history);
         let engine = Arc::clone(engine);
         tokio::spawn(async move {
-            if let Err(e) = tokio::task::spawn_blocking(rebuild).await {
-                tracing::warn!(error = %e, "the history was not rebuilt from the journal");
-            }
             loop {
                 match rx.recv().await {
                     Ok(batch) => {

@@ -28,10 +28,6 @@ pub async fn settlements(
     let account = require(caller, Role::Merchant)?;
     let currency = service.currency(&caller.currency)?;
     let limit = paging.limit.unwrap_or(50).clamp(1, 200);
-    currency
-        .history
-        .caught_up(currency.engine.durable_seq(), crate::history::CATCH_UP_WAIT)
-        .await;
     Ok(currency.history.settlements(account, paging.before, limit))
 }
 
@@ -685,10 +681,6 @@ pub fn sales_of(entries: &[crate::history::Entry], now_us: u64, kept_all: bool) 
 pub async fn sales(service: &Service, caller: &Caller) -> Result<Sales, ServiceError> {
     let account = require(caller, Role::Merchant)?;
     let currency = service.currency(&caller.currency)?;
-    currency
-        .history
-        .caught_up(currency.engine.durable_seq(), crate::history::CATCH_UP_WAIT)
-        .await;
     let max = crate::history::ENTRIES_PER_ACCOUNT;
     let entries = currency.history.page(account, None, max);
     let kept_all = entries.len() < max;
@@ -704,10 +696,6 @@ pub async fn received_payment(
 ) -> Result<crate::history::Entry, ServiceError> {
     let account = require(caller, Role::Merchant)?;
     let currency = service.currency(&caller.currency)?;
-    currency
-        .history
-        .caught_up(currency.engine.durable_seq(), crate::history::CATCH_UP_WAIT)
-        .await;
     currency
         .history
         .page(account, None, crate::history::ENTRIES_PER_ACCOUNT)
