@@ -519,8 +519,8 @@ impl ServiceStores {
 /// at a cutover carries only those. `user:<id>`, `session:<hex hash>`,
 /// `bank_link:<account>` in the service store; `merchant:<id>` in the registry.
 pub trait ChangeLogStore: Send + Sync + Debug {
-    /// Starts noting changes (from now on, until the node stops handing over), and
-    /// forgets what was noted before: answers the position after which changes count.
+    /// Starts noting changes (from now on; what was noted stays, for other
+    /// currencies' bases): answers the position after which changes count.
     fn start_change_log(&self) -> Result<u64, StoreError>;
 
     /// The keys of the rows changed after `after`, each once (the registry's: of

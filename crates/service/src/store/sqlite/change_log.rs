@@ -6,20 +6,17 @@ use rusqlite::{Connection, params};
 use super::{SqliteRegistry, SqliteService, store_error};
 use crate::store::{ChangeLogStore, StoreError};
 
-/// Turns the log on, forgets what it noted, answers the position after which changes
-/// count (AUTOINCREMENT never gives a number twice, even after the delete).
+/// Turns the log on and answers the position after which changes count. Nothing is
+/// forgotten: the stores are shared by every currency of the node, and another
+/// currency's base may still need what was noted.
 fn start(db: &mut Connection) -> Result<u64, StoreError> {
     let tx = db.transaction().map_err(store_error)?;
     tx.execute("INSERT OR IGNORE INTO change_log_on (one) VALUES (1)", [])
         .map_err(store_error)?;
-    tx.execute("DELETE FROM change_log", [])
-        .map_err(store_error)?;
     let at: i64 = tx
-        .query_row(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
+            r.get(0)
+        })
         .map_err(store_error)?;
     tx.commit().map_err(store_error)?;
     Ok(at.max(0) as u64)
@@ -67,7 +64,7 @@ mod tests {
     use crate::store::{BankLinkStore, LinkRecord, RegistryStore, RegistryWrite, SessionStore};
 
     #[test]
-    fn changes_are_noted_only_once_started_and_a_start_forgets_the_old() {
+    fn changes_are_noted_only_once_started_and_a_later_start_keeps_the_old() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteService::open_in(dir.path()).unwrap();
         let link = |account, bank: &str| LinkRecord {
@@ -88,7 +85,12 @@ mod tests {
         assert_eq!(keys, vec!["bank_link:7", "bank_link:8"]);
         let again = store.start_change_log().unwrap();
         assert!(again >= at + 2);
-        assert!(store.changed_since("x", 0).unwrap().is_empty(), "forgotten");
+        assert!(store.changed_since("x", again).unwrap().is_empty());
+        assert_eq!(
+            store.changed_since("x", at).unwrap().len(),
+            2,
+            "another currency's base still reads what was noted before"
+        );
 
         let registry = SqliteRegistry::open_in(dir.path()).unwrap();
         let at = registry.start_change_log().unwrap();
