@@ -590,13 +590,20 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
     // The registry as the base left it, loaded while the old node still serves (a
     // second or more at 100,000 merchants): used if the cutover changes none of it.
     let qr_key_file = o.data_dir.join("qr.key");
-    let early_registry = (!o.resume && qr_key_file.exists()).then(|| {
-        let (dir, code) = (o.data_dir.clone(), src.currency.clone());
-        std::thread::spawn(move || {
-            let key = service::auth::load_or_create_key(&qr_key_file)?;
-            service::merchants::Merchants::open(&dir, &code, key)
+    let load_registry = || {
+        (!o.resume && qr_key_file.exists()).then(|| {
+            let (dir, code, key_file) = (
+                o.data_dir.clone(),
+                src.currency.clone(),
+                qr_key_file.clone(),
+            );
+            std::thread::spawn(move || {
+                let key = service::auth::load_or_create_key(&key_file)?;
+                service::merchants::Merchants::open(&dir, &code, key)
+            })
         })
-    });
+    };
+    let mut early_registry = load_registry();
     let mut pause_from = std::time::Instant::now();
     let moved: service::handover::Moved = loop {
         let request = service::handover::CutoverRequest {
@@ -614,6 +621,7 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
                 let _ = std::fs::remove_file(base_marker(o));
                 (base_id, base) =
                     rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
+                early_registry = load_registry();
                 rt.block_on(follow_until(
                     &mut follower,
                     &http,
@@ -681,22 +689,28 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
     std::fs::create_dir_all(&set)?;
     rt.block_on(fetch_set(&http, src, "set", &set))?;
     step("handover set fetched", &mut steps);
-    let report = migrate::import(
-        &migrate::ImportOptions {
-            set: set.clone(),
-            data_dir: o.data_dir.clone(),
-            identity: identity_text,
-            journal_here: true,
-            // Checked just above, record by record: the import need not replay again.
-            verified_cut: (!past_the_cut).then(|| migrate::VerifiedCut {
-                seq: moved.seq,
-                head_hash: moved.head_hash.clone(),
-                state_hash: moved.state_hash.clone(),
-            }),
-            taking: migrate::Taking::Delta { base_id },
-        },
-        &|_, _, _| {},
-    )?;
+    // Past the cut this node has served, and it serves only after the import: doing
+    // it again would put the old node's people back over what changed here since.
+    let report = if past_the_cut {
+        migrate::ImportReport::default()
+    } else {
+        migrate::import(
+            &migrate::ImportOptions {
+                set: set.clone(),
+                data_dir: o.data_dir.clone(),
+                identity: identity_text.clone(),
+                journal_here: true,
+                // Checked just above, record by record: the import need not replay.
+                verified_cut: Some(migrate::VerifiedCut {
+                    seq: moved.seq,
+                    head_hash: moved.head_hash.clone(),
+                    state_hash: moved.state_hash.clone(),
+                }),
+                taking: migrate::Taking::Delta { base_id },
+            },
+            &|_, _, _| {},
+        )?
+    };
     step("people, registry, notices imported", &mut steps);
     let merchants = match early_registry.map(|t| t.join()) {
         Some(Ok(Ok(m)))
@@ -800,7 +814,7 @@ async fn take_base(
     if let Ok(id) = std::fs::read_to_string(base_marker(o)) {
         return Ok((id.trim().to_owned(), None));
     }
-    let made: service::handover::BaseMade = post_until_done(
+    let made: Result<service::handover::BaseMade, _> = post_until_done(
         http,
         src,
         "base",
@@ -809,10 +823,16 @@ async fn take_base(
         },
         bar,
     )
-    .await?
-    .map_err(|(status, body)| {
-        anyhow::anyhow!("the old node made no base set ({status}): {body}")
-    })?;
+    .await?;
+    let made = match made {
+        Ok(made) => made,
+        // Moved already (a rerun after the switch, its base marker gone): the cutover
+        // answers where it moved, and nothing is imported again.
+        Err((status, _)) if status == reqwest::StatusCode::GONE => {
+            return Ok((String::new(), None));
+        }
+        Err((status, body)) => anyhow::bail!("the old node made no base set ({status}): {body}"),
+    };
     let dir = base_dir(o);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;

@@ -38,6 +38,9 @@ pub struct ExportOptions {
     pub for_follower: bool,
 }
 
+/// Rows looked up in the ledger under one read: a serving engine waits for no more.
+const READ_CHUNK: usize = 10_000;
+
 /// The key files of a data directory that travel with people's data.
 pub(crate) const KEY_FILES: [&str; 2] = ["pin.key", "qr.key"];
 
@@ -336,26 +339,49 @@ fn alias_rows(alias_files: &[Vec<u8>]) -> Vec<AliasRow> {
     rows
 }
 
+/// The ledger's view of a merchant: category, annual revenue (`None`: unknown) and
+/// the operator's suspension.
+type LedgerProfile = (u16, Option<i64>, Option<String>);
+
+/// The merchants as rows. Only the ledger lookups run under the ledger's read: on a
+/// serving node (a base set) the stickers' encoding must not hold up its writes.
 fn merchant_rows(
     code: &CurrencyCode,
     merchants: &[directory::Merchant],
-    ledger: &Ledger,
+    ledger: &impl LedgerAccess,
 ) -> Result<Vec<MerchantRow>, MigrateError> {
+    let mut profiles: Vec<Option<LedgerProfile>> = Vec::with_capacity(merchants.len());
+    for chunk in merchants.chunks(READ_CHUNK) {
+        ledger.read(|l| {
+            profiles.extend(chunk.iter().map(|m| {
+                l.merchant_profile(ledger::AccountId(m.id.0)).map(|p| {
+                    (
+                        p.category,
+                        p.annual_revenue.known().map(ledger::Won::get),
+                        p.operator_suspension
+                            .as_ref()
+                            .map(|t| t.as_str().to_owned()),
+                    )
+                })
+            }));
+        });
+    }
     let mut rows = Vec::with_capacity(merchants.len());
-    for m in merchants {
-        let profile = ledger.merchant_profile(ledger::AccountId(m.id.0));
+    for (m, profile) in merchants.iter().zip(profiles) {
         let sticker = service::merchant::sticker_code(code.as_str(), m)
             .encode()
             .map_err(|e| MigrateError::Set(format!("merchant {}'s sticker: {e}", m.id.0)))?;
+        let (category, annual_revenue, operator_suspension) = match profile {
+            Some((c, r, s)) => (Some(c), Some(r), s),
+            None => (None, None, None),
+        };
         rows.push(MerchantRow {
             id: m.id.0,
             registry: serde_json::to_value(m)
                 .map_err(|e| MigrateError::Set(format!("merchant {}: {e}", m.id.0)))?,
-            category: profile.map(|p| p.category),
-            annual_revenue: profile.map(|p| p.annual_revenue.known().map(ledger::Won::get)),
-            operator_suspension: profile
-                .and_then(|p| p.operator_suspension.as_ref())
-                .map(|t| t.as_str().to_owned()),
+            category,
+            annual_revenue,
+            operator_suspension,
             sticker_payload: sticker,
         });
     }
@@ -454,17 +480,17 @@ fn link_rows(
     links: Vec<service::store::LinkRecord>,
     summary: &mut PeopleSummary,
 ) -> Vec<PeopleRow> {
-    let ours: Vec<bool> = ledger.read(|l| {
-        links
-            .iter()
-            .map(|link| {
+    let mut ours: Vec<bool> = Vec::with_capacity(links.len());
+    for chunk in links.chunks(READ_CHUNK) {
+        ledger.read(|l| {
+            ours.extend(chunk.iter().map(|link| {
                 user_accounts.contains(&link.account)
                     || l.account(ledger::AccountId(link.account)).is_some_and(|a| {
                         matches!(a.kind, AccountKind::CitizenWallet | AccountKind::Merchant)
                     })
-            })
-            .collect()
-    });
+            }));
+        });
+    }
     let mut rows = Vec::new();
     for (link, ours) in links.into_iter().zip(ours) {
         if ours {
@@ -573,7 +599,7 @@ fn changed_rows(
         .collect();
     let link_rows = link_rows(ledger, &user_accounts, links, summary);
     out.people.extend(link_rows);
-    out.merchants = ledger.read(|l| merchant_rows(code, &merchants, l))?;
+    out.merchants = merchant_rows(code, &merchants, ledger)?;
     key_rows(data_dir, &mut out.people, summary)?;
     Ok(out)
 }
@@ -886,7 +912,10 @@ fn write_set(
             entries.extend(files_written.entries);
             files_written.sums
         }
-        _ => ledger.read(views::sums_of)?,
+        // A base states no cut, so no sums: reading every account would hold up the
+        // serving node's writes.
+        SetMode::Base => crate::format::Sums::default(),
+        SetMode::Follower | SetMode::Delta { .. } => ledger.read(views::sums_of)?,
     };
     lap("sums");
 
@@ -940,7 +969,7 @@ fn write_set(
                 .merchants(code.as_str())
                 .map_err(MigrateError::store)?;
             lap("registry read");
-            let merchants = ledger.read(|l| merchant_rows(code, &merchants, l))?;
+            let merchants = merchant_rows(code, &merchants, ledger)?;
             lap("merchant rows");
             let people_rows = people_rows(&options.data_dir, code, ledger, &mut people_summary)?;
             lap("people rows");

@@ -20,10 +20,32 @@ pub async fn redirect(State(service): State<Arc<Service>>, req: Request, next: N
     if stays(req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(to) = service
+    let moved_to = service
         .handover
-        .everything_moved_to(service.currencies.keys())
-    else {
+        .everything_moved_to(service.currencies.keys());
+    if moved_to.is_none()
+        && service
+            .handover
+            .everything_stopping(service.currencies.keys())
+    {
+        let body = serde_json::json!({
+            "type": "about:blank",
+            "status": 503,
+            "code": "operator_change",
+            "title": "The currency is moving to its new operator: ask again in a second.",
+            "title_ko": "지역화폐를 새 운영사로 옮기는 중입니다. 잠시 후 다시 시도해 주세요.",
+        });
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "application/problem+json"),
+                (header::RETRY_AFTER, "1"),
+            ],
+            body.to_string(),
+        )
+            .into_response();
+    }
+    let Some(to) = moved_to else {
         return next.run(req).await;
     };
     let path = req

@@ -128,7 +128,8 @@ pub struct SetJob {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SetKind {
-    /// A first copy of people and registry while serving, with its rows' digests.
+    /// A first copy of people and registry while serving; the stores' change logs
+    /// note what changes after it.
     Base,
     /// The set at the cutover; with a base (its directory and id), only what changed
     /// since.
@@ -174,6 +175,9 @@ pub struct Handover {
     /// failed (answered once, then asked again runs it again).
     running: Mutex<BTreeSet<String>>,
     failed: Mutex<BTreeMap<String, ServiceError>>,
+    /// Currencies between their cutover's halt and `moved` being kept, and how many.
+    stopping: Mutex<BTreeSet<String>>,
+    stopping_count: std::sync::atomic::AtomicUsize,
     /// The same for base sets.
     bases_running: Mutex<BTreeSet<String>>,
     bases_failed: Mutex<BTreeMap<String, ServiceError>>,
@@ -201,6 +205,8 @@ impl Default for Handover {
             cutover: tokio::sync::Mutex::new(()),
             running: Mutex::new(BTreeSet::new()),
             failed: Mutex::new(BTreeMap::new()),
+            stopping: Mutex::new(BTreeSet::new()),
+            stopping_count: std::sync::atomic::AtomicUsize::new(0),
             bases_running: Mutex::new(BTreeSet::new()),
             bases_failed: Mutex::new(BTreeMap::new()),
             exporter: None,
@@ -313,6 +319,25 @@ impl Handover {
             }
         }
         to.map(str::to_owned)
+    }
+
+    /// Whether every currency `served` is stopping for its cutover or has moved: the
+    /// node then answers every request but the successor's with 503, from the halt
+    /// until it sends everyone on, so that nothing (a sign-out, a new PIN) changes here
+    /// after the set was read. A node serving other currencies too goes on for them.
+    pub fn everything_stopping<'a>(&self, served: impl IntoIterator<Item = &'a String>) -> bool {
+        if self
+            .stopping_count
+            .load(std::sync::atomic::Ordering::Acquire)
+            == 0
+        {
+            return false;
+        }
+        let stopping = self.stopping.lock();
+        let kept = self.kept.read();
+        served.into_iter().all(|c| {
+            stopping.contains(c) || kept.get(c.as_str()).is_some_and(|k| k.moved.is_some())
+        })
     }
 
     /// The currency named by a successor's credential, if it is that currency's.
@@ -483,6 +508,36 @@ fn check_address(to: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// Marks a currency as stopping for its cutover while alive.
+struct Stopping<'a> {
+    handover: &'a Handover,
+    code: String,
+}
+
+impl<'a> Stopping<'a> {
+    fn begin(handover: &'a Handover, code: &str) -> Stopping<'a> {
+        if handover.stopping.lock().insert(code.to_owned()) {
+            handover
+                .stopping_count
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        Stopping {
+            handover,
+            code: code.to_owned(),
+        }
+    }
+}
+
+impl Drop for Stopping<'_> {
+    fn drop(&mut self) {
+        if self.handover.stopping.lock().remove(&self.code) {
+            self.handover
+                .stopping_count
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+}
+
 /// How far a cutover is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CutoverState {
@@ -591,6 +646,7 @@ async fn run_cutover(
         }
     };
     let to = req.to.trim_end_matches('/').to_owned();
+    let _stopping = Stopping::begin(&service.handover, code);
     let text = |s: String| {
         Text::new(s).map_err(|e| ServiceError::bad_request("text_invalid", e.to_string()))
     };
@@ -886,6 +942,25 @@ mod tests {
         ] {
             assert!(check_address(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_node_stops_taking_requests_only_while_every_currency_it_serves_stops() {
+        let h = Handover::default();
+        let (busan, seoul) = ("busan".to_owned(), "seoul".to_owned());
+        assert!(!h.everything_stopping([&busan]));
+        {
+            let _stopping = Stopping::begin(&h, "busan");
+            assert!(h.everything_stopping([&busan]));
+            assert!(
+                !h.everything_stopping([&busan, &seoul]),
+                "seoul still serves here"
+            );
+        }
+        assert!(
+            !h.everything_stopping([&busan]),
+            "a failed cutover serves again"
+        );
     }
 
     #[test]
