@@ -743,8 +743,8 @@ pub(crate) enum SetMode {
     /// replayed record by record to this cut and equal in head and state hash,
     /// already holds every row), only their sums.
     Follower,
-    /// A follower's set made while serving, kept with its rows' digests: a first copy
-    /// of people and registry ([`crate::base`]).
+    /// A follower's set made while serving, kept with the change logs' position: a
+    /// first copy of people and registry ([`crate::base`]).
     Base,
     /// A follower's set with only what changed since the base of this id.
     Delta { base_id: String, position: Position },
@@ -833,7 +833,7 @@ pub fn export_live(
 }
 
 /// A base set of a serving currency into `options.out` (replacing an earlier one),
-/// with its rows' digests beside it; answers its manifest and id. The engine is read
+/// with the change logs' position beside it; answers its manifest and id. The engine is read
 /// in short pieces: payments go on meanwhile. The cut and state hash it states are
 /// where it was taken, for information: the delta at the cutover is what counts.
 pub fn export_base(
