@@ -114,7 +114,6 @@ pub fn run(o: &MigrateBench) -> anyhow::Result<()> {
             currency: "bench".to_owned(),
             out: set.clone(),
             recipient: public,
-            for_follower: false,
         },
         &|_, _, _| {},
     )?;

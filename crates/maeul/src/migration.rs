@@ -93,7 +93,6 @@ pub fn export(data_dir: &Path, out: &Path, currency: Option<&str>, to: &str) -> 
         currency: code.clone(),
         out: out.to_owned(),
         recipient: recipient(to)?,
-        for_follower: false,
     };
     let started = std::time::Instant::now();
     let bars = Bars::new();
@@ -249,6 +248,8 @@ struct Fetched {
 /// Most bytes one feed answer is read to (the old node sends at most 8 MiB, or one
 /// record bigger than that): an answer past it is not the feed.
 const FEED_READ_MAX: usize = 64 << 20;
+/// Most bytes of the old node's answer to a base or cutover request.
+const ANSWER_READ_MAX: usize = 1 << 20;
 /// Most bytes of a set's manifest.
 const MANIFEST_READ_MAX: u64 = 16 << 20;
 
@@ -565,27 +566,16 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
     };
     let bar = follow_bar(&src.currency);
     let mut lag_ms = Vec::new();
-    rt.block_on(follow_until(
-        &mut follower,
-        &http,
-        src,
-        Until::CaughtUp,
-        &bar,
-        &mut lag_ms,
-    ))?;
+    let follow = |follower: &mut migrate::follow::Follower, until, lag_ms: &mut Vec<u64>| {
+        rt.block_on(follow_until(follower, &http, src, until, &bar, lag_ms))
+    };
+    follow(&mut follower, Until::CaughtUp, &mut lag_ms)?;
     step("catch up", &mut steps);
     // People and registry while the old node still serves: the pause then moves only
     // what changed since.
     let (mut base_id, mut base) =
         rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
-    rt.block_on(follow_until(
-        &mut follower,
-        &http,
-        src,
-        Until::CaughtUp,
-        &bar,
-        &mut lag_ms,
-    ))?;
+    follow(&mut follower, Until::CaughtUp, &mut lag_ms)?;
     step("base set of people and registry taken", &mut steps);
     // The registry as the base left it, loaded while the old node still serves (a
     // second or more at 100,000 merchants): used if the cutover changes none of it.
@@ -622,14 +612,7 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
                 (base_id, base) =
                     rt.block_on(take_base(o, &http, &identity_text, &recipient, &bar))?;
                 early_registry = load_registry();
-                rt.block_on(follow_until(
-                    &mut follower,
-                    &http,
-                    src,
-                    Until::CaughtUp,
-                    &bar,
-                    &mut lag_ms,
-                ))?;
+                follow(&mut follower, Until::CaughtUp, &mut lag_ms)?;
                 pause_from = std::time::Instant::now();
             }
             Err((status, body)) => {
@@ -641,14 +624,7 @@ pub fn run_cutover(o: &CutoverOptions) -> anyhow::Result<CutoverDone> {
         "old node stops writing (halt journaled, set made)",
         &mut steps,
     );
-    rt.block_on(follow_until(
-        &mut follower,
-        &http,
-        src,
-        Until::Seq(moved.seq),
-        &bar,
-        &mut lag_ms,
-    ))?;
+    follow(&mut follower, Until::Seq(moved.seq), &mut lag_ms)?;
     bar.finish();
     let (last, head) = follower.last();
     let state = follower.state_hash().unwrap_or_default();
@@ -783,10 +759,12 @@ async fn post_until_done<T: serde::de::DeserializeOwned>(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
+        // An answer, or a problem, is small: one past the cap is not the old node's.
+        let body = capped_body(response, ANSWER_READ_MAX).await?;
         if !status.is_success() {
-            return Ok(Err((status, response.text().await.unwrap_or_default())));
+            return Ok(Err((status, String::from_utf8_lossy(&body).into_owned())));
         }
-        return Ok(Ok(response.json().await?));
+        return Ok(Ok(serde_json::from_slice(&body)?));
     }
 }
 

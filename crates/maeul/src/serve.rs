@@ -227,10 +227,6 @@ async fn serve(
     };
     let setting_up = Instant::now();
     let auth = Arc::new(Auth::open(&o.data_dir, false)?);
-    tracing::info!(
-        ms = setting_up.elapsed().as_millis() as u64,
-        "users and sessions open"
-    );
     let accounts = LinkedAccounts::new();
     for (account, number) in auth.bank_links() {
         if let Ok(n) = AccountNo::new(number) {
@@ -275,10 +271,6 @@ async fn serve(
             );
         }
     }
-    tracing::info!(
-        ms = setting_up.elapsed().as_millis() as u64,
-        "bank links read"
-    );
     let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
     // One key for every currency's consumer codes, so a code shown in the wrong town is
     // told apart from a forged one.
@@ -289,7 +281,6 @@ async fn serve(
             Some(opened) => opened,
             None => service::merchants::Merchants::open(&o.data_dir, code.as_str(), qr_key)?,
         });
-        tracing::info!(currency = %code, ms = setting_up.elapsed().as_millis() as u64, "registry open");
         if *code == demo_code && merchants.read(|r| r.is_empty()) {
             let made = merchants
                 .create_many(demo::merchant_records(service::now_us()))
@@ -317,7 +308,6 @@ async fn serve(
             currency: job.code.clone(),
             out: job.out.clone(),
             recipient: job.recipient.clone(),
-            for_follower: true,
         };
         let manifest = match &job.kind {
             service::handover::SetKind::Base => {
@@ -359,7 +349,7 @@ async fn serve(
     }
     tracing::info!(
         ms = setting_up.elapsed().as_millis() as u64,
-        "registries open"
+        "people, bank links, registries and treasuries set up"
     );
     let service = Service::new(currencies, auth)
         .with_address_limit(service::limits::WriteLimit {

@@ -31,11 +31,6 @@ pub struct ExportOptions {
     pub out: PathBuf,
     /// The successor's age public key (`age1…`): people's data is encrypted to it.
     pub recipient: String,
-    /// For a successor that holds the journal already (a follower at the cutover):
-    /// no `journal.dat`, and the state taken from this build's newest snapshot and the
-    /// records after it instead of replaying from the first record (the write pause
-    /// waits for this).
-    pub for_follower: bool,
 }
 
 /// Rows looked up in the ledger under one read: a serving engine waits for no more.
@@ -397,10 +392,8 @@ fn people_rows(
     summary: &mut PeopleSummary,
 ) -> Result<Vec<PeopleRow>, MigrateError> {
     let mut rows = Vec::new();
-    let started = std::time::Instant::now();
     let store = SqliteService::open_in(data_dir).map_err(MigrateError::store)?;
     let users = store.users_of(code.as_str()).map_err(MigrateError::store)?;
-    let users_ms = started.elapsed().as_millis() as u64;
     summary.unfinished_sign_ups = users.unfinished_sign_ups as u64;
     let mut accounts = BTreeSet::new();
     for u in users.users {
@@ -410,7 +403,6 @@ fn people_rows(
     }
     let links = store.verified_links().map_err(MigrateError::store)?;
     rows.extend(link_rows(ledger, &accounts, links, summary));
-    let links_ms = started.elapsed().as_millis() as u64;
     for s in store
         .sessions_of(code.as_str(), service::now_us() / 1_000_000)
         .map_err(MigrateError::store)?
@@ -422,12 +414,6 @@ fn people_rows(
         });
         summary.sessions += 1;
     }
-    tracing::debug!(
-        users_ms,
-        links_ms,
-        sessions_ms = started.elapsed().as_millis() as u64,
-        "people read"
-    );
     key_rows(data_dir, &mut rows, summary)?;
     Ok(rows)
 }
@@ -670,12 +656,7 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
     }
     prepare_out(&options.out)?;
     let storage = FileStorage::new(&dir, FileJournalConfig::default());
-    let from = if options.for_follower {
-        From::Snapshot
-    } else {
-        From::Genesis
-    };
-    let replayed = replay(&storage, None, from, progress)?;
+    let replayed = replay(&storage, None, From::Genesis, progress)?;
     if replayed.currency != code.as_str() {
         return Err(MigrateError::Journal(format!(
             "{} is the journal of currency {}, not {code}",
@@ -683,29 +664,21 @@ pub fn export(options: &ExportOptions, progress: Progress<'_>) -> Result<Manifes
             replayed.currency
         )));
     }
-    let mut entries = Vec::new();
-    if !options.for_follower {
-        entries.push(copy_journal(
-            &dir,
-            &options.out,
-            replayed.end_offset,
-            replayed.last_seq,
-            progress,
-        )?);
-    }
+    let entries = vec![copy_journal(
+        &dir,
+        &options.out,
+        replayed.end_offset,
+        replayed.last_seq,
+        progress,
+    )?];
     let cut = Cut {
         seq: replayed.last_seq,
         time_us: replayed.last_time_us,
         head_hash: replayed.head_hash.to_string(),
     };
-    let mode = if options.for_follower {
-        SetMode::Follower
-    } else {
-        SetMode::Full
-    };
     write_set(
         options,
-        &mode,
+        &SetMode::Full,
         &code,
         &recipient,
         &replayed.ledger,
@@ -754,7 +727,7 @@ pub(crate) enum SetMode {
 /// over, once it is sealed (its last record is the handover's halt): the ledger in
 /// memory is the state at the cut, so nothing is read back from disk or replayed.
 /// With `base` (the directory of a base set this node made, and the id the follower
-/// names), only what changed since that base. `options.for_follower` is implied.
+/// names), only what changed since that base.
 pub fn export_live(
     options: &ExportOptions,
     engine: &engine::Engine,

@@ -16,7 +16,6 @@ fn options(data_dir: &Path, out: &Path, recipient: &str) -> migrate::ExportOptio
         currency: CURRENCY.to_owned(),
         out: out.to_owned(),
         recipient: recipient.to_owned(),
-        for_follower: true,
     }
 }
 

@@ -220,7 +220,6 @@ async fn write_the_v1_fixture() {
             currency: service::testing::CURRENCY.to_owned(),
             out,
             recipient: public,
-            for_follower: false,
         },
         &|_, _, _| {},
     )

@@ -332,154 +332,11 @@ impl UserStore for SqliteService {
     }
 
     fn restore_users(&self, currency: &str, users: &[ExportedUser]) -> Result<usize, StoreError> {
-        let mut db = self.db.lock();
-        let tx = db.transaction().map_err(store_error)?;
-        let mut added = 0;
-        {
-            let mut existing = tx
-                .prepare("SELECT id, login FROM users WHERE id = ?1 OR login = ?2")
-                .map_err(store_error)?;
-            let mut user = tx
-                .prepare(
-                    "INSERT INTO users
-                         (id, login, role, password, pin, account, currency, created, login_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(store_error)?;
-            let mut person = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO people (user_id, name, address) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(store_error)?;
-            for u in users {
-                let there: Vec<(i64, String)> = existing
-                    .query_map(params![u.id, u.login], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(store_error)?
-                    .collect::<Result<_, _>>()
-                    .map_err(store_error)?;
-                match there.as_slice() {
-                    [] => {}
-                    [(id, login)] if *id == u.id && *login == u.login => continue,
-                    _ => {
-                        return Err(StoreError::Failed(format!(
-                            "user {} ({:?}) cannot be added: its id or login is another user's \
-                             here ({there:?}); carried users go into a new data directory",
-                            u.id, u.login
-                        )));
-                    }
-                }
-                user.execute(params![
-                    u.id,
-                    u.login,
-                    u.role.as_str(),
-                    u.password_hash,
-                    u.pin_hash,
-                    u.account as i64,
-                    currency,
-                    u.created_s as i64,
-                    u.login_key
-                ])
-                .map_err(store_error)?;
-                if let Some(p) = &u.person {
-                    person
-                        .execute(params![u.id, p.name, p.address])
-                        .map_err(store_error)?;
-                }
-                added += 1;
-            }
-        }
-        tx.commit().map_err(store_error)?;
-        Ok(added)
+        self.put_users(currency, users, false)
     }
 
     fn upsert_users(&self, currency: &str, users: &[ExportedUser]) -> Result<usize, StoreError> {
-        let mut db = self.db.lock();
-        let tx = db.transaction().map_err(store_error)?;
-        let mut written = 0;
-        {
-            let mut existing = tx
-                .prepare("SELECT id, login, currency FROM users WHERE id = ?1 OR login = ?2")
-                .map_err(store_error)?;
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO users
-                         (id, login, role, password, pin, account, currency, created, login_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(store_error)?;
-            let mut update = tx
-                .prepare(
-                    "UPDATE users SET role = ?2, password = ?3, pin = ?4, account = ?5,
-                         created = ?6, login_key = ?7
-                     WHERE id = ?1 AND NOT (role IS ?2 AND password IS ?3 AND pin IS ?4
-                         AND account IS ?5 AND created IS ?6 AND login_key IS ?7)",
-                )
-                .map_err(store_error)?;
-            let mut person = tx
-                .prepare(
-                    "INSERT INTO people (user_id, name, address) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(user_id) DO UPDATE SET name = excluded.name,
-                         address = excluded.address
-                     WHERE name IS NOT excluded.name OR address IS NOT excluded.address",
-                )
-                .map_err(store_error)?;
-            let mut no_person = tx
-                .prepare("DELETE FROM people WHERE user_id = ?1")
-                .map_err(store_error)?;
-            for u in users {
-                let there: Vec<(i64, String, String)> = existing
-                    .query_map(params![u.id, u.login], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .map_err(store_error)?
-                    .collect::<Result<_, _>>()
-                    .map_err(store_error)?;
-                let changed = match there.as_slice() {
-                    [] => insert
-                        .execute(params![
-                            u.id,
-                            u.login,
-                            u.role.as_str(),
-                            u.password_hash,
-                            u.pin_hash,
-                            u.account as i64,
-                            currency,
-                            u.created_s as i64,
-                            u.login_key
-                        ])
-                        .map_err(store_error)?,
-                    [(id, login, c)] if *id == u.id && *login == u.login && c == currency => update
-                        .execute(params![
-                            u.id,
-                            u.role.as_str(),
-                            u.password_hash,
-                            u.pin_hash,
-                            u.account as i64,
-                            u.created_s as i64,
-                            u.login_key
-                        ])
-                        .map_err(store_error)?,
-                    _ => {
-                        return Err(StoreError::Failed(format!(
-                            "user {} ({:?}) cannot be written: its id or login is another \
-                             user's here ({there:?})",
-                            u.id, u.login
-                        )));
-                    }
-                };
-                let person_changed = match &u.person {
-                    Some(p) => person
-                        .execute(params![u.id, p.name, p.address])
-                        .map_err(store_error)?,
-                    None => no_person.execute(params![u.id]).map_err(store_error)?,
-                };
-                if changed + person_changed > 0 {
-                    written += 1;
-                }
-            }
-        }
-        tx.commit().map_err(store_error)?;
-        Ok(written)
+        self.put_users(currency, users, true)
     }
 
     fn carried_user(&self, currency: &str, id: i64) -> Result<Option<ExportedUser>, StoreError> {
@@ -578,6 +435,108 @@ impl UserStore for SqliteService {
             )
             .optional()
             .map_err(store_error)
+    }
+}
+
+impl SqliteService {
+    /// [`UserStore::restore_users`] (`replace` false: a user already there is left as
+    /// it is) and [`UserStore::upsert_users`] (`replace` true: it takes the set's
+    /// hashes, account and person), in one transaction.
+    fn put_users(
+        &self,
+        currency: &str,
+        users: &[ExportedUser],
+        replace: bool,
+    ) -> Result<usize, StoreError> {
+        let mut db = self.db.lock();
+        let tx = db.transaction().map_err(store_error)?;
+        let mut written = 0;
+        {
+            let mut existing = tx
+                .prepare("SELECT id, login, currency FROM users WHERE id = ?1 OR login = ?2")
+                .map_err(store_error)?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO users
+                         (id, login, role, password, pin, account, currency, created, login_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(store_error)?;
+            let mut update = tx
+                .prepare(
+                    "UPDATE users SET role = ?2, password = ?3, pin = ?4, account = ?5,
+                         created = ?6, login_key = ?7
+                     WHERE id = ?1 AND NOT (role IS ?2 AND password IS ?3 AND pin IS ?4
+                         AND account IS ?5 AND created IS ?6 AND login_key IS ?7)",
+                )
+                .map_err(store_error)?;
+            let mut person = tx
+                .prepare(
+                    "INSERT INTO people (user_id, name, address) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(user_id) DO UPDATE SET name = excluded.name,
+                         address = excluded.address
+                     WHERE name IS NOT excluded.name OR address IS NOT excluded.address",
+                )
+                .map_err(store_error)?;
+            let mut no_person = tx
+                .prepare("DELETE FROM people WHERE user_id = ?1")
+                .map_err(store_error)?;
+            for u in users {
+                let there: Vec<(i64, String, String)> = existing
+                    .query_map(params![u.id, u.login], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(store_error)?
+                    .collect::<Result<_, _>>()
+                    .map_err(store_error)?;
+                let changed = match there.as_slice() {
+                    [] => insert
+                        .execute(params![
+                            u.id,
+                            u.login,
+                            u.role.as_str(),
+                            u.password_hash,
+                            u.pin_hash,
+                            u.account as i64,
+                            currency,
+                            u.created_s as i64,
+                            u.login_key
+                        ])
+                        .map_err(store_error)?,
+                    [(id, login, _)] if !replace && *id == u.id && *login == u.login => continue,
+                    [(id, login, c)] if *id == u.id && *login == u.login && c == currency => update
+                        .execute(params![
+                            u.id,
+                            u.role.as_str(),
+                            u.password_hash,
+                            u.pin_hash,
+                            u.account as i64,
+                            u.created_s as i64,
+                            u.login_key
+                        ])
+                        .map_err(store_error)?,
+                    _ => {
+                        return Err(StoreError::Failed(format!(
+                            "user {} ({:?}) cannot be written: its id or login is another \
+                             user's here ({there:?}); carried users go into a new data \
+                             directory",
+                            u.id, u.login
+                        )));
+                    }
+                };
+                let person_changed = match &u.person {
+                    Some(p) => person
+                        .execute(params![u.id, p.name, p.address])
+                        .map_err(store_error)?,
+                    None => no_person.execute(params![u.id]).map_err(store_error)?,
+                };
+                if changed + person_changed > 0 {
+                    written += 1;
+                }
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(written)
     }
 }
 
