@@ -1,31 +1,42 @@
 use std::io;
-use std::path::PathBuf;
+use std::path::Path;
 
-/// Every error the crate returns.
+/// Every error a journal store returns, whatever keeps it (a file, a database).
+/// `at` says where, for people: a file's path, or a database's table and currency.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// An operating-system I/O call failed.
-    #[error("I/O error on {}: {op} failed: {source}", path.display())]
+    #[error("I/O error on {at}: {op} failed: {source}")]
     Io {
         /// File or directory concerned.
-        path: PathBuf,
+        at: String,
         /// What was being done (e.g. "fdatasync").
         op: &'static str,
         /// The underlying error.
         source: io::Error,
     },
 
+    /// A database call failed (connection lost, statement refused, timeout). For a
+    /// write this means "maybe written": reopening tells which.
+    #[error("database error on {at}: {op} failed: {message}")]
+    Database {
+        /// The database and what in it.
+        at: String,
+        /// What was being done (e.g. "append").
+        op: &'static str,
+        /// The database's own words.
+        message: String,
+    },
+
     /// Acknowledged (durable) data is damaged. The journal is not opened.
-    #[error(
-        "journal {} is corrupt at record seq {seq}, byte offset {offset}: {reason}",
-        path.display()
-    )]
+    #[error("journal {at} is corrupt at record seq {seq}, byte offset {offset}: {reason}")]
     Corrupt {
-        /// The journal file.
-        path: PathBuf,
+        /// The journal.
+        at: String,
         /// The seq of the record that was expected at `offset`.
         seq: u64,
-        /// Byte offset in the file where the damaged record starts.
+        /// Byte offset in the file where the damaged record starts (0 where records
+        /// are rows, not bytes).
         offset: u64,
         /// What is wrong.
         reason: String,
@@ -41,25 +52,37 @@ pub enum JournalError {
     InvalidAppend(String),
 
     /// Another `FileJournal` (maybe in another process) has the journal open.
-    #[error("journal {} is locked by another writer", path.display())]
+    #[error("journal {at} is locked by another writer")]
     Locked {
-        /// The journal file.
-        path: PathBuf,
+        /// The journal.
+        at: String,
+    },
+
+    /// This writer no longer holds the right to write (its lease was taken by
+    /// another node, maybe while it was paused). Nothing of the refused call was
+    /// written, and nothing more will be: the writer must step down.
+    #[error("journal {at}: writer epoch {epoch} was deposed; {now}")]
+    Fenced {
+        /// The journal.
+        at: String,
+        /// The epoch this writer held.
+        epoch: u64,
+        /// Who writes now, as far as is known.
+        now: String,
     },
 
     /// The reader was asked for a chain that does not match what the
     /// caller expected (e.g. the chain hash recorded in a snapshot).
     #[error(
-        "journal {} chain mismatch at record seq {seq}, byte offset {offset}: \
-         prev_hash is {found} but {expected} was expected",
-        path.display()
+        "journal {at} chain mismatch at record seq {seq}, byte offset {offset}: \
+         prev_hash is {found} but {expected} was expected"
     )]
     ChainMismatch {
-        /// The journal file.
-        path: PathBuf,
+        /// The journal.
+        at: String,
         /// The record whose `prev_hash` did not match.
         seq: u64,
-        /// Its byte offset.
+        /// Its byte offset (0 where records are rows).
         offset: u64,
         /// Expected chain hash (hex).
         expected: String,
@@ -67,29 +90,29 @@ pub enum JournalError {
         found: String,
     },
 
-    /// A snapshot file is damaged or is not a snapshot.
-    #[error("snapshot {} is damaged: {reason}", path.display())]
+    /// A snapshot is damaged or is not a snapshot.
+    #[error("snapshot {at} is damaged: {reason}")]
     SnapshotCorrupt {
-        /// The snapshot file.
-        path: PathBuf,
+        /// The snapshot.
+        at: String,
         /// What is wrong.
         reason: String,
     },
 
     /// No snapshot with this seq exists.
-    #[error("no snapshot for seq {seq} in {}", dir.display())]
+    #[error("no snapshot for seq {seq} in {at}")]
     SnapshotNotFound {
-        /// The snapshot directory.
-        dir: PathBuf,
+        /// Where snapshots are kept.
+        at: String,
         /// The requested seq.
         seq: u64,
     },
 }
 
 impl JournalError {
-    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl AsRef<Path>, op: &'static str, source: io::Error) -> Self {
         JournalError::Io {
-            path: path.into(),
+            at: path.as_ref().display().to_string(),
             op,
             source,
         }

@@ -182,7 +182,9 @@ impl FileJournal {
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                return Err(JournalError::Locked { path });
+                return Err(JournalError::Locked {
+                    at: path.display().to_string(),
+                });
             }
             Err(e) => return Err(JournalError::io(&path, "flock", io::Error::from(e))),
         }

@@ -244,7 +244,7 @@ impl Iterator for RecordIter<'_> {
                         && expected != header.prev_hash
                     {
                         return self.fail(JournalError::ChainMismatch {
-                            path: self.path.to_path_buf(),
+                            at: self.path.display().to_string(),
                             seq: header.seq,
                             offset,
                             expected: expected.to_string(),

@@ -217,7 +217,7 @@ impl Verdict {
                 witness_offset,
                 witness_synced_through,
             } => Err(JournalError::Corrupt {
-                path: path.to_path_buf(),
+                at: path.display().to_string(),
                 seq,
                 offset,
                 reason: format!(

@@ -176,14 +176,14 @@ impl SnapshotStore {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(JournalError::SnapshotNotFound {
-                    dir: self.dir.clone(),
+                    at: self.dir.display().to_string(),
                     seq,
                 });
             }
             Err(e) => return Err(JournalError::io(&path, "open", e)),
         };
         let bad = |reason: String| JournalError::SnapshotCorrupt {
-            path: path.clone(),
+            at: path.display().to_string(),
             reason,
         };
         let file_len = f
@@ -237,7 +237,7 @@ impl SnapshotStore {
         let (mut f, payload_len, h) = self.open_checked(seq)?;
         let path = self.path_for(seq);
         let bad = |reason: String| JournalError::SnapshotCorrupt {
-            path: path.clone(),
+            at: path.display().to_string(),
             reason,
         };
         let len = usize::try_from(payload_len).map_err(|_| bad("payload too large".to_string()))?;

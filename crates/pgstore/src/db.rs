@@ -1,0 +1,225 @@
+//! Connections to one PostgreSQL database, usable from any thread.
+//!
+//! tokio-postgres splits a connection into a `Client` (requests sent over a channel)
+//! and a `Connection` (the socket) that must be polled. Every connection's socket is
+//! driven on one background runtime of this crate; a caller waits for its answer with
+//! `futures_executor::block_on`, which needs no runtime, so the same call works on the
+//! engine's plain threads and inside an async handler alike (where it blocks, as a
+//! SQLite call does).
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::runtime::Runtime;
+use tokio_postgres::config::TargetSessionAttrs;
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::PgError;
+
+/// How many idle connections a [`Db`] keeps for reuse.
+const IDLE_MAX: usize = 8;
+/// How long connecting may take, unless the URL says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A statement that runs longer is cancelled by the server: a stuck database must fail
+/// a write (answered "not durable, retry") rather than hold the currency forever.
+const STATEMENT_TIMEOUT_MS: u64 = 10_000;
+
+fn io_runtime() -> Result<&'static Runtime, PgError> {
+    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("pg-io")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| PgError::other("start the PostgreSQL I/O thread", e.clone()))
+}
+
+/// Waits for a future on the current thread, whatever kind of thread it is.
+pub(crate) fn wait<F: Future>(f: F) -> F::Output {
+    futures_executor::block_on(f)
+}
+
+/// One database, and a few idle connections to it.
+pub struct Db {
+    config: Config,
+    /// For messages: hosts, ports and database, never the password.
+    describe: String,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db").field("at", &self.describe).finish()
+    }
+}
+
+impl Db {
+    /// Parses a libpq URL or key=value string (`postgres://user@host1:5432,host2:5433/db
+    /// ?target_session_attrs=read-write` reaches whichever of several hosts is the
+    /// primary) and connects once, so a wrong address fails here, not on first use.
+    pub fn connect(url: &str) -> Result<Db, PgError> {
+        let mut config = Config::from_str(url)
+            .map_err(|e| PgError::other("read the PostgreSQL address", e.to_string()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A dead peer is noticed in seconds, not after the kernel's two hours.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(5));
+        #[cfg(target_os = "linux")]
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(10));
+        }
+        if config.get_target_session_attrs() == TargetSessionAttrs::Any {
+            // maeul only writes: a standby in the host list is skipped.
+            config.target_session_attrs(TargetSessionAttrs::ReadWrite);
+        }
+        let describe = describe(&config);
+        let db = Db {
+            config,
+            describe,
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = db.open()?;
+        db.idle.lock().push(first);
+        Ok(db)
+    }
+
+    /// Hosts, ports and database name, for messages.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    fn open(&self) -> Result<Client, PgError> {
+        let config = self.config.clone();
+        let runtime = io_runtime()?;
+        let connecting = runtime.spawn(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!("PostgreSQL connection ended: {e}");
+                }
+            });
+            Ok::<Client, tokio_postgres::Error>(client)
+        });
+        let client = wait(connecting)
+            .map_err(|e| PgError::other("connect to PostgreSQL", e.to_string()))?
+            .map_err(|e| PgError::new("connect to PostgreSQL", &e))?;
+        wait(client.batch_execute(&format!(
+            "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; SET idle_in_transaction_session_timeout = {STATEMENT_TIMEOUT_MS}"
+        )))
+        .map_err(|e| PgError::new("set session limits", &e))?;
+        Ok(client)
+    }
+
+    /// A connection for one piece of work; it goes back to the idle list when dropped,
+    /// unless it broke.
+    pub fn conn(&self) -> Result<Conn<'_>, PgError> {
+        loop {
+            let reused = self.idle.lock().pop();
+            match reused {
+                Some(c) if c.is_closed() => continue,
+                Some(c) => {
+                    return Ok(Conn {
+                        db: self,
+                        client: Some(c),
+                    });
+                }
+                None => {
+                    return Ok(Conn {
+                        db: self,
+                        client: Some(self.open()?),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A connection lent by a [`Db`]. Its methods are tokio-postgres's, whose futures
+/// the caller waits for with [`Conn::run`].
+pub struct Conn<'a> {
+    db: &'a Db,
+    client: Option<Client>,
+}
+
+impl fmt::Debug for Conn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("at", &self.db.describe)
+            .finish()
+    }
+}
+
+impl Conn<'_> {
+    /// Waits for a request made on this connection.
+    pub fn run<T>(
+        &self,
+        op: &'static str,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, PgError> {
+        wait(f).map_err(|e| PgError::new(op, &e))
+    }
+}
+
+impl Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // Present from creation until drop.
+        self.client.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take()
+            && !c.is_closed()
+        {
+            let mut idle = self.db.idle.lock();
+            if idle.len() < IDLE_MAX {
+                idle.push(c);
+            }
+        }
+    }
+}
+
+fn describe(config: &Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            };
+            match config.get_ports().get(i).or(config.get_ports().first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    format!(
+        "postgres {}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}

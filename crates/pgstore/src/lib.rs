@@ -1,0 +1,29 @@
+//! `pgstore`: maeul on PostgreSQL.
+//!
+//! The embedded default keeps a currency's journal in a file on one machine. This crate
+//! keeps it in PostgreSQL instead, so that several maeul nodes share it and a machine's
+//! death loses nothing the database acknowledged:
+//!
+//! * [`Db`]: connections to one database (a libpq URL, multi-host included), driven on
+//!   one background thread and called synchronously from any thread, async or not;
+//! * [`migrate`]: the schema as numbered migrations, applied under an advisory lock;
+//! * [`lease`]: the writer lease per currency, whose epoch fences a deposed writer;
+//! * [`PgStorage`]: the engine's `Storage` (records as rows, snapshots beside them),
+//!   whose [`PgJournal`] appends only under the lease's epoch.
+//!
+//! Every call blocks its thread like a SQLite call does; the engine calls it from its
+//! own writer and snapshot threads.
+
+mod db;
+mod error;
+pub mod lease;
+mod schema;
+mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use db::Db;
+pub use error::PgError;
+pub use lease::{Lease, LeaseHolder};
+pub use schema::{LATEST, migrate};
+pub use storage::{JOURNAL_CHANNEL, PgJournal, PgStorage};
