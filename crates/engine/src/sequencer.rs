@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
-use journal::{JournalStore, NewRecord, RecordHash};
+use journal::{JournalError, JournalStore, NewRecord, RecordHash};
 use ledger::{Command, Envelope, Ledger, LedgerConfig, Outcome, Rules, StateHash, Timestamp};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{broadcast, oneshot};
@@ -630,6 +630,8 @@ struct Sequencer {
     commands_since_snapshot: u64,
     /// Whether this run applied anything (else a stop need not snapshot).
     applied_any: bool,
+    /// Another node took the currency's writer lease: nothing more is written here.
+    deposed: bool,
 }
 
 struct Writer {
@@ -683,6 +685,7 @@ impl Sequencer {
             next_seq: 0,
             commands_since_snapshot: 0,
             applied_any: false,
+            deposed: false,
         }
     }
 
@@ -704,6 +707,14 @@ impl Sequencer {
                 *self.shared.health.lock(),
                 Health::Running | Health::ReadOnly { .. }
             );
+            if !healthy && self.deposed {
+                // Refuses what comes in until the engine is dropped.
+                if self.refuse_waiting() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
             if !healthy {
                 writer.finish();
                 match self.rebuild() {
@@ -812,6 +823,14 @@ impl Sequencer {
                     None => Health::Running,
                 };
                 Some(writer)
+            }
+            Err(EngineError::Journal(e @ JournalError::Fenced { .. })) => {
+                // Another node writes the currency now: trying again cannot help.
+                let cause = format!("this node no longer writes the currency: {e}");
+                tracing::error!(currency = %self.shared.currency, "{cause}");
+                *self.shared.health.lock() = Health::Failed { cause };
+                self.deposed = true;
+                None
             }
             Err(e) => {
                 let cause = format!("recovery from disk failed: {e}");

@@ -68,8 +68,11 @@ impl Db {
     /// ?target_session_attrs=read-write` reaches whichever of several hosts is the
     /// primary) and connects once, so a wrong address fails here, not on first use.
     pub fn connect(url: &str) -> Result<Db, PgError> {
-        let mut config = Config::from_str(url)
-            .map_err(|e| PgError::other("read the PostgreSQL address", e.to_string()))?;
+        Db::with_config(parse(url)?)
+    }
+
+    /// [`Db::connect`] with a parsed configuration (to add options to it).
+    pub fn with_config(mut config: Config) -> Result<Db, PgError> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -146,6 +149,74 @@ impl Db {
     }
 }
 
+impl Db {
+    /// A connection of its own that listens on `channel`: each notification's payload
+    /// comes out of [`Listener::wait`].
+    pub fn listen(&self, channel: &str) -> Result<Listener, PgError> {
+        let config = self.config.clone();
+        let (tx, rx) = crossbeam_channel::bounded::<String>(LISTEN_BACKLOG);
+        let listening = io_runtime()?.spawn(async move {
+            let (client, mut connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                use tokio_postgres::AsyncMessage;
+                while let Some(message) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    match message {
+                        // Full: the listener has not looked yet, and one wake-up is as
+                        // good as many.
+                        Ok(AsyncMessage::Notification(n)) => {
+                            let _ = tx.try_send(n.payload().to_owned());
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::debug!("PostgreSQL listener ended: {e}");
+                            break;
+                        }
+                    }
+                }
+            });
+            Ok::<Client, tokio_postgres::Error>(client)
+        });
+        let client = wait(listening)
+            .map_err(|e| PgError::other("connect a listener", e.to_string()))?
+            .map_err(|e| PgError::new("connect a listener", &e))?;
+        let quoted = channel.replace('"', "");
+        wait(client.batch_execute(&format!("LISTEN \"{quoted}\"")))
+            .map_err(|e| PgError::new("listen", &e))?;
+        Ok(Listener { client, rx })
+    }
+}
+
+/// Notifications kept for a listener that is busy; more are dropped (a wake-up is a
+/// wake-up: the listener reads the journal, not the payloads).
+const LISTEN_BACKLOG: usize = 1_024;
+
+/// A connection listening on one channel.
+#[derive(Debug)]
+pub struct Listener {
+    client: Client,
+    rx: crossbeam_channel::Receiver<String>,
+}
+
+impl Listener {
+    /// The next notification's payload, or `None` after `timeout` (or at once when the
+    /// connection was lost: [`Listener::is_closed`]).
+    pub fn wait(&self, timeout: Duration) -> Option<String> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// Drops the notifications already waiting.
+    pub fn drain(&self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+
+    /// The connection was lost: listen again.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
 /// A connection lent by a [`Db`]. Its methods are tokio-postgres's, whose futures
 /// the caller waits for with [`Conn::run`].
 pub struct Conn<'a> {
@@ -172,10 +243,36 @@ impl Conn<'_> {
     }
 }
 
+impl Conn<'_> {
+    /// Runs `f` with no statement timeout: saving or loading a snapshot of hundreds of
+    /// megabytes takes longer than a journal write may. The connection is not reused
+    /// when `f` fails, so the limit cannot stay off by mistake.
+    pub fn unbounded<T>(
+        mut self,
+        op: &'static str,
+        f: impl FnOnce(&Self) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
+        self.run(op, self.batch_execute("SET statement_timeout = 0"))?;
+        match f(&self) {
+            Ok(v) => {
+                self.run(
+                    op,
+                    self.batch_execute(&format!("SET statement_timeout = {STATEMENT_TIMEOUT_MS}")),
+                )?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.client = None;
+                Err(e)
+            }
+        }
+    }
+}
+
 impl Deref for Conn<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
-        // Present from creation until drop.
+        // Present from creation until drop or `unbounded`'s failure, which consumes it.
         self.client.as_ref().unwrap_or_else(|| unreachable!())
     }
 }
@@ -197,6 +294,11 @@ impl Drop for Conn<'_> {
             }
         }
     }
+}
+
+/// Reads a libpq URL or key=value string.
+pub fn parse(url: &str) -> Result<Config, PgError> {
+    Config::from_str(url).map_err(|e| PgError::other("read the PostgreSQL address", e.to_string()))
 }
 
 fn describe(config: &Config) -> String {

@@ -8,6 +8,8 @@
 //! so a writer that was paused past its lease cannot add a record once another node
 //! took it, whatever it believes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::{Db, PgError};
@@ -117,4 +119,84 @@ pub fn holder(db: &Db, currency: &str) -> Result<Option<LeaseHolder>, PgError> {
         epoch: epoch_of(r.get(1)),
         expires_in_ms: r.get(2),
     }))
+}
+
+/// Renews a lease on a thread of its own, every third of its time to live, until
+/// dropped (which gives the lease up) or until the lease is found taken.
+#[derive(Debug)]
+pub struct Keeper {
+    lost: Arc<AtomicBool>,
+    stop: Option<crossbeam_channel::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Keeper {
+    pub fn start(db: Arc<Db>, lease: Lease, ttl: Duration) -> Keeper {
+        let lost = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = crossbeam_channel::bounded::<bool>(1);
+        let flag = Arc::clone(&lost);
+        let thread = std::thread::Builder::new()
+            .name(format!("lease-{}", lease.currency))
+            .spawn(move || {
+                let every = ttl / 3;
+                loop {
+                    match stopped.recv_timeout(every) {
+                        Ok(release_it) => {
+                            if release_it && let Err(e) = release(&db, &lease) {
+                                tracing::warn!(currency = %lease.currency, "the writer lease was not released ({e}); it expires by itself");
+                            }
+                            return;
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    }
+                    match renew(&db, &lease, ttl) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::error!(currency = %lease.currency, epoch = lease.epoch, "the writer lease was taken by another node; this node writes no more");
+                            flag.store(true, Ordering::Release);
+                            return;
+                        }
+                        // The database is away: the lease may run out, and then the
+                        // journal's fence refuses this node's writes.
+                        Err(e) => {
+                            tracing::warn!(currency = %lease.currency, "renewing the writer lease failed: {e}")
+                        }
+                    }
+                }
+            })
+            .ok();
+        Keeper {
+            lost,
+            stop: Some(stop),
+            thread,
+        }
+    }
+
+    /// The lease was found taken by another node.
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// Stops renewing and gives the lease up, so another node may take it at once.
+    pub fn release(mut self) {
+        self.finish(true);
+    }
+
+    fn finish(&mut self, release_it: bool) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(release_it);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Keeper {
+    /// Stops renewing; the lease runs out by itself (a node that stops without saying
+    /// so must not hand its currency over while its engine may still write).
+    fn drop(&mut self) {
+        self.finish(false);
+    }
 }

@@ -9,7 +9,9 @@
 //! * [`migrate`]: the schema as numbered migrations, applied under an advisory lock;
 //! * [`lease`]: the writer lease per currency, whose epoch fences a deposed writer;
 //! * [`PgStorage`]: the engine's `Storage` (records as rows, snapshots beside them),
-//!   whose [`PgJournal`] appends only under the lease's epoch.
+//!   whose [`PgJournal`] appends only under the lease's epoch;
+//! * [`Standby`]: a hot copy of a currency, replayed as the writer writes (woken by
+//!   `LISTEN`/`NOTIFY`), which takes over in the time a lease runs out.
 //!
 //! Every call blocks its thread like a SQLite call does; the engine calls it from its
 //! own writer and snapshot threads.
@@ -18,12 +20,14 @@ mod db;
 mod error;
 pub mod lease;
 mod schema;
+#[cfg(feature = "scratch")]
+pub mod scratch;
+pub mod standby;
 mod storage;
-#[cfg(feature = "testing")]
-pub mod testing;
 
-pub use db::Db;
+pub use db::{Db, Listener};
 pub use error::PgError;
-pub use lease::{Lease, LeaseHolder};
+pub use lease::{Keeper, Lease, LeaseHolder};
 pub use schema::{LATEST, migrate};
+pub use standby::{Standby, StandbyError};
 pub use storage::{JOURNAL_CHANNEL, PgJournal, PgStorage};

@@ -278,22 +278,24 @@ impl Storage for PgStorage {
         payload: &[u8],
     ) -> Result<(), JournalError> {
         let conn = self.db.conn().map_err(|e| self.database_error(e))?;
-        conn.run(
-            "save a snapshot",
-            conn.execute(
-                "INSERT INTO maeul_snapshots (currency, seq, chain_hash, payload)
+        conn.unbounded("save a snapshot", |conn| {
+            conn.run(
+                "save a snapshot",
+                conn.execute(
+                    "INSERT INTO maeul_snapshots (currency, seq, chain_hash, payload)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (currency, seq) DO UPDATE
                     SET chain_hash = EXCLUDED.chain_hash, payload = EXCLUDED.payload,
                         saved_at = now()",
-                &[
-                    &self.currency,
-                    &(seq as i64),
-                    &chain_hash.as_bytes().as_slice(),
-                    &payload,
-                ],
-            ),
-        )
+                    &[
+                        &self.currency,
+                        &(seq as i64),
+                        &chain_hash.as_bytes().as_slice(),
+                        &payload,
+                    ],
+                ),
+            )
+        })
         .map_err(|e| self.database_error(e))?;
         Ok(())
     }
@@ -315,14 +317,16 @@ impl Storage for PgStorage {
     fn load_snapshot(&self, seq: u64) -> Result<Snapshot, JournalError> {
         let conn = self.db.conn().map_err(|e| self.database_error(e))?;
         let row = conn
-            .run(
-                "load a snapshot",
-                conn.query_opt(
-                    "SELECT chain_hash, payload FROM maeul_snapshots
-                      WHERE currency = $1 AND seq = $2",
-                    &[&self.currency, &(seq as i64)],
-                ),
-            )
+            .unbounded("load a snapshot", |conn| {
+                conn.run(
+                    "load a snapshot",
+                    conn.query_opt(
+                        "SELECT chain_hash, payload FROM maeul_snapshots
+                          WHERE currency = $1 AND seq = $2",
+                        &[&self.currency, &(seq as i64)],
+                    ),
+                )
+            })
             .map_err(|e| self.database_error(e))?;
         let Some(row) = row else {
             return Err(JournalError::SnapshotNotFound { at: self.at(), seq });

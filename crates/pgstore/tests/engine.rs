@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use engine::{CommitError, CurrencyCode, Engine, EngineOptions, Health, Storage};
 use ledger::*;
-use pgstore::testing::TestDb;
+use pgstore::scratch::ScratchDb;
 use pgstore::{PgStorage, lease};
 
 const RESERVE: ReserveId = ReserveId::new(1);
@@ -76,7 +76,7 @@ fn populate(engine: &Engine, wallets: u64, merchants: u64) {
 
 #[test]
 fn a_currency_on_postgres_restarts_to_the_same_state_and_verifies() {
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let db = t.db();
     let lease = lease::try_acquire(&db, "town", "node-a", Duration::from_secs(60))
         .unwrap()
@@ -152,7 +152,7 @@ fn a_currency_on_postgres_restarts_to_the_same_state_and_verifies() {
 
 #[test]
 fn a_deposed_engine_answers_not_durable_and_stops_writing() {
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let db = t.db();
     let ttl = Duration::from_millis(300);
     let a = lease::try_acquire(&db, "town", "node-a", ttl)

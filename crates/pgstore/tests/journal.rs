@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use engine::Storage;
 use journal::{GENESIS_HASH, JournalError, NewRecord, Record, record_hash};
-use pgstore::testing::TestDb;
+use pgstore::scratch::ScratchDb;
 use pgstore::{PgStorage, lease};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -43,7 +43,7 @@ fn append(
 
 #[test]
 fn records_go_in_as_rows_and_come_back_chained() {
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let db = t.db();
     let lease = lease::try_acquire(&db, "town", "node-a", LONG)
         .unwrap()
@@ -102,7 +102,7 @@ fn records_go_in_as_rows_and_come_back_chained() {
 
 #[test]
 fn a_changed_or_missing_row_is_damage_not_a_short_journal() {
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let db = t.db();
     let lease = lease::try_acquire(&db, "town", "node-a", LONG)
         .unwrap()
@@ -135,7 +135,7 @@ fn a_changed_or_missing_row_is_damage_not_a_short_journal() {
 
 #[test]
 fn a_deposed_writer_writes_nothing_and_says_who_writes_now() {
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let db = t.db();
     let short = Duration::from_millis(200);
     let a = lease::try_acquire(&db, "town", "node-a", short)
@@ -208,7 +208,7 @@ fn a_deposed_writer_writes_nothing_and_says_who_writes_now() {
 
 #[test]
 fn the_same_holder_takes_its_lease_again_under_a_new_epoch() {
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let db = t.db();
     let first = lease::try_acquire(&db, "town", "node-a", LONG)
         .unwrap()
@@ -237,7 +237,7 @@ fn the_same_holder_takes_its_lease_again_under_a_new_epoch() {
 
 #[test]
 fn snapshots_are_kept_listed_peeked_and_pruned() {
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let db = t.db();
     let storage = PgStorage::reader(db, "town");
     let h = |b: u8| journal::RecordHash([b; 32]);
@@ -261,7 +261,7 @@ fn snapshots_are_kept_listed_peeked_and_pruned() {
 
 #[test]
 fn a_newer_schema_is_refused() {
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let db = t.db();
     let conn = db.conn().unwrap();
     conn.run(
@@ -279,7 +279,7 @@ fn a_newer_schema_is_refused() {
 #[test]
 fn racing_writers_never_both_have_a_record_acknowledged() {
     use rand::Rng;
-    let t = TestDb::new();
+    let t = ScratchDb::new();
     let ttl = Duration::from_millis(30);
     let until = std::time::Instant::now() + Duration::from_secs(3);
     let acknowledged: Vec<Vec<(u64, Vec<u8>)>> = std::thread::scope(|s| {
