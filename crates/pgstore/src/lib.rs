@@ -12,16 +12,21 @@
 //!   whose [`PgJournal`] appends only under the lease's epoch;
 //! * [`Standby`]: a hot copy of a currency, replayed as the writer writes (woken by
 //!   `LISTEN`/`NOTIFY`), which takes over in the time a lease runs out.
+//! * [`PgServiceStores`]: the service's stores (users, sessions, bank links, notices,
+//!   stored answers, merchant registries) as `maeul_` tables, and [`keys`], the secret
+//!   keys every node shares.
 //!
 //! Every call blocks its thread like a SQLite call does; the engine calls it from its
 //! own writer and snapshot threads.
 
 mod db;
 mod error;
+pub mod keys;
 pub mod lease;
 mod schema;
 #[cfg(feature = "scratch")]
 pub mod scratch;
+pub mod service_stores;
 pub mod standby;
 mod storage;
 
@@ -29,5 +34,6 @@ pub use db::{Db, Listener};
 pub use error::PgError;
 pub use lease::{Keeper, Lease, LeaseHolder};
 pub use schema::{LATEST, migrate};
+pub use service_stores::{PgRegistry, PgService, PgServiceStores};
 pub use standby::{Standby, StandbyError};
 pub use storage::{JOURNAL_CHANNEL, PgJournal, PgStorage};

@@ -4,11 +4,19 @@
 use crate::{Db, PgError};
 
 /// The migrations, in order. A shipped one is never edited: a change is a new file.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "journal", include_str!("../migrations/0001_journal.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "journal", include_str!("../migrations/0001_journal.sql")),
+    (2, "service", include_str!("../migrations/0002_service.sql")),
+    (
+        3,
+        "directory",
+        include_str!("../migrations/0003_directory.sql"),
+    ),
+    (4, "keys", include_str!("../migrations/0004_keys.sql")),
+];
 
 /// The schema version this build writes.
-pub const LATEST: i32 = 1;
+pub const LATEST: i32 = 4;
 
 /// The advisory lock key under which migrations run ("maeul" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006d_6165_756c;
