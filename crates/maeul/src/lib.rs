@@ -10,5 +10,6 @@ pub mod drill;
 pub mod legacy;
 pub mod loadgen;
 pub mod migration;
+pub mod pg_drill;
 pub mod serve;
 pub mod status;

@@ -418,6 +418,18 @@ enum Drill {
         #[arg(long, default_value_t = 4)]
         clients: u64,
     },
+    /// One node of a currency on PostgreSQL: a hot standby until it takes the writer
+    /// lease, then pays what standard input asks (see `maeul::pg_drill`).
+    PgNode {
+        #[arg(long)]
+        store: String,
+        #[arg(long, default_value = "drill")]
+        currency: String,
+        #[arg(long)]
+        holder: String,
+        #[arg(long, default_value_t = 1_500)]
+        ttl_ms: u64,
+    },
 }
 
 const THIRTY_DAYS_US: u64 = 30 * 86_400 * 1_000_000;
@@ -761,6 +773,15 @@ fn main() -> ExitCode {
                     clients,
                 },
         } => drill::crash_load(&data_dir, run, clients),
+        Cmd::Drill {
+            drill:
+                Drill::PgNode {
+                    store,
+                    currency,
+                    holder,
+                    ttl_ms,
+                },
+        } => maeul::pg_drill::pg_node(&store, &currency, &holder, Duration::from_millis(ttl_ms)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
