@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use engine::{CurrencyCode, Engine, EngineOptions, FileStorage, SubmitError, Ticket};
+use engine::{CurrencyCode, Engine, EngineOptions, FileStorage, Storage, SubmitError, Ticket};
 use hdrhistogram::Histogram;
 use journal::FileJournalConfig;
 use ledger::{Envelope, LedgerConfig};
@@ -45,7 +45,19 @@ pub fn prepared_engine(
     workload: &Workload,
     options: EngineOptions,
 ) -> anyhow::Result<Engine> {
-    let storage = Arc::new(FileStorage::new(dir, FileJournalConfig::default()));
+    prepared_engine_on(
+        Arc::new(FileStorage::new(dir, FileJournalConfig::default())),
+        workload,
+        options,
+    )
+}
+
+/// [`prepared_engine`] on any storage (the PostgreSQL journal, say).
+pub fn prepared_engine_on(
+    storage: Arc<dyn Storage>,
+    workload: &Workload,
+    options: EngineOptions,
+) -> anyhow::Result<Engine> {
     let currency = CurrencyCode::new("bench").map_err(|e| anyhow!(e))?;
     let engine = Engine::create(storage, currency, LedgerConfig::default(), options)?;
     for chunk in workload.setup().chunks(4_096) {
