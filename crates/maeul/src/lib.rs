@@ -12,4 +12,5 @@ pub mod loadgen;
 pub mod migration;
 pub mod pg_drill;
 pub mod serve;
+pub mod serve_pg;
 pub mod status;

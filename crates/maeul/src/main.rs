@@ -69,6 +69,15 @@ enum Cmd {
         /// handover halt ends (journaled) once they are open.
         #[arg(long, hide = true)]
         resume_handover: Vec<String>,
+        /// Keep currencies, people and registries in PostgreSQL (a libpq address,
+        /// several hosts allowed: postgres://u@db1,db2/maeul) instead of DATA_DIR.
+        /// Several nodes may share one: each currency is written by one node, the
+        /// others wait as hot standbys and take over in seconds (docs/deploy.md).
+        #[arg(long)]
+        store: Option<String>,
+        /// This node's name in the writer leases (default: host name and port).
+        #[arg(long)]
+        node_name: Option<String>,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -456,6 +465,8 @@ fn main() -> ExitCode {
             map_tiles,
             map_tiles_attribution,
             resume_handover,
+            store,
+            node_name,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
             let map_tiles = map_tiles
@@ -474,6 +485,8 @@ fn main() -> ExitCode {
                 pages: web::PageSettings { map_tiles },
                 resume_handover,
                 paused_since: None,
+                store,
+                node_name: node_name.unwrap_or_else(|| default_node_name(listen)),
             })
         })(),
         Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),
@@ -616,6 +629,8 @@ fn main() -> ExitCode {
                 pages: web::PageSettings::default(),
                 resume_handover: vec![currency.clone()],
                 paused_since: None,
+                store: None,
+                node_name: String::new(),
             });
             maeul::migration::cutover(&options, serve)
         })(),
@@ -790,6 +805,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A node's name in the writer leases: its host and port, stable across restarts so
+/// that a restarted writer takes its own lease back at once.
+fn default_node_name(listen: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "maeul".to_owned());
+    format!("{host}:{}", listen.port())
 }
 
 fn verify(data_dir: &std::path::Path, only: Option<&str>) -> ExitCode {

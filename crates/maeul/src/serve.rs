@@ -47,6 +47,18 @@ pub struct ServeOptions {
     /// When this start ends an operator change's write pause (`maeul migrate cutover
     /// --listen`): when the pause began, to say how long it was once serving.
     pub paused_since: Option<Instant>,
+    /// Keep currencies, people and registries in this PostgreSQL database (a libpq
+    /// address) instead of the data directory, written by one node at a time.
+    pub store: Option<String>,
+    /// This node's name in the writer leases (PostgreSQL only).
+    pub node_name: String,
+}
+
+/// Where a node keeps its currencies, people and registries.
+#[derive(Debug)]
+enum Backing {
+    DataDir,
+    Postgres(crate::serve_pg::PgNode),
 }
 
 /// The issuer's account at the (simulated) bank.
@@ -85,6 +97,29 @@ pub struct TakenOver {
 pub fn run_taking_over(o: ServeOptions, taken_over: Vec<TakenOver>) -> anyhow::Result<()> {
     // One process writes a data directory: held until the server stops.
     let _lock = data_dir::lock(&o.data_dir, "`maeul serve`")?;
+    if let Some(url) = o.store.clone() {
+        anyhow::ensure!(
+            taken_over.is_empty() && o.resume_handover.is_empty(),
+            "an operator change into a PostgreSQL store is not supported yet"
+        );
+        let (opened, node) = crate::serve_pg::open(
+            &url,
+            &o.node_name,
+            crate::serve_pg::LEASE_TTL,
+            o.scheme.as_ref(),
+        )?;
+        let demo_code = CurrencyCode::new("demo").map_err(anyhow::Error::msg)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(serve(
+            o,
+            opened,
+            BTreeMap::new(),
+            demo_code,
+            Backing::Postgres(node),
+        ));
+    }
     // Currencies are opened before the runtime starts: recovery is blocking work.
     let mut codes = data_dir::currencies(&o.data_dir)?;
     let demo_code = CurrencyCode::new("demo").map_err(anyhow::Error::msg)?;
@@ -121,7 +156,7 @@ pub fn run_taking_over(o: ServeOptions, taken_over: Vec<TakenOver>) -> anyhow::R
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(o, opened, registries, demo_code))
+    runtime.block_on(serve(o, opened, registries, demo_code, Backing::DataDir))
 }
 
 /// A currency opened for serving: its code, storage and running engine.
@@ -210,6 +245,7 @@ async fn serve(
     opened: Vec<Opened>,
     mut registries: BTreeMap<String, service::merchants::Merchants>,
     demo_code: CurrencyCode,
+    backing: Backing,
 ) -> anyhow::Result<()> {
     let has_demo = opened.iter().any(|(c, ..)| *c == demo_code);
     // The bank: a given service, or the built-in simulated one.
@@ -226,7 +262,14 @@ async fn serve(
         }
     };
     let setting_up = Instant::now();
-    let auth = Arc::new(Auth::open(&o.data_dir, false)?);
+    let auth = Arc::new(match &backing {
+        Backing::DataDir => Auth::open(&o.data_dir, false)?,
+        Backing::Postgres(node) => Auth::with_stores(
+            node.stores.service_stores(),
+            pgstore::keys::load_or_create_32(&node.db, "pin")?,
+            false,
+        )?,
+    });
     let accounts = LinkedAccounts::new();
     for (account, number) in auth.bank_links() {
         if let Ok(n) = AccountNo::new(number) {
@@ -274,12 +317,24 @@ async fn serve(
     let issuer = AccountNo::new(ISSUER_BANK_ACCOUNT).map_err(anyhow::Error::msg)?;
     // One key for every currency's consumer codes, so a code shown in the wrong town is
     // told apart from a forged one.
-    let qr_key = service::auth::load_or_create_key(&o.data_dir.join("qr.key"))?;
+    let qr_key = match &backing {
+        Backing::DataDir => service::auth::load_or_create_key(&o.data_dir.join("qr.key"))?,
+        Backing::Postgres(node) => pgstore::keys::load_or_create_32(&node.db, "qr")?,
+    };
     let mut currencies = BTreeMap::new();
     for (code, storage, engine) in &opened {
         let merchants = Arc::new(match registries.remove(code.as_str()) {
             Some(opened) => opened,
-            None => service::merchants::Merchants::open(&o.data_dir, code.as_str(), qr_key)?,
+            None => match &backing {
+                Backing::DataDir => {
+                    service::merchants::Merchants::open(&o.data_dir, code.as_str(), qr_key)?
+                }
+                Backing::Postgres(node) => service::merchants::Merchants::with_store(
+                    node.stores.registry(),
+                    code.as_str(),
+                    qr_key,
+                )?,
+            },
         });
         if *code == demo_code && merchants.read(|r| r.is_empty()) {
             let made = merchants
@@ -453,6 +508,18 @@ async fn serve(
                 None => std::future::pending().await,
             }
         } => tracing::info!("time limit reached: stopping"),
+        // Another node took a currency's lease (this one was paused or cut off): its
+        // writes are fenced already; stop serving, so clients go to the writer.
+        code = async {
+            loop {
+                if let Backing::Postgres(node) = &backing
+                    && let Some(code) = node.lost()
+                {
+                    break code.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        } => tracing::error!(currency = %code, "another node writes this currency now: stopping"),
     }
     // Stop taking requests (in-flight ones finish), then the jobs, then the engines
     // (each finishes and acknowledges its queued batches when dropped).
@@ -463,6 +530,15 @@ async fn serve(
     drop(state);
     if let Some(sim) = sim {
         sim.shutdown().await;
+    }
+    if let Backing::Postgres(node) = backing {
+        // Only after the engines stopped: a standby must not take over while this node
+        // may still write.
+        let lost = node.lost().cloned();
+        node.release();
+        if let Some(code) = lost {
+            anyhow::bail!("stopped: another node took over currency {code}");
+        }
     }
     Ok(())
 }
