@@ -809,13 +809,18 @@ fn main() -> ExitCode {
 
 /// A node's name in the writer leases: its host and port, stable across restarts so
 /// that a restarted writer takes its own lease back at once.
+/// Without a host name, a random one: two nodes must never share a name, or one could
+/// take the other's live lease back (a restart then waits the lease out).
 fn default_node_name(listen: std::net::SocketAddr) -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
+    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
         .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "maeul".to_owned());
-    format!("{host}:{}", listen.port())
+        .find(|h| !h.is_empty() && h != "localhost");
+    match host {
+        Some(host) => format!("{host}:{}", listen.port()),
+        None => format!("maeul-{:016x}", rand::random::<u64>()),
+    }
 }
 
 fn verify(data_dir: &std::path::Path, only: Option<&str>) -> ExitCode {

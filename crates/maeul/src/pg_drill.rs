@@ -96,17 +96,24 @@ pub fn pg_node(store: &str, currency: &str, holder: &str, ttl: Duration) -> anyh
     say(&format!("standby {}", standby.last_seq()));
     let mut free_since: Option<Instant> = None;
     let lease = loop {
-        match lease::holder(&db, currency)? {
-            Some(h) if h.expires_in_ms > 0 => free_since = None,
-            _ => {
+        match lease::holder(&db, currency) {
+            Ok(Some(h)) if h.expires_in_ms > 0 => free_since = None,
+            Ok(_) => {
                 free_since.get_or_insert_with(Instant::now);
             }
+            Err(e) => tracing::warn!("reading the lease failed: {e}"),
         }
-        if let Some(l) = lease::try_acquire(&db, currency, holder, ttl)? {
-            break l;
+        match lease::try_acquire(&db, currency, holder, ttl) {
+            Ok(Some(l)) => break l,
+            Ok(None) => {}
+            Err(e) => tracing::warn!("taking the lease failed, trying again: {e}"),
         }
         standby.wait_for_news(Duration::from_millis(50));
-        standby.catch_up()?;
+        match standby.catch_up() {
+            Ok(_) => {}
+            Err(e @ pgstore::StandbyError::Diverged { .. }) => return Err(e.into()),
+            Err(e) => tracing::warn!("following the journal failed, trying again: {e}"),
+        }
     };
     let keeper = lease::Keeper::start(Arc::clone(&db), lease.clone(), ttl);
     let options = EngineOptions::default();
@@ -128,13 +135,12 @@ pub fn pg_node(store: &str, currency: &str, holder: &str, ttl: Duration) -> anyh
 
     // A deposed node steps down at once: it may hold payments it can no longer write,
     // which its clients retry at the new writer.
-    let keeper = Arc::new(keeper);
     {
-        let keeper = Arc::clone(&keeper);
+        let lost = keeper.lost_flag();
         std::thread::spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_millis(50));
-                if keeper.lost() {
+                if lost.load(std::sync::atomic::Ordering::Acquire) {
                     eprintln!("the writer lease was taken by another node: stepping down");
                     std::process::exit(3);
                 }
@@ -180,8 +186,6 @@ pub fn pg_node(store: &str, currency: &str, holder: &str, ttl: Duration) -> anyh
     }
     drop(tickets);
     let _ = answering.join();
-    if let Ok(keeper) = Arc::try_unwrap(keeper) {
-        keeper.release();
-    }
+    keeper.release();
     Ok(())
 }

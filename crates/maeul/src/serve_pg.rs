@@ -144,18 +144,28 @@ fn take_lease(
         .with_context(|| format!("replaying currency {currency}"))?;
     let mut said = false;
     loop {
-        if let Some(lease) = lease::try_acquire(db, currency, holder, ttl)? {
-            return Ok((lease, standby));
+        // The database failing over, a broken connection, a lock timeout: a standby
+        // waits and tries again, since then is when it is needed. Only a record this
+        // build decides differently stops it.
+        match lease::try_acquire(db, currency, holder, ttl) {
+            Ok(Some(lease)) => return Ok((lease, standby)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                currency,
+                "taking the writer lease failed, trying again: {e}"
+            ),
         }
-        if !said {
-            if let Some(h) = lease::holder(db, currency)? {
-                tracing::info!(currency, writer = %h.holder, epoch = h.epoch, "another node writes this currency: following it as a hot standby until its lease runs out");
-            }
+        if !said && let Ok(Some(h)) = lease::holder(db, currency) {
+            tracing::info!(currency, writer = %h.holder, epoch = h.epoch, "another node writes this currency: following it as a hot standby until its lease runs out");
             said = true;
         }
         standby.wait_for_news(ttl / 6);
-        standby
-            .catch_up()
-            .with_context(|| format!("following currency {currency}"))?;
+        match standby.catch_up() {
+            Ok(_) => {}
+            Err(e @ pgstore::StandbyError::Diverged { .. }) => {
+                return Err(e).with_context(|| format!("following currency {currency}"));
+            }
+            Err(e) => tracing::warn!(currency, "following the journal failed, trying again: {e}"),
+        }
     }
 }

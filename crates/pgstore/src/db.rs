@@ -255,10 +255,14 @@ impl Conn<'_> {
         self.run(op, self.batch_execute("SET statement_timeout = 0"))?;
         match f(&self) {
             Ok(v) => {
-                self.run(
+                let reset = self.run(
                     op,
                     self.batch_execute(&format!("SET statement_timeout = {STATEMENT_TIMEOUT_MS}")),
-                )?;
+                );
+                if let Err(e) = reset {
+                    self.client = None;
+                    return Err(e);
+                }
                 Ok(v)
             }
             Err(e) => {

@@ -178,6 +178,11 @@ impl Keeper {
         self.lost.load(Ordering::Acquire)
     }
 
+    /// The flag [`Keeper::lost`] reads, for a watcher that must not keep the keeper.
+    pub fn lost_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.lost)
+    }
+
     /// Stops renewing and gives the lease up, so another node may take it at once.
     pub fn release(mut self) {
         self.finish(true);

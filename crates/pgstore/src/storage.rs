@@ -140,6 +140,25 @@ impl PgStorage {
         }
     }
 
+    /// Tells standbys that the journal reached `last_seq`. After the commit and
+    /// outside it, on purpose: a full notification queue (a standby frozen for hours
+    /// holds it) must not fail a write; a standby that misses a wake-up reads on its
+    /// next one, or after its wait's timeout.
+    fn announce(&self, last_seq: u64) {
+        let sent = self.db.conn().and_then(|conn| {
+            conn.run(
+                "notify standbys",
+                conn.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&JOURNAL_CHANNEL, &format!("{}:{last_seq}", self.currency)],
+                ),
+            )
+        });
+        if let Err(e) = sent {
+            tracing::warn!(currency = %self.currency, "standbys were not told of new records: {e}");
+        }
+    }
+
     /// Who writes this currency now, for the words of a refusal.
     fn writer_now(&self) -> String {
         match crate::lease::holder(&self.db, &self.currency) {
@@ -282,8 +301,11 @@ impl Storage for PgStorage {
             conn.run(
                 "save a snapshot",
                 conn.execute(
+                    // A deposed writer's snapshot is not saved over its successor's.
                     "INSERT INTO maeul_snapshots (currency, seq, chain_hash, payload)
-                 VALUES ($1, $2, $3, $4)
+                 SELECT $1, $2, $3, $4
+                  WHERE $5::int8 IS NULL OR EXISTS (
+                        SELECT 1 FROM maeul_writers WHERE currency = $1 AND epoch = $5 FOR SHARE)
                  ON CONFLICT (currency, seq) DO UPDATE
                     SET chain_hash = EXCLUDED.chain_hash, payload = EXCLUDED.payload,
                         saved_at = now()",
@@ -292,6 +314,7 @@ impl Storage for PgStorage {
                         &(seq as i64),
                         &chain_hash.as_bytes().as_slice(),
                         &payload,
+                        &self.epoch.map(|e| e as i64),
                     ],
                 ),
             )
@@ -369,8 +392,11 @@ impl Storage for PgStorage {
         conn.run(
             "delete old snapshots",
             conn.execute(
-                "DELETE FROM maeul_snapshots WHERE currency = $1 AND NOT (seq = ANY($2))",
-                &[&self.currency, &keep],
+                // A deposed writer must not prune its successor's snapshots.
+                "DELETE FROM maeul_snapshots WHERE currency = $1 AND NOT (seq = ANY($2))
+                   AND ($3::int8 IS NULL OR EXISTS (
+                        SELECT 1 FROM maeul_writers WHERE currency = $1 AND epoch = $3 FOR SHARE))",
+                &[&self.currency, &keep, &self.epoch.map(|e| e as i64)],
             ),
         )
         .map_err(|e| self.database_error(e))?;
@@ -460,10 +486,7 @@ impl JournalStore for PgJournal {
                              WHERE EXISTS (SELECT 1 FROM lease)
                             RETURNING seq
                          )
-                         SELECT count(*)::int8,
-                                (SELECT pg_notify($7, $1 || ':' || max(seq)) FROM ins
-                                  HAVING count(*) > 0) IS NULL
-                           FROM ins",
+                         SELECT count(*)::int8 FROM ins",
                         &[
                             &storage.currency,
                             &(self.epoch as i64),
@@ -471,7 +494,6 @@ impl JournalStore for PgJournal {
                             &stamps,
                             &hashes,
                             &payloads,
-                            &JOURNAL_CHANNEL,
                         ],
                     ),
                 )
@@ -481,6 +503,7 @@ impl JournalStore for PgJournal {
             Ok(n) if n == records.len() as i64 => {
                 self.last_seq = last_seq;
                 self.last_hash = prev;
+                storage.announce(last_seq);
                 Ok(AppendReceipt {
                     first_seq: records[0].seq,
                     last_seq,
@@ -492,14 +515,11 @@ impl JournalStore for PgJournal {
                 self.poisoned = true;
                 Err(storage.fenced(self.epoch))
             }
-            // Only a writer under another epoch can have put a row at our seq.
-            Err(e) if e.is_unique_violation() => {
-                self.poisoned = true;
-                Err(storage.fenced(self.epoch))
-            }
+            // Maybe committed (the answer may be what was lost), or a row at this seq
+            // already there (an earlier statement of ours that committed after its
+            // connection broke, or another writer's): the engine reopens, and
+            // `open_writer` says whether this node still writes.
             Err(e) => {
-                // Maybe committed (the answer may be what was lost): the engine reopens
-                // and reads what the database holds.
                 self.poisoned = true;
                 Err(storage.database_error(e))
             }
