@@ -82,10 +82,16 @@ enum Cmd {
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
     Verify {
-        data_dir: PathBuf,
+        /// The data directory (or give --store).
+        #[arg(required_unless_present = "store")]
+        data_dir: Option<PathBuf>,
         /// Only this currency.
         #[arg(long)]
         currency: Option<String>,
+        /// Verify the journals in this PostgreSQL database (a libpq address) instead:
+        /// read only, beside nodes that serve.
+        #[arg(long, conflicts_with = "data_dir")]
+        store: Option<String>,
     },
     /// The operator report of a currency, from its journal: issuance, sales, subsidy
     /// spent and left, payments, redemptions, refunds and expiries by month, and what is
@@ -489,7 +495,11 @@ fn main() -> ExitCode {
                 node_name: node_name.unwrap_or_else(|| default_node_name(listen)),
             })
         })(),
-        Cmd::Verify { data_dir, currency } => return verify(&data_dir, currency.as_deref()),
+        Cmd::Verify {
+            data_dir,
+            currency,
+            store,
+        } => return verify(data_dir.as_deref(), store.as_deref(), currency.as_deref()),
         Cmd::Report {
             data_dir,
             currency,
@@ -823,8 +833,43 @@ fn default_node_name(listen: std::net::SocketAddr) -> String {
     }
 }
 
-fn verify(data_dir: &std::path::Path, only: Option<&str>) -> ExitCode {
-    let currencies = match data_dir::currencies(data_dir) {
+/// Each currency and where its journal is.
+type Journals = Vec<(engine::CurrencyCode, std::sync::Arc<dyn engine::Storage>)>;
+
+/// The currencies to verify and where each journal is: the data directory's, or the
+/// database's (read only); and where they were looked for.
+fn journals(
+    data_dir: Option<&std::path::Path>,
+    store: Option<&str>,
+) -> anyhow::Result<(Journals, String)> {
+    if let Some(url) = store {
+        let db = std::sync::Arc::new(pgstore::Db::connect(url)?);
+        let codes = maeul::serve_pg::currencies(&db)?;
+        let at = db.describe().to_owned();
+        let journals = codes
+            .into_iter()
+            .map(|code| {
+                let storage: std::sync::Arc<dyn engine::Storage> = std::sync::Arc::new(
+                    pgstore::PgStorage::reader(std::sync::Arc::clone(&db), code.as_str()),
+                );
+                (code, storage)
+            })
+            .collect();
+        return Ok((journals, at));
+    }
+    let data_dir = data_dir.context("a data directory or --store is needed")?;
+    let journals = data_dir::currencies(data_dir)?
+        .into_iter()
+        .map(|code| {
+            let storage = data_dir::storage(data_dir, &code);
+            (code, storage)
+        })
+        .collect();
+    Ok((journals, data_dir.join("currencies").display().to_string()))
+}
+
+fn verify(data_dir: Option<&std::path::Path>, store: Option<&str>, only: Option<&str>) -> ExitCode {
+    let (currencies, at) = match journals(data_dir, store) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -833,13 +878,10 @@ fn verify(data_dir: &std::path::Path, only: Option<&str>) -> ExitCode {
     };
     let currencies: Vec<_> = currencies
         .into_iter()
-        .filter(|c| only.is_none_or(|o| c.as_str() == o))
+        .filter(|(c, _)| only.is_none_or(|o| c.as_str() == o))
         .collect();
     if currencies.is_empty() {
-        eprintln!(
-            "error: no currency found under {}",
-            data_dir.join("currencies").display()
-        );
+        eprintln!("error: no currency found in {at}");
         return ExitCode::from(2);
     }
     // Currencies are independent: verify them in parallel, each on its own core, with a
@@ -853,7 +895,7 @@ fn verify(data_dir: &std::path::Path, only: Option<&str>) -> ExitCode {
     let reports: Vec<(engine::VerifyReport, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = currencies
             .iter()
-            .map(|code| {
+            .map(|(code, storage)| {
                 let bar = bars.add(indicatif::ProgressBar::new_spinner());
                 bar.set_style(style.clone());
                 bar.set_prefix(code.to_string());
@@ -864,11 +906,7 @@ fn verify(data_dir: &std::path::Path, only: Option<&str>) -> ExitCode {
                     let progress: engine::ProgressSink = std::sync::Arc::new(move |p| {
                         tick_bar.set_position(p.seq);
                     });
-                    let report = engine::verify_with(
-                        data_dir::storage(data_dir, code).as_ref(),
-                        rules,
-                        Some(&progress),
-                    );
+                    let report = engine::verify_with(storage.as_ref(), rules, Some(&progress));
                     bar.finish_and_clear();
                     (report, started.elapsed().as_secs_f64())
                 })

@@ -46,7 +46,7 @@ impl PgNode {
 pub type Opened = (CurrencyCode, Arc<dyn Storage>, Arc<Engine>);
 
 /// The currencies the database holds (every one ever written has a lease row).
-fn currencies(db: &Db) -> anyhow::Result<Vec<CurrencyCode>> {
+pub fn currencies(db: &Db) -> anyhow::Result<Vec<CurrencyCode>> {
     let conn = db.conn()?;
     let rows = conn.run(
         "list currencies",

@@ -212,6 +212,15 @@ fn kill_writers(t: &ScratchDb, kills: usize) -> Vec<Duration> {
             "payment {key}: {said:?}"
         );
     }
+    // The operator's own check, on the database the nodes wrote.
+    let verified = Command::new(env!("CARGO_BIN_EXE_maeul"))
+        .args(["verify", "--store", &url])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "maeul verify failed:\n{said}");
+    assert!(said.contains("drill"), "{said}");
     let expected: i64 = sent.iter().map(|k| amount(*k)).sum();
     let report = engine::verify(&PgStorage::reader(t.db(), "drill"));
     assert!(report.ok(), "{report}");
