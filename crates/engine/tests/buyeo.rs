@@ -422,7 +422,7 @@ fn layer4_open_refuses_to_serve_a_journal_written_by_the_buggy_version() {
     let buggy = write_buggy_journal(dir.path());
     let before = std::fs::read(dir.path().join(journal::JOURNAL_FILE_NAME)).unwrap();
 
-    let err = Engine::open(storage(dir.path()), options()).unwrap_err();
+    let err = Engine::open(file_storage(dir.path()), options()).unwrap_err();
     let EngineError::Divergence(report) = &err else {
         panic!("expected a divergence, got {err:?}")
     };
@@ -444,7 +444,7 @@ fn layer4_verify_catches_an_outcome_edited_in_the_journal() {
     // A clean journal written by the engine.
     let clean = tempfile::tempdir().unwrap();
     let engine = Engine::create(
-        storage(clean.path()),
+        file_storage(clean.path()),
         currency(),
         LedgerConfig::default(),
         options(),
@@ -456,7 +456,7 @@ fn layer4_verify_catches_an_outcome_edited_in_the_journal() {
         assert!(outs[0].is_applied());
     }
     engine.shutdown();
-    assert!(engine::verify(storage(clean.path()).as_ref()).ok());
+    assert!(engine::verify(file_storage(clean.path()).as_ref()).ok());
 
     // Someone rewrites the journal with one outcome changed: the 4th payment "moved"
     // 100,000 instead of 1,000. Checksums and chain are recomputed, so the journal
@@ -527,7 +527,7 @@ fn layer4_verify_catches_an_outcome_edited_in_the_journal() {
     assert!(text.contains(&format!("record {target} ")), "{text}");
 
     // And the engine will not serve it either.
-    let err = Engine::open(storage(edited.path()), options()).unwrap_err();
+    let err = Engine::open(file_storage(edited.path()), options()).unwrap_err();
     assert!(
         matches!(&err, EngineError::Divergence(d) if d.first().map(|d| d.seq) == Some(target)),
         "{err:?}"

@@ -63,7 +63,8 @@ fn flip_byte(path: &Path, at: u64) {
 /// A currency with a few wallets, then `batches` payment batches, each its own record.
 /// Returns the state hash after each payment batch.
 fn run_currency(dir: &Path, opts: EngineOptions, batches: u64) -> Vec<StateHash> {
-    let engine = Engine::create(storage(dir), currency(), LedgerConfig::default(), opts).unwrap();
+    let engine =
+        Engine::create(file_storage(dir), currency(), LedgerConfig::default(), opts).unwrap();
     populate(&engine, 8, 3);
     let mut hashes = Vec::new();
     for i in 0..batches {
@@ -101,7 +102,7 @@ fn a_torn_last_record_is_reported_by_verify_then_cut_by_open_to_the_state_before
     // `verify` is read-only: a torn tail was never acknowledged, so the journal is fine,
     // with a note; the file is left as it is.
     let untouched = contents(dir.path());
-    let report = engine::verify(storage(dir.path()).as_ref());
+    let report = engine::verify(file_storage(dir.path()).as_ref());
     assert!(report.ok(), "{report}");
     assert_eq!(report.last_seq, last.seq - 1);
     assert_eq!(report.state_hash, Some(before_last));
@@ -118,7 +119,7 @@ fn a_torn_last_record_is_reported_by_verify_then_cut_by_open_to_the_state_before
 
     // Opening for writing cuts it (keeping the bytes aside) and serves the state before
     // the last batch.
-    let (engine, start) = Engine::open(storage(dir.path()), options()).unwrap();
+    let (engine, start) = Engine::open(file_storage(dir.path()), options()).unwrap();
     let StartReport {
         torn_tail,
         last_seq,
@@ -142,11 +143,11 @@ fn a_torn_last_record_is_reported_by_verify_then_cut_by_open_to_the_state_before
     assert_eq!(engine.durable_seq(), last.seq);
     let hash = engine.state_hash();
     engine.shutdown();
-    let (engine, start) = Engine::open(storage(dir.path()), options()).unwrap();
+    let (engine, start) = Engine::open(file_storage(dir.path()), options()).unwrap();
     assert!(start.torn_tail.is_none());
     assert_eq!(engine.state_hash(), hash);
     engine.shutdown();
-    assert!(engine::verify(storage(dir.path()).as_ref()).ok());
+    assert!(engine::verify(file_storage(dir.path()).as_ref()).ok());
 }
 
 #[test]
@@ -173,7 +174,7 @@ fn a_flipped_byte_in_an_earlier_record_refuses_open_names_the_record_and_changes
         );
     };
 
-    let err = Engine::open(storage(dir.path()), options()).unwrap_err();
+    let err = Engine::open(file_storage(dir.path()), options()).unwrap_err();
     assert!(
         matches!(
             &err,
@@ -184,7 +185,7 @@ fn a_flipped_byte_in_an_earlier_record_refuses_open_names_the_record_and_changes
     );
     names_it(&err.to_string());
 
-    let report = engine::verify(storage(dir.path()).as_ref());
+    let report = engine::verify(file_storage(dir.path()).as_ref());
     assert!(!report.ok(), "{report}");
     assert!(report.divergence.is_none(), "{report}");
     names_it(report.journal_error.as_deref().expect("a journal error"));
@@ -194,7 +195,7 @@ fn a_flipped_byte_in_an_earlier_record_refuses_open_names_the_record_and_changes
     assert!(contents(dir.path()) == damaged);
 
     // The damage is not "repaired" by trying again either.
-    let again = Engine::open(storage(dir.path()), options()).unwrap_err();
+    let again = Engine::open(file_storage(dir.path()), options()).unwrap_err();
     assert_eq!(again.to_string(), err.to_string());
     assert!(contents(dir.path()) == damaged);
 }
@@ -225,7 +226,7 @@ fn a_damaged_snapshot_is_skipped_for_an_older_one_then_for_genesis() {
     let older = usable[usable.len() - 2];
 
     // Undamaged, the newest usable snapshot is used.
-    let (engine, start) = Engine::open(storage(dir.path()), opts.clone()).unwrap();
+    let (engine, start) = Engine::open(file_storage(dir.path()), opts.clone()).unwrap();
     assert_eq!(start.snapshot_seq, Some(newest));
     assert!(start.snapshots_skipped.is_empty());
     assert_eq!(engine.state_hash(), final_hash);
@@ -235,7 +236,7 @@ fn a_damaged_snapshot_is_skipped_for_an_older_one_then_for_genesis() {
     let path = snapshots.path_for(newest);
     let len = std::fs::metadata(&path).unwrap().len();
     flip_byte(&path, len - 7);
-    let (engine, start) = Engine::open(storage(dir.path()), opts.clone()).unwrap();
+    let (engine, start) = Engine::open(file_storage(dir.path()), opts.clone()).unwrap();
     assert_eq!(start.snapshot_seq, Some(older), "{start:?}");
     assert_eq!(start.snapshots_skipped.len(), 1, "{start:?}");
     assert!(
@@ -250,13 +251,13 @@ fn a_damaged_snapshot_is_skipped_for_an_older_one_then_for_genesis() {
     for &s in &usable[..usable.len() - 1] {
         flip_byte(&snapshots.path_for(s), 20);
     }
-    let (engine, start) = Engine::open(storage(dir.path()), opts).unwrap();
+    let (engine, start) = Engine::open(file_storage(dir.path()), opts).unwrap();
     assert_eq!(start.snapshot_seq, None, "{start:?}");
     assert_eq!(start.snapshots_skipped.len(), usable.len(), "{start:?}");
     assert_eq!(start.records_replayed, last_seq);
     assert_eq!(engine.state_hash(), final_hash);
     drop(engine);
-    assert!(engine::verify(storage(dir.path()).as_ref()).ok());
+    assert!(engine::verify(file_storage(dir.path()).as_ref()).ok());
 }
 
 /// Regression: a snapshot whose seq equals the journal's last seq but whose chain hash
@@ -284,7 +285,7 @@ fn a_stale_snapshot_at_the_last_seq_is_skipped() {
         .unwrap();
     file.set_len(last.offset + 50).unwrap();
     drop(file);
-    let (engine, _) = Engine::open(storage(dir.path()), no_tail.clone()).unwrap();
+    let (engine, _) = Engine::open(file_storage(dir.path()), no_tail.clone()).unwrap();
     assert!(engine.execute(vec![payment(3, 1, 77)]).unwrap()[0].is_applied());
     assert_eq!(engine.durable_seq(), last.seq);
     let hash = engine.state_hash();
@@ -296,7 +297,7 @@ fn a_stale_snapshot_at_the_last_seq_is_skipped() {
         verify_tail_records: 0,
         ..options()
     };
-    let (engine, start) = Engine::open(storage(dir.path()), opts).unwrap();
+    let (engine, start) = Engine::open(file_storage(dir.path()), opts).unwrap();
     assert_eq!(start.snapshots_skipped.len(), 1, "{start:?}");
     assert_eq!(engine.state_hash(), hash);
 }

@@ -303,7 +303,7 @@ fn a_full_queue_answers_busy_at_once_and_nothing_is_acknowledged_before_durable(
 fn a_failed_fsync_is_never_retried_and_the_state_is_rebuilt_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     Engine::create(
-        storage(dir.path()),
+        file_storage(dir.path()),
         currency(),
         LedgerConfig::default(),
         options(),
@@ -351,9 +351,9 @@ fn a_failed_fsync_is_never_retried_and_the_state_is_rebuilt_from_disk() {
     );
     let hash = engine.state_hash();
     engine.shutdown();
-    let (engine, _) = Engine::open(storage(dir.path()), options()).unwrap();
+    let (engine, _) = Engine::open(file_storage(dir.path()), options()).unwrap();
     assert_eq!(engine.state_hash(), hash);
-    assert!(engine::verify(storage(dir.path()).as_ref()).ok());
+    assert!(engine::verify(file_storage(dir.path()).as_ref()).ok());
 }
 
 #[test]
@@ -386,7 +386,7 @@ fn the_background_audit_reports_a_record_damaged_after_it_was_written() {
         ..options()
     };
     let engine = Engine::create(
-        storage(dir.path()),
+        file_storage(dir.path()),
         currency(),
         LedgerConfig::default(),
         opts,

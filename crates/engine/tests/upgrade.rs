@@ -99,7 +99,7 @@ struct Written {
 fn write_workload(dir: &Path, rules: Rules) -> Written {
     let (now, clock) = manual_clock(T0);
     let engine = Engine::create(
-        common::storage(dir),
+        common::file_storage(dir),
         currency(),
         LedgerConfig::default(),
         opts(rules, clock),
@@ -305,7 +305,7 @@ fn a_changed_rule_refuses_to_serve_whatever_the_tail_holds_for_each_kind_of_comm
 
     // The good build itself restarts re-checking only the tail.
     let (engine, report) = Engine::open(
-        common::storage(good.path()),
+        common::file_storage(good.path()),
         opts(Rules::this_build(), later_clock()),
     )
     .unwrap();
@@ -335,7 +335,7 @@ fn a_changed_rule_refuses_to_serve_whatever_the_tail_holds_for_each_kind_of_comm
         common::copy_dir(good.path(), copy.path());
         let before = journal_bytes(copy.path());
         let err = Engine::open(
-            common::storage(copy.path()),
+            common::file_storage(copy.path()),
             opts(Rules::with_fault(fault), later_clock()),
         )
         .map(|(_, report)| report)
@@ -382,7 +382,7 @@ fn another_build_re_decides_the_whole_journal_and_names_itself_before_writing() 
     let short = tempfile::tempdir().unwrap();
     let (_, clock) = manual_clock(T0);
     let engine = Engine::create(
-        common::storage(short.path()),
+        common::file_storage(short.path()),
         currency(),
         LedgerConfig::default(),
         opts(Rules::this_build(), clock.clone()),
@@ -395,7 +395,7 @@ fn another_build_re_decides_the_whole_journal_and_names_itself_before_writing() 
     let last_good = engine.durable_seq();
     engine.shutdown();
     let (engine, report) = Engine::open(
-        common::storage(short.path()),
+        common::file_storage(short.path()),
         opts(other.clone(), clock.clone()),
     )
     .unwrap();
@@ -417,7 +417,7 @@ fn another_build_re_decides_the_whole_journal_and_names_itself_before_writing() 
     assert_eq!(engine.durable_seq(), last_good + 1);
     step(&engine, vec![payment(0, 0, 1)]);
     engine.shutdown();
-    let v = engine::verify_with(common::storage(short.path()).as_ref(), &other, None);
+    let v = engine::verify_with(common::file_storage(short.path()).as_ref(), &other, None);
     assert!(v.ok(), "{v}");
     let names: Vec<_> = v
         .writers
@@ -448,7 +448,7 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     };
     let (now, clock) = manual_clock(T0);
     let engine = Engine::create(
-        common::storage(dir.path()),
+        common::file_storage(dir.path()),
         currency(),
         LedgerConfig::default(),
         small_tail(good.clone(), clock.clone()),
@@ -534,7 +534,7 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     // The bad build starts: its full verification finds nothing to disagree with.
     now.fetch_add(60 * SECOND_US, Ordering::SeqCst);
     let (engine, report) = Engine::open(
-        common::storage(dir.path()),
+        common::file_storage(dir.path()),
         small_tail(bad.clone(), clock.clone()),
     )
     .unwrap();
@@ -568,7 +568,7 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     let copy = tempfile::tempdir().unwrap();
     common::copy_dir(dir.path(), copy.path());
     let err = Engine::open(
-        common::storage(copy.path()),
+        common::file_storage(copy.path()),
         small_tail(stranger, clock.clone()),
     )
     .map(|_| ())
@@ -579,7 +579,7 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     // the bad build's records, and starts halted and read-only with the list.
     let before = journal_bytes(dir.path());
     let (engine, report) = Engine::open(
-        common::storage(dir.path()),
+        common::file_storage(dir.path()),
         small_tail(good.clone(), clock.clone()),
     )
     .unwrap();
@@ -611,7 +611,7 @@ fn rolling_back_a_bad_build_that_served_starts_halted_and_read_only_with_the_lis
     // Nothing was written, and the next start says the same.
     assert!(journal_bytes(dir.path()) == before);
     let (engine, report) =
-        Engine::open(common::storage(dir.path()), small_tail(good, clock)).unwrap();
+        Engine::open(common::file_storage(dir.path()), small_tail(good, clock)).unwrap();
     assert_eq!(report.quarantine, Some(q));
     engine.shutdown();
 }

@@ -2608,7 +2608,9 @@ async fn a_previous_operators_qr_column_pays_from_the_moment_of_import() {
     assert_eq!(v["payable"], false, "{v}");
 
     // Kept as an alias file: a restart replays it.
-    let reopened = service::merchants::Merchants::open(svc.dir.path(), "busan", [7; 32]).unwrap();
+    let reopened =
+        service::merchants::Merchants::with_store(Arc::clone(&svc.registry), "busan", [7; 32])
+            .unwrap();
     match reopened.classify_for_citizen(old.as_bytes(), service::now_us()) {
         qr::ScanAnswer::Merchant(t) => assert_eq!(t.merchant, new_shop),
         other => panic!("after a restart: {other:?}"),

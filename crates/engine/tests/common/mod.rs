@@ -22,11 +22,50 @@ pub fn merchant(i: u64) -> MerchantId {
     MerchantId::new(1_000_000 + i)
 }
 
+/// The journal of the currency in `dir`. With `MAEUL_TEST_STORE=postgres` (`.ci/run`
+/// runs the engine's tests both ways), the journal of `dir` lives in a scratch
+/// PostgreSQL schema of its own instead, under a writer lease this test holds.
 pub fn storage(dir: &std::path::Path) -> Arc<dyn Storage> {
+    if std::env::var("MAEUL_TEST_STORE").as_deref() == Ok("postgres") {
+        return pg_storage(dir);
+    }
     Arc::new(FileStorage::new(
         dir,
         FileJournalConfig::default().with_chunk_size(1 << 20),
     ))
+}
+
+/// The journal of `dir` as a file, always: for the tests of what happens to files
+/// (torn writes, flipped bytes, failed fsyncs, copied directories).
+pub fn file_storage(dir: &std::path::Path) -> Arc<dyn Storage> {
+    Arc::new(FileStorage::new(
+        dir,
+        FileJournalConfig::default().with_chunk_size(1 << 20),
+    ))
+}
+
+/// One scratch schema per directory, for the life of the test process: opening the
+/// same directory again opens the same journal, as with files. (The schemas are left
+/// behind when the process ends; `.ci/run` drops old ones.)
+fn pg_storage(dir: &std::path::Path) -> Arc<dyn Storage> {
+    type Journals =
+        std::collections::BTreeMap<std::path::PathBuf, (Arc<pgstore::Db>, pgstore::Lease)>;
+    static JOURNALS: std::sync::Mutex<Journals> = std::sync::Mutex::new(Journals::new());
+    let mut journals = JOURNALS.lock().unwrap();
+    let (db, lease) = journals.entry(dir.to_path_buf()).or_insert_with(|| {
+        let scratch = Box::leak(Box::new(pgstore::scratch::ScratchDb::new()));
+        let db = scratch.db();
+        let lease = pgstore::lease::try_acquire(
+            &db,
+            "test-town",
+            "engine-test",
+            std::time::Duration::from_secs(86_400),
+        )
+        .unwrap()
+        .unwrap();
+        (db, lease)
+    });
+    Arc::new(pgstore::PgStorage::writer(Arc::clone(db), lease))
 }
 
 /// A clock the test moves by hand (microseconds).

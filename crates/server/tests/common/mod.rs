@@ -1,5 +1,7 @@
 //! The test server of `e2e.rs` and `streams_load.rs`: the real HTTP server on
 //! 127.0.0.1 over a journal on disk, with a Busan-like currency and a simulated bank.
+//! With `MAEUL_TEST_STORE=postgres` the same suite runs with the journal and the
+//! service's stores in a scratch PostgreSQL schema instead (`.ci/run` runs both).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -17,8 +19,17 @@ use treasury::{LinkedAccounts, Treasury, TreasuryConfig};
 
 pub const BUSAN: &str = include_str!("../../../../schemes/busan-like.toml");
 
+/// Whether this run keeps things in PostgreSQL (`MAEUL_TEST_STORE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("MAEUL_TEST_STORE").as_deref() == Ok("postgres")
+}
+
 pub struct Service {
     pub dir: tempfile::TempDir,
+    /// Where the merchant registry is kept (to open it again, as a restart would).
+    pub registry: Arc<dyn service::store::RegistryStore>,
+    /// The scratch schema, dropped with the service.
+    pub pg: Option<pgstore::scratch::ScratchDb>,
     pub engine: Arc<Engine>,
     pub base: String,
     pub http: reqwest::Client,
@@ -36,10 +47,34 @@ pub async fn start_tuned_full(
     tune: impl FnOnce(AppState) -> AppState,
 ) -> Service {
     let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
-        dir.path().join("currencies/busan"),
-        journal::FileJournalConfig::default(),
-    ));
+    let pg = on_postgres().then(pgstore::scratch::ScratchDb::new);
+    let storage: Arc<dyn Storage> = match &pg {
+        None => Arc::new(FileStorage::new(
+            dir.path().join("currencies/busan"),
+            journal::FileJournalConfig::default(),
+        )),
+        Some(scratch) => {
+            let db = scratch.db();
+            let lease =
+                pgstore::lease::try_acquire(&db, "busan", "test", Duration::from_secs(86_400))
+                    .unwrap()
+                    .unwrap();
+            Arc::new(pgstore::PgStorage::writer(db, &lease))
+        }
+    };
+    let (auth, registry): (Arc<Auth>, Arc<dyn service::store::RegistryStore>) = match &pg {
+        None => (
+            Arc::new(Auth::open(dir.path(), true).unwrap()),
+            Arc::new(service::store::sqlite::SqliteRegistry::open_in(dir.path()).unwrap()),
+        ),
+        Some(scratch) => {
+            let stores = pgstore::PgServiceStores::new(scratch.db());
+            (
+                Arc::new(Auth::with_stores(stores.service_stores(), [3; 32], true).unwrap()),
+                stores.registry(),
+            )
+        }
+    };
     let engine = Arc::new(
         Engine::create(
             Arc::clone(&storage),
@@ -104,7 +139,6 @@ pub async fn start_tuned_full(
             ClearingId::new(3),
         ),
     ));
-    let auth = Arc::new(Auth::open(dir.path(), true).unwrap());
     for (login, role, runs) in [
         ("operator-busan", Role::Operator, "busan"),
         ("auditor-busan", Role::Auditor, "busan"),
@@ -130,7 +164,10 @@ pub async fn start_tuned_full(
             Arc::clone(&engine),
             storage,
             treasury,
-            Arc::new(service::merchants::Merchants::open(dir.path(), "busan", [7; 32]).unwrap()),
+            Arc::new(
+                service::merchants::Merchants::with_store(Arc::clone(&registry), "busan", [7; 32])
+                    .unwrap(),
+            ),
         ),
     );
     let state = Arc::new(tune(
@@ -156,6 +193,8 @@ pub async fn start_tuned_full(
     let addr = bound_rx.await.unwrap();
     Service {
         dir,
+        registry,
+        pg,
         engine,
         base: format!("http://{addr}"),
         http: reqwest::Client::builder()

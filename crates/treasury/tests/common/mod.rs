@@ -43,6 +43,8 @@ pub fn issuer_account() -> AccountNo {
 
 pub struct World {
     pub dir: tempfile::TempDir,
+    /// The scratch PostgreSQL schema of the journal, when there is one.
+    pub pg: Option<pgstore::scratch::ScratchDb>,
     pub storage: Arc<dyn Storage>,
     pub engine: Arc<Engine>,
     pub bank: SimBankHandle,
@@ -55,10 +57,28 @@ pub struct World {
 impl World {
     pub async fn new(scheme: &str, citizens: u64, merchants: u64, seed: u64) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let storage: Arc<dyn Storage> = Arc::new(FileStorage::new(
-            dir.path().join("busan"),
-            FileJournalConfig::default(),
-        ));
+        // With `MAEUL_TEST_STORE=postgres` (`.ci/run` runs these tests both ways) the
+        // journal lives in a scratch PostgreSQL schema, kept as long as the world.
+        let pg = (std::env::var("MAEUL_TEST_STORE").as_deref() == Ok("postgres"))
+            .then(pgstore::scratch::ScratchDb::new);
+        let storage: Arc<dyn Storage> = match &pg {
+            None => Arc::new(FileStorage::new(
+                dir.path().join("busan"),
+                FileJournalConfig::default(),
+            )),
+            Some(scratch) => {
+                let db = scratch.db();
+                let lease = pgstore::lease::try_acquire(
+                    &db,
+                    "busan",
+                    "treasury-test",
+                    std::time::Duration::from_secs(86_400),
+                )
+                .unwrap()
+                .unwrap();
+                Arc::new(pgstore::PgStorage::writer(db, &lease))
+            }
+        };
         let engine = Arc::new(
             Engine::create(
                 Arc::clone(&storage),
@@ -121,6 +141,7 @@ impl World {
         ));
         let world = World {
             dir,
+            pg,
             storage,
             engine,
             bank,
