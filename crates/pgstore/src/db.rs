@@ -7,6 +7,7 @@
 //! engine's plain threads and inside an async handler alike (where it blocks, as a
 //! SQLite call does).
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -28,6 +29,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A statement that runs longer is cancelled by the server: a stuck database must fail
 /// a write (answered "not durable, retry") rather than hold the currency forever.
 const STATEMENT_TIMEOUT_MS: u64 = 10_000;
+/// What the client waits for any answer. Longer than the statement timeout, for what
+/// that timeout does not cover: a commit waiting for a synchronous standby that is
+/// gone never returns by itself.
+const ANSWER_WITHIN: Duration = Duration::from_secs(15);
+/// The same for a snapshot's save or load, which has no statement timeout.
+const UNBOUNDED_ANSWER_WITHIN: Duration = Duration::from_secs(600);
 
 fn io_runtime() -> Result<&'static Runtime, PgError> {
     static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
@@ -52,6 +59,8 @@ pub(crate) fn wait<F: Future>(f: F) -> F::Output {
 /// One database, and a few idle connections to it.
 pub struct Db {
     config: Config,
+    /// How long a request may wait for its answer ([`ANSWER_WITHIN`] by default).
+    answer_within: Duration,
     /// For messages: hosts, ports and database, never the password.
     describe: String,
     idle: Mutex<Vec<Client>>,
@@ -90,12 +99,19 @@ impl Db {
         let describe = describe(&config);
         let db = Db {
             config,
+            answer_within: ANSWER_WITHIN,
             describe,
             idle: Mutex::new(Vec::new()),
         };
         let first = db.open()?;
         db.idle.lock().push(first);
         Ok(db)
+    }
+
+    /// Requests wait at most `limit` for their answer (the default is 15 s).
+    pub fn with_answer_within(mut self, limit: Duration) -> Db {
+        self.answer_within = limit;
+        self
     }
 
     /// Hosts, ports and database name, for messages.
@@ -133,16 +149,10 @@ impl Db {
             match reused {
                 Some(c) if c.is_closed() => continue,
                 Some(c) => {
-                    return Ok(Conn {
-                        db: self,
-                        client: Some(c),
-                    });
+                    return Ok(Conn::new(self, c));
                 }
                 None => {
-                    return Ok(Conn {
-                        db: self,
-                        client: Some(self.open()?),
-                    });
+                    return Ok(Conn::new(self, self.open()?));
                 }
             }
         }
@@ -222,6 +232,11 @@ impl Listener {
 pub struct Conn<'a> {
     db: &'a Db,
     client: Option<Client>,
+    /// How long an answer may take before the connection is given up.
+    answer_within: Cell<Duration>,
+    /// An answer did not come in time: the request may still run on the server, so
+    /// the connection is not lent again.
+    abandoned: Cell<bool>,
 }
 
 impl fmt::Debug for Conn<'_> {
@@ -239,8 +254,54 @@ impl Conn<'_> {
         op: &'static str,
         f: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, PgError> {
-        wait(f).map_err(|e| PgError::new(op, &e))
+        let limit = self.answer_within.get();
+        match wait_at_most(f, limit) {
+            Some(answer) => answer.map_err(|e| PgError::new(op, &e)),
+            None => {
+                self.abandoned.set(true);
+                Err(PgError::other(
+                    op,
+                    format!(
+                        "PostgreSQL did not answer within {} s (a commit waiting for a \
+                         synchronous standby that is gone, or a stalled server); it may \
+                         still happen",
+                        limit.as_secs()
+                    ),
+                ))
+            }
+        }
     }
+}
+
+impl<'a> Conn<'a> {
+    fn new(db: &'a Db, client: Client) -> Conn<'a> {
+        Conn {
+            db,
+            client: Some(client),
+            answer_within: Cell::new(db.answer_within),
+            abandoned: Cell::new(false),
+        }
+    }
+}
+
+/// Waits for `f`, at most `limit`; `None` when it did not finish in time (it is dropped).
+fn wait_at_most<F: Future>(f: F, limit: Duration) -> Option<F::Output> {
+    // The timer belongs to the connections' runtime, whose thread drives it; without
+    // that runtime there is no timer, and the wait is the server's own timeouts.
+    let Ok(runtime) = io_runtime() else {
+        return Some(wait(f));
+    };
+    let deadline = {
+        let _entered = runtime.enter();
+        tokio::time::sleep(limit)
+    };
+    wait(async move {
+        tokio::select! {
+            biased;
+            out = f => Some(out),
+            () = deadline => None,
+        }
+    })
 }
 
 impl Conn<'_> {
@@ -253,7 +314,10 @@ impl Conn<'_> {
         f: impl FnOnce(&Self) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
         self.run(op, self.batch_execute("SET statement_timeout = 0"))?;
-        match f(&self) {
+        self.answer_within.set(UNBOUNDED_ANSWER_WITHIN);
+        let done = f(&self);
+        self.answer_within.set(self.db.answer_within);
+        match done {
             Ok(v) => {
                 let reset = self.run(
                     op,
@@ -291,6 +355,7 @@ impl Drop for Conn<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.client.take()
             && !c.is_closed()
+            && !self.abandoned.get()
         {
             let mut idle = self.db.idle.lock();
             if idle.len() < IDLE_MAX {

@@ -384,3 +384,48 @@ fn killing_the_primary_and_promoting_the_standby_loses_nothing_acknowledged() {
         resumed.as_millis()
     );
 }
+
+/// A commit that waits for a synchronous standby that is gone never returns by itself
+/// (the statement timeout does not cover it): the client gives up, the write is
+/// answered "maybe written" and the connection is not reused, instead of the currency
+/// hanging without a word.
+#[test]
+fn a_commit_waiting_for_a_gone_standby_fails_instead_of_hanging() {
+    let c = Clusters::start();
+    let db = Arc::new(
+        Db::connect(&c.primary_url())
+            .unwrap()
+            .with_answer_within(Duration::from_secs(3)),
+    );
+    pgstore::migrate(&db).unwrap();
+    let lease = lease::try_acquire(&db, "town", "node-a", Duration::from_secs(60))
+        .unwrap()
+        .unwrap();
+    let storage = PgStorage::writer(Arc::clone(&db), &lease);
+    let mut journal = storage.open_writer(None).unwrap().store;
+    journal
+        .append_durable(&[journal::NewRecord {
+            seq: 1,
+            timestamp_us: 1,
+            payload: b"while the standby lives",
+        }])
+        .unwrap();
+    pg(
+        "pg_ctl",
+        &["-D", &c.dir("standby"), "-m", "immediate", "stop"],
+    );
+    let started = Instant::now();
+    let err = journal
+        .append_durable(&[journal::NewRecord {
+            seq: 2,
+            timestamp_us: 2,
+            payload: b"nobody confirms this",
+        }])
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(&err, journal::JournalError::Database { message, .. } if message.contains("did not answer")),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "gave up after {took:?}");
+}
