@@ -528,6 +528,8 @@ async fn serve(
     let _ = stop_jobs.send(true);
     while jobs.join_next().await.is_some() {}
     drop(state);
+    // The engines finish (and snapshot) before the leases are given up below.
+    drop(opened);
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
