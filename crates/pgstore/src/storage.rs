@@ -302,10 +302,13 @@ impl Storage for PgStorage {
                 "save a snapshot",
                 conn.execute(
                     // A deposed writer's snapshot is not saved over its successor's.
+                    // The lease row is read, not locked: a save of hundreds of
+                    // megabytes must not hold up the lease's renewal (a snapshot is a
+                    // cache, checked against the journal's chain when loaded).
                     "INSERT INTO maeul_snapshots (currency, seq, chain_hash, payload)
                  SELECT $1, $2, $3, $4
                   WHERE $5::int8 IS NULL OR EXISTS (
-                        SELECT 1 FROM maeul_writers WHERE currency = $1 AND epoch = $5 FOR SHARE)
+                        SELECT 1 FROM maeul_writers WHERE currency = $1 AND epoch = $5)
                  ON CONFLICT (currency, seq) DO UPDATE
                     SET chain_hash = EXCLUDED.chain_hash, payload = EXCLUDED.payload,
                         saved_at = now()",
@@ -392,10 +395,11 @@ impl Storage for PgStorage {
         conn.run(
             "delete old snapshots",
             conn.execute(
-                // A deposed writer must not prune its successor's snapshots.
+                // A deposed writer must not prune its successor's snapshots (read, not
+                // locked, like the save).
                 "DELETE FROM maeul_snapshots WHERE currency = $1 AND NOT (seq = ANY($2))
                    AND ($3::int8 IS NULL OR EXISTS (
-                        SELECT 1 FROM maeul_writers WHERE currency = $1 AND epoch = $3 FOR SHARE))",
+                        SELECT 1 FROM maeul_writers WHERE currency = $1 AND epoch = $3))",
                 &[&self.currency, &keep, &self.epoch.map(|e| e as i64)],
             ),
         )

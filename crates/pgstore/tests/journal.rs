@@ -191,6 +191,12 @@ fn a_deposed_writer_writes_nothing_and_says_who_writes_now() {
     assert!(reopened_as_a.open_writer(None).is_err());
 
     append(journal_b.as_mut(), &[b"b4"]).unwrap();
+    // Nor does it save or prune snapshots over its successor's.
+    let h = journal::RecordHash([9; 32]);
+    storage_b.save_snapshot(3, h, b"B's state").unwrap();
+    storage_a.save_snapshot(2, h, b"A's late state").unwrap();
+    storage_a.retain_snapshots(&[]).unwrap();
+    assert_eq!(storage_b.list_snapshots().unwrap(), [3]);
     let payloads: Vec<Vec<u8>> = read_all(&storage_b)
         .into_iter()
         .map(|r| r.payload)
