@@ -53,7 +53,10 @@ pub fn currencies(db: &Db) -> anyhow::Result<Vec<CurrencyCode>> {
         conn.query("SELECT currency FROM maeul_writers ORDER BY currency", &[]),
     )?;
     rows.iter()
-        .map(|r| CurrencyCode::new(r.get::<_, &str>(0)).map_err(anyhow::Error::msg))
+        .map(|r| {
+            let code: &str = r.try_get(0).context("a currency's name in maeul_writers")?;
+            CurrencyCode::new(code).map_err(anyhow::Error::msg)
+        })
         .collect()
 }
 

@@ -365,6 +365,27 @@ impl Drop for Conn<'_> {
     }
 }
 
+/// Column `i` of a row the database gave. A value of another type, or a NULL, is an
+/// error that names the column, never a panic.
+pub(crate) fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    i: usize,
+    op: &'static str,
+) -> Result<T, PgError> {
+    row.try_get(i)
+        .map_err(|e| PgError::other(op, format!("column {i}: {e}")))
+}
+
+/// An int8 column that maeul only writes non-negative (seqs, epochs, timestamps).
+pub(crate) fn unsigned(
+    row: &tokio_postgres::Row,
+    i: usize,
+    op: &'static str,
+) -> Result<u64, PgError> {
+    let v: i64 = column(row, i, op)?;
+    u64::try_from(v).map_err(|_| PgError::other(op, format!("column {i} holds {v}, below zero")))
+}
+
 /// Reads a libpq URL or key=value string.
 pub fn parse(url: &str) -> Result<Config, PgError> {
     Config::from_str(url).map_err(|e| PgError::other("read the PostgreSQL address", e.to_string()))

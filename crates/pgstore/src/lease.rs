@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::db::{column, unsigned};
 use crate::{Db, PgError};
 
 /// A lease this node holds: the currency and the epoch it writes under.
@@ -33,10 +34,6 @@ pub struct LeaseHolder {
 
 fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn epoch_of(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// Takes the currency's lease for `holder` if nobody holds it, it expired, or
@@ -61,11 +58,15 @@ pub fn try_acquire(
             &[&currency, &holder, &(ttl_ms(ttl) as f64)],
         ),
     )?;
-    Ok(rows.first().map(|row| Lease {
-        currency: currency.to_owned(),
-        holder: holder.to_owned(),
-        epoch: epoch_of(row.get(0)),
-    }))
+    rows.first()
+        .map(|row| {
+            Ok(Lease {
+                currency: currency.to_owned(),
+                holder: holder.to_owned(),
+                epoch: unsigned(row, 0, "take the writer lease")?,
+            })
+        })
+        .transpose()
 }
 
 /// Extends a lease this node holds. False when it is no longer this node's (another
@@ -114,11 +115,15 @@ pub fn holder(db: &Db, currency: &str) -> Result<Option<LeaseHolder>, PgError> {
             &[&currency],
         ),
     )?;
-    Ok(row.map(|r| LeaseHolder {
-        holder: r.get(0),
-        epoch: epoch_of(r.get(1)),
-        expires_in_ms: r.get(2),
-    }))
+    let op = "read the writer lease";
+    row.map(|r| {
+        Ok(LeaseHolder {
+            holder: column(&r, 0, op)?,
+            epoch: unsigned(&r, 1, op)?,
+            expires_in_ms: column(&r, 2, op)?,
+        })
+    })
+    .transpose()
 }
 
 /// Renews a lease on a thread of its own, every third of its time to live, until

@@ -52,7 +52,7 @@ pub fn migrate(db: &Db) -> Result<i32, PgError> {
         "read the schema version",
         tx.query_one("SELECT coalesce(max(version), 0) FROM maeul_schema", &[]),
     )?;
-    let current: i32 = row.get(0);
+    let current: i32 = crate::db::column(&row, 0, "read the schema version")?;
     if current > LATEST {
         return Err(PgError::other(
             "check the schema version",

@@ -22,6 +22,7 @@ use journal::{
     RecordHash, Snapshot, record_hash,
 };
 
+use crate::db::{column, unsigned};
 use crate::{Db, PgError};
 
 /// The channel a writer notifies after every write group, with `<currency>:<last seq>`,
@@ -97,8 +98,10 @@ impl PgStorage {
         match row {
             None => Ok((0, GENESIS_HASH)),
             Some(row) => {
-                let seq = seq_of(row.get(0));
-                Ok((seq, self.hash_of(seq, row.get(1))?))
+                let op = "read the journal's end";
+                let seq = unsigned(&row, 0, op).map_err(|e| self.database_error(e))?;
+                let hash = column(&row, 1, op).map_err(|e| self.database_error(e))?;
+                Ok((seq, self.hash_of(seq, hash)?))
             }
         }
     }
@@ -130,7 +133,11 @@ impl PgStorage {
             )
             .map_err(|e| self.database_error(e))?;
         match row {
-            Some(row) => self.hash_of(seq, row.get(0)),
+            Some(row) => {
+                let hash = column(&row, 0, "read a record's chain hash")
+                    .map_err(|e| self.database_error(e))?;
+                self.hash_of(seq, hash)
+            }
             None => Err(JournalError::Corrupt {
                 at: self.at(),
                 seq,
@@ -175,10 +182,6 @@ impl PgStorage {
             now: self.writer_now(),
         }
     }
-}
-
-fn seq_of(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 impl Storage for PgStorage {
@@ -250,19 +253,21 @@ impl Storage for PgStorage {
             drop(conn);
             let fetched = rows.len();
             for row in rows {
-                let seq = seq_of(row.get(0));
                 let damaged = |reason: String| JournalError::Corrupt {
                     at: self.at(),
                     seq: next,
                     offset: 0,
                     reason,
                 };
+                let op = "read journal records";
+                let seq = unsigned(&row, 0, op).map_err(|e| damaged(e.message))?;
                 if seq != next {
                     return Err(damaged(format!("record {next} is missing (next is {seq})")));
                 }
-                let timestamp_us = seq_of(row.get(1));
-                let payload: Vec<u8> = row.get(3);
-                let stored = self.hash_of(seq, row.get(2))?;
+                let timestamp_us = unsigned(&row, 1, op).map_err(|e| damaged(e.message))?;
+                let payload: Vec<u8> = column(&row, 3, op).map_err(|e| damaged(e.message))?;
+                let stored =
+                    self.hash_of(seq, column(&row, 2, op).map_err(|e| damaged(e.message))?)?;
                 let hash = record_hash(&prev, seq, timestamp_us, &payload);
                 if hash != stored {
                     return Err(damaged(format!(
@@ -337,7 +342,9 @@ impl Storage for PgStorage {
                 ),
             )
             .map_err(|e| self.database_error(e))?;
-        Ok(rows.iter().map(|r| seq_of(r.get(0))).collect())
+        rows.iter()
+            .map(|r| unsigned(r, 0, "list snapshots").map_err(|e| self.database_error(e)))
+            .collect()
     }
 
     fn load_snapshot(&self, seq: u64) -> Result<Snapshot, JournalError> {
@@ -357,7 +364,12 @@ impl Storage for PgStorage {
         let Some(row) = row else {
             return Err(JournalError::SnapshotNotFound { at: self.at(), seq });
         };
-        let bytes: &[u8] = row.get(0);
+        let corrupt = |reason: String| JournalError::SnapshotCorrupt {
+            at: format!("{} snapshot {seq}", self.at()),
+            reason,
+        };
+        let op = "load a snapshot";
+        let bytes: &[u8] = column(&row, 0, op).map_err(|e| corrupt(e.message))?;
         let chain_hash =
             <[u8; 32]>::try_from(bytes).map_err(|_| JournalError::SnapshotCorrupt {
                 at: format!("{} snapshot {seq}", self.at()),
@@ -366,7 +378,7 @@ impl Storage for PgStorage {
         Ok(Snapshot {
             seq,
             chain_hash: RecordHash(chain_hash),
-            payload: row.get(1),
+            payload: column(&row, 1, op).map_err(|e| corrupt(e.message))?,
         })
     }
 
@@ -384,7 +396,7 @@ impl Storage for PgStorage {
             )
             .map_err(|e| self.database_error(e))?;
         match row {
-            Some(row) => Ok(row.get(0)),
+            Some(row) => column(&row, 0, "peek at a snapshot").map_err(|e| self.database_error(e)),
             None => Err(JournalError::SnapshotNotFound { at: self.at(), seq }),
         }
     }
@@ -502,7 +514,7 @@ impl JournalStore for PgJournal {
                     ),
                 )
             })
-            .map(|row| row.get::<_, i64>(0));
+            .and_then(|row| column::<i64>(&row, 0, "append to the journal"));
         match inserted {
             Ok(n) if n == records.len() as i64 => {
                 self.last_seq = last_seq;
