@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::sign_in;
+
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -51,19 +53,6 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
-}
-
-async fn sign_in(http: &reqwest::Client, base: &str, login: &str) -> String {
-    let session: serde_json::Value = http
-        .post(format!("{base}/api/v1/sessions"))
-        .json(&serde_json::json!({"login": login, "password": maeul::serve::DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["token"].as_str().unwrap().to_owned()
 }
 
 /// A `side`×`side` grayscale PNG, white with a QR code drawn large in the middle: at

@@ -6,22 +6,11 @@
 
 mod common;
 
+use common::sign_in;
+
 use std::time::{Duration, Instant};
 
 use pgstore::scratch::ScratchDb;
-
-async fn sign_in(http: &reqwest::Client, base: &str, login: &str) -> String {
-    let session: serde_json::Value = http
-        .post(format!("{base}/api/v1/sessions"))
-        .json(&serde_json::json!({"login": login, "password": maeul::serve::DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["token"].as_str().unwrap().to_owned()
-}
 
 /// Won paid to merchants, by the operator report.
 async fn payments(http: &reqwest::Client, base: &str, operator: &str) -> i64 {

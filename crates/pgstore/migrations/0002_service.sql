@@ -124,61 +124,34 @@ CREATE TABLE maeul_change_log_on (
     one int4 PRIMARY KEY CHECK (one = 1)
 );
 
-CREATE FUNCTION maeul_log_user_change() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One trigger function for every table: its arguments are the key's prefix and the
+-- column that names the row; a bytea column is written in lower-case hex, as SQLite's
+-- lower(hex(…)) was (jsonb shows bytea as `\x…` in hex output, set for the function).
+CREATE FUNCTION maeul_log_change() RETURNS trigger LANGUAGE plpgsql
+    SET bytea_output = 'hex' AS $$
+DECLARE
+    changed jsonb;
+    name text;
 BEGIN
     IF EXISTS (SELECT 1 FROM maeul_change_log_on) THEN
         IF TG_OP = 'DELETE' THEN
-            INSERT INTO maeul_change_log (key) VALUES ('user:' || OLD.id);
+            changed := to_jsonb(OLD);
         ELSE
-            INSERT INTO maeul_change_log (key) VALUES ('user:' || NEW.id);
+            changed := to_jsonb(NEW);
         END IF;
+        name := changed ->> TG_ARGV[1];
+        IF TG_NARGS > 2 AND TG_ARGV[2] = 'hex' THEN
+            name := substr(name, 3);
+        END IF;
+        INSERT INTO maeul_change_log (key) VALUES (TG_ARGV[0] || ':' || name);
     END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER maeul_log_user AFTER INSERT OR UPDATE OR DELETE ON maeul_users
-    FOR EACH ROW EXECUTE FUNCTION maeul_log_user_change();
-
-CREATE FUNCTION maeul_log_person_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM maeul_change_log_on) THEN
-        IF TG_OP = 'DELETE' THEN
-            INSERT INTO maeul_change_log (key) VALUES ('user:' || OLD.user_id);
-        ELSE
-            INSERT INTO maeul_change_log (key) VALUES ('user:' || NEW.user_id);
-        END IF;
-    END IF;
-    RETURN NULL;
-END $$;
+    FOR EACH ROW EXECUTE FUNCTION maeul_log_change('user', 'id');
 CREATE TRIGGER maeul_log_person AFTER INSERT OR UPDATE OR DELETE ON maeul_people
-    FOR EACH ROW EXECUTE FUNCTION maeul_log_person_change();
-
--- encode(…, 'hex') is lower case, as SQLite's lower(hex(…)) was.
-CREATE FUNCTION maeul_log_session_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM maeul_change_log_on) THEN
-        IF TG_OP = 'DELETE' THEN
-            INSERT INTO maeul_change_log (key)
-                VALUES ('session:' || encode(OLD.token_hash, 'hex'));
-        ELSE
-            INSERT INTO maeul_change_log (key)
-                VALUES ('session:' || encode(NEW.token_hash, 'hex'));
-        END IF;
-    END IF;
-    RETURN NULL;
-END $$;
+    FOR EACH ROW EXECUTE FUNCTION maeul_log_change('user', 'user_id');
 CREATE TRIGGER maeul_log_session AFTER INSERT OR UPDATE OR DELETE ON maeul_sessions
-    FOR EACH ROW EXECUTE FUNCTION maeul_log_session_change();
-
-CREATE FUNCTION maeul_log_link_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM maeul_change_log_on) THEN
-        IF TG_OP = 'DELETE' THEN
-            INSERT INTO maeul_change_log (key) VALUES ('bank_link:' || OLD.account);
-        ELSE
-            INSERT INTO maeul_change_log (key) VALUES ('bank_link:' || NEW.account);
-        END IF;
-    END IF;
-    RETURN NULL;
-END $$;
+    FOR EACH ROW EXECUTE FUNCTION maeul_log_change('session', 'token_hash', 'hex');
 CREATE TRIGGER maeul_log_link AFTER INSERT OR UPDATE OR DELETE ON maeul_bank_links
-    FOR EACH ROW EXECUTE FUNCTION maeul_log_link_change();
+    FOR EACH ROW EXECUTE FUNCTION maeul_log_change('bank_link', 'account');

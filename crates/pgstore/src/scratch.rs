@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use crate::{Db, PgError};
+use std::time::Duration;
+
+use crate::{Db, PgError, PgStorage};
 
 /// The server tests use when `MAEUL_TEST_PG` is not set.
 pub const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -75,6 +77,22 @@ impl ScratchDb {
     /// When the server went away.
     pub fn db(&self) -> Arc<Db> {
         Arc::new(self.try_db().unwrap_or_else(|e| panic!("{e}")))
+    }
+}
+
+impl ScratchDb {
+    /// The journal of `currency` in this schema, open for writing under a lease held
+    /// for a day: a test or a benchmark writes alone.
+    ///
+    /// # Panics
+    /// When the server went away, or another holder has the lease.
+    pub fn writer(&self, currency: &str) -> PgStorage {
+        let db = self.db();
+        let lease =
+            crate::lease::try_acquire(&db, currency, "scratch", Duration::from_secs(86_400))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("the lease of {currency} is held by another"));
+        PgStorage::writer(db, &lease)
     }
 }
 

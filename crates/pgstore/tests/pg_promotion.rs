@@ -16,6 +16,8 @@ use engine::{CurrencyCode, Engine, EngineOptions, Storage};
 use ledger::*;
 use pgstore::{Db, PgStorage, lease};
 
+mod common;
+
 fn bindir() -> PathBuf {
     let out = Command::new("pg_config")
         .arg("--bindir")
@@ -190,35 +192,8 @@ fn pg_ctl_start(dir: &str) {
     );
 }
 
-fn env(key: u128, command: Command_) -> Envelope {
-    Envelope {
-        client: ClientId(1),
-        key: IdempotencyKey(key),
-        command,
-    }
-}
-type Command_ = ledger::Command;
-
-fn open(key: u128, account: AccountId, kind: AccountKind) -> Envelope {
-    env(
-        key,
-        Command_::OpenAccount {
-            account,
-            kind,
-            accepts: SourceSet::ALL,
-        },
-    )
-}
-
 fn payment(key: u128) -> Envelope {
-    env(
-        key,
-        Command_::Transfer(Transfer::posted(TransferSpec::Payment {
-            payer: WalletId::new(10),
-            merchant: MerchantId::new(20),
-            amount: Won::new(amount(key)),
-        })),
-    )
+    common::payment(key, amount(key))
 }
 
 fn amount(key: u128) -> i64 {
@@ -267,36 +242,7 @@ fn killing_the_primary_and_promoting_the_standby_loses_nothing_acknowledged() {
         EngineOptions::default(),
     )
     .unwrap();
-    let base = 1u128 << 100;
-    let setup = vec![
-        open(
-            base,
-            ReserveId::new(1).account(),
-            AccountKind::IssuerReserve,
-        ),
-        open(
-            base + 1,
-            WalletId::new(10).account(),
-            AccountKind::CitizenWallet,
-        ),
-        open(
-            base + 2,
-            MerchantId::new(20).account(),
-            AccountKind::Merchant,
-        ),
-        env(
-            base + 3,
-            Command_::Transfer(Transfer::posted(TransferSpec::Charge {
-                reserve: ReserveId::new(1),
-                wallet: WalletId::new(10),
-                amount: Won::new(1_000_000_000),
-                lot: LotSpec {
-                    tag: 0,
-                    expires_at: Timestamp::MAX,
-                },
-            })),
-        ),
-    ];
+    let setup = common::accounts(1u128 << 100, 1_000_000_000);
     assert!(
         engine
             .execute(setup)

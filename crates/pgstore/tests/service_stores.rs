@@ -9,8 +9,8 @@ use pgstore::scratch::ScratchDb;
 use pgstore::{PgRegistry, PgService, PgServiceStores, keys};
 use service::Role;
 use service::store::{
-    BankLinkStore, ChangeLogStore, Created, ExportedUser, LinkRecord, NewUserRecord, RegistryStore,
-    RegistryWrite, SessionStore, StoreError, UserStore, conformance,
+    BankLinkStore, ChangeLogStore, Created, ExportedUser, NewUserRecord, RegistryStore,
+    SessionStore, StoreError, UserStore, conformance,
 };
 
 fn service(t: &ScratchDb) -> PgService {
@@ -165,55 +165,11 @@ fn sign_ups_after_carried_users_take_new_ids() {
     assert_eq!(ids, vec![10, 50_000, 60_000]);
 }
 
-/// As the SQLite store's own test: changes are noted only once started, and a later
-/// start keeps what was noted before.
+/// Changes are noted only once started, and a later start keeps the old.
 #[test]
 fn changes_are_noted_only_once_started_and_a_later_start_keeps_the_old() {
     let t = ScratchDb::new();
-    let store = service(&t);
-    let link = |account, bank: &str| LinkRecord {
-        account,
-        bank_account: bank.to_owned(),
-        verified_ms: 1,
-    };
-    store.restore_links(&[link(7, "110-1")]).unwrap();
-    let at = store.start_change_log().unwrap();
-    assert!(
-        store.changed_since("x", at).unwrap().is_empty(),
-        "before the start"
-    );
-    store.replace_links(&[link(8, "110-2")], &[7]).unwrap();
-    store.remove_sessions(&[[0xab; 32]]).unwrap();
-    let mut keys = store.changed_since("x", at).unwrap();
-    keys.sort();
-    assert_eq!(keys, vec!["bank_link:7", "bank_link:8"]);
-    let again = store.start_change_log().unwrap();
-    assert!(again >= at + 2);
-    assert!(store.changed_since("x", again).unwrap().is_empty());
-    assert_eq!(
-        store.changed_since("x", at).unwrap().len(),
-        2,
-        "another currency's base still reads what was noted before"
-    );
-
-    let registry = PgRegistry::new(t.db());
-    let at = registry.start_change_log().unwrap();
-    let m = directory::synth::Synth::new(1).merchant(directory::MerchantId(5), 1);
-    registry
-        .write(
-            "busan",
-            &RegistryWrite {
-                records: &[&m],
-                ..RegistryWrite::default()
-            },
-        )
-        .unwrap();
-    assert_eq!(
-        registry.changed_since("busan", at).unwrap(),
-        vec!["merchant:5"]
-    );
-    assert!(registry.changed_since("seoul", at).unwrap().is_empty());
-    assert_eq!(registry.merchant("busan", 5).unwrap(), Some(m));
+    conformance::change_logs(&service(&t), &PgRegistry::new(t.db()));
 }
 
 /// Every kind of row the triggers watch is noted under the key SQLite's triggers give it.
@@ -302,25 +258,30 @@ fn a_start_of_the_change_log_waits_for_writers_in_flight() {
     let store = Arc::new(service(&t));
     let db = t.db();
     let writer = db.conn().unwrap();
-    writer
-        .run(
-            "write without committing",
-            writer.batch_execute(
-                "BEGIN; INSERT INTO maeul_bank_links (account, bank_account, verified_ms)
-                 VALUES (99, '110-99', 1)",
-            ),
-        )
-        .unwrap();
-    let starting = {
-        let store = Arc::clone(&store);
-        std::thread::spawn(move || store.start_change_log().unwrap())
+    // A bank link written and not yet committed while the log starts: the start waits
+    // for it; its seq.
+    let start_while_writing = |account: i64| {
+        writer
+            .run(
+                "write without committing",
+                writer.batch_execute(&format!(
+                    "BEGIN; INSERT INTO maeul_bank_links (account, bank_account, verified_ms)
+                     VALUES ({account}, '110-{account}', 1)"
+                )),
+            )
+            .unwrap();
+        let starting = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || store.start_change_log().unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!starting.is_finished(), "the start waits for the writer");
+        writer
+            .run("commit", writer.batch_execute("COMMIT"))
+            .unwrap();
+        starting.join().unwrap()
     };
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(!starting.is_finished(), "the start waits for the writer");
-    writer
-        .run("commit", writer.batch_execute("COMMIT"))
-        .unwrap();
-    let at = starting.join().unwrap();
+    let at = start_while_writing(99);
     assert!(store.changed_since("x", at).unwrap().is_empty());
     assert!(
         store.verified_link(99).unwrap().is_some(),
@@ -328,25 +289,7 @@ fn a_start_of_the_change_log_waits_for_writers_in_flight() {
     );
 
     // Now on: a writer holding a seq is waited for too, and its seq is within the start.
-    writer
-        .run(
-            "write without committing",
-            writer.batch_execute(
-                "BEGIN; INSERT INTO maeul_bank_links (account, bank_account, verified_ms)
-                 VALUES (100, '110-100', 1)",
-            ),
-        )
-        .unwrap();
-    let starting = {
-        let store = Arc::clone(&store);
-        std::thread::spawn(move || store.start_change_log().unwrap())
-    };
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(!starting.is_finished(), "the start waits for the writer");
-    writer
-        .run("commit", writer.batch_execute("COMMIT"))
-        .unwrap();
-    let again = starting.join().unwrap();
+    let again = start_while_writing(100);
     assert_eq!(store.changed_since("x", at).unwrap(), vec!["bank_link:100"]);
     assert!(store.changed_since("x", again).unwrap().is_empty());
 }

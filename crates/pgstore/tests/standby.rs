@@ -10,64 +10,9 @@ use ledger::*;
 use pgstore::scratch::ScratchDb;
 use pgstore::{PgStorage, Standby, lease};
 
-fn env(key: u128, command: Command) -> Envelope {
-    Envelope {
-        client: ClientId(1),
-        key: IdempotencyKey(key),
-        command,
-    }
-}
+mod common;
 
-fn setup() -> Vec<Envelope> {
-    let mut v = vec![env(
-        1,
-        Command::OpenAccount {
-            account: ReserveId::new(1).account(),
-            kind: AccountKind::IssuerReserve,
-            accepts: SourceSet::ALL,
-        },
-    )];
-    v.push(env(
-        2,
-        Command::OpenAccount {
-            account: WalletId::new(10).account(),
-            kind: AccountKind::CitizenWallet,
-            accepts: SourceSet::ALL,
-        },
-    ));
-    v.push(env(
-        3,
-        Command::OpenAccount {
-            account: MerchantId::new(20).account(),
-            kind: AccountKind::Merchant,
-            accepts: SourceSet::ALL,
-        },
-    ));
-    v.push(env(
-        4,
-        Command::Transfer(Transfer::posted(TransferSpec::Charge {
-            reserve: ReserveId::new(1),
-            wallet: WalletId::new(10),
-            amount: Won::new(1_000_000),
-            lot: LotSpec {
-                tag: 0,
-                expires_at: Timestamp::MAX,
-            },
-        })),
-    ));
-    v
-}
-
-fn payment(key: u128, amount: i64) -> Envelope {
-    env(
-        key,
-        Command::Transfer(Transfer::posted(TransferSpec::Payment {
-            payer: WalletId::new(10),
-            merchant: MerchantId::new(20),
-            amount: Won::new(amount),
-        })),
-    )
-}
+use common::{MERCHANT, accounts, payment};
 
 fn options() -> EngineOptions {
     EngineOptions {
@@ -95,7 +40,7 @@ fn the_standby_keeps_up_and_takes_over_when_the_lease_runs_out() {
     .unwrap();
     assert!(
         engine_a
-            .execute(setup())
+            .execute(accounts(1, 1_000_000))
             .unwrap()
             .iter()
             .all(Outcome::is_applied)
@@ -156,7 +101,7 @@ fn the_standby_keeps_up_and_takes_over_when_the_lease_runs_out() {
     // A, woken, is fenced.
     assert!(engine_a.execute(vec![payment(112, 9)]).is_err());
     let balance = engine_b.read(|l| {
-        l.account(MerchantId::new(20).account())
+        l.account(MERCHANT.account())
             .unwrap()
             .balance()
             .unwrap()

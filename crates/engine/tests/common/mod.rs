@@ -29,10 +29,7 @@ pub fn storage(dir: &std::path::Path) -> Arc<dyn Storage> {
     if std::env::var("MAEUL_TEST_STORE").as_deref() == Ok("postgres") {
         return pg_storage(dir);
     }
-    Arc::new(FileStorage::new(
-        dir,
-        FileJournalConfig::default().with_chunk_size(1 << 20),
-    ))
+    file_storage(dir)
 }
 
 /// The journal of `dir` as a file, always: for the tests of what happens to files
@@ -48,24 +45,15 @@ pub fn file_storage(dir: &std::path::Path) -> Arc<dyn Storage> {
 /// same directory again opens the same journal, as with files. (The schemas are left
 /// behind when the process ends; `.ci/run` drops old ones.)
 fn pg_storage(dir: &std::path::Path) -> Arc<dyn Storage> {
-    type Journals =
-        std::collections::BTreeMap<std::path::PathBuf, (Arc<pgstore::Db>, pgstore::Lease)>;
-    static JOURNALS: std::sync::Mutex<Journals> = std::sync::Mutex::new(Journals::new());
+    static JOURNALS: std::sync::Mutex<
+        std::collections::BTreeMap<std::path::PathBuf, pgstore::PgStorage>,
+    > = std::sync::Mutex::new(std::collections::BTreeMap::new());
     let mut journals = JOURNALS.lock().unwrap();
-    let (db, lease) = journals.entry(dir.to_path_buf()).or_insert_with(|| {
+    let journal = journals.entry(dir.to_path_buf()).or_insert_with(|| {
         let scratch = Box::leak(Box::new(pgstore::scratch::ScratchDb::new()));
-        let db = scratch.db();
-        let lease = pgstore::lease::try_acquire(
-            &db,
-            "test-town",
-            "engine-test",
-            std::time::Duration::from_secs(86_400),
-        )
-        .unwrap()
-        .unwrap();
-        (db, lease)
+        scratch.writer("test-town")
     });
-    Arc::new(pgstore::PgStorage::writer(Arc::clone(db), lease))
+    Arc::new(journal.clone())
 }
 
 /// A clock the test moves by hand (microseconds).

@@ -47,3 +47,21 @@ pub fn serve_with(
     assert_eq!(urls.len(), 2, "{line}");
     (child, urls[0].clone(), urls[1].clone())
 }
+
+/// Signs in one of the demo's people (the demo password) at the server `base`; the
+/// session token.
+pub async fn sign_in(http: &reqwest::Client, base: &str, login: &str) -> String {
+    let session: serde_json::Value = http
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&serde_json::json!({"login": login, "password": maeul::serve::DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{login} cannot sign in: {session}"))
+        .to_owned()
+}

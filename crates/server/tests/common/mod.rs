@@ -53,14 +53,7 @@ pub async fn start_tuned_full(
             dir.path().join("currencies/busan"),
             journal::FileJournalConfig::default(),
         )),
-        Some(scratch) => {
-            let db = scratch.db();
-            let lease =
-                pgstore::lease::try_acquire(&db, "busan", "test", Duration::from_secs(86_400))
-                    .unwrap()
-                    .unwrap();
-            Arc::new(pgstore::PgStorage::writer(db, &lease))
-        }
+        Some(scratch) => Arc::new(scratch.writer("busan")),
     };
     let (auth, registry): (Arc<Auth>, Arc<dyn service::store::RegistryStore>) = match &pg {
         None => (

@@ -11,9 +11,9 @@
 use directory::{Actor, Brn, Merchant, MerchantId, MerchantProfile, Status, StatusChange};
 
 use super::{
-    AnswerStore, BankLinkStore, CarriedSession, Created, ExportedUser, InsertedVerification,
-    LinkRecord, NewUserRecord, NewVerification, NoticeStore, Person, RegistryStore, RegistryWrite,
-    SeedUser, SessionStore, UserStore, VerifiedLink,
+    AnswerStore, BankLinkStore, CarriedSession, ChangeLogStore, Created, ExportedUser,
+    InsertedVerification, LinkRecord, NewUserRecord, NewVerification, NoticeStore, Person,
+    RegistryStore, RegistryWrite, SeedUser, SessionStore, UserStore, VerifiedLink,
 };
 use crate::auth::{Notice, Role};
 use crate::bank_link::Stage;
@@ -1017,4 +1017,55 @@ pub fn registry_survives(store: &dyn RegistryStore, reopen: impl Fn() -> Box<dyn
         vec![b"payload,merchant_id\nK,77\n".to_vec()]
     );
     assert!(again.revenue_bands("conf-kept").expect("read").is_some());
+}
+
+/// Change logs: changes are noted only once started, a later start keeps what was
+/// noted before (another currency's base still reads it), and the registry's log names
+/// merchants by currency.
+pub fn change_logs(
+    service: &(impl BankLinkStore + SessionStore + ChangeLogStore),
+    registry: &(impl RegistryStore + ChangeLogStore),
+) {
+    let link = |account, bank: &str| LinkRecord {
+        account,
+        bank_account: bank.to_owned(),
+        verified_ms: 1,
+    };
+    service.restore_links(&[link(7, "110-1")]).unwrap();
+    let at = service.start_change_log().unwrap();
+    assert!(
+        service.changed_since("x", at).unwrap().is_empty(),
+        "before the start"
+    );
+    service.replace_links(&[link(8, "110-2")], &[7]).unwrap();
+    service.remove_sessions(&[[0xab; 32]]).unwrap();
+    let mut keys = service.changed_since("x", at).unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["bank_link:7", "bank_link:8"]);
+    let again = service.start_change_log().unwrap();
+    assert!(again >= at + 2);
+    assert!(service.changed_since("x", again).unwrap().is_empty());
+    assert_eq!(
+        service.changed_since("x", at).unwrap().len(),
+        2,
+        "another currency's base still reads what was noted before"
+    );
+
+    let at = registry.start_change_log().unwrap();
+    let m = directory::synth::Synth::new(1).merchant(MerchantId(5), 1);
+    registry
+        .write(
+            "busan",
+            &RegistryWrite {
+                records: &[&m],
+                ..RegistryWrite::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        registry.changed_since("busan", at).unwrap(),
+        vec!["merchant:5"]
+    );
+    assert!(registry.changed_since("seoul", at).unwrap().is_empty());
+    assert_eq!(registry.merchant("busan", 5).unwrap(), Some(m));
 }

@@ -66,18 +66,7 @@ impl World {
                 dir.path().join("busan"),
                 FileJournalConfig::default(),
             )),
-            Some(scratch) => {
-                let db = scratch.db();
-                let lease = pgstore::lease::try_acquire(
-                    &db,
-                    "busan",
-                    "treasury-test",
-                    std::time::Duration::from_secs(86_400),
-                )
-                .unwrap()
-                .unwrap();
-                Arc::new(pgstore::PgStorage::writer(db, &lease))
-            }
+            Some(scratch) => Arc::new(scratch.writer("busan")),
         };
         let engine = Arc::new(
             Engine::create(

@@ -61,54 +61,12 @@ impl ChangeLogStore for SqliteRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{BankLinkStore, LinkRecord, RegistryStore, RegistryWrite, SessionStore};
 
     #[test]
     fn changes_are_noted_only_once_started_and_a_later_start_keeps_the_old() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteService::open_in(dir.path()).unwrap();
-        let link = |account, bank: &str| LinkRecord {
-            account,
-            bank_account: bank.to_owned(),
-            verified_ms: 1,
-        };
-        store.restore_links(&[link(7, "110-1")]).unwrap();
-        let at = store.start_change_log().unwrap();
-        assert!(
-            store.changed_since("x", at).unwrap().is_empty(),
-            "before the start"
-        );
-        store.replace_links(&[link(8, "110-2")], &[7]).unwrap();
-        store.remove_sessions(&[[0xab; 32]]).unwrap();
-        let mut keys = store.changed_since("x", at).unwrap();
-        keys.sort();
-        assert_eq!(keys, vec!["bank_link:7", "bank_link:8"]);
-        let again = store.start_change_log().unwrap();
-        assert!(again >= at + 2);
-        assert!(store.changed_since("x", again).unwrap().is_empty());
-        assert_eq!(
-            store.changed_since("x", at).unwrap().len(),
-            2,
-            "another currency's base still reads what was noted before"
-        );
-
         let registry = SqliteRegistry::open_in(dir.path()).unwrap();
-        let at = registry.start_change_log().unwrap();
-        let m = directory::synth::Synth::new(1).merchant(directory::MerchantId(5), 1);
-        registry
-            .write(
-                "busan",
-                &RegistryWrite {
-                    records: &[&m],
-                    ..RegistryWrite::default()
-                },
-            )
-            .unwrap();
-        assert_eq!(
-            registry.changed_since("busan", at).unwrap(),
-            vec!["merchant:5"]
-        );
-        assert!(registry.changed_since("seoul", at).unwrap().is_empty());
-        assert_eq!(registry.merchant("busan", 5).unwrap(), Some(m));
+        crate::store::conformance::change_logs(&store, &registry);
     }
 }
