@@ -15,15 +15,18 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use tokio::runtime::Runtime;
 use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::PgError;
 
-/// How many idle connections a [`Db`] keeps for reuse.
-const IDLE_MAX: usize = 8;
+/// Connections a [`Db`] has open at once, lent or idle, unless told otherwise: the
+/// server's own limit (100 by default) is shared by every node and tool.
+const OPEN_MAX: usize = 32;
+/// How long a caller waits for a connection when all are lent, before it is told.
+const LEND_WAIT: Duration = Duration::from_secs(5);
 /// How long connecting may take, unless the URL says otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A statement that runs longer is cancelled by the server: a stuck database must fail
@@ -56,14 +59,25 @@ pub(crate) fn wait<F: Future>(f: F) -> F::Output {
     futures_executor::block_on(f)
 }
 
-/// One database, and a few idle connections to it.
+/// The connections of a [`Db`]: the idle ones, and how many are open in all.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
+}
+
+/// One database, and at most a bounded number of connections to it.
 pub struct Db {
     config: Config,
     /// How long a request may wait for its answer ([`ANSWER_WITHIN`] by default).
     answer_within: Duration,
     /// For messages: hosts, ports and database, never the password.
     describe: String,
-    idle: Mutex<Vec<Client>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is given back or closed.
+    returned: Condvar,
+    open_max: usize,
+    lend_wait: Duration,
 }
 
 impl fmt::Debug for Db {
@@ -101,11 +115,25 @@ impl Db {
             config,
             answer_within: ANSWER_WITHIN,
             describe,
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            returned: Condvar::new(),
+            open_max: OPEN_MAX,
+            lend_wait: LEND_WAIT,
         };
         let first = db.open()?;
-        db.idle.lock().push(first);
+        let mut pool = db.pool.lock();
+        pool.idle.push(first);
+        pool.open = 1;
+        drop(pool);
         Ok(db)
+    }
+
+    /// At most `max` connections open at once (32 by default); a caller finding them all
+    /// lent waits up to `wait` (5 s by default), then is told.
+    pub fn with_connections_at_most(mut self, max: usize, wait: Duration) -> Db {
+        self.open_max = max.max(1);
+        self.lend_wait = wait;
+        self
     }
 
     /// Requests wait at most `limit` for their answer (the default is 15 s).
@@ -142,20 +170,45 @@ impl Db {
     }
 
     /// A connection for one piece of work; it goes back to the idle list when dropped,
-    /// unless it broke.
+    /// unless it broke. When all are lent, waits for one; past the wait, an error.
     pub fn conn(&self) -> Result<Conn<'_>, PgError> {
+        let deadline = std::time::Instant::now() + self.lend_wait;
+        let mut pool = self.pool.lock();
         loop {
-            let reused = self.idle.lock().pop();
-            match reused {
-                Some(c) if c.is_closed() => continue,
-                Some(c) => {
-                    return Ok(Conn::new(self, c));
+            if let Some(c) = pool.idle.pop() {
+                if c.is_closed() {
+                    pool.open -= 1;
+                    continue;
                 }
-                None => {
-                    return Ok(Conn::new(self, self.open()?));
-                }
+                return Ok(Conn::new(self, c));
+            }
+            if pool.open < self.open_max {
+                pool.open += 1;
+                drop(pool);
+                return match self.open() {
+                    Ok(c) => Ok(Conn::new(self, c)),
+                    Err(e) => {
+                        self.closed();
+                        Err(e)
+                    }
+                };
+            }
+            if self.returned.wait_until(&mut pool, deadline).timed_out() {
+                return Err(PgError::other(
+                    "take a connection",
+                    format!(
+                        "all {} connections to {} are in use; try again",
+                        self.open_max, self.describe
+                    ),
+                ));
             }
         }
+    }
+
+    /// A connection closed or was given up: room for another.
+    fn closed(&self) {
+        self.pool.lock().open -= 1;
+        self.returned.notify_one();
     }
 }
 
@@ -353,14 +406,13 @@ impl std::ops::DerefMut for Conn<'_> {
 
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
-        if let Some(c) = self.client.take()
-            && !c.is_closed()
-            && !self.abandoned.get()
-        {
-            let mut idle = self.db.idle.lock();
-            if idle.len() < IDLE_MAX {
-                idle.push(c);
+        match self.client.take() {
+            Some(c) if !c.is_closed() && !self.abandoned.get() => {
+                self.db.pool.lock().idle.push(c);
+                self.db.returned.notify_one();
             }
+            // Broken, abandoned, or given up by `unbounded`: closed when dropped.
+            _ => self.db.closed(),
         }
     }
 }

@@ -371,3 +371,22 @@ fn racing_writers_never_both_have_a_record_acknowledged() {
         "every record was acknowledged to exactly one writer"
     );
 }
+
+/// A node's connections are bounded: a caller finding them all lent waits, then is
+/// told, and a connection given back is lent again.
+#[test]
+fn connections_are_bounded_and_a_caller_waits_then_is_told() {
+    let t = ScratchDb::new();
+    let db = pgstore::Db::connect(&t.url())
+        .unwrap()
+        .with_connections_at_most(2, Duration::from_millis(200));
+    let a = db.conn().unwrap();
+    let b = db.conn().unwrap();
+    let started = std::time::Instant::now();
+    let err = db.conn().unwrap_err();
+    assert!(err.message.contains("all 2 connections"), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    drop(a);
+    let c = db.conn().unwrap();
+    drop((b, c));
+}
