@@ -13,6 +13,7 @@
 
 mod currency;
 mod error;
+pub mod follower;
 pub mod record;
 mod recovery;
 pub mod replay;
@@ -22,6 +23,7 @@ mod storage;
 
 pub use currency::CurrencyCode;
 pub use error::{CommitError, DivergenceReport, EngineError, SubmitError};
+pub use follower::{Forward, ForwardReply, News};
 pub use recovery::{Quarantine, StartReport, TakenOver};
 pub use replay::{
     Divergence, DivergenceKind, Progress, ProgressSink, Replayer, VerifyReport, Writer, verify,

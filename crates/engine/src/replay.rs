@@ -204,6 +204,30 @@ impl Replayer {
         })
     }
 
+    /// Goes on after record `last_seq` of a journal this build wrote, whose state is
+    /// held elsewhere (a writer turning follower: [`Replayer::ledger_mut`] swaps it in).
+    pub(crate) fn resume(
+        rules: &Rules,
+        currency: CurrencyCode,
+        placeholder: Ledger,
+        last_seq: u64,
+        last_hash: RecordHash,
+    ) -> Replayer {
+        Replayer {
+            rules: rules.clone(),
+            currency: Some(currency),
+            ledger: Some(placeholder),
+            last_seq,
+            last_hash,
+            outcomes: Vec::new(),
+            writer: Some(Writer {
+                rules: rules.id(),
+                build: rules.describe(),
+            }),
+            own_rules_at: Some(last_seq),
+        }
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.last_seq
     }
@@ -232,6 +256,12 @@ impl Replayer {
     /// Whether these rules were on this journal at or before the last record read.
     pub fn own_rules_seen(&self) -> bool {
         self.own_rules_at.is_some()
+    }
+
+    /// The state being replayed, to swap with a ledger held elsewhere (a follower's
+    /// shared one) around [`Replayer::apply`].
+    pub(crate) fn ledger_mut(&mut self) -> Option<&mut Ledger> {
+        self.ledger.as_mut()
     }
 
     pub fn into_parts(self) -> Option<(CurrencyCode, Ledger)> {

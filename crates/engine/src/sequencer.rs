@@ -209,23 +209,51 @@ pub struct Counters {
 }
 
 #[derive(Debug)]
-struct Shared {
-    currency: CurrencyCode,
-    ledger: RwLock<Ledger>,
-    health: Mutex<Health>,
+pub(crate) struct Shared {
+    pub(crate) currency: CurrencyCode,
+    pub(crate) ledger: RwLock<Ledger>,
+    pub(crate) health: Mutex<Health>,
     /// Why the engine takes nothing more, once sealed: a recovery after a failed
     /// write comes back to this, not to running.
-    sealed: Mutex<Option<String>>,
-    durable_seq: AtomicU64,
-    last_durable_hash: Mutex<RecordHash>,
-    counters: Arc<Counters>,
+    pub(crate) sealed: Mutex<Option<String>>,
+    pub(crate) durable_seq: AtomicU64,
+    pub(crate) last_durable_hash: Mutex<RecordHash>,
+    pub(crate) counters: Arc<Counters>,
     /// Set when the background audit (see `snapshotter`) finds a divergence.
-    audit: AuditSink,
+    pub(crate) audit: AuditSink,
     /// Every durable batch, for projections and live streams. Bounded: a subscriber
     /// that falls behind by more than `COMMITTED_BACKLOG` batches is told it lagged.
-    committed: broadcast::Sender<Arc<CommittedBatch>>,
+    pub(crate) committed: broadcast::Sender<Arc<CommittedBatch>>,
     /// Why the currency serves read-only, if it does.
-    quarantine: Option<Quarantine>,
+    pub(crate) quarantine: Option<Quarantine>,
+    /// A follower's answers from the writer, held until the follower has replayed the
+    /// batch they were written in (so the asker then reads what it wrote).
+    pub(crate) forwarded: Mutex<Vec<crate::follower::Held>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        currency: CurrencyCode,
+        ledger: Ledger,
+        health: Health,
+        last_seq: u64,
+        last_hash: RecordHash,
+        quarantine: Option<Quarantine>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            currency,
+            ledger: RwLock::new(ledger),
+            health: Mutex::new(health),
+            durable_seq: AtomicU64::new(last_seq),
+            last_durable_hash: Mutex::new(last_hash),
+            counters: Arc::new(Counters::default()),
+            audit: AuditSink::default(),
+            committed: broadcast::channel(COMMITTED_BACKLOG).0,
+            quarantine,
+            sealed: Mutex::new(None),
+            forwarded: Mutex::new(Vec::new()),
+        })
+    }
 }
 
 /// Batches kept for subscribers that are behind.
@@ -240,7 +268,7 @@ pub struct CommittedBatch {
     pub outcomes: Vec<Outcome>,
 }
 
-type Reply = oneshot::Sender<Result<Vec<Outcome>, CommitError>>;
+pub(crate) type Reply = oneshot::Sender<Result<Vec<Outcome>, CommitError>>;
 
 struct Submission {
     commands: Vec<Envelope>,
@@ -264,7 +292,7 @@ struct WriteJob {
 
 /// The answer to a submission, once its batch is durable.
 #[derive(Debug)]
-pub struct Ticket(oneshot::Receiver<Result<Vec<Outcome>, CommitError>>);
+pub struct Ticket(pub(crate) oneshot::Receiver<Result<Vec<Outcome>, CommitError>>);
 
 impl Ticket {
     /// The answer if it has come, without waiting.
@@ -285,9 +313,15 @@ impl Ticket {
 /// A running currency.
 #[derive(Debug)]
 pub struct Engine {
-    shared: Arc<Shared>,
-    submissions: Option<Sender<Submission>>,
-    thread: Option<JoinHandle<()>>,
+    pub(crate) shared: Arc<Shared>,
+    /// Set while this engine writes: from the start, or once a follower is promoted
+    /// (until it is demoted).
+    submissions: RwLock<Option<Sender<Submission>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// A follower's: replays what the writer journals (see `follower`).
+    pub(crate) follower: Mutex<Option<crate::follower::Following>>,
+    /// A follower sends what it is asked to write to the writer through this.
+    pub(crate) forward: RwLock<Option<Arc<dyn crate::follower::Forward>>>,
     options_summary: (usize, Duration),
 }
 
@@ -397,53 +431,60 @@ impl Engine {
             Some(q) => Health::ReadOnly { cause: q.summary() },
             None => Health::Running,
         };
-        let shared = Arc::new(Shared {
-            currency: currency.clone(),
-            ledger: RwLock::new(ledger),
-            health: Mutex::new(health),
-            durable_seq: AtomicU64::new(last_seq),
-            last_durable_hash: Mutex::new(last_hash),
-            counters: Arc::new(Counters::default()),
-            audit: AuditSink::default(),
-            committed: broadcast::channel(COMMITTED_BACKLOG).0,
-            quarantine,
-            sealed: Mutex::new(None),
-        });
-        let options_summary = (options.submission_commands_max, options.busy_retry_after);
-        if shared.quarantine.is_some() {
+        let shared = Shared::new(currency, ledger, health, last_seq, last_hash, quarantine);
+        let engine = Engine::with_shared(shared, &options, None);
+        if engine.shared.quarantine.is_some() {
             // Read-only: no sequencer, no writer, no snapshots; nothing is written to
             // the journal until an operator has decided.
             drop(store);
-            return Engine {
-                shared,
-                submissions: None,
-                thread: None,
-                options_summary,
-            };
+            return engine;
         }
+        engine.start_sequencer(storage, store, last_seq, options);
+        engine
+    }
+
+    pub(crate) fn with_shared(
+        shared: Arc<Shared>,
+        options: &EngineOptions,
+        forward: Option<Arc<dyn crate::follower::Forward>>,
+    ) -> Engine {
+        Engine {
+            shared,
+            submissions: RwLock::new(None),
+            thread: Mutex::new(None),
+            follower: Mutex::new(None),
+            forward: RwLock::new(forward),
+            options_summary: (options.submission_commands_max, options.busy_retry_after),
+        }
+    }
+
+    /// Starts writing: the sequencer takes submissions from here on.
+    pub(crate) fn start_sequencer(
+        &self,
+        storage: Arc<dyn Storage>,
+        store: Box<dyn JournalStore>,
+        last_seq: u64,
+        options: EngineOptions,
+    ) {
+        let currency = self.shared.currency.clone();
         let (tx, rx) = bounded(options.queue_submissions_max.max(1));
-        let thread_shared = Arc::clone(&shared);
+        let thread_shared = Arc::clone(&self.shared);
         let thread = std::thread::Builder::new()
             .name(format!("seq-{currency}"))
             .spawn(move || {
                 let mut sequencer = Sequencer::new(thread_shared, storage, options, rx);
                 sequencer.run(store, last_seq);
             });
-        let thread = match thread {
-            Ok(t) => Some(t),
+        match thread {
+            Ok(t) => *self.thread.lock() = Some(t),
             Err(e) => {
-                *shared.health.lock() = Health::Failed {
+                *self.shared.health.lock() = Health::Failed {
                     cause: format!("cannot start the sequencer thread: {e}"),
                 };
-                None
+                return;
             }
-        };
-        Engine {
-            shared,
-            submissions: Some(tx),
-            thread,
-            options_summary,
         }
+        *self.submissions.write() = Some(tx);
     }
 
     pub fn currency(&self) -> &CurrencyCode {
@@ -469,6 +510,15 @@ impl Engine {
         // Held while queueing, so that `submit_last` has nothing queued after it.
         let health = self.shared.health.lock();
         refusal(&health).map_or(Ok(()), Err)?;
+        if self.submissions.read().is_none()
+            && let Some(forward) = self.forward.read().as_ref()
+        {
+            return Ok(crate::follower::forward(
+                &self.shared,
+                forward.as_ref(),
+                commands,
+            ));
+        }
         self.enqueue(commands, retry_after)
     }
 
@@ -506,7 +556,8 @@ impl Engine {
         commands: Vec<Envelope>,
         retry_after: Duration,
     ) -> Result<Ticket, SubmitError> {
-        let Some(tx) = &self.submissions else {
+        let submissions = self.submissions.read();
+        let Some(tx) = submissions.as_ref() else {
             return Err(SubmitError::Stopped);
         };
         let (reply, rx) = oneshot::channel();
@@ -578,7 +629,23 @@ impl Engine {
 
     /// Submissions waiting for the sequencer.
     pub fn queue_depth(&self) -> usize {
-        self.submissions.as_ref().map_or(0, Sender::len)
+        self.submissions.read().as_ref().map_or(0, Sender::len)
+    }
+
+    /// Takes no more submissions, lets the sequencer finish (and answer) every batch
+    /// already queued, and waits for it to stop.
+    pub(crate) fn stop_sequencer(&self) {
+        drop(self.submissions.write().take());
+        let thread = self.thread.lock().take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
+    /// Whether this engine writes its currency's journal (a follower forwards what it
+    /// is asked to write, until it is promoted).
+    pub fn writes_here(&self) -> bool {
+        self.submissions.read().is_some()
     }
 
     /// Stops taking submissions, finishes every batch already queued (each answered
@@ -588,10 +655,8 @@ impl Engine {
     }
 
     fn stop(&mut self) {
-        self.submissions = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_sequencer();
+        crate::follower::stop(self);
         let mut health = self.shared.health.lock();
         if !matches!(*health, Health::ReadOnly { .. }) {
             *health = Health::Stopped;
@@ -956,7 +1021,10 @@ impl Sequencer {
 
 /// Appends the record that says these rules write from here on (after a new genesis,
 /// or when this build takes over a journal other rules wrote).
-fn write_rules_marker(r: &mut Recovered, options: &EngineOptions) -> Result<(), EngineError> {
+pub(crate) fn write_rules_marker(
+    r: &mut Recovered,
+    options: &EngineOptions,
+) -> Result<(), EngineError> {
     let mut payload = Vec::new();
     let rules = &options.rules;
     record::encode_rules(
