@@ -126,6 +126,22 @@ pub fn holder(db: &Db, currency: &str) -> Result<Option<LeaseHolder>, PgError> {
     .transpose()
 }
 
+/// How many live leases each node holds, by node name.
+pub fn held_by_node(db: &Db) -> Result<std::collections::BTreeMap<String, usize>, PgError> {
+    let conn = db.conn()?;
+    let op = "count the leases by node";
+    let rows = conn.run(
+        op,
+        conn.query(
+            "SELECT holder, count(*) FROM maeul_writers WHERE expires_at > now() GROUP BY holder",
+            &[],
+        ),
+    )?;
+    rows.iter()
+        .map(|r| Ok((column(r, 0, op)?, unsigned(r, 1, op)? as usize)))
+        .collect()
+}
+
 /// Renews a lease on a thread of its own, every third of its time to live, until
 /// dropped (which gives the lease up) or until the lease is found taken.
 #[derive(Debug)]

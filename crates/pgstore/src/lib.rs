@@ -23,6 +23,7 @@ mod db;
 mod error;
 pub mod keys;
 pub mod lease;
+pub mod nodes;
 mod schema;
 #[cfg(feature = "scratch")]
 pub mod scratch;
@@ -33,7 +34,8 @@ mod storage;
 pub use db::{Db, Listener};
 pub use error::PgError;
 pub use lease::{Keeper, Lease, LeaseHolder};
+pub use nodes::Node;
 pub use schema::{LATEST, migrate};
 pub use service_stores::{PgRegistry, PgService, PgServiceStores};
-pub use standby::{Standby, StandbyError};
+pub use standby::{JournalNews, Standby, StandbyError};
 pub use storage::{JOURNAL_CHANNEL, PgJournal, PgStorage};

@@ -13,10 +13,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0003_directory.sql"),
     ),
     (4, "keys", include_str!("../migrations/0004_keys.sql")),
+    (5, "nodes", include_str!("../migrations/0005_nodes.sql")),
 ];
 
 /// The schema version this build writes.
-pub const LATEST: i32 = 4;
+pub const LATEST: i32 = 5;
 
 /// The advisory lock key under which migrations run ("maeul" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006d_6165_756c;

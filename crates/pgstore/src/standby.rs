@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::{Engine, EngineOptions, Replayer, StartReport, Storage};
+use engine::{Engine, EngineOptions, News, Replayer, StartReport, Storage};
 use ledger::Rules;
 
 use crate::db::Listener;
@@ -42,7 +42,59 @@ pub struct Standby {
     replayer: Replayer,
     /// The record the replay started after (a snapshot's, or 0).
     started_from: u64,
+    news: JournalNews,
+}
+
+/// Word from a currency's writer that it wrote: `NOTIFY maeul_journal`, sent after
+/// each commit.
+#[derive(Debug)]
+pub struct JournalNews {
+    db: Arc<Db>,
+    currency: String,
     listener: Option<Listener>,
+}
+
+impl JournalNews {
+    /// Listens from now on (before the first read, so that a record written in
+    /// between wakes the reader).
+    pub fn listen(db: Arc<Db>, currency: &str) -> JournalNews {
+        let listener = db.listen(JOURNAL_CHANNEL).ok();
+        JournalNews {
+            db,
+            currency: currency.to_owned(),
+            listener,
+        }
+    }
+}
+
+impl engine::News for JournalNews {
+    /// Without a listener (it was lost) it just waits, and listens again.
+    fn wait(&mut self, timeout: Duration) -> bool {
+        if self.listener.as_ref().is_none_or(Listener::is_closed) {
+            self.listener = self.db.listen(JOURNAL_CHANNEL).ok();
+            if self.listener.is_none() {
+                std::thread::sleep(timeout);
+                return false;
+            }
+        }
+        let Some(listener) = &self.listener else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        let prefix = format!("{}:", self.currency);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match listener.wait(left) {
+                Some(payload) if payload.starts_with(&prefix) => {
+                    // Several write groups may have been announced: one read takes all.
+                    listener.drain();
+                    return true;
+                }
+                Some(_) if !left.is_zero() => continue,
+                _ => return false,
+            }
+        }
+    }
 }
 
 impl Standby {
@@ -58,14 +110,14 @@ impl Standby {
         let replayer = from_snapshot.unwrap_or_else(|| Replayer::from_genesis(&rules));
         let started_from = replayer.last_seq();
         // Listening before the first read: a record written in between wakes it.
-        let listener = db.listen(JOURNAL_CHANNEL).ok();
+        let news = JournalNews::listen(Arc::clone(&db), currency);
         let mut standby = Standby {
             db,
             currency: currency.to_owned(),
             reader,
             replayer,
             started_from,
-            listener,
+            news,
         };
         standby.catch_up()?;
         Ok(standby)
@@ -113,32 +165,25 @@ impl Standby {
     }
 
     /// Waits until the writer says it wrote this currency's journal, or `timeout`.
-    /// Without a listener (it was lost) it just waits, and listens again.
-    pub fn wait_for_news(&mut self, timeout: Duration) {
-        if self.listener.as_ref().is_none_or(Listener::is_closed) {
-            self.listener = self.db.listen(JOURNAL_CHANNEL).ok();
-            if self.listener.is_none() {
-                std::thread::sleep(timeout);
-                return;
-            }
-        }
-        let Some(listener) = &self.listener else {
-            return;
-        };
-        let deadline = std::time::Instant::now() + timeout;
-        let prefix = format!("{}:", self.currency);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match listener.wait(left) {
-                Some(payload) if payload.starts_with(&prefix) => {
-                    // Several write groups may have been announced: one read takes all.
-                    listener.drain();
-                    return;
-                }
-                Some(_) if !left.is_zero() => continue,
-                _ => return,
-            }
-        }
+    pub fn wait_for_news(&mut self, timeout: Duration) -> bool {
+        self.news.wait(timeout)
+    }
+
+    /// Turns this standby into a follower engine that serves reads and sends writes
+    /// through `forward`, until its node takes the lease ([`Engine::promote`]).
+    pub fn into_follower(
+        self,
+        forward: Arc<dyn engine::Forward>,
+        options: &EngineOptions,
+    ) -> Result<Engine, StandbyError> {
+        Ok(Engine::follow(
+            Arc::new(self.reader),
+            Box::new(self.news),
+            self.replayer,
+            self.started_from,
+            forward,
+            options,
+        )?)
     }
 
     /// Becomes the writer under `lease` (just taken by this node): reads what was

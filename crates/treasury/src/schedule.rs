@@ -66,6 +66,15 @@ impl<B: Bank + 'static> Treasury<B> {
             if *stop.borrow() {
                 return;
             }
+            if !self.engine.writes_here() {
+                // Another node writes this currency and runs its jobs: once, not once
+                // a node. This node runs them from when it is promoted.
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
             let t = now();
             if last_sweep.is_none_or(|l| l.elapsed() >= schedule.sweep_every) {
                 last_sweep = Some(std::time::Instant::now());
