@@ -7,6 +7,7 @@ pub mod bench_migrate;
 pub mod data_dir;
 pub mod demo;
 pub mod drill;
+pub mod forward;
 pub mod legacy;
 pub mod loadgen;
 pub mod migration;

@@ -78,6 +78,10 @@ enum Cmd {
         /// This node's name in the writer leases (default: host name and port).
         #[arg(long)]
         node_name: Option<String>,
+        /// Where the other nodes reach this one, for the writes they forward to it
+        /// (with --store; default: http:// and the address it listens on).
+        #[arg(long)]
+        advertise: Option<String>,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -473,6 +477,7 @@ fn main() -> ExitCode {
             resume_handover,
             store,
             node_name,
+            advertise,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
             let map_tiles = map_tiles
@@ -493,6 +498,7 @@ fn main() -> ExitCode {
                 paused_since: None,
                 store,
                 node_name: node_name.unwrap_or_else(|| default_node_name(listen)),
+                advertise,
             })
         })(),
         Cmd::Verify {
@@ -641,6 +647,7 @@ fn main() -> ExitCode {
                 paused_since: None,
                 store: None,
                 node_name: String::new(),
+                advertise: None,
             });
             maeul::migration::cutover(&options, serve)
         })(),

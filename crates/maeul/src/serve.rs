@@ -52,6 +52,26 @@ pub struct ServeOptions {
     pub store: Option<String>,
     /// This node's name in the writer leases (PostgreSQL only).
     pub node_name: String,
+    /// Where the other nodes reach this one (PostgreSQL only; default: the address
+    /// the server listens on).
+    pub advertise: Option<String>,
+}
+
+/// Where other nodes send this node forwarded writes: as told, or the address it
+/// listens on (its host's name when it listens on every address).
+fn advertised_url(advertise: Option<&str>, addr: SocketAddr) -> String {
+    if let Some(url) = advertise {
+        return url.to_owned();
+    }
+    if addr.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        if !host.is_empty() {
+            return format!("http://{host}:{}", addr.port());
+        }
+    }
+    format!("http://{addr}")
 }
 
 /// Where a node keeps its currencies, people and registries.
@@ -474,6 +494,15 @@ async fn serve(
         Arc::clone(&state.service),
         server::moved::redirect,
     ));
+    // Nodes sharing a PostgreSQL store send each other the writes of the currencies
+    // they follow.
+    let router = match &backing {
+        Backing::Postgres(node) => router.merge(crate::forward::router(
+            Arc::clone(&state.service),
+            node.forward_key,
+        )),
+        Backing::DataDir => router,
+    };
     let http = tokio::spawn(server::serve(
         Arc::clone(&state),
         router,
@@ -484,6 +513,11 @@ async fn serve(
         },
     ));
     let addr = bound_rx.await.context("the HTTP server did not start")?;
+    if let Backing::Postgres(node) = &backing {
+        let url = advertised_url(o.advertise.as_deref(), addr);
+        tracing::info!(node = %o.node_name, %url, writes = ?node.writing(), "node serving; other nodes forward writes here");
+        node.listening_at(url);
+    }
     tracing::info!(%addr, "HTTP API and pages listening: open / or GET /api/v1/openapi.json");
     // On stdout, for scripts and tests that start on port 0.
     println!("maeul: HTTP API on http://{addr}, bank at {bank_url}");
@@ -515,7 +549,7 @@ async fn serve(
                 if let Backing::Postgres(node) = &backing
                     && let Some(code) = node.lost()
                 {
-                    break code.clone();
+                    break code;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -536,7 +570,7 @@ async fn serve(
     if let Backing::Postgres(node) = backing {
         // Only after the engines stopped: a standby must not take over while this node
         // may still write.
-        let lost = node.lost().cloned();
+        let lost = node.lost();
         node.release();
         if let Some(code) = lost {
             anyhow::bail!("stopped: another node took over currency {code}");
@@ -627,6 +661,11 @@ async fn demo_traffic(
             return;
         }
         let due = (started.elapsed().as_micros() as u64).saturating_mul(rate) / 1_000_000;
+        if !engine.writes_here() {
+            // The writer's node makes the demo's traffic, not every node.
+            sent = due;
+            continue;
+        }
         while sent < due {
             match engine.submit(vec![traffic.next_command()]) {
                 Ok(_) | Err(engine::SubmitError::Busy { .. }) => {}

@@ -1,43 +1,94 @@
 //! `maeul serve --store postgres://…`: a node whose currencies, people and registries
-//! live in PostgreSQL. For each currency the node takes the writer lease; while another
-//! live node holds it, this node waits as its hot standby and takes over when the lease
-//! runs out (the other node died or stopped). It serves HTTP once it writes every
-//! currency: an active node and passive ones, behind a load balancer that asks
-//! `/readyz`. Forwarding writes from a standby to the writer comes later.
+//! live in PostgreSQL. Every node serves HTTP and every currency. For each currency one
+//! node writes (it holds the writer lease); the others follow its journal as it is
+//! written, serve reads from their replayed state, and forward writes to it
+//! (`forward.rs`). The nodes share the currencies out: a node takes a free lease while
+//! it writes fewer than its fair share, so when a writer dies its currencies go to the
+//! survivors, each promoting its follower in place within seconds.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use engine::{CurrencyCode, Engine, EngineOptions, Storage};
 use ledger::scheme::SchemeConfig;
-use pgstore::{Db, Keeper, PgServiceStores, PgStorage, Standby, lease};
+use parking_lot::Mutex;
+use pgstore::{Db, Keeper, PgServiceStores, PgStorage, Standby, lease, nodes};
 
 use crate::demo;
+use crate::forward::HttpForward;
 
 /// The lease every currency is written under, when not told otherwise: failover in
 /// about this time plus a take-over's milliseconds.
 pub const LEASE_TTL: Duration = Duration::from_secs(3);
+
+/// A node is counted alive while it said so within one lease's time (it says so six
+/// times a lease): a dead node stops counting about when its leases run out, so the
+/// survivors' shares grow to take its currencies at once.
+const ALIVE_WITHIN_LEASES: u32 = 1;
 
 /// What a node on PostgreSQL holds while it serves.
 #[derive(Debug)]
 pub struct PgNode {
     pub db: Arc<Db>,
     pub stores: PgServiceStores,
-    /// One per currency: renews its lease; says when another node took it.
-    pub keepers: Vec<(CurrencyCode, Keeper)>,
+    /// The key every node signs forwarded writes with.
+    pub forward_key: [u8; 32],
+    name: String,
+    /// Where this node takes forwarded writes, once its HTTP server listens.
+    url: Arc<Mutex<String>>,
+    /// One per currency this node writes: renews its lease; says when another node
+    /// took it.
+    keepers: Arc<Mutex<Vec<(CurrencyCode, Keeper)>>>,
+    stop: Arc<AtomicBool>,
+    watcher: Option<std::thread::JoinHandle<()>>,
 }
 
 impl PgNode {
     /// A currency whose lease another node took: this node must stop serving.
-    pub fn lost(&self) -> Option<&CurrencyCode> {
-        self.keepers.iter().find(|(_, k)| k.lost()).map(|(c, _)| c)
+    pub fn lost(&self) -> Option<CurrencyCode> {
+        self.keepers
+            .lock()
+            .iter()
+            .find(|(_, k)| k.lost())
+            .map(|(c, _)| c.clone())
     }
 
-    /// Gives every lease up (a clean stop), so a standby takes over at once.
-    pub fn release(self) {
-        for (_, keeper) in self.keepers {
+    /// The currencies this node writes now.
+    pub fn writing(&self) -> Vec<CurrencyCode> {
+        self.keepers.lock().iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    /// Says where this node takes forwarded writes (once its server listens).
+    pub fn listening_at(&self, url: String) {
+        if let Err(e) = nodes::announce(&self.db, &self.name, &url) {
+            tracing::warn!("announcing this node failed (the watcher tries again): {e}");
+        }
+        *self.url.lock() = url;
+    }
+
+    /// Stops taking leases and gives every lease up (a clean stop, after the engines
+    /// stopped), so that the others take over at once.
+    pub fn release(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
+        }
+        for (_, keeper) in std::mem::take(&mut *self.keepers.lock()) {
             keeper.release();
+        }
+        if let Err(e) = nodes::leave(&self.db, &self.name) {
+            tracing::warn!("this node was not struck off ({e}); it ages out by itself");
+        }
+    }
+}
+
+impl Drop for PgNode {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
         }
     }
 }
@@ -60,11 +111,37 @@ pub fn currencies(db: &Db) -> anyhow::Result<Vec<CurrencyCode>> {
         .collect()
 }
 
-/// Connects, migrates, and takes (or waits for) every currency's writer lease;
-/// creates the demo currency in an empty database.
+/// Whether this node should take `currency`'s lease now: it is free (expired, never
+/// taken, or this node's own from before a restart), and this node writes fewer than
+/// its share, or nobody under their share took it within half a lease's time.
+fn should_take(
+    db: &Db,
+    currency: &str,
+    name: &str,
+    writing: usize,
+    currencies: usize,
+    ttl: Duration,
+) -> Result<bool, pgstore::PgError> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let free_for_ms = match lease::holder(db, currency)? {
+        None => i64::MAX,
+        // Still this node's from before a restart: taken back at once.
+        Some(h) if h.holder == name && h.expires_in_ms > 0 => i64::MAX,
+        Some(h) => -h.expires_in_ms,
+    };
+    if free_for_ms <= 0 {
+        return Ok(false);
+    }
+    let alive = nodes::alive(db, ttl * ALIVE_WITHIN_LEASES)?.len().max(1);
+    Ok(writing < nodes::fair_share(currencies, alive) || free_for_ms > ttl_ms / 2)
+}
+
+/// Connects, migrates, joins the nodes, and opens every currency: as its writer when
+/// this node takes its lease, else as a follower of the node that writes it. Creates
+/// the demo currency in an empty database.
 pub fn open(
     url: &str,
-    holder: &str,
+    name: &str,
     ttl: Duration,
     scheme: Option<&SchemeConfig>,
 ) -> anyhow::Result<(Vec<Opened>, PgNode)> {
@@ -73,102 +150,269 @@ pub fn open(
     tracing::info!(
         at = db.describe(),
         version,
-        holder,
+        node = name,
         "PostgreSQL store ready"
     );
+    // Alive from now (no address yet: nothing is forwarded here before it listens),
+    // so that the others count it when they share the currencies out.
+    nodes::announce(&db, name, "")?;
+    let forward_key = pgstore::keys::load_or_create_32(&db, "forward")?;
+    let forward: Arc<dyn engine::Forward> =
+        Arc::new(HttpForward::new(Arc::clone(&db), name, forward_key)?);
     let mut codes = currencies(&db)?;
     let demo_code = CurrencyCode::new("demo").map_err(anyhow::Error::msg)?;
     if codes.is_empty() {
         codes.push(demo_code.clone());
     }
+    let keepers = Arc::new(Mutex::new(Vec::new()));
     let mut opened = Vec::new();
-    let mut keepers = Vec::new();
-    for code in codes {
-        let (lease, standby) = take_lease(&db, code.as_str(), holder, ttl)?;
-        keepers.push((
-            code.clone(),
-            Keeper::start(Arc::clone(&db), lease.clone(), ttl),
-        ));
-        let storage: Arc<dyn Storage> = Arc::new(PgStorage::writer(Arc::clone(&db), &lease));
-        let empty = PgStorage::reader(Arc::clone(&db), code.as_str()).head()?.0 == 0;
-        let engine = if empty {
-            anyhow::ensure!(
-                code == demo_code,
-                "currency {code} has a lease but no journal"
-            );
-            tracing::info!(
-                at = db.describe(),
-                "empty database: creating the demo currency"
-            );
-            let engine = Engine::create(
-                Arc::clone(&storage),
-                code.clone(),
-                ledger::LedgerConfig::default(),
-                EngineOptions::default(),
-            )?;
-            let scheme = match scheme {
-                Some(s) => s.clone(),
-                None => SchemeConfig::from_toml(demo::DEFAULT_SCHEME)?,
-            };
-            demo::populate(&engine, (EngineOptions::default().clock)(), &scheme)?;
-            engine
-        } else {
-            let (engine, report) = standby
-                .take_over(&lease, EngineOptions::default())
-                .with_context(|| format!("taking over currency {code}"))?;
-            if let Some(q) = &report.quarantine {
-                tracing::warn!(currency = %code, "read-only: {}", q.summary());
-            }
-            engine
+    for code in &codes {
+        let reader: Arc<dyn Storage> = Arc::new(PgStorage::reader(Arc::clone(&db), code.as_str()));
+        let writing = keepers.lock().len();
+        let take = should_take(&db, code.as_str(), name, writing, codes.len(), ttl)?;
+        let lease = match take {
+            true => lease::try_acquire(&db, code.as_str(), name, ttl)?,
+            false => None,
         };
-        tracing::info!(currency = %code, epoch = lease.epoch, seq = engine.durable_seq(), "writing this currency");
-        opened.push((code, storage, Arc::new(engine)));
+        let engine = match lease {
+            Some(lease) => {
+                keepers.lock().push((
+                    code.clone(),
+                    Keeper::start(Arc::clone(&db), lease.clone(), ttl),
+                ));
+                open_writing(&db, code, &lease, &demo_code, scheme)?
+            }
+            None => {
+                let standby = follow(&db, code.as_str())?;
+                tracing::info!(currency = %code, seq = standby.last_seq(), "following the node that writes this currency");
+                standby
+                    .into_follower(Arc::clone(&forward), &EngineOptions::default())
+                    .with_context(|| format!("following currency {code}"))?
+            }
+        };
+        opened.push((code.clone(), reader, Arc::new(engine)));
     }
+    let stop = Arc::new(AtomicBool::new(false));
+    let node_url = Arc::new(Mutex::new(String::new()));
+    let watcher = Watcher {
+        db: Arc::clone(&db),
+        name: name.to_owned(),
+        url: Arc::clone(&node_url),
+        ttl,
+        engines: opened
+            .iter()
+            .map(|(c, _, e)| (c.clone(), Arc::clone(e)))
+            .collect(),
+        keepers: Arc::clone(&keepers),
+        stop: Arc::clone(&stop),
+        forward,
+    };
+    let watcher = std::thread::Builder::new()
+        .name("leases".into())
+        .spawn(move || watcher.run())
+        .context("starting the lease watcher")?;
     let stores = PgServiceStores::new(Arc::clone(&db));
     Ok((
         opened,
         PgNode {
             db,
             stores,
+            forward_key,
+            name: name.to_owned(),
+            url: node_url,
             keepers,
+            stop,
+            watcher: Some(watcher),
         },
     ))
 }
 
-/// Takes the currency's lease, following the journal as a hot standby while another
-/// live node holds it.
-fn take_lease(
+/// Opens a currency whose lease this node just took: replays it and starts writing;
+/// in an empty database, creates the demo currency.
+fn open_writing(
     db: &Arc<Db>,
-    currency: &str,
-    holder: &str,
-    ttl: Duration,
-) -> anyhow::Result<(lease::Lease, Standby)> {
-    let mut standby = Standby::open(Arc::clone(db), currency)
-        .with_context(|| format!("replaying currency {currency}"))?;
-    let mut said = false;
+    code: &CurrencyCode,
+    lease: &lease::Lease,
+    demo_code: &CurrencyCode,
+    scheme: Option<&SchemeConfig>,
+) -> anyhow::Result<Engine> {
+    let storage: Arc<dyn Storage> = Arc::new(PgStorage::writer(Arc::clone(db), lease));
+    let empty = PgStorage::reader(Arc::clone(db), code.as_str()).head()?.0 == 0;
+    let engine = if empty {
+        anyhow::ensure!(
+            code == demo_code,
+            "currency {code} has a lease but no journal"
+        );
+        tracing::info!(
+            at = db.describe(),
+            "empty database: creating the demo currency"
+        );
+        let engine = Engine::create(
+            storage,
+            code.clone(),
+            ledger::LedgerConfig::default(),
+            EngineOptions::default(),
+        )?;
+        let scheme = match scheme {
+            Some(s) => s.clone(),
+            None => SchemeConfig::from_toml(demo::DEFAULT_SCHEME)?,
+        };
+        demo::populate(&engine, (EngineOptions::default().clock)(), &scheme)?;
+        engine
+    } else {
+        let standby = Standby::open(Arc::clone(db), code.as_str())
+            .with_context(|| format!("replaying currency {code}"))?;
+        let (engine, report) = standby
+            .take_over(lease, EngineOptions::default())
+            .with_context(|| format!("taking over currency {code}"))?;
+        if let Some(q) = &report.quarantine {
+            tracing::warn!(currency = %code, "read-only: {}", q.summary());
+        }
+        engine
+    };
+    tracing::info!(currency = %code, epoch = lease.epoch, seq = engine.durable_seq(), "writing this currency");
+    Ok(engine)
+}
+
+/// Replays a currency another node writes, once it has a genesis record (the node
+/// creating it may not have written it yet).
+fn follow(db: &Arc<Db>, currency: &str) -> anyhow::Result<Standby> {
+    let started = Instant::now();
     loop {
-        // The database failing over, a broken connection, a lock timeout: a standby
-        // waits and tries again, since then is when it is needed. Only a record this
-        // build decides differently stops it.
-        match lease::try_acquire(db, currency, holder, ttl) {
-            Ok(Some(lease)) => return Ok((lease, standby)),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(
-                currency,
-                "taking the writer lease failed, trying again: {e}"
-            ),
+        let standby = Standby::open(Arc::clone(db), currency)
+            .with_context(|| format!("replaying currency {currency}"))?;
+        if standby.last_seq() > 0 {
+            return Ok(standby);
         }
-        if !said && let Ok(Some(h)) = lease::holder(db, currency) {
-            tracing::info!(currency, writer = %h.holder, epoch = h.epoch, "another node writes this currency: following it as a hot standby until its lease runs out");
-            said = true;
-        }
-        standby.wait_for_news(ttl / 6);
-        match standby.catch_up() {
-            Ok(_) => {}
-            Err(e @ pgstore::StandbyError::Diverged { .. }) => {
-                return Err(e).with_context(|| format!("following currency {currency}"));
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "currency {currency} has no journal after a minute"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Keeps this node counted alive, and takes the leases of currencies it follows when
+/// they fall free and its share allows, promoting their followers.
+struct Watcher {
+    db: Arc<Db>,
+    name: String,
+    url: Arc<Mutex<String>>,
+    ttl: Duration,
+    engines: Vec<(CurrencyCode, Arc<Engine>)>,
+    keepers: Arc<Mutex<Vec<(CurrencyCode, Keeper)>>>,
+    stop: Arc<AtomicBool>,
+    forward: Arc<dyn engine::Forward>,
+}
+
+impl Watcher {
+    fn run(self) {
+        let every = self.ttl / 6;
+        while !self.stop.load(Ordering::Acquire) {
+            let url = self.url.lock().clone();
+            if let Err(e) = nodes::announce(&self.db, &self.name, &url) {
+                tracing::warn!("saying this node is alive failed: {e}");
             }
-            Err(e) => tracing::warn!(currency, "following the journal failed, trying again: {e}"),
+            if let Err(e) = self.maybe_hand_over() {
+                tracing::warn!("handing a currency over failed: {e:#}");
+            }
+            for (code, engine) in &self.engines {
+                if self.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                if engine.follows()
+                    && let Err(e) = self.maybe_take(code, engine)
+                {
+                    tracing::warn!(currency = %code, "taking over failed, trying again: {e:#}");
+                }
+            }
+            std::thread::sleep(every);
+        }
+    }
+
+    /// Hands one currency over when this node writes more than its share and another
+    /// node alive writes fewer than theirs (a node joined): that node takes it.
+    fn maybe_hand_over(&self) -> anyhow::Result<()> {
+        let writing = self.keepers.lock().len();
+        let alive = nodes::alive(&self.db, self.ttl * ALIVE_WITHIN_LEASES)?;
+        let share = nodes::fair_share(self.engines.len(), alive.len());
+        if writing <= share {
+            return Ok(());
+        }
+        let held = lease::held_by_node(&self.db)?;
+        let short = alive
+            .iter()
+            .find(|n| n.name != self.name && held.get(&n.name).copied().unwrap_or(0) < share);
+        let Some(short) = short else {
+            return Ok(());
+        };
+        let Some((code, keeper)) = self.keepers.lock().pop() else {
+            return Ok(());
+        };
+        let Some((_, engine)) = self.engines.iter().find(|(c, _)| *c == code) else {
+            self.keepers.lock().push((code, keeper));
+            return Ok(());
+        };
+        tracing::info!(currency = %code, to = %short.name, writing, share, "handing a currency over to a node with fewer than its share");
+        let reader: Arc<dyn Storage> =
+            Arc::new(PgStorage::reader(Arc::clone(&self.db), code.as_str()));
+        let news = Box::new(pgstore::JournalNews::listen(
+            Arc::clone(&self.db),
+            code.as_str(),
+        ));
+        match engine.demote(
+            reader,
+            news,
+            Arc::clone(&self.forward),
+            &EngineOptions::default(),
+        ) {
+            Ok(()) => {
+                keeper.release();
+                Ok(())
+            }
+            Err(e) if engine.writes_here() => {
+                // Refused before anything changed: this node goes on writing.
+                self.keepers.lock().push((code, keeper));
+                Err(e).context("handing the writing over")
+            }
+            Err(e) => {
+                // Stopped writing but could not follow: the lease runs out (not given
+                // up at once, the batches' fate being unclear) and another node takes
+                // it; this node forwards writes meanwhile.
+                drop(keeper);
+                Err(e).context("following after handing the writing over")
+            }
+        }
+    }
+
+    fn maybe_take(&self, code: &CurrencyCode, engine: &Engine) -> anyhow::Result<()> {
+        let writing = self.keepers.lock().len();
+        if !should_take(
+            &self.db,
+            code.as_str(),
+            &self.name,
+            writing,
+            self.engines.len(),
+            self.ttl,
+        )? {
+            return Ok(());
+        }
+        let Some(lease) = lease::try_acquire(&self.db, code.as_str(), &self.name, self.ttl)? else {
+            return Ok(());
+        };
+        let keeper = Keeper::start(Arc::clone(&self.db), lease.clone(), self.ttl);
+        let storage: Arc<dyn Storage> = Arc::new(PgStorage::writer(Arc::clone(&self.db), &lease));
+        match engine.promote(storage, EngineOptions::default()) {
+            Ok(report) => {
+                tracing::info!(currency = %code, epoch = lease.epoch, seq = report.last_seq, ms = report.elapsed.as_millis() as u64, "took the currency over: writing it");
+                self.keepers.lock().push((code.clone(), keeper));
+                Ok(())
+            }
+            Err(e) => {
+                // Given up at once, so another node may take it.
+                keeper.release();
+                Err(e).context("promoting the follower")
+            }
         }
     }
 }

@@ -1,0 +1,384 @@
+//! Writes that reach a node which does not write their currency go to the node that
+//! does: a follower's engine hands them to [`HttpForward`], which posts them to the
+//! writer's internal endpoint ([`router`]), signed with a key every node shares.
+//!
+//! The commands travel in the journal's own encoding and keep their idempotency keys,
+//! so a retry after an unknown answer (the writer died mid-request) is decided once,
+//! wherever it lands. What is said back is only what happened:
+//! - refused before it was submitted (bad signature, not the writer, busy, the writer
+//!   unreachable): "not applied", safe to retry;
+//! - sent and then no answer (a reset, a timeout, an undecodable answer): "outcome
+//!   unknown", retry with the same key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use engine::follower::{decode_answer, decode_commands, encode_answer, encode_commands};
+use engine::{CommitError, CurrencyCode, ForwardReply, SubmitError};
+use ledger::Envelope;
+use parking_lot::Mutex;
+use pgstore::Db;
+use service::Service;
+
+/// The header carrying a forwarded write's time and signature.
+pub const SIGNATURE_HEADER: &str = "x-maeul-forward";
+/// On a 500: whether the writer may have applied the write.
+const OUTCOME_HEADER: &str = "x-maeul-outcome";
+/// How old a signed request may be (clocks of nodes differ a little).
+const SIGNED_WITHIN_MS: u64 = 60_000;
+/// Forwarded writes on their way at once; more are refused at once ("busy").
+pub const IN_FLIGHT_MAX: usize = 128;
+/// How long a forwarded write may take, the writer's batch included.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+/// A writer's address is looked up again after this, or after a failure.
+const WRITER_KNOWN_FOR: Duration = Duration::from_secs(2);
+/// The largest forwarded body: a full submission of the largest commands.
+const BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+fn path(currency: &str) -> String {
+    format!("/internal/v1/forward/{currency}")
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn mac(key: &[u8; 32], currency: &str, at_ms: u64, body: &[u8]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(b"maeul-forward-v1\0");
+    h.update(currency.as_bytes());
+    h.update(b"\0");
+    h.update(at_ms.to_string().as_bytes());
+    h.update(b"\0");
+    h.update(body);
+    h.finalize()
+}
+
+/// The header value for a write of `currency` sent now.
+pub fn sign(key: &[u8; 32], currency: &str, body: &[u8]) -> String {
+    let at = unix_ms();
+    format!("{at}.{}", mac(key, currency, at, body).to_hex())
+}
+
+/// Whether `value` signs `body` for `currency` with `key`, recently.
+fn signed(key: &[u8; 32], currency: &str, body: &[u8], value: Option<&HeaderValue>) -> bool {
+    let Some((at, hex)) = value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once('.'))
+    else {
+        return false;
+    };
+    let (Ok(at), Ok(given)) = (at.parse::<u64>(), blake3::Hash::from_hex(hex)) else {
+        return false;
+    };
+    // blake3::Hash compares in constant time.
+    unix_ms().abs_diff(at) <= SIGNED_WITHIN_MS && given == mac(key, currency, at, body)
+}
+
+/// The writer's side: takes forwarded writes for the currencies this node writes.
+pub fn router(service: Arc<Service>, key: [u8; 32]) -> Router {
+    Router::new()
+        .route("/internal/v1/forward/{currency}", axum::routing::post(take))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(Arc::new((service, key)))
+}
+
+fn refuse(status: StatusCode, why: String) -> Response {
+    (status, why).into_response()
+}
+
+async fn take(
+    State(state): State<Arc<(Arc<Service>, [u8; 32])>>,
+    Path(currency): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (service, key) = state.as_ref();
+    if !signed(key, &currency, &body, headers.get(SIGNATURE_HEADER)) {
+        return refuse(StatusCode::UNAUTHORIZED, "not signed by a node".into());
+    }
+    let Ok(c) = service.currency(&currency) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no currency {currency} here"),
+        );
+    };
+    let engine = &c.engine;
+    if !engine.writes_here() {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("this node does not write {currency}"),
+        );
+    }
+    let commands = match decode_commands(
+        &body,
+        engine::EngineOptions::default().submission_commands_max,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("undecodable commands: {e}"),
+            );
+        }
+    };
+    let n = commands.len();
+    let ticket = match engine.submit(commands) {
+        Ok(t) => t,
+        Err(SubmitError::Busy { retry_after }) => {
+            let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, "the writer is busy".into());
+            let secs = retry_after.as_secs().max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+        Err(e) => return refuse(StatusCode::CONFLICT, format!("not submitted: {e}")),
+    };
+    match ticket.outcome().await {
+        Ok(outcomes) if outcomes.len() == n => (
+            StatusCode::OK,
+            encode_answer(engine.durable_seq(), &outcomes),
+        )
+            .into_response(),
+        Ok(_) => unknown("the writer answered a different number of outcomes".into()),
+        Err(CommitError::NotApplied { cause }) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not applied: {cause}"),
+        ),
+        Err(e) => unknown(e.to_string()),
+    }
+}
+
+fn unknown(why: String) -> Response {
+    let mut r = refuse(StatusCode::INTERNAL_SERVER_ERROR, why);
+    r.headers_mut()
+        .insert(OUTCOME_HEADER, HeaderValue::from_static("unknown"));
+    r
+}
+
+/// The follower's side: sends writes to the node holding the currency's lease.
+#[derive(Debug)]
+pub struct HttpForward {
+    db: Arc<Db>,
+    /// This node's name: it never forwards to itself.
+    node: String,
+    key: [u8; 32],
+    client: reqwest::Client,
+    /// A runtime of its own: followers are made before the server's starts, and their
+    /// writes come from its threads and from plain ones alike.
+    runtime: Option<tokio::runtime::Runtime>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    writers: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+}
+
+impl HttpForward {
+    pub fn new(db: Arc<Db>, node: &str, key: [u8; 32]) -> anyhow::Result<HttpForward> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("forward")
+            .enable_all()
+            .build()?;
+        let client = reqwest::Client::builder()
+            .timeout(ANSWER_WITHIN)
+            .connect_timeout(Duration::from_secs(1))
+            .build()?;
+        Ok(HttpForward {
+            db,
+            node: node.to_owned(),
+            key,
+            client,
+            runtime: Some(runtime),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_MAX)),
+            writers: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+}
+
+impl Drop for HttpForward {
+    fn drop(&mut self) {
+        // Engines are dropped inside the server's runtime, where a blocking shutdown
+        // would panic.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn not_applied(cause: impl Into<String>) -> CommitError {
+    CommitError::NotApplied {
+        cause: cause.into(),
+    }
+}
+
+impl engine::Forward for HttpForward {
+    fn forward(&self, currency: &CurrencyCode, commands: Vec<Envelope>, reply: ForwardReply) {
+        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
+            reply.answer(Err(not_applied(
+                "too many writes on their way to the writer; retry shortly",
+            )));
+            return;
+        };
+        let Some(runtime) = &self.runtime else {
+            reply.answer(Err(CommitError::Stopped));
+            return;
+        };
+        let trip = Trip {
+            db: Arc::clone(&self.db),
+            node: self.node.clone(),
+            key: self.key,
+            client: self.client.clone(),
+            writers: Arc::clone(&self.writers),
+            currency: currency.as_str().to_owned(),
+        };
+        runtime.spawn(async move {
+            let n = commands.len();
+            let answer = trip.send(encode_commands(&commands), n).await;
+            if answer.is_err() {
+                // The writer may have changed: ask the database again next time.
+                trip.writers.lock().remove(&trip.currency);
+            }
+            reply.answer(answer);
+            drop(permit);
+        });
+    }
+}
+
+/// One forwarded write on its way.
+struct Trip {
+    db: Arc<Db>,
+    node: String,
+    key: [u8; 32],
+    client: reqwest::Client,
+    writers: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    currency: String,
+}
+
+impl Trip {
+    async fn writer_url(&self) -> Result<String, CommitError> {
+        if let Some((url, at)) = self.writers.lock().get(&self.currency)
+            && at.elapsed() < WRITER_KNOWN_FOR
+        {
+            return Ok(url.clone());
+        }
+        let db = Arc::clone(&self.db);
+        let currency = self.currency.clone();
+        let found = tokio::task::spawn_blocking(move || pgstore::nodes::writer_of(&db, &currency))
+            .await
+            .map_err(|e| not_applied(format!("finding the writer: {e}")))?
+            .map_err(|e| not_applied(format!("finding the writer: {e}")))?;
+        match found {
+            None => Err(not_applied(
+                "no node writes this currency right now (a writer is taking over); retry shortly",
+            )),
+            Some(n) if n.name == self.node => Err(not_applied(
+                "this node is taking the currency over; retry shortly",
+            )),
+            Some(n) => {
+                self.writers
+                    .lock()
+                    .insert(self.currency.clone(), (n.url.clone(), Instant::now()));
+                Ok(n.url)
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        body: Vec<u8>,
+        n: usize,
+    ) -> Result<(u64, Vec<ledger::Outcome>), CommitError> {
+        let url = self.writer_url().await?;
+        let signature = sign(&self.key, &self.currency, &body);
+        let sent = self
+            .client
+            .post(format!(
+                "{}{}",
+                url.trim_end_matches('/'),
+                path(&self.currency)
+            ))
+            .header(SIGNATURE_HEADER, signature)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            // Nothing reached the writer.
+            Err(e) if e.is_connect() => {
+                return Err(not_applied(format!(
+                    "the writer at {url} is unreachable: {e}"
+                )));
+            }
+            Err(e) => {
+                return Err(CommitError::NotDurable {
+                    cause: format!("no answer from the writer at {url}: {e}"),
+                });
+            }
+        };
+        let status = response.status();
+        let unknown = response
+            .headers()
+            .get(OUTCOME_HEADER)
+            .is_some_and(|v| v == "unknown");
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CommitError::NotDurable {
+                cause: format!("the writer's answer was cut off: {e}"),
+            })?;
+        if status == reqwest::StatusCode::OK {
+            return decode_answer(&bytes, n).map_err(|e| CommitError::NotDurable {
+                cause: format!("the writer's answer does not decode: {e}"),
+            });
+        }
+        let why = String::from_utf8_lossy(&bytes)
+            .chars()
+            .take(300)
+            .collect::<String>();
+        if unknown || status.is_server_error() && status != reqwest::StatusCode::SERVICE_UNAVAILABLE
+        {
+            Err(CommitError::NotDurable {
+                cause: format!("the writer answered {status}: {why}"),
+            })
+        } else {
+            Err(not_applied(format!("the writer answered {status}: {why}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_binds_the_key_the_currency_and_the_body() {
+        let key = [7u8; 32];
+        let value = HeaderValue::from_str(&sign(&key, "demo", b"body")).expect("header");
+        assert!(signed(&key, "demo", b"body", Some(&value)));
+        assert!(
+            !signed(&[8u8; 32], "demo", b"body", Some(&value)),
+            "another key"
+        );
+        assert!(
+            !signed(&key, "other", b"body", Some(&value)),
+            "another currency"
+        );
+        assert!(!signed(&key, "demo", b"bodY", Some(&value)), "another body");
+        assert!(!signed(&key, "demo", b"body", None), "unsigned");
+        let old = unix_ms() - 2 * SIGNED_WITHIN_MS;
+        let stale = format!("{old}.{}", mac(&key, "demo", old, b"body").to_hex());
+        let stale = HeaderValue::from_str(&stale).expect("header");
+        assert!(!signed(&key, "demo", b"body", Some(&stale)), "too old");
+        let junk = HeaderValue::from_static("12.zz");
+        assert!(!signed(&key, "demo", b"body", Some(&junk)));
+    }
+}
