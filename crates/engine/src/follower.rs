@@ -45,8 +45,8 @@ const WAIT_SLICE: Duration = Duration::from_millis(20);
 /// Sends a follower's writes to its currency's writer (another node).
 pub trait Forward: Send + Sync + fmt::Debug {
     /// Sends `commands` to the writer and answers through `reply`, at once or later,
-    /// from any thread. Must not block. Dropping `reply` answers
-    /// [`CommitError::Stopped`].
+    /// from any thread. Must not block. Dropping `reply` unanswered answers
+    /// [`CommitError::NotDurable`] (the commands may have reached the writer).
     fn forward(&self, currency: &CurrencyCode, commands: Vec<Envelope>, reply: ForwardReply);
 }
 
@@ -59,27 +59,43 @@ pub trait News: Send + fmt::Debug {
 /// Where a forwarded write's answer goes.
 #[derive(Debug)]
 pub struct ForwardReply {
-    reply: Reply,
+    /// Taken when answered.
+    reply: Option<Reply>,
     shared: Arc<Shared>,
+}
+
+impl Drop for ForwardReply {
+    /// Dropped unanswered (the forwarder stopped mid-way): the commands may have
+    /// reached the writer, so the answer is "unknown", never "not applied".
+    fn drop(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(Err(CommitError::NotDurable {
+                cause: "the write was on its way to the writer when this node stopped".into(),
+            }));
+        }
+    }
 }
 
 impl ForwardReply {
     /// The writer's answer: the outcomes and the last record durable when it gave
     /// them (their batch's or later).
-    pub fn answer(self, answer: Result<(u64, Vec<Outcome>), CommitError>) {
+    pub fn answer(mut self, answer: Result<(u64, Vec<Outcome>), CommitError>) {
+        let Some(reply) = self.reply.take() else {
+            return;
+        };
         match answer {
             Err(e) => {
-                let _ = self.reply.send(Err(e));
+                let _ = reply.send(Err(e));
             }
             Ok((seq, outcomes)) => {
                 if self.shared.durable_seq.load(Ordering::Acquire) >= seq {
-                    let _ = self.reply.send(Ok(outcomes));
+                    let _ = reply.send(Ok(outcomes));
                     return;
                 }
                 self.shared.forwarded.lock().push(Held {
                     seq,
                     since: Instant::now(),
-                    reply: self.reply,
+                    reply,
                     outcomes,
                 });
                 // The follower may have replayed the record in between.
@@ -124,7 +140,7 @@ pub(crate) fn forward(shared: &Arc<Shared>, to: &dyn Forward, commands: Vec<Enve
         &shared.currency,
         commands,
         ForwardReply {
-            reply,
+            reply: Some(reply),
             shared: Arc::clone(shared),
         },
     );
@@ -187,7 +203,9 @@ fn run(shared: &Shared, stop: &AtomicBool, mut f: Follow) -> Follow {
         }
         if !matches!(*shared.health.lock(), Health::Running) {
             // Diverged: this build must not go on with the journal; reads keep the
-            // state reached, an operator decides.
+            // state reached, an operator decides. The writer's answers are true:
+            // given at once.
+            deliver_ready(shared, true);
             continue;
         }
         loop {
@@ -265,7 +283,9 @@ fn step(shared: &Shared, f: &mut Follow) -> Result<usize, Step> {
         if let Some(held) = f.replayer.ledger_mut() {
             std::mem::swap(&mut *ledger, held);
         }
-        *shared.last_durable_hash.lock() = f.replayer.last_hash();
+        // Together, as the sequencer's writer does: `durable_head` reads them so.
+        let mut head = shared.last_durable_hash.lock();
+        *head = f.replayer.last_hash();
         shared
             .durable_seq
             .store(f.replayer.last_seq(), Ordering::Release);
@@ -438,10 +458,12 @@ impl Engine {
         };
         if report.taken_over_from.is_some() {
             write_rules_marker(&mut recovered, options)?;
-            *self.shared.last_durable_hash.lock() = recovered.last_hash;
+            let mut head = self.shared.last_durable_hash.lock();
+            *head = recovered.last_hash;
             self.shared
                 .durable_seq
                 .store(recovered.last_seq, Ordering::Release);
+            drop(head);
             report.last_seq = recovered.last_seq;
         }
         Ok((recovered, report))

@@ -5,10 +5,14 @@
 //! The commands travel in the journal's own encoding and keep their idempotency keys,
 //! so a retry after an unknown answer (the writer died mid-request) is decided once,
 //! wherever it lands. What is said back is only what happened:
-//! - refused before it was submitted (bad signature, not the writer, busy, the writer
-//!   unreachable): "not applied", safe to retry;
-//! - sent and then no answer (a reset, a timeout, an undecodable answer): "outcome
-//!   unknown", retry with the same key.
+//! - nothing reached the writer (it could not be connected to, or no node writes the
+//!   currency now), or the writer said it refused the write before submitting it
+//!   (`x-maeul-outcome: not-applied`): "not applied", safe to retry;
+//! - anything else short of the outcomes (a reset, a timeout, another status from
+//!   whatever stands between the nodes, an undecodable answer): "outcome unknown",
+//!   retry with the same key.
+//!
+//! Details (addresses, statuses) go to the log; people are told only which of the two.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use engine::follower::{decode_answer, decode_commands, encode_answer, encode_commands};
 use engine::{CommitError, CurrencyCode, ForwardReply, SubmitError};
@@ -28,8 +32,10 @@ use service::Service;
 
 /// The header carrying a forwarded write's time and signature.
 pub const SIGNATURE_HEADER: &str = "x-maeul-forward";
-/// On a 500: whether the writer may have applied the write.
+/// On a refusal: `not-applied` when the writer refused before submitting.
 const OUTCOME_HEADER: &str = "x-maeul-outcome";
+/// How long the body of a forwarded write may take to arrive.
+const BODY_WITHIN: Duration = Duration::from_secs(10);
 /// How old a signed request may be (clocks of nodes differ a little).
 const SIGNED_WITHIN_MS: u64 = 60_000;
 /// Forwarded writes on their way at once; more are refused at once ("busy").
@@ -91,18 +97,45 @@ pub fn router(service: Arc<Service>, key: [u8; 32]) -> Router {
         .with_state(Arc::new((service, key)))
 }
 
+/// A refusal before anything was submitted: the sender may say "not applied".
 fn refuse(status: StatusCode, why: String) -> Response {
-    (status, why).into_response()
+    let mut r = (status, why).into_response();
+    r.headers_mut()
+        .insert(OUTCOME_HEADER, HeaderValue::from_static("not-applied"));
+    r
+}
+
+/// Whether a signature header is well formed and recent, looked at before the body is
+/// read: an unsigned sender must not make this node buffer megabytes.
+fn plausibly_signed(value: Option<&HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once('.'))
+        .and_then(|(at, hex)| Some((at.parse::<u64>().ok()?, hex.len())))
+        .is_some_and(|(at, len)| len == 64 && unix_ms().abs_diff(at) <= SIGNED_WITHIN_MS)
 }
 
 async fn take(
     State(state): State<Arc<(Arc<Service>, [u8; 32])>>,
     Path(currency): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
     let (service, key) = state.as_ref();
-    if !signed(key, &currency, &body, headers.get(SIGNATURE_HEADER)) {
+    let signature = request.headers().get(SIGNATURE_HEADER).cloned();
+    if !plausibly_signed(signature.as_ref()) {
+        return refuse(StatusCode::UNAUTHORIZED, "not signed by a node".into());
+    }
+    let read = axum::body::to_bytes(request.into_body(), BODY_BYTES_MAX);
+    let body: Bytes = match tokio::time::timeout(BODY_WITHIN, read).await {
+        Ok(Ok(body)) => body,
+        _ => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "the body did not arrive whole".into(),
+            );
+        }
+    };
+    if !signed(key, &currency, &body, signature.as_ref()) {
         return refuse(StatusCode::UNAUTHORIZED, "not signed by a node".into());
     }
     let Ok(c) = service.currency(&currency) else {
@@ -149,7 +182,7 @@ async fn take(
             encode_answer(engine.durable_seq(), &outcomes),
         )
             .into_response(),
-        Ok(_) => unknown("the writer answered a different number of outcomes".into()),
+        Ok(_) => unknown("the engine answered a different number of outcomes".into()),
         Err(CommitError::NotApplied { cause }) => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not applied: {cause}"),
@@ -158,11 +191,9 @@ async fn take(
     }
 }
 
+/// The writer does not know whether the write was applied.
 fn unknown(why: String) -> Response {
-    let mut r = refuse(StatusCode::INTERNAL_SERVER_ERROR, why);
-    r.headers_mut()
-        .insert(OUTCOME_HEADER, HeaderValue::from_static("unknown"));
-    r
+    (StatusCode::INTERNAL_SERVER_ERROR, why).into_response()
 }
 
 /// The follower's side: sends writes to the node holding the currency's lease.
@@ -187,9 +218,12 @@ impl HttpForward {
             .thread_name("forward")
             .enable_all()
             .build()?;
+        // Straight to the writer: no proxy from the environment, no redirect.
         let client = reqwest::Client::builder()
             .timeout(ANSWER_WITHIN)
             .connect_timeout(Duration::from_secs(1))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(HttpForward {
             db,
@@ -274,7 +308,12 @@ impl Trip {
         let found = tokio::task::spawn_blocking(move || pgstore::nodes::writer_of(&db, &currency))
             .await
             .map_err(|e| not_applied(format!("finding the writer: {e}")))?
-            .map_err(|e| not_applied(format!("finding the writer: {e}")))?;
+            .map_err(|e| {
+                tracing::warn!(currency = %self.currency, "finding the writer failed: {e}");
+                not_applied(
+                    "the node that writes this currency is not known right now; retry shortly",
+                )
+            })?;
         match found {
             None => Err(not_applied(
                 "no node writes this currency right now (a writer is taking over); retry shortly",
@@ -310,48 +349,48 @@ impl Trip {
             .body(body)
             .send()
             .await;
-        let response = match sent {
-            Ok(r) => r,
-            // Nothing reached the writer.
-            Err(e) if e.is_connect() => {
-                return Err(not_applied(format!(
-                    "the writer at {url} is unreachable: {e}"
-                )));
-            }
-            Err(e) => {
-                return Err(CommitError::NotDurable {
-                    cause: format!("no answer from the writer at {url}: {e}"),
-                });
+        let unknown = |why: String| {
+            tracing::warn!(currency = %self.currency, writer = %url, "a forwarded write's outcome is unknown: {why}");
+            CommitError::NotDurable {
+                cause: "the node that writes this currency did not answer in time".into(),
             }
         };
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => {
+                // Nothing reached the writer.
+                tracing::warn!(currency = %self.currency, writer = %url, "the writer is unreachable: {e}");
+                return Err(not_applied(
+                    "the node that writes this currency cannot be reached; retry shortly",
+                ));
+            }
+            Err(e) => return Err(unknown(e.to_string())),
+        };
         let status = response.status();
-        let unknown = response
+        let refused = response
             .headers()
             .get(OUTCOME_HEADER)
-            .is_some_and(|v| v == "unknown");
+            .is_some_and(|v| v == "not-applied");
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| CommitError::NotDurable {
-                cause: format!("the writer's answer was cut off: {e}"),
-            })?;
+            .map_err(|e| unknown(format!("the answer was cut off: {e}")))?;
         if status == reqwest::StatusCode::OK {
-            return decode_answer(&bytes, n).map_err(|e| CommitError::NotDurable {
-                cause: format!("the writer's answer does not decode: {e}"),
-            });
+            return decode_answer(&bytes, n)
+                .map_err(|e| unknown(format!("the answer does not decode: {e}")));
         }
-        let why = String::from_utf8_lossy(&bytes)
-            .chars()
-            .take(300)
-            .collect::<String>();
-        if unknown || status.is_server_error() && status != reqwest::StatusCode::SERVICE_UNAVAILABLE
-        {
-            Err(CommitError::NotDurable {
-                cause: format!("the writer answered {status}: {why}"),
-            })
-        } else {
-            Err(not_applied(format!("the writer answered {status}: {why}")))
+        let why: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+        if !refused {
+            return Err(unknown(format!("answered {status}: {why}")));
         }
+        tracing::info!(currency = %self.currency, writer = %url, %status, "the writer refused a forwarded write: {why}");
+        Err(not_applied(
+            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                "the node that writes this currency is busy; retry shortly"
+            } else {
+                "the node that writes this currency did not take the write; retry shortly"
+            },
+        ))
     }
 }
 
@@ -380,5 +419,8 @@ mod tests {
         assert!(!signed(&key, "demo", b"body", Some(&stale)), "too old");
         let junk = HeaderValue::from_static("12.zz");
         assert!(!signed(&key, "demo", b"body", Some(&junk)));
+        assert!(plausibly_signed(Some(&value)));
+        assert!(!plausibly_signed(Some(&stale)) && !plausibly_signed(Some(&junk)));
+        assert!(!plausibly_signed(None));
     }
 }

@@ -542,8 +542,9 @@ async fn serve(
                 None => std::future::pending().await,
             }
         } => tracing::info!("time limit reached: stopping"),
-        // Another node took a currency's lease (this one was paused or cut off): its
-        // writes are fenced already; stop serving, so clients go to the writer.
+        // Another node took a currency's lease (this one was paused or cut off; its
+        // writes are fenced already), or a hand-over left it neither writing nor
+        // following: stop serving, so clients go to the other nodes.
         code = async {
             loop {
                 if let Backing::Postgres(node) = &backing
@@ -553,7 +554,7 @@ async fn serve(
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-        } => tracing::error!(currency = %code, "another node writes this currency now: stopping"),
+        } => tracing::error!(currency = %code, "this node can no longer serve this currency (another node took its lease, or it could not follow after handing it over): stopping; restart it to follow"),
     }
     // Stop taking requests (in-flight ones finish), then the jobs, then the engines
     // (each finishes and acknowledges its queued batches when dropped).
@@ -573,7 +574,7 @@ async fn serve(
         let lost = node.lost();
         node.release();
         if let Some(code) = lost {
-            anyhow::bail!("stopped: another node took over currency {code}");
+            anyhow::bail!("stopped: this node can no longer serve currency {code}; restart it");
         }
     }
     Ok(())

@@ -41,18 +41,25 @@ pub struct PgNode {
     /// One per currency this node writes: renews its lease; says when another node
     /// took it.
     keepers: Arc<Mutex<Vec<(CurrencyCode, Keeper)>>>,
+    /// A currency this node neither writes nor follows any more (a hand-over that
+    /// stopped its writer but could not start its follower).
+    broken: Arc<Mutex<Option<CurrencyCode>>>,
     stop: Arc<AtomicBool>,
-    watcher: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl PgNode {
-    /// A currency whose lease another node took: this node must stop serving.
+    /// A currency this node must stop serving for: another node took its lease (this
+    /// node's memory may hold a batch the database refused), or a hand-over left it
+    /// neither writing nor following. A restart brings the node back as a follower.
     pub fn lost(&self) -> Option<CurrencyCode> {
-        self.keepers
+        let taken = self
+            .keepers
             .lock()
             .iter()
             .find(|(_, k)| k.lost())
-            .map(|(c, _)| c.clone())
+            .map(|(c, _)| c.clone());
+        taken.or_else(|| self.broken.lock().clone())
     }
 
     /// The currencies this node writes now.
@@ -71,10 +78,7 @@ impl PgNode {
     /// Stops taking leases and gives every lease up (a clean stop, after the engines
     /// stopped), so that the others take over at once.
     pub fn release(mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(w) = self.watcher.take() {
-            let _ = w.join();
-        }
+        self.stop_threads();
         for (_, keeper) in std::mem::take(&mut *self.keepers.lock()) {
             keeper.release();
         }
@@ -84,12 +88,18 @@ impl PgNode {
     }
 }
 
+impl PgNode {
+    fn stop_threads(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Drop for PgNode {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(w) = self.watcher.take() {
-            let _ = w.join();
-        }
+        self.stop_threads();
     }
 }
 
@@ -194,16 +204,39 @@ pub fn open(
     }
     let stop = Arc::new(AtomicBool::new(false));
     let node_url = Arc::new(Mutex::new(String::new()));
+    let broken = Arc::new(Mutex::new(None));
+    // Saying it is alive on a thread of its own: a long take-over or hand-over must
+    // not make the others count this node dead and share its currencies out.
+    let announcer = {
+        let (db, name, url, stop) = (
+            Arc::clone(&db),
+            name.to_owned(),
+            Arc::clone(&node_url),
+            Arc::clone(&stop),
+        );
+        std::thread::Builder::new()
+            .name("alive".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    let url = url.lock().clone();
+                    if let Err(e) = nodes::announce(&db, &name, &url) {
+                        tracing::warn!("saying this node is alive failed: {e}");
+                    }
+                    std::thread::sleep(ttl / 6);
+                }
+            })
+            .context("starting the node's announcer")?
+    };
     let watcher = Watcher {
         db: Arc::clone(&db),
         name: name.to_owned(),
-        url: Arc::clone(&node_url),
         ttl,
         engines: opened
             .iter()
             .map(|(c, _, e)| (c.clone(), Arc::clone(e)))
             .collect(),
         keepers: Arc::clone(&keepers),
+        broken: Arc::clone(&broken),
         stop: Arc::clone(&stop),
         forward,
     };
@@ -221,8 +254,9 @@ pub fn open(
             name: name.to_owned(),
             url: node_url,
             keepers,
+            broken,
             stop,
-            watcher: Some(watcher),
+            threads: vec![announcer, watcher],
         },
     ))
 }
@@ -292,15 +326,15 @@ fn follow(db: &Arc<Db>, currency: &str) -> anyhow::Result<Standby> {
     }
 }
 
-/// Keeps this node counted alive, and takes the leases of currencies it follows when
-/// they fall free and its share allows, promoting their followers.
+/// Takes the leases of currencies this node follows when they fall free and its share
+/// allows, promoting their followers, and hands one over when it writes too many.
 struct Watcher {
     db: Arc<Db>,
     name: String,
-    url: Arc<Mutex<String>>,
     ttl: Duration,
     engines: Vec<(CurrencyCode, Arc<Engine>)>,
     keepers: Arc<Mutex<Vec<(CurrencyCode, Keeper)>>>,
+    broken: Arc<Mutex<Option<CurrencyCode>>>,
     stop: Arc<AtomicBool>,
     forward: Arc<dyn engine::Forward>,
 }
@@ -308,19 +342,23 @@ struct Watcher {
 impl Watcher {
     fn run(self) {
         let every = self.ttl / 6;
+        let mut handed_over: Option<Instant> = None;
         while !self.stop.load(Ordering::Acquire) {
-            let url = self.url.lock().clone();
-            if let Err(e) = nodes::announce(&self.db, &self.name, &url) {
-                tracing::warn!("saying this node is alive failed: {e}");
-            }
-            if let Err(e) = self.maybe_hand_over() {
-                tracing::warn!("handing a currency over failed: {e:#}");
+            // One hand-over at a time, and time for it to settle before the next.
+            if handed_over.is_none_or(|t| t.elapsed() > self.ttl * 2) {
+                match self.maybe_hand_over() {
+                    Ok(true) => handed_over = Some(Instant::now()),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("handing a currency over failed: {e:#}"),
+                }
             }
             for (code, engine) in &self.engines {
                 if self.stop.load(Ordering::Acquire) {
                     return;
                 }
+                // A follower that diverged must not take a lease it cannot write.
                 if engine.follows()
+                    && matches!(engine.health(), engine::Health::Running)
                     && let Err(e) = self.maybe_take(code, engine)
                 {
                     tracing::warn!(currency = %code, "taking over failed, trying again: {e:#}");
@@ -331,27 +369,43 @@ impl Watcher {
     }
 
     /// Hands one currency over when this node writes more than its share and another
-    /// node alive writes fewer than theirs (a node joined): that node takes it.
-    fn maybe_hand_over(&self) -> anyhow::Result<()> {
+    /// node alive writes at least two fewer (a node joined): that node takes it.
+    /// Answers whether it handed one over.
+    fn maybe_hand_over(&self) -> anyhow::Result<bool> {
         let writing = self.keepers.lock().len();
         let alive = nodes::alive(&self.db, self.ttl * ALIVE_WITHIN_LEASES)?;
         let share = nodes::fair_share(self.engines.len(), alive.len());
         if writing <= share {
-            return Ok(());
+            return Ok(false);
         }
         let held = lease::held_by_node(&self.db)?;
-        let short = alive
-            .iter()
-            .find(|n| n.name != self.name && held.get(&n.name).copied().unwrap_or(0) < share);
+        // At least two apart, or the currency would only move the imbalance around.
+        let short = alive.iter().find(|n| {
+            n.name != self.name && held.get(&n.name).copied().unwrap_or(0) + 2 <= writing
+        });
         let Some(short) = short else {
-            return Ok(());
+            return Ok(false);
         };
-        let Some((code, keeper)) = self.keepers.lock().pop() else {
-            return Ok(());
+        // A healthy writer: one whose journal failed is not known to hold its state.
+        let engine_of = |code: &CurrencyCode| {
+            self.engines
+                .iter()
+                .find(|(c, _)| c == code)
+                .map(|(_, e)| Arc::clone(e))
         };
-        let Some((_, engine)) = self.engines.iter().find(|(c, _)| *c == code) else {
+        let taken = {
+            let mut keepers = self.keepers.lock();
+            let at = keepers.iter().rposition(|(c, _)| {
+                engine_of(c).is_some_and(|e| matches!(e.health(), engine::Health::Running))
+            });
+            at.map(|i| keepers.remove(i))
+        };
+        let Some((code, keeper)) = taken else {
+            return Ok(false);
+        };
+        let Some(engine) = engine_of(&code) else {
             self.keepers.lock().push((code, keeper));
-            return Ok(());
+            return Ok(false);
         };
         tracing::info!(currency = %code, to = %short.name, writing, share, "handing a currency over to a node with fewer than its share");
         let reader: Arc<dyn Storage> =
@@ -368,7 +422,7 @@ impl Watcher {
         ) {
             Ok(()) => {
                 keeper.release();
-                Ok(())
+                Ok(true)
             }
             Err(e) if engine.writes_here() => {
                 // Refused before anything changed: this node goes on writing.
@@ -377,9 +431,10 @@ impl Watcher {
             }
             Err(e) => {
                 // Stopped writing but could not follow: the lease runs out (not given
-                // up at once, the batches' fate being unclear) and another node takes
-                // it; this node forwards writes meanwhile.
+                // up at once, the last batches' fate being unclear), another node takes
+                // it, and this node stops serving to come back as a follower.
                 drop(keeper);
+                *self.broken.lock() = Some(code);
                 Err(e).context("following after handing the writing over")
             }
         }
