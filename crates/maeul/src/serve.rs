@@ -405,7 +405,11 @@ async fn serve(
             id,
         })
     });
-    let handover = service::handover::Handover::open(&o.data_dir, Some(exporter))?;
+    let handover = match &backing {
+        Backing::DataDir => service::handover::Handover::open(&o.data_dir, Some(exporter))?,
+        // The operator-change files and the export read a data directory's journals.
+        Backing::Postgres(_) => service::handover::Handover::unsupported(),
+    };
     // A currency that moved to another operator takes nothing more here: its last
     // record stays the handover's halt.
     for (code, _, engine) in &opened {

@@ -165,6 +165,9 @@ pub struct Feed {
 /// Successor credentials, the cutover, and where moved currencies went.
 pub struct Handover {
     data_dir: Option<PathBuf>,
+    /// Set where an operator change cannot be made (a PostgreSQL store): every step of
+    /// one is refused, saying so.
+    unsupported: bool,
     kept: RwLock<BTreeMap<String, Kept>>,
     /// Where the last feed read of each currency ended: (next seq, its offset, the
     /// chain hash before it), so the next read starts there.
@@ -200,6 +203,7 @@ impl Default for Handover {
     fn default() -> Self {
         Handover {
             data_dir: None,
+            unsupported: false,
             kept: RwLock::new(BTreeMap::new()),
             positions: Mutex::new(BTreeMap::new()),
             cutover: tokio::sync::Mutex::new(()),
@@ -232,6 +236,15 @@ fn moved_error(m: &Moved) -> ServiceError {
 impl Handover {
     /// Reads what each currency of `data_dir` keeps; `exporter` makes the set at the
     /// cutover.
+    /// A node that cannot hand its currencies over (its store is PostgreSQL): issuing
+    /// a successor credential, and so everything after it, is refused with words.
+    pub fn unsupported() -> Handover {
+        Handover {
+            unsupported: true,
+            ..Handover::default()
+        }
+    }
+
     pub fn open(data_dir: &Path, exporter: Option<Exporter>) -> anyhow::Result<Handover> {
         let mut kept = BTreeMap::new();
         let root = data_dir.join("currencies");
@@ -384,6 +397,9 @@ impl Handover {
     /// operator's route asks this after checking who asks; a rehearsal asks it of a
     /// copy of the data directory.
     pub fn issue(&self, code: &str) -> Result<String, ServiceError> {
+        if self.unsupported {
+            return Err(unsupported());
+        }
         let mut bytes = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
         let credential = format!("mhs_{}", blake3::Hash::from(bytes).to_hex());
@@ -401,6 +417,16 @@ impl Handover {
         self.keep(code, k)?;
         Ok(credential)
     }
+}
+
+/// Why no operator change can start here.
+fn unsupported() -> ServiceError {
+    ServiceError::new(
+        http::StatusCode::CONFLICT,
+        "operator_change_unsupported",
+        "PostgreSQL 저장소에서는 운영사 변경을 아직 할 수 없습니다. 새 운영사에 넘기려면 먼저 데이터 디렉터리로 옮겨야 합니다.",
+        "An operator change cannot be made from a PostgreSQL store yet. To hand over to a new operator, move the currency to a data directory first.",
+    )
 }
 
 fn currency<'a>(service: &'a Service, code: &str) -> Result<&'a Currency, ServiceError> {
