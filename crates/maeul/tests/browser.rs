@@ -85,6 +85,16 @@ fn pages_work_in_a_real_browser() {
         // The simulated bank, for journeys that read what arrived there (the 1-won code).
         .env("MAEUL_BANK_URL", &bank)
         .env("MAEUL_TILES_PORT", tiles_port.to_string())
+        // What the server keeps its store in: some journeys differ (an operator change
+        // is refused on PostgreSQL).
+        .env(
+            "MAEUL_STORE",
+            if common::on_postgres() {
+                "postgres"
+            } else {
+                "embedded"
+            },
+        )
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .status();

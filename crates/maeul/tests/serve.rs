@@ -106,9 +106,7 @@ fn serve_brings_up_the_demo_and_stops_cleanly_on_ctrl_c() {
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
-    let report = engine::verify(
-        maeul::data_dir::storage(dir.path(), &engine::CurrencyCode::new("demo").unwrap()).as_ref(),
-    );
+    let report = engine::verify(common::journal(dir.path(), "demo").as_ref());
     assert!(report.ok(), "{report}");
 }
 

@@ -19,6 +19,7 @@ pub fn serve_with(
     seconds: u32,
     more: &[&str],
 ) -> (Child, String, String) {
+    let store = store_args(dir, more);
     let mut child = Command::new(env!("CARGO_BIN_EXE_maeul"))
         .args([
             "serve",
@@ -31,6 +32,7 @@ pub fn serve_with(
         .args(["--seconds", &seconds.to_string(), "--data-dir"])
         .arg(dir)
         .args(more)
+        .args(&store)
         .stdout(Stdio::piped())
         .stderr(if std::env::var_os("MAEUL_TEST_SERVER_LOG").is_some() {
             Stdio::inherit()
@@ -68,4 +70,50 @@ pub async fn sign_in(http: &reqwest::Client, base: &str, login: &str) -> String 
         .as_str()
         .unwrap_or_else(|| panic!("{login} cannot sign in: {session}"))
         .to_owned()
+}
+
+/// Whether this run keeps currencies, people and registries in PostgreSQL
+/// (`MAEUL_TEST_STORE=postgres`; `.ci/run` runs the binary's serving tests both ways).
+pub fn on_postgres() -> bool {
+    std::env::var("MAEUL_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// Where the server on `dir` keeps its store in a PostgreSQL run: a scratch schema
+/// named in `dir`, the same for every start on `dir` (a restart finds what the last
+/// start wrote), left for `.ci/run` to drop.
+fn store_url(dir: &Path) -> String {
+    let named = dir.join("test-store-url");
+    if let Ok(url) = std::fs::read_to_string(&named) {
+        return url;
+    }
+    let scratch = pgstore::scratch::ScratchDb::new();
+    let url = scratch.url();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&named, &url).unwrap();
+    // Outlives this test process's handle: the server and its restarts use it.
+    std::mem::forget(scratch);
+    url
+}
+
+/// `--store` arguments in a PostgreSQL run (unless the test gives its own).
+fn store_args(dir: &Path, more: &[&str]) -> Vec<String> {
+    if !on_postgres() || more.contains(&"--store") {
+        return Vec::new();
+    }
+    vec![
+        "--store".into(),
+        store_url(dir),
+        "--node-name".into(),
+        "test-node".into(),
+    ]
+}
+
+/// The journal of `currency` as the server on `dir` kept it: in its data directory,
+/// or in PostgreSQL in a PostgreSQL run.
+pub fn journal(dir: &Path, currency: &str) -> std::sync::Arc<dyn engine::Storage> {
+    if on_postgres() {
+        let db = std::sync::Arc::new(pgstore::Db::connect(&store_url(dir)).unwrap());
+        return std::sync::Arc::new(pgstore::PgStorage::reader(db, currency));
+    }
+    maeul::data_dir::storage(dir, &engine::CurrencyCode::new(currency).unwrap())
 }
