@@ -34,6 +34,8 @@ use service::Service;
 pub const SIGNATURE_HEADER: &str = "x-maeul-forward";
 /// On a refusal: `not-applied` when the writer refused before submitting.
 const OUTCOME_HEADER: &str = "x-maeul-outcome";
+/// The writer's MAC over its answer (see `answer_mac`).
+const ANSWER_HEADER: &str = "x-maeul-answer";
 /// How long the body of a forwarded write may take to arrive.
 const BODY_WITHIN: Duration = Duration::from_secs(10);
 /// How old a signed request may be (clocks of nodes differ a little).
@@ -97,12 +99,52 @@ pub fn router(service: Arc<Service>, key: [u8; 32]) -> Router {
         .with_state(Arc::new((service, key)))
 }
 
-/// A refusal before anything was submitted: the sender may say "not applied".
-fn refuse(status: StatusCode, why: String) -> Response {
-    let mut r = (status, why).into_response();
-    r.headers_mut()
-        .insert(OUTCOME_HEADER, HeaderValue::from_static("not-applied"));
-    r
+/// What the writer answers, before it is signed.
+struct Answer {
+    status: StatusCode,
+    /// Refused before anything was submitted: the sender may say "not applied".
+    refused: bool,
+    body: Vec<u8>,
+}
+
+fn refuse(status: StatusCode, why: String) -> Answer {
+    Answer {
+        status,
+        refused: true,
+        body: why.into_bytes(),
+    }
+}
+
+/// The writer does not know whether the write was applied.
+fn unknown(why: String) -> Answer {
+    Answer {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        refused: false,
+        body: why.into_bytes(),
+    }
+}
+
+/// The MAC of an answer, bound to the request it answers (its signature header), so
+/// that nothing between the nodes can make up an outcome or a refusal.
+fn answer_mac(
+    key: &[u8; 32],
+    request_signature: &str,
+    status: u16,
+    refused: bool,
+    body: &[u8],
+) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(b"maeul-answer-v1\0");
+    h.update(request_signature.as_bytes());
+    h.update(b"\0");
+    h.update(status.to_string().as_bytes());
+    h.update(if refused {
+        b"\0refused\0"
+    } else {
+        b"\0answered\0"
+    });
+    h.update(body);
+    h.finalize()
 }
 
 /// Whether a signature header is well formed and recent, looked at before the body is
@@ -122,7 +164,37 @@ async fn take(
 ) -> Response {
     let (service, key) = state.as_ref();
     let signature = request.headers().get(SIGNATURE_HEADER).cloned();
-    if !plausibly_signed(signature.as_ref()) {
+    let answer = decide(service, key, &currency, signature.as_ref(), request).await;
+    let request_signature = signature
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mac = answer_mac(
+        key,
+        request_signature,
+        answer.status.as_u16(),
+        answer.refused,
+        &answer.body,
+    );
+    let mut response = (answer.status, answer.body).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(mac.to_hex().as_str()) {
+        headers.insert(ANSWER_HEADER, v);
+    }
+    if answer.refused {
+        headers.insert(OUTCOME_HEADER, HeaderValue::from_static("not-applied"));
+    }
+    response
+}
+
+async fn decide(
+    service: &Service,
+    key: &[u8; 32],
+    currency: &str,
+    signature: Option<&HeaderValue>,
+    request: axum::extract::Request,
+) -> Answer {
+    if !plausibly_signed(signature) {
         return refuse(StatusCode::UNAUTHORIZED, "not signed by a node".into());
     }
     let read = axum::body::to_bytes(request.into_body(), BODY_BYTES_MAX);
@@ -135,10 +207,10 @@ async fn take(
             );
         }
     };
-    if !signed(key, &currency, &body, signature.as_ref()) {
+    if !signed(key, currency, &body, signature) {
         return refuse(StatusCode::UNAUTHORIZED, "not signed by a node".into());
     }
-    let Ok(c) = service.currency(&currency) else {
+    let Ok(c) = service.currency(currency) else {
         return refuse(
             StatusCode::NOT_FOUND,
             format!("no currency {currency} here"),
@@ -166,22 +238,17 @@ async fn take(
     let n = commands.len();
     let ticket = match engine.submit(commands) {
         Ok(t) => t,
-        Err(SubmitError::Busy { retry_after }) => {
-            let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, "the writer is busy".into());
-            let secs = retry_after.as_secs().max(1).to_string();
-            if let Ok(v) = HeaderValue::from_str(&secs) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
+        Err(SubmitError::Busy { .. }) => {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the writer is busy".into());
         }
         Err(e) => return refuse(StatusCode::CONFLICT, format!("not submitted: {e}")),
     };
     match ticket.outcome().await {
-        Ok(outcomes) if outcomes.len() == n => (
-            StatusCode::OK,
-            encode_answer(engine.durable_seq(), &outcomes),
-        )
-            .into_response(),
+        Ok(outcomes) if outcomes.len() == n => Answer {
+            status: StatusCode::OK,
+            refused: false,
+            body: encode_answer(engine.durable_seq(), &outcomes),
+        },
         Ok(_) => unknown("the engine answered a different number of outcomes".into()),
         Err(CommitError::NotApplied { cause }) => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -189,11 +256,6 @@ async fn take(
         ),
         Err(e) => unknown(e.to_string()),
     }
-}
-
-/// The writer does not know whether the write was applied.
-fn unknown(why: String) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, why).into_response()
 }
 
 /// The follower's side: sends writes to the node holding the currency's lease.
@@ -344,7 +406,7 @@ impl Trip {
                 url.trim_end_matches('/'),
                 path(&self.currency)
             ))
-            .header(SIGNATURE_HEADER, signature)
+            .header(SIGNATURE_HEADER, &signature)
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(body)
             .send()
@@ -371,10 +433,23 @@ impl Trip {
             .headers()
             .get(OUTCOME_HEADER)
             .is_some_and(|v| v == "not-applied");
+        let mac = response
+            .headers()
+            .get(ANSWER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| blake3::Hash::from_hex(v).ok());
         let bytes = response
             .bytes()
             .await
             .map_err(|e| unknown(format!("the answer was cut off: {e}")))?;
+        // Only the writer's own word counts: whatever else answered (a proxy, a
+        // stranger on the network) knows nothing of the outcome.
+        let expected = answer_mac(&self.key, &signature, status.as_u16(), refused, &bytes);
+        if mac != Some(expected) {
+            return Err(unknown(format!(
+                "an answer not signed by the writer ({status})"
+            )));
+        }
         if status == reqwest::StatusCode::OK {
             return decode_answer(&bytes, n)
                 .map_err(|e| unknown(format!("the answer does not decode: {e}")));
@@ -422,5 +497,33 @@ mod tests {
         assert!(plausibly_signed(Some(&value)));
         assert!(!plausibly_signed(Some(&stale)) && !plausibly_signed(Some(&junk)));
         assert!(!plausibly_signed(None));
+    }
+
+    #[test]
+    fn an_answer_is_bound_to_its_request_status_refusal_and_body() {
+        let key = [7u8; 32];
+        let mac = answer_mac(&key, "1.ab", 200, false, b"outcomes");
+        assert_eq!(mac, answer_mac(&key, "1.ab", 200, false, b"outcomes"));
+        assert_ne!(mac, answer_mac(&[8u8; 32], "1.ab", 200, false, b"outcomes"));
+        assert_ne!(
+            mac,
+            answer_mac(&key, "2.ab", 200, false, b"outcomes"),
+            "another request"
+        );
+        assert_ne!(
+            mac,
+            answer_mac(&key, "1.ab", 503, false, b"outcomes"),
+            "another status"
+        );
+        assert_ne!(
+            mac,
+            answer_mac(&key, "1.ab", 200, true, b"outcomes"),
+            "made a refusal"
+        );
+        assert_ne!(
+            mac,
+            answer_mac(&key, "1.ab", 200, false, b"outcomeS"),
+            "another body"
+        );
     }
 }
