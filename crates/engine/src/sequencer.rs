@@ -510,16 +510,20 @@ impl Engine {
         // Held while queueing, so that `submit_last` has nothing queued after it.
         let health = self.shared.health.lock();
         refusal(&health).map_or(Ok(()), Err)?;
-        if self.submissions.read().is_none()
-            && let Some(forward) = self.forward.read().as_ref()
-        {
-            return Ok(crate::follower::forward(
+        let submissions = self.submissions.read();
+        if let Some(tx) = submissions.as_ref() {
+            return self.enqueue(tx, commands, retry_after);
+        }
+        drop(submissions);
+        // A follower: the writer is another node.
+        match self.forward.read().as_ref() {
+            Some(forward) => Ok(crate::follower::forward(
                 &self.shared,
                 forward.as_ref(),
                 commands,
-            ));
+            )),
+            None => Err(SubmitError::Stopped),
         }
-        self.enqueue(commands, retry_after)
     }
 
     /// Queues `commands` as the last this engine ever takes (an operator change: the
@@ -533,7 +537,11 @@ impl Engine {
         }
         let mut health = self.shared.health.lock();
         refusal(&health).map_or(Ok(()), Err)?;
-        let ticket = self.enqueue(commands, retry_after)?;
+        let submissions = self.submissions.read();
+        let Some(tx) = submissions.as_ref() else {
+            return Err(SubmitError::Stopped);
+        };
+        let ticket = self.enqueue(tx, commands, retry_after)?;
         *health = Health::ReadOnly {
             cause: cause.to_owned(),
         };
@@ -553,13 +561,10 @@ impl Engine {
 
     fn enqueue(
         &self,
+        tx: &Sender<Submission>,
         commands: Vec<Envelope>,
         retry_after: Duration,
     ) -> Result<Ticket, SubmitError> {
-        let submissions = self.submissions.read();
-        let Some(tx) = submissions.as_ref() else {
-            return Err(SubmitError::Stopped);
-        };
         let (reply, rx) = oneshot::channel();
         match tx.try_send(Submission { commands, reply }) {
             Ok(()) => Ok(Ticket(rx)),

@@ -369,7 +369,12 @@ impl Trip {
         let currency = self.currency.clone();
         let found = tokio::task::spawn_blocking(move || pgstore::nodes::writer_of(&db, &currency))
             .await
-            .map_err(|e| not_applied(format!("finding the writer: {e}")))?
+            .map_err(|e| {
+                tracing::warn!(currency = %self.currency, "finding the writer failed: {e}");
+                not_applied(
+                    "the node that writes this currency is not known right now; retry shortly",
+                )
+            })?
             .map_err(|e| {
                 tracing::warn!(currency = %self.currency, "finding the writer failed: {e}");
                 not_applied(

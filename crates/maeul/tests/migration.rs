@@ -51,20 +51,9 @@ fn verify(dir: &Path) -> engine::VerifyReport {
     report
 }
 
+/// `common::sign_in`, given the API's base (`…/api/v1`).
 async fn sign_in(http: &reqwest::Client, api: &str, login: &str) -> String {
-    let session: serde_json::Value = http
-        .post(format!("{api}/sessions"))
-        .json(&serde_json::json!({"login": login, "password": maeul::serve::DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{login} cannot sign in: {session}"))
-        .to_owned()
+    common::sign_in(http, api.strip_suffix("/api/v1").unwrap_or(api), login).await
 }
 
 /// The operator issues the successor credential; it is written to `to`.

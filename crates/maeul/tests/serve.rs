@@ -18,18 +18,7 @@ fn serve_brings_up_the_demo_and_stops_cleanly_on_ctrl_c() {
         let http = reqwest::Client::new();
         let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
         assert_eq!(ready.status(), 200);
-        let session: serde_json::Value = http
-            .post(format!("{base}/api/v1/sessions"))
-            .json(
-                &serde_json::json!({"login": "operator", "password": maeul::serve::DEMO_PASSWORD}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = session["token"].as_str().unwrap();
+        let token = &common::sign_in(&http, &base, "operator").await;
         // Synthetic payments flow: the report shows payments within a few seconds.
         let mut payments = 0;
         for _ in 0..50 {
