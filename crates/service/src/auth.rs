@@ -328,6 +328,8 @@ pub struct Auth {
     dummy_hash: Mutex<Option<String>>,
     hashing: Arc<Semaphore>,
     hashing_waiting: std::sync::atomic::AtomicUsize,
+    /// Where the hashes run: threads of their own, at a lower priority.
+    hashers: crate::hashing::Hashers,
     session_ttl: Duration,
     argon: Params,
     /// Redacted in `Debug`: `Auth` is inside `AppState`, which is printed whole.
@@ -418,6 +420,7 @@ impl Auth {
             dummy_hash: Mutex::new(None),
             hashing: Arc::new(Semaphore::new(HASHING_AT_ONCE)),
             hashing_waiting: std::sync::atomic::AtomicUsize::new(0),
+            hashers: crate::hashing::Hashers::new(HASHING_AT_ONCE)?,
             session_ttl: Duration::from_secs(12 * 3600),
             argon,
         })
@@ -452,30 +455,32 @@ impl Auth {
     async fn hash(&self, secret: String) -> Result<String, ServiceError> {
         let _permit = self.hashing_turn().await?;
         let argon = self.argon();
-        tokio::task::spawn_blocking(move || {
-            let mut salt = [0u8; 16];
-            rand::rng().fill_bytes(&mut salt);
-            let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-            argon
-                .hash_password(secret.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| ServiceError::internal(e.to_string()))?
-        .map_err(ServiceError::internal)
+        self.hashers
+            .run(move || {
+                let mut salt = [0u8; 16];
+                rand::rng().fill_bytes(&mut salt);
+                let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+                argon
+                    .hash_password(secret.as_bytes(), &salt)
+                    .map(|h| h.to_string())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .ok_or_else(|| ServiceError::internal("the hashing threads stopped"))?
+            .map_err(ServiceError::internal)
     }
 
     async fn verify(&self, secret: String, stored: String) -> Result<bool, ServiceError> {
         let _permit = self.hashing_turn().await?;
         let argon = self.argon();
-        tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&stored)
-                .map(|h| argon.verify_password(secret.as_bytes(), &h).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(|e| ServiceError::internal(e.to_string()))
+        self.hashers
+            .run(move || {
+                PasswordHash::new(&stored)
+                    .map(|h| argon.verify_password(secret.as_bytes(), &h).is_ok())
+                    .unwrap_or(false)
+            })
+            .await
+            .ok_or_else(|| ServiceError::internal("the hashing threads stopped"))
     }
 
     async fn dummy_hash(&self) -> Result<String, ServiceError> {

@@ -31,6 +31,7 @@ pub mod citizen;
 pub mod dashboard;
 pub mod error;
 pub mod handover;
+pub mod hashing;
 pub mod history;
 pub mod idempotency;
 pub mod ledger_ops;
