@@ -1,6 +1,6 @@
-//! What every request passes before its route: metrics per route, admission (a place
-//! among the requests in flight, or 503 at once), the request's deadline, and its body
-//! received whole under the body timeouts and size limits.
+//! What every API request passes before its route: metrics per route, the request's
+//! deadline, and its body received whole under the body timeouts and size limits. (A
+//! place in flight is given before, at the gate: `crate::gate`.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,13 +30,14 @@ fn body_limit(route: &str) -> usize {
     }
 }
 
-/// Metrics per route, admission, and the request deadline.
-///
-/// The body is received first, whole, under the body timeouts, and only then is the
-/// request given a place among those in flight: a client that sends headers and then
-/// stalls costs a connection (bounded per address and in total), never one of the
-/// places every citizen's payment needs. Bodies being received are bounded in bytes
-/// too (`PENDING_BODY_BYTES_MAX`).
+/// Marks a request whose body the gate received whole.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Received;
+
+/// Metrics per route, the route's body limit, and the request deadline. A place in
+/// flight was given before, at the gate (`crate::gate`), which received small bodies
+/// whole; an upload's body is received here, under its route's limit and the body
+/// timeouts, after its route's own checks.
 pub(crate) async fn observe(
     State(state): State<Arc<AppState>>,
     req: Request,
@@ -47,27 +48,20 @@ pub(crate) async fn observe(
         .get::<MatchedPath>()
         .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
-    // Load shedding: beyond the in-flight limit a request is answered 503 at once rather
-    // than queued behind the others (an admitted request's latency stays short). Health,
-    // readiness and metrics are never shed: operators need them most under load.
-    let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
-    let response = match receive_body(&state, &route, req).await {
+    // Received whole at the gate already (under `BODY_BYTES_MAX`, which no gated route
+    // exceeds): not copied again.
+    let received = if req.extensions().get::<Received>().is_some() {
+        Ok((req, None))
+    } else {
+        receive_body(&state, body_limit(&route), req).await
+    };
+    let response = match received {
         Err(e) => e.into_response(),
         Ok((req, pending)) => {
-            let admitted = if probe { None } else { state.admit_request() };
-            // Once admitted, the in-flight limit bounds what the body holds.
             drop(pending);
-            if !probe && admitted.is_none() {
-                ApiError::busy(1).into_response()
-            } else {
-                let r = match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        ApiError::unavailable("the request's deadline passed").into_response()
-                    }
-                };
-                drop(admitted);
-                r
+            match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
+                Ok(r) => r,
+                Err(_) => ApiError::unavailable("the request's deadline passed").into_response(),
             }
         }
     };
@@ -89,14 +83,13 @@ pub(crate) async fn observe(
 /// 408 when it pauses longer than the body timeout or arrives slower than
 /// `BODY_BYTES_PER_S_MIN`, 503 when the bodies being received already hold
 /// `PENDING_BODY_BYTES_MAX`.
-async fn receive_body(
+pub(crate) async fn receive_body(
     state: &AppState,
-    route: &str,
+    limit: usize,
     req: Request,
 ) -> Result<(Request, Option<tokio::sync::OwnedSemaphorePermit>), ApiError> {
     use futures_util::StreamExt;
 
-    let limit = body_limit(route);
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

@@ -7,7 +7,9 @@
 //! in Korean and English. Money never moves here, nor is any rule decided here.
 //!
 //! Overload is answered at once: a full sequencer queue is `503` with `Retry-After`,
-//! never a wait that times out.
+//! never a wait that times out. In front of everything, the gate (`gate`) gives places
+//! in flight by class: counter payments first; who cannot be let in soon is told busy
+//! or handed a ticket for the waiting room.
 //!
 //! Slow clients cost a connection, never a place among the requests in flight: headers
 //! must arrive within [`HEADER_TIMEOUT`], the body within [`BODY_TIMEOUT`] (buffered
@@ -19,6 +21,7 @@ mod admission;
 pub mod bank_link;
 pub mod connections;
 pub mod extract;
+pub mod gate;
 pub mod idempotency;
 mod metrics;
 pub mod moved;
@@ -44,9 +47,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Live payment streams open, per user and in all.
     pub streams: Arc<limits::Streams>,
-    /// Requests being handled now, and the most admitted at once (load shedding).
-    in_flight: std::sync::atomic::AtomicUsize,
-    in_flight_max: usize,
+    /// The gate: places in flight by class, and the waiting room (`gate`).
+    pub gate: gate::Gate,
     /// Open connections, per client address and in total.
     pub connections: Arc<connections::Connections>,
     /// Bounds on how long a client may take to send its request.
@@ -96,20 +98,10 @@ pub const PENDING_BODY_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Camera-image decodes at once by default: two cores, each decode up to 64 MiB.
 pub const IMAGE_DECODES_MAX: usize = service::IMAGE_DECODES_MAX;
 
-/// Requests handled at once by default; more are answered 503 with Retry-After at once.
-/// Two cores finish about 20,000 payments a second, so 256 in flight is about 13 ms of
-/// work: a deeper queue would only make every answer later.
+/// Requests handled at once by default; more wait their turn by class at the gate, or
+/// are told busy or handed a ticket (see `gate`). Two cores finish about 20,000
+/// payments a second, so 256 in flight is about 13 ms of work.
 pub const IN_FLIGHT_MAX: usize = 256;
-
-/// A request's place among those in flight; given back when dropped.
-#[derive(Debug)]
-pub struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
 
 impl std::ops::Deref for AppState {
     type Target = Service;
@@ -126,8 +118,9 @@ impl AppState {
         Ok(AppState {
             metrics: metrics::Metrics::new()?,
             streams,
-            in_flight: std::sync::atomic::AtomicUsize::new(0),
-            in_flight_max: IN_FLIGHT_MAX,
+            // A key of this process's own until the node gives the deployment's (see
+            // `with_waiting_room_key`): tickets then do not outlive a restart.
+            gate: gate::Gate::new(gate::Policy::default(), rand::random()),
             connections: Arc::new(connections::Connections::new(
                 connections::CONNECTIONS_PER_ADDRESS_MAX,
                 connections::CONNECTIONS_MAX,
@@ -168,25 +161,38 @@ impl AppState {
     }
 
     /// The same with another in-flight limit.
-    pub fn with_in_flight_limit(mut self, max: usize) -> AppState {
-        self.in_flight_max = max.max(1);
+    pub fn with_in_flight_limit(self, max: usize) -> AppState {
+        let policy = self.gate.places.policy();
+        self.with_admission(gate::Policy {
+            places: max.max(1),
+            ..policy
+        })
+    }
+
+    /// The same with another sharing of the places by class.
+    pub fn with_admission(self, policy: gate::Policy) -> AppState {
+        self.gate.places.set_policy(policy);
+        self
+    }
+
+    /// The same with the deployment's key for waiting-room tickets (kept across restarts
+    /// and shared by every node, so a ticket is good anywhere).
+    pub fn with_waiting_room_key(mut self, key: [u8; 32]) -> AppState {
+        let policy = self.gate.places.policy();
+        self.gate = gate::Gate::new(policy, key);
         self
     }
 
     /// Requests in flight now, and the most admitted at once.
     pub fn load(&self) -> (usize, usize) {
-        let now = self.in_flight.load(std::sync::atomic::Ordering::Acquire);
-        (now.min(self.in_flight_max), self.in_flight_max)
+        let load = self.gate.places.load();
+        (load.in_flight.min(load.places), load.places)
     }
 
-    /// A place for one more request, or `None` when the limit is reached.
-    pub fn admit_request(&self) -> Option<InFlight<'_>> {
-        use std::sync::atomic::Ordering;
-        let place = InFlight(&self.in_flight);
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.in_flight_max {
-            return None;
-        }
-        Some(place)
+    /// A place for one more request at once (as a counter payment), or `None` when none
+    /// is free. For tools and tests: requests take theirs at the gate.
+    pub fn admit_request(&self) -> Option<gate::Place<'_>> {
+        self.gate.places.try_enter(gate::Class::Counter)
     }
 
     /// The same with other caps on live payment streams (per user, in all).
@@ -226,6 +232,11 @@ pub async fn serve(
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let _ = bound.send(listener.local_addr()?);
+    // The gate stands in front of everything served: the API, the pages, the rest.
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&state),
+        gate::admit,
+    ));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(state.timeouts.header);

@@ -72,6 +72,7 @@ impl Metrics {
         }
         let (in_flight, _) = state.load();
         let (connections, _) = state.connections.load();
+        state.gate.render_metrics(&mut text);
         let _ = writeln!(
             text,
             "# HELP maeul_requests_in_flight Requests admitted and not yet answered.\n# TYPE maeul_requests_in_flight gauge\nmaeul_requests_in_flight {in_flight}"

@@ -4725,6 +4725,162 @@ async fn readiness_reports_connections_and_saturation() {
     drop(place);
 }
 
+/// The gate under an overload the test controls (it holds every place): a counter
+/// payment is let in ahead of sign-ups that came first; sign-ups that cannot be let in
+/// soon are handed tickets, told their place in line, and let in in the order the
+/// tickets were issued, whatever order they come back in. A forged or another class's
+/// ticket earns nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_payments_go_first_and_tickets_are_let_in_in_order() {
+    let svc = start_tuned(|s| {
+        let mut policy = server::gate::Policy {
+            places: 2,
+            ..server::gate::Policy::default()
+        };
+        // Long enough that the payment waits for the freed place rather than being
+        // told busy before the test frees one.
+        policy.classes[server::gate::Class::Counter.index()].wait_max = Duration::from_secs(5);
+        s.with_admission(policy)
+    })
+    .await;
+    let (citizen, _) = citizen_with_money(&svc, "gate-payer", "110-777-000001", 50_000).await;
+    let (_, merchant) = approved_merchant(&svc, "gate-shop", 77).await;
+    let sign_up = |n: usize, ticket: Option<String>| {
+        let mut req = svc.http.post(format!("{}/api/v1/citizens", svc.base)).json(
+            &json!({"login": format!("waiting-{n}"), "password": "s3cret-pass",
+                          "pin": "123456", "birth_year": 1990, "currency": "busan"}),
+        );
+        if let Some(t) = ticket {
+            req = req.header("maeul-ticket", t);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            let headers = res.headers().clone();
+            let body: Value = res.json().await.unwrap();
+            (status, headers, body)
+        }
+    };
+
+    // Every place is taken, long enough for the gate to measure that nothing is served
+    // (the set-up's requests fade from its rates).
+    let held: Vec<_> = (0..2).map(|_| svc.state.admit_request().unwrap()).collect();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (s, _) = svc.get("/api/v1/waiting-room", None).await;
+        assert_eq!(s, StatusCode::OK, "never held at the gate");
+    }
+    // Sign-ups wait at the gate a moment, then are handed tickets, in order.
+    let mut tickets = Vec::new();
+    for n in 0..3 {
+        let (status, headers, body) = sign_up(n, None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["code"], "waiting_room", "{body}");
+        assert_eq!(body["fields"]["position"], n + 1, "{body}");
+        assert!(
+            body["fields"]["estimated_wait_s"].as_f64().is_some(),
+            "{body}"
+        );
+        assert!(headers.contains_key("retry-after"), "{headers:?}");
+        let ticket = headers["maeul-ticket"].to_str().unwrap().to_owned();
+        assert_eq!(body["fields"]["ticket"], ticket.as_str());
+        assert!(
+            body["message_ko"].as_str().unwrap().contains("순서"),
+            "{body}"
+        );
+        tickets.push(ticket);
+    }
+    // A newcomer does not jump the line, and a forged ticket is no ticket.
+    let (status, _, body) = sign_up(
+        9,
+        Some("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["fields"]["position"], 4, "behind the three: {body}");
+    let (_, wait) = svc.get("/api/v1/waiting-room", None).await;
+    let line = wait["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "sign_up")
+        .unwrap()
+        .clone();
+    assert_eq!(line["tickets_waiting"], 4, "{wait}");
+    // A counter payment, sent while sign-ups wait, is let in at the first free place.
+    let pay = {
+        let req = svc
+            .http
+            .post(format!("{}/api/v1/me/payments", svc.base))
+            .bearer_auth(&citizen)
+            .header("Idempotency-Key", "gate-pay")
+            .json(&json!({"merchant": merchant, "amount": 1000, "pin": "123456"}));
+        tokio::spawn(async move { req.send().await.unwrap().status() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut held = held.into_iter();
+    drop(held.next());
+    let paid = tokio::time::timeout(Duration::from_secs(5), pay)
+        .await
+        .expect("the payment is let in")
+        .unwrap();
+    assert_eq!(paid, StatusCode::OK);
+    // Every place is taken again.
+    let mut held: Vec<_> = held.collect();
+    held.push(svc.state.admit_request().unwrap());
+
+    // The line moves on while no place is free (a ticket a second at least). The holders
+    // come back in the reverse order of their tickets, over and over, and each is told
+    // "your turn, no place yet" (position 0) only after every earlier ticket was.
+    let mut turn_round = [None::<usize>; 3];
+    for round in 0..60 {
+        for n in (0..3).rev() {
+            if turn_round[n].is_some() {
+                continue;
+            }
+            let (status, _, body) = sign_up(n, Some(tickets[n].clone())).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no place: {body}");
+            assert_eq!(body["code"], "waiting_room", "{body}");
+            let position = body["fields"]["position"].as_u64().unwrap();
+            assert!(position as usize <= n + 1, "never further back: {body}");
+            if position == 0 {
+                turn_round[n] = Some(round);
+            }
+        }
+        if turn_round.iter().all(Option::is_some) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rounds: Vec<usize> = turn_round
+        .iter()
+        .map(|r| r.expect("every ticket's turn comes within the test"))
+        .collect();
+    assert!(
+        rounds[0] <= rounds[1] && rounds[1] <= rounds[2] && rounds[0] < rounds[2],
+        "turns come in the order issued, one after another: {rounds:?}"
+    );
+    // The overload ends: each holder is let in with its ticket.
+    drop(held);
+    for (n, ticket) in tickets.iter().enumerate() {
+        let mut status = StatusCode::SERVICE_UNAVAILABLE;
+        for _ in 0..50 {
+            (status, _, _) = sign_up(n, Some(ticket.clone())).await;
+            if status != StatusCode::SERVICE_UNAVAILABLE {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, StatusCode::CREATED, "ticket {n} let in");
+    }
+    let (_, m) = svc.get("/metrics", None).await;
+    let m = m.as_str().unwrap();
+    assert!(
+        m.contains("maeul_admission_total{class=\"sign_up\",outcome=\"ticketed\"}"),
+        "{m}"
+    );
+}
+
 /// Camera-image decodes are bounded: with every permit taken a scan is answered 503
 /// with Retry-After at once (never queued); when one is free the scan is decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -145,6 +145,29 @@ impl ServiceError {
         }
     }
 
+    /// Too many people at once: the caller holds a ticket for the waiting room (its
+    /// place in line and the estimated wait are in the answer's fields).
+    pub fn waiting_room(position: u64, estimate_s: f64) -> ServiceError {
+        let ahead = position.saturating_sub(1);
+        let (ko, en) = if estimate_s < 60.0 {
+            let s = estimate_s.ceil().max(1.0) as u64;
+            (format!("약 {s}초"), format!("about {s} s"))
+        } else {
+            let m = (estimate_s / 60.0).ceil() as u64;
+            (format!("약 {m}분"), format!("about {m} min"))
+        };
+        ServiceError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting_room",
+            &format!(
+                "접속자가 많아 순서대로 모시고 있습니다. 앞에 {ahead}명, {ko} 기다려 주세요. 받은 대기표로 다시 요청하면 순서가 유지됩니다. 처리된 것은 없습니다."
+            ),
+            &format!(
+                "Many people are here at once, so we are letting them in in order: {ahead} ahead of you, {en}. Send the ticket back with your request to keep your place. Nothing was done yet."
+            ),
+        )
+    }
+
     /// The body is larger than the route takes (said by `Content-Length` or found while
     /// reading).
     pub fn body_too_large(limit_bytes: usize) -> ServiceError {

@@ -5,8 +5,8 @@ use super::prelude::*;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(health, ready),
-    components(schemas(Readiness, CurrencyReadiness))
+    paths(health, ready, waiting_room),
+    components(schemas(Readiness, CurrencyReadiness, WaitingRoom, ClassLine))
 )]
 #[derive(Debug)]
 pub struct Doc;
@@ -16,6 +16,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route("/api/v1/waiting-room", get(waiting_room))
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -23,6 +24,68 @@ pub fn routes() -> Router<Arc<AppState>> {
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive")))]
 async fn health() -> &'static str {
     "ok"
+}
+
+/// The gate and the waiting room now, class by class (most important first).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WaitingRoom {
+    /// Requests in flight now, and the most at once.
+    pub in_flight: usize,
+    pub places: usize,
+    pub classes: Vec<ClassLine>,
+}
+
+/// One class at the gate.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClassLine {
+    /// `counter`, `operate`, `refund`, `charge`, `sign_in`, `sign_up` or `browse`.
+    pub class: String,
+    /// Whether those who cannot be let in get a ticket (otherwise: busy, retry in 1 s).
+    pub waits_in_room: bool,
+    /// Requests waiting at the gate for a place now.
+    pub waiting_for_a_place: usize,
+    /// Tickets waiting to be let in.
+    pub tickets_waiting: usize,
+    /// Requests of the class completed per second (measured, smoothed).
+    pub served_per_s: f64,
+    /// Tickets let in per second.
+    pub let_in_per_s: f64,
+    /// The wait a newcomer given a ticket now would be told, in seconds.
+    pub estimated_wait_s: f64,
+    /// The median relative error of the waits told to the latest tickets let in
+    /// (|told − waited| / waited); absent until a ticket was let in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate_error_median: Option<f64>,
+}
+
+/// The waiting room: how long a newcomer would wait, class by class. Never held at the
+/// gate: an app may ask before it sends a request.
+#[utoipa::path(get, path = "/api/v1/waiting-room", responses(
+    (status = 200, description = "the gate and the waiting room now", body = WaitingRoom)
+))]
+async fn waiting_room(State(state): State<Arc<AppState>>) -> Json<WaitingRoom> {
+    let load = state.gate.places.load();
+    let lines = state.gate.room.report();
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    let classes = crate::gate::Class::ALL
+        .into_iter()
+        .zip(lines)
+        .map(|(class, line)| ClassLine {
+            class: class.name().to_owned(),
+            waits_in_room: class.waits_in_room(),
+            waiting_for_a_place: load.waiting[class.index()],
+            tickets_waiting: line.waiting,
+            served_per_s: round(load.rate[class.index()]),
+            let_in_per_s: round(line.rate),
+            estimated_wait_s: round(line.estimate.as_secs_f64()),
+            estimate_error_median: line.median_error.map(|e| (e * 1000.0).round() / 1000.0),
+        })
+        .collect();
+    Json(WaitingRoom {
+        in_flight: load.in_flight,
+        places: load.places,
+        classes,
+    })
 }
 
 /// One currency's state, as readiness reports it.

@@ -1,0 +1,363 @@
+//! The gate in front of everything the node serves (the API and the pages): each request
+//! is sorted into a class by one table (`classes.rs`), received whole, and given a place
+//! among those in flight by class (`places.rs`). Under overload a counter payment still
+//! gets the next free place; whoever cannot be let in soon is told "busy, retry in a
+//! second" (counter payments, operators) or handed a ticket for the waiting room
+//! (`room.rs`) with their place in line and an honest estimate of the wait.
+//!
+//! Saying "busy" costs almost nothing: the answer is made once, and no route, trace or
+//! label lookup runs for it.
+
+pub mod classes;
+pub mod places;
+pub mod room;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+pub use classes::{CLASSES, Class, Passage};
+pub use places::{ClassPolicy, Place, Places, Policy};
+pub use room::{Room, Ticket, Verdict, Waiting};
+
+use crate::problem::{ApiError, ErrorCode};
+use crate::{AppState, BODY_BYTES_MAX};
+
+/// The header a client sends its ticket back in (the pages use a cookie per class).
+pub const TICKET_HEADER: &str = "maeul-ticket";
+
+/// What happened to requests at the gate, counted per class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Given a place at once.
+    Admitted = 0,
+    /// Given a place after waiting in line at the gate.
+    Waited = 1,
+    /// Told busy (retry in a second).
+    Busy = 2,
+    /// Handed (or told again) a ticket for the waiting room.
+    Ticketed = 3,
+}
+
+const OUTCOMES: [(Outcome, &str); 4] = [
+    (Outcome::Admitted, "admitted"),
+    (Outcome::Waited, "waited"),
+    (Outcome::Busy, "busy"),
+    (Outcome::Ticketed, "ticketed"),
+];
+
+/// The places and the waiting room, with what happened at the gate.
+#[derive(Debug)]
+pub struct Gate {
+    pub places: Places,
+    pub room: Room,
+    counts: [[AtomicU64; 4]; CLASSES],
+}
+
+impl Gate {
+    pub fn new(policy: Policy, room_key: [u8; 32]) -> Gate {
+        Gate {
+            places: Places::new(policy),
+            room: Room::new(room_key),
+            counts: Default::default(),
+        }
+    }
+
+    fn count(&self, class: Class, outcome: Outcome) {
+        self.counts[class.index()][outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests of `class` met `outcome` since the start.
+    pub fn counted(&self, class: Class, outcome: Outcome) -> u64 {
+        self.counts[class.index()][outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// The rate `class` can be served at now (per second): see `Places::rate_for`.
+    fn rate_for(&self, class: Class) -> f64 {
+        self.places.rate_for(class)
+    }
+
+    /// The counts as Prometheus text.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP maeul_admission_total Requests at the gate by class and outcome.\n# TYPE maeul_admission_total counter"
+        );
+        for class in Class::ALL {
+            for (outcome, name) in OUTCOMES {
+                let _ = writeln!(
+                    out,
+                    "maeul_admission_total{{class=\"{}\",outcome=\"{name}\"}} {}",
+                    class.name(),
+                    self.counted(class, outcome)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP maeul_waiting_room_tickets Tickets waiting to be let in, by class.\n# TYPE maeul_waiting_room_tickets gauge"
+        );
+        for line in self.room.report() {
+            let _ = writeln!(
+                out,
+                "maeul_waiting_room_tickets{{class=\"{}\"}} {}",
+                line.class.name(),
+                line.waiting
+            );
+        }
+    }
+}
+
+/// The gate as a middleware: see the module's words.
+pub(crate) async fn admit(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let class = match classes::passage(req.method(), req.uri().path()) {
+        Passage::Exempt | Passage::Upload => return next.run(req).await,
+        Passage::Gated(class) => class,
+    };
+    // The body arrives whole before a place is taken: a client that stalls costs a
+    // connection, never a place.
+    let (mut req, pending) = match crate::admission::receive_body(&state, BODY_BYTES_MAX, req).await
+    {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    req.extensions_mut().insert(crate::admission::Received);
+    let gate = &state.gate;
+    let mut let_in = None;
+    let mut bound_to = 0;
+    if class.waits_in_room() {
+        bound_to = room::binding(credential(req.headers()));
+        let presented = presented_ticket(req.headers(), class);
+        match gate
+            .room
+            .check(class, presented, bound_to, gate.rate_for(class))
+        {
+            Verdict::Wait(w) => {
+                gate.count(class, Outcome::Ticketed);
+                return waiting_answer(&req, gate.room.key(), &w);
+            }
+            Verdict::Enter(t) => let_in = t,
+        }
+    }
+    match gate.places.enter(class).await {
+        Ok(place) if let_in.as_ref().is_some_and(|t| !gate.room.used(t)) => {
+            // Its uses ran out while it waited for the place: to the back of the line.
+            drop(place);
+            gate.count(class, Outcome::Ticketed);
+            let w = gate.room.issue(class, bound_to);
+            waiting_answer(&req, gate.room.key(), &w)
+        }
+        Ok(place) => {
+            gate.count(
+                class,
+                if place.waited {
+                    Outcome::Waited
+                } else {
+                    Outcome::Admitted
+                },
+            );
+            drop(pending);
+            let response = next.run(req).await;
+            drop(place);
+            response
+        }
+        Err(full) if class.waits_in_room() => {
+            gate.count(class, Outcome::Ticketed);
+            let w = match let_in {
+                // Let in, but no place came free: the ticket is kept, and tried again
+                // in a second.
+                Some(ticket) => Waiting {
+                    ticket,
+                    position: 0,
+                    estimate: full.expected,
+                    retry_after_s: 1,
+                },
+                None => gate.room.issue(class, bound_to),
+            };
+            waiting_answer(&req, gate.room.key(), &w)
+        }
+        Err(_) => {
+            gate.count(class, Outcome::Busy);
+            busy()
+        }
+    }
+}
+
+/// 503 busy, Retry-After 1, made once.
+pub fn busy() -> Response {
+    static BODY: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    let body = BODY.get_or_init(|| {
+        let problem = service::ServiceError::busy(1).problem();
+        serde_json::to_vec(&problem).unwrap_or_default().into()
+    });
+    let mut response = Response::new(Body::from(body.clone()));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response.extensions_mut().insert(ErrorCode("busy".into()));
+    response
+}
+
+/// The ticket presented for `class`: the header, or the pages' cookie for the class.
+fn presented_ticket(headers: &HeaderMap, class: Class) -> Option<&str> {
+    if let Some(t) = headers.get(TICKET_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some(t.trim());
+    }
+    cookie(headers, &cookie_name(class))
+}
+
+fn cookie_name(class: Class) -> String {
+    format!("maeul_ticket_{}", class.name())
+}
+
+/// A cookie's value.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The caller's credential, if any: the bearer token, or the pages' session cookie.
+fn credential(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+        .or_else(|| cookie(headers, "maeul_session").map(str::as_bytes))
+}
+
+/// Whether the request is a page's (HTML wanted, outside the API).
+fn wants_page(req: &Request) -> bool {
+    let path = req.uri().path();
+    !(path == "/api" || path.starts_with("/api/"))
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
+}
+
+/// 503 with the ticket, the place in line, the estimate and Retry-After: as
+/// problem+json for apps, as a page that moves on by itself for browsers.
+fn waiting_answer(req: &Request, key: &[u8; 32], w: &Waiting) -> Response {
+    let sealed = w.ticket.seal(key);
+    let estimate_s = w.estimate.as_secs_f64();
+    let mut response = if wants_page(req) {
+        waiting_page(req, w, &sealed, estimate_s)
+    } else {
+        let mut fields = serde_json::Map::new();
+        fields.insert("ticket".into(), sealed.clone().into());
+        fields.insert("class".into(), w.ticket.class.name().into());
+        fields.insert("position".into(), w.position.into());
+        fields.insert(
+            "estimated_wait_s".into(),
+            ((estimate_s * 10.0).round() / 10.0).into(),
+        );
+        fields.insert("retry_after_s".into(), w.retry_after_s.into());
+        ApiError(service::ServiceError::waiting_room(w.position, estimate_s))
+            .fields(fields)
+            .retry_after(w.retry_after_s)
+            .into_response()
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&sealed) {
+        h.insert(TICKET_HEADER, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&w.retry_after_s.to_string()) {
+        h.insert(header::RETRY_AFTER, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The waiting page: the place in line and the wait, in Korean and English, and a
+/// refresh when it is time to come back. The ticket rides in a cookie for the class.
+fn waiting_page(req: &Request, w: &Waiting, sealed: &str, estimate_s: f64) -> Response {
+    let here = escape(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    let minutes = (estimate_s / 60.0).floor() as u64;
+    let seconds = (estimate_s % 60.0).ceil() as u64;
+    let (wait_ko, wait_en) = if w.position == 0 || estimate_s < 1.0 {
+        ("곧".to_owned(), "any moment".to_owned())
+    } else if minutes == 0 {
+        (format!("약 {seconds}초"), format!("about {seconds} s"))
+    } else {
+        (
+            format!("약 {minutes}분 {seconds}초"),
+            format!("about {minutes} min {seconds} s"),
+        )
+    };
+    let position = w.position;
+    let retry = w.retry_after_s;
+    let html = format!(
+        "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta http-equiv=\"refresh\" content=\"{retry};url={here}\">\
+<title>대기 중 · Waiting</title>\
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
+.n{{font-size:2.5rem;font-weight:700}}</style></head><body>\
+<h1>잠시 기다려 주세요 <small lang=\"en\">Please wait</small></h1>\
+<p>접속하신 분이 많아 순서대로 모시고 있습니다. 이 창을 닫지 마세요. 차례가 되면 자동으로 넘어갑니다.</p>\
+<p lang=\"en\">Many people are here at once, so we are letting them in in order. Keep this page open; it moves on by itself when it is your turn.</p>\
+<p>내 앞 대기 <span class=\"n\" id=\"position\">{ahead}</span> 명 · 예상 대기 {wait_ko}</p>\
+<p lang=\"en\">Ahead of you: {ahead} · estimated wait {wait_en}</p>\
+<p><a href=\"{here}\">지금 다시 시도 · Try now</a></p></body></html>",
+        ahead = position.saturating_sub(1),
+    );
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, html).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let cookie = format!(
+        "{}={sealed}; Max-Age={}; Path=/; HttpOnly; SameSite=Lax",
+        cookie_name(w.ticket.class),
+        room::TICKET_LIFETIME.as_secs()
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        h.insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// Text made safe for an HTML attribute or text.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,584 @@
+//! The waiting room: who could not be let in is handed a ticket and told their place
+//! in line and how long the wait should be; they come back with the ticket when told.
+//!
+//! A ticket is signed and self-contained (`Ticket`): its class, when it was issued (its
+//! place in line: tickets are let in in the order they were issued), the wait it was
+//! told, and what it is bound to (the caller's credential, when there is one). The room
+//! keeps only the issue stamps of the tickets not yet let in, 8 bytes each, and for a
+//! ticket let in, how often it was used.
+//!
+//! Tickets are let in at the rate the class is measured to be served (its completions,
+//! plus the places given back with nobody waiting), so the wait told is the line ahead
+//! over that rate; when it turns out wrong, the next visit is told the corrected one.
+//!
+//! - **Refresh, restart, another node.** A ticket needs nothing but the key to be read.
+//!   Every ticket issued before this process started is let in (it waited before the
+//!   restart, and stays ahead of everyone who came after). A ticket issued by another
+//!   node is let in here once this node has let in all of its own issued before it.
+//! - **Forgery and jumping.** The stamp and the class are under the MAC; a new ticket is
+//!   always behind every older one.
+//! - **Sharing.** A ticket let in admits at most [`PASS_USES`] requests within
+//!   [`PASS_LIFETIME`]; one bound to a credential admits only that credential.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use parking_lot::Mutex;
+
+use super::classes::{CLASSES, Class};
+
+/// A ticket is good for this long after it was issued (a sale day's line).
+pub const TICKET_LIFETIME: Duration = Duration::from_secs(6 * 3600);
+/// A ticket let in admits at most this many requests (a form, its retry, the next page).
+pub const PASS_USES: u8 = 5;
+/// ... within this long after it was first used.
+pub const PASS_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Tickets let in and remembered at most (a pass more is refused, not granted blind).
+const PASSES_MAX: usize = 1_000_000;
+/// Tickets waiting per class at most (8 bytes each).
+pub const WAITING_MAX: usize = 4_000_000;
+/// Estimate errors kept per class for the median.
+const ERRORS_KEPT: usize = 1024;
+
+const VERSION: u8 = 1;
+const PAYLOAD_LEN: usize = 18;
+const MAC_LEN: usize = 16;
+
+/// What a ticket says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub class: Class,
+    /// Microseconds since the Unix epoch, strictly increasing on one node: the ticket's
+    /// place in line.
+    pub issued_us: u64,
+    /// The wait it was told when issued.
+    pub told_ms: u32,
+    /// What it is bound to (0: nothing; see [`binding`]).
+    pub binding: u32,
+}
+
+/// A short digest of the caller's credential, for binding a ticket; 0 for none.
+pub fn binding(credential: Option<&[u8]>) -> u32 {
+    credential.map_or(0, |c| {
+        let h = blake3::hash(c);
+        u32::from_le_bytes([
+            h.as_bytes()[0],
+            h.as_bytes()[1],
+            h.as_bytes()[2],
+            h.as_bytes()[3],
+        ])
+        .max(1)
+    })
+}
+
+impl Ticket {
+    fn payload(&self) -> [u8; PAYLOAD_LEN] {
+        let mut p = [0u8; PAYLOAD_LEN];
+        p[0] = VERSION;
+        p[1] = self.class as u8;
+        p[2..10].copy_from_slice(&self.issued_us.to_le_bytes());
+        p[10..14].copy_from_slice(&self.told_ms.to_le_bytes());
+        p[14..18].copy_from_slice(&self.binding.to_le_bytes());
+        p
+    }
+
+    fn mac(key: &[u8; 32], payload: &[u8]) -> [u8; MAC_LEN] {
+        let full = blake3::keyed_hash(key, payload);
+        let mut mac = [0u8; MAC_LEN];
+        mac.copy_from_slice(&full.as_bytes()[..MAC_LEN]);
+        mac
+    }
+
+    /// The ticket as given to the client (URL-safe, 46 characters).
+    pub fn seal(&self, key: &[u8; 32]) -> String {
+        let payload = self.payload();
+        let mut bytes = [0u8; PAYLOAD_LEN + MAC_LEN];
+        bytes[..PAYLOAD_LEN].copy_from_slice(&payload);
+        bytes[PAYLOAD_LEN..].copy_from_slice(&Ticket::mac(key, &payload));
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The ticket in `text`, if it is one this key signed.
+    pub fn open(key: &[u8; 32], text: &str) -> Option<Ticket> {
+        if text.len() > 64 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        if bytes.len() != PAYLOAD_LEN + MAC_LEN || bytes[0] != VERSION {
+            return None;
+        }
+        let (payload, mac) = bytes.split_at(PAYLOAD_LEN);
+        let expected = Ticket::mac(key, payload);
+        // Compared in constant time: the MAC is a secret until it matches.
+        if !constant_time_eq(&expected, mac) {
+            return None;
+        }
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&payload[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        let u32_at = |i: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&payload[i..i + 4]);
+            u32::from_le_bytes(b)
+        };
+        Some(Ticket {
+            class: *Class::ALL.get(usize::from(payload[1]))?,
+            issued_us: u64_at(2),
+            told_ms: u32_at(10),
+            binding: u32_at(14),
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// What the room says to a request of a class that waits in it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Go on to take a place: with the ticket that let it in, if any.
+    Enter(Option<Ticket>),
+    /// Wait: come back with this ticket.
+    Wait(Waiting),
+}
+
+/// A place in line, as told to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    pub ticket: Ticket,
+    /// Tickets ahead, plus this one (1: next). 0 when it is let in but no place was free.
+    pub position: u64,
+    /// The wait from now, as estimated now.
+    pub estimate: Duration,
+    /// When to come back.
+    pub retry_after_s: u64,
+}
+
+/// One class's line.
+#[derive(Debug, Default)]
+struct Line {
+    /// Issue stamps of the tickets not yet let in, ascending.
+    waiting: VecDeque<u64>,
+    /// Every ticket issued at or before this was let in.
+    served_until: u64,
+    last_issued: u64,
+    /// Tickets let in per second (the rate the class can be served at, measured).
+    rate: f64,
+    /// Fractions of a ticket carried to the next advance.
+    carry: f64,
+    last_advance: Option<Instant>,
+    /// |told − waited| / waited of tickets let in, the latest last.
+    errors: VecDeque<f64>,
+}
+
+/// The waiting room of every class.
+#[derive(Debug)]
+pub struct Room {
+    key: [u8; 32],
+    started_us: u64,
+    lines: Mutex<[Line; CLASSES]>,
+    /// Tickets let in: uses and when the pass ends (µs).
+    passes: Mutex<HashMap<(u64, u32), (u8, u64)>>,
+}
+
+impl Room {
+    pub fn new(key: [u8; 32]) -> Room {
+        let started_us = now_us();
+        Room {
+            key,
+            started_us,
+            lines: Mutex::new(std::array::from_fn(|_| Line {
+                served_until: started_us,
+                ..Line::default()
+            })),
+            passes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// Decides for a request of `class` (one that waits in the room) that presented
+    /// `presented` (a ticket's text, if any) with a credential whose binding is
+    /// `bound_to`. `rate` is how many a second the class can be served now (measured by
+    /// the places): tickets are let in, and waits told, at it.
+    pub fn check(
+        &self,
+        class: Class,
+        presented: Option<&str>,
+        bound_to: u32,
+        rate: f64,
+    ) -> Verdict {
+        let now = now_us();
+        let ticket = presented
+            .and_then(|t| Ticket::open(&self.key, t))
+            .filter(|t| {
+                t.class == class
+                    && (t.binding == 0 || t.binding == bound_to)
+                    && t.issued_us <= now.saturating_add(60_000_000)
+                    && now.saturating_sub(t.issued_us) < TICKET_LIFETIME.as_micros() as u64
+            });
+        let mut lines = self.lines.lock();
+        let line = &mut lines[class.index()];
+        line.advance(rate, now);
+        match ticket {
+            Some(t) if t.issued_us <= line.served_until || t.issued_us < self.started_us => {
+                drop(lines);
+                if self.pass_left(&t, now) {
+                    Verdict::Enter(Some(t))
+                } else {
+                    // Used up: it goes to the back like anyone new.
+                    Verdict::Wait(self.issue(class, bound_to))
+                }
+            }
+            Some(t) => Verdict::Wait(line.told(t, now)),
+            None if line.waiting.is_empty() => Verdict::Enter(None),
+            None => {
+                drop(lines);
+                Verdict::Wait(self.issue(class, bound_to))
+            }
+        }
+    }
+
+    /// A new ticket at the back of `class`'s line.
+    pub fn issue(&self, class: Class, bound_to: u32) -> Waiting {
+        let now = now_us();
+        let mut lines = self.lines.lock();
+        let line = &mut lines[class.index()];
+        if line.waiting.len() >= WAITING_MAX {
+            // Beyond what the room holds: told to come back later, with no place kept.
+            let estimate = line.estimate(line.waiting.len() as u64);
+            let ticket = Ticket {
+                class,
+                issued_us: now,
+                told_ms: 0,
+                binding: bound_to,
+            };
+            return Waiting {
+                ticket,
+                position: line.waiting.len() as u64 + 1,
+                estimate,
+                retry_after_s: retry_after(estimate),
+            };
+        }
+        if line.waiting.is_empty() {
+            // Letting in starts with the first ticket, not at the last look.
+            line.last_advance = Some(Instant::now());
+            line.carry = 0.0;
+        }
+        let issued_us = now.max(line.last_issued + 1);
+        line.last_issued = issued_us;
+        line.waiting.push_back(issued_us);
+        let position = line.waiting.len() as u64;
+        let estimate = line.estimate(position);
+        let ticket = Ticket {
+            class,
+            issued_us,
+            told_ms: u32::try_from(estimate.as_millis()).unwrap_or(u32::MAX),
+            binding: bound_to,
+        };
+        Waiting {
+            ticket,
+            position,
+            estimate,
+            retry_after_s: retry_after(estimate),
+        }
+    }
+
+    /// Whether a ticket let in has uses left (a use is counted only once its request has
+    /// a place: see `used`).
+    fn pass_left(&self, t: &Ticket, now: u64) -> bool {
+        self.passes
+            .lock()
+            .get(&(t.issued_us, t.binding))
+            .is_none_or(|(uses, until)| *until >= now && *uses < PASS_USES)
+    }
+
+    /// Counts a use of a ticket let in, now that its request has a place: `false` when
+    /// it was used up meanwhile (or the room cannot remember one more), and the request
+    /// must not go on.
+    pub fn used(&self, t: &Ticket) -> bool {
+        let now = now_us();
+        match self.use_pass(t, now) {
+            Some(true) => {
+                self.record_error(t.class, t, now);
+                true
+            }
+            Some(false) => true,
+            None => false,
+        }
+    }
+
+    /// Counts a use: `Some(true)` for its first, `Some(false)` for a later one, `None`
+    /// when it is used up (or the room cannot remember one more).
+    fn use_pass(&self, t: &Ticket, now: u64) -> Option<bool> {
+        let mut passes = self.passes.lock();
+        let key = (t.issued_us, t.binding);
+        if let Some((uses, until)) = passes.get_mut(&key) {
+            if *until < now || *uses >= PASS_USES {
+                return None;
+            }
+            *uses += 1;
+            return Some(false);
+        }
+        if passes.len() >= PASSES_MAX {
+            passes.retain(|_, (_, until)| *until >= now);
+            if passes.len() >= PASSES_MAX {
+                return None;
+            }
+        }
+        passes.insert(key, (1, now + PASS_LIFETIME.as_micros() as u64));
+        Some(true)
+    }
+
+    fn record_error(&self, class: Class, t: &Ticket, now: u64) {
+        let waited_ms = now.saturating_sub(t.issued_us) as f64 / 1000.0;
+        if waited_ms < 1.0 {
+            return;
+        }
+        let error = (f64::from(t.told_ms) - waited_ms).abs() / waited_ms;
+        let mut lines = self.lines.lock();
+        let errors = &mut lines[class.index()].errors;
+        if errors.len() == ERRORS_KEPT {
+            errors.pop_front();
+        }
+        errors.push_back(error);
+    }
+
+    /// Per class: tickets waiting, the rate they are let in at, the wait a newcomer
+    /// would be told, and the median relative error of the waits told (of the latest
+    /// tickets let in).
+    pub fn report(&self) -> [LineReport; CLASSES] {
+        let lines = self.lines.lock();
+        std::array::from_fn(|c| {
+            let line = &lines[c];
+            let mut errors: Vec<f64> = line.errors.iter().copied().collect();
+            errors.sort_by(f64::total_cmp);
+            LineReport {
+                class: Class::ALL[c],
+                waiting: line.waiting.len(),
+                rate: line.rate,
+                estimate: if line.waiting.is_empty() {
+                    Duration::ZERO
+                } else {
+                    line.estimate(line.waiting.len() as u64 + 1)
+                },
+                median_error: errors.get(errors.len() / 2).copied(),
+            }
+        })
+    }
+}
+
+/// One class's line, reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineReport {
+    pub class: Class,
+    pub waiting: usize,
+    pub rate: f64,
+    pub estimate: Duration,
+    pub median_error: Option<f64>,
+}
+
+impl Line {
+    /// Lets in the tickets that the rate allows since the last advance.
+    fn advance(&mut self, rate: f64, now: u64) {
+        let at = Instant::now();
+        let elapsed = self
+            .last_advance
+            .map_or(0.0, |last| at.duration_since(last).as_secs_f64());
+        self.last_advance = Some(at);
+        self.rate = rate.max(1.0);
+        if self.waiting.is_empty() {
+            self.carry = 0.0;
+            self.served_until = self.served_until.max(now);
+            return;
+        }
+        self.carry += self.rate * elapsed;
+        while self.carry >= 1.0 {
+            let Some(stamp) = self.waiting.pop_front() else {
+                break;
+            };
+            self.carry -= 1.0;
+            self.served_until = self.served_until.max(stamp);
+        }
+        if self.waiting.is_empty() {
+            self.carry = 0.0;
+            self.served_until = self.served_until.max(now);
+        }
+    }
+
+    fn estimate(&self, position: u64) -> Duration {
+        Duration::from_secs_f64(((position as f64 - self.carry).max(0.0)) / self.rate.max(1.0))
+    }
+
+    /// Where `t` (not yet let in) stands now.
+    fn told(&self, t: Ticket, _now: u64) -> Waiting {
+        let ahead = self.waiting.partition_point(|&s| s < t.issued_us) as u64;
+        let estimate = self.estimate(ahead + 1);
+        Waiting {
+            ticket: t,
+            position: ahead + 1,
+            estimate,
+            retry_after_s: retry_after(estimate),
+        }
+    }
+}
+
+/// When to come back: at the estimate while it is short (so most come back once); for a
+/// long wait, at half of it (at most a minute), to be told a corrected estimate.
+pub fn retry_after(estimate: Duration) -> u64 {
+    let s = estimate.as_secs_f64();
+    if s <= 10.0 {
+        s.ceil().max(1.0) as u64
+    } else {
+        (s / 2.0).clamp(10.0, 60.0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: [u8; 32] = [7; 32];
+
+    #[test]
+    fn a_ticket_opens_only_with_its_key_and_unchanged() {
+        let t = Ticket {
+            class: Class::SignUp,
+            issued_us: 1_700_000_000_000_000,
+            told_ms: 1234,
+            binding: 99,
+        };
+        let sealed = t.seal(&KEY);
+        assert_eq!(Ticket::open(&KEY, &sealed), Some(t));
+        assert_eq!(Ticket::open(&[8; 32], &sealed), None, "another key");
+        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&sealed)
+            .unwrap();
+        bytes[3] ^= 1; // an earlier stamp: a jump in line
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        assert_eq!(Ticket::open(&KEY, &forged), None);
+        assert_eq!(Ticket::open(&KEY, "not a ticket"), None);
+        assert_eq!(Ticket::open(&KEY, &"A".repeat(1000)), None);
+    }
+
+    #[test]
+    fn tickets_are_let_in_in_order_at_the_rate() {
+        let room = Room::new(KEY);
+        // Someone is waiting, so a newcomer is handed a ticket.
+        let first = room.issue(Class::SignUp, 0);
+        let Verdict::Wait(second) = room.check(Class::SignUp, None, 0, 10.0) else {
+            panic!("a newcomer waits behind the line");
+        };
+        assert_eq!((first.position, second.position), (1, 2));
+        assert!(second.ticket.issued_us > first.ticket.issued_us);
+        let sealed = |w: &Waiting| w.ticket.seal(&KEY);
+        // Not yet: nothing was let in.
+        let Verdict::Wait(again) = room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0)
+        else {
+            panic!("still waiting");
+        };
+        assert_eq!(again.position, 2);
+        // 150 ms at 10 a second lets one in: the first, not the second.
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(matches!(
+            room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0),
+            Verdict::Wait(Waiting { position: 1, .. })
+        ));
+        assert!(matches!(
+            room.check(Class::SignUp, Some(&sealed(&first)), 0, 10.0),
+            Verdict::Enter(Some(_))
+        ));
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(matches!(
+            room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0),
+            Verdict::Enter(Some(_))
+        ));
+        // The line is empty: a newcomer goes in.
+        assert_eq!(
+            room.check(Class::SignUp, None, 0, 10.0),
+            Verdict::Enter(None)
+        );
+    }
+
+    #[test]
+    fn a_ticket_is_for_its_class_its_holder_and_a_few_uses() {
+        let room = Room::new(KEY);
+        let w = room.issue(Class::Charge, binding(Some(b"token-a")));
+        let sealed = w.ticket.seal(&KEY);
+        // Another class or another holder: a ticket of their own, at the back.
+        assert!(matches!(
+            room.check(Class::SignUp, Some(&sealed), 0, 1.0),
+            Verdict::Enter(None)
+        ));
+        let Verdict::Wait(other) =
+            room.check(Class::Charge, Some(&sealed), binding(Some(b"token-b")), 1.0)
+        else {
+            panic!("another holder's ticket is not theirs");
+        };
+        assert_ne!(other.ticket, w.ticket);
+        // Both are let in after a while at this rate.
+        std::thread::sleep(Duration::from_millis(20));
+        let rate = 1000.0;
+        for _ in 0..PASS_USES {
+            assert_eq!(
+                room.check(
+                    Class::Charge,
+                    Some(&sealed),
+                    binding(Some(b"token-a")),
+                    rate
+                ),
+                Verdict::Enter(Some(w.ticket))
+            );
+            assert!(room.used(&w.ticket), "a place was had: a use counts");
+        }
+        assert!(!room.used(&w.ticket), "no sixth use");
+        assert!(
+            matches!(
+                room.check(
+                    Class::Charge,
+                    Some(&sealed),
+                    binding(Some(b"token-a")),
+                    rate
+                ),
+                Verdict::Wait(_)
+            ),
+            "used up"
+        );
+    }
+
+    #[test]
+    fn a_ticket_from_before_a_restart_is_let_in() {
+        let before = Room::new(KEY);
+        let w = before.issue(Class::SignIn, 0);
+        std::thread::sleep(Duration::from_millis(2));
+        let after = Room::new(KEY);
+        // The new process has its own line; the old ticket is ahead of it.
+        let _newcomer = after.issue(Class::SignIn, 0);
+        assert_eq!(
+            after.check(Class::SignIn, Some(&w.ticket.seal(&KEY)), 0, 1.0),
+            Verdict::Enter(Some(w.ticket))
+        );
+    }
+
+    #[test]
+    fn retry_after_follows_the_estimate() {
+        assert_eq!(retry_after(Duration::ZERO), 1);
+        assert_eq!(retry_after(Duration::from_millis(3200)), 4);
+        assert_eq!(retry_after(Duration::from_secs(30)), 15);
+        assert_eq!(retry_after(Duration::from_secs(3600)), 60);
+    }
+}
