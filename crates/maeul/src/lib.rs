@@ -12,6 +12,7 @@ pub mod legacy;
 pub mod loadgen;
 pub mod migration;
 pub mod pg_drill;
+pub mod scenario;
 pub mod serve;
 pub mod serve_pg;
 pub mod status;

@@ -37,6 +37,8 @@ pub struct LoadOptions {
     pub sign_in_every: u64,
     /// Percent of requests that are charges through the bank.
     pub charge_percent: u8,
+    /// What each citizen charges at set-up (won).
+    pub setup_face: i64,
 }
 
 #[derive(Debug, Default)]
@@ -67,9 +69,9 @@ impl Tally {
     }
 }
 
-struct Citizen {
-    token: String,
-    login: String,
+pub(crate) struct Citizen {
+    pub(crate) token: String,
+    pub(crate) login: String,
 }
 
 async fn post(
@@ -183,7 +185,11 @@ async fn link_bank(
 /// Set-up requests are tried this often (half a second apart) before giving up.
 const SET_UP_TRIES: usize = 240;
 
-async fn set_up(o: &LoadOptions, http: &reqwest::Client, run: u64) -> anyhow::Result<Vec<Citizen>> {
+pub(crate) async fn set_up(
+    o: &LoadOptions,
+    http: &reqwest::Client,
+    run: u64,
+) -> anyhow::Result<Vec<Citizen>> {
     let mut citizens = Vec::with_capacity(o.citizens);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..o.citizens {
@@ -229,8 +235,8 @@ async fn set_up(o: &LoadOptions, http: &reqwest::Client, run: u64) -> anyhow::Re
                 Some(&token),
                 Some(format!("setup-charge-{i}")),
                 // Most of the monthly purchase limit (1,000,000 in the Busan-like
-                // scheme): the run's own 10,000-won charges use the rest.
-                json!({"face": 800_000, "full_price_ok": true}),
+                // scheme) by default: the run's own 10,000-won charges use the rest.
+                json!({"face": o.setup_face, "full_price_ok": true}),
             )
             .await?;
             anyhow::ensure!(s == 200 && v["status"] == "charged", "charge: {s} {v}");

@@ -57,6 +57,18 @@ enum Cmd {
         /// are answered 503 and closed. A load generator on this machine needs more.
         #[arg(long, default_value_t = server::connections::CONNECTIONS_PER_ADDRESS_MAX)]
         connections_per_address: usize,
+        /// Requests handled at once; more wait their turn by class at the gate (counter
+        /// payments first), or are told busy or handed a waiting-room ticket.
+        #[arg(long, default_value_t = server::IN_FLIGHT_MAX)]
+        places: usize,
+        /// The most of the places a class may hold, as CLASS=PERCENT (repeatable). The
+        /// classes: counter, operate, refund, charge, sign_in, sign_up, browse.
+        #[arg(long = "class-cap", value_name = "CLASS=PERCENT")]
+        class_caps: Vec<String>,
+        /// A share of the places kept for a class while it has someone waiting, ahead of
+        /// more important ones, as CLASS=PERCENT (repeatable).
+        #[arg(long = "class-reserve", value_name = "CLASS=PERCENT")]
+        class_reserves: Vec<String>,
         /// A map tile server for the citizens' nearby map, as an address with {z}, {x}
         /// and {y} (for example https://tile.openstreetmap.org/{z}/{x}/{y}.png). Without
         /// one, or when it does not answer, the map is drawn plain (points and distances).
@@ -142,6 +154,20 @@ enum Cmd {
         /// Percent of requests that are 10,000-won charges through the bank (≤ 20).
         #[arg(long, default_value_t = 1)]
         charge_percent: u8,
+        /// Play a hard day instead of the steady mix: first-of-month (charges),
+        /// launch (sign-ups and sign-ins) or market-day (browsing, a busy merchant).
+        /// Clients follow Retry-After and waiting-room tickets as apps do.
+        #[arg(long)]
+        scenario: Option<maeul::scenario::Scenario>,
+        /// The scenario's surge in multiples of the capacity measured for it.
+        #[arg(long, default_value_t = 10)]
+        times: u32,
+        /// Scenario clients alive at once at most (arrivals beyond are not sent).
+        #[arg(long, default_value_t = 50_000)]
+        clients_max: usize,
+        /// Seconds a scenario waits, after its arrivals stop, for clients still waiting.
+        #[arg(long, default_value_t = 60)]
+        drain: u64,
     },
     /// Writes a currency as an interchange set for a successor operator: the journal up
     /// to now, the ledger's files, the registry with old QR payloads, notices, and
@@ -472,6 +498,9 @@ fn main() -> ExitCode {
             scheme,
             sign_ins_per_address,
             connections_per_address,
+            places,
+            class_caps,
+            class_reserves,
             map_tiles,
             map_tiles_attribution,
             resume_handover,
@@ -480,6 +509,16 @@ fn main() -> ExitCode {
             advertise,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
+            let mut admission = server::gate::Policy {
+                places: places.max(1),
+                ..server::gate::Policy::default()
+            };
+            for cap in &class_caps {
+                admission.set_cap(cap).map_err(anyhow::Error::msg)?;
+            }
+            for reserve in &class_reserves {
+                admission.set_reserve(reserve).map_err(anyhow::Error::msg)?;
+            }
             let map_tiles = map_tiles
                 .map(|t| web::map_tiles::MapTiles::new(&t, &map_tiles_attribution))
                 .transpose()?;
@@ -493,6 +532,7 @@ fn main() -> ExitCode {
                 scheme,
                 sign_ins_per_address,
                 connections_per_address,
+                admission,
                 pages: web::PageSettings { map_tiles },
                 resume_handover,
                 paused_since: None,
@@ -642,6 +682,7 @@ fn main() -> ExitCode {
                 scheme: None,
                 sign_ins_per_address: service::limits::WriteLimit::PER_ADDRESS.per_second,
                 connections_per_address: server::connections::CONNECTIONS_PER_ADDRESS_MAX,
+                admission: server::gate::Policy::default(),
                 pages: web::PageSettings::default(),
                 resume_handover: vec![currency.clone()],
                 paused_since: None,
@@ -724,6 +765,10 @@ fn main() -> ExitCode {
             hot_percent,
             sign_in_every,
             charge_percent,
+            scenario,
+            times,
+            clients_max,
+            drain,
         } => (|| {
             let merchants = if merchants.is_empty() {
                 (0..maeul::demo::BUSY_MERCHANTS)
@@ -732,21 +777,35 @@ fn main() -> ExitCode {
             } else {
                 merchants
             };
-            tokio::runtime::Runtime::new()?.block_on(maeul::loadgen::run(
-                maeul::loadgen::LoadOptions {
-                    url,
-                    bank_url,
-                    currency,
-                    citizens,
-                    merchants,
-                    seconds,
-                    rate,
-                    concurrency,
-                    hot_percent,
-                    sign_in_every,
-                    charge_percent,
-                },
-            ))
+            let load = maeul::loadgen::LoadOptions {
+                url,
+                bank_url,
+                currency,
+                citizens,
+                merchants,
+                seconds,
+                rate,
+                concurrency,
+                hot_percent,
+                sign_in_every,
+                charge_percent,
+                // A scenario charges all day: each citizen starts with a tenth of the
+                // month's limit so that the run's charges fit in the rest.
+                setup_face: if scenario.is_some() { 100_000 } else { 800_000 },
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            match scenario {
+                Some(scenario) => {
+                    runtime.block_on(maeul::scenario::run(maeul::scenario::ScenarioOptions {
+                        load,
+                        scenario,
+                        times,
+                        clients_max,
+                        drain,
+                    }))
+                }
+                None => runtime.block_on(maeul::loadgen::run(load)),
+            }
         })(),
         Cmd::Bench {
             which,

@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub sign_ins_per_address: u32,
     /// HTTP connections open at once per client address.
     pub connections_per_address: usize,
+    /// The places in flight and how classes share them (`server::gate`).
+    pub admission: server::gate::Policy,
     /// What the deployment sets for the pages (a map tile server).
     pub pages: web::PageSettings,
     /// Currencies this node just took over (`maeul migrate cutover`): the handover's
@@ -436,10 +438,20 @@ async fn serve(
             burst: o.sign_ins_per_address.saturating_mul(10),
         })
         .with_handover(handover);
-    let state = Arc::new(AppState::new(Arc::new(service))?.with_connection_limits(
-        o.connections_per_address,
-        server::connections::CONNECTIONS_MAX,
-    ));
+    // Waiting-room tickets outlive a restart and are good on every node.
+    let room_key = match &backing {
+        Backing::DataDir => service::auth::load_or_create_key(&o.data_dir.join("room.key"))?,
+        Backing::Postgres(node) => pgstore::keys::load_or_create_32(&node.db, "waiting-room")?,
+    };
+    let state = Arc::new(
+        AppState::new(Arc::new(service))?
+            .with_connection_limits(
+                o.connections_per_address,
+                server::connections::CONNECTIONS_MAX,
+            )
+            .with_waiting_room_key(room_key)
+            .with_admission(o.admission.clone()),
+    );
     // Sign-ups cut off by the last stop are finished in the background, and the ledger
     // is made to follow each merchant registry (a stop between a registry change and
     // the ledger's leaves them apart until now).

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The hard days of issue 14, each against a fresh `maeul serve --demo-rate 0` on this
+# machine: `maeul loadgen --scenario S` measures what the server serves of the scenario's
+# surge, then offers ten times that (clients that follow Retry-After and tickets) over
+# counter payments at a third of their capacity, and prints the table per class.
+#
+#   bench/scenarios.sh [seconds] [scenario...]   (needs: cargo build --release -p maeul)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+shift || true
+scenarios=${*:-first-of-month launch market-day}
+maeul=${MAEUL:-target/release/maeul}
+[ -x "$maeul" ] || { echo "build first: cargo build --release -p maeul" >&2; exit 1; }
+for s in $scenarios; do
+  dir=$(mktemp -d)
+  "$maeul" serve --data-dir "$dir/data" --listen 127.0.0.1:18080 --bank-listen 127.0.0.1:17070 \
+    --demo-rate 0 --connections-per-address 100000 --sign-ins-per-address 100000 \
+    >"$dir/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 120); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.5; done
+  "$maeul" loadgen --url http://127.0.0.1:18080 --bank-url http://127.0.0.1:17070 \
+    --scenario "$s" --citizens "${CITIZENS:-100}" --seconds "$seconds" --drain "${DRAIN:-90}" 2>&1 |
+    grep -v '^setting up\|^measuring'
+  echo "server peak memory: $(grep VmHWM /proc/$server/status | awk '{print $2 / 1024 " MiB"}')"
+  kill $server; wait $server 2>/dev/null || true
+  rm -rf "$dir"
+done

@@ -1,0 +1,531 @@
+//! `maeul loadgen --scenario`: a hard day, played by clients that behave like apps.
+//!
+//! Each scenario is a surge of one kind of request at `times` × what the server was just
+//! measured to serve of it, over steady counter payments at a third of what it serves of
+//! those:
+//!
+//! | scenario | the surge | counter payments |
+//! |---|---|---|
+//! | `first-of-month` | charges (90%) and wallet reads (the discounted month opens) | to 100 merchants |
+//! | `launch` | sign-ups and sign-ins, half each (the app's first day) | to 100 merchants |
+//! | `market-day` | wallet reads and histories (people checking before they pay) | 20% to one merchant |
+//!
+//! Every arrival is a client of its own that follows the server as an app would: told
+//! `busy`, it comes back after `Retry-After`; handed a ticket, it comes back with it when
+//! told (at the estimated wait, or `Retry-After` if sooner), until it is answered or two
+//! minutes pass. Arrivals stop after `seconds`; the run ends when every client is
+//! answered or `drain` seconds later.
+//!
+//! Reported per class: arrivals, answered, let in at the first try, handed a ticket, told
+//! busy, gave up; p50/p99 of the admitted request and of the whole journey; the median
+//! error of the waits the tickets told (|told − waited| / waited); goodput (answers a
+//! second while the surge lasts) against the measured capacity.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+use crate::loadgen::{Citizen, LoadOptions};
+
+/// A hard day to play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    FirstOfMonth,
+    Launch,
+    MarketDay,
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Scenario, String> {
+        match s {
+            "first-of-month" => Ok(Scenario::FirstOfMonth),
+            "launch" => Ok(Scenario::Launch),
+            "market-day" => Ok(Scenario::MarketDay),
+            other => Err(format!(
+                "`{other}`: the scenarios are first-of-month, launch, market-day"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioOptions {
+    pub load: LoadOptions,
+    pub scenario: Scenario,
+    /// The surge, in multiples of the measured capacity for it.
+    pub times: u32,
+    /// Clients alive at most (arrivals beyond are counted as not sent).
+    pub clients_max: usize,
+    /// Seconds after the arrivals stop that the run waits for clients still waiting.
+    pub drain: u64,
+}
+
+/// A client gives up after this long.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    Payment,
+    HotPayment,
+    Charge,
+    SignIn,
+    SignUp,
+    Balance,
+    History,
+}
+
+impl Op {
+    fn class(self) -> &'static str {
+        match self {
+            Op::Payment | Op::HotPayment => "counter",
+            Op::Charge => "charge",
+            Op::SignIn => "sign_in",
+            Op::SignUp => "sign_up",
+            Op::Balance | Op::History => "browse",
+        }
+    }
+}
+
+impl Scenario {
+    /// The surge's requests, by weight.
+    fn surge(self) -> &'static [(Op, u32)] {
+        match self {
+            Scenario::FirstOfMonth => &[(Op::Charge, 90), (Op::Balance, 10)],
+            Scenario::Launch => &[(Op::SignUp, 50), (Op::SignIn, 50)],
+            Scenario::MarketDay => &[(Op::Balance, 60), (Op::History, 40)],
+        }
+    }
+
+    /// The counter payments' share that goes to one merchant.
+    fn hot_percent(self) -> u64 {
+        match self {
+            Scenario::MarketDay => 20,
+            _ => 0,
+        }
+    }
+}
+
+fn pick(mix: &[(Op, u32)], n: u64) -> Op {
+    let total: u64 = mix.iter().map(|(_, w)| u64::from(*w)).sum();
+    let mut roll = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) % total.max(1);
+    for (op, w) in mix {
+        if roll < u64::from(*w) {
+            return *op;
+        }
+        roll -= u64::from(*w);
+    }
+    mix[0].0
+}
+
+/// One request of `op`, with the ticket if the client holds one.
+fn request(
+    http: &reqwest::Client,
+    o: &ScenarioOptions,
+    citizens: &[Citizen],
+    op: Op,
+    n: u64,
+    run: u64,
+    ticket: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let l = &o.load;
+    let c = &citizens[(n as usize).wrapping_mul(2_654_435_761) % citizens.len()];
+    let req = match op {
+        Op::Payment | Op::HotPayment => {
+            let merchant = if op == Op::HotPayment {
+                l.merchants[0]
+            } else {
+                l.merchants[(n as usize / 7) % l.merchants.len()]
+            };
+            http.post(format!("{}/api/v1/me/payments", l.url))
+                .bearer_auth(&c.token)
+                .header("Idempotency-Key", format!("scn-{run}-{n}"))
+                .json(
+                    &json!({"merchant": merchant, "amount": 100 + (n % 50) * 10, "pin": "123456"}),
+                )
+        }
+        Op::Charge => http
+            .post(format!("{}/api/v1/me/charges", l.url))
+            .bearer_auth(&c.token)
+            .header("Idempotency-Key", format!("scn-{run}-{n}"))
+            .json(&json!({"face": 10_000, "full_price_ok": true})),
+        Op::SignIn => http
+            .post(format!("{}/api/v1/sessions", l.url))
+            .json(&json!({"login": c.login, "password": "load-test-password"})),
+        Op::SignUp => http
+            .post(format!("{}/api/v1/citizens", l.url))
+            .json(&json!({
+                "login": format!("scn-{run}-{n}"), "password": "load-test-password",
+                "pin": "123456", "birth_year": 1960 + (n % 40), "currency": l.currency,
+            })),
+        Op::Balance => http
+            .get(format!("{}/api/v1/me/wallet", l.url))
+            .bearer_auth(&c.token),
+        Op::History => http
+            .get(format!("{}/api/v1/me/history", l.url))
+            .bearer_auth(&c.token),
+    };
+    match ticket {
+        Some(t) => req.header("maeul-ticket", t),
+        None => req,
+    }
+}
+
+/// What became of one client.
+#[derive(Debug, Default)]
+struct Journey {
+    answered: bool,
+    first_try: bool,
+    ticketed: bool,
+    busy: bool,
+    /// The admitted request's own time, and the whole journey's.
+    last_us: u64,
+    total_us: u64,
+    /// The first wait told, and how long it took from then to be let in.
+    told_waited: Option<(f64, f64)>,
+    /// Answered before the arrivals stopped.
+    in_surge: bool,
+    /// A 5xx other than 503, or a 503 without Retry-After.
+    bad: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn journey(
+    http: reqwest::Client,
+    o: Arc<ScenarioOptions>,
+    citizens: Arc<Vec<Citizen>>,
+    op: Op,
+    n: u64,
+    run: u64,
+    surge_ends: Instant,
+) -> Journey {
+    let started = Instant::now();
+    let mut j = Journey::default();
+    let mut ticket: Option<String> = None;
+    let mut told: Option<(Instant, f64)> = None;
+    loop {
+        let sent = Instant::now();
+        let res = request(&http, &o, &citizens, op, n, run, ticket.as_deref())
+            .send()
+            .await;
+        let res = match res {
+            Ok(r) => r,
+            Err(_) => return j,
+        };
+        let status = res.status().as_u16();
+        if status != 503 {
+            let _ = res.bytes().await;
+            if status >= 500 {
+                j.bad = Some(format!("{status}"));
+            }
+            j.answered = true;
+            j.first_try = !j.ticketed && !j.busy;
+            j.last_us = sent.elapsed().as_micros() as u64;
+            j.total_us = started.elapsed().as_micros() as u64;
+            j.in_surge = Instant::now() <= surge_ends;
+            j.told_waited = told.map(|(at, est)| (est, at.elapsed().as_secs_f64()));
+            return j;
+        }
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<f64>().ok());
+        let Some(retry_after) = retry_after else {
+            j.bad = Some("503 without Retry-After".into());
+            return j;
+        };
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let mut wait = retry_after;
+        if body["code"] == "waiting_room" {
+            j.ticketed = true;
+            ticket = body["fields"]["ticket"].as_str().map(str::to_owned);
+            let estimate = body["fields"]["estimated_wait_s"]
+                .as_f64()
+                .unwrap_or(retry_after);
+            if told.is_none() {
+                told = Some((sent, estimate));
+            }
+            // An app that reads the answer comes back at the estimate when it is sooner
+            // than Retry-After (a whole number of seconds).
+            wait = wait.min(estimate + 0.05).max(0.05);
+        } else {
+            j.busy = true;
+        }
+        if started.elapsed() + Duration::from_secs_f64(wait) > PATIENCE {
+            return j;
+        }
+        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    }
+}
+
+/// Serves `mix` closed-loop with 64 patient clients (each follows Retry-After and its
+/// ticket, then starts its next request) for `seconds`: answers a second.
+async fn capacity(
+    http: &reqwest::Client,
+    o: &Arc<ScenarioOptions>,
+    citizens: &Arc<Vec<Citizen>>,
+    mix: &'static [(Op, u32)],
+    seconds: f64,
+    run: u64,
+    first_n: u64,
+) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(first_n));
+    let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for _ in 0..64 {
+        let (http, o, citizens, next, answered) = (
+            http.clone(),
+            Arc::clone(o),
+            Arc::clone(citizens),
+            Arc::clone(&next),
+            Arc::clone(&answered),
+        );
+        workers.spawn(async move {
+            while Instant::now() < deadline {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let op = pick(mix, n);
+                let j = journey(
+                    http.clone(),
+                    Arc::clone(&o),
+                    Arc::clone(&citizens),
+                    op,
+                    n,
+                    run,
+                    deadline,
+                )
+                .await;
+                if j.in_surge {
+                    answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    answered.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+#[derive(Default)]
+struct ClassTally {
+    arrivals: u64,
+    answered: u64,
+    in_surge: u64,
+    first_try: u64,
+    ticketed: u64,
+    busy: u64,
+    gave_up: u64,
+    last: Option<Histogram<u64>>,
+    total: Option<Histogram<u64>>,
+    errors: Vec<f64>,
+    bad: BTreeMap<String, u64>,
+}
+
+impl ClassTally {
+    fn add(&mut self, j: Journey) {
+        let hist = || {
+            Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+                .unwrap_or_else(|_| unreachable!("valid bounds"))
+        };
+        if let Some(b) = j.bad {
+            *self.bad.entry(b).or_default() += 1;
+        }
+        self.ticketed += u64::from(j.ticketed);
+        self.busy += u64::from(j.busy);
+        if !j.answered {
+            self.gave_up += 1;
+            return;
+        }
+        self.answered += 1;
+        self.in_surge += u64::from(j.in_surge);
+        self.first_try += u64::from(j.first_try);
+        let _ = self.last.get_or_insert_with(hist).record(j.last_us.max(1));
+        let _ = self
+            .total
+            .get_or_insert_with(hist)
+            .record(j.total_us.max(1));
+        if let Some((told, waited)) = j.told_waited
+            && waited > 0.0
+        {
+            self.errors.push((told - waited).abs() / waited);
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
+    let o = Arc::new(o);
+    let l = &o.load;
+    anyhow::ensure!(
+        !l.merchants.is_empty() && l.citizens > 0,
+        "need citizens and merchants"
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        % 100_000;
+    eprintln!("setting up {} citizens...", l.citizens);
+    let citizens = Arc::new(crate::loadgen::set_up(l, &http, run).await?);
+
+    let surge_mix = o.scenario.surge();
+    let counter_mix: &'static [(Op, u32)] = if o.scenario.hot_percent() > 0 {
+        &[(Op::HotPayment, 20), (Op::Payment, 80)]
+    } else {
+        &[(Op::Payment, 1)]
+    };
+    eprintln!("measuring capacity (closed loop, 64 clients)...");
+    let counter_capacity = capacity(&http, &o, &citizens, counter_mix, 3.0, run, 1 << 40).await;
+    let surge_capacity = capacity(&http, &o, &citizens, surge_mix, 3.0, run, 2 << 40).await;
+    let surge_rate = surge_capacity * f64::from(o.times);
+    let counter_rate = counter_capacity / 3.0;
+    eprintln!(
+        "capacity: {counter_capacity:.0} counter payments/s, {surge_capacity:.0}/s of the surge's mix; offering {surge_rate:.0}/s of the surge and {counter_rate:.0}/s payments for {} s",
+        l.seconds
+    );
+    // Let the server's measurements settle after the closed loops.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let started = Instant::now();
+    let surge_ends = started + Duration::from_secs(l.seconds);
+    let tallies: Arc<Mutex<BTreeMap<&'static str, ClassTally>>> = Arc::default();
+    let alive = Arc::new(tokio::sync::Semaphore::new(o.clients_max.max(1)));
+    let mut not_sent = 0u64;
+    let mut clients = tokio::task::JoinSet::new();
+    // Arrivals: a surge request every 1/surge_rate s, a payment every 1/counter_rate s,
+    // merged in time order.
+    let (mut next_surge, mut next_counter) = (0f64, 0f64);
+    let mut n = 3u64 << 40;
+    loop {
+        let (at, surge) = if next_surge <= next_counter {
+            (next_surge, true)
+        } else {
+            (next_counter, false)
+        };
+        if at >= l.seconds as f64 {
+            break;
+        }
+        if surge {
+            next_surge += 1.0 / surge_rate.max(1.0);
+        } else {
+            next_counter += 1.0 / counter_rate.max(1.0);
+        }
+        let due = started + Duration::from_secs_f64(at);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        n += 1;
+        let op = pick(if surge { surge_mix } else { counter_mix }, n);
+        tallies.lock().entry(op.class()).or_default().arrivals += 1;
+        let Ok(permit) = Arc::clone(&alive).try_acquire_owned() else {
+            not_sent += 1;
+            continue;
+        };
+        let (http, o2, citizens, tallies) = (
+            http.clone(),
+            Arc::clone(&o),
+            Arc::clone(&citizens),
+            Arc::clone(&tallies),
+        );
+        clients.spawn(async move {
+            let j = journey(http, o2, citizens, op, n, run, surge_ends).await;
+            tallies.lock().entry(op.class()).or_default().add(j);
+            drop(permit);
+        });
+        // Reap finished clients as we go (memory stays bounded by the live ones).
+        while clients.try_join_next().is_some() {}
+    }
+    let arrivals_s = started.elapsed().as_secs_f64();
+    let drain_deadline = Instant::now() + Duration::from_secs(o.drain);
+    while !clients.is_empty() {
+        match tokio::time::timeout_at(drain_deadline.into(), clients.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                clients.abort_all();
+                break;
+            }
+        }
+    }
+    let waiting_room: Value = http
+        .get(format!("{}/api/v1/waiting-room", l.url))
+        .send()
+        .await?
+        .json()
+        .await
+        .unwrap_or(Value::Null);
+
+    let mut t = tallies.lock();
+    let served_in_surge: u64 = t
+        .iter()
+        .filter(|(class, _)| **class != "counter")
+        .map(|(_, c)| c.in_surge)
+        .sum();
+    println!(
+        "\nscenario {:?}: surge offered {surge_rate:.0}/s ({}× the {surge_capacity:.0}/s measured), counter payments {counter_rate:.0}/s (a third of {counter_capacity:.0}/s), arrivals for {arrivals_s:.1} s{}",
+        o.scenario,
+        o.times,
+        if not_sent > 0 {
+            format!(", {not_sent} not sent (client at {} alive)", o.clients_max)
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "\n| class | arrivals | answered | first try | ticketed | busy | gave up | p50 ms | p99 ms | journey p50 s | journey p99 s | estimate error (median) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for (class, c) in t.iter_mut() {
+        let ms = |h: &Option<Histogram<u64>>, q: f64| {
+            h.as_ref()
+                .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+        };
+        let error = median(&mut c.errors).map_or("—".to_owned(), |e| {
+            format!("{:.0}% of {}", e * 100.0, c.errors.len())
+        });
+        println!(
+            "| {class} | {} | {} | {:.2}% | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {error} |",
+            c.arrivals,
+            c.answered,
+            100.0 * c.first_try as f64 / c.arrivals.max(1) as f64,
+            c.ticketed,
+            c.busy,
+            c.gave_up,
+            ms(&c.last, 0.5),
+            ms(&c.last, 0.99),
+            ms(&c.total, 0.5) / 1000.0,
+            ms(&c.total, 0.99) / 1000.0,
+        );
+    }
+    let goodput = served_in_surge as f64 / l.seconds as f64;
+    println!(
+        "\ngoodput while the surge lasted: {goodput:.0} surge answers/s = {:.0}% of the {surge_capacity:.0}/s measured",
+        100.0 * goodput / surge_capacity.max(1.0)
+    );
+    let bad: BTreeMap<&String, u64> =
+        t.values()
+            .flat_map(|c| c.bad.iter())
+            .fold(BTreeMap::new(), |mut m, (k, v)| {
+                *m.entry(k).or_default() += v;
+                m
+            });
+    if bad.is_empty() {
+        println!("answers other than 503 with Retry-After among the 5xx: none");
+    } else {
+        println!("bad answers: {bad:?}");
+    }
+    println!("the server's waiting room at the end: {waiting_room}");
+    Ok(())
+}
