@@ -85,11 +85,11 @@ mod tests {
             .expect("an answer");
         assert!(name.is_some_and(|n| n.starts_with("maeul-hash-")));
         assert_eq!(nice, NICENESS);
-        let sum: u32 = futures_util_join(&hashers).await;
+        let sum: u32 = sum_on_hashers(&hashers).await;
         assert_eq!(sum, (0..16u32).sum::<u32>());
     }
 
-    async fn futures_util_join(h: &Hashers) -> u32 {
+    async fn sum_on_hashers(h: &Hashers) -> u32 {
         let mut total = 0;
         for i in 0..16u32 {
             total += h.run(move || i).await.expect("an answer");

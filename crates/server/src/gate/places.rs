@@ -198,8 +198,6 @@ pub struct Load {
     pub places: usize,
     pub waiting: [usize; CLASSES],
     pub rate: [f64; CLASSES],
-    pub spare_rate: f64,
-    pub service_s: [f64; CLASSES],
 }
 
 impl Places {
@@ -354,8 +352,6 @@ impl Places {
             places: inner.policy.places,
             waiting: std::array::from_fn(|c| inner.lines[c].len()),
             rate: inner.meter.rate,
-            spare_rate: inner.meter.spare_rate,
-            service_s: inner.meter.service_s,
         }
     }
 }

@@ -244,7 +244,7 @@ impl Room {
                     Verdict::Wait(self.issue(class, bound_to))
                 }
             }
-            Some(t) => Verdict::Wait(line.told(t, now)),
+            Some(t) => Verdict::Wait(line.told(t)),
             None if line.waiting.is_empty() => Verdict::Enter(None),
             None => {
                 drop(lines);
@@ -425,7 +425,7 @@ impl Line {
     }
 
     /// Where `t` (not yet let in) stands now.
-    fn told(&self, t: Ticket, _now: u64) -> Waiting {
+    fn told(&self, t: Ticket) -> Waiting {
         let ahead = self.waiting.partition_point(|&s| s < t.issued_us) as u64;
         let estimate = self.estimate(ahead + 1);
         Waiting {
