@@ -83,6 +83,7 @@ pub async fn wallet(service: &Service, caller: &Caller) -> Result<Wallet, Servic
         })
         .ok_or_else(|| ServiceError::not_found("wallet"))?;
     if merchant {
+        currency.history.holds_durable(&currency.engine).await;
         let settlements =
             currency
                 .history
@@ -325,10 +326,7 @@ pub async fn history(
     let account = caller.account.ok_or_else(ServiceError::forbidden)?;
     let currency = service.currency(&caller.currency)?;
     let limit = paging.limit.unwrap_or(50).clamp(1, 200);
-    currency
-        .history
-        .caught_up(currency.engine.durable_seq(), crate::history::CATCH_UP_WAIT)
-        .await;
+    currency.history.holds_durable(&currency.engine).await;
     Ok(currency.history.page(account, paging.before, limit))
 }
 
@@ -923,6 +921,7 @@ pub async fn cancellable_purchases(
 ) -> Result<Vec<CancelQuoteView>, ServiceError> {
     let account = require(caller, Role::Citizen)?;
     let currency = service.currency(&caller.currency)?;
+    currency.history.holds_durable(&currency.engine).await;
     let charges: Vec<u64> = currency
         .history
         .page(account, None, CANCELLABLE_LOOKBACK)

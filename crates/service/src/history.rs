@@ -172,6 +172,13 @@ impl History {
         )
     }
 
+    /// [`History::caught_up`] with what the engine has made durable by now: what a
+    /// person reads right after an answer (a till after a payment, a refund page) holds
+    /// that answer.
+    pub async fn holds_durable(&self, engine: &Engine) -> bool {
+        self.caught_up(engine.durable_seq(), CATCH_UP_WAIT).await
+    }
+
     /// Builds from the end of the journal and follows the engine from then on.
     pub fn follow(engine: &Arc<Engine>, storage: &Arc<dyn Storage>) -> Arc<History> {
         let history = Arc::new(History::empty());

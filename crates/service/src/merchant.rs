@@ -28,6 +28,7 @@ pub async fn settlements(
     let account = require(caller, Role::Merchant)?;
     let currency = service.currency(&caller.currency)?;
     let limit = paging.limit.unwrap_or(50).clamp(1, 200);
+    currency.history.holds_durable(&currency.engine).await;
     Ok(currency.history.settlements(account, paging.before, limit))
 }
 
@@ -225,6 +226,7 @@ pub async fn money(
 ) -> Result<MerchantMoney, ServiceError> {
     let account = require(caller, Role::Merchant)?;
     let currency = service.currency(&caller.currency)?;
+    currency.history.holds_durable(&currency.engine).await;
     let (balance, redeemable, redeeming) = balances(currency, account)?;
     let mut list = currency
         .history
@@ -578,6 +580,7 @@ pub async fn till(service: &Service, caller: &Caller) -> Result<Till, ServiceErr
                 .map(|a| a.balance().map_or(0, |b| b.get()))
         })
         .ok_or_else(|| ServiceError::not_found("merchant account"))?;
+    currency.history.holds_durable(&currency.engine).await;
     let (midnight, today) = kst_day(crate::now_us());
     let entries = currency
         .history
@@ -682,6 +685,7 @@ pub async fn sales(service: &Service, caller: &Caller) -> Result<Sales, ServiceE
     let account = require(caller, Role::Merchant)?;
     let currency = service.currency(&caller.currency)?;
     let max = crate::history::ENTRIES_PER_ACCOUNT;
+    currency.history.holds_durable(&currency.engine).await;
     let entries = currency.history.page(account, None, max);
     let kept_all = entries.len() < max;
     Ok(sales_of(&entries, crate::now_us(), kept_all))
@@ -696,6 +700,7 @@ pub async fn received_payment(
 ) -> Result<crate::history::Entry, ServiceError> {
     let account = require(caller, Role::Merchant)?;
     let currency = service.currency(&caller.currency)?;
+    currency.history.holds_durable(&currency.engine).await;
     currency
         .history
         .page(account, None, crate::history::ENTRIES_PER_ACCOUNT)
