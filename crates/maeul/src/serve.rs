@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -438,13 +438,55 @@ async fn serve(
             burst: o.sign_ins_per_address.saturating_mul(10),
         })
         .with_handover(handover);
+    // The sale day outlives a restart and is the same on every node.
+    match &backing {
+        Backing::DataDir => {
+            let path = o.data_dir.join("sale.json");
+            service
+                .sale
+                .load(read_sale_file(&path)?, keep_sale_file(path));
+        }
+        Backing::Postgres(node) => {
+            let db = Arc::clone(&node.db);
+            service.sale.load(
+                read_sale_setting(&db)?,
+                Box::new(move |record| {
+                    let bytes = record
+                        .map(serde_json::to_vec)
+                        .transpose()
+                        .map_err(|e| e.to_string())?;
+                    pgstore::keys::set_setting(&db, SALE_SETTING, bytes.as_deref())
+                        .map_err(|e| e.to_string())
+                }),
+            );
+        }
+    }
     // Waiting-room tickets outlive a restart and are good on every node.
     let room_key = match &backing {
         Backing::DataDir => service::auth::load_or_create_key(&o.data_dir.join("room.key"))?,
         Backing::Postgres(node) => pgstore::keys::load_or_create_32(&node.db, "waiting-room")?,
     };
+    let service = Arc::new(service);
+    if let Backing::Postgres(node) = &backing {
+        // A sale another node scheduled (or called off) is taken within seconds.
+        let (db, service) = (Arc::clone(&node.db), Arc::clone(&service));
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                let db = Arc::clone(&db);
+                match tokio::task::spawn_blocking(move || read_sale_setting(&db)).await {
+                    Ok(Ok(kept)) => service.sale.refresh(kept),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "the sale day could not be read again")
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
     let state = Arc::new(
-        AppState::new(Arc::new(service))?
+        AppState::new(service)?
             .with_connection_limits(
                 o.connections_per_address,
                 server::connections::CONNECTIONS_MAX,
@@ -716,4 +758,47 @@ async fn status_log(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver
             );
         }
     }
+}
+
+/// Where the sale day is kept in PostgreSQL (`maeul_keys`).
+const SALE_SETTING: &str = "setting:sale";
+
+fn read_sale_setting(db: &pgstore::Db) -> anyhow::Result<Option<service::sale::SaleRecord>> {
+    pgstore::keys::setting(db, SALE_SETTING)?
+        .map(|bytes| serde_json::from_slice(&bytes))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("the kept sale day cannot be read: {e}"))
+}
+
+/// The sale day kept in the data directory, if any.
+fn read_sale_file(path: &Path) -> anyhow::Result<Option<service::sale::SaleRecord>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{} cannot be read: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+    }
+}
+
+/// Keeps the sale day in `path`, whole or not at all (written aside, then renamed).
+fn keep_sale_file(path: PathBuf) -> service::sale::Keep {
+    Box::new(move |record| {
+        let Some(record) = record else {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                _ => Ok(()),
+            };
+        };
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
+        let aside = path.with_extension("json.new");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&aside)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&aside, &path)
+        };
+        write().map_err(|e| e.to_string())
+    })
 }

@@ -46,3 +46,38 @@ pub fn load_or_create_32(db: &Db, name: &str) -> Result<[u8; 32], PgError> {
     <[u8; 32]>::try_from(key.as_slice())
         .map_err(|_| PgError::other("read a shared key", "not 32 bytes"))
 }
+
+/// A small setting every node shares, kept beside the keys under `name` (a sale day,
+/// say): its bytes, if one is kept.
+pub fn setting(db: &Db, name: &str) -> Result<Option<Vec<u8>>, PgError> {
+    let conn = db.conn()?;
+    let row = conn.run(
+        "read a shared setting",
+        conn.query_opt("SELECT key FROM maeul_keys WHERE name = $1", &[&name]),
+    )?;
+    row.map(|r| {
+        r.try_get(0)
+            .map_err(|e| PgError::other("read a shared setting", e.to_string()))
+    })
+    .transpose()
+}
+
+/// Keeps (or, with `None`, removes) the shared setting `name`.
+pub fn set_setting(db: &Db, name: &str, value: Option<&[u8]>) -> Result<(), PgError> {
+    let conn = db.conn()?;
+    match value {
+        Some(v) => conn.run(
+            "keep a shared setting",
+            conn.execute(
+                "INSERT INTO maeul_keys (name, key) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET key = EXCLUDED.key",
+                &[&name, &v],
+            ),
+        )?,
+        None => conn.run(
+            "remove a shared setting",
+            conn.execute("DELETE FROM maeul_keys WHERE name = $1", &[&name]),
+        )?,
+    };
+    Ok(())
+}

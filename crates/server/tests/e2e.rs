@@ -5197,3 +5197,243 @@ async fn beyond_the_services_cap_on_live_streams_the_answer_is_503_with_retry_af
     open.push(reopened);
     assert_eq!(svc.state.streams.open(), 3);
 }
+
+/// A sale day through the real server: an operator schedules it; before the opening
+/// purchases wait with tickets (nothing is charged) and the paused features say so; at
+/// the opening the early tickets are let in; once the ledger's discount budget is spent
+/// the next purchase is told "sold out" at once, with or without a ticket; calling the
+/// sale off brings the features back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_day_holds_purchases_until_it_opens_and_says_sold_out_at_once() {
+    let svc = start().await;
+    let mut citizens = Vec::new();
+    for n in 0..5 {
+        let (token, wallet) = citizen_with_money(
+            &svc,
+            &format!("sale-{n}"),
+            &format!("110-555-00000{n}"),
+            10_000,
+        )
+        .await;
+        citizens.push((token, wallet));
+    }
+    // A scheme that sells at 10% off from budget 2, which holds three vouchers' discount.
+    let mut config = ledger::scheme::SchemeConfig::from_toml(BUSAN).unwrap();
+    config.purchase.discount_bp = 1_000;
+    config.purchase.discount_budget = Some(AccountId(2));
+    let now = Timestamp::from_micros(service::now_us());
+    let commands = vec![
+        Command::Transfer(Transfer::posted(TransferSpec::BudgetFunding {
+            reserve: ReserveId::new(1),
+            budget: BudgetId::new(2),
+            amount: Won::new(3_000),
+        })),
+        Command::Scheme(Box::new(ledger::scheme::SchemeCommand::SetScheme {
+            config: Box::new(config),
+            effective_at: now,
+            operator: Text::new("sale test").unwrap(),
+        })),
+    ];
+    let envelopes = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| Envelope {
+            client: ClientId(9),
+            key: IdempotencyKey(9_000 + i as u128),
+            command,
+        })
+        .collect();
+    let outs = svc
+        .engine
+        .submit(envelopes)
+        .unwrap()
+        .outcome()
+        .await
+        .unwrap();
+    assert!(outs.iter().all(Outcome::is_applied), "{outs:?}");
+
+    let operator = svc.sign_in("operator-busan", "correct horse battery").await;
+    let opens_at = service::now_us() + 2_000_000;
+    let plan = json!({"opens_at": opens_at, "ends_at": opens_at + 3_600_000_000u64,
+        "vouchers": 3, "budget_won": 3_000, "paused": ["gifts", "search"]});
+    let put = |token: String, body: Value| {
+        let req = svc
+            .http
+            .put(format!("{}/api/v1/operator/busan/sale", svc.base))
+            .bearer_auth(token)
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = put(citizens[0].0.clone(), plan.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a citizen schedules nothing: {v}");
+    let backwards =
+        json!({"opens_at": opens_at, "ends_at": opens_at - 1, "vouchers": 3, "budget_won": 3_000});
+    let (s, v) = put(operator.clone(), backwards).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("sale_invalid")),
+        "{v}"
+    );
+    let (s, v) = put(operator.clone(), plan).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["phase"], "before", "{v}");
+    let (s, v) = svc.get("/api/v1/sales/busan", None).await;
+    assert_eq!(s, StatusCode::OK, "anyone can see the sale: {v}");
+    assert_eq!(
+        (
+            &v["discount_left_won"],
+            &v["smallest_discount_won"],
+            &v["paused"]
+        ),
+        (&json!(3_000), &json!(1_000), &json!(["search", "gifts"])),
+        "{v}"
+    );
+
+    // Paused for the day, with Retry-After.
+    let (s, v, h) = svc
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/gifts",
+            Some(&citizens[0].0),
+            Some("sale-gift"),
+            Some(json!({"recipient": citizens[1].1, "amount": 1000, "pin": "123456"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("feature_paused")),
+        "{v}"
+    );
+    assert!(h.contains_key("retry-after"));
+    let (s, v) = svc
+        .get("/api/v1/directory/busan/search?q=%EA%B0%80", None)
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("feature_paused")),
+        "{v}"
+    );
+
+    // Before the opening: every purchase waits with a ticket; nothing is charged.
+    let charge = |n: usize, ticket: Option<String>| {
+        let mut req = svc
+            .http
+            .post(format!("{}/api/v1/me/charges", svc.base))
+            .bearer_auth(&citizens[n].0)
+            .header("idempotency-key", format!("sale-charge-{n}"))
+            .json(&json!({"face": 10_000}));
+        if let Some(t) = ticket {
+            req = req.header("maeul-ticket", t);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            let ticket = res
+                .headers()
+                .get("maeul-ticket")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, ticket, res.json::<Value>().await.unwrap())
+        }
+    };
+    let mut tickets = Vec::new();
+    for n in 0..4 {
+        let (s, ticket, v) = charge(n, None).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("sale_not_open")),
+            "{v}"
+        );
+        assert_eq!(v["fields"]["opens_at"], opens_at, "{v}");
+        assert_eq!(v["fields"]["position"], n + 1, "how many wait: {v}");
+        tickets.push(ticket.expect("a ticket"));
+    }
+    // Coming back early keeps the ticket's place and charges nothing.
+    let (s, again, v) = charge(0, Some(tickets[0].clone())).await;
+    assert_eq!(
+        (s, again.as_deref()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some(tickets[0].as_str())),
+        "{v}"
+    );
+    let (_, w) = svc.get("/api/v1/me/wallet", Some(&citizens[0].0)).await;
+    assert_eq!(
+        w["balance"], 10_000,
+        "nothing bought before the opening: {w}"
+    );
+
+    // Open: the early tickets are let in (in the drawn order) and buy; the budget holds
+    // three, so one of the four is told "sold out", whichever the draw put last.
+    tokio::time::sleep(Duration::from_micros(
+        opens_at.saturating_sub(service::now_us()) + 50_000,
+    ))
+    .await;
+    let mut answers: Vec<Option<(StatusCode, Value)>> = vec![None; 4];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while answers.iter().any(Option::is_none) {
+        assert!(std::time::Instant::now() < deadline, "{answers:?}");
+        for n in 0..4 {
+            if answers[n].is_some() {
+                continue;
+            }
+            let (s, _, v) = charge(n, Some(tickets[n].clone())).await;
+            if s == StatusCode::SERVICE_UNAVAILABLE && v["code"] == "waiting_room" {
+                continue;
+            }
+            answers[n] = Some((s, v));
+            // The next look at the budget is fresh (it is read at most every 100 ms).
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let bought = answers
+        .iter()
+        .flatten()
+        .filter(|(s, v)| *s == StatusCode::OK && v["status"] == "charged")
+        .count();
+    let sold_out: Vec<_> = answers
+        .iter()
+        .flatten()
+        .filter(|(s, v)| *s == StatusCode::GONE && v["code"] == "sold_out")
+        .collect();
+    assert_eq!((bought, sold_out.len()), (3, 1), "{answers:?}");
+    assert!(
+        sold_out[0].1["message_ko"]
+            .as_str()
+            .is_some_and(|m| m.contains("마감")),
+        "told in words: {:?}",
+        sold_out[0]
+    );
+    // A newcomer is told at once too, and anyone can see why.
+    let (s, _, v) = charge(4, None).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::GONE, Some("sold_out")),
+        "{v}"
+    );
+    let (_, v) = svc.get("/api/v1/sales/busan", None).await;
+    assert_eq!(
+        (&v["phase"], &v["discount_left_won"]),
+        (&json!("sold_out"), &json!(0)),
+        "{v}"
+    );
+
+    // Called off: the paused features come back.
+    let (s, _, _) = svc
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/operator/busan/sale",
+            Some(&operator),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = svc
+        .get("/api/v1/directory/busan/search?q=%EA%B0%80", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = svc.get("/api/v1/sales/busan", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -168,6 +168,21 @@ impl ServiceError {
         )
     }
 
+    /// A purchase before a sale opens: in the line that is drawn at the opening.
+    pub fn before_sale(waiting: u64, to_opening_s: f64) -> ServiceError {
+        let minutes = (to_opening_s / 60.0).ceil().max(1.0) as u64;
+        ServiceError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sale_not_open",
+            &format!(
+                "할인 판매는 약 {minutes}분 뒤에 시작합니다. 지금 {waiting}명이 기다리고 있으며, 시작 전에 오신 분들의 순서는 시작 시각에 공정하게 추첨합니다. 받은 대기표로 다시 요청해 주세요. 처리된 것은 없습니다."
+            ),
+            &format!(
+                "The discounted sale opens in about {minutes} min. {waiting} are waiting; the order of everyone who came before the opening is drawn fairly at the opening. Send the ticket back with your request. Nothing was done yet."
+            ),
+        )
+    }
+
     /// The body is larger than the route takes (said by `Content-Length` or found while
     /// reading).
     pub fn body_too_large(limit_bytes: usize) -> ServiceError {

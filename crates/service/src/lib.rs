@@ -41,6 +41,7 @@ pub mod merchants;
 pub mod mirror;
 pub mod operator;
 pub mod public;
+pub mod sale;
 pub mod schema;
 pub mod secret;
 pub mod session;
@@ -122,6 +123,8 @@ pub struct Service {
     pub streams: Arc<limits::Streams>,
     /// Successor credentials, the cutover, and where moved currencies went.
     pub handover: handover::Handover,
+    /// The scheduled sale day, if any.
+    pub sale: sale::Sales,
 }
 
 /// Camera-image decodes at once by default: two cores, each decode up to 64 MiB.
@@ -142,6 +145,7 @@ impl Service {
             dashboards: dashboard::Dashboards::default(),
             streams: limits::Streams::new(limits::StreamLimit::default()),
             handover: handover::Handover::default(),
+            sale: sale::Sales::default(),
         }
     }
 

@@ -186,6 +186,33 @@ fn rows() -> Vec<Row> {
     ]
 }
 
+/// What a sale day does to a request (see `service::sale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaleRoute {
+    /// A discounted purchase: held until the opening, told "sold out" at once after.
+    Purchase,
+    /// A feature the operator may pause for the day.
+    Feature(service::sale::Feature),
+}
+
+/// The sale-day side of a request, by its method and path.
+pub fn sale_route(method: &Method, path: &str) -> Option<SaleRoute> {
+    use service::sale::Feature;
+    let post = *method == Method::POST;
+    match path {
+        "/api/v1/me/charges" | "/wallet/charge" if post => Some(SaleRoute::Purchase),
+        "/api/v1/me/gifts" if post => Some(SaleRoute::Feature(Feature::Gifts)),
+        "/wallet/gift" => Some(SaleRoute::Feature(Feature::Gifts)),
+        "/nearby" => Some(SaleRoute::Feature(Feature::Search)),
+        p if p.starts_with("/api/v1/directory/")
+            && (p.ends_with("/search") || p.ends_with("/nearby")) =>
+        {
+            Some(SaleRoute::Feature(Feature::Search))
+        }
+        _ => None,
+    }
+}
+
 /// A row made ready to match: the pattern's segments.
 struct Compiled {
     method: Option<Method>,
@@ -271,6 +298,36 @@ mod tests {
 
     fn class(method: Method, path: &str) -> Passage {
         passage(&method, path)
+    }
+
+    #[test]
+    fn a_sale_day_knows_purchases_and_the_features_it_may_pause() {
+        use service::sale::Feature;
+        let route = |m: Method, p: &str| sale_route(&m, p);
+        assert_eq!(
+            route(Method::POST, "/api/v1/me/charges"),
+            Some(SaleRoute::Purchase)
+        );
+        assert_eq!(
+            route(Method::POST, "/wallet/charge"),
+            Some(SaleRoute::Purchase)
+        );
+        // Looking is not buying: the form and the quote are never held.
+        assert_eq!(route(Method::GET, "/wallet/charge"), None);
+        assert_eq!(route(Method::POST, "/api/v1/me/charges/quote"), None);
+        let gifts = Some(SaleRoute::Feature(Feature::Gifts));
+        assert_eq!(route(Method::POST, "/api/v1/me/gifts"), gifts);
+        assert_eq!(route(Method::GET, "/wallet/gift"), gifts);
+        let search = Some(SaleRoute::Feature(Feature::Search));
+        assert_eq!(route(Method::GET, "/api/v1/directory/busan/search"), search);
+        assert_eq!(route(Method::GET, "/api/v1/directory/busan/nearby"), search);
+        assert_eq!(route(Method::GET, "/nearby"), search);
+        // Paying goes on whatever is paused.
+        assert_eq!(route(Method::POST, "/api/v1/me/payments"), None);
+        assert_eq!(
+            route(Method::GET, "/api/v1/directory/busan/merchants/7"),
+            None
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub use classes::{CLASSES, Class, Passage};
+pub use classes::{CLASSES, Class, Passage, SaleRoute};
 pub use places::{ClassPolicy, Place, Places, Policy};
 pub use room::{Room, Ticket, Verdict, Waiting};
 
@@ -57,6 +57,8 @@ pub struct Gate {
     pub places: Places,
     pub room: Room,
     counts: [[AtomicU64; 4]; CLASSES],
+    /// The opening of the sale whose line was let go when it sold out (0: none).
+    sold_out_cleared: AtomicU64,
 }
 
 impl Gate {
@@ -65,6 +67,7 @@ impl Gate {
             places: Places::new(policy),
             room: Room::new(room_key),
             counts: Default::default(),
+            sold_out_cleared: AtomicU64::new(0),
         }
     }
 
@@ -124,6 +127,43 @@ pub(crate) async fn admit(
         Passage::Exempt | Passage::Upload => return next.run(req).await,
         Passage::Gated(class) => class,
     };
+    let gate = &state.gate;
+    // A sale day: paused features, purchases before the opening and after the budget
+    // is spent are answered here, before anything is read.
+    let mut opening = None;
+    if let Some((opens, ends)) = state.service.sale.window() {
+        let now = service::now_us();
+        if now < ends {
+            match classes::sale_route(req.method(), req.uri().path()) {
+                Some(SaleRoute::Feature(feature)) => {
+                    if let Some(back) = state.service.sale.paused(feature, now) {
+                        return paused_answer(&req, feature, back, now);
+                    }
+                }
+                Some(SaleRoute::Purchase) => {
+                    if state.service.sale.sold_out(&state.service, now) {
+                        if gate.sold_out_cleared.swap(opens, Ordering::Relaxed) != opens {
+                            // Nobody waits behind a purchase that cannot be made.
+                            gate.room.clear(class);
+                            tracing::info!(opens_at = opens, "sale sold out: the line is told");
+                        }
+                        return sold_out_answer(&req);
+                    }
+                    if now < opens {
+                        let bound_to = room::binding(credential(req.headers()));
+                        let presented = presented_ticket(req.headers(), class);
+                        let w = gate.room.before_opening(class, presented, bound_to, opens);
+                        gate.count(class, Outcome::Ticketed);
+                        return waiting_answer(&req, gate.room.key(), &w);
+                    }
+                }
+                None => {}
+            }
+            if class == Class::Charge {
+                opening = Some(opens);
+            }
+        }
+    }
     // The body arrives whole before a place is taken: a client that stalls costs a
     // connection, never a place.
     let (mut req, pending) = match crate::admission::receive_body(&state, BODY_BYTES_MAX, req).await
@@ -132,7 +172,6 @@ pub(crate) async fn admit(
         Err(e) => return e.into_response(),
     };
     req.extensions_mut().insert(crate::admission::Received);
-    let gate = &state.gate;
     let mut let_in = None;
     let mut bound_to = 0;
     if class.waits_in_room() {
@@ -140,7 +179,7 @@ pub(crate) async fn admit(
         let presented = presented_ticket(req.headers(), class);
         match gate
             .room
-            .check(class, presented, bound_to, gate.rate_for(class))
+            .check(class, presented, bound_to, gate.rate_for(class), opening)
         {
             Verdict::Wait(w) => {
                 gate.count(class, Outcome::Ticketed);
@@ -181,6 +220,7 @@ pub(crate) async fn admit(
                     position: 0,
                     estimate: full.expected,
                     retry_after_s: 1,
+                    opens_at: None,
                 },
                 None => gate.room.issue(class, bound_to),
             };
@@ -261,7 +301,7 @@ fn waiting_answer(req: &Request, key: &[u8; 32], w: &Waiting) -> Response {
     let sealed = w.ticket.seal(key);
     let estimate_s = w.estimate.as_secs_f64();
     let mut response = if wants_page(req) {
-        waiting_page(req, w, &sealed, estimate_s)
+        waiting_page(req, w, estimate_s)
     } else {
         let mut fields = serde_json::Map::new();
         fields.insert("ticket".into(), sealed.clone().into());
@@ -272,7 +312,14 @@ fn waiting_answer(req: &Request, key: &[u8; 32], w: &Waiting) -> Response {
             ((estimate_s * 10.0).round() / 10.0).into(),
         );
         fields.insert("retry_after_s".into(), w.retry_after_s.into());
-        ApiError(service::ServiceError::waiting_room(w.position, estimate_s))
+        let error = match w.opens_at {
+            Some(opens) => {
+                fields.insert("opens_at".into(), opens.into());
+                service::ServiceError::before_sale(w.position, estimate_s)
+            }
+            None => service::ServiceError::waiting_room(w.position, estimate_s),
+        };
+        ApiError(error)
             .fields(fields)
             .retry_after(w.retry_after_s)
             .into_response()
@@ -285,43 +332,172 @@ fn waiting_answer(req: &Request, key: &[u8; 32], w: &Waiting) -> Response {
         h.insert(header::RETRY_AFTER, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if wants_page(req) {
+        let cookie = format!(
+            "{}={sealed}; Max-Age={}; Path=/; HttpOnly; SameSite=Lax",
+            cookie_name(w.ticket.class),
+            room::TICKET_LIFETIME.as_secs()
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.insert(header::SET_COOKIE, v);
+        }
+    }
     response
 }
 
-/// The waiting page: the place in line and the wait, in Korean and English, and a
-/// refresh when it is time to come back. The ticket rides in a cookie for the class.
-fn waiting_page(req: &Request, w: &Waiting, sealed: &str, estimate_s: f64) -> Response {
-    let here = escape(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+/// A wait as people say it.
+fn wait_words(estimate_s: f64) -> (String, String) {
     let minutes = (estimate_s / 60.0).floor() as u64;
     let seconds = (estimate_s % 60.0).ceil() as u64;
-    let (wait_ko, wait_en) = if w.position == 0 || estimate_s < 1.0 {
+    if estimate_s < 1.0 {
         ("곧".to_owned(), "any moment".to_owned())
     } else if minutes == 0 {
         (format!("약 {seconds}초"), format!("about {seconds} s"))
-    } else {
+    } else if minutes < 60 {
         (
             format!("약 {minutes}분 {seconds}초"),
             format!("about {minutes} min {seconds} s"),
         )
+    } else {
+        (
+            format!("약 {}시간 {}분", minutes / 60, minutes % 60),
+            format!("about {} h {} min", minutes / 60, minutes % 60),
+        )
+    }
+}
+
+/// The waiting page: the place in line and the wait, in Korean and English, and a
+/// refresh when it is time to come back. The ticket rides in a cookie for the class.
+fn waiting_page(req: &Request, w: &Waiting, estimate_s: f64) -> Response {
+    let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let (wait_ko, wait_en) = if w.position == 0 {
+        ("곧".to_owned(), "any moment".to_owned())
+    } else {
+        wait_words(estimate_s)
     };
-    let position = w.position;
-    let retry = w.retry_after_s;
-    let html = format!(
+    let lines = if w.opens_at.is_some() {
+        vec![
+            (
+                "할인 판매가 아직 시작되지 않았습니다. 시작 전에 오신 분들의 순서는 시작 시각에 공정하게 추첨합니다. 이 창을 열어 두시면 자동으로 넘어갑니다.".to_owned(),
+                "The discounted sale has not opened yet. Everyone who came before the opening is put in a fairly drawn order at the opening. Keep this page open; it moves on by itself.".to_owned(),
+            ),
+            (
+                format!("지금 {}명이 기다리고 있습니다 · 시작까지 {wait_ko}", w.position),
+                format!("{} waiting now · opens in {wait_en}", w.position),
+            ),
+        ]
+    } else {
+        let ahead = w.position.saturating_sub(1);
+        vec![
+            (
+                "접속하신 분이 많아 순서대로 모시고 있습니다. 이 창을 닫지 마세요. 차례가 되면 자동으로 넘어갑니다.".to_owned(),
+                "Many people are here at once, so we are letting them in in order. Keep this page open; it moves on by itself when it is your turn.".to_owned(),
+            ),
+            (
+                format!("내 앞 대기 {ahead}명 · 예상 대기 {wait_ko}"),
+                format!("Ahead of you: {ahead} · estimated wait {wait_en}"),
+            ),
+        ]
+    };
+    notice_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ("잠시 기다려 주세요", "Please wait"),
+        &lines,
+        Some((w.retry_after_s, here)),
+    )
+}
+
+/// A purchase after the sale's budget is spent: told at once.
+fn sold_out_answer(req: &Request) -> Response {
+    let error = service::sale::sold_out_error();
+    if wants_page(req) {
+        return notice_page(
+            error.status,
+            ("할인 판매 마감", "Sold out"),
+            &[(error.ko, error.en)],
+            None,
+        );
+    }
+    ApiError(error).into_response()
+}
+
+/// A feature paused for the sale day.
+fn paused_answer(
+    req: &Request,
+    feature: service::sale::Feature,
+    back_at_us: u64,
+    now_us: u64,
+) -> Response {
+    let (error, wait_s) = service::sale::paused_error(feature, back_at_us, now_us);
+    // Retry-After at most an hour: a sale called off early brings the feature back.
+    let retry = wait_s.min(3600);
+    let mut response = if wants_page(req) {
+        notice_page(
+            error.status,
+            ("잠시 쉬는 기능", "Paused for the sale day"),
+            &[(error.ko, error.en)],
+            None,
+        )
+    } else {
+        ApiError(error).retry_after(retry).into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// A small page the gate answers browsers with itself (it runs before the pages' own
+/// layer and their session): a title and lines in Korean and English, and a refresh
+/// to `to` after some seconds when asked.
+fn notice_page(
+    status: StatusCode,
+    title: (&str, &str),
+    lines: &[(String, String)],
+    refresh: Option<(u64, &str)>,
+) -> Response {
+    use std::fmt::Write;
+    let mut html = String::with_capacity(2048);
+    html.push_str(
         "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta http-equiv=\"refresh\" content=\"{retry};url={here}\">\
-<title>대기 중 · Waiting</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
-.n{{font-size:2.5rem;font-weight:700}}</style></head><body>\
-<h1>잠시 기다려 주세요 <small lang=\"en\">Please wait</small></h1>\
-<p>접속하신 분이 많아 순서대로 모시고 있습니다. 이 창을 닫지 마세요. 차례가 되면 자동으로 넘어갑니다.</p>\
-<p lang=\"en\">Many people are here at once, so we are letting them in in order. Keep this page open; it moves on by itself when it is your turn.</p>\
-<p>내 앞 대기 <span class=\"n\" id=\"position\">{ahead}</span> 명 · 예상 대기 {wait_ko}</p>\
-<p lang=\"en\">Ahead of you: {ahead} · estimated wait {wait_en}</p>\
-<p><a href=\"{here}\">지금 다시 시도 · Try now</a></p></body></html>",
-        ahead = position.saturating_sub(1),
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
     );
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, html).into_response();
+    if let Some((seconds, to)) = refresh {
+        let _ = write!(
+            html,
+            "<meta http-equiv=\"refresh\" content=\"{seconds};url={}\">",
+            escape(to)
+        );
+    }
+    let _ = write!(
+        html,
+        "<title>{} · {}</title>\
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
+p.n{{font-size:1.4rem;font-weight:700}}</style></head><body>\
+<h1>{} <small lang=\"en\">{}</small></h1>",
+        escape(title.0),
+        escape(title.1),
+        escape(title.0),
+        escape(title.1)
+    );
+    for (i, (ko, en)) in lines.iter().enumerate() {
+        let class = if i == 1 { " class=\"n\"" } else { "" };
+        let _ = write!(
+            html,
+            "<p{class}>{}</p><p lang=\"en\">{}</p>",
+            escape(ko),
+            escape(en)
+        );
+    }
+    if let Some((_, to)) = refresh {
+        let _ = write!(
+            html,
+            "<p><a href=\"{}\">지금 다시 시도 · Try now</a></p>",
+            escape(to)
+        );
+    }
+    html.push_str("</body></html>");
+    let mut response = (status, html).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -335,14 +511,7 @@ fn waiting_page(req: &Request, w: &Waiting, sealed: &str, estimate_s: f64) -> Re
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    let cookie = format!(
-        "{}={sealed}; Max-Age={}; Path=/; HttpOnly; SameSite=Lax",
-        cookie_name(w.ticket.class),
-        room::TICKET_LIFETIME.as_secs()
-    );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        h.insert(header::SET_COOKIE, v);
-    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

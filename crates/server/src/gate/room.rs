@@ -164,6 +164,8 @@ pub struct Waiting {
     pub estimate: Duration,
     /// When to come back.
     pub retry_after_s: u64,
+    /// A sale not open yet: when it opens (Unix µs) and the order is drawn.
+    pub opens_at: Option<u64>,
 }
 
 /// One class's line.
@@ -181,6 +183,13 @@ struct Line {
     last_advance: Option<Instant>,
     /// |told − waited| / waited of tickets let in, the latest last.
     errors: VecDeque<f64>,
+    /// A sale's opening (Unix µs; 0: none): nobody is let in before it, and at it the
+    /// order of every ticket issued before it is drawn.
+    opening: u64,
+    /// The draw: keyed digests of the tickets issued before the opening and not yet let
+    /// in, ascending (the drawn order).
+    draw: VecDeque<u64>,
+    drawn: bool,
 }
 
 /// The waiting room of every class.
@@ -221,6 +230,7 @@ impl Room {
         presented: Option<&str>,
         bound_to: u32,
         rate: f64,
+        opening: Option<u64>,
     ) -> Verdict {
         let now = now_us();
         let ticket = presented
@@ -233,9 +243,24 @@ impl Room {
             });
         let mut lines = self.lines.lock();
         let line = &mut lines[class.index()];
+        line.expect_opening(opening);
+        self.draw_if_due(line, now);
         line.advance(rate, now);
+        // A ticket from before a sale's opening is judged by the draw: let in once its
+        // lot has left the drawn line (or when it never was in it).
+        let drawn = ticket
+            .filter(|t| line.drawn && t.issued_us < line.opening)
+            .map(|t| line.draw.binary_search(&self.lot(t.issued_us)));
         match ticket {
-            Some(t) if t.issued_us <= line.served_until || t.issued_us < self.started_us => {
+            Some(t) if matches!(drawn, Some(Ok(_))) => {
+                let ahead = drawn.and_then(Result::ok).unwrap_or_default();
+                Verdict::Wait(line.told_at(t, ahead as u64))
+            }
+            Some(t)
+                if drawn.is_some()
+                    || t.issued_us <= line.served_until
+                    || t.issued_us < self.started_us =>
+            {
                 drop(lines);
                 if self.pass_left(&t, now) {
                     Verdict::Enter(Some(t))
@@ -245,7 +270,7 @@ impl Room {
                 }
             }
             Some(t) => Verdict::Wait(line.told(t)),
-            None if line.waiting.is_empty() => Verdict::Enter(None),
+            None if line.nobody_waiting(now) => Verdict::Enter(None),
             None => {
                 drop(lines);
                 Verdict::Wait(self.issue(class, bound_to))
@@ -272,6 +297,7 @@ impl Room {
                 position: line.waiting.len() as u64 + 1,
                 estimate,
                 retry_after_s: retry_after(estimate),
+                opens_at: None,
             };
         }
         if line.waiting.is_empty() {
@@ -282,7 +308,7 @@ impl Room {
         let issued_us = now.max(line.last_issued + 1);
         line.last_issued = issued_us;
         line.waiting.push_back(issued_us);
-        let position = line.waiting.len() as u64;
+        let position = (line.waiting.len() + line.draw.len()) as u64;
         let estimate = line.estimate(position);
         let ticket = Ticket {
             class,
@@ -295,7 +321,107 @@ impl Room {
             position,
             estimate,
             retry_after_s: retry_after(estimate),
+            opens_at: None,
         }
+    }
+
+    /// Before a sale opens at `opening`: the place of a request in the line that is
+    /// drawn at the opening. A ticket issued before the opening keeps its place (and
+    /// one from before a restart takes it again); anyone else is handed a new one. The
+    /// position told is how many are in that line, for the order is not drawn yet.
+    pub fn before_opening(
+        &self,
+        class: Class,
+        presented: Option<&str>,
+        bound_to: u32,
+        opening: u64,
+    ) -> Waiting {
+        let now = now_us();
+        let ticket = presented
+            .and_then(|t| Ticket::open(&self.key, t))
+            .filter(|t| {
+                t.class == class
+                    && (t.binding == 0 || t.binding == bound_to)
+                    && t.issued_us < opening
+                    && now.saturating_sub(t.issued_us) < TICKET_LIFETIME.as_micros() as u64
+            });
+        let mut lines = self.lines.lock();
+        let line = &mut lines[class.index()];
+        line.expect_opening(Some(opening));
+        let ticket = match ticket {
+            Some(t) => {
+                if let Err(at) = line.waiting.binary_search(&t.issued_us)
+                    && line.waiting.len() < WAITING_MAX
+                {
+                    line.waiting.insert(at, t.issued_us);
+                }
+                t
+            }
+            None => {
+                let issued_us = now.max(line.last_issued + 1).min(opening - 1);
+                line.last_issued = line.last_issued.max(issued_us);
+                if line.waiting.len() < WAITING_MAX
+                    && let Err(at) = line.waiting.binary_search(&issued_us)
+                {
+                    line.waiting.insert(at, issued_us);
+                }
+                Ticket {
+                    class,
+                    issued_us,
+                    told_ms: 0,
+                    binding: bound_to,
+                }
+            }
+        };
+        let to_opening = Duration::from_micros(opening.saturating_sub(now));
+        Waiting {
+            ticket,
+            position: line.waiting.len() as u64,
+            estimate: to_opening,
+            // Back at the opening, and at least every 5 minutes (a node that restarted
+            // learns its line again from those who come back).
+            retry_after_s: to_opening.as_secs().clamp(1, 300),
+            opens_at: Some(opening),
+        }
+    }
+
+    /// Lets everyone waiting in `class` in (a sale sold out: its purchases are told so
+    /// at the gate, and nothing else waits behind them).
+    pub fn clear(&self, class: Class) {
+        let now = now_us();
+        let mut lines = self.lines.lock();
+        let line = &mut lines[class.index()];
+        line.waiting.clear();
+        line.draw.clear();
+        line.carry = 0.0;
+        line.served_until = line.served_until.max(now);
+    }
+
+    /// A ticket's lot in a draw: a digest keyed with the room's key, so that nobody can
+    /// pick a stamp that draws early, and every node draws alike.
+    fn lot(&self, issued_us: u64) -> u64 {
+        let mut input = [0u8; 12];
+        input[..4].copy_from_slice(b"draw");
+        input[4..].copy_from_slice(&issued_us.to_le_bytes());
+        let h = blake3::keyed_hash(&self.key, &input);
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.as_bytes()[..8]);
+        u64::from_le_bytes(b)
+    }
+
+    /// At the opening, the tickets issued before it leave the line in issue order and
+    /// take the drawn order.
+    fn draw_if_due(&self, line: &mut Line, now: u64) {
+        if line.opening == 0 || line.drawn || now < line.opening {
+            return;
+        }
+        let before = line.waiting.partition_point(|&s| s < line.opening);
+        let mut lots: Vec<u64> = line.waiting.drain(..before).map(|s| self.lot(s)).collect();
+        lots.sort_unstable();
+        line.draw = lots.into();
+        line.drawn = true;
+        line.carry = 0.0;
+        line.last_advance = Some(Instant::now());
     }
 
     /// Whether a ticket let in has uses left (a use is counted only once its request has
@@ -369,12 +495,12 @@ impl Room {
             errors.sort_by(f64::total_cmp);
             LineReport {
                 class: Class::ALL[c],
-                waiting: line.waiting.len(),
+                waiting: line.waiting.len() + line.draw.len(),
                 rate: line.rate,
-                estimate: if line.waiting.is_empty() {
+                estimate: if line.waiting.is_empty() && line.draw.is_empty() {
                     Duration::ZERO
                 } else {
-                    line.estimate(line.waiting.len() as u64 + 1)
+                    line.estimate((line.waiting.len() + line.draw.len()) as u64 + 1)
                 },
                 median_error: errors.get(errors.len() / 2).copied(),
             }
@@ -401,20 +527,28 @@ impl Line {
             .map_or(0.0, |last| at.duration_since(last).as_secs_f64());
         self.last_advance = Some(at);
         self.rate = rate.max(1.0);
-        if self.waiting.is_empty() {
+        if self.opening != 0 && now < self.opening {
+            // Held until the sale opens.
+            self.carry = 0.0;
+            return;
+        }
+        if self.waiting.is_empty() && self.draw.is_empty() {
             self.carry = 0.0;
             self.served_until = self.served_until.max(now);
             return;
         }
         self.carry += self.rate * elapsed;
         while self.carry >= 1.0 {
-            let Some(stamp) = self.waiting.pop_front() else {
-                break;
-            };
+            // The drawn go first: they came before the opening.
+            if self.draw.pop_front().is_none() {
+                let Some(stamp) = self.waiting.pop_front() else {
+                    break;
+                };
+                self.served_until = self.served_until.max(stamp);
+            }
             self.carry -= 1.0;
-            self.served_until = self.served_until.max(stamp);
         }
-        if self.waiting.is_empty() {
+        if self.waiting.is_empty() && self.draw.is_empty() {
             self.carry = 0.0;
             self.served_until = self.served_until.max(now);
         }
@@ -424,15 +558,42 @@ impl Line {
         Duration::from_secs_f64(((position as f64 - self.carry).max(0.0)) / self.rate.max(1.0))
     }
 
-    /// Where `t` (not yet let in) stands now.
+    /// Where `t` (not yet let in, issued after any opening) stands now.
     fn told(&self, t: Ticket) -> Waiting {
-        let ahead = self.waiting.partition_point(|&s| s < t.issued_us) as u64;
+        let ahead = self.waiting.partition_point(|&s| s < t.issued_us) + self.draw.len();
+        self.told_at(t, ahead as u64)
+    }
+
+    /// `t` with `ahead` tickets in front of it.
+    fn told_at(&self, t: Ticket, ahead: u64) -> Waiting {
         let estimate = self.estimate(ahead + 1);
         Waiting {
             ticket: t,
             position: ahead + 1,
             estimate,
             retry_after_s: retry_after(estimate),
+            opens_at: None,
+        }
+    }
+
+    /// Whether a newcomer can go straight on: nobody waits, and no sale holds the line.
+    fn nobody_waiting(&self, now: u64) -> bool {
+        self.waiting.is_empty()
+            && self.draw.is_empty()
+            && !(self.opening != 0 && now < self.opening)
+    }
+
+    /// Takes a sale's opening (or its absence); a new one is drawn afresh.
+    fn expect_opening(&mut self, opening: Option<u64>) {
+        let opening = opening.unwrap_or(0);
+        if self.opening != opening {
+            // Another sale, or none: whoever was drawn for the last one is let in.
+            if self.drawn {
+                self.served_until = self.served_until.max(self.opening);
+                self.draw.clear();
+            }
+            self.opening = opening;
+            self.drawn = false;
         }
     }
 }
@@ -476,18 +637,97 @@ mod tests {
     }
 
     #[test]
+    fn those_who_came_before_a_sale_opens_are_let_in_in_a_drawn_order() {
+        let room = Room::new(KEY);
+        let opening = now_us() + 200_000;
+        let sealed = |w: &Waiting| w.ticket.seal(&KEY);
+        // Before the opening nobody is let in, ticket or not; each is told how many wait.
+        let early: Vec<Waiting> = (0..40)
+            .map(|n| room.before_opening(Class::Charge, None, n + 1, opening))
+            .collect();
+        for (n, w) in early.iter().enumerate() {
+            assert_eq!(w.position, n as u64 + 1);
+            assert_eq!(w.opens_at, Some(opening));
+            assert!(w.ticket.issued_us < opening);
+        }
+        let again = room.before_opening(Class::Charge, Some(&sealed(&early[0])), 1, opening);
+        assert_eq!(
+            (again.ticket, again.position),
+            (early[0].ticket, 40),
+            "the same place"
+        );
+        assert!(
+            matches!(
+                room.check(Class::Charge, None, 0, 1000.0, Some(opening)),
+                Verdict::Wait(_)
+            ),
+            "a newcomer of the class is held too (and drawn with the rest: 41 in all)"
+        );
+        // Once open: each early ticket's position is its lot's place in the draw, and
+        // every early ticket is ahead of anyone who came after the opening.
+        std::thread::sleep(Duration::from_millis(250));
+        let positions: Vec<u64> = early
+            .iter()
+            .enumerate()
+            .map(|(n, w)| {
+                match room.check(
+                    Class::Charge,
+                    Some(&sealed(w)),
+                    n as u32 + 1,
+                    1.0,
+                    Some(opening),
+                ) {
+                    Verdict::Wait(w) => w.position,
+                    Verdict::Enter(_) => 0,
+                }
+            })
+            .collect();
+        let mut sorted = positions.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 40, "each its own place: {positions:?}");
+        assert!(sorted.iter().all(|p| (1..=41).contains(p)), "{positions:?}");
+        assert_ne!(positions, sorted, "drawn, not in the order they came");
+        // The draw depends on the key (so nobody can pick an early lot), not on chance.
+        let other = Room::new([9; 32]);
+        assert_ne!(
+            room.lot(early[0].ticket.issued_us),
+            other.lot(early[0].ticket.issued_us)
+        );
+        let Verdict::Wait(late) = room.check(Class::Charge, None, 0, 1.0, Some(opening)) else {
+            panic!("a newcomer waits behind the drawn");
+        };
+        assert_eq!(late.position, 42, "behind every early ticket");
+        assert!(late.opens_at.is_none());
+        // A sold-out sale lets the line go: the early tickets go on (to be told at
+        // the gate), and the room keeps nobody waiting.
+        room.clear(Class::Charge);
+        assert!(matches!(
+            room.check(
+                Class::Charge,
+                Some(&sealed(&early[39])),
+                40,
+                1.0,
+                Some(opening)
+            ),
+            Verdict::Enter(Some(_))
+        ));
+        assert_eq!(room.report()[Class::Charge.index()].waiting, 0);
+    }
+
+    #[test]
     fn tickets_are_let_in_in_order_at_the_rate() {
         let room = Room::new(KEY);
         // Someone is waiting, so a newcomer is handed a ticket.
         let first = room.issue(Class::SignUp, 0);
-        let Verdict::Wait(second) = room.check(Class::SignUp, None, 0, 10.0) else {
+        let Verdict::Wait(second) = room.check(Class::SignUp, None, 0, 10.0, None) else {
             panic!("a newcomer waits behind the line");
         };
         assert_eq!((first.position, second.position), (1, 2));
         assert!(second.ticket.issued_us > first.ticket.issued_us);
         let sealed = |w: &Waiting| w.ticket.seal(&KEY);
         // Not yet: nothing was let in.
-        let Verdict::Wait(again) = room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0)
+        let Verdict::Wait(again) = room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0, None)
         else {
             panic!("still waiting");
         };
@@ -495,21 +735,21 @@ mod tests {
         // 150 ms at 10 a second lets one in: the first, not the second.
         std::thread::sleep(Duration::from_millis(150));
         assert!(matches!(
-            room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0),
+            room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0, None),
             Verdict::Wait(Waiting { position: 1, .. })
         ));
         assert!(matches!(
-            room.check(Class::SignUp, Some(&sealed(&first)), 0, 10.0),
+            room.check(Class::SignUp, Some(&sealed(&first)), 0, 10.0, None),
             Verdict::Enter(Some(_))
         ));
         std::thread::sleep(Duration::from_millis(150));
         assert!(matches!(
-            room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0),
+            room.check(Class::SignUp, Some(&sealed(&second)), 0, 10.0, None),
             Verdict::Enter(Some(_))
         ));
         // The line is empty: a newcomer goes in.
         assert_eq!(
-            room.check(Class::SignUp, None, 0, 10.0),
+            room.check(Class::SignUp, None, 0, 10.0, None),
             Verdict::Enter(None)
         );
     }
@@ -521,12 +761,16 @@ mod tests {
         let sealed = w.ticket.seal(&KEY);
         // Another class or another holder: a ticket of their own, at the back.
         assert!(matches!(
-            room.check(Class::SignUp, Some(&sealed), 0, 1.0),
+            room.check(Class::SignUp, Some(&sealed), 0, 1.0, None),
             Verdict::Enter(None)
         ));
-        let Verdict::Wait(other) =
-            room.check(Class::Charge, Some(&sealed), binding(Some(b"token-b")), 1.0)
-        else {
+        let Verdict::Wait(other) = room.check(
+            Class::Charge,
+            Some(&sealed),
+            binding(Some(b"token-b")),
+            1.0,
+            None,
+        ) else {
             panic!("another holder's ticket is not theirs");
         };
         assert_ne!(other.ticket, w.ticket);
@@ -539,7 +783,8 @@ mod tests {
                     Class::Charge,
                     Some(&sealed),
                     binding(Some(b"token-a")),
-                    rate
+                    rate,
+                    None
                 ),
                 Verdict::Enter(Some(w.ticket))
             );
@@ -552,7 +797,8 @@ mod tests {
                     Class::Charge,
                     Some(&sealed),
                     binding(Some(b"token-a")),
-                    rate
+                    rate,
+                    None
                 ),
                 Verdict::Wait(_)
             ),
@@ -569,7 +815,7 @@ mod tests {
         // The new process has its own line; the old ticket is ahead of it.
         let _newcomer = after.issue(Class::SignIn, 0);
         assert_eq!(
-            after.check(Class::SignIn, Some(&w.ticket.seal(&KEY)), 0, 1.0),
+            after.check(Class::SignIn, Some(&w.ticket.seal(&KEY)), 0, 1.0, None),
             Verdict::Enter(Some(w.ticket))
         );
     }

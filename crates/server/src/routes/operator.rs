@@ -11,6 +11,7 @@ use service::operator::registry::{
     SyncRow,
 };
 use service::operator::scheme::{self, SchemeSetAnswer, SchemeUpdate, SchemeVersionView};
+use service::sale::{Feature as SaleFeature, Phase as SalePhase, SalePlan, SaleView};
 
 use super::prelude::*;
 use crate::idempotency::{idempotency_key, mark_replayed};
@@ -37,7 +38,10 @@ use crate::idempotency::{idempotency_key, mark_replayed};
         registry_sync,
         revenue_bands,
         set_revenue_bands,
-        import_aliases
+        import_aliases,
+        schedule_sale,
+        sale,
+        cancel_sale
     ),
     components(schemas(
         Suspension,
@@ -58,7 +62,11 @@ use crate::idempotency::{idempotency_key, mark_replayed};
         RevenueBandsAnswer,
         AliasImportAnswer,
         AliasRejected,
-        MerchantList
+        MerchantList,
+        SalePlan,
+        SaleView,
+        SalePhase,
+        SaleFeature
     ))
 )]
 #[derive(Debug)]
@@ -78,6 +86,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/v1/operator/{currency}/scheme",
             axum::routing::put(set_scheme).get(scheme_versions),
+        )
+        .route(
+            "/api/v1/operator/{currency}/sale",
+            axum::routing::put(schedule_sale)
+                .get(sale)
+                .delete(cancel_sale),
         )
         .route(
             "/api/v1/operator/{currency}/scheme/{version}/withdraw",
@@ -393,6 +407,57 @@ async fn set_scheme(
     .await?
     .map(Json)
     .into())
+}
+
+/// Schedules the currency's sale day (or replaces the one scheduled): purchases wait
+/// until the opening and the order of those who came early is drawn at it; the line is
+/// told "sold out" as soon as the discount budget is spent; the features named are
+/// paused from 6 hours before the opening until the end.
+#[utoipa::path(put, path = "/api/v1/operator/{currency}/sale", request_body = SalePlan, security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = SaleView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn schedule_sale(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    PathParams(code): PathParams<String>,
+    JsonBody(plan): JsonBody<SalePlan>,
+) -> Result<Json<SaleView>, ApiError> {
+    Ok(Json(service::sale::schedule(
+        &state.service,
+        &caller,
+        &code,
+        plan,
+    )?))
+}
+
+/// The currency's sale day and where it stands (404 when none is scheduled).
+#[utoipa::path(get, path = "/api/v1/operator/{currency}/sale", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 200, body = SaleView), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn sale(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    PathParams(code): PathParams<String>,
+) -> Result<Json<SaleView>, ApiError> {
+    state.service.operator_of(&caller, &code)?;
+    Ok(Json(service::sale::status(&state.service, &code)?))
+}
+
+/// Calls the currency's sale day off: purchases are no longer held, paused features
+/// come back.
+#[utoipa::path(delete, path = "/api/v1/operator/{currency}/sale", security(("bearer" = [])),
+    params(("currency" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn cancel_sale(
+    State(state): State<Arc<AppState>>,
+    SignedIn(caller): SignedIn,
+    PathParams(code): PathParams<String>,
+) -> Result<StatusCode, ApiError> {
+    service::sale::cancel(&state.service, &caller, &code)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The currency's scheme versions, oldest first.

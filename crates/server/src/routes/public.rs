@@ -7,7 +7,7 @@ use super::prelude::*;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(notices, nearby, search_names, merchant_card),
+    paths(notices, nearby, search_names, merchant_card, sale),
     components(schemas(MerchantCard, SearchAnswer))
 )]
 #[derive(Debug)]
@@ -16,6 +16,7 @@ pub struct Doc;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/notices/{currency}", get(notices))
+        .route("/api/v1/sales/{currency}", get(sale))
         .route("/api/v1/directory/{currency}/nearby", get(nearby))
         .route("/api/v1/directory/{currency}/search", get(search_names))
         .route(
@@ -73,4 +74,17 @@ async fn merchant_card(
     Ok(Json(
         service::public::merchant_card(&state.service, (code, merchant)).await?,
     ))
+}
+
+/// The currency's sale day, if one is scheduled, and where it stands: before the
+/// opening, open, sold out (the discount budget spent) or ended. Apps show it; the
+/// waiting room holds purchases by it.
+#[utoipa::path(get, path = "/api/v1/sales/{currency}",
+    params(("currency" = String, Path)),
+    responses((status = 200, body = service::sale::SaleView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn sale(
+    State(state): State<Arc<AppState>>,
+    PathParams(code): PathParams<String>,
+) -> Result<Json<service::sale::SaleView>, ApiError> {
+    Ok(Json(service::sale::status(&state.service, &code)?))
 }
