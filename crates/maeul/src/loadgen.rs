@@ -81,12 +81,27 @@ async fn post(
     key: Option<String>,
     body: Value,
 ) -> anyhow::Result<(u16, Value)> {
+    post_with_ticket(http, url, token, key, body, None).await
+}
+
+/// `post` with a waiting-room ticket (`Maeul-Ticket`), if there is one.
+async fn post_with_ticket(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    key: Option<String>,
+    body: Value,
+    ticket: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
     let mut req = http.post(url).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
     if let Some(k) = key {
         req = req.header("Idempotency-Key", k);
+    }
+    if let Some(t) = ticket {
+        req = req.header("Maeul-Ticket", t);
     }
     let res = req.send().await?;
     let status = res.status().as_u16();
@@ -95,7 +110,8 @@ async fn post(
 }
 
 /// `post`, waiting as told and trying again while the server answers 429 or 503 (set-up
-/// only: the timed run counts those as errors).
+/// only: the timed run counts those as errors). A waiting-room ticket is sent back, so
+/// that the place in line is kept.
 async fn post_patiently(
     http: &reqwest::Client,
     url: String,
@@ -103,12 +119,25 @@ async fn post_patiently(
     key: Option<String>,
     body: Value,
 ) -> anyhow::Result<(u16, Value)> {
+    let mut ticket: Option<String> = None;
     for _ in 0..SET_UP_TRIES {
-        let (s, v) = post(http, url.clone(), token, key.clone(), body.clone()).await?;
+        let (s, v) = post_with_ticket(
+            http,
+            url.clone(),
+            token,
+            key.clone(),
+            body.clone(),
+            ticket.as_deref(),
+        )
+        .await?;
         if s != 429 && s != 503 {
             return Ok((s, v));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(t) = v["fields"]["ticket"].as_str() {
+            ticket = Some(t.to_owned());
+        }
+        let told = v["fields"]["retry_after_s"].as_f64().unwrap_or(0.5);
+        tokio::time::sleep(Duration::from_secs_f64(told.clamp(0.1, 5.0))).await;
     }
     anyhow::bail!("{url}: still refused after {SET_UP_TRIES} tries")
 }

@@ -492,6 +492,8 @@ async fn serve(
                 server::connections::CONNECTIONS_MAX,
             )
             .with_waiting_room_key(room_key)
+            // Browsers held at the gate see the site's own pages.
+            .with_gate_pages(server::gate::GatePages(Arc::new(web::waiting::gate_page)))
             .with_admission(o.admission.clone()),
     );
     // Sign-ups cut off by the last stop are finished in the background, and the ledger

@@ -60,6 +60,9 @@ pub struct AppState {
     /// `qr::DECODE_MEMORY_MAX_BYTES` of memory and seconds of a core); one permit each.
     /// More are answered 503 at once, never queued.
     pub image_decodes: Arc<tokio::sync::Semaphore>,
+    /// The pages the gate answers browsers with, in the site's layout (given by whoever
+    /// serves the pages; without them the gate's own plain page).
+    pub gate_pages: Option<gate::GatePages>,
 }
 
 /// How long a client may take to send its request.
@@ -129,6 +132,7 @@ impl AppState {
             pending_body_bytes: Arc::new(tokio::sync::Semaphore::new(PENDING_BODY_BYTES_MAX)),
             // The same places as the pages' photo scans: one bound for the process.
             image_decodes: Arc::clone(&service.image_decodes),
+            gate_pages: None,
             service,
         })
     }
@@ -177,6 +181,12 @@ impl AppState {
 
     /// The same with the deployment's key for waiting-room tickets (kept across restarts
     /// and shared by every node, so a ticket is good anywhere).
+    /// The pages the gate answers browsers with (see [`gate::GatePages`]).
+    pub fn with_gate_pages(mut self, pages: gate::GatePages) -> AppState {
+        self.gate_pages = Some(pages);
+        self
+    }
+
     pub fn with_waiting_room_key(mut self, key: [u8; 32]) -> AppState {
         let policy = self.gate.places.policy();
         self.gate = gate::Gate::new(policy, key);

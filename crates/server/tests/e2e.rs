@@ -5436,4 +5436,18 @@ async fn a_sale_day_holds_purchases_until_it_opens_and_says_sold_out_at_once() {
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, _) = svc.get("/api/v1/sales/busan", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // A sale days away holds and pauses nothing yet (its day starts 6 hours before).
+    let later = service::now_us() + 48 * 3_600_000_000;
+    let (s, v) = put(
+        operator.clone(),
+        json!({"opens_at": later, "ends_at": later + 3_600_000_000u64, "vouchers": 3,
+            "budget_won": 3_000, "paused": ["search"]}),
+    )
+    .await;
+    assert_eq!((s, &v["phase"]), (StatusCode::OK, &json!("before")), "{v}");
+    let (s, v) = svc
+        .get("/api/v1/directory/busan/search?q=%EA%B0%80", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }

@@ -49,6 +49,7 @@ pub mod standing;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod waiting;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -21,8 +21,9 @@ const AHEAD_MAX_US: u64 = 366 * 24 * 3600 * 1_000_000;
 const LENGTH_MAX_US: u64 = 7 * 24 * 3600 * 1_000_000;
 /// How long an answer to "sold out?" is reused (it reads the ledger).
 const SOLD_OUT_FRESH_US: u64 = 100_000;
-/// Features are paused from this long before the opening (the sale day's morning).
-pub const PAUSE_BEFORE_US: u64 = 6 * 3600 * 1_000_000;
+/// The sale day starts this long before the opening: from then on purchases wait for
+/// the opening and the features named are paused. Before it, nothing is held.
+pub const DAY_STARTS_BEFORE_US: u64 = 6 * 3600 * 1_000_000;
 
 /// What an operator can pause for a sale day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -119,12 +120,16 @@ impl Sales {
         }
     }
 
-    /// The sale's opening and end (Unix µs), if one is scheduled.
-    pub fn window(&self) -> Option<(u64, u64)> {
+    /// The sale's opening and end (Unix µs), if its day is on at `now_us` (see
+    /// [`DAY_STARTS_BEFORE_US`]).
+    pub fn on_at(&self, now_us: u64) -> Option<(u64, u64)> {
         self.current
             .read()
             .as_ref()
             .map(|r| (r.plan.opens_at, r.plan.ends_at))
+            .filter(|(opens, ends)| {
+                now_us >= opens.saturating_sub(DAY_STARTS_BEFORE_US) && now_us < *ends
+            })
     }
 
     pub fn current(&self) -> Option<SaleRecord> {
@@ -145,7 +150,7 @@ impl Sales {
         let current = self.current.read();
         let plan = &current.as_ref()?.plan;
         (plan.paused.contains(&feature)
-            && now_us >= plan.opens_at.saturating_sub(PAUSE_BEFORE_US)
+            && now_us >= plan.opens_at.saturating_sub(DAY_STARTS_BEFORE_US)
             && now_us < plan.ends_at)
             .then_some(plan.ends_at)
     }

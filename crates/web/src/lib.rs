@@ -49,6 +49,7 @@ mod signed;
 pub mod status;
 pub mod time;
 mod upload;
+pub mod waiting;
 pub mod wallet;
 
 pub use i18n::{Lang, M, Text, Words};
@@ -227,12 +228,16 @@ fn is_api_path(path: &str) -> bool {
 
 /// Adds the security headers to a page response.
 async fn secure(mut response: Response, policy: HeaderValue) -> Response {
-    let h = response.headers_mut();
+    set_security_headers(response.headers_mut(), policy);
+    response
+}
+
+/// The security headers every page carries.
+fn set_security_headers(h: &mut axum::http::HeaderMap, policy: HeaderValue) {
     h.insert(CONTENT_SECURITY_POLICY, policy);
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
 }
 
 /// An HTML answer that depends on the visitor's cookies and languages: never reused for

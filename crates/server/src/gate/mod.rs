@@ -27,6 +27,22 @@ pub use room::{Room, Ticket, Verdict, Waiting};
 
 use crate::problem::{ApiError, ErrorCode};
 use crate::{AppState, BODY_BYTES_MAX};
+use service::waiting::Notice;
+
+/// Renders what a browser held at the gate is told (`service::waiting::Notice`) as a
+/// page of the site, for the request's headers (language, text size) and path. The
+/// gate sets the status and its own headers (Retry-After, Refresh, the ticket cookie).
+#[derive(Clone)]
+pub struct GatePages(pub Arc<RenderNotice>);
+
+/// Renders a notice for a request's headers and path: see [`GatePages`].
+pub type RenderNotice = dyn Fn(&HeaderMap, &str, &Notice) -> Response + Send + Sync;
+
+impl std::fmt::Debug for GatePages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GatePages")
+    }
+}
 
 /// The header a client sends its ticket back in (the pages use a cookie per class).
 pub const TICKET_HEADER: &str = "maeul-ticket";
@@ -131,37 +147,33 @@ pub(crate) async fn admit(
     // A sale day: paused features, purchases before the opening and after the budget
     // is spent are answered here, before anything is read.
     let mut opening = None;
-    if let Some((opens, ends)) = state.service.sale.window() {
-        let now = service::now_us();
-        if now < ends {
-            match classes::sale_route(req.method(), req.uri().path()) {
-                Some(SaleRoute::Feature(feature)) => {
-                    if let Some(back) = state.service.sale.paused(feature, now) {
-                        return paused_answer(&req, feature, back, now);
-                    }
+    let now = service::now_us();
+    if let Some((opens, _)) = state.service.sale.on_at(now) {
+        match classes::sale_route(req.method(), req.uri().path()) {
+            Some(SaleRoute::Feature(feature)) => {
+                if let Some(back) = state.service.sale.paused(feature, now) {
+                    return paused_answer(&state, &req, feature, back, now);
                 }
-                Some(SaleRoute::Purchase) => {
-                    if state.service.sale.sold_out(&state.service, now) {
-                        if gate.sold_out_cleared.swap(opens, Ordering::Relaxed) != opens {
-                            // Nobody waits behind a purchase that cannot be made.
-                            gate.room.clear(class);
-                            tracing::info!(opens_at = opens, "sale sold out: the line is told");
-                        }
-                        return sold_out_answer(&req);
-                    }
-                    if now < opens {
-                        let bound_to = room::binding(credential(req.headers()));
-                        let presented = presented_ticket(req.headers(), class);
-                        let w = gate.room.before_opening(class, presented, bound_to, opens);
-                        gate.count(class, Outcome::Ticketed);
-                        return waiting_answer(&req, gate.room.key(), &w);
-                    }
-                }
-                None => {}
             }
-            if class == Class::Charge {
+            Some(SaleRoute::Purchase) => {
+                if state.service.sale.sold_out(&state.service, now) {
+                    if gate.sold_out_cleared.swap(opens, Ordering::Relaxed) != opens {
+                        // Nobody waits behind a purchase that cannot be made.
+                        gate.room.clear_sale();
+                        tracing::info!(opens_at = opens, "sale sold out: the line is told");
+                    }
+                    return sold_out_answer(&state, &req);
+                }
+                if now < opens {
+                    let bound_to = room::binding(credential(req.headers()));
+                    let presented = presented_ticket(req.headers(), class);
+                    let w = gate.room.before_opening(class, presented, bound_to, opens);
+                    gate.count(class, Outcome::Ticketed);
+                    return waiting_answer(&state, &req, &w);
+                }
                 opening = Some(opens);
             }
+            None => {}
         }
     }
     // The body arrives whole before a place is taken: a client that stalls costs a
@@ -183,7 +195,7 @@ pub(crate) async fn admit(
         {
             Verdict::Wait(w) => {
                 gate.count(class, Outcome::Ticketed);
-                return waiting_answer(&req, gate.room.key(), &w);
+                return waiting_answer(&state, &req, &w);
             }
             Verdict::Enter(t) => let_in = t,
         }
@@ -193,8 +205,8 @@ pub(crate) async fn admit(
             // Its uses ran out while it waited for the place: to the back of the line.
             drop(place);
             gate.count(class, Outcome::Ticketed);
-            let w = gate.room.issue(class, bound_to);
-            waiting_answer(&req, gate.room.key(), &w)
+            let w = gate.room.issue(class, bound_to, opening);
+            waiting_answer(&state, &req, &w)
         }
         Ok(place) => {
             gate.count(
@@ -222,9 +234,9 @@ pub(crate) async fn admit(
                     retry_after_s: 1,
                     opens_at: None,
                 },
-                None => gate.room.issue(class, bound_to),
+                None => gate.room.issue(class, bound_to, opening),
             };
-            waiting_answer(&req, gate.room.key(), &w)
+            waiting_answer(&state, &req, &w)
         }
         Err(_) => {
             gate.count(class, Outcome::Busy);
@@ -297,11 +309,30 @@ fn wants_page(req: &Request) -> bool {
 
 /// 503 with the ticket, the place in line, the estimate and Retry-After: as
 /// problem+json for apps, as a page that moves on by itself for browsers.
-fn waiting_answer(req: &Request, key: &[u8; 32], w: &Waiting) -> Response {
-    let sealed = w.ticket.seal(key);
+fn waiting_answer(state: &AppState, req: &Request, w: &Waiting) -> Response {
+    let sealed = w.ticket.seal(state.gate.room.key());
     let estimate_s = w.estimate.as_secs_f64();
-    let mut response = if wants_page(req) {
-        waiting_page(req, w, estimate_s)
+    let page = wants_page(req);
+    let mut response = if page {
+        let notice = match w.opens_at {
+            Some(opens_at_us) => Notice::BeforeSale {
+                waiting: w.position,
+                opens_at_us,
+                to_opening_s: estimate_s,
+            },
+            None => Notice::Waiting {
+                position: w.position,
+                estimate_s: if w.position == 0 { 0.0 } else { estimate_s },
+                retry_after_s: w.retry_after_s,
+            },
+        };
+        let mut response = page_answer(state, req, &notice, StatusCode::SERVICE_UNAVAILABLE);
+        // Back to where it was asked at the time told, by itself (no script needed).
+        let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        if let Ok(v) = HeaderValue::from_str(&format!("{}; url={here}", w.retry_after_s)) {
+            response.headers_mut().insert("refresh", v);
+        }
+        response
     } else {
         let mut fields = serde_json::Map::new();
         fields.insert("ticket".into(), sealed.clone().into());
@@ -332,7 +363,7 @@ fn waiting_answer(req: &Request, key: &[u8; 32], w: &Waiting) -> Response {
         h.insert(header::RETRY_AFTER, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if wants_page(req) {
+    if page {
         let cookie = format!(
             "{}={sealed}; Max-Age={}; Path=/; HttpOnly; SameSite=Lax",
             cookie_name(w.ticket.class),
@@ -345,84 +376,18 @@ fn waiting_answer(req: &Request, key: &[u8; 32], w: &Waiting) -> Response {
     response
 }
 
-/// A wait as people say it.
-fn wait_words(estimate_s: f64) -> (String, String) {
-    let minutes = (estimate_s / 60.0).floor() as u64;
-    let seconds = (estimate_s % 60.0).ceil() as u64;
-    if estimate_s < 1.0 {
-        ("곧".to_owned(), "any moment".to_owned())
-    } else if minutes == 0 {
-        (format!("약 {seconds}초"), format!("about {seconds} s"))
-    } else if minutes < 60 {
-        (
-            format!("약 {minutes}분 {seconds}초"),
-            format!("about {minutes} min {seconds} s"),
-        )
-    } else {
-        (
-            format!("약 {}시간 {}분", minutes / 60, minutes % 60),
-            format!("about {} h {} min", minutes / 60, minutes % 60),
-        )
-    }
-}
-
-/// The waiting page: the place in line and the wait, in Korean and English, and a
-/// refresh when it is time to come back. The ticket rides in a cookie for the class.
-fn waiting_page(req: &Request, w: &Waiting, estimate_s: f64) -> Response {
-    let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let (wait_ko, wait_en) = if w.position == 0 {
-        ("곧".to_owned(), "any moment".to_owned())
-    } else {
-        wait_words(estimate_s)
-    };
-    let lines = if w.opens_at.is_some() {
-        vec![
-            (
-                "할인 판매가 아직 시작되지 않았습니다. 시작 전에 오신 분들의 순서는 시작 시각에 공정하게 추첨합니다. 이 창을 열어 두시면 자동으로 넘어갑니다.".to_owned(),
-                "The discounted sale has not opened yet. Everyone who came before the opening is put in a fairly drawn order at the opening. Keep this page open; it moves on by itself.".to_owned(),
-            ),
-            (
-                format!("지금 {}명이 기다리고 있습니다 · 시작까지 {wait_ko}", w.position),
-                format!("{} waiting now · opens in {wait_en}", w.position),
-            ),
-        ]
-    } else {
-        let ahead = w.position.saturating_sub(1);
-        vec![
-            (
-                "접속하신 분이 많아 순서대로 모시고 있습니다. 이 창을 닫지 마세요. 차례가 되면 자동으로 넘어갑니다.".to_owned(),
-                "Many people are here at once, so we are letting them in in order. Keep this page open; it moves on by itself when it is your turn.".to_owned(),
-            ),
-            (
-                format!("내 앞 대기 {ahead}명 · 예상 대기 {wait_ko}"),
-                format!("Ahead of you: {ahead} · estimated wait {wait_en}"),
-            ),
-        ]
-    };
-    notice_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ("잠시 기다려 주세요", "Please wait"),
-        &lines,
-        Some((w.retry_after_s, here)),
-    )
-}
-
 /// A purchase after the sale's budget is spent: told at once.
-fn sold_out_answer(req: &Request) -> Response {
+fn sold_out_answer(state: &AppState, req: &Request) -> Response {
     let error = service::sale::sold_out_error();
     if wants_page(req) {
-        return notice_page(
-            error.status,
-            ("할인 판매 마감", "Sold out"),
-            &[(error.ko, error.en)],
-            None,
-        );
+        return page_answer(state, req, &Notice::SoldOut, error.status);
     }
     ApiError(error).into_response()
 }
 
 /// A feature paused for the sale day.
 fn paused_answer(
+    state: &AppState,
     req: &Request,
     feature: service::sale::Feature,
     back_at_us: u64,
@@ -432,12 +397,11 @@ fn paused_answer(
     // Retry-After at most an hour: a sale called off early brings the feature back.
     let retry = wait_s.min(3600);
     let mut response = if wants_page(req) {
-        notice_page(
-            error.status,
-            ("잠시 쉬는 기능", "Paused for the sale day"),
-            &[(error.ko, error.en)],
-            None,
-        )
+        let notice = Notice::Paused {
+            feature,
+            back_at_us,
+        };
+        page_answer(state, req, &notice, error.status)
     } else {
         ApiError(error).retry_after(retry).into_response()
     };
@@ -447,31 +411,115 @@ fn paused_answer(
     response
 }
 
-/// A small page the gate answers browsers with itself (it runs before the pages' own
-/// layer and their session): a title and lines in Korean and English, and a refresh
-/// to `to` after some seconds when asked.
-fn notice_page(
-    status: StatusCode,
-    title: (&str, &str),
-    lines: &[(String, String)],
-    refresh: Option<(u64, &str)>,
-) -> Response {
+/// The page for `notice`: the site's (`AppState::gate_pages`) or the gate's own plain
+/// one, with `status`, never kept by a cache.
+fn page_answer(state: &AppState, req: &Request, notice: &Notice, status: StatusCode) -> Response {
+    let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut response = match &state.gate_pages {
+        Some(pages) => (pages.0)(req.headers(), here, notice),
+        None => plain_page(notice),
+    };
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A wait as people say it.
+fn wait_words(seconds: f64) -> (String, String) {
+    let minutes = (seconds / 60.0).floor() as u64;
+    let rest = (seconds % 60.0).ceil() as u64;
+    if seconds < 1.0 {
+        ("곧".to_owned(), "any moment".to_owned())
+    } else if minutes == 0 {
+        (format!("약 {rest}초"), format!("about {rest} s"))
+    } else if minutes < 60 {
+        (
+            format!("약 {minutes}분 {rest}초"),
+            format!("about {minutes} min {rest} s"),
+        )
+    } else {
+        (
+            format!("약 {}시간 {}분", minutes / 60, minutes % 60),
+            format!("about {} h {} min", minutes / 60, minutes % 60),
+        )
+    }
+}
+
+/// The gate's own page for `notice`, in Korean and English (for a server that serves
+/// no pages of its own).
+fn plain_page(notice: &Notice) -> Response {
+    let (title, lines) = match notice {
+        Notice::Waiting {
+            position,
+            estimate_s,
+            ..
+        } => {
+            let (ko, en) = wait_words(*estimate_s);
+            let ahead = position.saturating_sub(1);
+            (
+                ("잠시 기다려 주세요", "Please wait"),
+                vec![
+                    (
+                        "접속하신 분이 많아 순서대로 모시고 있습니다. 이 창을 닫지 마세요. 차례가 되면 자동으로 넘어갑니다.".to_owned(),
+                        "Many people are here at once, so we are letting them in in order. Keep this page open; it moves on by itself when it is your turn.".to_owned(),
+                    ),
+                    (
+                        format!("내 앞 대기 {ahead}명 · 예상 대기 {ko}"),
+                        format!("Ahead of you: {ahead} · estimated wait {en}"),
+                    ),
+                ],
+            )
+        }
+        Notice::BeforeSale {
+            waiting,
+            to_opening_s,
+            ..
+        } => {
+            let (ko, en) = wait_words(*to_opening_s);
+            (
+                ("잠시 기다려 주세요", "Please wait"),
+                vec![
+                    (
+                        "할인 판매가 아직 시작되지 않았습니다. 시작 전에 오신 분들의 순서는 시작 시각에 공정하게 추첨합니다.".to_owned(),
+                        "The discounted sale has not opened yet. Everyone who came before the opening is put in a fairly drawn order at the opening.".to_owned(),
+                    ),
+                    (
+                        format!("지금 {waiting}명이 기다리고 있습니다 · 시작까지 {ko}"),
+                        format!("{waiting} waiting now · opens in {en}"),
+                    ),
+                ],
+            )
+        }
+        Notice::SoldOut => {
+            let e = service::sale::sold_out_error();
+            (("할인 판매 마감", "Sold out"), vec![(e.ko, e.en)])
+        }
+        Notice::Paused {
+            feature,
+            back_at_us,
+        } => {
+            let (e, _) = service::sale::paused_error(*feature, *back_at_us, 0);
+            (
+                ("잠시 쉬는 기능", "Paused for the sale day"),
+                vec![(e.ko, e.en)],
+            )
+        }
+    };
+    notice_page(title, &lines)
+}
+
+/// A small page the gate answers browsers with itself: a title and lines in Korean and
+/// English.
+fn notice_page(title: (&str, &str), lines: &[(String, String)]) -> Response {
     use std::fmt::Write;
     let mut html = String::with_capacity(2048);
-    html.push_str(
-        "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
-    );
-    if let Some((seconds, to)) = refresh {
-        let _ = write!(
-            html,
-            "<meta http-equiv=\"refresh\" content=\"{seconds};url={}\">",
-            escape(to)
-        );
-    }
     let _ = write!(
         html,
-        "<title>{} · {}</title>\
+        "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{} · {}</title>\
 <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
 p.n{{font-size:1.4rem;font-weight:700}}</style></head><body>\
 <h1>{} <small lang=\"en\">{}</small></h1>",
@@ -489,15 +537,8 @@ p.n{{font-size:1.4rem;font-weight:700}}</style></head><body>\
             escape(en)
         );
     }
-    if let Some((_, to)) = refresh {
-        let _ = write!(
-            html,
-            "<p><a href=\"{}\">지금 다시 시도 · Try now</a></p>",
-            escape(to)
-        );
-    }
     html.push_str("</body></html>");
-    let mut response = (status, html).into_response();
+    let mut response = html.into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -511,7 +552,6 @@ p.n{{font-size:1.4rem;font-weight:700}}</style></head><body>\
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -38,6 +38,9 @@ pub const PASS_LIFETIME: Duration = Duration::from_secs(10 * 60);
 const PASSES_MAX: usize = 1_000_000;
 /// Tickets waiting per class at most (8 bytes each).
 pub const WAITING_MAX: usize = 4_000_000;
+/// The line of a sale's purchases (held until the opening, drawn at it), apart from
+/// the rest of their class, which goes on as usual.
+const SALE_LINE: usize = CLASSES;
 /// Estimate errors kept per class for the median.
 const ERRORS_KEPT: usize = 1024;
 
@@ -197,7 +200,8 @@ struct Line {
 pub struct Room {
     key: [u8; 32],
     started_us: u64,
-    lines: Mutex<[Line; CLASSES]>,
+    /// One line per class, and one for a sale's purchases ([`SALE_LINE`]).
+    lines: Mutex<[Line; CLASSES + 1]>,
     /// Tickets let in: uses and when the pass ends (µs).
     passes: Mutex<HashMap<(u64, u32), (u8, u64)>>,
 }
@@ -242,7 +246,7 @@ impl Room {
                     && now.saturating_sub(t.issued_us) < TICKET_LIFETIME.as_micros() as u64
             });
         let mut lines = self.lines.lock();
-        let line = &mut lines[class.index()];
+        let line = &mut lines[line_of(class, opening)];
         line.expect_opening(opening);
         self.draw_if_due(line, now);
         line.advance(rate, now);
@@ -266,23 +270,24 @@ impl Room {
                     Verdict::Enter(Some(t))
                 } else {
                     // Used up: it goes to the back like anyone new.
-                    Verdict::Wait(self.issue(class, bound_to))
+                    Verdict::Wait(self.issue(class, bound_to, opening))
                 }
             }
             Some(t) => Verdict::Wait(line.told(t)),
             None if line.nobody_waiting(now) => Verdict::Enter(None),
             None => {
                 drop(lines);
-                Verdict::Wait(self.issue(class, bound_to))
+                Verdict::Wait(self.issue(class, bound_to, opening))
             }
         }
     }
 
-    /// A new ticket at the back of `class`'s line.
-    pub fn issue(&self, class: Class, bound_to: u32) -> Waiting {
+    /// A new ticket at the back of `class`'s line (of the sale's purchases, with the
+    /// sale's `opening`).
+    pub fn issue(&self, class: Class, bound_to: u32, opening: Option<u64>) -> Waiting {
         let now = now_us();
         let mut lines = self.lines.lock();
-        let line = &mut lines[class.index()];
+        let line = &mut lines[line_of(class, opening)];
         if line.waiting.len() >= WAITING_MAX {
             // Beyond what the room holds: told to come back later, with no place kept.
             let estimate = line.estimate(line.waiting.len() as u64);
@@ -346,7 +351,7 @@ impl Room {
                     && now.saturating_sub(t.issued_us) < TICKET_LIFETIME.as_micros() as u64
             });
         let mut lines = self.lines.lock();
-        let line = &mut lines[class.index()];
+        let line = &mut lines[SALE_LINE];
         line.expect_opening(Some(opening));
         let ticket = match ticket {
             Some(t) => {
@@ -385,12 +390,11 @@ impl Room {
         }
     }
 
-    /// Lets everyone waiting in `class` in (a sale sold out: its purchases are told so
-    /// at the gate, and nothing else waits behind them).
-    pub fn clear(&self, class: Class) {
+    /// Lets everyone waiting for a sale in (it sold out: they are told so at the gate).
+    pub fn clear_sale(&self) {
         let now = now_us();
         let mut lines = self.lines.lock();
-        let line = &mut lines[class.index()];
+        let line = &mut lines[SALE_LINE];
         line.waiting.clear();
         line.draw.clear();
         line.carry = 0.0;
@@ -421,7 +425,9 @@ impl Room {
         line.draw = lots.into();
         line.drawn = true;
         line.carry = 0.0;
-        line.last_advance = Some(Instant::now());
+        // Letting in started at the opening, not at the first request after it.
+        let since_opening = Duration::from_micros(now - line.opening);
+        line.last_advance = Instant::now().checked_sub(since_opening);
     }
 
     /// Whether a ticket let in has uses left (a use is counted only once its request has
@@ -489,13 +495,20 @@ impl Room {
     /// tickets let in).
     pub fn report(&self) -> [LineReport; CLASSES] {
         let lines = self.lines.lock();
+        let sale = &lines[SALE_LINE];
         std::array::from_fn(|c| {
             let line = &lines[c];
             let mut errors: Vec<f64> = line.errors.iter().copied().collect();
             errors.sort_by(f64::total_cmp);
+            // A sale's purchases are their class's.
+            let for_sale = if c == Class::Charge.index() {
+                sale.waiting.len() + sale.draw.len()
+            } else {
+                0
+            };
             LineReport {
                 class: Class::ALL[c],
-                waiting: line.waiting.len() + line.draw.len(),
+                waiting: line.waiting.len() + line.draw.len() + for_sale,
                 rate: line.rate,
                 estimate: if line.waiting.is_empty() && line.draw.is_empty() {
                     Duration::ZERO
@@ -598,6 +611,16 @@ impl Line {
     }
 }
 
+/// The line a request of `class` waits in: its class's, or during a sale (`opening`),
+/// the sale's purchases'.
+fn line_of(class: Class, opening: Option<u64>) -> usize {
+    if opening.is_some() {
+        SALE_LINE
+    } else {
+        class.index()
+    }
+}
+
 /// When to come back: at the estimate while it is short (so most come back once); for a
 /// long wait, at half of it (at most a minute), to be told a corrected estimate.
 pub fn retry_after(estimate: Duration) -> u64 {
@@ -663,6 +686,11 @@ mod tests {
             ),
             "a newcomer of the class is held too (and drawn with the rest: 41 in all)"
         );
+        assert_eq!(
+            room.check(Class::Charge, None, 0, 1000.0, None),
+            Verdict::Enter(None),
+            "the rest of the class (a gift, a bank account) is not held by the sale"
+        );
         // Once open: each early ticket's position is its lot's place in the draw, and
         // every early ticket is ahead of anyone who came after the opening.
         std::thread::sleep(Duration::from_millis(250));
@@ -701,7 +729,7 @@ mod tests {
         assert!(late.opens_at.is_none());
         // A sold-out sale lets the line go: the early tickets go on (to be told at
         // the gate), and the room keeps nobody waiting.
-        room.clear(Class::Charge);
+        room.clear_sale();
         assert!(matches!(
             room.check(
                 Class::Charge,
@@ -719,7 +747,7 @@ mod tests {
     fn tickets_are_let_in_in_order_at_the_rate() {
         let room = Room::new(KEY);
         // Someone is waiting, so a newcomer is handed a ticket.
-        let first = room.issue(Class::SignUp, 0);
+        let first = room.issue(Class::SignUp, 0, None);
         let Verdict::Wait(second) = room.check(Class::SignUp, None, 0, 10.0, None) else {
             panic!("a newcomer waits behind the line");
         };
@@ -757,7 +785,7 @@ mod tests {
     #[test]
     fn a_ticket_is_for_its_class_its_holder_and_a_few_uses() {
         let room = Room::new(KEY);
-        let w = room.issue(Class::Charge, binding(Some(b"token-a")));
+        let w = room.issue(Class::Charge, binding(Some(b"token-a")), None);
         let sealed = w.ticket.seal(&KEY);
         // Another class or another holder: a ticket of their own, at the back.
         assert!(matches!(
@@ -809,11 +837,11 @@ mod tests {
     #[test]
     fn a_ticket_from_before_a_restart_is_let_in() {
         let before = Room::new(KEY);
-        let w = before.issue(Class::SignIn, 0);
+        let w = before.issue(Class::SignIn, 0, None);
         std::thread::sleep(Duration::from_millis(2));
         let after = Room::new(KEY);
         // The new process has its own line; the old ticket is ahead of it.
-        let _newcomer = after.issue(Class::SignIn, 0);
+        let _newcomer = after.issue(Class::SignIn, 0, None);
         assert_eq!(
             after.check(Class::SignIn, Some(&w.ticket.seal(&KEY)), 0, 1.0, None),
             Verdict::Enter(Some(w.ticket))
