@@ -41,6 +41,8 @@ pub const WAITING_MAX: usize = 4_000_000;
 /// The line of a sale's purchases (held until the opening, drawn at it), apart from
 /// the rest of their class, which goes on as usual.
 const SALE_LINE: usize = CLASSES;
+/// How long the rate waits are told from is averaged over (seconds).
+const TOLD_RATE_TAU_S: f64 = 3.0;
 /// Estimate errors kept per class for the median.
 const ERRORS_KEPT: usize = 1024;
 
@@ -181,6 +183,9 @@ struct Line {
     last_issued: u64,
     /// Tickets let in per second (the rate the class can be served at, measured).
     rate: f64,
+    /// `rate` averaged over the last seconds ([`TOLD_RATE_TAU_S`]): waits are told from
+    /// it, for a wait lasts seconds and the rate of one moment is noisy.
+    told_rate: f64,
     /// Fractions of a ticket carried to the next advance.
     carry: f64,
     last_advance: Option<Instant>,
@@ -540,6 +545,12 @@ impl Line {
             .map_or(0.0, |last| at.duration_since(last).as_secs_f64());
         self.last_advance = Some(at);
         self.rate = rate.max(1.0);
+        self.told_rate = if self.told_rate > 0.0 {
+            let weight = 1.0 - (-elapsed / TOLD_RATE_TAU_S).exp();
+            self.told_rate + (self.rate - self.told_rate) * weight
+        } else {
+            self.rate
+        };
         if self.opening != 0 && now < self.opening {
             // Held until the sale opens.
             self.carry = 0.0;
@@ -568,7 +579,12 @@ impl Line {
     }
 
     fn estimate(&self, position: u64) -> Duration {
-        Duration::from_secs_f64(((position as f64 - self.carry).max(0.0)) / self.rate.max(1.0))
+        let rate = if self.told_rate > 0.0 {
+            self.told_rate
+        } else {
+            self.rate
+        };
+        Duration::from_secs_f64(((position as f64 - self.carry).max(0.0)) / rate.max(1.0))
     }
 
     /// Where `t` (not yet let in, issued after any opening) stands now.
