@@ -328,8 +328,7 @@ fn waiting_answer(state: &AppState, req: &Request, w: &Waiting) -> Response {
         };
         let mut response = page_answer(state, req, &notice, StatusCode::SERVICE_UNAVAILABLE);
         // Back to where it was asked at the time told, by itself (no script needed).
-        let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        if let Ok(v) = HeaderValue::from_str(&format!("{}; url={here}", w.retry_after_s)) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{}; url={}", w.retry_after_s, here(req))) {
             response.headers_mut().insert("refresh", v);
         }
         response
@@ -414,9 +413,8 @@ fn paused_answer(
 /// The page for `notice`: the site's (`AppState::gate_pages`) or the gate's own plain
 /// one, with `status`, never kept by a cache.
 fn page_answer(state: &AppState, req: &Request, notice: &Notice, status: StatusCode) -> Response {
-    let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut response = match &state.gate_pages {
-        Some(pages) => (pages.0)(req.headers(), here, notice),
+        Some(pages) => (pages.0)(req.headers(), here(req), notice),
         None => plain_page(notice),
     };
     *response.status_mut() = status;
@@ -424,6 +422,17 @@ fn page_answer(state: &AppState, req: &Request, notice: &Notice, status: StatusC
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Where the request was asked, to come back to: a path of this site only (a path
+/// like `//elsewhere` would send the browser to another site).
+fn here(req: &Request) -> &str {
+    let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    if here.starts_with('/') && !here.starts_with("//") && !here.contains('\\') {
+        here
+    } else {
+        "/"
+    }
 }
 
 /// A wait as people say it.
@@ -569,4 +578,21 @@ fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_page_comes_back_only_to_this_site() {
+        let at = |uri: &str| {
+            let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+            here(&req).to_owned()
+        };
+        assert_eq!(at("/wallet/charge?face=10000"), "/wallet/charge?face=10000");
+        assert_eq!(at("//evil.example/x"), "/");
+        assert_eq!(at("/\\evil.example"), "/");
+        assert_eq!(at("http://evil.example/wallet"), "/wallet");
+    }
 }

@@ -242,14 +242,9 @@ impl Room {
         opening: Option<u64>,
     ) -> Verdict {
         let now = now_us();
-        let ticket = presented
-            .and_then(|t| Ticket::open(&self.key, t))
-            .filter(|t| {
-                t.class == class
-                    && (t.binding == 0 || t.binding == bound_to)
-                    && t.issued_us <= now.saturating_add(60_000_000)
-                    && now.saturating_sub(t.issued_us) < TICKET_LIFETIME.as_micros() as u64
-            });
+        let ticket = self
+            .valid(presented, class, bound_to, now)
+            .filter(|t| t.issued_us <= now.saturating_add(60_000_000));
         let mut lines = self.lines.lock();
         let line = &mut lines[line_of(class, opening)];
         line.expect_opening(opening);
@@ -285,6 +280,24 @@ impl Room {
                 Verdict::Wait(self.issue(class, bound_to, opening))
             }
         }
+    }
+
+    /// The ticket in `presented`, if this room signed it for `class` and this holder and
+    /// it has not expired.
+    fn valid(
+        &self,
+        presented: Option<&str>,
+        class: Class,
+        bound_to: u32,
+        now: u64,
+    ) -> Option<Ticket> {
+        presented
+            .and_then(|t| Ticket::open(&self.key, t))
+            .filter(|t| {
+                t.class == class
+                    && (t.binding == 0 || t.binding == bound_to)
+                    && now.saturating_sub(t.issued_us) < TICKET_LIFETIME.as_micros() as u64
+            })
     }
 
     /// A new ticket at the back of `class`'s line (of the sale's purchases, with the
@@ -347,14 +360,9 @@ impl Room {
         opening: u64,
     ) -> Waiting {
         let now = now_us();
-        let ticket = presented
-            .and_then(|t| Ticket::open(&self.key, t))
-            .filter(|t| {
-                t.class == class
-                    && (t.binding == 0 || t.binding == bound_to)
-                    && t.issued_us < opening
-                    && now.saturating_sub(t.issued_us) < TICKET_LIFETIME.as_micros() as u64
-            });
+        let ticket = self
+            .valid(presented, class, bound_to, now)
+            .filter(|t| t.issued_us < opening);
         let mut lines = self.lines.lock();
         let line = &mut lines[SALE_LINE];
         line.expect_opening(Some(opening));
