@@ -353,3 +353,88 @@ fn one_process_writes_a_data_directory_offline_verbs_refuse_beside_serve() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A sale day scheduled by an operator outlives a restart (kept in `sale.json`, or in
+/// PostgreSQL): after it the sale is still shown and its paused feature still paused;
+/// called off, it stays called off through the next restart.
+#[test]
+fn a_sale_day_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let status_of = |url: String| {
+        let req = http.get(url);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let opens_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+        + 3_600_000_000;
+    let (child, base, _) = serve(dir.path());
+    let token =
+        rt.block_on(async {
+            let v: serde_json::Value = http
+                .post(format!("{base}/api/v1/sessions"))
+                .json(&serde_json::json!({"login": "operator", "password": "maeul-demo-password"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let token = v["token"].as_str().unwrap().to_owned();
+            let res = http
+            .put(format!("{base}/api/v1/operator/demo/sale"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"opens_at": opens_at, "ends_at": opens_at + 3_600_000_000u64,
+                "vouchers": 1000, "budget_won": 10_000_000, "paused": ["search"]}))
+            .send()
+            .await
+            .unwrap();
+            assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
+            token
+        });
+    stop(child);
+
+    let (child, base, _) = serve(dir.path());
+    rt.block_on(async {
+        let v: serde_json::Value = http
+            .get(format!("{base}/api/v1/sales/demo"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (&v["opens_at"], &v["paused"]),
+            (&serde_json::json!(opens_at), &serde_json::json!(["search"])),
+            "{v}"
+        );
+        assert_eq!(
+            status_of(format!("{base}/api/v1/directory/demo/search?q=%EA%B0%80")).await,
+            503,
+            "still paused after the restart"
+        );
+        // The session outlived the restart too: the operator calls the sale off.
+        let res = http
+            .delete(format!("{base}/api/v1/operator/demo/sale"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 204);
+    });
+    stop(child);
+
+    let (child, base, _) = serve(dir.path());
+    rt.block_on(async {
+        assert_eq!(status_of(format!("{base}/api/v1/sales/demo")).await, 404);
+        assert_eq!(
+            status_of(format!("{base}/api/v1/directory/demo/search?q=%EA%B0%80")).await,
+            200
+        );
+    });
+    stop(child);
+}
