@@ -374,16 +374,7 @@ fn a_sale_day_outlives_a_restart() {
     let (child, base, _) = serve(dir.path());
     let token =
         rt.block_on(async {
-            let v: serde_json::Value = http
-                .post(format!("{base}/api/v1/sessions"))
-                .json(&serde_json::json!({"login": "operator", "password": "maeul-demo-password"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let token = v["token"].as_str().unwrap().to_owned();
+            let token = common::sign_in(&http, &base, "operator").await;
             let res = http
             .put(format!("{base}/api/v1/operator/demo/sale"))
             .bearer_auth(&token)

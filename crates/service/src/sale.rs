@@ -206,7 +206,7 @@ fn view(service: &Service, record: &SaleRecord, now_us: u64) -> SaleView {
         Phase::Ended
     } else if now_us < plan.opens_at {
         Phase::Before
-    } else if service.sale.sold_out(service, now_us) {
+    } else if left.is_some_and(|(left, smallest)| left < smallest) {
         Phase::SoldOut
     } else {
         Phase::Open

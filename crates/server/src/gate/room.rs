@@ -376,7 +376,7 @@ impl Room {
                 t
             }
             None => {
-                let issued_us = now.max(line.last_issued + 1).min(opening - 1);
+                let issued_us = now.max(line.last_issued + 1).min(opening.saturating_sub(1));
                 line.last_issued = line.last_issued.max(issued_us);
                 if line.waiting.len() < WAITING_MAX
                     && let Err(at) = line.waiting.binary_search(&issued_us)
