@@ -94,6 +94,11 @@ enum Cmd {
         /// (with --store; default: http:// and the address it listens on).
         #[arg(long)]
         advertise: Option<String>,
+        /// When the daily settlement pays every merchant's balance out to their bank,
+        /// as HH:MM in KST, or `off` (merchants redeem by hand). A node started after
+        /// the time runs that day's settlement at once.
+        #[arg(long, default_value = "23:30", value_parser = parse_time_of_day)]
+        settlement_cutoff: TimeOfDay,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -375,6 +380,9 @@ enum MigrateCmd {
         /// Stop serving after this many seconds.
         #[arg(long)]
         seconds: Option<u64>,
+        /// The daily settlement's time once serving, as for `maeul serve`.
+        #[arg(long, default_value = "23:30", value_parser = parse_time_of_day)]
+        settlement_cutoff: TimeOfDay,
     },
 }
 
@@ -507,6 +515,7 @@ fn main() -> ExitCode {
             store,
             node_name,
             advertise,
+            settlement_cutoff,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
             let mut admission = server::gate::Policy {
@@ -539,6 +548,7 @@ fn main() -> ExitCode {
                 store,
                 node_name: node_name.unwrap_or_else(|| default_node_name(listen)),
                 advertise,
+                settlement_cutoff: settlement_cutoff.0,
             })
         })(),
         Cmd::Verify {
@@ -663,6 +673,7 @@ fn main() -> ExitCode {
                     bank_listen,
                     bank_url,
                     seconds,
+                    settlement_cutoff,
                 },
         } => (|| {
             let options = maeul::migration::CutoverOptions {
@@ -689,6 +700,7 @@ fn main() -> ExitCode {
                 store: None,
                 node_name: String::new(),
                 advertise: None,
+                settlement_cutoff: settlement_cutoff.0,
             });
             maeul::migration::cutover(&options, serve)
         })(),
@@ -887,6 +899,23 @@ fn main() -> ExitCode {
 /// that a restarted writer takes its own lease back at once.
 /// Without a host name, a random one: two nodes must never share a name, or one could
 /// take the other's live lease back (a restart then waits the lease out).
+/// A KST time of day for a daily job, or `None` when it is `off`.
+#[derive(Clone, Copy, Debug)]
+struct TimeOfDay(Option<(u8, u8)>);
+
+fn parse_time_of_day(text: &str) -> Result<TimeOfDay, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(TimeOfDay(None));
+    }
+    let bad = || format!("{text:?} is not a time of day as HH:MM (00:00 to 23:59) or off");
+    let (h, m) = text.split_once(':').ok_or_else(bad)?;
+    let (h, m): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 || text.len() != 5 {
+        return Err(bad());
+    }
+    Ok(TimeOfDay(Some((h, m))))
+}
+
 fn default_node_name(listen: std::net::SocketAddr) -> String {
     let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
@@ -1063,4 +1092,21 @@ fn report(data_dir: &std::path::Path, only: Option<&str>, daily: bool) -> anyhow
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_of_day_is_hh_mm_or_off() {
+        assert_eq!(parse_time_of_day("23:30").unwrap().0, Some((23, 30)));
+        assert_eq!(parse_time_of_day("00:05").unwrap().0, Some((0, 5)));
+        assert_eq!(parse_time_of_day("OFF").unwrap().0, None);
+        for bad in [
+            "24:00", "12:60", "7:30", "12:3", "noon", "", "12:30:00", "-1:30",
+        ] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad}");
+        }
+    }
 }

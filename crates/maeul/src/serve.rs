@@ -57,6 +57,9 @@ pub struct ServeOptions {
     /// Where the other nodes reach this one (PostgreSQL only; default: the address
     /// the server listens on).
     pub advertise: Option<String>,
+    /// KST (hour, minute) of the daily settlement that pays merchants out; `None`:
+    /// never by itself.
+    pub settlement_cutoff: Option<(u8, u8)>,
 }
 
 /// Where other nodes send this node forwarded writes: as told, or the address it
@@ -526,8 +529,12 @@ async fn serve(
     // Background jobs, stopped together at shutdown.
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     let mut jobs = tokio::task::JoinSet::new();
+    let schedule = Schedule {
+        settlement_cutoff: o.settlement_cutoff,
+        ..Schedule::default()
+    };
     for c in state.currencies.values() {
-        jobs.spawn(Arc::clone(&c.treasury).run_schedule(Schedule::default(), jobs_stopped.clone()));
+        jobs.spawn(Arc::clone(&c.treasury).run_schedule(schedule.clone(), jobs_stopped.clone()));
     }
     if has_demo && o.demo_rate > 0 {
         let engine = state

@@ -20,8 +20,14 @@ pub struct Schedule {
     pub auto_charge_every: Duration,
     /// KST (hour, minute) of the daily expiry run.
     pub expiry_at: (u8, u8),
-    /// KST (hour, minute) of the daily settlement cut-off.
-    pub settlement_cutoff: (u8, u8),
+    /// KST (hour, minute) of the daily settlement cut-off; `None`: this node never
+    /// pays merchants out by itself (a rehearsal, a test that needs their balances).
+    pub settlement_cutoff: Option<(u8, u8)>,
+}
+
+impl Schedule {
+    /// The daily settlement's cut-off unless the operator sets another: 23:30 KST.
+    pub const SETTLEMENT_CUTOFF: (u8, u8) = (23, 30);
 }
 
 impl Default for Schedule {
@@ -30,7 +36,7 @@ impl Default for Schedule {
             sweep_every: Duration::from_secs(10),
             auto_charge_every: Duration::from_secs(15 * 60),
             expiry_at: (0, 5),
-            settlement_cutoff: (23, 30),
+            settlement_cutoff: Some(Schedule::SETTLEMENT_CUTOFF),
         }
     }
 }
@@ -105,7 +111,10 @@ impl<B: Bank + 'static> Treasury<B> {
                     Err(e) => warn!(error = %e, "expiry failed"),
                 }
             }
-            if let Some(cutoff) = due_daily(t, schedule.settlement_cutoff, settled_on) {
+            if let Some(cutoff) = schedule
+                .settlement_cutoff
+                .and_then(|at| due_daily(t, at, settled_on))
+            {
                 let batch = self.settle_day(cutoff).await;
                 settled_on = Some(KstDate::of(t));
                 info!(

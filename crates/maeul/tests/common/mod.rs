@@ -33,6 +33,7 @@ pub fn serve_with(
         .arg(dir)
         .args(more)
         .args(&store)
+        .args(no_settlement(more))
         .stdout(Stdio::piped())
         .stderr(if std::env::var_os("MAEUL_TEST_SERVER_LOG").is_some() {
             Stdio::inherit()
@@ -52,6 +53,17 @@ pub fn serve_with(
         .collect();
     assert_eq!(urls.len(), 2, "{line}");
     (child, urls[0].clone(), urls[1].clone())
+}
+
+/// The daily settlement off unless the test sets its cut-off: a server started after
+/// 23:30 KST would otherwise pay every merchant's balance out at once, and a test that
+/// then refunds from a shop would fail for the time of day.
+pub fn no_settlement(more: &[&str]) -> &'static [&'static str] {
+    if more.contains(&"--settlement-cutoff") {
+        &[]
+    } else {
+        &["--settlement-cutoff", "off"]
+    }
 }
 
 /// Signs in one of the demo's people (the demo password) at the server `base`; the
