@@ -5,6 +5,7 @@
 # counter payments at a third of their capacity, and prints the table per class.
 #
 #   bench/scenarios.sh [seconds] [scenario...]   (needs: cargo build --release -p maeul)
+#   SERVER=/path/to/other/maeul bench/scenarios.sh 5 launch   (another server build, this load generator)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
@@ -12,9 +13,10 @@ shift || true
 scenarios=${*:-first-of-month launch market-day}
 maeul=${MAEUL:-target/release/maeul}
 [ -x "$maeul" ] || { echo "build first: cargo build --release -p maeul" >&2; exit 1; }
+server_bin=${SERVER:-$maeul}
 for s in $scenarios; do
   dir=$(mktemp -d)
-  "$maeul" serve --data-dir "$dir/data" --listen 127.0.0.1:18080 --bank-listen 127.0.0.1:17070 \
+  "$server_bin" serve --data-dir "$dir/data" --listen 127.0.0.1:18080 --bank-listen 127.0.0.1:17070 \
     --demo-rate 0 --connections-per-address 100000 --sign-ins-per-address 100000 \
     >"$dir/server.log" 2>&1 &
   server=$!
