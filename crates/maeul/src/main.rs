@@ -895,10 +895,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A node's name in the writer leases: its host and port, stable across restarts so
-/// that a restarted writer takes its own lease back at once.
-/// Without a host name, a random one: two nodes must never share a name, or one could
-/// take the other's live lease back (a restart then waits the lease out).
 /// A KST time of day for a daily job, or `None` when it is `off`.
 #[derive(Clone, Copy, Debug)]
 struct TimeOfDay(Option<(u8, u8)>);
@@ -916,6 +912,10 @@ fn parse_time_of_day(text: &str) -> Result<TimeOfDay, String> {
     Ok(TimeOfDay(Some((h, m))))
 }
 
+/// A node's name in the writer leases: its host and port, stable across restarts so
+/// that a restarted writer takes its own lease back at once.
+/// Without a host name, a random one: two nodes must never share a name, or one could
+/// take the other's live lease back (a restart then waits the lease out).
 fn default_node_name(listen: std::net::SocketAddr) -> String {
     let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()

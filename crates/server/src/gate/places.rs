@@ -6,9 +6,10 @@
 //! requests ahead of it over the rate requests are measured to finish) is past the
 //! bound; a class told "busy" (counter payments, operators) always waits out its bound,
 //! for a client told busy early comes straight back, and a crowd of those spends the
-//! cores on refusals (issue 14's collapse at 1,000 connections). A place given back goes to the first class (most important
-//! first) that has someone waiting, after any class below its reserved share; a class
-//! at its cap waits. Nothing here sleeps or polls: places move by hand-over.
+//! cores on refusals (issue 14's collapse at 1,000 connections). A place given back
+//! goes to the first class (most important first) that has someone waiting, after any
+//! class below its reserved share; a class at its cap waits. Nothing here sleeps or
+//! polls: places move by hand-over.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
