@@ -372,20 +372,25 @@ fn a_sale_day_outlives_a_restart() {
         .as_micros() as u64
         + 3_600_000_000;
     let (child, base, _) = serve(dir.path());
-    let token =
-        rt.block_on(async {
-            let token = common::sign_in(&http, &base, "operator").await;
-            let res = http
+    let plan = serde_json::json!({
+        "opens_at": opens_at,
+        "ends_at": opens_at + 3_600_000_000u64,
+        "vouchers": 1000,
+        "budget_won": 10_000_000,
+        "paused": ["search"],
+    });
+    let token = rt.block_on(async {
+        let token = common::sign_in(&http, &base, "operator").await;
+        let res = http
             .put(format!("{base}/api/v1/operator/demo/sale"))
             .bearer_auth(&token)
-            .json(&serde_json::json!({"opens_at": opens_at, "ends_at": opens_at + 3_600_000_000u64,
-                "vouchers": 1000, "budget_won": 10_000_000, "paused": ["search"]}))
+            .json(&plan)
             .send()
             .await
             .unwrap();
-            assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
-            token
-        });
+        assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
+        token
+    });
     stop(child);
 
     let (child, base, _) = serve(dir.path());

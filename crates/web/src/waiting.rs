@@ -21,7 +21,6 @@ pub enum W {
     WaitLead,
     Ahead,
     Estimate,
-    Soon,
     Next,
     KeepOpen,
     TryNow,
@@ -47,7 +46,6 @@ impl Words for W {
             ),
             W::Ahead => ("내 앞 대기", "Ahead of you"),
             W::Estimate => ("예상 대기", "Estimated wait"),
-            W::Soon => ("곧", "any moment"),
             W::Next => ("다음 차례입니다", "You are next"),
             W::KeepOpen => (
                 "이 창을 닫지 마세요. 차례가 되면 자동으로 넘어갑니다. 새로 고쳐도 순서는 그대로입니다.",
@@ -80,20 +78,12 @@ impl Words for W {
     }
 }
 
-/// A wait as people say it.
+/// A wait as people say it (`service::waiting::wait_words`), in `lang`.
 fn wait(lang: Lang, seconds: f64) -> String {
-    if seconds < 1.0 {
-        return lang.t(W::Soon).to_owned();
-    }
-    let total = seconds.ceil() as u64;
-    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
-    match (lang, h, m) {
-        (Lang::Ko, 0, 0) => format!("약 {s}초"),
-        (Lang::Ko, 0, _) => format!("약 {m}분 {s}초"),
-        (Lang::Ko, _, _) => format!("약 {h}시간 {m}분"),
-        (Lang::En, 0, 0) => format!("about {s} s"),
-        (Lang::En, 0, _) => format!("about {m} min {s} s"),
-        (Lang::En, _, _) => format!("about {h} h {m} min"),
+    let (ko, en) = service::waiting::wait_words(seconds);
+    match lang {
+        Lang::Ko => ko,
+        Lang::En => en,
     }
 }
 

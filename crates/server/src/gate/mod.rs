@@ -435,27 +435,6 @@ fn here(req: &Request) -> &str {
     }
 }
 
-/// A wait as people say it.
-fn wait_words(seconds: f64) -> (String, String) {
-    let minutes = (seconds / 60.0).floor() as u64;
-    let rest = (seconds % 60.0).ceil() as u64;
-    if seconds < 1.0 {
-        ("곧".to_owned(), "any moment".to_owned())
-    } else if minutes == 0 {
-        (format!("약 {rest}초"), format!("about {rest} s"))
-    } else if minutes < 60 {
-        (
-            format!("약 {minutes}분 {rest}초"),
-            format!("about {minutes} min {rest} s"),
-        )
-    } else {
-        (
-            format!("약 {}시간 {}분", minutes / 60, minutes % 60),
-            format!("about {} h {} min", minutes / 60, minutes % 60),
-        )
-    }
-}
-
 /// The gate's own page for `notice`, in Korean and English (for a server that serves
 /// no pages of its own).
 fn plain_page(notice: &Notice) -> Response {
@@ -465,7 +444,7 @@ fn plain_page(notice: &Notice) -> Response {
             estimate_s,
             ..
         } => {
-            let (ko, en) = wait_words(*estimate_s);
+            let (ko, en) = service::waiting::wait_words(*estimate_s);
             let ahead = position.saturating_sub(1);
             (
                 ("잠시 기다려 주세요", "Please wait"),
@@ -486,7 +465,7 @@ fn plain_page(notice: &Notice) -> Response {
             to_opening_s,
             ..
         } => {
-            let (ko, en) = wait_words(*to_opening_s);
+            let (ko, en) = service::waiting::wait_words(*to_opening_s);
             (
                 ("잠시 기다려 주세요", "Please wait"),
                 vec![
