@@ -22,9 +22,11 @@ for s in $scenarios; do
   server=$!
   for _ in $(seq 1 120); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.5; done
   "$maeul" loadgen --url http://127.0.0.1:18080 --bank-url http://127.0.0.1:17070 \
-    --scenario "$s" --citizens "${CITIZENS:-100}" --seconds "$seconds" --drain "${DRAIN:-90}" 2>&1 |
+    --scenario "$s" --citizens "${CITIZENS:-100}" --seconds "$seconds" --drain "${DRAIN:-90}" \
+    ${JOURNEYS:+--journeys-csv "$JOURNEYS.$s.csv"} 2>&1 |
     grep -v '^setting up\|^measuring'
   echo "server peak memory: $(grep VmHWM /proc/$server/status | awk '{print $2 / 1024 " MiB"}')"
+  grep -c "WARN\|ERROR" "$dir/server.log" | xargs echo "server warnings and errors:"; grep "WARN\|ERROR" "$dir/server.log" | cut -c1-300 | sort | uniq -c | sort -rn | head -${WARNINGS:-0}
   kill $server; wait $server 2>/dev/null || true
   rm -rf "$dir"
 done

@@ -173,6 +173,10 @@ enum Cmd {
         /// Seconds a scenario waits, after its arrivals stop, for clients still waiting.
         #[arg(long, default_value_t = 60)]
         drain: u64,
+        /// A scenario writes one CSV line per client here: class, arrival, answer, first
+        /// wait told, wait, requests, "no place" answers, the last request's time.
+        #[arg(long)]
+        journeys_csv: Option<PathBuf>,
     },
     /// Writes a currency as an interchange set for a successor operator: the journal up
     /// to now, the ledger's files, the registry with old QR payloads, notices, and
@@ -781,6 +785,7 @@ fn main() -> ExitCode {
             times,
             clients_max,
             drain,
+            journeys_csv,
         } => (|| {
             let merchants = if merchants.is_empty() {
                 (0..maeul::demo::BUSY_MERCHANTS)
@@ -814,6 +819,7 @@ fn main() -> ExitCode {
                         times,
                         clients_max,
                         drain,
+                        journeys_csv,
                     }))
                 }
                 None => runtime.block_on(maeul::loadgen::run(load)),

@@ -2,7 +2,8 @@
 //!
 //! Each scenario is a surge of one kind of request at `times` × what the server was just
 //! measured to serve of it, over steady counter payments at a third of what it serves of
-//! those:
+//! those. The payments go on all the while, as at real shops: before the surge (its
+//! capacity is measured beside them), through it and through its backlog.
 //!
 //! | scenario | the surge | counter payments |
 //! |---|---|---|
@@ -13,8 +14,10 @@
 //! Every arrival is a client of its own that follows the server as an app would: told
 //! `busy`, it comes back after `Retry-After`; handed a ticket, it comes back with it when
 //! told (at the estimated wait, or `Retry-After` if sooner), until it is answered or two
-//! minutes pass. Arrivals stop after `seconds`; the run ends when every client is
-//! answered or `drain` seconds later.
+//! minutes pass; a connection the server closed (it holds its most) is tried again in a
+//! second. The surge's arrivals stop after `seconds`; the run ends when every client of
+//! it is answered or `drain` seconds later. `--journeys-csv` writes every client's
+//! journey (arrival, first wait told, wait, requests) for a closer look.
 //!
 //! Reported per class: arrivals, answered, let in at the first try, handed a ticket, told
 //! busy, gave up; p50/p99 of the admitted request and of the whole journey; the median
@@ -23,7 +26,8 @@
 //! 99% of the surge is answered).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -65,6 +69,9 @@ pub struct ScenarioOptions {
     pub clients_max: usize,
     /// Seconds after the arrivals stop that the run waits for clients still waiting.
     pub drain: u64,
+    /// Where to write one CSV line per client (its class, arrival, first wait told,
+    /// wait, returns), to look into the estimates.
+    pub journeys_csv: Option<std::path::PathBuf>,
 }
 
 /// A client gives up after this long.
@@ -187,12 +194,31 @@ struct Journey {
     /// The admitted request's own time, and the whole journey's.
     last_us: u64,
     total_us: u64,
-    /// The first wait told, and how long it took from then to be let in.
+    /// The first wait told, and how long it took from then to be let in (until the
+    /// request that was let in was sent: its own time is not waiting).
     told_waited: Option<(f64, f64)>,
+    /// Requests sent, and of them answered "let in, but no place was free" (position 0).
+    tries: u32,
+    no_place: u32,
     /// Answered before the arrivals stopped.
     in_surge: bool,
     /// A 5xx other than 503, or a 503 without Retry-After.
     bad: Option<String>,
+    /// A request could not be made or answered (the kind of the last failure).
+    failed: Option<&'static str>,
+}
+
+/// The kind of a failed request, to tell the server's doing from the client's.
+fn failure(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -211,12 +237,24 @@ async fn journey(
     let mut told: Option<(Instant, f64)> = None;
     loop {
         let sent = Instant::now();
+        j.tries += 1;
         let res = request(&http, &o, &citizens, op, n, run, ticket.as_deref())
             .send()
             .await;
         let res = match res {
             Ok(r) => r,
-            Err(_) => return j,
+            Err(e) => {
+                let kind = failure(&e);
+                j.failed = Some(kind);
+                // A connection the server closed (it holds its most) is tried again in
+                // a second, as an app would; a request that timed out is given up.
+                if kind == "timeout" || started.elapsed() + Duration::from_secs(1) > PATIENCE {
+                    return j;
+                }
+                j.busy = true;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
         };
         let status = res.status().as_u16();
         if status != 503 {
@@ -229,7 +267,7 @@ async fn journey(
             j.last_us = sent.elapsed().as_micros() as u64;
             j.total_us = started.elapsed().as_micros() as u64;
             j.in_surge = Instant::now() <= surge_ends;
-            j.told_waited = told.map(|(at, est)| (est, at.elapsed().as_secs_f64()));
+            j.told_waited = told.map(|(at, est)| (est, sent.duration_since(at).as_secs_f64()));
             return j;
         }
         let retry_after = res
@@ -252,6 +290,7 @@ async fn journey(
             if told.is_none() {
                 told = Some((sent, estimate));
             }
+            j.no_place += u32::from(body["fields"]["position"].as_u64() == Some(0));
             // An app that reads the answer comes back at the estimate when it is sooner
             // than Retry-After (a whole number of seconds).
             wait = wait.min(estimate + 0.05).max(0.05);
@@ -313,6 +352,101 @@ async fn capacity(
     answered.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Open-loop arrivals of a mix: a client of its own for each.
+struct Arrivals {
+    http: reqwest::Client,
+    o: Arc<ScenarioOptions>,
+    citizens: Arc<Vec<Citizen>>,
+    run: u64,
+    mix: &'static [(Op, u32)],
+    /// Arrivals a second.
+    rate: f64,
+    first_n: u64,
+    /// The arrivals stop at this instant, or when `stop` is set.
+    until: Option<Instant>,
+    stop: Arc<AtomicBool>,
+    /// Clients alive at once at most, shared by every kind of arrival.
+    alive: Arc<tokio::sync::Semaphore>,
+}
+
+/// Where journeys are counted, from the start of the surge on.
+struct Recorder {
+    started: Instant,
+    surge_ends: Instant,
+    tallies: Arc<Mutex<BTreeMap<&'static str, ClassTally>>>,
+}
+
+type JourneyLines = Arc<Option<Mutex<Vec<String>>>>;
+
+/// Plays `a` until it stops: the clients still on their way, and the arrivals not sent
+/// (the client limit was reached) while the recorder was set.
+async fn arrive(
+    a: Arrivals,
+    recorder: Arc<OnceLock<Recorder>>,
+    journeys: JourneyLines,
+) -> (tokio::task::JoinSet<()>, u64) {
+    let begun = Instant::now();
+    let step = 1.0 / a.rate.max(1.0);
+    let mut clients = tokio::task::JoinSet::new();
+    let (mut not_sent, mut n, mut at) = (0u64, a.first_n, 0f64);
+    loop {
+        let due = begun + Duration::from_secs_f64(at);
+        if a.until.is_some_and(|until| due >= until) || a.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        at += step;
+        n += 1;
+        let op = pick(a.mix, n);
+        let recording = recorder.get().is_some();
+        if let Some(r) = recorder.get() {
+            r.tallies.lock().entry(op.class()).or_default().arrivals += 1;
+        }
+        let Ok(permit) = Arc::clone(&a.alive).try_acquire_owned() else {
+            not_sent += u64::from(recording);
+            continue;
+        };
+        let arrived = Instant::now();
+        let (http, o, citizens, run) = (
+            a.http.clone(),
+            Arc::clone(&a.o),
+            Arc::clone(&a.citizens),
+            a.run,
+        );
+        let (recorder, journeys) = (Arc::clone(&recorder), Arc::clone(&journeys));
+        clients.spawn(async move {
+            let surge_ends = recorder.get().map_or(arrived, |r| r.surge_ends);
+            let j = journey(http, o, citizens, op, n, run, surge_ends).await;
+            drop(permit);
+            let Some(r) = recorder.get().filter(|r| arrived >= r.started) else {
+                return;
+            };
+            let answered_at = j.answered.then(|| r.started.elapsed().as_secs_f64());
+            if let Some(lines) = journeys.as_ref() {
+                let (told, waited) = j.told_waited.unwrap_or((f64::NAN, f64::NAN));
+                lines.lock().push(format!(
+                    "{},{:.3},{:.3},{told:.3},{waited:.3},{},{},{:.3}",
+                    op.class(),
+                    arrived.duration_since(r.started).as_secs_f64(),
+                    answered_at.unwrap_or(f64::NAN),
+                    j.tries,
+                    j.no_place,
+                    j.last_us as f64 / 1e6,
+                ));
+            }
+            let mut tallies = r.tallies.lock();
+            let tally = tallies.entry(op.class()).or_default();
+            tally.answered_at.extend(answered_at);
+            tally.add(j);
+        });
+        // Reap finished clients as we go (memory stays bounded by the live ones).
+        while clients.try_join_next().is_some() {}
+    }
+    (clients, not_sent)
+}
+
 #[derive(Default)]
 struct ClassTally {
     arrivals: u64,
@@ -328,6 +462,9 @@ struct ClassTally {
     /// waited ÷ told: above 1, the waits told were too short.
     ratios: Vec<f64>,
     bad: BTreeMap<String, u64>,
+    /// Clients that met a failed request, by kind of the last (tried again in a second
+    /// unless it timed out).
+    failed: BTreeMap<&'static str, u64>,
     /// When each answer came, in seconds from the start of the arrivals.
     answered_at: Vec<f64>,
 }
@@ -340,6 +477,9 @@ impl ClassTally {
         };
         if let Some(b) = j.bad {
             *self.bad.entry(b).or_default() += 1;
+        }
+        if let Some(f) = j.failed {
+            *self.failed.entry(f).or_default() += 1;
         }
         self.ticketed += u64::from(j.ticketed);
         self.busy += u64::from(j.busy);
@@ -416,7 +556,10 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
     );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(256)
+        // Keep what a burst opened: a connection closed here waits a minute in
+        // TIME_WAIT on one of 28 k local ports, and counter payments at thousands a
+        // second for a minute would run out of them.
+        .pool_max_idle_per_host(8192)
         .build()?;
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -433,69 +576,64 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
     };
     eprintln!("measuring capacity (closed loop, 64 clients)...");
     let counter_capacity = capacity(&http, &o, &citizens, counter_mix, 3.0, run, 1 << 40).await;
+    let counter_rate = counter_capacity / 3.0;
+    // Counter payments go on all day, before the surge, through it and its backlog: the
+    // surge's capacity is measured beside them, as it is then served.
+    let recorder: Arc<std::sync::OnceLock<Recorder>> = Arc::default();
+    let journeys: Arc<Option<Mutex<Vec<String>>>> =
+        Arc::new(o.journeys_csv.as_ref().map(|_| Mutex::default()));
+    let alive = Arc::new(tokio::sync::Semaphore::new(o.clients_max.max(1)));
+    let counter_stop = Arc::new(AtomicBool::new(false));
+    let counter = tokio::spawn(arrive(
+        Arrivals {
+            http: http.clone(),
+            o: Arc::clone(&o),
+            citizens: Arc::clone(&citizens),
+            run,
+            mix: counter_mix,
+            rate: counter_rate,
+            first_n: 3 << 40,
+            until: None,
+            stop: Arc::clone(&counter_stop),
+            alive: Arc::clone(&alive),
+        },
+        Arc::clone(&recorder),
+        Arc::clone(&journeys),
+    ));
     let surge_capacity = capacity(&http, &o, &citizens, surge_mix, 3.0, run, 2 << 40).await;
     let surge_rate = surge_capacity * f64::from(o.times);
-    let counter_rate = counter_capacity / 3.0;
     eprintln!(
-        "capacity: {counter_capacity:.0} counter payments/s, {surge_capacity:.0}/s of the surge's mix; offering {surge_rate:.0}/s of the surge and {counter_rate:.0}/s payments for {} s",
+        "capacity: {counter_capacity:.0} counter payments/s, {surge_capacity:.0}/s of the surge's mix beside {counter_rate:.0}/s payments; offering {surge_rate:.0}/s of the surge for {} s",
         l.seconds
     );
-    // Let the server's measurements settle after the closed loops.
+    // Let the server's measurements settle after the closed loop.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let started = Instant::now();
     let surge_ends = started + Duration::from_secs(l.seconds);
     let tallies: Arc<Mutex<BTreeMap<&'static str, ClassTally>>> = Arc::default();
-    let alive = Arc::new(tokio::sync::Semaphore::new(o.clients_max.max(1)));
-    let mut not_sent = 0u64;
-    let mut clients = tokio::task::JoinSet::new();
-    // Arrivals: a surge request every 1/surge_rate s, a payment every 1/counter_rate s,
-    // merged in time order.
-    let (mut next_surge, mut next_counter) = (0f64, 0f64);
-    let mut n = 3u64 << 40;
-    loop {
-        let (at, surge) = if next_surge <= next_counter {
-            (next_surge, true)
-        } else {
-            (next_counter, false)
-        };
-        if at >= l.seconds as f64 {
-            break;
-        }
-        if surge {
-            next_surge += 1.0 / surge_rate.max(1.0);
-        } else {
-            next_counter += 1.0 / counter_rate.max(1.0);
-        }
-        let due = started + Duration::from_secs_f64(at);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            tokio::time::sleep(wait).await;
-        }
-        n += 1;
-        let op = pick(if surge { surge_mix } else { counter_mix }, n);
-        tallies.lock().entry(op.class()).or_default().arrivals += 1;
-        let Ok(permit) = Arc::clone(&alive).try_acquire_owned() else {
-            not_sent += 1;
-            continue;
-        };
-        let (http, o2, citizens, tallies) = (
-            http.clone(),
-            Arc::clone(&o),
-            Arc::clone(&citizens),
-            Arc::clone(&tallies),
-        );
-        clients.spawn(async move {
-            let j = journey(http, o2, citizens, op, n, run, surge_ends).await;
-            let answered_at = j.answered.then(|| started.elapsed().as_secs_f64());
-            let mut tallies = tallies.lock();
-            let tally = tallies.entry(op.class()).or_default();
-            tally.answered_at.extend(answered_at);
-            tally.add(j);
-            drop(permit);
-        });
-        // Reap finished clients as we go (memory stays bounded by the live ones).
-        while clients.try_join_next().is_some() {}
-    }
+    let _ = recorder.set(Recorder {
+        started,
+        surge_ends,
+        tallies: Arc::clone(&tallies),
+    });
+    let (mut clients, not_sent) = arrive(
+        Arrivals {
+            http: http.clone(),
+            o: Arc::clone(&o),
+            citizens: Arc::clone(&citizens),
+            run,
+            mix: surge_mix,
+            rate: surge_rate,
+            first_n: 4 << 40,
+            until: Some(surge_ends),
+            stop: Arc::new(AtomicBool::new(false)),
+            alive: Arc::clone(&alive),
+        },
+        Arc::clone(&recorder),
+        Arc::clone(&journeys),
+    )
+    .await;
     let arrivals_s = started.elapsed().as_secs_f64();
     let drain_deadline = Instant::now() + Duration::from_secs(o.drain);
     while !clients.is_empty() {
@@ -508,6 +646,14 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
             }
         }
     }
+    counter_stop.store(true, Ordering::Relaxed);
+    let (mut counter_clients, counter_not_sent) = counter.await?;
+    let counter_deadline = Instant::now() + Duration::from_secs(5);
+    while let Ok(Some(_)) =
+        tokio::time::timeout_at(counter_deadline.into(), counter_clients.join_next()).await
+    {}
+    counter_clients.abort_all();
+    let not_sent = not_sent + counter_not_sent;
     let waiting_room: Value = http
         .get(format!("{}/api/v1/waiting-room", l.url))
         .send()
@@ -516,6 +662,15 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
         .await
         .unwrap_or(Value::Null);
 
+    if let (Some(path), Some(lines)) = (&o.journeys_csv, journeys.as_ref()) {
+        let mut csv =
+            "class,arrived_s,answered_s,told_s,waited_s,tries,no_place,last_s\n".to_owned();
+        for line in lines.lock().iter() {
+            csv.push_str(line);
+            csv.push('\n');
+        }
+        std::fs::write(path, csv)?;
+    }
     let mut t = tallies.lock();
     let served_in_surge: u64 = t
         .iter()
@@ -523,7 +678,7 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
         .map(|(_, c)| c.in_surge)
         .sum();
     println!(
-        "\nscenario {:?}: surge offered {surge_rate:.0}/s ({}× the {surge_capacity:.0}/s measured), counter payments {counter_rate:.0}/s (a third of {counter_capacity:.0}/s), arrivals for {arrivals_s:.1} s{}",
+        "\nscenario {:?}: surge offered {surge_rate:.0}/s ({}× the {surge_capacity:.0}/s measured) for {arrivals_s:.1} s, counter payments {counter_rate:.0}/s (a third of {counter_capacity:.0}/s) throughout{}",
         o.scenario,
         o.times,
         if not_sent > 0 {
@@ -589,6 +744,18 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
                 *m.entry(k).or_default() += v;
                 m
             });
+    let failed: BTreeMap<&str, u64> =
+        t.values()
+            .flat_map(|c| c.failed.iter())
+            .fold(BTreeMap::new(), |mut m, (k, v)| {
+                *m.entry(*k).or_default() += v;
+                m
+            });
+    if !failed.is_empty() {
+        println!(
+            "clients that met a failed request (the connection closed: tried again in a second; timed out: gave up): {failed:?}"
+        );
+    }
     if bad.is_empty() {
         println!("answers other than 503 with Retry-After among the 5xx: none");
     } else {
