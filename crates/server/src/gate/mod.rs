@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use classes::{CLASSES, Class, Passage, SaleRoute};
 pub use places::{ClassPolicy, Place, Places, Policy};
-pub use room::{Room, Ticket, Verdict, Waiting};
+pub use room::{Pace, Room, Ticket, Verdict, Waiting};
 
 use crate::problem::{ApiError, ErrorCode};
 use crate::{AppState, BODY_BYTES_MAX};
@@ -96,9 +96,9 @@ impl Gate {
         self.counts[class.index()][outcome as usize].load(Ordering::Relaxed)
     }
 
-    /// The rate `class` can be served at now (per second): see `Places::rate_for`.
-    fn rate_for(&self, class: Class) -> f64 {
-        self.places.rate_for(class)
+    /// How fast `class` can be served: see `Places::pace`.
+    fn pace(&self, class: Class) -> room::Pace {
+        self.places.pace(class)
     }
 
     /// The counts as Prometheus text.
@@ -191,7 +191,7 @@ pub(crate) async fn admit(
         let presented = presented_ticket(req.headers(), class);
         match gate
             .room
-            .check(class, presented, bound_to, gate.rate_for(class), opening)
+            .check(class, presented, bound_to, gate.pace(class), opening)
         {
             Verdict::Wait(w) => {
                 gate.count(class, Outcome::Ticketed);

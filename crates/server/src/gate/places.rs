@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::classes::{CLASSES, Class};
+use super::room::Pace;
 
 /// What an operator may set per class.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -150,10 +151,18 @@ struct Meter {
     spare_rate: f64,
     /// Mean time a place is held, by class (seconds).
     service_s: [f64; CLASSES],
+    /// Completions per second while the class was saturated (its places all held or
+    /// someone waiting for one), averaged over [`SUSTAINED_TAU_S`] of such time: the
+    /// pace a crowd of it is served at. 0 until the class was first saturated.
+    sustained: [f64; CLASSES],
 }
 
+/// How long (seconds of saturation) the sustained rate averages over.
+const SUSTAINED_TAU_S: f64 = 5.0;
+
 impl Meter {
-    fn roll(&mut self, now: Instant) {
+    /// Closes the window if it is over; `saturated` says which classes were.
+    fn roll(&mut self, now: Instant, saturated: [bool; CLASSES]) {
         let elapsed = now.duration_since(self.window_start);
         if elapsed < WINDOW {
             return;
@@ -162,8 +171,20 @@ impl Meter {
         // Half the weight on each window's worth of time: a step in load shows within a
         // second, and a rate no longer seen (all places held) fades as fast.
         let fresh = 1.0 - 0.5f64.powf(s / WINDOW.as_secs_f64());
-        for c in 0..CLASSES {
-            self.rate[c] += fresh * (f64::from(self.done[c]) / s - self.rate[c]);
+        // A window that spans idle time (nothing rolled it) says nothing of a crowd's pace.
+        let sustained_weight =
+            (s <= 2.5 * WINDOW.as_secs_f64()).then(|| 1.0 - (-s / SUSTAINED_TAU_S).exp());
+        for (c, saturated) in saturated.into_iter().enumerate() {
+            let done_per_s = f64::from(self.done[c]) / s;
+            self.rate[c] += fresh * (done_per_s - self.rate[c]);
+            if let Some(w) = sustained_weight.filter(|_| saturated) {
+                let sustained = &mut self.sustained[c];
+                *sustained = if *sustained > 0.0 {
+                    *sustained + w * (done_per_s - *sustained)
+                } else {
+                    done_per_s
+                };
+            }
             self.done[c] = 0;
         }
         self.spare_rate += fresh * (f64::from(self.spare) / s - self.spare_rate);
@@ -221,6 +242,7 @@ impl Places {
                 rate: [0.0; CLASSES],
                 spare_rate: 0.0,
                 service_s: [0.0; CLASSES],
+                sustained: [0.0; CLASSES],
             },
         };
         inner.set_policy(policy);
@@ -297,9 +319,10 @@ impl Places {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         let c = class.index();
+        // The window closing was lived with this place held.
+        inner.roll(now);
         inner.by_class[c] = inner.by_class[c].saturating_sub(1);
         let m = &mut inner.meter;
-        m.roll(now);
         m.done[c] = m.done[c].saturating_add(1);
         let held = now.duration_since(since).as_secs_f64();
         m.service_s[c] = if m.service_s[c] == 0.0 {
@@ -329,7 +352,7 @@ impl Places {
     /// tells waits from it.
     pub fn rate_for(&self, class: Class) -> f64 {
         let mut inner = self.inner.lock();
-        inner.meter.roll(Instant::now());
+        inner.roll(Instant::now());
         let c = class.index();
         let headroom = if inner.lines[..=c].iter().all(VecDeque::is_empty) {
             inner.caps[c]
@@ -345,13 +368,32 @@ impl Places {
         } else {
             0.1
         };
-        m.rate[c].max((inner.by_class[c] + headroom) as f64 / service_s)
+        let potential = m.rate[c].max((inner.by_class[c] + headroom) as f64 / service_s);
+        let saturated = !inner.lines[c].is_empty() || inner.by_class[c] >= inner.caps[c];
+        if saturated || m.sustained[c] == 0.0 {
+            potential
+        } else {
+            // Places free may only mean that holders let in are not back yet: no faster
+            // than a crowd of the class was last served.
+            potential.min(m.sustained[c].max(m.rate[c]))
+        }
+    }
+
+    /// How fast `class` is let in now ([`Places::rate_for`]) and the pace a crowd of it
+    /// was last served at, if it ever was saturated.
+    pub fn pace(&self, class: Class) -> Pace {
+        let now = self.rate_for(class);
+        let sustained = self.inner.lock().meter.sustained[class.index()];
+        Pace {
+            now,
+            sustained: (sustained > 0.0).then_some(sustained),
+        }
     }
 
     /// What was measured.
     pub fn load(&self) -> Load {
         let mut inner = self.inner.lock();
-        inner.meter.roll(Instant::now());
+        inner.roll(Instant::now());
         Load {
             in_flight: inner.in_flight,
             places: inner.policy.places,
@@ -362,6 +404,13 @@ impl Places {
 }
 
 impl Inner {
+    /// Rolls the meter's window, with which classes are saturated now.
+    fn roll(&mut self, now: Instant) {
+        let saturated =
+            std::array::from_fn(|c| !self.lines[c].is_empty() || self.by_class[c] >= self.caps[c]);
+        self.meter.roll(now, saturated);
+    }
+
     fn set_policy(&mut self, policy: Policy) {
         let places = policy.places.max(1);
         let share = |permille: u16| places * usize::from(permille.min(1000));
@@ -566,5 +615,26 @@ mod tests {
             "waited its bound"
         );
         assert!(full.expected >= Duration::from_millis(300), "{full:?}");
+    }
+
+    #[test]
+    fn a_crowds_pace_is_remembered_and_free_places_promise_no_more() {
+        let places = Places::new(policy(2)); // sign-ups may hold one place
+        assert_eq!(places.pace(Class::SignUp).sustained, None);
+        // A crowd of sign-ups: the place always held, each for about 10 ms.
+        let until = Instant::now() + Duration::from_millis(700);
+        while Instant::now() < until {
+            let place = places.try_enter(Class::SignUp).expect("the place is free");
+            std::thread::sleep(Duration::from_millis(10));
+            drop(place);
+        }
+        let pace = places.pace(Class::SignUp);
+        let sustained = pace.sustained.expect("measured while saturated");
+        assert!((10.0..=110.0).contains(&sustained), "{pace:?}");
+        // Nobody holds it now: a free place alone would promise a hundred a second,
+        // but the class is let in no faster than its crowd was served.
+        std::thread::sleep(Duration::from_millis(250));
+        let pace = places.pace(Class::SignUp);
+        assert!(pace.now <= sustained.max(1.0) * 1.001, "{pace:?}");
     }
 }

@@ -150,6 +150,27 @@ fn now_us() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
+/// How fast a class can be served, as the places measured it. A line lets tickets in,
+/// and tells waits, at `now` averaged over a few seconds; a line that was empty starts
+/// from `sustained` (the pace a crowd of the class was last served at), for places free
+/// at that moment say nothing of how fast a crowd will be served.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// A second, now.
+    pub now: f64,
+    /// A second, the last time the class was saturated; `None` if it never was.
+    pub sustained: Option<f64>,
+}
+
+impl From<f64> for Pace {
+    fn from(now: f64) -> Pace {
+        Pace {
+            now,
+            sustained: None,
+        }
+    }
+}
+
 /// What the room says to a request of a class that waits in it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -181,10 +202,13 @@ struct Line {
     /// Every ticket issued at or before this was let in.
     served_until: u64,
     last_issued: u64,
-    /// Tickets let in per second (the rate the class can be served at, measured).
+    /// The rate the class can be served at now (measured by the places).
     rate: f64,
     /// `rate` averaged over the last seconds ([`TOLD_RATE_TAU_S`]): waits are told from
-    /// it, for a wait lasts seconds and the rate of one moment is noisy.
+    /// it, for a wait lasts seconds and the rate of one moment is noisy, and tickets are
+    /// let in at it, so that a holder is let in about when it was told to come back
+    /// (let in faster, the places would stand free while holders sleep, and the rate
+    /// measured from them would let in faster still).
     told_rate: f64,
     /// Fractions of a ticket carried to the next advance.
     carry: f64,
@@ -231,16 +255,17 @@ impl Room {
 
     /// Decides for a request of `class` (one that waits in the room) that presented
     /// `presented` (a ticket's text, if any) with a credential whose binding is
-    /// `bound_to`. `rate` is how many a second the class can be served now (measured by
-    /// the places): tickets are let in, and waits told, at it.
+    /// `bound_to`. `pace` is how fast the class can be served (measured by the places):
+    /// tickets are let in, and waits told, at it.
     pub fn check(
         &self,
         class: Class,
         presented: Option<&str>,
         bound_to: u32,
-        rate: f64,
+        pace: impl Into<Pace>,
         opening: Option<u64>,
     ) -> Verdict {
+        let pace = pace.into();
         let now = now_us();
         let ticket = self
             .valid(presented, class, bound_to, now)
@@ -249,7 +274,7 @@ impl Room {
         let line = &mut lines[line_of(class, opening)];
         line.expect_opening(opening);
         self.draw_if_due(line, now);
-        line.advance(rate, now);
+        line.advance(pace, now);
         // A ticket from before a sale's opening is judged by the draw: let in once its
         // lot has left the drawn line (or when it never was in it).
         let drawn = ticket
@@ -522,7 +547,11 @@ impl Room {
             LineReport {
                 class: Class::ALL[c],
                 waiting: line.waiting.len() + line.draw.len() + for_sale,
-                rate: line.rate,
+                rate: if line.told_rate > 0.0 {
+                    line.told_rate
+                } else {
+                    line.rate
+                },
                 estimate: if line.waiting.is_empty() && line.draw.is_empty() {
                     Duration::ZERO
                 } else {
@@ -539,6 +568,7 @@ impl Room {
 pub struct LineReport {
     pub class: Class,
     pub waiting: usize,
+    /// Tickets let in a second.
     pub rate: f64,
     pub estimate: Duration,
     pub median_error: Option<f64>,
@@ -546,14 +576,20 @@ pub struct LineReport {
 
 impl Line {
     /// Lets in the tickets that the rate allows since the last advance.
-    fn advance(&mut self, rate: f64, now: u64) {
+    fn advance(&mut self, pace: Pace, now: u64) {
         let at = Instant::now();
         let elapsed = self
             .last_advance
             .map_or(0.0, |last| at.duration_since(last).as_secs_f64());
         self.last_advance = Some(at);
-        self.rate = rate.max(1.0);
-        self.told_rate = if self.told_rate > 0.0 {
+        self.rate = pace.now.max(1.0);
+        // Nobody let in yet: the line empty, or held until a sale opens.
+        let idle = (self.waiting.is_empty() && self.draw.is_empty())
+            || (self.opening != 0 && now < self.opening);
+        self.told_rate = if idle {
+            // The first to wait is told from the pace a crowd was last served at.
+            pace.sustained.unwrap_or(self.rate).max(1.0)
+        } else if self.told_rate > 0.0 {
             let weight = 1.0 - (-elapsed / TOLD_RATE_TAU_S).exp();
             self.told_rate + (self.rate - self.told_rate) * weight
         } else {
@@ -569,7 +605,7 @@ impl Line {
             self.served_until = self.served_until.max(now);
             return;
         }
-        self.carry += self.rate * elapsed;
+        self.carry += self.told_rate * elapsed;
         while self.carry >= 1.0 {
             // The drawn go first: they came before the opening.
             if self.draw.pop_front().is_none() {
@@ -705,7 +741,7 @@ mod tests {
         );
         assert!(
             matches!(
-                room.check(Class::Charge, None, 0, 1000.0, Some(opening)),
+                room.check(Class::Charge, None, 0, 1.0, Some(opening)),
                 Verdict::Wait(_)
             ),
             "a newcomer of the class is held too (and drawn with the rest: 41 in all)"
@@ -807,6 +843,38 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_starts_is_told_and_let_in_at_the_pace_a_crowd_was_served() {
+        let room = Room::new(KEY);
+        // Places free now promise 200 a second; a crowd of sign-ups was served at 20.
+        let pace = Pace {
+            now: 200.0,
+            sustained: Some(20.0),
+        };
+        assert_eq!(
+            room.check(Class::SignUp, None, 0, pace, None),
+            Verdict::Enter(None)
+        );
+        let tickets: Vec<Waiting> = (0..20)
+            .map(|_| room.issue(Class::SignUp, 0, None))
+            .collect();
+        let last = tickets.last().expect("twenty");
+        assert_eq!(last.position, 20);
+        assert!(
+            (Duration::from_millis(900)..=Duration::from_millis(1100)).contains(&last.estimate),
+            "twenty at 20 a second: {:?}",
+            last.estimate
+        );
+        // Let in at the pace told, not at the moment's 200 a second (which would have let
+        // in 40 by now).
+        std::thread::sleep(Duration::from_millis(200));
+        let tenth = tickets[9].ticket.seal(&KEY);
+        assert!(matches!(
+            room.check(Class::SignUp, Some(&tenth), 0, pace, None),
+            Verdict::Wait(_)
+        ));
+    }
+
+    #[test]
     fn a_ticket_is_for_its_class_its_holder_and_a_few_uses() {
         let room = Room::new(KEY);
         let w = room.issue(Class::Charge, binding(Some(b"token-a")), None);
@@ -820,13 +888,13 @@ mod tests {
             Class::Charge,
             Some(&sealed),
             binding(Some(b"token-b")),
-            1.0,
+            1000.0,
             None,
         ) else {
             panic!("another holder's ticket is not theirs");
         };
         assert_ne!(other.ticket, w.ticket);
-        // Both are let in after a while at this rate.
+        // Both are let in after a while at a thousand a second.
         std::thread::sleep(Duration::from_millis(20));
         let rate = 1000.0;
         for _ in 0..PASS_USES {
