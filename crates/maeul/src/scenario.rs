@@ -583,20 +583,27 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
     let journeys: Arc<Option<Mutex<Vec<String>>>> =
         Arc::new(o.journeys_csv.as_ref().map(|_| Mutex::default()));
     let alive = Arc::new(tokio::sync::Semaphore::new(o.clients_max.max(1)));
+    let arrivals = |mix, rate, first_n, until, stop| Arrivals {
+        http: http.clone(),
+        o: Arc::clone(&o),
+        citizens: Arc::clone(&citizens),
+        run,
+        mix,
+        rate,
+        first_n,
+        until,
+        stop,
+        alive: Arc::clone(&alive),
+    };
     let counter_stop = Arc::new(AtomicBool::new(false));
     let counter = tokio::spawn(arrive(
-        Arrivals {
-            http: http.clone(),
-            o: Arc::clone(&o),
-            citizens: Arc::clone(&citizens),
-            run,
-            mix: counter_mix,
-            rate: counter_rate,
-            first_n: 3 << 40,
-            until: None,
-            stop: Arc::clone(&counter_stop),
-            alive: Arc::clone(&alive),
-        },
+        arrivals(
+            counter_mix,
+            counter_rate,
+            3 << 40,
+            None,
+            Arc::clone(&counter_stop),
+        ),
         Arc::clone(&recorder),
         Arc::clone(&journeys),
     ));
@@ -618,18 +625,13 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
         tallies: Arc::clone(&tallies),
     });
     let (mut clients, not_sent) = arrive(
-        Arrivals {
-            http: http.clone(),
-            o: Arc::clone(&o),
-            citizens: Arc::clone(&citizens),
-            run,
-            mix: surge_mix,
-            rate: surge_rate,
-            first_n: 4 << 40,
-            until: Some(surge_ends),
-            stop: Arc::new(AtomicBool::new(false)),
-            alive: Arc::clone(&alive),
-        },
+        arrivals(
+            surge_mix,
+            surge_rate,
+            4 << 40,
+            Some(surge_ends),
+            Arc::new(AtomicBool::new(false)),
+        ),
         Arc::clone(&recorder),
         Arc::clone(&journeys),
     )
