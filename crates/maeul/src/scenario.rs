@@ -378,6 +378,10 @@ struct Recorder {
 
 type JourneyLines = Arc<Option<Mutex<Vec<String>>>>;
 
+/// Journeys written to the CSV at most (about 60 bytes each); the run says when the
+/// rest were left out.
+const JOURNEY_LINES_MAX: usize = 2_000_000;
+
 /// Plays `a` until it stops: the clients still on their way, and the arrivals not sent
 /// (the client limit was reached) while the recorder was set.
 async fn arrive(
@@ -400,12 +404,12 @@ async fn arrive(
         at += step;
         n += 1;
         let op = pick(a.mix, n);
-        let recording = recorder.get().is_some();
-        if let Some(r) = recorder.get() {
+        let recording = recorder.get();
+        if let Some(r) = recording {
             r.tallies.lock().entry(op.class()).or_default().arrivals += 1;
         }
         let Ok(permit) = Arc::clone(&a.alive).try_acquire_owned() else {
-            not_sent += u64::from(recording);
+            not_sent += u64::from(recording.is_some());
             continue;
         };
         let arrived = Instant::now();
@@ -424,9 +428,12 @@ async fn arrive(
                 return;
             };
             let answered_at = j.answered.then(|| r.started.elapsed().as_secs_f64());
-            if let Some(lines) = journeys.as_ref() {
+            if let Some(lines) = journeys.as_ref()
+                && let mut lines = lines.lock()
+                && lines.len() < JOURNEY_LINES_MAX
+            {
                 let (told, waited) = j.told_waited.unwrap_or((f64::NAN, f64::NAN));
-                lines.lock().push(format!(
+                lines.push(format!(
                     "{},{:.3},{:.3},{told:.3},{waited:.3},{},{},{:.3}",
                     op.class(),
                     arrived.duration_since(r.started).as_secs_f64(),
@@ -579,9 +586,8 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
     let counter_rate = counter_capacity / 3.0;
     // Counter payments go on all day, before the surge, through it and its backlog: the
     // surge's capacity is measured beside them, as it is then served.
-    let recorder: Arc<std::sync::OnceLock<Recorder>> = Arc::default();
-    let journeys: Arc<Option<Mutex<Vec<String>>>> =
-        Arc::new(o.journeys_csv.as_ref().map(|_| Mutex::default()));
+    let recorder: Arc<OnceLock<Recorder>> = Arc::default();
+    let journeys: JourneyLines = Arc::new(o.journeys_csv.as_ref().map(|_| Mutex::default()));
     let alive = Arc::new(tokio::sync::Semaphore::new(o.clients_max.max(1)));
     let arrivals = |mix, rate, first_n, until, stop| Arrivals {
         http: http.clone(),
@@ -672,6 +678,12 @@ pub async fn run(o: ScenarioOptions) -> anyhow::Result<()> {
             csv.push('\n');
         }
         std::fs::write(path, csv)?;
+        if lines.lock().len() >= JOURNEY_LINES_MAX {
+            eprintln!(
+                "{}: the first {JOURNEY_LINES_MAX} journeys only",
+                path.display()
+            );
+        }
     }
     let mut t = tallies.lock();
     let served_in_surge: u64 = t

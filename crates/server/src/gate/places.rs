@@ -343,14 +343,17 @@ impl Places {
         inner.meter.spare = inner.meter.spare.saturating_add(1);
     }
 
-    /// The rate (a second) `class` can be served at now, by Little's law: the places it
-    /// holds plus those it could take now, over the time it is measured to hold one
-    /// (or its measured completions, if more). A class at its cap is served at its cap
-    /// over its service time; one crowded out by more important classes at its share;
-    /// one with places free for it faster, so that tickets whose holders never come
-    /// back do not hold the line up. The waiting room lets tickets in at this rate and
-    /// tells waits from it.
-    pub fn rate_for(&self, class: Class) -> f64 {
+    /// How fast `class` can be served: now, and the pace a crowd of it was last served
+    /// at, if it ever was saturated.
+    ///
+    /// Now is by Little's law: the places it holds plus those it could take now, over
+    /// the time it is measured to hold one (or its measured completions, if more). A
+    /// class at its cap is served at its cap over its service time; one crowded out by
+    /// more important classes at its share; one with places free for it faster, so that
+    /// tickets whose holders never come back do not hold the line up — but no faster
+    /// than its crowd was last served, since places free may only mean that holders let
+    /// in are not back yet. The waiting room lets tickets in, and tells waits, at it.
+    pub fn pace(&self, class: Class) -> Pace {
         let mut inner = self.inner.lock();
         inner.roll(Instant::now());
         let c = class.index();
@@ -369,25 +372,12 @@ impl Places {
             0.1
         };
         let potential = m.rate[c].max((inner.by_class[c] + headroom) as f64 / service_s);
-        let saturated = !inner.lines[c].is_empty() || inner.by_class[c] >= inner.caps[c];
-        if saturated || m.sustained[c] == 0.0 {
-            potential
-        } else {
-            // Places free may only mean that holders let in are not back yet: no faster
-            // than a crowd of the class was last served.
-            potential.min(m.sustained[c].max(m.rate[c]))
-        }
-    }
-
-    /// How fast `class` is let in now ([`Places::rate_for`]) and the pace a crowd of it
-    /// was last served at, if it ever was saturated.
-    pub fn pace(&self, class: Class) -> Pace {
-        let now = self.rate_for(class);
-        let sustained = self.inner.lock().meter.sustained[class.index()];
-        Pace {
-            now,
-            sustained: (sustained > 0.0).then_some(sustained),
-        }
+        let sustained = (m.sustained[c] > 0.0).then_some(m.sustained[c]);
+        let now = match sustained {
+            Some(crowd) if !inner.saturated(c) => potential.min(crowd.max(m.rate[c])),
+            _ => potential,
+        };
+        Pace { now, sustained }
     }
 
     /// What was measured.
@@ -406,9 +396,13 @@ impl Places {
 impl Inner {
     /// Rolls the meter's window, with which classes are saturated now.
     fn roll(&mut self, now: Instant) {
-        let saturated =
-            std::array::from_fn(|c| !self.lines[c].is_empty() || self.by_class[c] >= self.caps[c]);
+        let saturated = std::array::from_fn(|c| self.saturated(c));
         self.meter.roll(now, saturated);
+    }
+
+    /// Whether class `c` holds all its places or has someone waiting for one.
+    fn saturated(&self, c: usize) -> bool {
+        !self.lines[c].is_empty() || self.by_class[c] >= self.caps[c]
     }
 
     fn set_policy(&mut self, policy: Policy) {
