@@ -12,6 +12,9 @@ seconds=${1:-10}
 maeul=${MAEUL:-target/release/maeul}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 [ -x "$maeul" ] || { echo "build first: cargo build --release -p maeul" >&2; exit 1; }
+if curl -sf http://127.0.0.1:18080/readyz >/dev/null; then
+  echo "something already answers on 127.0.0.1:18080: stop it first" >&2; exit 1
+fi
 dir=$(mktemp -d)
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
 "$maeul" serve --data-dir "$dir/data" --listen 127.0.0.1:18080 --bank-listen 127.0.0.1:17070 \
@@ -19,6 +22,7 @@ trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
   >"$dir/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 120); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.5; done
+kill -0 $server 2>/dev/null || { echo "the server did not start:" >&2; tail -5 "$dir/server.log" >&2; exit 1; }
 # 400 demo citizens' tokens, and the demo's 100 merchants.
 tokens=()
 for i in $(seq 1 400); do
