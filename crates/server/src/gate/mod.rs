@@ -200,7 +200,12 @@ pub(crate) async fn admit(
             Verdict::Enter(t) => let_in = t,
         }
     }
-    match gate.places.enter(class).await {
+    let place = if let_in.is_some() {
+        gate.places.enter_let_in(class).await
+    } else {
+        gate.places.enter(class).await
+    };
+    match place {
         Ok(place) if let_in.as_ref().is_some_and(|t| !gate.room.used(t)) => {
             // Its uses ran out while it waited for the place: to the back of the line.
             drop(place);

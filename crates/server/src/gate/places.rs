@@ -118,6 +118,8 @@ fn share(spec: &str) -> Result<(Class, u16), String> {
 /// Requests waiting in one class's line at most (beyond, the expected wait is far past
 /// any class's bound anyway).
 const LINE_MAX: usize = 16_384;
+/// The longest a request the waiting room let in waits here for a place.
+const LET_IN_WAIT_MAX: Duration = Duration::from_secs(1);
 /// Completions are counted over windows this long.
 const WINDOW: Duration = Duration::from_millis(200);
 
@@ -134,8 +136,17 @@ struct Inner {
     reserves: [usize; CLASSES],
     in_flight: usize,
     by_class: [usize; CLASSES],
-    lines: [VecDeque<oneshot::Sender<()>>; CLASSES],
+    lines: [VecDeque<Waiter>; CLASSES],
     meter: Meter,
+}
+
+/// One waiting in a class's line.
+#[derive(Debug)]
+struct Waiter {
+    granted: oneshot::Sender<()>,
+    /// Let in by the waiting room: it has waited its turn there, so it stands ahead of
+    /// newcomers (behind those let in before it).
+    let_in: bool,
 }
 
 /// Completions per class, and places given back with nobody waiting (spare capacity),
@@ -273,21 +284,46 @@ impl Places {
     /// class's bound (for a class with a waiting room, only while the expected wait is
     /// within it). `Full` when the line is too long, or the bound passed while waiting.
     pub async fn enter(&self, class: Class) -> Result<Place<'_>, Full> {
+        self.enter_as(class, false).await
+    }
+
+    /// A place for a request the waiting room let in: it goes ahead of newcomers in the
+    /// class's line and waits up to [`LET_IN_WAIT_MAX`] whatever the expected wait, for
+    /// the room let it in at the pace places come free; bounced, it would only be told
+    /// to come back in a second, and its wait would run past the one it was told.
+    pub async fn enter_let_in(&self, class: Class) -> Result<Place<'_>, Full> {
+        self.enter_as(class, true).await
+    }
+
+    async fn enter_as(&self, class: Class, let_in: bool) -> Result<Place<'_>, Full> {
         let (wait_max, expected, granted) = {
             let mut inner = self.inner.lock();
             if inner.free_for(class) {
                 inner.take(class);
                 return Ok(self.place(class, false));
             }
-            let wait_max = inner.policy.classes[class.index()].wait_max;
+            let c = class.index();
+            let wait_max = inner.policy.classes[c].wait_max;
             let expected = inner.expected_wait(class);
-            let hopeless = class.waits_in_room() && expected > wait_max;
-            if hopeless || inner.lines[class.index()].len() >= LINE_MAX {
+            let hopeless = class.waits_in_room() && expected > wait_max && !let_in;
+            let line = &mut inner.lines[c];
+            if hopeless || line.len() >= LINE_MAX {
                 return Err(Full { expected });
             }
             let (tx, rx) = oneshot::channel();
-            inner.lines[class.index()].push_back(tx);
-            (wait_max, expected, rx)
+            let waiter = Waiter {
+                granted: tx,
+                let_in,
+            };
+            if let_in {
+                // Behind those let in before it, ahead of every newcomer.
+                let first_newcomer = line.iter().position(|w| !w.let_in).unwrap_or(line.len());
+                line.insert(first_newcomer, waiter);
+                (wait_max.max(LET_IN_WAIT_MAX), expected, rx)
+            } else {
+                line.push_back(waiter);
+                (wait_max, expected, rx)
+            }
         };
         let mut granted = granted;
         match tokio::time::timeout(wait_max, &mut granted).await {
@@ -333,7 +369,7 @@ impl Places {
         // Hand the place to the next in line; a waiter that gave up is skipped.
         while let Some(next) = inner.next_in_line() {
             if let Some(waiter) = inner.lines[next].pop_front()
-                && waiter.send(()).is_ok()
+                && waiter.granted.send(()).is_ok()
             {
                 inner.by_class[next] += 1;
                 return;
@@ -581,7 +617,10 @@ mod tests {
             let mut inner = places.inner.lock();
             inner.meter.rate[class.index()] = 1000.0;
             for _ in 0..310 {
-                inner.lines[class.index()].push_back(oneshot::channel().0);
+                inner.lines[class.index()].push_back(Waiter {
+                    granted: oneshot::channel().0,
+                    let_in: false,
+                });
             }
         }
         (places, held)
@@ -609,6 +648,26 @@ mod tests {
             "waited its bound"
         );
         assert!(full.expected >= Duration::from_millis(300), "{full:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_let_in_goes_ahead_of_newcomers_and_is_not_bounced() {
+        let (places, held) = crowded(Class::SignUp);
+        // 310 newcomers ahead: a newcomer is handed its ticket at once...
+        assert!(places.enter(Class::SignUp).await.is_err());
+        // ...but one the room let in waits, ahead of them all, behind the first let in.
+        let first = places.enter_let_in(Class::SignUp);
+        let second = places.enter_let_in(Class::SignUp);
+        tokio::pin!(first, second);
+        assert!((&mut first).now_or_never().is_none());
+        assert!((&mut second).now_or_never().is_none());
+        drop(held);
+        let place = (&mut first).await.expect("the first let in goes first");
+        assert!((&mut second).now_or_never().is_none(), "one place");
+        drop(place);
+        let place = second.await.expect("then the second");
+        assert_eq!(places.load().waiting[Class::SignUp.index()], 310);
+        drop(place);
     }
 
     #[test]
