@@ -231,44 +231,34 @@ impl Ledger {
 
     fn put_citizen(&mut self, id: AccountId, p: CitizenProfile) {
         let prev = self.scheme.set_citizen(id, Some(p));
-        self.undo.push(Undo::Citizen {
-            id,
-            prev: prev.map(Box::new),
-        });
+        self.undo_values.citizens.push(prev);
+        self.undo.push(Undo::Citizen { id });
     }
 
     fn put_merchant(&mut self, id: AccountId, p: MerchantProfile) {
         let prev = self.scheme.set_merchant(id, Some(p));
-        self.undo.push(Undo::Merchant {
-            id,
-            prev: prev.map(Box::new),
-        });
+        self.undo_values.merchants.push(prev);
+        self.undo.push(Undo::Merchant { id });
     }
 
     fn put_budget(&mut self, id: AccountId, u: BudgetUsage) {
         let prev = self.scheme.set_budget(id, Some(u));
-        self.undo.push(Undo::Budget {
-            id,
-            prev: prev.map(Box::new),
-        });
+        self.undo_values.budgets.push(prev);
+        self.undo.push(Undo::Budget { id });
     }
 
     fn put_purchase(&mut self, p: PurchaseRecord) {
         let id = p.charge;
         let prev = self.scheme.set_purchase(id, Some(p));
-        self.undo.push(Undo::Purchase {
-            id,
-            prev: prev.map(Box::new),
-        });
+        self.undo_values.purchases.push(prev);
+        self.undo.push(Undo::Purchase { id });
     }
 
     fn put_payout(&mut self, p: PayoutRecord) {
         let id = p.payout;
         let prev = self.scheme.set_payout(id, Some(p));
-        self.undo.push(Undo::Payout {
-            id,
-            prev: prev.map(Box::new),
-        });
+        self.undo_values.payouts.push(prev);
+        self.undo.push(Undo::Payout { id });
     }
 
     /// Opens the pending settlement that pays a cash refund out of clearing to the
@@ -335,10 +325,8 @@ impl Ledger {
     fn put_cashback(&mut self, c: CashbackRecord) {
         let id = c.payment;
         let prev = self.scheme.set_cashback(id, Some(c));
-        self.undo.push(Undo::Cashback {
-            id,
-            prev: prev.map(Box::new),
-        });
+        self.undo_values.cashbacks.push(prev);
+        self.undo.push(Undo::Cashback { id });
     }
 
     /// Forgets purchases past their cancel window (and past any pending time), or over

@@ -134,30 +134,53 @@ enum Undo {
     SchemeVersionPopped {
         version: Arc<crate::scheme::SchemeVersion>,
     },
+    /// The previous value is on top of `undo_values.citizens`.
     Citizen {
         id: AccountId,
-        prev: Option<Box<CitizenProfile>>,
     },
+    /// The previous value is on top of `undo_values.merchants`.
     Merchant {
         id: AccountId,
-        prev: Option<Box<MerchantProfile>>,
     },
+    /// The previous value is on top of `undo_values.budgets`.
     Budget {
         id: AccountId,
-        prev: Option<Box<BudgetUsage>>,
     },
+    /// The previous value is on top of `undo_values.purchases`.
     Purchase {
         id: TransferId,
-        prev: Option<Box<PurchaseRecord>>,
     },
+    /// The previous value is on top of `undo_values.cashbacks`.
     Cashback {
         id: TransferId,
-        prev: Option<Box<CashbackRecord>>,
     },
+    /// The previous value is on top of `undo_values.payouts`.
     Payout {
         id: TransferId,
-        prev: Option<Box<PayoutRecord>>,
     },
+}
+
+/// Previous values of changed scheme records, stacks parallel to their `Undo` entries
+/// (kept apart, like `undo_accounts`, so that saving one allocates nothing).
+#[derive(Debug, Default)]
+struct UndoValues {
+    citizens: Vec<Option<CitizenProfile>>,
+    merchants: Vec<Option<MerchantProfile>>,
+    budgets: Vec<Option<BudgetUsage>>,
+    purchases: Vec<Option<PurchaseRecord>>,
+    cashbacks: Vec<Option<CashbackRecord>>,
+    payouts: Vec<Option<PayoutRecord>>,
+}
+
+impl UndoValues {
+    fn clear(&mut self) {
+        self.citizens.clear();
+        self.merchants.clear();
+        self.budgets.clear();
+        self.purchases.clear();
+        self.cashbacks.clear();
+        self.payouts.clear();
+    }
 }
 
 /// An account as it was when the batch first touched it.
@@ -276,6 +299,7 @@ pub struct Ledger {
     /// Previous values of changed accounts, a stack parallel to the `Undo::Account`
     /// entries (kept apart so that saving an account allocates nothing).
     undo_accounts: Vec<Account>,
+    undo_values: UndoValues,
     savepoint: u64,
     touched: Vec<Touched>,
     expired_in_batch: u32,
@@ -316,6 +340,7 @@ impl Ledger {
             scheme: SchemeState::default(),
             undo: Vec::new(),
             undo_accounts: Vec::new(),
+            undo_values: UndoValues::default(),
             savepoint: 0,
             touched: Vec::new(),
             expired_in_batch: 0,
@@ -458,6 +483,7 @@ impl Ledger {
 
         self.undo.clear();
         self.undo_accounts.clear();
+        self.undo_values.clear();
         self.touched.clear();
         self.savepoint += 1;
 
@@ -522,6 +548,7 @@ impl Ledger {
         }
         self.undo.clear();
         self.undo_accounts.clear();
+        self.undo_values.clear();
         BatchReport {
             timestamp: now,
             pendings_expired,
@@ -1669,23 +1696,35 @@ impl Ledger {
                     self.scheme.pop_version();
                 }
                 Undo::SchemeVersionPopped { version } => self.scheme.push_version(version),
-                Undo::Citizen { id, prev } => {
-                    self.scheme.set_citizen(id, prev.map(|p| *p));
+                Undo::Citizen { id } => {
+                    if let Some(prev) = self.undo_values.citizens.pop() {
+                        self.scheme.set_citizen(id, prev);
+                    }
                 }
-                Undo::Merchant { id, prev } => {
-                    self.scheme.set_merchant(id, prev.map(|p| *p));
+                Undo::Merchant { id } => {
+                    if let Some(prev) = self.undo_values.merchants.pop() {
+                        self.scheme.set_merchant(id, prev);
+                    }
                 }
-                Undo::Budget { id, prev } => {
-                    self.scheme.set_budget(id, prev.map(|p| *p));
+                Undo::Budget { id } => {
+                    if let Some(prev) = self.undo_values.budgets.pop() {
+                        self.scheme.set_budget(id, prev);
+                    }
                 }
-                Undo::Purchase { id, prev } => {
-                    self.scheme.set_purchase(id, prev.map(|p| *p));
+                Undo::Purchase { id } => {
+                    if let Some(prev) = self.undo_values.purchases.pop() {
+                        self.scheme.set_purchase(id, prev);
+                    }
                 }
-                Undo::Cashback { id, prev } => {
-                    self.scheme.set_cashback(id, prev.map(|p| *p));
+                Undo::Cashback { id } => {
+                    if let Some(prev) = self.undo_values.cashbacks.pop() {
+                        self.scheme.set_cashback(id, prev);
+                    }
                 }
-                Undo::Payout { id, prev } => {
-                    self.scheme.set_payout(id, prev.map(|p| *p));
+                Undo::Payout { id } => {
+                    if let Some(prev) = self.undo_values.payouts.pop() {
+                        self.scheme.set_payout(id, prev);
+                    }
                 }
             }
         }

@@ -1266,3 +1266,37 @@ fn quotes_say_what_purchases_cancellations_and_refunds_then_do() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A batch that breaks an invariant after a scheme payment wrote its records rolls them
+/// all back: the citizen's monthly spend, the cash-back budget's use and the cash-back
+/// record are as before, and so is every account.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_violated_batch_rolls_back_every_scheme_record_it_wrote() {
+    let mut w = World::new(BUSAN, 1_000_000_000);
+    w.buy(ALICE, 1_000_000, 0).unwrap();
+    w.pay(ALICE, SHOP, 100_000).unwrap();
+    let citizens = format!("{:?}", w.ledger.citizens());
+    let budgets = format!("{:?}", w.ledger.budget_usages());
+    let cashbacks = w.ledger.cashbacks().count();
+    let accounts = w.ledger.accounts().to_vec();
+    // Postings run the wrong way once checked: the payment draws the wallet's lots and
+    // earns its cash-back, and only the batch's invariants catch it, after the
+    // payment's records were written.
+    w.ledger.inject_fault(Some(Fault::PostingSignFlipped));
+    let pay = Envelope {
+        client: ClientId(1),
+        key: IdempotencyKey(u128::MAX),
+        command: scheme_cmd(SchemeCommand::Pay {
+            payer: ALICE,
+            merchant: SHOP,
+            amount: won(50_000),
+        }),
+    };
+    let (_, report) = w.ledger.apply(&[pay], Timestamp::from_micros(w.now));
+    assert!(report.violation.is_some(), "the fault is caught");
+    assert_eq!(format!("{:?}", w.ledger.citizens()), citizens);
+    assert_eq!(format!("{:?}", w.ledger.budget_usages()), budgets);
+    assert_eq!(w.ledger.cashbacks().count(), cashbacks);
+    assert_eq!(w.ledger.accounts(), &accounts[..]);
+}
