@@ -33,6 +33,7 @@ mod command;
 mod config;
 mod hash;
 mod ids;
+mod key_index;
 mod money;
 mod outcome;
 mod retention;

@@ -5,15 +5,16 @@
 //! trimmed at the front. That keeps the hot path sequential in memory: a payment's
 //! refund record is found by its transfer id (ids are consecutive) without hashing, and
 //! the idempotency table is a ring of entries plus a small hash index of ring positions
-//! (8 bytes a slot, so the index stays in cache far longer than a map of whole entries).
+//! (8 bytes a slot, so the index stays in cache far longer than a map of whole entries;
+//! see `key_index`).
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use crate::ids::{ClientId, IdempotencyKey, TransferId};
+use crate::key_index::{KeyHash, KeyIndex, Live};
 use crate::money::Timestamp;
 use crate::outcome::{Applied, Rejection};
 use crate::state::PaymentRecord;
@@ -126,49 +127,26 @@ impl<T> ChunkedDeque<T> {
     }
 }
 
-/// The index is split in shards that grow one at a time (see `IdempotencyRing::push`).
-const SHARDS: usize = 64;
-
-/// Idempotency keys in arrival order, with a hash index from (client, key) to position.
-#[derive(Debug)]
+/// Idempotency keys in arrival order, with an index from (client, key) to position.
+#[derive(Debug, Default)]
 pub(crate) struct IdempotencyRing {
     entries: ChunkedDeque<IdempotencyEntry>,
     /// Position (since the ledger began) of `entries[0]`.
     first: u64,
-    /// Positions of the entries, hashed by (client, key), in shards by hash.
-    index: Vec<HashTable<u64>>,
+    index: KeyIndex,
 }
 
-impl Default for IdempotencyRing {
-    fn default() -> Self {
-        IdempotencyRing {
-            entries: ChunkedDeque::default(),
-            first: 0,
-            index: (0..SHARDS).map(|_| HashTable::new()).collect(),
-        }
-    }
-}
-
-fn key_hash(client: ClientId, key: IdempotencyKey) -> u64 {
-    FxBuildHasher.hash_one((client.0, key.0))
-}
-
-/// Bits the shard is chosen by: neither the low bits hashbrown picks buckets with nor
-/// the top bits it keeps as tags.
-fn shard_of(hash: u64) -> usize {
-    (hash >> 32) as usize % SHARDS
+fn key_hash(client: ClientId, key: IdempotencyKey) -> KeyHash {
+    KeyHash(FxBuildHasher.hash_one((client.0, key.0)))
 }
 
 impl IdempotencyRing {
     /// Room for `n` keys in the index from the start (loading a snapshot).
     pub fn with_capacity(n: usize) -> IdempotencyRing {
-        let per_shard = 2 * n.div_ceil(SHARDS);
         IdempotencyRing {
             entries: ChunkedDeque::default(),
             first: 0,
-            index: (0..SHARDS)
-                .map(|_| HashTable::with_capacity(per_shard))
-                .collect(),
+            index: KeyIndex::with_capacity(n),
         }
     }
 
@@ -184,22 +162,25 @@ impl IdempotencyRing {
         self.entries.front()
     }
 
+    fn live(&self) -> Live {
+        Live {
+            first: self.first,
+            len: self.entries.len() as u64,
+        }
+    }
+
     /// The entry at position `p`, unless it has been forgotten.
-    fn at(
-        entries: &ChunkedDeque<IdempotencyEntry>,
-        first: u64,
-        p: u64,
-    ) -> Option<&IdempotencyEntry> {
-        entries.get(usize::try_from(p.checked_sub(first)?).ok()?)
+    fn at(&self, p: u64) -> Option<&IdempotencyEntry> {
+        self.entries
+            .get(usize::try_from(p.checked_sub(self.first)?).ok()?)
     }
 
     pub fn get(&self, client: ClientId, key: IdempotencyKey) -> Option<&IdempotencyEntry> {
-        let (entries, first) = (&self.entries, self.first);
-        let hash = key_hash(client, key);
-        let pos = self.index[shard_of(hash)].find(hash, |&p| {
-            Self::at(entries, first, p).is_some_and(|e| e.client == client && e.key == key)
+        let pos = self.index.find(key_hash(client, key), self.live(), |p| {
+            self.at(p)
+                .is_some_and(|e| e.client == client && e.key == key)
         })?;
-        Self::at(entries, first, *pos)
+        self.at(pos)
     }
 
     /// Appends a key that is not present (the caller looked it up first).
@@ -207,46 +188,22 @@ impl IdempotencyRing {
         let pos = self.first + self.entries.len() as u64;
         let hash = key_hash(entry.client, entry.key);
         self.entries.push_back(entry);
-        let (entries, first) = (&self.entries, self.first);
-        let rehash =
-            |&p: &u64| Self::at(entries, first, p).map_or(0, |e| key_hash(e.client, e.key));
-        let shard = shard_of(hash);
-        let table = &mut self.index[shard];
-        // Forgetting a key leaves its index slot behind (see `pop_front`); sweep this
-        // shard once those outnumber its live keys, a 64th of the index at a time.
-        if table.len() > 2 * entries.len() / SHARDS + 1_024 {
-            table.retain(|p| *p >= first);
-        }
-        // Grow before hashbrown must (at 87.5% full), each shard at its own fill level
-        // between 50% and 80%: the shards fill together, so staggering their thresholds
-        // spreads the rehashes out instead of paying for the whole index at once.
-        let percent = 50 + shard * 30 / SHARDS;
-        if table.len() * 100 >= table.capacity() * percent {
-            table.reserve(table.len().max(16), rehash);
-        }
-        table.insert_unique(hash, pos, rehash);
+        let live = self.live();
+        self.index.insert(hash, pos, live);
     }
 
-    /// Removes the newest entry (undo of `push`).
+    /// Removes the newest entry (undo of `push`). Its index slot goes stale by itself:
+    /// its position is no longer in the ring.
     pub fn pop_back(&mut self) {
-        let pos = self.first + self.entries.len() as u64;
-        if let Some(e) = self.entries.pop_back() {
-            self.unindex(key_hash(e.client, e.key), pos - 1);
-        }
+        self.entries.pop_back();
     }
 
-    /// Forgets the oldest entry. Its index slot is left to be swept later (`push`): it
-    /// points before `first`, so lookups ignore it, and not touching it here saves a
-    /// cache miss on every command once the ring is at its cap.
+    /// Forgets the oldest entry. Its index slot goes stale in the same way, and is
+    /// reused or swept later, which saves a cache miss on every command once the ring
+    /// is at its cap.
     pub fn pop_front(&mut self) {
         if self.entries.pop_front().is_some() {
             self.first += 1;
-        }
-    }
-
-    fn unindex(&mut self, hash: u64, pos: u64) {
-        if let Ok(slot) = self.index[shard_of(hash)].find_entry(hash, |&p| p == pos) {
-            slot.remove();
         }
     }
 }
@@ -464,10 +421,10 @@ mod tests {
                 .is_some();
             assert_eq!(found, k >= first_live, "key {k}");
         }
-        let indexed: usize = r.index.iter().map(HashTable::len).sum();
+        let indexed = r.index.filled();
         assert!(
-            indexed < 3 * cap as usize + SHARDS * 1_100,
-            "sweeps keep the index bounded: {indexed}"
+            indexed < 6 * cap as usize + 64 * 16,
+            "stale slots are reused or swept: {indexed}"
         );
         // A forgotten key used again is a new entry, found as such.
         let mut again = entry(0, 7);
