@@ -1345,16 +1345,15 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
         }
     }
     let n = r.count(42, "idempotency count")?;
-    let mut keys = IdempotencyRing::with_capacity(n);
-    for _ in 0..n {
-        keys.push(IdempotencyEntry {
+    let keys = IdempotencyRing::decode(n, || {
+        Ok(IdempotencyEntry {
             at: r.time("key at")?,
             client: ClientId(r.u64("client")?),
             key: IdempotencyKey(r.u128("key")?),
             fingerprint: r.u64("fingerprint")?,
             result: get_result(r)?,
-        });
-    }
+        })
+    })?;
     let scheme: SchemeSnapshot = get_postcard(r, "scheme state")?;
     let at = r.position();
     let scheme = SchemeState::from_snapshot(scheme).map_err(|_| DecodeError {
