@@ -28,6 +28,8 @@ fn main() {
     }
     let sizes: &[(u64, u64)] = if args.iter().any(|a| a == "small") {
         &[(100, 10)]
+    } else if args.iter().any(|a| a == "large") {
+        &[(1_000_000, 100_000)]
     } else {
         &[(100, 10), (10_000, 1_000), (100_000, 10_000)]
     };
