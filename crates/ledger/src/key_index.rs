@@ -110,22 +110,28 @@ impl Shard {
         }
     }
 
-    /// Starts over with the live slots only, in a table sized for them.
-    fn rebuild(&mut self, live: Live) {
-        let kept: Vec<u64> = self
-            .slots
-            .iter()
-            .copied()
-            .filter(|&s| s != 0 && live.offset(s).is_some())
-            .collect();
-        self.slots = vec![
-            0;
-            (kept.len() * SLOTS_PER_KEY)
-                .next_power_of_two()
-                .max(SHARD_SLOTS_MIN)
-        ];
+    /// Starts over with the live slots only, in a table sized for them. `kept` is
+    /// scratch, reused from one rebuild to the next for the same reason as the table.
+    fn rebuild(&mut self, live: Live, kept: &mut Vec<u64>) {
+        kept.clear();
+        kept.extend(
+            self.slots
+                .iter()
+                .copied()
+                .filter(|&s| s != 0 && live.offset(s).is_some()),
+        );
+        let len = (kept.len() * SLOTS_PER_KEY)
+            .next_power_of_two()
+            .max(SHARD_SLOTS_MIN);
+        if len == self.slots.len() {
+            // The usual case once the ring is at its cap: clearing in place spares the
+            // allocator a fresh table whose every page would fault in again.
+            self.slots.fill(0);
+        } else {
+            self.slots = vec![0; len];
+        }
         self.filled = 0;
-        for slot in kept {
+        for &slot in kept.iter() {
             self.place(slot, live);
         }
     }
@@ -135,6 +141,8 @@ impl Shard {
 #[derive(Debug)]
 pub(crate) struct KeyIndex {
     shards: Vec<Shard>,
+    /// Scratch for rebuilding a shard.
+    kept: Vec<u64>,
 }
 
 impl Default for KeyIndex {
@@ -149,6 +157,7 @@ impl KeyIndex {
         let per_shard = keys.div_ceil(SHARDS).saturating_mul(SLOTS_PER_KEY);
         KeyIndex {
             shards: (0..SHARDS).map(|n| Shard::new(n, per_shard)).collect(),
+            kept: Vec::new(),
         }
     }
 
@@ -180,7 +189,7 @@ impl KeyIndex {
         let shard = &mut self.shards[hash.shard()];
         shard.place((hash.tag() << 32) | u64::from(position as u32), live);
         if shard.filled * 100 >= shard.slots.len() * shard.rebuild_percent {
-            shard.rebuild(live);
+            shard.rebuild(live, &mut self.kept);
         }
     }
 

@@ -37,15 +37,23 @@ pub(crate) struct ChunkedDeque<T> {
     /// Every chunk but the first and the last is full.
     chunks: VecDeque<VecDeque<T>>,
     len: usize,
+    /// Chunks emptied lately (at most `SPARE_CHUNKS`), kept for the next ones needed: a
+    /// queue at its cap pops chunks at the front as often as it starts them at the
+    /// back, and handing that memory back and forth to the allocator would fault its
+    /// pages in again each time.
+    spare: Vec<VecDeque<T>>,
 }
 
 const CHUNK: usize = 4_096;
+/// Enough for the chunks a large batch adds between two trims of the front.
+const SPARE_CHUNKS: usize = 8;
 
 impl<T> Default for ChunkedDeque<T> {
     fn default() -> Self {
         ChunkedDeque {
             chunks: VecDeque::new(),
             len: 0,
+            spare: Vec::new(),
         }
     }
 }
@@ -94,7 +102,10 @@ impl<T> ChunkedDeque<T> {
             Some(last) if last.len() < CHUNK => last.push_back(value),
             // The first chunk may be partly popped; a new chunk starts after it.
             _ => {
-                let mut chunk = VecDeque::with_capacity(CHUNK);
+                let mut chunk = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| VecDeque::with_capacity(CHUNK));
                 chunk.push_back(value);
                 self.chunks.push_back(chunk);
             }
@@ -106,7 +117,8 @@ impl<T> ChunkedDeque<T> {
         let first = self.chunks.front_mut()?;
         let value = first.pop_front()?;
         if first.is_empty() {
-            self.chunks.pop_front();
+            let emptied = self.chunks.pop_front();
+            self.keep_spare(emptied);
         }
         self.len -= 1;
         Some(value)
@@ -116,7 +128,8 @@ impl<T> ChunkedDeque<T> {
         let last = self.chunks.back_mut()?;
         let value = last.pop_back()?;
         if last.is_empty() {
-            self.chunks.pop_back();
+            let emptied = self.chunks.pop_back();
+            self.keep_spare(emptied);
         }
         self.len -= 1;
         Some(value)
@@ -124,6 +137,14 @@ impl<T> ChunkedDeque<T> {
 
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.chunks.iter().flatten()
+    }
+
+    fn keep_spare(&mut self, chunk: Option<VecDeque<T>>) {
+        if let Some(chunk) = chunk
+            && self.spare.len() < SPARE_CHUNKS
+        {
+            self.spare.push(chunk);
+        }
     }
 }
 
