@@ -183,6 +183,13 @@ impl KeyIndex {
         }
     }
 
+    /// Starts bringing in the slot where a lookup of `hash` begins (see
+    /// [`crate::prefetch`]).
+    pub fn prefetch(&self, hash: KeyHash) {
+        let shard = &self.shards[hash.shard()];
+        crate::prefetch::prefetch(shard.slots.as_ptr().wrapping_add(shard.home(hash.tag())));
+    }
+
     /// Indexes the entry at `position` (which `live` must already hold), whose key is
     /// not in the index (the caller looked it up first).
     pub fn insert(&mut self, hash: KeyHash, position: u64, live: Live) {

@@ -36,6 +36,7 @@ mod ids;
 mod key_index;
 mod money;
 mod outcome;
+mod prefetch;
 mod retention;
 mod rules;
 pub mod scheme;

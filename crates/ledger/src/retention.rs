@@ -267,6 +267,11 @@ impl IdempotencyRing {
         self.at(pos)
     }
 
+    /// Starts bringing in the index slot a [`IdempotencyRing::get`] of this key reads first.
+    pub fn prefetch(&self, client: ClientId, key: IdempotencyKey) {
+        self.index.prefetch(key_hash(client, key));
+    }
+
     /// Appends a key that is not present (the caller looked it up first).
     pub fn push(&mut self, entry: IdempotencyEntry) {
         let pos = self.first + self.entries.len() as u64;

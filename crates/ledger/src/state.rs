@@ -24,6 +24,7 @@ use crate::hash::{StateHash, account_hash, fingerprint, pending_hash, state_hash
 use crate::ids::{AccountId, Text, TransferId};
 use crate::money::{Timestamp, Won};
 use crate::outcome::{Applied, Outcome, PendingEnd, Rejection, TransferStatus, Violation};
+use crate::prefetch::prefetch;
 use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
 use crate::scheme::{
     BudgetUsage, CashbackRecord, CitizenProfile, MerchantProfile, PayoutRecord, PurchaseRecord,
@@ -34,7 +35,8 @@ use crate::scheme::{
 mod scheme_exec;
 pub(crate) use scheme_exec::DrawFilter;
 
-/// Commands whose accounts are looked up together before they are applied.
+/// Commands whose cache lines are asked for together before they are applied (and
+/// accounts checked together at the end of a batch).
 const WARM_GROUP: usize = 32;
 
 /// At most this many transfers in one linked group.
@@ -193,8 +195,6 @@ struct Touched {
     /// Its hash then (0 if the batch opened it): read while the account's metadata is
     /// in cache anyway, so that the end of the batch need not read it again.
     hash_before: u128,
-    /// Its hash at the end of the batch, once the invariants hold.
-    hash_after: u128,
 }
 
 /// A command failed: either a business rejection (roll back the command) or a broken
@@ -502,14 +502,12 @@ impl Ledger {
 
         if violation.is_none() {
             'batch: for group in batch.chunks(WARM_GROUP) {
-                // Look up what the next few commands will touch before applying them:
-                // the lookups are independent, so the CPU overlaps their cache misses
-                // instead of waiting for each in turn. Only a hint; nothing is kept.
-                let mut sink = 0u64;
+                // Ask for what the next few commands will touch before applying them:
+                // the requests overlap, instead of each command waiting for its own
+                // cache misses in turn. Only a hint; nothing is read or kept.
                 for envelope in group {
-                    sink ^= self.warm(envelope);
+                    self.warm(envelope);
                 }
-                std::hint::black_box(sink);
                 for envelope in group {
                     match self.apply_one(envelope, now) {
                         Ok(outcome) => outcomes.push(outcome),
@@ -527,6 +525,7 @@ impl Ledger {
         let mut pendings_expired = self.expired_in_batch;
 
         if let Some(v) = &violation {
+            self.restore_touched_hashes();
             self.rollback_to(0);
             self.touched.clear();
             self.halted = Some(Box::new(Halt {
@@ -547,8 +546,6 @@ impl Ledger {
                 }
             }
             pendings_expired = 0;
-        } else {
-            self.fold_touched_into_hash();
         }
         self.undo.clear();
         self.undo_accounts.clear();
@@ -560,21 +557,27 @@ impl Ledger {
         }
     }
 
-    /// Touches the idempotency entry and the accounts a command will use.
-    fn warm(&self, envelope: &Envelope) -> u64 {
-        let mut sink = 0u64;
-        if let Some(entry) = self.idempotency.get(envelope.client, envelope.key) {
-            sink ^= entry.fingerprint;
-        }
+    /// Starts bringing in the idempotency slot and the accounts a command will use
+    /// (see [`prefetch`]).
+    fn warm(&self, envelope: &Envelope) {
+        self.idempotency.prefetch(envelope.client, envelope.key);
         if let Command::Transfer(t) = &envelope.command {
             for id in t.spec.named_accounts().into_iter().flatten() {
                 if let Some(&i) = self.index.get(&id) {
-                    sink ^= self.accounts[i as usize].credits_posted.get() as u64;
-                    sink ^= self.meta[i as usize].saved_in;
+                    self.prefetch_account(i);
                 }
             }
         }
-        sink
+    }
+
+    /// Starts bringing in account `i` and its metadata.
+    fn prefetch_account(&self, i: u32) {
+        // An account is 104 bytes: it may touch three lines.
+        let account = self.accounts.as_ptr().wrapping_add(i as usize).cast::<u8>();
+        prefetch(account);
+        prefetch(account.wrapping_add(64));
+        prefetch(account.wrapping_add(size_of::<Account>() - 1));
+        prefetch(self.meta.as_ptr().wrapping_add(i as usize));
     }
 
     fn apply_one(&mut self, envelope: &Envelope, now: Timestamp) -> Result<Outcome, Violation> {
@@ -1649,7 +1652,6 @@ impl Ledger {
                 debits_pending: a.debits_pending,
                 credits_pending: a.credits_pending,
                 hash_before: if existed { meta.hash } else { 0 },
-                hash_after: 0,
             });
         }
     }
@@ -1742,22 +1744,31 @@ impl Ledger {
     /// batch net to zero (double entry), pending holds and pending credits match, no
     /// account but the reserve is below zero after its holds, and a wallet's lots add up
     /// to what it can spend. Hashes each of those accounts on the way, while it is in
-    /// cache (`fold_touched_into_hash` uses the hashes if the batch stands).
+    /// cache, into its metadata and the state hash; if an invariant fails the caller
+    /// puts the old hashes back (`restore_touched_hashes`) with the rest of the batch.
     fn check_touched(&mut self) -> Result<(), Violation> {
         let mut net: i128 = 0;
         let mut pending_net: i128 = 0;
-        for group in self.touched.chunks_mut(WARM_GROUP) {
-            // The accounts of a batch are out of cache by its end: load a group's at
-            // once, so that the CPU waits for their misses together (as `warm` does).
-            let mut sink = 0u64;
-            for t in group.iter() {
-                if let Some(a) = self.accounts.get(t.index as usize) {
-                    sink ^= a.debits_posted.get() as u64;
+        let mut hash_change: u128 = 0;
+        // The accounts of a batch are out of cache by its end: ask for the next group's
+        // lines while this group is checked, so that their misses overlap.
+        let mut groups = self.touched.chunks(WARM_GROUP).peekable();
+        if let Some(first) = groups.peek() {
+            for t in first.iter() {
+                self.prefetch_account(t.index);
+            }
+        }
+        while let Some(group) = groups.next() {
+            if let Some(next) = groups.peek() {
+                for t in next.iter() {
+                    self.prefetch_account(t.index);
                 }
             }
-            std::hint::black_box(sink);
-            for t in group.iter_mut() {
-                let Some(a) = self.accounts.get(t.index as usize) else {
+            for t in group {
+                let (Some(a), Some(meta)) = (
+                    self.accounts.get(t.index as usize),
+                    self.meta.get_mut(t.index as usize),
+                ) else {
                     continue;
                 };
                 let balance = a.balance().ok_or(Violation::Arithmetic)?;
@@ -1767,7 +1778,10 @@ impl Ledger {
                 pending_net -=
                     i128::from(a.debits_pending.get()) - i128::from(t.debits_pending.get());
                 check_account(a)?;
-                t.hash_after = account_hash(a, &mut self.scratch);
+                meta.hash = account_hash(a, &mut self.scratch);
+                hash_change = hash_change
+                    .wrapping_sub(t.hash_before)
+                    .wrapping_add(meta.hash);
             }
         }
         if net != 0 {
@@ -1776,20 +1790,19 @@ impl Ledger {
         if pending_net != 0 {
             return Err(Violation::PendingNotBalanced { net: pending_net });
         }
+        self.accounts_hash = self.accounts_hash.wrapping_add(hash_change);
+        self.touched.clear();
         Ok(())
     }
 
-    /// Folds the hashes `check_touched` computed into the state hash.
-    fn fold_touched_into_hash(&mut self) {
-        for t in self.touched.drain(..) {
-            let Some(meta) = self.meta.get_mut(t.index as usize) else {
-                continue;
-            };
-            meta.hash = t.hash_after;
-            self.accounts_hash = self
-                .accounts_hash
-                .wrapping_sub(t.hash_before)
-                .wrapping_add(t.hash_after);
+    /// Gives every account the batch touched back the hash it had before the batch (a
+    /// batch that broke an invariant may have hashed some of them already). Accounts the
+    /// batch opened had none; the rollback removes them.
+    fn restore_touched_hashes(&mut self) {
+        for t in &self.touched {
+            if let Some(meta) = self.meta.get_mut(t.index as usize) {
+                meta.hash = t.hash_before;
+            }
         }
     }
 
