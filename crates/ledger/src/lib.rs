@@ -28,6 +28,7 @@ macro_rules! drill {
 }
 
 mod account;
+mod account_index;
 pub mod codec;
 mod command;
 mod config;

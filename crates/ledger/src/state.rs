@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::account_index::AccountIndex;
 use crate::account::{Account, AccountKind, AccountState, Lot, Lots, Source, SourceSet};
 use crate::command::{Command, Envelope, LotSpec, Mode, Transfer, TransferKind, TransferSpec};
 use crate::config::LedgerConfig;
@@ -283,7 +284,7 @@ pub struct Ledger {
     config: LedgerConfig,
     accounts: Vec<Account>,
     meta: Vec<AccountMeta>,
-    index: FxHashMap<AccountId, u32>,
+    index: AccountIndex,
     pendings: FxHashMap<TransferId, PendingTransfer>,
     deadlines: BTreeSet<(Timestamp, TransferId)>,
     ended: FxHashMap<TransferId, PendingEnd>,
@@ -328,7 +329,7 @@ impl Ledger {
             config,
             accounts: Vec::new(),
             meta: Vec::new(),
-            index: FxHashMap::default(),
+            index: AccountIndex::default(),
             pendings: FxHashMap::default(),
             deadlines: BTreeSet::new(),
             ended: FxHashMap::default(),
@@ -381,7 +382,7 @@ impl Ledger {
     }
 
     pub fn account(&self, id: AccountId) -> Option<&Account> {
-        self.index.get(&id).map(|&i| &self.accounts[i as usize])
+        self.index.get(id).map(|i| &self.accounts[i as usize])
     }
 
     pub fn accounts(&self) -> &[Account] {
@@ -563,7 +564,7 @@ impl Ledger {
         self.idempotency.prefetch(envelope.client, envelope.key);
         if let Command::Transfer(t) = &envelope.command {
             for id in t.spec.named_accounts().into_iter().flatten() {
-                if let Some(&i) = self.index.get(&id) {
+                if let Some(i) = self.index.get(id) {
                     self.prefetch_account(i);
                 }
             }
@@ -736,22 +737,25 @@ impl Ledger {
         if id.0 == 0 {
             return Err(Rejection::AccountIdInvalid);
         }
-        if self.index.contains_key(&id) {
+        if self.index.contains(id) {
             return Err(Rejection::AccountExists { account: id });
         }
         let index = self.accounts.len() as u32;
+        if !self.index.insert(id, index) {
+            // Only at 2³²−1 accounts, more than any memory holds.
+            return Err(Rejection::AccountIdInvalid);
+        }
         self.accounts.push(Account::new(id, kind, accepts));
         self.meta.push(AccountMeta::default());
-        self.index.insert(id, index);
         self.undo.push(Undo::AccountCreated);
         self.touch(index, false);
         Ok(())
     }
 
     fn set_account_state(&mut self, id: AccountId, state: AccountState) -> Result<(), Rejection> {
-        let i = *self
+        let i = self
             .index
-            .get(&id)
+            .get(id)
             .ok_or(Rejection::AccountNotFound { account: id })?;
         let account = &self.accounts[i as usize];
         if account.state == AccountState::Closed {
@@ -771,9 +775,9 @@ impl Ledger {
 
     /// The index of account `id`, which must be of `kind`.
     fn resolve(&self, id: AccountId, kind: AccountKind) -> Result<u32, Rejection> {
-        let i = *self
+        let i = self
             .index
-            .get(&id)
+            .get(id)
             .ok_or(Rejection::AccountNotFound { account: id })?;
         let actual = self.accounts[i as usize].kind;
         if actual != kind {
@@ -788,8 +792,7 @@ impl Ledger {
 
     fn resolve_any(&self, id: AccountId) -> Result<u32, Rejection> {
         self.index
-            .get(&id)
-            .copied()
+            .get(id)
             .ok_or(Rejection::AccountNotFound { account: id })
     }
 
@@ -1667,7 +1670,7 @@ impl Ledger {
                 }
                 Undo::AccountCreated => {
                     if let Some(a) = self.accounts.pop() {
-                        self.index.remove(&a.id);
+                        self.index.remove(a.id);
                         self.meta.pop();
                     }
                 }
@@ -1934,7 +1937,7 @@ impl Ledger {
         let mut scratch = Vec::new();
         for a in accounts {
             let index = ledger.accounts.len() as u32;
-            if ledger.index.insert(a.id, index).is_some() {
+            if !ledger.index.insert(a.id, index) {
                 return Err(format!("{} appears twice", a.id));
             }
             let hash = account_hash(&a, &mut scratch);
