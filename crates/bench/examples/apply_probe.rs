@@ -1,7 +1,7 @@
 //! Probe: the in-memory apply rate for a few population sizes (where do cache misses
 //! start to dominate?). `cargo run --release -p bench --example apply_probe [small]`
 //!
-//! `apply_probe profile [scheme] [small]` applies 8 M payments of the bench's uniform workload
+//! `apply_probe profile [scheme] [small|large]` applies 8 M payments of the bench's uniform workload
 //! after the usual 1 M warm-up, so that a `perf record` of the whole process is ~90%
 //! the timed region (the warm-up grows the tables, which steady state never does).
 fn main() {
@@ -13,6 +13,8 @@ fn main() {
             .then_some(bench::workload::BUSAN_LIKE);
         let (citizens, merchants) = if args.iter().any(|a| a == "small") {
             (100, 10)
+        } else if args.iter().any(|a| a == "large") {
+            (1_000_000, 100_000)
         } else {
             (100_000, 10_000)
         };
