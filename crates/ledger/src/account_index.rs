@@ -199,11 +199,18 @@ mod tests {
             let id = AccountId(5_000_000_000 + n * 10 * PAGE as u64);
             assert!(index.insert(id, 10_000 + n as u32));
         }
-        assert_eq!(index.sparse.len(), 10_000, "a sparse numbering makes no pages");
+        assert_eq!(
+            index.sparse.len(),
+            10_000,
+            "a sparse numbering makes no pages"
+        );
         assert_eq!(index.get(AccountId(1_000_000_123)), Some(123));
         assert_eq!(index.get(AccountId(5_000_000_000)), Some(10_000));
         assert_eq!(index.get(AccountId(5_000_000_001)), None);
         assert!(!index.insert(AccountId(1_000_000_123), 7), "no id twice");
-        assert!(!index.insert(AccountId(9), NONE), "no position that means none");
+        assert!(
+            !index.insert(AccountId(9), NONE),
+            "no position that means none"
+        );
     }
 }

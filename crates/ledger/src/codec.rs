@@ -767,7 +767,10 @@ fn get_applied(r: &mut Reader<'_>) -> Result<Applied, DecodeError> {
         },
         8 => Applied::Halted,
         9 => Applied::Resumed,
-        10 => Applied::Scheme(Box::new(get_postcard_canonical(r, "scheme answer")?)),
+        10 => Applied::Scheme(std::sync::Arc::new(get_postcard_canonical(
+            r,
+            "scheme answer",
+        )?)),
         _ => return Err(r.error("applied tag")),
     })
 }

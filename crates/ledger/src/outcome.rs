@@ -1,6 +1,8 @@
 //! What the ledger answers: an [`Applied`] result or one [`Rejection`], each rejection
 //! with a stable machine code. Rejections are expected business answers, never panics.
 
+use std::sync::Arc;
+
 use crate::account::AccountKind;
 use crate::command::TransferKind;
 use crate::ids::{AccountId, Text, TransferId};
@@ -39,7 +41,9 @@ pub enum Applied {
     },
     Halted,
     Resumed,
-    Scheme(Box<SchemeApplied>),
+    /// Shared, not boxed: the same answer goes to the caller and into the idempotency
+    /// ring, and a clone of an `Arc` copies nothing.
+    Scheme(Arc<SchemeApplied>),
 }
 
 /// The answer to one command. `repeated` is true when this is the stored outcome of an

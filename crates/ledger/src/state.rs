@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::account_index::AccountIndex;
 use crate::account::{Account, AccountKind, AccountState, Lot, Lots, Source, SourceSet};
+use crate::account_index::AccountIndex;
 use crate::command::{Command, Envelope, LotSpec, Mode, Transfer, TransferKind, TransferSpec};
 use crate::config::LedgerConfig;
 use crate::hash::{StateHash, account_hash, fingerprint, pending_hash, state_hash};
@@ -562,11 +562,14 @@ impl Ledger {
     /// (see [`prefetch`]).
     fn warm(&self, envelope: &Envelope) {
         self.idempotency.prefetch(envelope.client, envelope.key);
-        if let Command::Transfer(t) = &envelope.command {
-            for id in t.spec.named_accounts().into_iter().flatten() {
-                if let Some(i) = self.index.get(id) {
-                    self.prefetch_account(i);
-                }
+        let accounts = match &envelope.command {
+            Command::Transfer(t) => t.spec.named_accounts(),
+
+            _ => return,
+        };
+        for id in accounts.into_iter().flatten() {
+            if let Some(i) = self.index.get(id) {
+                self.prefetch_account(i);
             }
         }
     }
@@ -680,7 +683,7 @@ impl Ledger {
             }
             Command::Scheme(c) => {
                 let applied = self.execute_scheme(c, now)?;
-                Ok(Applied::Scheme(Box::new(applied)))
+                Ok(Applied::Scheme(Arc::new(applied)))
             }
             Command::Resume { .. } => {
                 if self.halted.is_none() {

@@ -122,7 +122,7 @@ impl World {
     fn one(&mut self, c: SchemeCommand) -> Result<SchemeApplied, Rejection> {
         let out = self.batch(vec![scheme_cmd(c)]).remove(0);
         out.result.map(|a| match a {
-            Applied::Scheme(s) => *s,
+            Applied::Scheme(s) => std::sync::Arc::unwrap_or_clone(s),
             other => panic!("not a scheme answer: {other:?}"),
         })
     }
@@ -499,7 +499,7 @@ fn cashback_budget_runs_out_first_come_first_served() {
     let paid: Vec<(i64, Option<CashbackNote>)> = outs
         .into_iter()
         .map(|o| match o.result {
-            Ok(Applied::Scheme(a)) => match *a {
+            Ok(Applied::Scheme(a)) => match std::sync::Arc::unwrap_or_clone(a) {
                 SchemeApplied::Paid {
                     cashback,
                     cashback_note,
@@ -541,7 +541,7 @@ fn merchant_crossing_the_revenue_cap_is_suspended_with_the_reason() {
     let outs = w.ok(vec![merchant_profile(SHOP, 5812, 10_000_000_001)]);
     assert_eq!(
         outs[0],
-        Applied::Scheme(Box::new(SchemeApplied::MerchantProfileSet {
+        Applied::Scheme(std::sync::Arc::new(SchemeApplied::MerchantProfileSet {
             suspended: Some(SuspendReason::RevenueOverCap)
         }))
     );

@@ -74,7 +74,7 @@ pub async fn run_scheme(
 /// an earlier, different command under the same key.
 pub fn scheme_answer(applied: Applied) -> Result<SchemeApplied, ServiceError> {
     match applied {
-        Applied::Scheme(s) => Ok(*s),
+        Applied::Scheme(s) => Ok(std::sync::Arc::unwrap_or_clone(s)),
         _ => Err(crate::idempotency::key_reused()),
     }
 }

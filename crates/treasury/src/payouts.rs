@@ -219,7 +219,7 @@ impl<B: Bank> Treasury<B> {
             .pop()
             .ok_or_else(|| TreasuryError::Unexpected("no answer".into()))?;
         match expect_applied(out)? {
-            Applied::Scheme(a) => Ok(*a),
+            Applied::Scheme(a) => Ok(std::sync::Arc::unwrap_or_clone(a)),
             _ => Err(TreasuryError::Unexpected("unexpected answer".into())),
         }
     }

@@ -552,7 +552,7 @@ fn name_all<T>(
 pub fn applied_outcomes() -> Vec<(String, Outcome)> {
     let id = TransferId(42);
     let won = Won::new;
-    let s = |a: SchemeApplied| Applied::Scheme(Box::new(a));
+    let s = |a: SchemeApplied| Applied::Scheme(std::sync::Arc::new(a));
     let all = vec![
         Applied::AccountOpened,
         Applied::AccountStateChanged,
