@@ -29,7 +29,7 @@ use crate::prefetch::prefetch;
 use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
 use crate::scheme::{
     BudgetUsage, CashbackRecord, CitizenProfile, MerchantProfile, PayoutRecord, PurchaseRecord,
-    SchemeState,
+    SchemeCommand, SchemeState,
 };
 
 #[path = "scheme_exec.rs"]
@@ -564,7 +564,12 @@ impl Ledger {
         self.idempotency.prefetch(envelope.client, envelope.key);
         let accounts = match &envelope.command {
             Command::Transfer(t) => t.spec.named_accounts(),
-
+            Command::Scheme(c) => match c.as_ref() {
+                SchemeCommand::Pay {
+                    payer, merchant, ..
+                } => [Some(payer.account()), Some(merchant.account())],
+                _ => return,
+            },
             _ => return,
         };
         for id in accounts.into_iter().flatten() {
