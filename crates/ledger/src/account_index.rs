@@ -34,7 +34,7 @@ fn place_in_page(id: AccountId) -> usize {
 pub(crate) struct AccountIndex {
     /// Page number (`id / PAGE`) to its place in `pages`.
     page_numbers: FxHashMap<u64, u32>,
-    pages: Vec<Box<[u32; PAGE]>>,
+    pages: Vec<[u32; PAGE]>,
     /// Ids whose page has not been made.
     sparse: FxHashMap<AccountId, u32>,
     /// How many ids of each page not made are in `sparse`.
@@ -111,7 +111,7 @@ impl AccountIndex {
 
     /// Moves the ids of `page` from the map into a page of their own.
     fn make_page(&mut self, page: u64) {
-        let mut positions = Box::new([NONE; PAGE]);
+        let mut positions = [NONE; PAGE];
         let first = page * PAGE as u64;
         for (place, slot) in positions.iter_mut().enumerate() {
             if let Some(position) = self.sparse.remove(&AccountId(first + place as u64)) {
