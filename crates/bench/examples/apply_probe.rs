@@ -1,5 +1,5 @@
 //! Probe: the in-memory apply rate for a few population sizes (where do cache misses
-//! start to dominate?). `cargo run --release -p bench --example apply_probe [small]`
+//! start to dominate?). `cargo run --release -p bench --example apply_probe [small|large]`
 //!
 //! `apply_probe profile [scheme] [small|large]` applies 8 M payments of the bench's uniform workload
 //! after the usual 1 M warm-up, so that a `perf record` of the whole process is ~90%

@@ -39,13 +39,14 @@ pub(crate) struct AccountIndex {
     sparse: FxHashMap<AccountId, u32>,
     /// How many ids of each page not made are in `sparse`.
     sparse_per_page: FxHashMap<u64, u16>,
-    len: usize,
 }
 
 impl AccountIndex {
+    /// How many accounts it holds (counted, for tests).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.len
+        let paged = self.pages.iter().flatten().filter(|&&p| p != NONE).count();
+        paged + self.sparse.len()
     }
 
     pub fn get(&self, id: AccountId) -> Option<u32> {
@@ -68,7 +69,6 @@ impl AccountIndex {
         if position == NONE || self.contains(id) {
             return false;
         }
-        self.len += 1;
         let page = page_of(id);
         if let Some(&p) = self.page_numbers.get(&page) {
             self.pages[p as usize][place_in_page(id)] = position;
@@ -86,7 +86,7 @@ impl AccountIndex {
     /// Forgets account `id` (the undo of opening it). Its page, if it has one, stays.
     pub fn remove(&mut self, id: AccountId) -> Option<u32> {
         let page = page_of(id);
-        let removed = match self.page_numbers.get(&page) {
+        match self.page_numbers.get(&page) {
             Some(&p) => {
                 let place = &mut self.pages[p as usize][place_in_page(id)];
                 let position = std::mem::replace(place, NONE);
@@ -102,11 +102,7 @@ impl AccountIndex {
                 }
                 Some(position)
             }
-        };
-        if removed.is_some() {
-            self.len -= 1;
         }
-        removed
     }
 
     /// Moves the ids of `page` from the map into a page of their own.
