@@ -36,6 +36,16 @@ fn rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The first `n` items in a vector allocated once. Growing it by doubling would free
+/// blocks that stay resident under some allocators (mimalloc keeps them for reuse), and
+/// the ledger built next would reuse them without raising the resident size, so the
+/// memory figure would read far too low.
+fn collect_exact<T>(items: impl Iterator<Item = T>, n: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(n);
+    out.extend(items.take(n));
+    out
+}
+
 /// Applies `transfers` payments in batches of `batch` to a ledger warmed up to
 /// `retained` keys and payments, `runs` times, timing only `apply`.
 pub fn apply_rate(
@@ -60,8 +70,8 @@ pub fn apply_rate(
         bytes_per_retained_transfer: None,
     };
     let setup = workload.setup();
-    let warmup: Vec<_> = workload.payments(0).take(retained).collect();
-    let payments: Vec<_> = workload.payments(1).take(transfers as usize).collect();
+    let warmup = collect_exact(workload.payments(0), retained);
+    let payments = collect_exact(workload.payments(1), transfers as usize);
     for run in 0..runs {
         let rss_before = rss_bytes();
         let mut ledger = Ledger::new(config.clone());

@@ -75,7 +75,16 @@ impl Workload {
             kind,
             accepts: SourceSet::ALL,
         };
-        let mut out = vec![env(open(RESERVE.account(), AccountKind::IssuerReserve))];
+        // Sized once: the apply benchmark reads resident memory after this, and blocks
+        // freed by growing the vector could be reused by the ledger unseen.
+        let scheme_commands = if self.scheme.is_some() {
+            4 + self.citizens + self.merchants
+        } else {
+            0
+        };
+        let total = 1 + 2 * self.citizens + self.merchants + scheme_commands;
+        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        out.push(env(open(RESERVE.account(), AccountKind::IssuerReserve)));
         for i in 0..self.citizens {
             out.push(env(open(wallet(i).account(), AccountKind::CitizenWallet)));
             out.push(env(Command::Transfer(Transfer::posted(
