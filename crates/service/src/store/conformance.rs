@@ -129,6 +129,9 @@ pub fn users(users: &dyn UserStore) {
     assert_eq!(pin.pin_hash.as_deref(), Some("pin-of-Conf-Minji"));
     assert_eq!((pin.failures, pin.locked_until_s), (0, 0));
     users.set_pin_failures(id, 3, 0).expect("count");
+    // Each read after a write sees the write (a store may remember what it read).
+    let pin = users.pin_state(id).expect("read").expect("a PIN state");
+    assert_eq!((pin.failures, pin.locked_until_s), (3, 0));
     users.set_pin_failures(id, 0, 1_760_001_800).expect("lock");
     let pin = users.pin_state(id).expect("read").expect("a PIN state");
     assert_eq!((pin.failures, pin.locked_until_s), (0, 1_760_001_800));
@@ -262,6 +265,7 @@ pub fn users_carried(
             person: None,
         },
     ];
+    let carried_hana = carried[0].clone();
     assert_eq!(from.restore_users("carry", &carried).expect("restore"), 2);
     assert_eq!(from.restore_users("carry", &carried).expect("again"), 0);
     // Staff, sign-ups not yet in the ledger and other currencies are not carried.
@@ -367,6 +371,22 @@ pub fn users_carried(
         session.user.id, hana.user.id,
         "the successor's own id for the user"
     );
+
+    // A follower takes a user's new PIN and its removal at once, even right after a
+    // payment read the old state.
+    let pin_of = |id| to.pin_state(id).expect("read").and_then(|p| p.pin_hash);
+    assert_eq!(pin_of(hana.user.id).as_deref(), Some("pin-hana"));
+    let new_pin = ExportedUser {
+        pin_hash: Some("pin-hana-2".to_owned()),
+        ..carried_hana
+    };
+    assert_eq!(to.upsert_users("carry", &[new_pin]).expect("upsert"), 1);
+    assert_eq!(pin_of(hana.user.id).as_deref(), Some("pin-hana-2"));
+    assert_eq!(
+        to.remove_users("carry", &[hana.user.id]).expect("remove"),
+        1
+    );
+    assert_eq!(to.pin_state(hana.user.id).expect("read"), None);
 }
 
 /// Verified links read out and put back, once.

@@ -11,6 +11,7 @@
 
 mod bank_links;
 mod change_log;
+mod pin_cache;
 mod registry;
 mod users;
 
@@ -60,6 +61,8 @@ fn open(path: &Path, store: Store) -> anyhow::Result<Connection> {
 #[derive(Debug)]
 pub struct SqliteService {
     db: Mutex<Connection>,
+    /// Recent payers' PIN state; filled and forgotten only with `db` locked.
+    pins: pin_cache::PinCache,
 }
 
 impl SqliteService {
@@ -72,6 +75,7 @@ impl SqliteService {
     pub fn open(path: &Path) -> anyhow::Result<SqliteService> {
         Ok(SqliteService {
             db: Mutex::new(open(path, Store::Service)?),
+            pins: pin_cache::PinCache::default(),
         })
     }
 }

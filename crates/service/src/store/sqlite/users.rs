@@ -45,7 +45,12 @@ impl UserStore for SqliteService {
             ],
         );
         match inserted {
-            Ok(_) => Ok(Created::Id(db.last_insert_rowid())),
+            Ok(_) => {
+                let id = db.last_insert_rowid();
+                // A deleted user's id can come back (SQLite reuses the largest rowid).
+                self.pins.forget(id);
+                Ok(Created::Id(id))
+            }
             // The login, or one that folds to the same (`login_key` is unique).
             Err(e) if is_constraint(&e) => Ok(Created::LoginTaken),
             Err(e) => Err(store_error(e)),
@@ -96,11 +101,10 @@ impl UserStore for SqliteService {
     }
 
     fn delete_user(&self, user_id: i64) -> Result<(), StoreError> {
-        self.db
-            .lock()
-            .execute("DELETE FROM users WHERE id = ?1", params![user_id])
-            .map(|_| ())
-            .map_err(store_error)
+        let db = self.db.lock();
+        let deleted = db.execute("DELETE FROM users WHERE id = ?1", params![user_id]);
+        self.pins.forget(user_id);
+        deleted.map(|_| ()).map_err(store_error)
     }
 
     fn sign_in_candidate(
@@ -156,9 +160,13 @@ impl UserStore for SqliteService {
     }
 
     fn pin_state(&self, user_id: i64) -> Result<Option<PinState>, StoreError> {
-        // Every payment asks: the statement is parsed once and cached.
-        self.db
-            .lock()
+        // Every payment asks: most answers come from memory (pin_cache.rs says why that
+        // is safe), the rest from a statement parsed once.
+        if let Some(state) = self.pins.get(user_id) {
+            return Ok(Some(state));
+        }
+        let db = self.db.lock();
+        let state = db
             .prepare_cached(
                 "SELECT pin, pin_failures, pin_locked_until, login FROM users WHERE id = ?1",
             )
@@ -173,7 +181,11 @@ impl UserStore for SqliteService {
                 })
                 .optional()
             })
-            .map_err(store_error)
+            .map_err(store_error)?;
+        if let Some(state) = &state {
+            self.pins.put(user_id, state.clone());
+        }
+        Ok(state)
     }
 
     fn set_pin_failures(
@@ -182,25 +194,23 @@ impl UserStore for SqliteService {
         failures: u32,
         locked_until_s: u64,
     ) -> Result<(), StoreError> {
-        self.db
-            .lock()
-            .execute(
-                "UPDATE users SET pin_failures = ?1, pin_locked_until = ?2 WHERE id = ?3",
-                params![i64::from(failures), locked_until_s as i64, user_id],
-            )
-            .map(|_| ())
-            .map_err(store_error)
+        let db = self.db.lock();
+        let written = db.execute(
+            "UPDATE users SET pin_failures = ?1, pin_locked_until = ?2 WHERE id = ?3",
+            params![i64::from(failures), locked_until_s as i64, user_id],
+        );
+        self.pins.forget(user_id);
+        written.map(|_| ()).map_err(store_error)
     }
 
     fn reset_pin_failures(&self, user_id: i64) -> Result<(), StoreError> {
-        self.db
-            .lock()
-            .execute(
-                "UPDATE users SET pin_failures = 0 WHERE id = ?1",
-                params![user_id],
-            )
-            .map(|_| ())
-            .map_err(store_error)
+        let db = self.db.lock();
+        let written = db.execute(
+            "UPDATE users SET pin_failures = 0 WHERE id = ?1",
+            params![user_id],
+        );
+        self.pins.forget(user_id);
+        written.map(|_| ()).map_err(store_error)
     }
 
     fn fold_login_keys(
@@ -208,6 +218,9 @@ impl UserStore for SqliteService {
         fold: &dyn Fn(&str) -> String,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut db = self.db.lock();
+        // Many users written at once (rare): forget them all; `db` stays locked until
+        // the writes are done, so no reader can remember an old state meanwhile.
+        self.pins.forget_all();
         let tx = db.transaction().map_err(store_error)?;
         let mut collisions = Vec::new();
         {
@@ -250,6 +263,9 @@ impl UserStore for SqliteService {
         users: &[SeedUser],
     ) -> Result<usize, StoreError> {
         let mut db = self.db.lock();
+        // Many users written at once (rare): forget them all; `db` stays locked until
+        // the writes are done, so no reader can remember an old state meanwhile.
+        self.pins.forget_all();
         let tx = db.transaction().map_err(store_error)?;
         let mut added = 0;
         {
@@ -399,6 +415,9 @@ impl UserStore for SqliteService {
 
     fn remove_users(&self, currency: &str, ids: &[i64]) -> Result<usize, StoreError> {
         let mut db = self.db.lock();
+        // Many users written at once (rare): forget them all; `db` stays locked until
+        // the writes are done, so no reader can remember an old state meanwhile.
+        self.pins.forget_all();
         let tx = db.transaction().map_err(store_error)?;
         let mut removed = 0;
         for id in ids {
@@ -449,6 +468,9 @@ impl SqliteService {
         replace: bool,
     ) -> Result<usize, StoreError> {
         let mut db = self.db.lock();
+        // Many users written at once (rare): forget them all; `db` stays locked until
+        // the writes are done, so no reader can remember an old state meanwhile.
+        self.pins.forget_all();
         let tx = db.transaction().map_err(store_error)?;
         let mut written = 0;
         {
