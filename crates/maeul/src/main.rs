@@ -106,6 +106,10 @@ enum Cmd {
         /// the time runs that day's settlement at once.
         #[arg(long, default_value = "23:30", value_parser = parse_time_of_day)]
         settlement_cutoff: TimeOfDay,
+        /// Threads answering HTTP (default: one per core). Each currency's sequencer
+        /// and journal writer have threads of their own besides.
+        #[arg(long)]
+        http_threads: Option<usize>,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
     /// hash chain, every outcome and the state hashes. Exits non-zero on any difference.
@@ -171,6 +175,10 @@ enum Cmd {
         /// Clients follow Retry-After and waiting-room tickets as apps do.
         #[arg(long)]
         scenario: Option<maeul::scenario::Scenario>,
+        /// Threads sending requests (default: one for the steady mix, which leaves the
+        /// other cores to a server on the same machine; the cores for a scenario).
+        #[arg(long)]
+        threads: Option<usize>,
         /// The scenario's surge in multiples of the capacity measured for it.
         #[arg(long, default_value_t = 10)]
         times: u32,
@@ -527,6 +535,7 @@ fn main() -> ExitCode {
             node_name,
             advertise,
             settlement_cutoff,
+            http_threads,
         } => (|| {
             let scheme = scheme.as_deref().map(read_scheme).transpose()?;
             let mut admission = server::gate::Policy {
@@ -560,6 +569,7 @@ fn main() -> ExitCode {
                 node_name: node_name.unwrap_or_else(|| default_node_name(listen)),
                 advertise,
                 settlement_cutoff: settlement_cutoff.0,
+                http_threads,
             })
         })(),
         Cmd::Verify {
@@ -712,6 +722,7 @@ fn main() -> ExitCode {
                 node_name: String::new(),
                 advertise: None,
                 settlement_cutoff: settlement_cutoff.0,
+                http_threads: None,
             });
             maeul::migration::cutover(&options, serve)
         })(),
@@ -788,6 +799,7 @@ fn main() -> ExitCode {
             hot_percent,
             sign_in_every,
             charge_percent,
+            threads,
             scenario,
             times,
             clients_max,
@@ -817,7 +829,15 @@ fn main() -> ExitCode {
                 // month's limit so that the run's charges fit in the rest.
                 setup_face: if scenario.is_some() { 100_000 } else { 800_000 },
             };
-            let runtime = tokio::runtime::Runtime::new()?;
+            let threads = threads.filter(|n| *n > 0).unwrap_or(if scenario.is_some() {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                1
+            });
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()?;
             match scenario {
                 Some(scenario) => {
                     runtime.block_on(maeul::scenario::run(maeul::scenario::ScenarioOptions {
