@@ -66,7 +66,7 @@ pub struct ServeOptions {
 
 /// Threads answering HTTP: as asked, or one per core. Fewer threads than cores (leaving
 /// one to the sequencer and journal writer) served 4–10% more payments a second at 64
-/// connections on two cores, but 30–45% fewer at 1,000 (docs/benchmarks.md, (a⁵)).
+/// connections on two cores, but 29–48% fewer at 1,000 (docs/benchmarks.md, (a⁵)).
 pub fn http_threads(asked: Option<usize>) -> usize {
     asked
         .filter(|n| *n > 0)
