@@ -6,6 +6,7 @@
 #
 #   bench/overload.sh [seconds]    (needs wrk and a release build: cargo build --release -p maeul)
 #   MAEUL=/path/to/other/maeul CONNECTIONS="64 1000" bench/overload.sh 10   (a baseline build, some levels)
+#   SERVE_ARGS="--http-threads 1" bench/overload.sh 8   (more options for maeul serve)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -19,7 +20,7 @@ dir=$(mktemp -d)
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
 "$maeul" serve --data-dir "$dir/data" --listen 127.0.0.1:18080 --bank-listen 127.0.0.1:17070 \
   --demo-rate 0 --connections-per-address 100000 --sign-ins-per-address 100000 \
-  >"$dir/server.log" 2>&1 &
+  ${SERVE_ARGS:-} >"$dir/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 120); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.5; done
 kill -0 $server 2>/dev/null || { echo "the server did not start:" >&2; tail -5 "$dir/server.log" >&2; exit 1; }

@@ -78,11 +78,18 @@ impl Workload {
         // Sized once: the apply benchmark reads resident memory after this, and blocks
         // freed by growing the vector could be reused by the ledger unseen.
         let scheme_commands = if self.scheme.is_some() {
-            4 + self.citizens + self.merchants
+            self.citizens
+                .saturating_add(self.merchants)
+                .saturating_add(4)
         } else {
             0
         };
-        let total = 1 + 2 * self.citizens + self.merchants + scheme_commands;
+        let total = self
+            .citizens
+            .saturating_mul(2)
+            .saturating_add(self.merchants)
+            .saturating_add(scheme_commands)
+            .saturating_add(1);
         let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         out.push(env(open(RESERVE.account(), AccountKind::IssuerReserve)));
         for i in 0..self.citizens {

@@ -108,7 +108,7 @@ enum Cmd {
         settlement_cutoff: TimeOfDay,
         /// Threads answering HTTP (default: one per core). Each currency's sequencer
         /// and journal writer have threads of their own besides.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         http_threads: Option<usize>,
     },
     /// Re-executes every journaled command with this version of maeul and checks the
@@ -175,9 +175,10 @@ enum Cmd {
         /// Clients follow Retry-After and waiting-room tickets as apps do.
         #[arg(long)]
         scenario: Option<maeul::scenario::Scenario>,
-        /// Threads sending requests (default: one for the steady mix, which leaves the
-        /// other cores to a server on the same machine; the cores for a scenario).
-        #[arg(long)]
+        /// Threads sending requests (default: one for the closed loop, which leaves
+        /// the other cores to a server on the same machine; one per core for --rate
+        /// and --scenario, which may hold thousands of requests in flight).
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         threads: Option<usize>,
         /// The scenario's surge in multiples of the capacity measured for it.
         #[arg(long, default_value_t = 10)]
@@ -829,7 +830,7 @@ fn main() -> ExitCode {
                 // month's limit so that the run's charges fit in the rest.
                 setup_face: if scenario.is_some() { 100_000 } else { 800_000 },
             };
-            let threads = threads.filter(|n| *n > 0).unwrap_or(if scenario.is_some() {
+            let threads = threads.unwrap_or(if scenario.is_some() || rate.is_some() {
                 std::thread::available_parallelism().map_or(1, |n| n.get())
             } else {
                 1

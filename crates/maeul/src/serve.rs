@@ -60,17 +60,20 @@ pub struct ServeOptions {
     /// KST (hour, minute) of the daily settlement that pays merchants out; `None`:
     /// never by itself.
     pub settlement_cutoff: Option<(u8, u8)>,
-    /// Threads answering HTTP; `None`: [`http_threads`]'s default.
+    /// Threads answering HTTP; `None`: one per core ([`http_runtime`]).
     pub http_threads: Option<usize>,
 }
 
-/// Threads answering HTTP: as asked, or one per core. Fewer threads than cores (leaving
-/// one to the sequencer and journal writer) served 4–10% more payments a second at 64
+/// A runtime for the HTTP API with `asked` worker threads, or tokio's default (one per
+/// core, or `TOKIO_WORKER_THREADS`). Fewer threads than cores (leaving one to the
+/// sequencer and journal writer) served about 4% more payments a second at 64
 /// connections on two cores, but 29–48% fewer at 1,000 (docs/benchmarks.md, (a⁵)).
-pub fn http_threads(asked: Option<usize>) -> usize {
-    asked
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+fn http_runtime(asked: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = asked {
+        builder.worker_threads(threads.max(1));
+    }
+    builder.enable_all().build()
 }
 
 /// Where other nodes send this node forwarded writes: as told, or the address it
@@ -145,10 +148,7 @@ pub fn run_taking_over(o: ServeOptions, taken_over: Vec<TakenOver>) -> anyhow::R
             o.scheme.as_ref(),
         )?;
         let demo_code = CurrencyCode::new("demo").map_err(anyhow::Error::msg)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(http_threads(o.http_threads))
-            .enable_all()
-            .build()?;
+        let runtime = http_runtime(o.http_threads)?;
         return runtime.block_on(serve(
             o,
             opened,
@@ -190,10 +190,7 @@ pub fn run_taking_over(o: ServeOptions, taken_over: Vec<TakenOver>) -> anyhow::R
             crate::migration::resume_engine(engine, code.as_str())?;
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(http_threads(o.http_threads))
-        .enable_all()
-        .build()?;
+    let runtime = http_runtime(o.http_threads)?;
     runtime.block_on(serve(o, opened, registries, demo_code, Backing::DataDir))
 }
 

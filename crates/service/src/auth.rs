@@ -287,6 +287,12 @@ const PIN_FAILURES_MAX: i64 = 5;
 const PIN_LOCK_S: u64 = 30 * 60;
 /// Locks that PIN checks take by user id: more than the server has threads.
 const PIN_CHECK_STRIPES: usize = 64;
+
+/// One PIN-check lock on a cache line of its own, so that two users' checks on two
+/// threads do not pass the same line back and forth.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct PinStripe(Mutex<()>);
 /// At most this many argon2 computations at once.
 const HASHING_AT_ONCE: usize = 4;
 /// At most this many waiting for one; more are answered 503 at once (a sign-in storm
@@ -324,7 +330,7 @@ pub struct Auth {
     /// PIN checks one at a time per user (users share a stripe by id): the read, the
     /// comparison and the count happen under it, so concurrent guesses are all counted
     /// and none can undo a lock, while other users' payments do not wait.
-    pin_checks: [Mutex<()>; PIN_CHECK_STRIPES],
+    pin_checks: [PinStripe; PIN_CHECK_STRIPES],
     /// Sign-in attempts per login and address (see `SignInGuard`).
     sign_ins: Mutex<SignInGuard>,
     /// A hash verified when the login is unknown, so that both take as long.
@@ -418,7 +424,7 @@ impl Auth {
             pin_key: Secret::new(pin_key),
             stores,
             sessions: Mutex::new(sessions),
-            pin_checks: std::array::from_fn(|_| Mutex::new(())),
+            pin_checks: std::array::from_fn(|_| PinStripe::default()),
             sign_ins: Mutex::new(SignInGuard::default()),
             dummy_hash: Mutex::new(None),
             hashing: Arc::new(Semaphore::new(HASHING_AT_ONCE)),
@@ -723,7 +729,8 @@ impl Auth {
     /// the comparison and the count happen under one lock, so concurrent guesses are
     /// all counted and none can undo a lock.
     pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ServiceError> {
-        let turn = self.pin_checks[user_id.rem_euclid(PIN_CHECK_STRIPES as i64) as usize].lock();
+        let stripe = user_id.rem_euclid(PIN_CHECK_STRIPES as i64) as usize;
+        let turn = self.pin_checks[stripe].0.lock();
         let state =
             self.stores.users.pin_state(user_id)?.ok_or_else(|| {
                 ServiceError::internal(format!("no user {user_id} for a PIN check"))

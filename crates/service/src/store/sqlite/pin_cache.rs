@@ -3,12 +3,13 @@
 //! Every payment checks a PIN, and reading its state from SQLite (a read transaction,
 //! with its WAL locks) was 8% of the server's CPU under load. Only this process writes
 //! the file (the data directory is locked), so the store can remember what it read and
-//! forget it whenever it writes a user. The cache is not shared between nodes: several
+//! forget it whenever it writes something a PIN state holds (or a user's id). The cache is not shared between nodes: several
 //! nodes keep users in PostgreSQL, whose store reads every time (a PIN locked on one node
 //! must be locked on all of them).
 //!
 //! Consistency: an entry is filled only while the database mutex is held, by the reader
-//! that just read it, and every write to a user forgets its entry before that mutex is
+//! that just read it, and every write that can change a PIN state (its hash, failures,
+//! lock or login) or remove or reuse an id forgets the entry before that mutex is
 //! released; so no reader can put back a state that a write has replaced.
 
 use std::collections::HashMap;
@@ -21,14 +22,25 @@ use crate::store::PinState;
 /// each). A user who has not paid for two generations is read from SQLite again.
 const GENERATION_ENTRIES: usize = 32_768;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct PinCache {
     generations: Mutex<Generations>,
 }
 
+/// Counts only: the entries hold logins and PIN hashes, which logs never show.
+impl std::fmt::Debug for PinCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.generations.lock();
+        f.debug_struct("PinCache")
+            .field("current", &g.current.len())
+            .field("previous", &g.previous.len())
+            .finish()
+    }
+}
+
 /// Two maps instead of an LRU list: a hit in the older one moves the entry into the
 /// newer one, and when the newer one is full the older one is dropped. Bounded, O(1).
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Generations {
     current: HashMap<i64, PinState>,
     previous: HashMap<i64, PinState>,
@@ -91,6 +103,18 @@ mod tests {
             failures: n,
             locked_until_s: 0,
         }
+    }
+
+    #[test]
+    fn its_debug_shows_counts_not_logins_or_hashes() {
+        let cache = PinCache::default();
+        cache.put(7, state(7));
+        let shown = format!("{cache:?}");
+        assert!(
+            !shown.contains("user-7") && !shown.contains("hash-7"),
+            "{shown}"
+        );
+        assert!(shown.contains("current: 1"), "{shown}");
     }
 
     #[test]

@@ -47,7 +47,8 @@ impl UserStore for SqliteService {
         match inserted {
             Ok(_) => {
                 let id = db.last_insert_rowid();
-                // A deleted user's id can come back (SQLite reuses the largest rowid).
+                // An id can come back in a store made before AUTOINCREMENT (SQLite
+                // then reuses the largest rowid after a delete).
                 self.pins.forget(id);
                 Ok(Created::Id(id))
             }
