@@ -3,9 +3,9 @@
 //! Every payment checks a PIN, and reading its state from SQLite (a read transaction,
 //! with its WAL locks) was 8% of the server's CPU under load. Only this process writes
 //! the file (the data directory is locked), so the store can remember what it read and
-//! forget it whenever it writes something a PIN state holds (or a user's id). The cache is not shared between nodes: several
-//! nodes keep users in PostgreSQL, whose store reads every time (a PIN locked on one node
-//! must be locked on all of them).
+//! forget it whenever it writes something a PIN state holds (or a user's id). The cache
+//! is not shared between nodes: several nodes keep users in PostgreSQL, whose store
+//! reads every time (a PIN locked on one node must be locked on all of them).
 //!
 //! Consistency: an entry is filled only while the database mutex is held, by the reader
 //! that just read it, and every write that can change a PIN state (its hash, failures,
