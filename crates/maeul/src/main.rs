@@ -830,15 +830,13 @@ fn main() -> ExitCode {
                 // month's limit so that the run's charges fit in the rest.
                 setup_face: if scenario.is_some() { 100_000 } else { 800_000 },
             };
-            let threads = threads.unwrap_or(if scenario.is_some() || rate.is_some() {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            } else {
-                1
-            });
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .enable_all()
-                .build()?;
+            let closed_loop = scenario.is_none() && rate.is_none();
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            // Otherwise tokio's default: a thread per core.
+            if let Some(threads) = threads.or(closed_loop.then_some(1)) {
+                runtime.worker_threads(threads);
+            }
+            let runtime = runtime.enable_all().build()?;
             match scenario {
                 Some(scenario) => {
                     runtime.block_on(maeul::scenario::run(maeul::scenario::ScenarioOptions {
