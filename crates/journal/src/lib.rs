@@ -105,6 +105,7 @@ mod format;
 mod reader;
 mod scan;
 pub mod snapshot;
+mod writeback;
 
 pub use error::JournalError;
 #[cfg(any(test, feature = "fault-injection"))]

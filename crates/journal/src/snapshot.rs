@@ -24,7 +24,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::{JournalError, RecordHash};
+use crate::{JournalError, RecordHash, writeback};
 
 /// Snapshot file magic.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"MAEULSNP";
@@ -128,7 +128,7 @@ impl SnapshotStore {
             .open(&tmp)
             .map_err(|e| JournalError::io(&tmp, "create", e))?;
         f.write_all(&header)
-            .and_then(|()| f.write_all(payload))
+            .and_then(|()| writeback::write_paced(&mut f, header.len() as u64, payload))
             .map_err(|e| JournalError::io(&tmp, "write", e))?;
         f.sync_all()
             .map_err(|e| JournalError::io(&tmp, "fsync", e))?;
