@@ -27,6 +27,49 @@ pub struct DurableResult {
     pub latency_us_p50: u64,
     pub latency_us_p99: u64,
     pub latency_us_p999: u64,
+    /// Journal writes (write + fdatasync) that took over 10 ms, and over 100 ms: a
+    /// submission due while one of them was under way waits for it, so a tail of that
+    /// length is the disk's, whatever maeul does.
+    pub slow_writes: SlowWrites,
+}
+
+/// Journal writes over 10 ms and over 100 ms during a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlowWrites {
+    pub over_10ms: u64,
+    pub over_100ms: u64,
+}
+
+impl SlowWrites {
+    /// From the engine's commit-latency histogram: writes in buckets above the bound
+    /// (a write above the last bucket is counted only in the total).
+    fn of(engine: &Engine) -> SlowWrites {
+        let h = &engine.counters().commit_latency;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let bucketed: u64 = h.counts.iter().map(load).sum();
+        let beyond = load(&h.count).saturating_sub(bucketed);
+        let over = |bound_us: u64| {
+            h.bounds
+                .iter()
+                .zip(&h.counts)
+                .filter(|(b, _)| **b > bound_us)
+                .map(|(_, c)| load(c))
+                .sum::<u64>()
+                + beyond
+        };
+        SlowWrites {
+            over_10ms: over(10_000),
+            over_100ms: over(100_000),
+        }
+    }
+
+    fn since(self, engine: &Engine) -> SlowWrites {
+        let now = SlowWrites::of(engine);
+        SlowWrites {
+            over_10ms: now.over_10ms - self.over_10ms,
+            over_100ms: now.over_100ms - self.over_100ms,
+        }
+    }
 }
 
 impl DurableResult {
@@ -118,6 +161,7 @@ fn submit(engine: &Engine, commands: Vec<Envelope>, busy: &mut u64) -> anyhow::R
 struct CounterMark {
     batches: u64,
     writes: u64,
+    slow: SlowWrites,
 }
 
 impl CounterMark {
@@ -126,6 +170,7 @@ impl CounterMark {
         CounterMark {
             batches: c.batches.load(std::sync::atomic::Ordering::Relaxed),
             writes: c.durable_writes.load(std::sync::atomic::Ordering::Relaxed),
+            slow: SlowWrites::of(engine),
         }
     }
 
@@ -135,6 +180,10 @@ impl CounterMark {
 
     fn writes_since(&self, engine: &Engine) -> u64 {
         CounterMark::now(engine).writes - self.writes
+    }
+
+    fn slow_writes_since(&self, engine: &Engine) -> SlowWrites {
+        self.slow.since(engine)
     }
 }
 
@@ -209,6 +258,7 @@ pub fn closed_loop(
         latency_us_p50: 0,
         latency_us_p99: 0,
         latency_us_p999: 0,
+        slow_writes: before.slow_writes_since(engine),
     };
     let mut hist = histogram();
     for r in results {
@@ -288,5 +338,6 @@ pub fn fixed_rate(
         latency_us_p50: hist.value_at_quantile(0.50),
         latency_us_p99: hist.value_at_quantile(0.99),
         latency_us_p999: hist.value_at_quantile(0.999),
+        slow_writes: before.slow_writes_since(engine),
     })
 }
