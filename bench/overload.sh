@@ -4,8 +4,8 @@
 # retry at once (wrk ignores Retry-After), and reports payments answered a second, 503s
 # a second and p99, against `maeul serve --demo-rate 0` on the same machine.
 #
-# Amounts are 1 to 20 won: a demo citizen holds 50,000 won, so 400 of them make about
-# two million payments before money runs out. Any answer other than 200 or 503 (a
+# Amounts are 1 to 19 won (10 on average, for every citizen): a demo citizen holds
+# 50,000 won, so 400 of them make about two million payments before money runs out. Any answer other than 200 or 503 (a
 # refusal such as insufficient_funds) is counted apart and fails the run, so the
 # figure is always payments made, never refusals answered.
 #
@@ -22,7 +22,7 @@ if curl -sf http://127.0.0.1:18080/readyz >/dev/null; then
   echo "something already answers on 127.0.0.1:18080: stop it first" >&2; exit 1
 fi
 dir=$(mktemp -d)
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'kill "${server:-}" 2>/dev/null || true; wait "${server:-}" 2>/dev/null || true; rm -rf "$dir"' EXIT
 "$maeul" serve --data-dir "$dir/data" --listen 127.0.0.1:18080 --bank-listen 127.0.0.1:17070 \
   --demo-rate 0 --connections-per-address 100000 --sign-ins-per-address 100000 \
   ${SERVE_ARGS:-} >"$dir/server.log" 2>&1 &
@@ -46,7 +46,7 @@ request = function()
   n = n + 1
   local token = tokens[(n * 7 + id) % #tokens + 1]
   local merchant = 20000 + (n % 100)
-  local body = string.format('{"merchant":%d,"amount":%d,"pin":"123456"}', merchant, 1 + n % 20)
+  local body = string.format('{"merchant":%d,"amount":%d,"pin":"123456"}', merchant, 1 + n % 19)
   local headers = {
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/json",
@@ -77,7 +77,8 @@ LUA
 echo "| connections | payments made/s (200) | 503/s | p99 (all answers) |"
 echo "|---|---|---|---|"
 for c in ${CONNECTIONS:-64 256 1000}; do
-  out=$(wrk -t2 -c"$c" -d"${seconds}s" --timeout 10s -s "$lua" http://127.0.0.1:18080 2>&1)
+  out=$(wrk -t2 -c"$c" -d"${seconds}s" --timeout 10s -s "$lua" http://127.0.0.1:18080 2>&1) \
+    || { echo "wrk failed at $c connections: $out" >&2; failed=1; continue; }
   rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
   busy=$(echo "$out" | sed -n 's/^busy \([0-9]*\).*/\1/p')
   other=$(echo "$out" | sed -n 's/^other \([0-9]*\).*/\1/p')

@@ -69,6 +69,8 @@ def run(mode):
     os.unlink(journal)
     ms = sorted(x * 1e3 for x in latencies)
     n = len(ms)
+    if n == 0:
+        sys.exit("no fdatasync finished while the snapshot was written")
     print(f"| {mode} | {took:.2f} s | {n} | {ms[n // 2]:.2f} | {ms[int(n * .99)]:.1f} | "
           f"{ms[int(n * .999)]:.1f} | {ms[-1]:.1f} |")
 

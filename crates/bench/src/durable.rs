@@ -46,8 +46,11 @@ impl SlowWrites {
     fn of(engine: &Engine) -> SlowWrites {
         let h = &engine.counters().commit_latency;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        // The total first: a write is added to its bucket before the total, so one
+        // recorded meanwhile cannot make the buckets exceed the total read.
+        let total = load(&h.count);
         let bucketed: u64 = h.counts.iter().map(load).sum();
-        let beyond = load(&h.count).saturating_sub(bucketed);
+        let beyond = total.saturating_sub(bucketed);
         let over = |bound_us: u64| {
             h.bounds
                 .iter()
@@ -66,8 +69,8 @@ impl SlowWrites {
     fn since(self, engine: &Engine) -> SlowWrites {
         let now = SlowWrites::of(engine);
         SlowWrites {
-            over_10ms: now.over_10ms - self.over_10ms,
-            over_100ms: now.over_100ms - self.over_100ms,
+            over_10ms: now.over_10ms.saturating_sub(self.over_10ms),
+            over_100ms: now.over_100ms.saturating_sub(self.over_100ms),
         }
     }
 }
