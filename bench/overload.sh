@@ -5,9 +5,9 @@
 # a second and p99, against `maeul serve --demo-rate 0` on the same machine.
 #
 # Amounts are 1 to 19 won (10 on average, for every citizen): a demo citizen holds
-# 50,000 won, so 400 of them make about two million payments before money runs out. Any answer other than 200 or 503 (a
-# refusal such as insufficient_funds) is counted apart and fails the run, so the
-# figure is always payments made, never refusals answered.
+# 50,000 won, so 400 of them make about two million payments before money runs out.
+# Any answer other than 200 or 503 (a refusal such as insufficient_funds) is counted
+# apart and fails the run, so the figure is always payments made, never refusals.
 #
 #   bench/overload.sh [seconds]    (needs wrk and a release build: cargo build --release -p maeul)
 #   MAEUL=/path/to/other/maeul CONNECTIONS="64 1000" bench/overload.sh 10   (a baseline build, some levels)
