@@ -218,10 +218,7 @@ impl UserStore for SqliteService {
         &self,
         fold: &dyn Fn(&str) -> String,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        let mut db = self.db.lock();
-        // Many users written at once (rare): forget them all; `db` stays locked until
-        // the writes are done, so no reader can remember an old state meanwhile.
-        self.pins.forget_all();
+        let mut db = self.lock_for_many_users();
         let tx = db.transaction().map_err(store_error)?;
         let mut collisions = Vec::new();
         {
@@ -263,10 +260,7 @@ impl UserStore for SqliteService {
         created_s: u64,
         users: &[SeedUser],
     ) -> Result<usize, StoreError> {
-        let mut db = self.db.lock();
-        // Many users written at once (rare): forget them all; `db` stays locked until
-        // the writes are done, so no reader can remember an old state meanwhile.
-        self.pins.forget_all();
+        let mut db = self.lock_for_many_users();
         let tx = db.transaction().map_err(store_error)?;
         let mut added = 0;
         {
@@ -415,10 +409,7 @@ impl UserStore for SqliteService {
     }
 
     fn remove_users(&self, currency: &str, ids: &[i64]) -> Result<usize, StoreError> {
-        let mut db = self.db.lock();
-        // Many users written at once (rare): forget them all; `db` stays locked until
-        // the writes are done, so no reader can remember an old state meanwhile.
-        self.pins.forget_all();
+        let mut db = self.lock_for_many_users();
         let tx = db.transaction().map_err(store_error)?;
         let mut removed = 0;
         for id in ids {
@@ -459,6 +450,15 @@ impl UserStore for SqliteService {
 }
 
 impl SqliteService {
+    /// The database locked for writes to many users at once (rare): every remembered
+    /// PIN state is forgotten, and the lock is held until the writes are done, so no
+    /// reader can remember an old state meanwhile.
+    fn lock_for_many_users(&self) -> parking_lot::MutexGuard<'_, rusqlite::Connection> {
+        let db = self.db.lock();
+        self.pins.forget_all();
+        db
+    }
+
     /// [`UserStore::restore_users`] (`replace` false: a user already there is left as
     /// it is) and [`UserStore::upsert_users`] (`replace` true: it takes the set's
     /// hashes, account and person), in one transaction.
@@ -468,10 +468,7 @@ impl SqliteService {
         users: &[ExportedUser],
         replace: bool,
     ) -> Result<usize, StoreError> {
-        let mut db = self.db.lock();
-        // Many users written at once (rare): forget them all; `db` stays locked until
-        // the writes are done, so no reader can remember an old state meanwhile.
-        self.pins.forget_all();
+        let mut db = self.lock_for_many_users();
         let tx = db.transaction().map_err(store_error)?;
         let mut written = 0;
         {
