@@ -10,12 +10,7 @@ use clap::{Parser, Subcommand};
 use ledger::scheme::SchemeConfig;
 use maeul::{data_dir, drill};
 
-/// mimalloc (its v2 line) rather than glibc malloc, measured in docs/benchmarks.md (a⁵):
-/// HTTP payments +9–15%, restart 3.5–4.0 s → 2.3–2.6 s, in-memory apply +6–10%, and
-/// 241 rather than 255 bytes per retained transfer (no header on each small block).
-/// The v3 line was tried too: it held 309 bytes per retained transfer.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod allocator;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -508,12 +503,21 @@ enum Drill {
 const THIRTY_DAYS_US: u64 = 30 * 86_400 * 1_000_000;
 
 fn main() -> ExitCode {
+    // First, while this is the only thread (mimalloc's options are not thread-safe).
+    let kept = allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
+    if let allocator::Kept::UnknownOption { value } = kept {
+        tracing::warn!(
+            option_value = value,
+            "mimalloc's purge delay was not recognised; freed memory goes back to the kernel, \
+             which slows the sequencer under load"
+        );
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Serve {
