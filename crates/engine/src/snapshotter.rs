@@ -122,6 +122,7 @@ fn run(job: &Job<'_>, requests: &Receiver<u64>) {
     // After a failure, snapshots from this seq on are not used again (a snapshot that
     // does not chain onto the journal would otherwise be reloaded for ever).
     let mut distrust_from = u64::MAX;
+    let mut last_len = 0usize;
     while let Ok(target) = requests.recv() {
         let started = Instant::now();
         let mut replayer = match copy.take() {
@@ -156,11 +157,14 @@ fn run(job: &Job<'_>, requests: &Receiver<u64>) {
             distrust_from = distrust_from.min(started_at.max(1));
             continue;
         }
-        let mut payload = Vec::new();
+        // Sized from the last snapshot (they grow slowly), so that hundreds of MiB are
+        // not copied from one doubling to the next, each copy faulting in fresh pages.
+        let mut payload = Vec::with_capacity(last_len.saturating_add(last_len / 8));
         if !replayer.encode_snapshot(&mut payload) {
             copy = Some(replayer);
             continue;
         }
+        last_len = payload.len();
         let seq = replayer.last_seq();
         match storage.save_snapshot(seq, replayer.last_hash(), &payload) {
             Ok(()) => {
