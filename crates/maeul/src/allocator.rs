@@ -11,8 +11,9 @@
 //! the time (each batch's commands and answers, a few MiB, freed by the journal writer
 //! once durable; each payment's refund record, freed when its window closes), so under
 //! load it kept faulting: applying a batch took 20–125 ms instead of 10, nearly all of
-//! it in the kernel, and the durable p99 at 1 M payments a second was 78–180 ms. With
-//! freed memory kept, the same runs gave 2.5–11 ms (docs/benchmarks.md, (a⁷)).
+//! it in the kernel, and the durable p99 at 1 M payments a second was 48–180 ms. With
+//! freed memory kept: 2.5–5.3 ms in four runs of six, 11 and 27 ms in the others
+//! (docs/benchmarks.md, (a⁷)).
 //!
 //! The cost: the process stays at its high-water mark (what it once held, it keeps for
 //! reuse), as a server sized for its peak does anyway. An operator who prefers memory
@@ -82,6 +83,7 @@ mod tests {
     #[test]
     fn option_fifteen_is_the_purge_delay() {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some()
+            || std::env::var_os("MIMALLOC_RESET_DELAY").is_some()
             || std::env::var_os("MIMALLOC_EAGER_COMMIT_DELAY").is_some()
             || std::env::var_os("MIMALLOC_USE_NUMA_NODES").is_some()
         {
