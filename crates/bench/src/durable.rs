@@ -41,28 +41,12 @@ pub struct SlowWrites {
 }
 
 impl SlowWrites {
-    /// From the engine's commit-latency histogram: writes in buckets above the bound
-    /// (a write above the last bucket is counted only in the total).
+    /// From the engine's commit-latency histogram (microseconds).
     fn of(engine: &Engine) -> SlowWrites {
         let h = &engine.counters().commit_latency;
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-        // The total first: a write is added to its bucket before the total, so one
-        // recorded meanwhile cannot make the buckets exceed the total read.
-        let total = load(&h.count);
-        let bucketed: u64 = h.counts.iter().map(load).sum();
-        let beyond = total.saturating_sub(bucketed);
-        let over = |bound_us: u64| {
-            h.bounds
-                .iter()
-                .zip(&h.counts)
-                .filter(|(b, _)| **b > bound_us)
-                .map(|(_, c)| load(c))
-                .sum::<u64>()
-                + beyond
-        };
         SlowWrites {
-            over_10ms: over(10_000),
-            over_100ms: over(100_000),
+            over_10ms: h.count_above(10_000),
+            over_100ms: h.count_above(100_000),
         }
     }
 

@@ -167,6 +167,24 @@ impl<const N: usize> Buckets<N> {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(v, Ordering::Relaxed);
     }
+
+    /// Values recorded above `bound`, which should be one of the bounds (otherwise the
+    /// bucket holding `bound` is left out). Values above the last bound count too.
+    pub fn count_above(&self, bound: u64) -> u64 {
+        // The total first: `record` adds to a bucket before the total, so a value
+        // recorded meanwhile cannot make the buckets exceed the total read.
+        let total = self.count.load(Ordering::Relaxed);
+        let bucketed: u64 = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let beyond_last = total.saturating_sub(bucketed);
+        let above: u64 = self
+            .bounds
+            .iter()
+            .zip(&self.counts)
+            .filter(|(b, _)| **b > bound)
+            .map(|(_, c)| c.load(Ordering::Relaxed))
+            .sum();
+        above + beyond_last
+    }
 }
 
 /// Durable-write (commit) latency, microseconds.
@@ -1187,5 +1205,22 @@ fn write_loop(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_above_takes_the_buckets_past_a_bound_and_values_past_the_last() {
+        let b = Buckets::new([10, 100, 1_000]);
+        for v in [5, 10, 11, 100, 101, 1_000, 1_001, 50_000] {
+            b.record(v);
+        }
+        assert_eq!(b.count_above(10), 6);
+        assert_eq!(b.count_above(100), 4);
+        assert_eq!(b.count_above(1_000), 2);
+        assert_eq!(b.count_above(0), 8);
     }
 }
