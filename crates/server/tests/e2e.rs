@@ -950,6 +950,42 @@ async fn five_wrong_pins_lock_payments() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{first}");
+    // Retries of that payment with another PIN (as after the citizen changed it) get
+    // its answer, and count no wrong PIN: a new payment then has four tries left.
+    for _ in 0..5 {
+        let (s, again) = svc
+            .post(
+                "/api/v1/me/payments",
+                Some(&citizen),
+                Some("paid-once"),
+                json!({"merchant": merchant, "amount": 500, "pin": "654321"}),
+            )
+            .await;
+        assert_eq!(
+            (s, &again["payment"]),
+            (StatusCode::OK, &first["payment"]),
+            "{again}"
+        );
+    }
+    let (s, v) = svc
+        .post(
+            "/api/v1/me/payments",
+            Some(&citizen),
+            Some("new-wrong"),
+            json!({"merchant": merchant, "amount": 500, "pin": "654321"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("pin_wrong")),
+        "{v}"
+    );
+    assert!(
+        v["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("4 tries left")),
+        "{v}"
+    );
     // Twenty guesses at once: every one is counted, none undoes the lock.
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {

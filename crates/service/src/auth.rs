@@ -729,6 +729,17 @@ impl Auth {
     /// the comparison and the count happen under one lock, so concurrent guesses are
     /// all counted and none can undo a lock.
     pub async fn check_pin(&self, user_id: i64, pin: &str) -> Result<(), ServiceError> {
+        self.verify_pin(user_id, pin, WrongPin::Count)
+    }
+
+    /// Whether `pin` is the user's payment PIN and payments are not locked, counting
+    /// nothing when it is not: for a request that may need no PIN at all (the retry of
+    /// a payment already made), which calls [`Auth::check_pin`] only when this says no.
+    pub fn pin_is_right(&self, user_id: i64, pin: &str) -> bool {
+        self.verify_pin(user_id, pin, WrongPin::Ignore).is_ok()
+    }
+
+    fn verify_pin(&self, user_id: i64, pin: &str, wrong: WrongPin) -> Result<(), ServiceError> {
         let stripe = user_id.rem_euclid(PIN_CHECK_STRIPES as i64) as usize;
         let turn = self.pin_checks[stripe].0.lock();
         let state =
@@ -766,6 +777,9 @@ impl Auth {
             }
             return Ok(());
         }
+        if wrong == WrongPin::Ignore {
+            return Err(pin_wrong());
+        }
         let failures = failures + 1;
         let lock = if failures >= PIN_FAILURES_MAX {
             now + PIN_LOCK_S as i64
@@ -779,13 +793,7 @@ impl Auth {
         );
         drop(turn);
         tracing::info!(user = user_id, failures, "wrong payment PIN");
-        Err(ServiceError::new(
-            StatusCode::UNAUTHORIZED,
-            "pin_wrong",
-            "결제 비밀번호가 맞지 않습니다.",
-            "The payment PIN is wrong.",
-        )
-        .detail(format!(
+        Err(pin_wrong().detail(format!(
             "{} tries left before a 30-minute lock",
             PIN_FAILURES_MAX - failures.min(PIN_FAILURES_MAX)
         )))
@@ -796,6 +804,24 @@ impl Auth {
     pub(crate) fn secret_key(&self) -> &[u8; 32] {
         self.pin_key.expose()
     }
+}
+
+/// What a PIN check does with a wrong PIN.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WrongPin {
+    /// Counts it towards the lock (a PIN the request needs).
+    Count,
+    /// Counts nothing (a look before deciding whether the PIN is needed).
+    Ignore,
+}
+
+fn pin_wrong() -> ServiceError {
+    ServiceError::new(
+        StatusCode::UNAUTHORIZED,
+        "pin_wrong",
+        "결제 비밀번호가 맞지 않습니다.",
+        "The payment PIN is wrong.",
+    )
 }
 
 /// Gives every user the folded form of its login (`login_key`, unique), for stores
