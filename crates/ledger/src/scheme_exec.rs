@@ -1166,7 +1166,7 @@ impl Ledger {
         }
         let payer_id = payer.account();
         self.resolve(payer_id, AccountKind::CitizenWallet)?;
-        let mut profile = match &cfg.cashback {
+        let profile = match &cfg.cashback {
             Some(_) => Some(self.citizen_profile(payer_id)?),
             None => None,
         };
@@ -1184,7 +1184,7 @@ impl Ledger {
             filter,
         )?;
 
-        let (Some(rules), Some(profile)) = (&cfg.cashback, profile.as_mut()) else {
+        let (Some(rules), Some(mut profile)) = (&cfg.cashback, profile) else {
             return Ok(SchemeApplied::Paid {
                 payment,
                 amount,
@@ -1261,7 +1261,6 @@ impl Ledger {
         };
         profile.cashback_spend_month = arith(profile.cashback_spend_month.checked_add(counted))?;
         profile.cashback_month = arith(profile.cashback_month.checked_add(cashback))?;
-        let profile = profile.clone();
         self.put_citizen(payer_id, profile);
         if cashback.is_positive() || counted.is_positive() {
             self.put_cashback(CashbackRecord {
