@@ -4,6 +4,10 @@
 //! `apply_probe profile [scheme] [small|large]` applies 8 M payments of the bench's uniform workload
 //! after the usual 1 M warm-up, so that a `perf record` of the whole process is ~90%
 //! the timed region (the warm-up grows the tables, which steady state never does).
+
+/// The binary's allocator (run with `MIMALLOC_PURGE_DELAY=-1`, as `maeul` sets it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "profile") {

@@ -1,6 +1,10 @@
 //! Profiles scheme payments in memory: `perf record` target.
 //! `cargo run --release -p bench --example scheme_probe`
 
+/// The binary's allocator (run with `MIMALLOC_PURGE_DELAY=-1`, as `maeul` sets it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let w = bench::workload::Workload {
         scheme: Some(bench::workload::BUSAN_LIKE),
