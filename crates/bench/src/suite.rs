@@ -120,8 +120,9 @@ pub fn run(o: &SuiteOptions) -> anyhow::Result<()> {
             s.rejected
         );
         println!(
-            "\nSteady state: the ledger retains {} idempotency keys and refundable payments (its caps) and is warmed up to them before timing.",
-            k(retained as f64)
+            "\nSteady state: the ledger retains {} idempotency keys and refundable payments (its caps) and is warmed up to them before timing. The scheme row's cash-back records have a cap of their own ({}) and are not warmed up to it: they grow while timed.",
+            k(retained as f64),
+            k(ledger::scheme::PURCHASE_RECORDS_MAX as f64)
         );
         if let Some(b) = a.bytes_per_retained_transfer {
             println!(
