@@ -8,6 +8,7 @@
 /// The binary's allocator (run with `MIMALLOC_PURGE_DELAY=-1`, as `maeul` sets it).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "profile") {
