@@ -19,7 +19,7 @@ use crate::outcome::{
     Violation,
 };
 use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
-use crate::scheme::{SchemeSnapshot, SchemeState};
+use crate::scheme::SchemeSnapshot;
 use crate::state::{CreditAs, Halt, HaltCause, Ledger, PaymentRecord, PendingTransfer};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -1359,10 +1359,6 @@ pub fn get_ledger(r: &mut Reader<'_>) -> Result<Ledger, DecodeError> {
     })?;
     let scheme: SchemeSnapshot = get_postcard(r, "scheme state")?;
     let at = r.position();
-    let scheme = SchemeState::from_snapshot(scheme).map_err(|_| DecodeError {
-        offset: at,
-        what: "consistent scheme state",
-    })?;
     Ledger::from_parts(
         config,
         accounts,

@@ -135,7 +135,7 @@ impl Ledger {
     }
 
     pub fn citizen(&self, wallet: AccountId) -> Option<&CitizenProfile> {
-        self.scheme.citizens.get(&wallet)
+        self.scheme.citizens.get(wallet, self.index.get(wallet))
     }
 
     pub fn merchant_profile(&self, merchant: AccountId) -> Option<&MerchantProfile> {
@@ -158,12 +158,7 @@ impl Ledger {
     /// Every citizen's scheme profile (counters, auto-charge), in wallet order: what
     /// an interchange set carries.
     pub fn citizens(&self) -> Vec<(AccountId, &CitizenProfile)> {
-        let mut all: Vec<_> = self
-            .scheme
-            .citizens
-            .iter()
-            .map(|(id, p)| (*id, p))
-            .collect();
+        let mut all: Vec<_> = self.scheme.citizens.iter().collect();
         all.sort_unstable_by_key(|(id, _)| *id);
         all
     }
@@ -216,7 +211,6 @@ impl Ledger {
             .citizens
             .iter()
             .filter(|(_, p)| p.auto_charge.is_some())
-            .map(|(id, p)| (*id, p))
     }
 
     /// Wallets holding value whose validity ended at or before `at` (for the expiry job).
@@ -229,10 +223,13 @@ impl Ledger {
 
     // ----- undo-logged scheme state -------------------------------------------------------
 
-    fn put_citizen(&mut self, id: AccountId, p: CitizenProfile) {
-        let prev = self.scheme.set_citizen(id, Some(p));
+    /// Puts wallet `id`'s profile (the wallet must exist: callers have checked it).
+    fn put_citizen(&mut self, id: AccountId, p: CitizenProfile) -> Result<(), Rejection> {
+        let at = self.resolve_any(id)?;
+        let prev = self.scheme.set_citizen(id, at, Some(p));
         self.undo_values.citizens.push(prev);
         self.undo.push(Undo::Citizen { id });
+        Ok(())
     }
 
     fn put_merchant(&mut self, id: AccountId, p: MerchantProfile) {
@@ -399,9 +396,7 @@ impl Ledger {
     }
 
     fn citizen_profile(&self, wallet: AccountId) -> Result<CitizenProfile, Rejection> {
-        self.scheme
-            .citizens
-            .get(&wallet)
+        self.citizen(wallet)
             .cloned()
             .ok_or(Rejection::CitizenNotRegistered { wallet })
     }
@@ -495,9 +490,9 @@ impl Ledger {
             SchemeCommand::RegisterCitizen { wallet, birth_year } => {
                 let id = wallet.account();
                 self.resolve(id, AccountKind::CitizenWallet)?;
-                let mut p = self.scheme.citizens.get(&id).cloned().unwrap_or_default();
+                let mut p = self.citizen(id).cloned().unwrap_or_default();
                 p.birth_year = *birth_year;
-                self.put_citizen(id, p);
+                self.put_citizen(id, p)?;
                 Ok(SchemeApplied::CitizenRegistered)
             }
             SchemeCommand::SetMerchantProfile {
@@ -618,7 +613,7 @@ impl Ledger {
                     check_auto_charge(&v.config, s)?;
                 }
                 p.auto_charge = setting.clone();
-                self.put_citizen(id, p);
+                self.put_citizen(id, p)?;
                 Ok(SchemeApplied::AutoChargeSet)
             }
             SchemeCommand::RecordAutoCharge {
@@ -638,7 +633,7 @@ impl Ledger {
                     at: now,
                     result: result.clone(),
                 });
-                self.put_citizen(id, p);
+                self.put_citizen(id, p)?;
                 Ok(SchemeApplied::AutoChargeRecorded)
             }
             SchemeCommand::WithdrawScheme { version, .. } => {
@@ -957,7 +952,7 @@ impl Ledger {
         }
         profile.purchased_year = after(profile.purchased_year)?;
         profile.face_loaded = after(profile.face_loaded)?;
-        self.put_citizen(id, profile);
+        self.put_citizen(id, profile)?;
         self.put_purchase(PurchaseRecord {
             charge,
             subsidy,
@@ -1023,7 +1018,7 @@ impl Ledger {
             *s = sub_floor(*s, rec.discount);
         }
         p.subsidy_loaded.retain(|(_, s)| s.is_positive());
-        self.put_citizen(rec.wallet, p);
+        self.put_citizen(rec.wallet, p)?;
         if let Some(b) = rec.budget {
             self.return_budget(b, rec.discount, Some(bought.month_index()));
         }
@@ -1261,7 +1256,7 @@ impl Ledger {
         };
         profile.cashback_spend_month = arith(profile.cashback_spend_month.checked_add(counted))?;
         profile.cashback_month = arith(profile.cashback_month.checked_add(cashback))?;
-        self.put_citizen(payer_id, profile);
+        self.put_citizen(payer_id, profile)?;
         if cashback.is_positive() || counted.is_positive() {
             self.put_cashback(CashbackRecord {
                 payment,
@@ -1330,7 +1325,7 @@ impl Ledger {
         }
         // The refunded spend no longer counts towards the month's cap (if it is still
         // the month it was counted in), nor the cash-back taken back.
-        if let Some(mut p) = self.scheme.citizens.get(&rec.payer).cloned()
+        if let Some(mut p) = self.citizen(rec.payer).cloned()
             && p.month == KstDate::of(rec.at).month_index()
         {
             let before = sub_floor(rec.refunded, amount);
@@ -1340,7 +1335,7 @@ impl Ledger {
             );
             p.cashback_spend_month = sub_floor(p.cashback_spend_month, uncount);
             p.cashback_month = sub_floor(p.cashback_month, take);
-            self.put_citizen(rec.payer, p);
+            self.put_citizen(rec.payer, p)?;
         }
         rec.clawed = arith(rec.clawed.checked_add(take))?;
         self.put_cashback(rec);
@@ -1412,8 +1407,8 @@ impl Ledger {
         )?;
         from.gift_sent_month = sent;
         to.gift_received_month = received;
-        self.put_citizen(sender.account(), from);
-        self.put_citizen(recipient.account(), to);
+        self.put_citizen(sender.account(), from)?;
+        self.put_citizen(recipient.account(), to)?;
         Ok(SchemeApplied::Gifted { gift, amount })
     }
 
@@ -1544,7 +1539,7 @@ impl Ledger {
         }
         p.face_loaded = Won::ZERO;
         p.subsidy_loaded.clear();
-        self.put_citizen(id, p);
+        self.put_citizen(id, p)?;
         let payout = self.open_payout(cfg, id, cash, payout_timeout_us, now)?;
         Ok(SchemeApplied::BalanceRefunded {
             cash_transfer,

@@ -29,7 +29,7 @@ use crate::prefetch::prefetch;
 use crate::retention::{IdempotencyEntry, IdempotencyRing, PaymentLog, PaymentSlot};
 use crate::scheme::{
     BudgetUsage, CashbackRecord, CitizenProfile, MerchantProfile, PayoutRecord, PurchaseRecord,
-    SchemeCommand, SchemeState,
+    SchemeCommand, SchemeSnapshot, SchemeState,
 };
 
 #[path = "scheme_exec.rs"]
@@ -567,7 +567,13 @@ impl Ledger {
             Command::Scheme(c) => match c.as_ref() {
                 SchemeCommand::Pay {
                     payer, merchant, ..
-                } => [Some(payer.account()), Some(merchant.account())],
+                } => {
+                    if let Some(i) = self.index.get(payer.account()) {
+                        self.prefetch_account(i);
+                        self.scheme.citizens.prefetch(i);
+                    }
+                    [None, Some(merchant.account())]
+                }
                 _ => return,
             },
             _ => return,
@@ -1715,8 +1721,12 @@ impl Ledger {
                 }
                 Undo::SchemeVersionPopped { version } => self.scheme.push_version(version),
                 Undo::Citizen { id } => {
-                    if let Some(prev) = self.undo_values.citizens.pop() {
-                        self.scheme.set_citizen(id, prev);
+                    // The wallet is still there: it was opened before its profile was
+                    // put, so its opening is undone after this.
+                    if let (Some(prev), Some(at)) =
+                        (self.undo_values.citizens.pop(), self.index.get(id))
+                    {
+                        self.scheme.set_citizen(id, at, prev);
                     }
                 }
                 Undo::Merchant { id } => {
@@ -1939,7 +1949,7 @@ impl Ledger {
         last_timestamp: Timestamp,
         halted: Option<Halt>,
         batches: u64,
-        scheme: SchemeState,
+        scheme: SchemeSnapshot,
     ) -> Result<Ledger, String> {
         let mut ledger = Ledger::new(config);
         let mut scratch = Vec::new();
@@ -1973,7 +1983,9 @@ impl Ledger {
         ledger.last_timestamp = last_timestamp;
         ledger.halted = halted.map(Box::new);
         ledger.batches = batches;
-        ledger.scheme = scheme;
+        // After the accounts: citizens' profiles live at their wallets' indexes.
+        ledger.scheme = SchemeState::from_snapshot(scheme, |id| ledger.index.get(id))
+            .map_err(|e| format!("scheme state: {e}"))?;
         ledger.check_all()?;
         Ok(ledger)
     }

@@ -9,6 +9,7 @@
 //! them by composing the ledger's typed transfers, so every won still moves through
 //! the same direction-checked postings.
 
+mod by_account;
 pub mod calendar;
 mod config;
 
@@ -29,6 +30,7 @@ use crate::account::SourceSet;
 use crate::ids::{AccountId, MerchantId, Text, TransferId, WalletId};
 use crate::money::{Timestamp, Won};
 use crate::outcome::TransferStatus;
+pub(crate) use by_account::ByAccount;
 use calendar::KstDate;
 
 /// At most this many scheme versions per currency (a change a day for 27 years).
@@ -536,7 +538,9 @@ pub enum SchemeApplied {
 #[derive(Debug, Default)]
 pub(crate) struct SchemeState {
     pub(crate) versions: Vec<Arc<SchemeVersion>>,
-    pub(crate) citizens: FxHashMap<AccountId, CitizenProfile>,
+    /// At the wallet's account index (see [`ByAccount`]): a payment's payer is read
+    /// on every scheme payment. Merchants are far fewer and stay in a map.
+    pub(crate) citizens: ByAccount<CitizenProfile>,
     pub(crate) merchants: FxHashMap<AccountId, MerchantProfile>,
     pub(crate) budgets: FxHashMap<AccountId, BudgetUsage>,
     pub(crate) purchases: BTreeMap<TransferId, PurchaseRecord>,
@@ -587,14 +591,27 @@ macro_rules! keyed_setter {
 }
 
 impl SchemeState {
-    keyed_setter!(
-        set_citizen,
-        citizens,
-        AccountId,
-        CitizenProfile,
-        b'C',
-        |k| k.0
-    );
+    /// Sets (or removes) wallet `key`'s profile, at its account index `at`, keeping the
+    /// hash current; returns the old one.
+    pub(crate) fn set_citizen(
+        &mut self,
+        key: AccountId,
+        at: u32,
+        new: Option<CitizenProfile>,
+    ) -> Option<CitizenProfile> {
+        if let Some(n) = &new {
+            self.hash = self
+                .hash
+                .wrapping_add(item_hash(&mut self.scratch, b'C', key.0, n));
+        }
+        let old = self.citizens.set(key, at, new);
+        if let Some(o) = &old {
+            self.hash = self
+                .hash
+                .wrapping_sub(item_hash(&mut self.scratch, b'C', key.0, o));
+        }
+        old
+    }
     keyed_setter!(
         set_merchant,
         merchants,
@@ -657,23 +674,30 @@ pub(crate) struct SchemeSnapshot {
 
 impl SchemeState {
     pub(crate) fn to_snapshot(&self) -> SchemeSnapshot {
-        fn sorted<V: Clone>(m: &FxHashMap<AccountId, V>) -> Vec<(AccountId, V)> {
-            let mut v: Vec<_> = m.iter().map(|(k, v)| (*k, v.clone())).collect();
+        fn sorted<'a, V: Clone + 'a>(
+            m: impl Iterator<Item = (AccountId, &'a V)>,
+        ) -> Vec<(AccountId, V)> {
+            let mut v: Vec<_> = m.map(|(k, v)| (k, v.clone())).collect();
             v.sort_by_key(|(k, _)| *k);
             v
         }
         SchemeSnapshot {
             versions: self.versions.iter().map(|v| v.as_ref().clone()).collect(),
-            citizens: sorted(&self.citizens),
-            merchants: sorted(&self.merchants),
-            budgets: sorted(&self.budgets),
+            citizens: sorted(self.citizens.iter()),
+            merchants: sorted(self.merchants.iter().map(|(k, v)| (*k, v))),
+            budgets: sorted(self.budgets.iter().map(|(k, v)| (*k, v))),
             purchases: self.purchases.values().cloned().collect(),
             cashbacks: self.cashbacks.values().cloned().collect(),
             payouts: self.payouts.values().cloned().collect(),
         }
     }
 
-    pub(crate) fn from_snapshot(s: SchemeSnapshot) -> Result<SchemeState, String> {
+    /// `index` gives an account's index in the ledger's account table: a citizen's
+    /// profile without a wallet is refused.
+    pub(crate) fn from_snapshot(
+        s: SchemeSnapshot,
+        index: impl Fn(AccountId) -> Option<u32>,
+    ) -> Result<SchemeState, String> {
         let mut state = SchemeState::default();
         for (i, v) in s.versions.into_iter().enumerate() {
             if v.number as usize != i + 1 || v.config.validate().is_err() {
@@ -685,7 +709,8 @@ impl SchemeState {
             state.push_version(Arc::new(v));
         }
         for (k, v) in s.citizens {
-            if state.set_citizen(k, Some(v)).is_some() {
+            let at = index(k).ok_or_else(|| format!("citizen {k} has no wallet"))?;
+            if state.set_citizen(k, at, Some(v)).is_some() {
                 return Err(format!("citizen {k} twice"));
             }
         }
