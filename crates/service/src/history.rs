@@ -8,6 +8,7 @@
 //! through a channel per account that has streams open. Derived, never authoritative:
 //! the ledger and the journal are.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -71,9 +72,13 @@ pub struct Entry {
     pub cursor: u64,
     /// Unix microseconds (journal time).
     pub at: u64,
+    // Borrowed from the names below when the journal makes an entry: a payment makes
+    // several, each copied for live subscribers and dropped when its account's history
+    // is full, so an owned string cost allocations on every payment.
     /// payment, payment_received, cashback, charge, gift_sent, gift_received, refund,
     /// payment_refund, payment_refunded, redemption, expiry
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: Cow<'static, str>,
     /// Signed: + into the account, − out of it.
     pub amount: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,7 +359,7 @@ impl History {
             }
             q.push_back(entry.clone());
         }
-        if LIVE_KINDS.contains(&entry.kind.as_str())
+        if LIVE_KINDS.contains(&&*entry.kind)
             && let Some(tx) = self.live.lock().get(&account)
         {
             let _ = tx.send(entry);
@@ -381,13 +386,13 @@ impl History {
                 continue;
             };
             let entry = |slot: u64,
-                         kind: &str,
+                         kind: &'static str,
                          amount: i64,
                          counterparty: Option<u64>,
                          transfer: Option<TransferId>| Entry {
                 cursor: cursor(seq, i, slot),
                 at: at.as_micros(),
-                kind: kind.to_owned(),
+                kind: Cow::Borrowed(kind),
                 amount,
                 counterparty,
                 transfer: transfer.map(|t| t.0),

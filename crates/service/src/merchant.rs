@@ -714,7 +714,7 @@ mod tests {
     use super::*;
     use crate::history::Entry;
 
-    fn entry(at: u64, kind: &str, amount: i64) -> Entry {
+    fn entry(at: u64, kind: &'static str, amount: i64) -> Entry {
         Entry {
             cursor: at,
             at,

@@ -223,7 +223,7 @@ fn payment_row(lang: Lang, e: &Entry) -> Markup {
             td { (entry_label(lang, &e.kind)) }
             td.num data-amount=(e.amount) { (signed_won(lang, e.amount)) }
             td {
-                @if let (Some(t), "payment_received") = (e.transfer, e.kind.as_str()) {
+                @if let (Some(t), "payment_received") = (e.transfer, &*e.kind) {
                     a href=(format!("/shop/refund/{t}")) {
                         (lang.t(W::Refund)) span.visually-hidden { " " (won(lang, e.amount)) " " (at.display()) }
                     }
