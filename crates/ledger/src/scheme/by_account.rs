@@ -8,16 +8,26 @@
 //! finds them in cache. Accounts are never removed and keep their index, so a
 //! profile's place never moves. (An account opened in a command that is undone frees
 //! its index for the next one; its profile, put after the opening, is undone first.)
+//!
+//! Each value keeps the hash its owner computed when it was put, so that replacing it
+//! does not encode the old value again to take its hash out of the state's sum.
 
 use crate::ids::AccountId;
 use crate::prefetch::prefetch;
 
-/// A value for some of the accounts, at each one's account index.
+/// A value for some of the accounts, at each one's account index, with its hash.
 #[derive(Debug)]
 pub(crate) struct ByAccount<V> {
-    /// The owner is kept beside the value: listing needs it, and a read checks it, so
-    /// an index that is not this account's can only find nothing.
-    slots: Vec<Option<(AccountId, V)>>,
+    slots: Vec<Option<Slot<V>>>,
+}
+
+#[derive(Debug)]
+struct Slot<V> {
+    /// Kept beside the value: listing needs it, and a read checks it, so an index that
+    /// is not this account's can only find nothing.
+    owner: AccountId,
+    value: V,
+    hash: u128,
 }
 
 impl<V> Default for ByAccount<V> {
@@ -30,13 +40,19 @@ impl<V> ByAccount<V> {
     /// Account `id`'s value; `at` is its account index (`None`: no such account).
     pub(crate) fn get(&self, id: AccountId, at: Option<u32>) -> Option<&V> {
         match self.slots.get(at? as usize)? {
-            Some((owner, value)) if *owner == id => Some(value),
+            Some(slot) if slot.owner == id => Some(&slot.value),
             _ => None,
         }
     }
 
-    /// Sets account `id`'s value (at index `at`), or removes it; returns the old one.
-    pub(crate) fn set(&mut self, id: AccountId, at: u32, new: Option<V>) -> Option<V> {
+    /// Sets account `id`'s value and its hash (at index `at`), or removes them; returns
+    /// the old ones.
+    pub(crate) fn set(
+        &mut self,
+        id: AccountId,
+        at: u32,
+        new: Option<(V, u128)>,
+    ) -> Option<(V, u128)> {
         let at = at as usize;
         if at >= self.slots.len() && new.is_some() {
             self.slots.resize_with(at + 1, || None);
@@ -44,7 +60,7 @@ impl<V> ByAccount<V> {
         // Past the end only when removing: nothing was there.
         let slot = self.slots.get_mut(at)?;
         let old = match slot.take() {
-            Some((owner, value)) if owner == id => Some(value),
+            Some(s) if s.owner == id => Some((s.value, s.hash)),
             // Another account's value at this index cannot happen (see the module's
             // note). If it did, nothing changes and `new` comes back as if it had
             // replaced an equal value, so a caller's hash of the contents stays right.
@@ -56,7 +72,11 @@ impl<V> ByAccount<V> {
                 None
             }
         };
-        *slot = new.map(|v| (id, v));
+        *slot = new.map(|(value, hash)| Slot {
+            owner: id,
+            value,
+            hash,
+        });
         old
     }
 
@@ -64,14 +84,14 @@ impl<V> ByAccount<V> {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (AccountId, &V)> {
         self.slots
             .iter()
-            .filter_map(|s| s.as_ref().map(|(id, v)| (*id, v)))
+            .filter_map(|s| s.as_ref().map(|s| (s.owner, &s.value)))
     }
 
     /// Starts bringing in the value at index `at` (see [`prefetch`]).
     pub(crate) fn prefetch(&self, at: u32) {
         if let Some(slot) = self.slots.get(at as usize) {
             let start = std::ptr::from_ref(slot).cast::<u8>();
-            let size = size_of::<Option<(AccountId, V)>>();
+            let size = size_of::<Option<Slot<V>>>();
             let mut offset = 0;
             while offset < size {
                 prefetch(start.wrapping_add(offset));
@@ -89,20 +109,20 @@ mod tests {
     #[test]
     fn values_are_found_only_for_their_own_account() {
         let mut t = ByAccount::<u32>::default();
-        assert_eq!(t.set(AccountId(7), 3, Some(70)), None);
+        assert_eq!(t.set(AccountId(7), 3, Some((70, 700))), None);
         assert_eq!(t.get(AccountId(7), Some(3)), Some(&70));
         assert_eq!(t.get(AccountId(8), Some(3)), None);
         assert_eq!(t.get(AccountId(7), Some(2)), None);
         assert_eq!(t.get(AccountId(7), None), None);
         assert_eq!(t.get(AccountId(7), Some(99)), None);
         // Another account at the same index leaves the owner's value alone.
-        assert_eq!(t.set(AccountId(8), 3, Some(80)), Some(80));
+        assert_eq!(t.set(AccountId(8), 3, Some((80, 800))), Some((80, 800)));
         assert_eq!(t.get(AccountId(7), Some(3)), Some(&70));
-        assert_eq!(t.set(AccountId(7), 3, Some(71)), Some(70));
-        assert_eq!(t.set(AccountId(1), 0, Some(10)), None);
+        assert_eq!(t.set(AccountId(7), 3, Some((71, 710))), Some((70, 700)));
+        assert_eq!(t.set(AccountId(1), 0, Some((10, 100))), None);
         let all: Vec<_> = t.iter().collect();
         assert_eq!(all, vec![(AccountId(1), &10), (AccountId(7), &71)]);
-        assert_eq!(t.set(AccountId(7), 3, None), Some(71));
+        assert_eq!(t.set(AccountId(7), 3, None), Some((71, 710)));
         assert_eq!(t.set(AccountId(7), 3, None), None);
         assert_eq!(t.set(AccountId(9), 50, None), None);
         assert_eq!(t.iter().collect::<Vec<_>>(), vec![(AccountId(1), &10)]);

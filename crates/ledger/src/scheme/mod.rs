@@ -599,18 +599,15 @@ impl SchemeState {
         at: u32,
         new: Option<CitizenProfile>,
     ) -> Option<CitizenProfile> {
-        if let Some(n) = &new {
-            self.hash = self
-                .hash
-                .wrapping_add(item_hash(&mut self.scratch, b'C', key.0, n));
-        }
-        let old = self.citizens.set(key, at, new);
-        if let Some(o) = &old {
-            self.hash = self
-                .hash
-                .wrapping_sub(item_hash(&mut self.scratch, b'C', key.0, o));
-        }
-        old
+        let new = new.map(|n| {
+            let hash = item_hash(&mut self.scratch, b'C', key.0, &n);
+            self.hash = self.hash.wrapping_add(hash);
+            (n, hash)
+        });
+        // The old profile's hash was kept when it was put: no second encoding.
+        let (old, hash) = self.citizens.set(key, at, new)?;
+        self.hash = self.hash.wrapping_sub(hash);
+        Some(old)
     }
     keyed_setter!(
         set_merchant,
