@@ -143,7 +143,7 @@ impl Ledger {
     }
 
     pub fn budget_usage(&self, budget: AccountId) -> Option<&BudgetUsage> {
-        self.scheme.budgets.get(&budget)
+        self.scheme.budgets.get(&budget).map(|(usage, _)| usage)
     }
 
     pub fn purchase(&self, charge: TransferId) -> Option<&PurchaseRecord> {
@@ -177,7 +177,9 @@ impl Ledger {
 
     /// Every budget's spending counters, in account order.
     pub fn budget_usages(&self) -> Vec<(AccountId, &BudgetUsage)> {
-        let mut all: Vec<_> = self.scheme.budgets.iter().map(|(id, b)| (*id, b)).collect();
+        let mut all: Vec<_> = (self.scheme.budgets.iter())
+            .map(|(id, (usage, _))| (*id, usage))
+            .collect();
         all.sort_unstable_by_key(|(id, _)| *id);
         all
     }
@@ -414,12 +416,7 @@ impl Ledger {
             return Ok(Won::ZERO);
         }
         let mut room = arith(account.available())?.max(Won::ZERO);
-        let usage = self
-            .scheme
-            .budgets
-            .get(&budget)
-            .cloned()
-            .unwrap_or_default();
+        let usage = self.budget_usage(budget).cloned().unwrap_or_default();
         if let Some(ceiling) = cfg.ceiling(budget) {
             if let Some(total) = ceiling.total {
                 room = room.min(sub_floor(total, usage.spent_total));
@@ -442,12 +439,7 @@ impl Ledger {
         amount: Won,
         today: KstDate,
     ) -> Result<(), Failure> {
-        let mut u = self
-            .scheme
-            .budgets
-            .get(&budget)
-            .cloned()
-            .unwrap_or_default();
+        let mut u = self.budget_usage(budget).cloned().unwrap_or_default();
         if u.month != today.month_index() {
             u.month = today.month_index();
             u.spent_month = Won::ZERO;
@@ -461,12 +453,7 @@ impl Ledger {
     /// Subsidy came back to its budget: it no longer counts against the ceilings (the
     /// monthly one only if it was spent this same month).
     fn return_budget(&mut self, budget: AccountId, amount: Won, spent_in: Option<u32>) {
-        let mut u = self
-            .scheme
-            .budgets
-            .get(&budget)
-            .cloned()
-            .unwrap_or_default();
+        let mut u = self.budget_usage(budget).cloned().unwrap_or_default();
         u.spent_total = sub_floor(u.spent_total, amount);
         if spent_in == Some(u.month) {
             u.spent_month = sub_floor(u.spent_month, amount);

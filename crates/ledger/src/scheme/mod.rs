@@ -542,7 +542,9 @@ pub(crate) struct SchemeState {
     /// on every scheme payment. Merchants are far fewer and stay in a map.
     pub(crate) citizens: ByAccount<CitizenProfile>,
     pub(crate) merchants: FxHashMap<AccountId, MerchantProfile>,
-    pub(crate) budgets: FxHashMap<AccountId, BudgetUsage>,
+    /// With each usage's hash, as citizens' profiles keep theirs: a budget's usage is
+    /// replaced by every payment that earns cash-back.
+    pub(crate) budgets: FxHashMap<AccountId, (BudgetUsage, u128)>,
     pub(crate) purchases: BTreeMap<TransferId, PurchaseRecord>,
     pub(crate) cashbacks: BTreeMap<TransferId, CashbackRecord>,
     pub(crate) payouts: BTreeMap<TransferId, PayoutRecord>,
@@ -617,7 +619,25 @@ impl SchemeState {
         b'M',
         |k| k.0
     );
-    keyed_setter!(set_budget, budgets, AccountId, BudgetUsage, b'B', |k| k.0);
+    /// Sets (or removes) budget `key`'s usage, keeping the hash current; returns the old
+    /// one.
+    pub(crate) fn set_budget(
+        &mut self,
+        key: AccountId,
+        new: Option<BudgetUsage>,
+    ) -> Option<BudgetUsage> {
+        let old = match new {
+            Some(n) => {
+                let hash = item_hash(&mut self.scratch, b'B', key.0, &n);
+                self.hash = self.hash.wrapping_add(hash);
+                self.budgets.insert(key, (n, hash))
+            }
+            None => self.budgets.remove(&key),
+        };
+        let (old, hash) = old?;
+        self.hash = self.hash.wrapping_sub(hash);
+        Some(old)
+    }
     keyed_setter!(
         set_purchase,
         purchases,
@@ -682,7 +702,7 @@ impl SchemeState {
             versions: self.versions.iter().map(|v| v.as_ref().clone()).collect(),
             citizens: sorted(self.citizens.iter()),
             merchants: sorted(self.merchants.iter().map(|(k, v)| (*k, v))),
-            budgets: sorted(self.budgets.iter().map(|(k, v)| (*k, v))),
+            budgets: sorted(self.budgets.iter().map(|(k, (v, _))| (*k, v))),
             purchases: self.purchases.values().cloned().collect(),
             cashbacks: self.cashbacks.values().cloned().collect(),
             payouts: self.payouts.values().cloned().collect(),
