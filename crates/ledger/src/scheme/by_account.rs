@@ -59,19 +59,13 @@ impl<V> ByAccount<V> {
         }
         // Past the end only when removing: nothing was there.
         let slot = self.slots.get_mut(at)?;
-        let old = match slot.take() {
-            Some(s) if s.owner == id => Some((s.value, s.hash)),
-            // Another account's value at this index cannot happen (see the module's
-            // note). If it did, nothing changes and `new` comes back as if it had
-            // replaced an equal value, so a caller's hash of the contents stays right.
-            other => {
-                *slot = other;
-                if slot.is_some() {
-                    return new;
-                }
-                None
-            }
-        };
+        // Another account's value at this index cannot happen (see the module's note).
+        // If it did, nothing changes and `new` comes back as if it had replaced an
+        // equal value, so a caller's hash of the contents stays right.
+        if slot.as_ref().is_some_and(|s| s.owner != id) {
+            return new;
+        }
+        let old = slot.take().map(|s| (s.value, s.hash));
         *slot = new.map(|(value, hash)| Slot {
             owner: id,
             value,

@@ -567,6 +567,27 @@ fn item_hash<T: Serialize>(scratch: &mut Vec<u8>, tag: u8, id: u64, item: &T) ->
     hash
 }
 
+/// Sets (or removes) an item kept with its own hash, keeping the state's `sum` current:
+/// `store` puts the new item and its hash, and hands back the one it replaced with the
+/// hash it was put with, so the old item is never encoded again. Returns the old item.
+fn replace_hashed<V: Serialize>(
+    sum: &mut u128,
+    scratch: &mut Vec<u8>,
+    tag: u8,
+    id: u64,
+    new: Option<V>,
+    store: impl FnOnce(Option<(V, u128)>) -> Option<(V, u128)>,
+) -> Option<V> {
+    let new = new.map(|n| {
+        let hash = item_hash(scratch, tag, id, &n);
+        *sum = sum.wrapping_add(hash);
+        (n, hash)
+    });
+    let (old, hash) = store(new)?;
+    *sum = sum.wrapping_sub(hash);
+    Some(old)
+}
+
 macro_rules! keyed_setter {
     ($name:ident, $field:ident, $key:ty, $val:ty, $tag:literal, $id:expr) => {
         /// Sets (or removes) one item, keeping the hash current; returns the old one.
@@ -601,15 +622,9 @@ impl SchemeState {
         at: u32,
         new: Option<CitizenProfile>,
     ) -> Option<CitizenProfile> {
-        let new = new.map(|n| {
-            let hash = item_hash(&mut self.scratch, b'C', key.0, &n);
-            self.hash = self.hash.wrapping_add(hash);
-            (n, hash)
-        });
-        // The old profile's hash was kept when it was put: no second encoding.
-        let (old, hash) = self.citizens.set(key, at, new)?;
-        self.hash = self.hash.wrapping_sub(hash);
-        Some(old)
+        replace_hashed(&mut self.hash, &mut self.scratch, b'C', key.0, new, |n| {
+            self.citizens.set(key, at, n)
+        })
     }
     keyed_setter!(
         set_merchant,
@@ -626,17 +641,17 @@ impl SchemeState {
         key: AccountId,
         new: Option<BudgetUsage>,
     ) -> Option<BudgetUsage> {
-        let old = match new {
-            Some(n) => {
-                let hash = item_hash(&mut self.scratch, b'B', key.0, &n);
-                self.hash = self.hash.wrapping_add(hash);
-                self.budgets.insert(key, (n, hash))
-            }
-            None => self.budgets.remove(&key),
-        };
-        let (old, hash) = old?;
-        self.hash = self.hash.wrapping_sub(hash);
-        Some(old)
+        replace_hashed(
+            &mut self.hash,
+            &mut self.scratch,
+            b'B',
+            key.0,
+            new,
+            |n| match n {
+                Some(n) => self.budgets.insert(key, n),
+                None => self.budgets.remove(&key),
+            },
+        )
     }
     keyed_setter!(
         set_purchase,
